@@ -1,0 +1,54 @@
+//! The HTTP API: one axum router per service, all under one port.
+//!
+//! Owns routing, request extraction, wire shapes and fault rendering. Handlers call `Services`
+//! only: they must never touch the store, the job engine or plugins directly.
+//!
+//! | prefix            | service                                        |
+//! |-------------------|------------------------------------------------|
+//! | `/identity`       | Keystone v3 and Astakos/Keystone v2.0 tokens   |
+//! | `/account/v1.0`   | Astakos account API (kamaki's `user_catalogs`) |
+//! | `/compute/v2.0`   | Compute (Nova-style, Synnefo extensions)       |
+//! | `/network/v2.0`   | Network (Neutron-style)                        |
+//! | `/image/v1.0`     | Image (Plankton)                               |
+//! | `/volume/v2.0`    | Block storage (Cinder-style)                   |
+//! | `/vmapi/v1.0`     | One-time VM configuration URLs                 |
+//! | `/admin/v1`       | Operator API behind the `cyclades` CLI         |
+
+mod admin;
+mod catalog;
+mod extract;
+mod fault;
+mod identity_v2;
+mod identity_v3;
+mod middleware;
+mod versions;
+
+use axum::Router;
+use axum::routing::get;
+
+pub use fault::ApiError;
+
+use crate::service::Services;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Services,
+    /// Base URL published in catalogs and version documents, without a trailing slash.
+    pub public_url: String,
+    pub region: String,
+    pub max_body_bytes: usize,
+}
+
+/// Builds the whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(versions::routes())
+        .merge(identity_v3::routes())
+        .merge(identity_v2::routes())
+        .merge(admin::routes())
+        .fallback(middleware::unknown_endpoint)
+        .layer(axum::middleware::from_fn(middleware::request_context))
+        .with_state(state)
+}

@@ -1,0 +1,139 @@
+//! Version documents at every service root, served without authentication, in the shapes the
+//! OpenStack clients negotiate with (see `../shared/spec/openstack-clients-contract.md` §3).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use super::AppState;
+
+pub fn routes() -> Router<AppState> {
+    let mut router = Router::new();
+    for (path, handler) in [
+        ("/identity", get(identity_versions)),
+        ("/identity/v3", get(identity_v3)),
+        ("/identity/v2.0", get(identity_v2)),
+        ("/compute", get(compute_versions)),
+        ("/compute/v2.0", get(compute_v2)),
+        ("/network", get(network_versions)),
+        ("/network/v2.0", get(network_v2)),
+        ("/image", get(image_versions)),
+        ("/image/v1.0", get(image_v1)),
+        ("/volume", get(volume_versions)),
+        ("/volume/v2.0", get(volume_v2)),
+        ("/vmapi/v1.0", get(vmapi_v1)),
+        ("/admin/v1", get(admin_v1)),
+    ] {
+        router = router.route(path, handler.clone()).route(&format!("{path}/"), handler);
+    }
+    router
+}
+
+fn link(url: String) -> Value {
+    json!([{"rel": "self", "href": url}])
+}
+
+fn identity_v3_doc(base: &str) -> Value {
+    json!({
+        "id": "v3.14",
+        "status": "stable",
+        "updated": "2020-04-07T00:00:00Z",
+        "links": link(format!("{base}/identity/v3/")),
+        "media-types": [{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}],
+    })
+}
+
+fn identity_v2_doc(base: &str) -> Value {
+    json!({
+        "id": "v2.0",
+        "status": "deprecated",
+        "updated": "2014-04-17T00:00:00Z",
+        "links": link(format!("{base}/identity/v2.0/")),
+        "media-types": [{"base": "application/json", "type": "application/vnd.openstack.identity-v2.0+json"}],
+    })
+}
+
+async fn identity_versions(State(s): State<AppState>) -> Response {
+    let body = json!({"versions": {"values": [identity_v3_doc(&s.public_url), identity_v2_doc(&s.public_url)]}});
+    (StatusCode::MULTIPLE_CHOICES, Json(body)).into_response()
+}
+
+async fn identity_v3(State(s): State<AppState>) -> Json<Value> {
+    Json(json!({"version": identity_v3_doc(&s.public_url)}))
+}
+
+async fn identity_v2(State(s): State<AppState>) -> Json<Value> {
+    Json(json!({"version": identity_v2_doc(&s.public_url)}))
+}
+
+fn compute_doc(base: &str) -> Value {
+    // No microversions are advertised: `version`/`min_version` stay empty (clients contract §3).
+    json!({
+        "id": "v2.0",
+        "status": "CURRENT",
+        "version": "",
+        "min_version": "",
+        "updated": "2011-01-21T11:33:21Z",
+        "links": link(format!("{base}/compute/v2.0/")),
+        "media-types": [{"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2"}],
+    })
+}
+
+async fn compute_versions(State(s): State<AppState>) -> Json<Value> {
+    Json(json!({"versions": [compute_doc(&s.public_url)]}))
+}
+
+async fn compute_v2(State(s): State<AppState>) -> Json<Value> {
+    Json(json!({"version": compute_doc(&s.public_url)}))
+}
+
+async fn network_versions(State(s): State<AppState>) -> Json<Value> {
+    Json(json!({"versions": [{
+        "id": "v2.0", "status": "CURRENT", "links": link(format!("{}/network/v2.0/", s.public_url)),
+    }]}))
+}
+
+async fn network_v2() -> Json<Value> {
+    // Resource collections are listed here as the network service grows them.
+    Json(json!({"resources": []}))
+}
+
+fn image_v1_doc(base: &str) -> Value {
+    json!({"id": "v1.0", "status": "CURRENT", "links": link(format!("{base}/image/v1.0/"))})
+}
+
+async fn image_versions(State(s): State<AppState>) -> Response {
+    let body = json!({"versions": [image_v1_doc(&s.public_url)]});
+    (StatusCode::MULTIPLE_CHOICES, Json(body)).into_response()
+}
+
+async fn image_v1(State(s): State<AppState>) -> Json<Value> {
+    Json(json!({"version": image_v1_doc(&s.public_url)}))
+}
+
+fn volume_doc(base: &str) -> Value {
+    json!({
+        "id": "v2.0", "status": "CURRENT", "updated": "2014-06-28T12:20:21Z",
+        "links": link(format!("{base}/volume/v2.0/")),
+        "media-types": [{"base": "application/json", "type": "application/vnd.openstack.volume+json;version=2"}],
+    })
+}
+
+async fn volume_versions(State(s): State<AppState>) -> Json<Value> {
+    Json(json!({"versions": [volume_doc(&s.public_url)]}))
+}
+
+async fn volume_v2(State(s): State<AppState>) -> Json<Value> {
+    Json(json!({"version": volume_doc(&s.public_url)}))
+}
+
+async fn vmapi_v1(State(s): State<AppState>) -> Json<Value> {
+    Json(json!({"version": {"id": "v1.0", "status": "CURRENT", "links": link(format!("{}/vmapi/v1.0/", s.public_url))}}))
+}
+
+async fn admin_v1(State(s): State<AppState>) -> Json<Value> {
+    Json(json!({"version": {"id": "v1", "status": "CURRENT", "links": link(format!("{}/admin/v1/", s.public_url))}}))
+}

@@ -1,0 +1,287 @@
+//! Configuration: the TOML file, `CYCLADES_*` environment variables and flags, merged in that
+//! order of increasing precedence, plus `config show` rendering with secrets redacted.
+//!
+//! Owns the `Config` struct and its validation. It must not start anything or touch the store.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::resources;
+
+/// Placeholder shown instead of a secret.
+pub const REDACTED: &str = "<redacted>";
+
+/// The whole effective configuration.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub identity: IdentityConfig,
+    pub quota: QuotaConfig,
+    pub security: SecurityConfig,
+}
+
+/// `[server]`: where to listen and keep state, how to log.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Socket address of the HTTP API (all services share it).
+    pub listen: SocketAddr,
+    /// Directory of the sled database, the `admin-token` file and plugin caches.
+    pub data_dir: PathBuf,
+    /// Base URL clients use to reach this server, as published in the service catalog
+    /// (Synnefo's `CYCLADES_BASE_URL`). Defaults to `http://<listen address>`.
+    pub public_url: Option<String>,
+    /// Region name published in the catalog.
+    pub region: String,
+    /// `pretty` or `json`.
+    pub log_format: LogFormat,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8774)),
+            data_dir: PathBuf::from("./cyclades-data"),
+            public_url: None,
+            region: "default".into(),
+            log_format: LogFormat::Pretty,
+            max_body_bytes: 1 << 20,
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Pretty,
+    Json,
+}
+
+/// `[identity]`: tokens.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityConfig {
+    /// Lifetime of tokens issued by password or token authentication, in seconds.
+    pub token_ttl_secs: u64,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        IdentityConfig { token_ttl_secs: 24 * 3600 }
+    }
+}
+
+/// `[quota]`: limits for projects that have no explicit limit for a resource.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuotaConfig {
+    /// Resource name → default limit (in the resource's unit: counts or bytes).
+    pub default_limits: BTreeMap<String, i64>,
+}
+
+/// `[security]`: secrets. Never printed, never logged.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    /// Key that encrypts Ganeti RAPI passwords at rest (Synnefo's `SECRET_ENCRYPTION_KEY`).
+    /// When unset, one is generated into the data dir at first start.
+    pub secret_key: Option<String>,
+}
+
+impl std::fmt::Debug for SecurityConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecurityConfig")
+            .field("secret_key", &self.secret_key.as_ref().map(|_| REDACTED))
+            .finish()
+    }
+}
+
+/// A configuration that cannot be used, with the file and key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("bad config file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("bad setting {key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+/// Values given as flags or `CYCLADES_*` variables; they override the file.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub public_url: Option<String>,
+    pub log_format: Option<LogFormat>,
+    pub token_ttl_secs: Option<u64>,
+    pub secret_key: Option<String>,
+}
+
+impl Config {
+    /// Reads `path` (if given), applies `overrides` and validates the result.
+    pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let mut config = match path {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        config.apply(overrides);
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a TOML file; unknown keys are refused by name.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
+        Config::from_toml(&text).map_err(|message| ConfigError::Parse { path: shown, message })
+    }
+
+    /// Parses TOML text, rendering toml's error (which names the key and line) on one line.
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| {
+            let message = e.message().to_string();
+            match e.span() {
+                Some(span) => {
+                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                    format!("line {line}: {message}")
+                }
+                None => message,
+            }
+        })
+    }
+
+    fn apply(&mut self, o: &Overrides) {
+        if let Some(v) = o.listen {
+            self.server.listen = v;
+        }
+        if let Some(v) = &o.data_dir {
+            self.server.data_dir = v.clone();
+        }
+        if let Some(v) = &o.public_url {
+            self.server.public_url = Some(v.clone());
+        }
+        if let Some(v) = o.log_format {
+            self.server.log_format = v;
+        }
+        if let Some(v) = o.token_ttl_secs {
+            self.identity.token_ttl_secs = v;
+        }
+        if let Some(v) = &o.secret_key {
+            self.security.secret_key = Some(v.clone());
+        }
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.server.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(invalid("server.public_url", format!("'{url}' must start with http:// or https://")));
+        }
+        if self.identity.token_ttl_secs == 0 {
+            return Err(invalid("identity.token_ttl_secs", "must be at least 1".into()));
+        }
+        if self.server.max_body_bytes < 1024 {
+            return Err(invalid("server.max_body_bytes", "must be at least 1024".into()));
+        }
+        for (name, limit) in &self.quota.default_limits {
+            if resources::resource(name).is_none() {
+                return Err(invalid(
+                    &format!("quota.default_limits.\"{name}\""),
+                    format!("unknown resource; known resources: {}", resources::resource_names()),
+                ));
+            }
+            if *limit < 0 {
+                return Err(invalid(&format!("quota.default_limits.\"{name}\""), "must not be negative".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The default limit of a resource for projects without an explicit one.
+    pub fn default_limit(&self, resource: &str) -> i64 {
+        self.quota
+            .default_limits
+            .get(resource)
+            .copied()
+            .or_else(|| resources::resource(resource).map(|r| r.default_limit))
+            .unwrap_or(0)
+    }
+
+    /// The effective configuration as TOML, with every secret replaced by `<redacted>`.
+    pub fn render_redacted(&self) -> String {
+        let mut shown = self.clone();
+        if shown.security.secret_key.is_some() {
+            shown.security.secret_key = Some(REDACTED.into());
+        }
+        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+fn invalid(key: &str, message: String) -> ConfigError {
+    ConfigError::Invalid { key: key.to_string(), message }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Config::from_toml("[server]\nlisten = \"127.0.0.1:1\"\nlistne = 3\n").unwrap_err();
+        assert!(err.contains("listne"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+        let err = Config::from_toml("[sever]\n").unwrap_err();
+        assert!(err.contains("sever"), "{err}");
+    }
+
+    #[test]
+    fn overrides_beat_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[server]\nlisten = \"127.0.0.1:9000\"\ndata_dir = \"/x\"\n").unwrap();
+        let o = Overrides { listen: Some("127.0.0.1:9001".parse().unwrap()), ..Default::default() };
+        let c = Config::load(Some(&path), &o).unwrap();
+        assert_eq!(c.server.listen.port(), 9001);
+        assert_eq!(c.server.data_dir, PathBuf::from("/x"));
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let c = Config::from_toml("[quota.default_limits]\n\"cyclades.vmm\" = 3\n").unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("cyclades.vmm"), "{err}");
+        let c = Config::from_toml("[identity]\ntoken_ttl_secs = 0\n").unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("identity.token_ttl_secs"));
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let c = Config::from_toml("[security]\nsecret_key = \"hunter2\"\n").unwrap();
+        let shown = c.render_redacted();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains(REDACTED));
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn default_limits_fall_back_to_the_catalogue() {
+        let c = Config::from_toml("[quota.default_limits]\n\"cyclades.vm\" = 3\n").unwrap();
+        assert_eq!(c.default_limit("cyclades.vm"), 3);
+        assert_eq!(c.default_limit("cyclades.floating_ip"), 5);
+    }
+}

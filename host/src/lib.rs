@@ -1,0 +1,26 @@
+//! `cyclades`: an OpenStack-compatible cloud control plane for Ganeti clusters.
+//!
+//! Layers, from the top (a module may only call the ones below it):
+//!
+//! ```text
+//! cli (operator commands, a client of /admin/v1)      server (composition root), demo
+//!   └── api (axum routers, extractors, faults) ──────────┘
+//!         └── service (business logic, authz, quotas)
+//!               └── store (sled, typed resource-first API)
+//! leaf modules usable by all: config, clock, resources
+//! ```
+//!
+//! See `ARCHITECTURE.md` for the request path and the store's trees.
+
+pub mod api;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod resources;
+pub mod server;
+pub mod service;
+pub mod store;
+
+#[cfg(test)]
+mod architecture_tests;

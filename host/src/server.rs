@@ -1,0 +1,206 @@
+//! Starting and stopping the whole control plane in one process: bind the port, open the
+//! store, bootstrap identity (and the demo, if asked), write the operator token, serve HTTP,
+//! and on shutdown drain requests and flush the store.
+//!
+//! This is the composition root: it may use every layer, and nothing below it may use it.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::demo::{self, DemoInfo};
+use crate::service::{ServiceError, Services};
+use crate::store::{Store, StoreError};
+
+/// Name of the operator-token file in the data directory.
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+
+/// How often expired tokens are swept from the store.
+const TOKEN_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Why the server could not start or stopped badly. Each message is one clear line.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen { addr: SocketAddr, reason: String },
+    #[error("cannot use data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("startup failed: {0}")]
+    Service(#[from] ServiceError),
+    #[error("server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// What to start.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    pub config: Config,
+    /// Seed the demo user, project and admin (see `demo`).
+    pub demo: bool,
+}
+
+/// A server that is accepting requests.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub public_url: String,
+    pub data_dir: PathBuf,
+    /// The operator token (also in `<data_dir>/admin-token`).
+    pub admin_token: String,
+    /// Present when started with `demo`.
+    pub demo: Option<DemoInfo>,
+    services: Services,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), ServerError>>,
+    purge: JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Stops accepting requests, lets in-flight ones finish, and flushes the store.
+    pub async fn shutdown(mut self) -> Result<(), ServerError> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.finish().await
+    }
+
+    /// Runs until `signal` completes, then shuts down gracefully.
+    pub async fn run_until(mut self, signal: impl std::future::Future<Output = ()>) -> Result<(), ServerError> {
+        tokio::select! {
+            _ = signal => {
+                tracing::info!("shutdown requested");
+                if let Some(tx) = self.shutdown.take() {
+                    let _ = tx.send(());
+                }
+            }
+            _ = &mut self.task => {}
+        }
+        self.finish().await
+    }
+
+    async fn finish(self) -> Result<(), ServerError> {
+        self.purge.abort();
+        let served = self.task.await.unwrap_or_else(|e| Err(ServerError::Serve(std::io::Error::other(e.to_string()))));
+        self.services.flush().await?;
+        tracing::info!("store flushed; stopped");
+        served
+    }
+}
+
+/// Starts the server and returns once it accepts requests.
+pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError> {
+    let config = options.config;
+    let addr = config.server.listen;
+    let listener = TcpListener::bind(addr).await.map_err(|e| ServerError::Listen {
+        addr,
+        reason: match e.kind() {
+            std::io::ErrorKind::AddrInUse => "the address is already in use (is another cyclades running?)".into(),
+            _ => e.to_string(),
+        },
+    })?;
+    let bound = listener.local_addr().map_err(ServerError::Serve)?;
+    let data_dir = config.server.data_dir.clone();
+    prepare_data_dir(&data_dir)?;
+    let store = Store::open(&data_dir)?;
+    let public_url = config
+        .server
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{bound}"))
+        .trim_end_matches('/')
+        .to_string();
+    let services = Services::new(store, config.clone());
+
+    services.identity_bootstrap(options.demo.then_some(demo::ADMIN_PASSWORD)).await?;
+    let demo = if options.demo { Some(demo::seed(&services).await?) } else { None };
+    let admin_token = ensure_admin_token(&services, &data_dir)?;
+    services.flush().await?;
+
+    let state = AppState {
+        services: services.clone(),
+        public_url: public_url.clone(),
+        region: config.server.region.clone(),
+        max_body_bytes: config.server.max_body_bytes,
+    };
+    let app = api::router(state);
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await
+            .map_err(ServerError::Serve)
+    });
+    let purge_services = services.clone();
+    let purge = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(TOKEN_PURGE_INTERVAL);
+        loop {
+            tick.tick().await;
+            match purge_services.token_purge_expired() {
+                Ok(n) if n > 0 => tracing::info!(purged = n, "expired tokens removed"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "token purge failed"),
+            }
+        }
+    });
+    tracing::info!(%bound, %public_url, data_dir = %data_dir.display(), "cyclades is serving");
+    Ok(RunningServer {
+        addr: bound,
+        public_url,
+        data_dir,
+        admin_token,
+        demo,
+        services,
+        shutdown: Some(tx),
+        task,
+        purge,
+    })
+}
+
+fn prepare_data_dir(dir: &Path) -> Result<(), ServerError> {
+    let err = |source| ServerError::DataDir { path: dir.display().to_string(), source };
+    std::fs::create_dir_all(dir).map_err(err)?;
+    // Prove we can write here before sled scatters files around.
+    let probe = dir.join(".write-probe");
+    std::fs::write(&probe, b"").map_err(err)?;
+    std::fs::remove_file(&probe).map_err(err)?;
+    Ok(())
+}
+
+/// Reads `admin-token`, keeps it if still valid, otherwise issues a new one and writes it
+/// (mode 0600, atomically).
+fn ensure_admin_token(services: &Services, dir: &Path) -> Result<String, ServerError> {
+    let path = dir.join(ADMIN_TOKEN_FILE);
+    let existing = std::fs::read_to_string(&path).ok().map(|s| s.trim().to_string());
+    match services.admin_token_ensure(existing.as_deref())? {
+        None => Ok(existing.unwrap_or_default()),
+        Some(token) => {
+            write_private(&path, &token).map_err(|source| ServerError::DataDir { path: path.display().to_string(), source })?;
+            Ok(token)
+        }
+    }
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+    file.write_all(contents.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
+}

@@ -1,0 +1,33 @@
+//! `Credentials`: who is calling, as established from a validated token.
+
+use crate::clock::Timestamp;
+
+/// Name of the role that grants the admin API.
+pub const ROLE_ADMIN: &str = "admin";
+/// Name of the role every project member has.
+pub const ROLE_MEMBER: &str = "member";
+
+/// The caller of a request (Synnefo's `Credentials`), built from a validated token.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Credentials {
+    pub user_id: String,
+    pub user_name: String,
+    /// The project the token is scoped to, if any.
+    pub project_id: Option<String>,
+    pub project_name: Option<String>,
+    /// Every project the user is a member of.
+    pub project_ids: Vec<String>,
+    pub roles: Vec<&'static str>,
+    pub is_admin: bool,
+    pub methods: Vec<String>,
+    pub issued_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub audit_id: String,
+}
+
+impl Credentials {
+    /// Whether the caller may act on resources of `project_id`.
+    pub fn is_member_of(&self, project_id: &str) -> bool {
+        self.project_ids.iter().any(|p| p == project_id)
+    }
+}

@@ -1,0 +1,50 @@
+//! Business logic: validation, authorization and state changes, one file per resource.
+//!
+//! The API layer calls `Services`; services call the store (and, in later layers, the job
+//! engine and plugins). Services never see HTTP types and never format wire documents: they
+//! take and return the plain structs defined here.
+
+mod credentials;
+mod error;
+pub mod identity;
+pub mod quota;
+
+use std::sync::Arc;
+
+pub use credentials::{Credentials, ROLE_ADMIN, ROLE_MEMBER};
+pub use error::ServiceError;
+/// Whether list calls include soft-deleted records (defined by the store, used by every layer).
+pub use crate::store::Deleted;
+
+use crate::config::Config;
+use crate::store::Store;
+
+/// Handle to every service, shared by all requests. Cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    config: Config,
+}
+
+impl Services {
+    pub fn new(store: Store, config: Config) -> Self {
+        Services { inner: Arc::new(Inner { store, config }) }
+    }
+
+    fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Makes every write so far durable (shutdown path).
+    pub async fn flush(&self) -> Result<(), ServiceError> {
+        Ok(self.store().flush().await?)
+    }
+}

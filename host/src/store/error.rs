@@ -1,0 +1,68 @@
+//! `StoreError`: every way a store call can fail, without exposing sled types.
+
+/// A store failure. Variants name the resource kind and id so that the service layer can turn
+/// them into precise API faults; sled errors are boxed so no sled type leaks out of `store`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{kind} {id} not found")]
+    NotFound { kind: &'static str, id: String },
+
+    #[error("{kind} {id} already exists")]
+    AlreadyExists { kind: &'static str, id: String },
+
+    #[error("{kind} {id} was changed concurrently (expected generation {expected}, found {found})")]
+    GenerationMismatch { kind: &'static str, id: String, expected: u64, found: u64 },
+
+    #[error(
+        "quota exceeded for resource '{resource}': limit {limit}, usage {usage}, requested {requested}"
+    )]
+    LimitExceeded { resource: String, limit: i64, usage: i64, requested: i64 },
+
+    #[error("commission {serial} is already {state}")]
+    CommissionResolved { serial: u64, state: &'static str },
+
+    #[error("commission name '{name}' was already used for different provisions")]
+    CommissionNameReused { name: String },
+
+    #[error("the data directory {path} is in use by another cyclades process (its lock is held)")]
+    Locked { path: String },
+
+    #[error(
+        "the data directory {path} holds schema version {found}, newer than the {supported} this \
+         cyclades understands; run a newer cyclades or point --data-dir elsewhere"
+    )]
+    SchemaTooNew { path: String, found: u32, supported: u32 },
+
+    #[error("cannot open the data directory {path}")]
+    Open {
+        path: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    #[error("corrupt record in tree '{tree}'")]
+    Corrupt {
+        tree: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    #[error("database failure")]
+    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Database(Box::new(e))
+    }
+}
+
+impl StoreError {
+    /// Converts a failed multi-tree transaction back into the error its closure aborted with.
+    pub(super) fn from_txn(e: sled::transaction::TransactionError<StoreError>) -> Self {
+        match e {
+            sled::transaction::TransactionError::Abort(inner) => inner,
+            sled::transaction::TransactionError::Storage(e) => e.into(),
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! The state store: sled behind a typed, resource-first API.
+//!
+//! Owns the database handle, the tree layout (one tree per resource plus index trees), the
+//! monotonic id generator, the schema version check, and the generic record mechanics: JSON
+//! encoding, compare-and-swap updates on a `generation`, soft delete, and multi-tree
+//! transactions. It knows nothing about HTTP, jobs, plugins or Ganeti, and no sled type leaves
+//! this module: callers see `Store`, the records in `model`, and `StoreError`.
+//!
+//! | tree                 | key                         | value            |
+//! |----------------------|-----------------------------|------------------|
+//! | `meta`               | `schema_version`            | u32, big-endian  |
+//! | `users`              | user id                     | `User`           |
+//! | `users_by_name`      | user name                   | user id          |
+//! | `projects`           | project id                  | `Project`        |
+//! | `projects_by_name`   | project name                | project id       |
+//! | `tokens`             | SHA-256 of the token        | `TokenRecord`    |
+//! | `quota_limits`       | project id ‖ 0 ‖ resource   | `QuotaLimit`     |
+//! | `quota_usage`        | project id ‖ 0 ‖ resource   | `QuotaUsage`     |
+//! | `commissions`        | serial, u64 big-endian      | `Commission`     |
+//! | `commissions_by_name`| commission name             | serial           |
+
+mod error;
+mod identity;
+pub mod model;
+mod quota;
+pub use quota::NewCommission;
+
+use std::path::Path;
+
+use serde::{Serialize, de::DeserializeOwned};
+
+pub use error::StoreError;
+pub use model::*;
+
+/// The schema version this build writes. Bump it (and add a migration in `open`) whenever a
+/// persisted shape changes incompatibly.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const SCHEMA_KEY: &[u8] = b"schema_version";
+
+/// Whether list calls include soft-deleted records.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Deleted {
+    /// Only live records (the default everywhere).
+    #[default]
+    Exclude,
+    /// Only soft-deleted records (`--deleted` in the admin CLI).
+    Only,
+    /// Both.
+    Include,
+}
+
+impl Deleted {
+    fn keeps(self, deleted: bool) -> bool {
+        match self {
+            Deleted::Exclude => !deleted,
+            Deleted::Only => deleted,
+            Deleted::Include => true,
+        }
+    }
+}
+
+/// The open database. Cheap to clone (sled handles are reference counted).
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    trees: Trees,
+}
+
+#[derive(Clone)]
+struct Trees {
+    users: sled::Tree,
+    users_by_name: sled::Tree,
+    projects: sled::Tree,
+    projects_by_name: sled::Tree,
+    tokens: sled::Tree,
+    quota_limits: sled::Tree,
+    quota_usage: sled::Tree,
+    commissions: sled::Tree,
+    commissions_by_name: sled::Tree,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database under `dir/db`, checking the schema version.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let path = dir.join("db");
+        let shown = path.display().to_string();
+        let db = sled::Config::new().path(&path).open().map_err(|e| match &e {
+            sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                StoreError::Locked { path: dir.display().to_string() }
+            }
+            _ => StoreError::Open { path: shown.clone(), source: Box::new(e) },
+        })?;
+        let meta = db.open_tree("meta")?;
+        match meta.get(SCHEMA_KEY)? {
+            None => {
+                meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+            }
+            Some(raw) => {
+                let found = u32::from_be_bytes(raw.as_ref().try_into().map_err(|_| {
+                    StoreError::Open {
+                        path: shown.clone(),
+                        source: "schema_version is not a 4-byte integer".into(),
+                    }
+                })?);
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::SchemaTooNew {
+                        path: dir.display().to_string(),
+                        found,
+                        supported: SCHEMA_VERSION,
+                    });
+                }
+                // Older schemas would be migrated here, one version at a time.
+            }
+        }
+        let trees = Trees {
+            users: db.open_tree("users")?,
+            users_by_name: db.open_tree("users_by_name")?,
+            projects: db.open_tree("projects")?,
+            projects_by_name: db.open_tree("projects_by_name")?,
+            tokens: db.open_tree("tokens")?,
+            quota_limits: db.open_tree("quota_limits")?,
+            quota_usage: db.open_tree("quota_usage")?,
+            commissions: db.open_tree("commissions")?,
+            commissions_by_name: db.open_tree("commissions_by_name")?,
+        };
+        db.flush()?;
+        Ok(Store { db, trees })
+    }
+
+    /// The schema version recorded in the database.
+    pub fn schema_version(&self) -> Result<u32, StoreError> {
+        let meta = self.db.open_tree("meta")?;
+        let raw = meta.get(SCHEMA_KEY)?.ok_or_else(|| StoreError::NotFound {
+            kind: "meta key",
+            id: "schema_version".into(),
+        })?;
+        Ok(u32::from_be_bytes(raw.as_ref().try_into().unwrap_or([0; 4])))
+    }
+
+    /// Test and migration hook: overwrite the recorded schema version.
+    #[doc(hidden)]
+    pub fn force_schema_version(&self, version: u32) -> Result<(), StoreError> {
+        self.db.open_tree("meta")?.insert(SCHEMA_KEY, &version.to_be_bytes())?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// A new integer id: monotonic and never repeated, though it may skip values.
+    pub fn generate_id(&self) -> Result<u64, StoreError> {
+        Ok(self.db.generate_id()?)
+    }
+
+    /// Makes every write so far durable.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// Blocking flush, for shutdown paths outside an async context.
+    pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+// ----- generic record mechanics (private to the store) -----
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Our records are plain structs of strings, numbers and maps with string keys: encoding
+    // them cannot fail.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+fn decode<T: DeserializeOwned>(tree: &'static str, raw: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(raw).map_err(|source| StoreError::Corrupt { tree, source })
+}
+
+fn get<T: DeserializeOwned + model::Versioned>(
+    tree: &sled::Tree,
+    tree_name: &'static str,
+    key: &[u8],
+) -> Result<T, StoreError> {
+    match tree.get(key)? {
+        Some(raw) => decode(tree_name, &raw),
+        None => Err(StoreError::NotFound {
+            kind: T::KIND,
+            id: String::from_utf8_lossy(key).into_owned(),
+        }),
+    }
+}
+
+fn scan<T: DeserializeOwned>(
+    tree: &sled::Tree,
+    tree_name: &'static str,
+    prefix: &[u8],
+) -> Result<Vec<T>, StoreError> {
+    tree.scan_prefix(prefix)
+        .map(|item| {
+            let (_, raw) = item?;
+            decode(tree_name, &raw)
+        })
+        .collect()
+}
+
+/// Reads, mutates and writes back one record with compare-and-swap, bumping its generation.
+///
+/// With `expected = Some(g)` the update fails with `GenerationMismatch` unless the stored record
+/// is at generation `g`. With `None`, a concurrent writer makes the update retry on fresh data.
+fn update_cas<T, F>(
+    tree: &sled::Tree,
+    tree_name: &'static str,
+    key: &[u8],
+    expected: Option<u64>,
+    mut mutate: F,
+) -> Result<T, StoreError>
+where
+    T: Serialize + DeserializeOwned + model::Versioned,
+    F: FnMut(&mut T) -> Result<(), StoreError>,
+{
+    loop {
+        let old_raw = tree.get(key)?.ok_or_else(|| StoreError::NotFound {
+            kind: T::KIND,
+            id: String::from_utf8_lossy(key).into_owned(),
+        })?;
+        let mut record: T = decode(tree_name, &old_raw)?;
+        if let Some(expected) = expected
+            && record.generation() != expected
+        {
+            return Err(StoreError::GenerationMismatch {
+                kind: T::KIND,
+                id: String::from_utf8_lossy(key).into_owned(),
+                expected,
+                found: record.generation(),
+            });
+        }
+        mutate(&mut record)?;
+        record.set_generation(record.generation() + 1);
+        let new_raw = encode(&record);
+        match tree.compare_and_swap(key, Some(old_raw), Some(new_raw))? {
+            Ok(()) => return Ok(record),
+            Err(_) if expected.is_none() => continue,
+            Err(current) => {
+                let found = match current.current {
+                    Some(raw) => decode::<T>(tree_name, &raw)?.generation(),
+                    None => 0,
+                };
+                return Err(StoreError::GenerationMismatch {
+                    kind: T::KIND,
+                    id: String::from_utf8_lossy(key).into_owned(),
+                    expected: expected.unwrap_or_default(),
+                    found,
+                });
+            }
+        }
+    }
+}
+
+/// Key of a per-project, per-resource record: `project ‖ 0 ‖ resource`.
+fn project_resource_key(project_id: &str, resource: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(project_id.len() + resource.len() + 1);
+    key.extend_from_slice(project_id.as_bytes());
+    key.push(0);
+    key.extend_from_slice(resource.as_bytes());
+    key
+}
+
+fn project_prefix(project_id: &str) -> Vec<u8> {
+    let mut key = project_id.as_bytes().to_vec();
+    key.push(0);
+    key
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,207 @@
+//! Store tests on a real sled database in a temporary directory.
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::clock::Timestamp;
+
+fn temp_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    (dir, store)
+}
+
+fn user(id: &str, name: &str) -> User {
+    User {
+        id: id.into(),
+        name: name.into(),
+        email: None,
+        password_hash: None,
+        is_admin: false,
+        enabled: true,
+        default_project_id: None,
+        project_ids: vec![],
+        created: Timestamp::now(),
+        updated: Timestamp::now(),
+        deleted: false,
+        generation: 1,
+    }
+}
+
+fn project(id: &str, name: &str) -> Project {
+    Project {
+        id: id.into(),
+        name: name.into(),
+        description: String::new(),
+        enabled: true,
+        created: Timestamp::now(),
+        updated: Timestamp::now(),
+        deleted: false,
+        generation: 1,
+    }
+}
+
+#[test]
+fn ids_are_monotonic() {
+    let (_dir, store) = temp_store();
+    let ids: Vec<u64> = (0..100).map(|_| store.generate_id().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+}
+
+#[test]
+fn names_are_unique_and_indexed() {
+    let (_dir, store) = temp_store();
+    store.user_insert(&user("u1", "alice")).unwrap();
+    let err = store.user_insert(&user("u2", "alice")).unwrap_err();
+    assert!(matches!(err, StoreError::AlreadyExists { kind: "user", .. }), "{err}");
+    // The failed insert left nothing behind.
+    assert!(matches!(store.user_get("u2"), Err(StoreError::NotFound { .. })));
+    assert_eq!(store.user_find("alice").unwrap().id, "u1");
+    assert_eq!(store.user_find("u1").unwrap().name, "alice");
+}
+
+#[test]
+fn updates_are_compare_and_swap_on_generation() {
+    let (_dir, store) = temp_store();
+    store.user_insert(&user("u1", "alice")).unwrap();
+    let updated = store
+        .user_update("u1", Some(1), |u| {
+            u.is_admin = true;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(updated.generation, 2);
+    let stale = store.user_update("u1", Some(1), |_| Ok(())).unwrap_err();
+    assert!(
+        matches!(stale, StoreError::GenerationMismatch { expected: 1, found: 2, .. }),
+        "{stale}"
+    );
+    assert!(store.user_get("u1").unwrap().is_admin);
+}
+
+#[test]
+fn soft_delete_keeps_the_record_and_frees_the_name() {
+    let (_dir, store) = temp_store();
+    store.project_insert(&project("p1", "demo")).unwrap();
+    store.project_soft_delete("p1", None).unwrap();
+    assert!(store.project_list(Deleted::Exclude).unwrap().is_empty());
+    assert_eq!(store.project_list(Deleted::Only).unwrap().len(), 1);
+    assert!(store.project_get("p1").unwrap().deleted);
+    store.project_insert(&project("p2", "demo")).unwrap();
+    assert_eq!(store.project_find("demo").unwrap().id, "p2");
+}
+
+#[test]
+fn schema_version_is_checked_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        store.force_schema_version(SCHEMA_VERSION + 1).unwrap();
+    }
+    let err = Store::open(dir.path()).err().expect("newer schema refused");
+    assert!(matches!(err, StoreError::SchemaTooNew { .. }));
+    assert!(err.to_string().contains("newer"), "{err}");
+}
+
+#[test]
+fn a_second_open_of_the_same_dir_is_refused() {
+    let (dir, _store) = temp_store();
+    let err = Store::open(dir.path()).err().expect("locked");
+    assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+}
+
+#[test]
+fn data_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.project_insert(&project("p1", "demo")).unwrap();
+        store.flush_blocking().unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.project_find("demo").unwrap().id, "p1");
+}
+
+fn provisions(items: &[(&str, i64)]) -> BTreeMap<String, i64> {
+    items.iter().map(|(r, q)| (r.to_string(), *q)).collect()
+}
+
+#[test]
+fn commissions_charge_pending_then_resolve() {
+    let (_dir, store) = temp_store();
+    let limit = |_: &str| 2;
+    let new = NewCommission {
+        name: "job-1".into(),
+        project_id: "p1".into(),
+        provisions: provisions(&[("cyclades.vm", 1), ("cyclades.ram", 0)]),
+        force: false,
+    };
+    let c = store.commission_issue(&new, &limit).unwrap();
+    assert_eq!(c.state, CommissionState::Pending);
+    // Same name, same provisions: the same commission (idempotent).
+    assert_eq!(store.commission_issue(&new, &limit).unwrap().serial, c.serial);
+    // Same name, different provisions: refused.
+    let reused = NewCommission { provisions: provisions(&[("cyclades.vm", 2)]), ..new.clone() };
+    assert!(matches!(
+        store.commission_issue(&reused, &limit),
+        Err(StoreError::CommissionNameReused { .. })
+    ));
+    let usage = &store.quota_usages("p1").unwrap();
+    let vm = usage.iter().find(|u| u.resource == "cyclades.vm").unwrap();
+    assert_eq!((vm.usage, vm.pending_add), (0, 1));
+
+    // Pending counts against the limit: 1 pending + 2 > 2.
+    let over = NewCommission { name: "job-2".into(), provisions: provisions(&[("cyclades.vm", 2)]), ..new.clone() };
+    match store.commission_issue(&over, &limit) {
+        Err(StoreError::LimitExceeded { resource, limit, usage, requested }) => {
+            assert_eq!((resource.as_str(), limit, usage, requested), ("cyclades.vm", 2, 1, 2));
+        }
+        other => panic!("expected LimitExceeded, got {other:?}"),
+    }
+    assert!(store.commission_find_by_name("job-2").unwrap().is_none());
+
+    let accepted = store.commission_resolve(c.serial, true).unwrap();
+    assert_eq!(accepted.state, CommissionState::Accepted);
+    assert_eq!(store.commission_resolve(c.serial, true).unwrap().generation, accepted.generation);
+    assert!(matches!(
+        store.commission_resolve(c.serial, false),
+        Err(StoreError::CommissionResolved { state: "accepted", .. })
+    ));
+    let vm = store.quota_usages("p1").unwrap().into_iter().find(|u| u.resource == "cyclades.vm").unwrap();
+    assert_eq!((vm.usage, vm.pending_add), (1, 0));
+
+    // A rejected removal leaves usage as it was; an explicit limit overrides the default.
+    store.quota_limit_set("p1", "cyclades.vm", 5).unwrap();
+    let big = NewCommission { name: "job-3".into(), provisions: provisions(&[("cyclades.vm", 4)]), ..new.clone() };
+    let c3 = store.commission_issue(&big, &limit).unwrap();
+    store.commission_resolve(c3.serial, false).unwrap();
+    let vm = store.quota_usages("p1").unwrap().into_iter().find(|u| u.resource == "cyclades.vm").unwrap();
+    assert_eq!((vm.usage, vm.pending_add, vm.pending_remove), (1, 0, 0));
+    assert_eq!(store.commission_list(Some(CommissionState::Rejected)).unwrap().len(), 1);
+}
+
+#[test]
+fn tokens_are_revoked_and_purged() {
+    let (_dir, store) = temp_store();
+    let now = Timestamp::now();
+    let token = TokenRecord {
+        user_id: "u1".into(),
+        project_id: None,
+        methods: vec!["password".into()],
+        issued_at: now,
+        expires_at: Some(now.plus_secs(10)),
+        audit_id: "a".into(),
+        revoked: false,
+        generation: 1,
+    };
+    store.token_insert(b"digest-1", &token).unwrap();
+    store.token_insert(b"digest-2", &TokenRecord { expires_at: None, ..token.clone() }).unwrap();
+    assert!(store.token_revoke(b"digest-1").unwrap());
+    assert!(!store.token_revoke(b"missing").unwrap());
+    assert!(store.token_get(b"digest-1").unwrap().unwrap().revoked);
+    assert_eq!(store.token_purge(now.plus_secs(60)).unwrap(), 1);
+    assert!(store.token_get(b"digest-1").unwrap().is_none());
+    assert!(store.token_get(b"digest-2").unwrap().is_some());
+    assert_eq!(store.token_revoke_user("u1").unwrap(), 1);
+}
