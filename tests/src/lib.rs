@@ -1,1 +1,176 @@
+//! The test harness: `TestContext` starts the real host (`cyclades::server::start`) on
+//! `127.0.0.1:0` over a fresh temporary data directory and offers typed request helpers.
+//! The directory is kept (and its path printed) when a test fails, so its state can be read.
 
+use std::path::{Path, PathBuf};
+
+use cyclades::config::Config;
+use cyclades::server::{self, RunningServer, ServerOptions};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// A running server over a temporary data directory.
+pub struct TestContext {
+    server: Option<RunningServer>,
+    dir: Option<tempfile::TempDir>,
+    config: Config,
+    demo: bool,
+    pub url: String,
+    pub admin_token: String,
+    pub http: reqwest::Client,
+}
+
+/// A response reduced to what tests look at.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts this is the fault `name` with `status`, and returns its message.
+    #[track_caller]
+    pub fn fault(&self, status: u16, name: &str) -> String {
+        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.text);
+        let fault = &self.body[name];
+        assert_eq!(fault["code"], status, "expected fault {name}; body: {}", self.text);
+        assert!(fault["details"].is_string(), "fault without details: {}", self.text);
+        fault["message"].as_str().expect("fault message").to_string()
+    }
+}
+
+impl TestContext {
+    /// A server seeded as `serve --demo` seeds it (users demo/demo and admin/admin).
+    pub async fn new() -> Self {
+        Self::with_config(|_| {}).await
+    }
+
+    /// A demo server with configuration changes.
+    pub async fn with_config(change: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::Builder::new().prefix("cyclades-test-").tempdir().expect("temp dir");
+        let mut config = Config::default();
+        config.server.listen = "127.0.0.1:0".parse().expect("addr");
+        config.server.data_dir = dir.path().to_path_buf();
+        change(&mut config);
+        Self::start(config, Some(dir), true).await
+    }
+
+    async fn start(config: Config, dir: Option<tempfile::TempDir>, demo: bool) -> Self {
+        let server = server::start(ServerOptions { config: config.clone(), demo }).await.expect("server starts");
+        TestContext {
+            url: server.public_url.clone(),
+            admin_token: server.admin_token.clone(),
+            server: Some(server),
+            dir,
+            config,
+            demo,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.config.server.data_dir
+    }
+
+    /// Stops the server (graceful, store flushed) and starts a new one on the same directory.
+    pub async fn restart(mut self) -> Self {
+        let server = self.server.take().expect("running");
+        server.shutdown().await.expect("clean shutdown");
+        let mut config = self.config.clone();
+        config.server.listen = "127.0.0.1:0".parse().expect("addr");
+        let dir = self.dir.take();
+        Self::start(config, dir, self.demo).await
+    }
+
+    /// Stops the server; the temp dir goes away with the context.
+    pub async fn shutdown(mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await.expect("clean shutdown");
+        }
+    }
+
+    /// Sends a request; `body` is sent as JSON.
+    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+        let mut request = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(token) = token {
+            request = request.header("X-Auth-Token", token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        Self::reply(request).await
+    }
+
+    /// Sends an arbitrary prepared request.
+    pub async fn reply(request: reqwest::RequestBuilder) -> Reply {
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply { status, headers, body, text }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.request(Method::GET, path, token, None).await
+    }
+
+    /// A request to the admin API with the operator token.
+    pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        self.request(method, &format!("/admin/v1{path}"), Some(&self.admin_token.clone()), body).await
+    }
+
+    /// Keystone v3 password login scoped to `project`; returns the raw reply.
+    pub async fn login(&self, user: &str, password: &str, project: Option<&str>) -> Reply {
+        let mut auth = json!({"identity": {"methods": ["password"], "password": {"user": {
+            "name": user, "password": password, "domain": {"name": "Default"}}}}});
+        if let Some(project) = project {
+            auth["scope"] = json!({"project": {"name": project, "domain": {"name": "Default"}}});
+        }
+        self.request(Method::POST, "/identity/v3/auth/tokens", None, Some(json!({"auth": auth}))).await
+    }
+
+    /// A token for `user` in `project`, panicking if login fails.
+    pub async fn token(&self, user: &str, password: &str, project: &str) -> String {
+        let reply = self.login(user, password, Some(project)).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "login failed: {}", reply.text);
+        reply.header("x-subject-token").expect("X-Subject-Token").to_string()
+    }
+
+    /// The demo user's token.
+    pub async fn demo_token(&self) -> String {
+        self.token("demo", "demo", "demo").await
+    }
+
+    /// Creates a user through the admin API.
+    pub async fn create_user(&self, name: &str, password: &str, project: &str, admin: bool) -> Value {
+        let body = json!({"user": {"name": name, "password": password, "project": project, "admin": admin}});
+        let reply = self.admin(Method::POST, "/users", Some(body)).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "user create: {}", reply.text);
+        reply.body["user"].clone()
+    }
+
+    /// Creates a project through the admin API.
+    pub async fn create_project(&self, name: &str) -> Value {
+        let reply = self.admin(Method::POST, "/projects", Some(json!({"project": {"name": name}}))).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "project create: {}", reply.text);
+        reply.body["project"].clone()
+    }
+}
+
+impl Drop for TestContext {
+    fn drop(&mut self) {
+        if std::thread::panicking()
+            && let Some(dir) = self.dir.take()
+        {
+            let kept: PathBuf = dir.keep();
+            eprintln!("test failed: data directory kept at {}", kept.display());
+        }
+    }
+}

@@ -42,13 +42,17 @@ pub struct AppState {
 
 /// Builds the whole HTTP application.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let services = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(versions::routes())
         .merge(identity_v3::routes())
         .merge(identity_v2::routes())
         .merge(admin::routes())
         .fallback(middleware::unknown_endpoint)
+        .with_state(state);
+    // The request-context layer wraps the finished router (not each route), so it sees the
+    // final response, including the `Allow` header axum adds to 405s.
+    Router::new()
+        .fallback_service(services)
         .layer(axum::middleware::from_fn(middleware::request_context))
-        .with_state(state)
 }

@@ -1,6 +1,7 @@
 //! What each command does. Operator commands build a request for `/admin/v1`, send it with
 //! `AdminClient`, and print the result with `output`.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use reqwest::Method;
@@ -161,7 +162,7 @@ fn init_logging(format: LogFormat) {
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
-        LogFormat::Pretty => builder.try_init(),
+        LogFormat::Pretty => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),
     };
 }
 

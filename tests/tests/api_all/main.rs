@@ -1,0 +1,7 @@
+//! Every in-process API suite, in one test binary (one link, shared harness).
+
+mod admin;
+mod identity;
+mod plumbing;
+mod quota;
+mod restart;
