@@ -9,15 +9,38 @@ const RULES: &[(&str, &[&str])] = &[
     ("service", &["api", "cli", "server", "demo"]),
     ("api", &["store", "cli", "server", "demo"]),
     ("demo.rs", &["api", "store", "cli", "server"]),
-    ("clock.rs", &["api", "service", "store", "cli", "server", "config", "demo", "resources"]),
-    ("resources.rs", &["api", "service", "store", "cli", "server", "config", "demo", "clock"]),
-    ("config.rs", &["api", "service", "store", "cli", "server", "demo"]),
+    (
+        "clock.rs",
+        &[
+            "api",
+            "service",
+            "store",
+            "cli",
+            "server",
+            "config",
+            "demo",
+            "resources",
+        ],
+    ),
+    (
+        "resources.rs",
+        &[
+            "api", "service", "store", "cli", "server", "config", "demo", "clock",
+        ],
+    ),
+    (
+        "config.rs",
+        &["api", "service", "store", "cli", "server", "demo"],
+    ),
     ("cli", &["store", "api", "service"]),
 ];
 
 fn rust_files(path: &Path, out: &mut Vec<std::path::PathBuf>) {
     if path.is_dir() {
-        for entry in std::fs::read_dir(path).expect("readable source dir").flatten() {
+        for entry in std::fs::read_dir(path)
+            .expect("readable source dir")
+            .flatten()
+        {
             rust_files(&entry.path(), out);
         }
     } else if path.extension().is_some_and(|e| e == "rs") {
@@ -47,23 +70,40 @@ fn lower_layers_never_import_higher_ones() {
     for (layer, forbidden) in RULES {
         let mut files = Vec::new();
         rust_files(&src.join(layer), &mut files);
-        assert!(!files.is_empty(), "layer {layer} has no sources: update RULES");
+        assert!(
+            !files.is_empty(),
+            "layer {layer} has no sources: update RULES"
+        );
         for file in files {
             let text = std::fs::read_to_string(&file).expect("readable source");
             for module in *forbidden {
                 for line in offending_lines(&text, module) {
-                    violations.push(format!("{}: uses crate::{module}: {}", file.display(), line.trim()));
+                    violations.push(format!(
+                        "{}: uses crate::{module}: {}",
+                        file.display(),
+                        line.trim()
+                    ));
                 }
             }
         }
     }
-    assert!(violations.is_empty(), "layering violations:\n{}", violations.join("\n"));
+    assert!(
+        violations.is_empty(),
+        "layering violations:\n{}",
+        violations.join("\n")
+    );
 }
 
 #[test]
 fn the_scanner_catches_a_violation() {
-    assert_eq!(offending_lines("use crate::store::Store;", "store").len(), 1);
-    assert_eq!(offending_lines("let x = crate::store::open();", "store").len(), 1);
+    assert_eq!(
+        offending_lines("use crate::store::Store;", "store").len(),
+        1
+    );
+    assert_eq!(
+        offending_lines("let x = crate::store::open();", "store").len(),
+        1
+    );
     assert!(offending_lines("use crate::storefront;", "store").is_empty());
     assert!(offending_lines("// crate::store is fine in a comment", "store").is_empty());
 }

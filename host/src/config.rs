@@ -75,7 +75,9 @@ pub struct IdentityConfig {
 
 impl Default for IdentityConfig {
     fn default() -> Self {
-        IdentityConfig { token_ttl_secs: 24 * 3600 }
+        IdentityConfig {
+            token_ttl_secs: 24 * 3600,
+        }
     }
 }
 
@@ -145,9 +147,14 @@ impl Config {
     /// Parses a TOML file; unknown keys are refused by name.
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
-        Config::from_toml(&text).map_err(|message| ConfigError::Parse { path: shown, message })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Config::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: shown,
+            message,
+        })
     }
 
     /// Parses TOML text, rendering toml's error (which names the key and line) on one line.
@@ -190,23 +197,38 @@ impl Config {
         if let Some(url) = &self.server.public_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
-            return Err(invalid("server.public_url", format!("'{url}' must start with http:// or https://")));
+            return Err(invalid(
+                "server.public_url",
+                format!("'{url}' must start with http:// or https://"),
+            ));
         }
         if self.identity.token_ttl_secs == 0 {
-            return Err(invalid("identity.token_ttl_secs", "must be at least 1".into()));
+            return Err(invalid(
+                "identity.token_ttl_secs",
+                "must be at least 1".into(),
+            ));
         }
         if self.server.max_body_bytes < 1024 {
-            return Err(invalid("server.max_body_bytes", "must be at least 1024".into()));
+            return Err(invalid(
+                "server.max_body_bytes",
+                "must be at least 1024".into(),
+            ));
         }
         for (name, limit) in &self.quota.default_limits {
             if resources::resource(name).is_none() {
                 return Err(invalid(
                     &format!("quota.default_limits.\"{name}\""),
-                    format!("unknown resource; known resources: {}", resources::resource_names()),
+                    format!(
+                        "unknown resource; known resources: {}",
+                        resources::resource_names()
+                    ),
                 ));
             }
             if *limit < 0 {
-                return Err(invalid(&format!("quota.default_limits.\"{name}\""), "must not be negative".into()));
+                return Err(invalid(
+                    &format!("quota.default_limits.\"{name}\""),
+                    "must not be negative".into(),
+                ));
             }
         }
         Ok(())
@@ -233,7 +255,10 @@ impl Config {
 }
 
 fn invalid(key: &str, message: String) -> ConfigError {
-    ConfigError::Invalid { key: key.to_string(), message }
+    ConfigError::Invalid {
+        key: key.to_string(),
+        message,
+    }
 }
 
 #[cfg(test)]
@@ -242,7 +267,8 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_named() {
-        let err = Config::from_toml("[server]\nlisten = \"127.0.0.1:1\"\nlistne = 3\n").unwrap_err();
+        let err =
+            Config::from_toml("[server]\nlisten = \"127.0.0.1:1\"\nlistne = 3\n").unwrap_err();
         assert!(err.contains("listne"), "{err}");
         assert!(err.contains("line 3"), "{err}");
         let err = Config::from_toml("[sever]\n").unwrap_err();
@@ -253,8 +279,15 @@ mod tests {
     fn overrides_beat_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
-        std::fs::write(&path, "[server]\nlisten = \"127.0.0.1:9000\"\ndata_dir = \"/x\"\n").unwrap();
-        let o = Overrides { listen: Some("127.0.0.1:9001".parse().unwrap()), ..Default::default() };
+        std::fs::write(
+            &path,
+            "[server]\nlisten = \"127.0.0.1:9000\"\ndata_dir = \"/x\"\n",
+        )
+        .unwrap();
+        let o = Overrides {
+            listen: Some("127.0.0.1:9001".parse().unwrap()),
+            ..Default::default()
+        };
         let c = Config::load(Some(&path), &o).unwrap();
         assert_eq!(c.server.listen.port(), 9001);
         assert_eq!(c.server.data_dir, PathBuf::from("/x"));
@@ -266,7 +299,12 @@ mod tests {
         let err = c.validate().unwrap_err().to_string();
         assert!(err.contains("cyclades.vmm"), "{err}");
         let c = Config::from_toml("[identity]\ntoken_ttl_secs = 0\n").unwrap();
-        assert!(c.validate().unwrap_err().to_string().contains("identity.token_ttl_secs"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("identity.token_ttl_secs")
+        );
     }
 
     #[test]
@@ -276,6 +314,13 @@ mod tests {
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains(REDACTED));
         assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn the_sample_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/config/cyclades.toml");
+        let c = Config::load(Some(&path), &Overrides::default()).expect("sample config loads");
+        assert_eq!(c.default_limit("cyclades.vm"), 10);
     }
 
     #[test]

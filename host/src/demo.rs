@@ -25,7 +25,9 @@ pub struct DemoInfo {
 /// Creates the demo project and user unless they already exist.
 pub async fn seed(services: &Services) -> Result<DemoInfo, ServiceError> {
     let project = services.project_ensure(DEMO_PROJECT, "Demo project created by serve --demo")?;
-    services.user_ensure(DEMO_USER, Some(DEMO_PASSWORD), &project, false).await?;
+    services
+        .user_ensure(DEMO_USER, Some(DEMO_PASSWORD), &project, false)
+        .await?;
     Ok(DemoInfo {
         user: DEMO_USER,
         password: DEMO_PASSWORD,

@@ -26,14 +26,62 @@ const GIB: i64 = 1 << 30;
 
 /// Every resource the quota holder knows, in display order.
 pub const RESOURCES: &[Resource] = &[
-    Resource { name: "cyclades.vm", unit: Unit::Count, description: "Number of virtual machines", default_limit: 10, api_visible: true },
-    Resource { name: "cyclades.total_cpu", unit: Unit::Count, description: "Number of virtual machine processors", default_limit: 40, api_visible: false },
-    Resource { name: "cyclades.cpu", unit: Unit::Count, description: "Number of virtual machine processors of running machines", default_limit: 40, api_visible: true },
-    Resource { name: "cyclades.total_ram", unit: Unit::Bytes, description: "Virtual machine memory size", default_limit: 80 * GIB, api_visible: false },
-    Resource { name: "cyclades.ram", unit: Unit::Bytes, description: "Virtual machine memory size of running machines", default_limit: 80 * GIB, api_visible: true },
-    Resource { name: "cyclades.disk", unit: Unit::Bytes, description: "Volume size", default_limit: 1000 * GIB, api_visible: true },
-    Resource { name: "cyclades.network.private", unit: Unit::Count, description: "Number of private networks", default_limit: 5, api_visible: true },
-    Resource { name: "cyclades.floating_ip", unit: Unit::Count, description: "Number of floating IP addresses", default_limit: 5, api_visible: true },
+    Resource {
+        name: "cyclades.vm",
+        unit: Unit::Count,
+        description: "Number of virtual machines",
+        default_limit: 10,
+        api_visible: true,
+    },
+    Resource {
+        name: "cyclades.total_cpu",
+        unit: Unit::Count,
+        description: "Number of virtual machine processors",
+        default_limit: 40,
+        api_visible: false,
+    },
+    Resource {
+        name: "cyclades.cpu",
+        unit: Unit::Count,
+        description: "Number of virtual machine processors of running machines",
+        default_limit: 40,
+        api_visible: true,
+    },
+    Resource {
+        name: "cyclades.total_ram",
+        unit: Unit::Bytes,
+        description: "Virtual machine memory size",
+        default_limit: 80 * GIB,
+        api_visible: false,
+    },
+    Resource {
+        name: "cyclades.ram",
+        unit: Unit::Bytes,
+        description: "Virtual machine memory size of running machines",
+        default_limit: 80 * GIB,
+        api_visible: true,
+    },
+    Resource {
+        name: "cyclades.disk",
+        unit: Unit::Bytes,
+        description: "Volume size",
+        default_limit: 1000 * GIB,
+        api_visible: true,
+    },
+    Resource {
+        name: "cyclades.network.private",
+        unit: Unit::Count,
+        description: "Number of private networks",
+        default_limit: 5,
+        api_visible: true,
+    },
+    Resource {
+        name: "cyclades.floating_ip",
+        unit: Unit::Count,
+        description: "Number of floating IP addresses",
+        default_limit: 5,
+        api_visible: true,
+    },
 ];
 
 /// Looks a resource up by name.
@@ -43,7 +91,11 @@ pub fn resource(name: &str) -> Option<&'static Resource> {
 
 /// The names of all resources, comma separated (for error messages).
 pub fn resource_names() -> String {
-    RESOURCES.iter().map(|r| r.name).collect::<Vec<_>>().join(", ")
+    RESOURCES
+        .iter()
+        .map(|r| r.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Parses a quantity such as `10`, `4096M`, `40G` or `1T` (binary multiples) into the
@@ -57,10 +109,17 @@ pub fn parse_quantity(resource: &Resource, text: &str) -> Result<i64, String> {
                 'M' => 1 << 20,
                 'G' => 1 << 30,
                 'T' => 1 << 40,
-                _ => return Err(format!("unknown unit suffix '{c}' in '{text}' (use K, M, G or T)")),
+                _ => {
+                    return Err(format!(
+                        "unknown unit suffix '{c}' in '{text}' (use K, M, G or T)"
+                    ));
+                }
             };
             if resource.unit == Unit::Count {
-                return Err(format!("{} is a count; '{text}' must be a plain number", resource.name));
+                return Err(format!(
+                    "{} is a count; '{text}' must be a plain number",
+                    resource.name
+                ));
             }
             (&text[..i], m)
         }

@@ -77,7 +77,10 @@ impl RunningServer {
     }
 
     /// Runs until `signal` completes, then shuts down gracefully.
-    pub async fn run_until(mut self, signal: impl std::future::Future<Output = ()>) -> Result<(), ServerError> {
+    pub async fn run_until(
+        mut self,
+        signal: impl std::future::Future<Output = ()>,
+    ) -> Result<(), ServerError> {
         tokio::select! {
             _ = signal => {
                 tracing::info!("shutdown requested");
@@ -92,7 +95,10 @@ impl RunningServer {
 
     async fn finish(self) -> Result<(), ServerError> {
         self.purge.abort();
-        let served = self.task.await.unwrap_or_else(|e| Err(ServerError::Serve(std::io::Error::other(e.to_string()))));
+        let served = self
+            .task
+            .await
+            .unwrap_or_else(|e| Err(ServerError::Serve(std::io::Error::other(e.to_string()))));
         self.services.flush().await?;
         tracing::info!("store flushed; stopped");
         served
@@ -103,13 +109,17 @@ impl RunningServer {
 pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError> {
     let config = options.config;
     let addr = config.server.listen;
-    let listener = TcpListener::bind(addr).await.map_err(|e| ServerError::Listen {
-        addr,
-        reason: match e.kind() {
-            std::io::ErrorKind::AddrInUse => "the address is already in use (is another cyclades running?)".into(),
-            _ => e.to_string(),
-        },
-    })?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| ServerError::Listen {
+            addr,
+            reason: match e.kind() {
+                std::io::ErrorKind::AddrInUse => {
+                    "the address is already in use (is another cyclades running?)".into()
+                }
+                _ => e.to_string(),
+            },
+        })?;
     let bound = listener.local_addr().map_err(ServerError::Serve)?;
     let data_dir = config.server.data_dir.clone();
     prepare_data_dir(&data_dir)?;
@@ -123,8 +133,14 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
         .to_string();
     let services = Services::new(store, config.clone());
 
-    services.identity_bootstrap(options.demo.then_some(demo::ADMIN_PASSWORD)).await?;
-    let demo = if options.demo { Some(demo::seed(&services).await?) } else { None };
+    services
+        .identity_bootstrap(options.demo.then_some(demo::ADMIN_PASSWORD))
+        .await?;
+    let demo = if options.demo {
+        Some(demo::seed(&services).await?)
+    } else {
+        None
+    };
     let admin_token = ensure_admin_token(&services, &data_dir)?;
     services.flush().await?;
 
@@ -171,7 +187,10 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
 }
 
 fn prepare_data_dir(dir: &Path) -> Result<(), ServerError> {
-    let err = |source| ServerError::DataDir { path: dir.display().to_string(), source };
+    let err = |source| ServerError::DataDir {
+        path: dir.display().to_string(),
+        source,
+    };
     std::fs::create_dir_all(dir).map_err(err)?;
     // Prove we can write here before sled scatters files around.
     let probe = dir.join(".write-probe");
@@ -184,11 +203,16 @@ fn prepare_data_dir(dir: &Path) -> Result<(), ServerError> {
 /// (mode 0600, atomically).
 fn ensure_admin_token(services: &Services, dir: &Path) -> Result<String, ServerError> {
     let path = dir.join(ADMIN_TOKEN_FILE);
-    let existing = std::fs::read_to_string(&path).ok().map(|s| s.trim().to_string());
+    let existing = std::fs::read_to_string(&path)
+        .ok()
+        .map(|s| s.trim().to_string());
     match services.admin_token_ensure(existing.as_deref())? {
         None => Ok(existing.unwrap_or_default()),
         Some(token) => {
-            write_private(&path, &token).map_err(|source| ServerError::DataDir { path: path.display().to_string(), source })?;
+            write_private(&path, &token).map_err(|source| ServerError::DataDir {
+                path: path.display().to_string(),
+                source,
+            })?;
             Ok(token)
         }
     }
@@ -198,7 +222,11 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
     let _ = std::fs::remove_file(&tmp);
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
     file.write_all(contents.as_bytes())?;
     file.write_all(b"\n")?;
     file.sync_all()?;

@@ -48,11 +48,18 @@ impl Served {
                 Err(_) => {
                     let _ = child.kill();
                     let out = child.wait_with_output().expect("output");
-                    panic!("server did not start: {}", String::from_utf8_lossy(&out.stderr));
+                    panic!(
+                        "server did not start: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
                 }
             };
             banner.push(line.clone());
-            let done = if demo { line.starts_with("Operator commands:") } else { line.starts_with("  admin API") };
+            let done = if demo {
+                line.starts_with("Operator commands:")
+            } else {
+                line.starts_with("  admin API")
+            };
             if done {
                 break;
             }
@@ -62,7 +69,12 @@ impl Served {
             .find(|w| w.starts_with("http://"))
             .expect("url in banner")
             .to_string();
-        Served { child, url, banner, dir: dir.to_path_buf() }
+        Served {
+            child,
+            url,
+            banner,
+            dir: dir.to_path_buf(),
+        }
     }
 
     /// Runs an operator command against this server.
@@ -78,9 +90,15 @@ impl Served {
 
     /// Sends SIGTERM and waits for a clean exit.
     fn terminate(mut self) -> Output {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill");
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
         assert!(status.success());
-        let child = std::mem::replace(&mut self.child, Command::new("true").spawn().expect("placeholder"));
+        let child = std::mem::replace(
+            &mut self.child,
+            Command::new("true").spawn().expect("placeholder"),
+        );
         child.wait_with_output().expect("wait")
     }
 }
@@ -102,7 +120,12 @@ fn stderr(o: &Output) -> String {
 
 #[track_caller]
 fn ok(o: Output) -> String {
-    assert!(o.status.success(), "command failed: {}{}", stdout(&o), stderr(&o));
+    assert!(
+        o.status.success(),
+        "command failed: {}{}",
+        stdout(&o),
+        stderr(&o)
+    );
     stdout(&o)
 }
 
@@ -110,15 +133,30 @@ fn ok(o: Output) -> String {
 #[track_caller]
 fn clean_failure(o: &Output, expected: &str) {
     let err = stderr(o);
-    assert!(!o.status.success(), "expected failure, got success: {}", stdout(o));
-    assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
+    assert!(
+        !o.status.success(),
+        "expected failure, got success: {}",
+        stdout(o)
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
     let error_lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
     assert_eq!(error_lines.len(), 1, "{err}");
-    assert!(error_lines[0].contains(expected), "expected '{expected}' in: {err}");
+    assert!(
+        error_lines[0].contains(expected),
+        "expected '{expected}' in: {err}"
+    );
 }
 
 fn serve_once(args: &[&str]) -> Output {
-    Command::new(BIN).arg("serve").args(args).env("CYCLADES_LOG", "warn").output().expect("run serve")
+    Command::new(BIN)
+        .arg("serve")
+        .args(args)
+        .env("CYCLADES_LOG", "warn")
+        .output()
+        .expect("run serve")
 }
 
 #[test]
@@ -126,38 +164,129 @@ fn operator_commands_drive_a_running_server() {
     let dir = tempfile::tempdir().expect("tempdir");
     let served = Served::start(dir.path(), &[]);
     ok(served.cli(&["project-create", "--name", "lab"]));
-    let created = ok(served.cli(&["user-create", "--username", "carol", "--password", "pw-carol", "--project", "lab", "--output-format", "json"]));
+    let created = ok(served.cli(&[
+        "user-create",
+        "--username",
+        "carol",
+        "--password",
+        "pw-carol",
+        "--project",
+        "lab",
+        "--output-format",
+        "json",
+    ]));
     let user: serde_json::Value = serde_json::from_str(&created).expect("json");
     assert_eq!(user["name"], "carol");
     assert!(!created.contains("pw-carol"));
-    ok(served.cli(&["user-modify", "carol", "--admin", "True", "--email", "carol@example.org"]));
-    ok(served.cli(&["quota-set", "--project", "lab", "--resource", "cyclades.ram", "--limit", "2G"]));
+    ok(served.cli(&[
+        "user-modify",
+        "carol",
+        "--admin",
+        "True",
+        "--email",
+        "carol@example.org",
+    ]));
+    ok(served.cli(&[
+        "quota-set",
+        "--project",
+        "lab",
+        "--resource",
+        "cyclades.ram",
+        "--limit",
+        "2G",
+    ]));
 
-    let csv = ok(served.cli(&["quota-list", "--project", "lab", "--output-format", "csv", "-o", "resource,limit", "--filter-by", "limit>=2147483648,resource!=cyclades.disk"]));
+    let csv = ok(served.cli(&[
+        "quota-list",
+        "--project",
+        "lab",
+        "--output-format",
+        "csv",
+        "-o",
+        "resource,limit",
+        "--filter-by",
+        "limit>=2147483648,resource!=cyclades.disk",
+    ]));
     assert!(csv.lines().next() == Some("resource,limit"), "{csv}");
     assert!(csv.contains("cyclades.ram,2147483648"), "{csv}");
     assert!(csv.contains("cyclades.total_ram,"), "{csv}");
     assert!(!csv.contains("cyclades.disk"), "{csv}");
     assert!(!csv.contains("cyclades.vm,"), "{csv}");
 
-    let users = ok(served.cli(&["user-list", "--no-headers", "--output-format", "csv", "-o", "name,admin,email", "--filter-by", "admin=True"]));
-    assert_eq!(users.lines().collect::<Vec<_>>(), vec!["admin,true,", "carol,true,carol@example.org"], "{users}");
+    let users = ok(served.cli(&[
+        "user-list",
+        "--no-headers",
+        "--output-format",
+        "csv",
+        "-o",
+        "name,admin,email",
+        "--filter-by",
+        "admin=True",
+    ]));
+    assert_eq!(
+        users.lines().collect::<Vec<_>>(),
+        vec!["admin,true,", "carol,true,carol@example.org"],
+        "{users}"
+    );
     let pretty = ok(served.cli(&["project-list"]));
     assert!(pretty.contains("| lab"), "{pretty}");
 
     // Errors are one line on stderr and a non-zero exit.
-    clean_failure(&served.cli(&["user-create", "--username", "carol", "--password", "pw-carol"]), "already exists");
-    clean_failure(&served.cli(&["quota-set", "--project", "lab", "--resource", "cyclades.gpu", "--limit", "1"]), "unknown resource");
-    clean_failure(&served.cli(&["quota-set", "--project", "lab", "--resource", "cyclades.vm", "--limit", "1G"]), "count");
-    clean_failure(&served.cli(&["quota-list", "--project", "nowhere"]), "Project nowhere not found");
-    clean_failure(&served.cli(&["user-list", "--filter-by", "bogus=1"]), "bogus");
+    clean_failure(
+        &served.cli(&[
+            "user-create",
+            "--username",
+            "carol",
+            "--password",
+            "pw-carol",
+        ]),
+        "already exists",
+    );
+    clean_failure(
+        &served.cli(&[
+            "quota-set",
+            "--project",
+            "lab",
+            "--resource",
+            "cyclades.gpu",
+            "--limit",
+            "1",
+        ]),
+        "unknown resource",
+    );
+    clean_failure(
+        &served.cli(&[
+            "quota-set",
+            "--project",
+            "lab",
+            "--resource",
+            "cyclades.vm",
+            "--limit",
+            "1G",
+        ]),
+        "count",
+    );
+    clean_failure(
+        &served.cli(&["quota-list", "--project", "nowhere"]),
+        "Project nowhere not found",
+    );
+    clean_failure(
+        &served.cli(&["user-list", "--filter-by", "bogus=1"]),
+        "bogus",
+    );
     clean_failure(&served.cli(&["user-modify", "carol"]), "nothing to change");
 
     // SIGTERM shuts down gracefully, flushing the store; a restart finds everything.
     let out = served.terminate();
     assert!(out.status.success(), "exit after SIGTERM: {}", stderr(&out));
     let served = Served::start(dir.path(), &[]);
-    let users = ok(served.cli(&["user-list", "--output-format", "json", "--filter-by", "name=carol"]));
+    let users = ok(served.cli(&[
+        "user-list",
+        "--output-format",
+        "json",
+        "--filter-by",
+        "name=carol",
+    ]));
     let users: serde_json::Value = serde_json::from_str(&users).expect("json");
     assert_eq!(users[0]["email"], "carol@example.org");
 }
@@ -169,19 +298,34 @@ fn serve_errors_are_one_clear_line() {
     let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = busy.local_addr().expect("addr").to_string();
     let data = dir.path().join("a");
-    let out = serve_once(&["--listen", &addr, "--data-dir", data.to_str().expect("utf8")]);
+    let out = serve_once(&[
+        "--listen",
+        &addr,
+        "--data-dir",
+        data.to_str().expect("utf8"),
+    ]);
     clean_failure(&out, "already in use");
 
     // Locked data dir: a second server on the same directory.
     let first = Served::start(&data, &[]);
-    let out = serve_once(&["--listen", "127.0.0.1:0", "--data-dir", data.to_str().expect("utf8")]);
+    let out = serve_once(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data.to_str().expect("utf8"),
+    ]);
     clean_failure(&out, "in use by another cyclades process");
     drop(first);
 
     // Unwritable data dir (below a regular file).
     let file = dir.path().join("file");
     std::fs::write(&file, "x").expect("write");
-    let out = serve_once(&["--listen", "127.0.0.1:0", "--data-dir", file.join("sub").to_str().expect("utf8")]);
+    let out = serve_once(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        file.join("sub").to_str().expect("utf8"),
+    ]);
     clean_failure(&out, "cannot use data directory");
 
     // A bad key in the config file is named, with its line.
@@ -193,7 +337,10 @@ fn serve_errors_are_one_clear_line() {
 
     // A bad value is named too.
     std::fs::write(&config, "[quota.default_limits]\n\"cyclades.gpus\" = 1\n").expect("write");
-    clean_failure(&serve_once(&["--config", config.to_str().expect("utf8")]), "cyclades.gpus");
+    clean_failure(
+        &serve_once(&["--config", config.to_str().expect("utf8")]),
+        "cyclades.gpus",
+    );
 }
 
 #[test]
@@ -209,10 +356,16 @@ fn config_show_merges_sources_and_redacts_secrets() {
         .output()
         .expect("run");
     let shown = ok(out);
-    assert!(shown.contains("listen = \"127.0.0.1:9100\""), "env beats file: {shown}");
+    assert!(
+        shown.contains("listen = \"127.0.0.1:9100\""),
+        "env beats file: {shown}"
+    );
     assert!(shown.contains("region = \"athens\""), "{shown}");
     assert!(shown.contains("<redacted>"), "{shown}");
-    assert!(!shown.contains("env-secret") && !shown.contains("file-secret"), "secret leaked: {shown}");
+    assert!(
+        !shown.contains("env-secret") && !shown.contains("file-secret"),
+        "secret leaked: {shown}"
+    );
     let out = Command::new(BIN)
         .args(["config", "show", "--listen", "127.0.0.1:9200", "--config"])
         .arg(&config)
@@ -247,7 +400,9 @@ fn openstack_cli() -> Option<PathBuf> {
         return Some(PathBuf::from(path));
     }
     std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).map(|p| p.join("openstack")).find(|p| p.is_file())
+        std::env::split_paths(&paths)
+            .map(|p| p.join("openstack"))
+            .find(|p| p.is_file())
     })
 }
 
@@ -258,7 +413,9 @@ fn openstack_token_issue_against_serve_demo() {
             std::env::var_os("CYCLADES_REQUIRE_E2E").is_none(),
             "CYCLADES_REQUIRE_E2E is set but no openstack CLI was found (set CYCLADES_OPENSTACK_CLI)"
         );
-        eprintln!("SKIPPED openstack_token_issue_against_serve_demo: no openstack CLI (pip install python-openstackclient, or set CYCLADES_OPENSTACK_CLI)");
+        eprintln!(
+            "SKIPPED openstack_token_issue_against_serve_demo: no openstack CLI (pip install python-openstackclient, or set CYCLADES_OPENSTACK_CLI)"
+        );
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
@@ -270,7 +427,13 @@ fn openstack_token_issue_against_serve_demo() {
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    assert!(exports.iter().any(|(k, v)| k == "OS_USERNAME" && v == "demo"), "{:?}", served.banner);
+    assert!(
+        exports
+            .iter()
+            .any(|(k, v)| k == "OS_USERNAME" && v == "demo"),
+        "{:?}",
+        served.banner
+    );
     let run = |args: &[&str]| {
         let mut cmd = Command::new(&openstack);
         cmd.args(args);
@@ -281,15 +444,27 @@ fn openstack_token_issue_against_serve_demo() {
         cmd.output().expect("run openstack")
     };
     let issued = ok(run(&["token", "issue", "-f", "json"]));
-    let token: serde_json::Value = serde_json::from_str(&issued).expect("json from openstack token issue");
+    let token: serde_json::Value =
+        serde_json::from_str(&issued).expect("json from openstack token issue");
     for field in ["id", "expires", "project_id", "user_id"] {
-        assert!(token[field].as_str().is_some_and(|v| !v.is_empty()), "{field} in {issued}");
+        assert!(
+            token[field].as_str().is_some_and(|v| !v.is_empty()),
+            "{field} in {issued}"
+        );
     }
     // The same token is accepted by the server, and `token revoke` ends it.
     let id = token["id"].as_str().expect("id").to_string();
     let check = |t: &str| {
         Command::new("curl")
-            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", &format!("X-Auth-Token: {t}")])
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-H",
+                &format!("X-Auth-Token: {t}"),
+            ])
             .arg(format!("{}/identity/v3/auth/catalog", served.url))
             .output()
             .map(|o| stdout(&o))

@@ -37,11 +37,27 @@ impl Reply {
     /// Asserts this is the fault `name` with `status`, and returns its message.
     #[track_caller]
     pub fn fault(&self, status: u16, name: &str) -> String {
-        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.text);
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text
+        );
         let fault = &self.body[name];
-        assert_eq!(fault["code"], status, "expected fault {name}; body: {}", self.text);
-        assert!(fault["details"].is_string(), "fault without details: {}", self.text);
-        fault["message"].as_str().expect("fault message").to_string()
+        assert_eq!(
+            fault["code"], status,
+            "expected fault {name}; body: {}",
+            self.text
+        );
+        assert!(
+            fault["details"].is_string(),
+            "fault without details: {}",
+            self.text
+        );
+        fault["message"]
+            .as_str()
+            .expect("fault message")
+            .to_string()
     }
 }
 
@@ -53,7 +69,10 @@ impl TestContext {
 
     /// A demo server with configuration changes.
     pub async fn with_config(change: impl FnOnce(&mut Config)) -> Self {
-        let dir = tempfile::Builder::new().prefix("cyclades-test-").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("cyclades-test-")
+            .tempdir()
+            .expect("temp dir");
         let mut config = Config::default();
         config.server.listen = "127.0.0.1:0".parse().expect("addr");
         config.server.data_dir = dir.path().to_path_buf();
@@ -62,7 +81,12 @@ impl TestContext {
     }
 
     async fn start(config: Config, dir: Option<tempfile::TempDir>, demo: bool) -> Self {
-        let server = server::start(ServerOptions { config: config.clone(), demo }).await.expect("server starts");
+        let server = server::start(ServerOptions {
+            config: config.clone(),
+            demo,
+        })
+        .await
+        .expect("server starts");
         TestContext {
             url: server.public_url.clone(),
             admin_token: server.admin_token.clone(),
@@ -96,7 +120,13 @@ impl TestContext {
     }
 
     /// Sends a request; `body` is sent as JSON.
-    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
         let mut request = self.http.request(method, format!("{}{path}", self.url));
         if let Some(token) = token {
             request = request.header("X-Auth-Token", token);
@@ -114,7 +144,12 @@ impl TestContext {
         let headers = response.headers().clone();
         let text = response.text().await.expect("body");
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Reply { status, headers, body, text }
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
@@ -123,7 +158,13 @@ impl TestContext {
 
     /// A request to the admin API with the operator token.
     pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
-        self.request(method, &format!("/admin/v1{path}"), Some(&self.admin_token.clone()), body).await
+        self.request(
+            method,
+            &format!("/admin/v1{path}"),
+            Some(&self.admin_token.clone()),
+            body,
+        )
+        .await
     }
 
     /// Keystone v3 password login scoped to `project`; returns the raw reply.
@@ -133,14 +174,28 @@ impl TestContext {
         if let Some(project) = project {
             auth["scope"] = json!({"project": {"name": project, "domain": {"name": "Default"}}});
         }
-        self.request(Method::POST, "/identity/v3/auth/tokens", None, Some(json!({"auth": auth}))).await
+        self.request(
+            Method::POST,
+            "/identity/v3/auth/tokens",
+            None,
+            Some(json!({"auth": auth})),
+        )
+        .await
     }
 
     /// A token for `user` in `project`, panicking if login fails.
     pub async fn token(&self, user: &str, password: &str, project: &str) -> String {
         let reply = self.login(user, password, Some(project)).await;
-        assert_eq!(reply.status, StatusCode::CREATED, "login failed: {}", reply.text);
-        reply.header("x-subject-token").expect("X-Subject-Token").to_string()
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "login failed: {}",
+            reply.text
+        );
+        reply
+            .header("x-subject-token")
+            .expect("X-Subject-Token")
+            .to_string()
     }
 
     /// The demo user's token.
@@ -149,17 +204,39 @@ impl TestContext {
     }
 
     /// Creates a user through the admin API.
-    pub async fn create_user(&self, name: &str, password: &str, project: &str, admin: bool) -> Value {
+    pub async fn create_user(
+        &self,
+        name: &str,
+        password: &str,
+        project: &str,
+        admin: bool,
+    ) -> Value {
         let body = json!({"user": {"name": name, "password": password, "project": project, "admin": admin}});
         let reply = self.admin(Method::POST, "/users", Some(body)).await;
-        assert_eq!(reply.status, StatusCode::CREATED, "user create: {}", reply.text);
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "user create: {}",
+            reply.text
+        );
         reply.body["user"].clone()
     }
 
     /// Creates a project through the admin API.
     pub async fn create_project(&self, name: &str) -> Value {
-        let reply = self.admin(Method::POST, "/projects", Some(json!({"project": {"name": name}}))).await;
-        assert_eq!(reply.status, StatusCode::CREATED, "project create: {}", reply.text);
+        let reply = self
+            .admin(
+                Method::POST,
+                "/projects",
+                Some(json!({"project": {"name": name}})),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "project create: {}",
+            reply.text
+        );
         reply.body["project"].clone()
     }
 }

@@ -25,10 +25,19 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/v1/projects/{project}", get(project_show))
         .route("/admin/v1/quotas", get(quota_list))
         .route("/admin/v1/quotas/{project}/{resource}", put(quota_set))
-        .route("/admin/v1/commissions", get(commission_list).post(commission_issue))
+        .route(
+            "/admin/v1/commissions",
+            get(commission_list).post(commission_issue),
+        )
         .route("/admin/v1/commissions/{serial}", get(commission_show))
-        .route("/admin/v1/commissions/{serial}/accept", post(commission_accept))
-        .route("/admin/v1/commissions/{serial}/reject", post(commission_reject))
+        .route(
+            "/admin/v1/commissions/{serial}/accept",
+            post(commission_accept),
+        )
+        .route(
+            "/admin/v1/commissions/{serial}/reject",
+            post(commission_reject),
+        )
 }
 
 #[derive(Deserialize, Default)]
@@ -46,7 +55,9 @@ fn parse_deleted(value: Option<&str>) -> Result<Deleted, ApiError> {
         None | Some("false") => Ok(Deleted::Exclude),
         Some("only") | Some("true") => Ok(Deleted::Only),
         Some("all") => Ok(Deleted::Include),
-        Some(other) => Err(ApiError::bad_request(format!("Invalid value '{other}' for deleted: use true, false or all"))),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "Invalid value '{other}' for deleted: use true, false or all"
+        ))),
     }
 }
 
@@ -118,9 +129,13 @@ async fn user_list(
     AdminCaller(_): AdminCaller,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let users = state.services.user_list(parse_deleted(q.deleted.as_deref())?)?;
+    let users = state
+        .services
+        .user_list(parse_deleted(q.deleted.as_deref())?)?;
     let names = project_names(&state)?;
-    Ok(Json(json!({"users": users.iter().map(|u| user_json(u, &names)).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"users": users.iter().map(|u| user_json(u, &names)).collect::<Vec<_>>()}),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -148,10 +163,19 @@ async fn user_create(
     JsonBody(body): JsonBody<UserCreateBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let u = body.user;
-    let new = NewUser { name: u.name, password: u.password, email: u.email, project: u.project, is_admin: u.admin };
+    let new = NewUser {
+        name: u.name,
+        password: u.password,
+        email: u.email,
+        project: u.project,
+        is_admin: u.admin,
+    };
     let user = state.services.user_create(&new).await?;
     let names = project_names(&state)?;
-    Ok((StatusCode::CREATED, Json(json!({"user": user_json(&user, &names)}))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"user": user_json(&user, &names)})),
+    ))
 }
 
 async fn user_show(
@@ -220,8 +244,12 @@ async fn project_list(
     AdminCaller(_): AdminCaller,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let projects = state.services.project_list(parse_deleted(q.deleted.as_deref())?)?;
-    Ok(Json(json!({"projects": projects.iter().map(project_json).collect::<Vec<_>>()})))
+    let projects = state
+        .services
+        .project_list(parse_deleted(q.deleted.as_deref())?)?;
+    Ok(Json(
+        json!({"projects": projects.iter().map(project_json).collect::<Vec<_>>()}),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -242,8 +270,13 @@ async fn project_create(
     AdminCaller(_): AdminCaller,
     JsonBody(body): JsonBody<ProjectCreateBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let project = state.services.project_create(&body.project.name, &body.project.description)?;
-    Ok((StatusCode::CREATED, Json(json!({"project": project_json(&project)}))))
+    let project = state
+        .services
+        .project_create(&body.project.name, &body.project.description)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"project": project_json(&project)})),
+    ))
 }
 
 async fn project_show(
@@ -251,7 +284,9 @@ async fn project_show(
     AdminCaller(_): AdminCaller,
     Path(project): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({"project": project_json(&state.services.project_lookup(&project)?)})))
+    Ok(Json(
+        json!({"project": project_json(&state.services.project_lookup(&project)?)}),
+    ))
 }
 
 async fn quota_list(
@@ -260,7 +295,9 @@ async fn quota_list(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let rows = state.services.quota_list(q.project.as_deref())?;
-    Ok(Json(json!({"quotas": rows.iter().map(quota_json).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"quotas": rows.iter().map(quota_json).collect::<Vec<_>>()}),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -286,7 +323,9 @@ async fn commission_list(
 ) -> Result<Json<Value>, ApiError> {
     let pending_only = matches!(q.pending.as_deref(), Some("true") | Some("1"));
     let list = state.services.commission_list(pending_only)?;
-    Ok(Json(json!({"commissions": list.iter().map(commission_json).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"commissions": list.iter().map(commission_json).collect::<Vec<_>>()}),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -310,14 +349,25 @@ async fn commission_issue(
     JsonBody(body): JsonBody<CommissionBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let c = body.commission;
-    let request = CommissionRequest { name: c.name, project: c.project, provisions: c.provisions, force: c.force };
+    let request = CommissionRequest {
+        name: c.name,
+        project: c.project,
+        provisions: c.provisions,
+        force: c.force,
+    };
     let issued = state.services.commission_issue(&request)?;
-    Ok((StatusCode::CREATED, Json(json!({"commission": commission_json(&issued)}))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"commission": commission_json(&issued)})),
+    ))
 }
 
 fn parse_serial(text: &str) -> Result<u64, ApiError> {
-    text.parse()
-        .map_err(|_| ApiError(ServiceError::ItemNotFound(format!("Commission {text} not found"))))
+    text.parse().map_err(|_| {
+        ApiError(ServiceError::ItemNotFound(format!(
+            "Commission {text} not found"
+        )))
+    })
 }
 
 async fn commission_show(
@@ -334,7 +384,9 @@ async fn commission_accept(
     AdminCaller(_): AdminCaller,
     Path(serial): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let c = state.services.commission_resolve(parse_serial(&serial)?, true)?;
+    let c = state
+        .services
+        .commission_resolve(parse_serial(&serial)?, true)?;
     Ok(Json(json!({"commission": commission_json(&c)})))
 }
 
@@ -343,6 +395,8 @@ async fn commission_reject(
     AdminCaller(_): AdminCaller,
     Path(serial): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let c = state.services.commission_resolve(parse_serial(&serial)?, false)?;
+    let c = state
+        .services
+        .commission_resolve(parse_serial(&serial)?, false)?;
     Ok(Json(json!({"commission": commission_json(&c)})))
 }

@@ -17,17 +17,52 @@ pub struct CatalogService {
 
 /// The services of the catalog (Synnefo `api/services.py` names).
 pub const SERVICES: &[CatalogService] = &[
-    CatalogService { name: "cyclades_compute", kind: "compute", path: "/compute/v2.0", version_id: "v2.0" },
-    CatalogService { name: "cyclades_network", kind: "network", path: "/network/v2.0", version_id: "v2.0" },
-    CatalogService { name: "cyclades_plankton", kind: "image", path: "/image/v1.0", version_id: "v1.0" },
-    CatalogService { name: "cyclades_volume", kind: "volume", path: "/volume/v2.0", version_id: "v2.0" },
-    CatalogService { name: "cyclades_vmapi", kind: "vmapi", path: "/vmapi/v1.0", version_id: "v1.0" },
-    CatalogService { name: "cyclades_admin", kind: "admin", path: "/admin/v1", version_id: "v1" },
+    CatalogService {
+        name: "cyclades_compute",
+        kind: "compute",
+        path: "/compute/v2.0",
+        version_id: "v2.0",
+    },
+    CatalogService {
+        name: "cyclades_network",
+        kind: "network",
+        path: "/network/v2.0",
+        version_id: "v2.0",
+    },
+    CatalogService {
+        name: "cyclades_plankton",
+        kind: "image",
+        path: "/image/v1.0",
+        version_id: "v1.0",
+    },
+    CatalogService {
+        name: "cyclades_volume",
+        kind: "volume",
+        path: "/volume/v2.0",
+        version_id: "v2.0",
+    },
+    CatalogService {
+        name: "cyclades_vmapi",
+        kind: "vmapi",
+        path: "/vmapi/v1.0",
+        version_id: "v1.0",
+    },
+    CatalogService {
+        name: "cyclades_admin",
+        kind: "admin",
+        path: "/admin/v1",
+        version_id: "v1",
+    },
 ];
 
 /// Keystone v3 catalog: every service, plus identity v3, each with one public endpoint.
 pub fn v3(public_url: &str, region: &str) -> Value {
-    let identity = CatalogService { name: "keystone", kind: "identity", path: "/identity/v3", version_id: "v3" };
+    let identity = CatalogService {
+        name: "keystone",
+        kind: "identity",
+        path: "/identity/v3",
+        version_id: "v3",
+    };
     let entries: Vec<Value> = SERVICES
         .iter()
         .chain(std::iter::once(&identity))
@@ -53,8 +88,18 @@ pub fn v3(public_url: &str, region: &str) -> Value {
 /// kamaki requires.
 pub fn v2(public_url: &str, region: &str) -> Value {
     let astakos = [
-        CatalogService { name: "astakos_account", kind: "account", path: "/account/v1.0", version_id: "v1.0" },
-        CatalogService { name: "astakos_identity", kind: "identity", path: "/identity/v2.0", version_id: "v2.0" },
+        CatalogService {
+            name: "astakos_account",
+            kind: "account",
+            path: "/account/v1.0",
+            version_id: "v1.0",
+        },
+        CatalogService {
+            name: "astakos_identity",
+            kind: "identity",
+            path: "/identity/v2.0",
+            version_id: "v2.0",
+        },
     ];
     let entries: Vec<Value> = SERVICES
         .iter()

@@ -61,7 +61,12 @@ fn check_content_type(value: Option<&HeaderValue>) -> Result<(), ApiError> {
         return Err(ApiError::bad_request("Missing Content-Type header field"));
     };
     let text = value.to_str().unwrap_or("");
-    let essence = text.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = text
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if essence != "application/json" {
         return Err(ApiError(ServiceError::BadMediaType(format!(
             "Unsupported Content-Type '{text}': request bodies must be application/json"
@@ -71,9 +76,13 @@ fn check_content_type(value: Option<&HeaderValue>) -> Result<(), ApiError> {
 }
 
 async fn read_limited(req: Request, limit: usize) -> Result<axum::body::Bytes, ApiError> {
-    axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| {
-        ApiError(ServiceError::OverLimit(format!("Request body too large: the limit is {limit} bytes")))
-    })
+    axum::body::to_bytes(req.into_body(), limit)
+        .await
+        .map_err(|_| {
+            ApiError(ServiceError::OverLimit(format!(
+                "Request body too large: the limit is {limit} bytes"
+            )))
+        })
 }
 
 fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
@@ -89,8 +98,9 @@ fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             ApiError::bad_request(format!("Malformed request body: field '{path}': {inner}"))
         }
     })?;
-    de.end()
-        .map_err(|e| ApiError::bad_request(format!("Could not decode request body as JSON: {e}")))?;
+    de.end().map_err(|e| {
+        ApiError::bad_request(format!("Could not decode request body as JSON: {e}"))
+    })?;
     Ok(value)
 }
 
@@ -100,12 +110,18 @@ pub struct Caller(pub Credentials);
 /// The raw token the caller presented (header `X-Auth-Token`, else query `X-Auth-Token`).
 pub fn presented_token(parts: &Parts) -> Option<String> {
     if let Some(value) = parts.headers.get("x-auth-token") {
-        return value.to_str().ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        return value
+            .to_str()
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty());
     }
     let query = parts.uri.query()?;
     query.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=')?;
-        k.eq_ignore_ascii_case("x-auth-token").then(|| v.to_string()).filter(|v| !v.is_empty())
+        k.eq_ignore_ascii_case("x-auth-token")
+            .then(|| v.to_string())
+            .filter(|v| !v.is_empty())
     })
 }
 
@@ -119,7 +135,9 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
         let token = presented_token(parts).ok_or_else(|| {
-            ApiError(ServiceError::Unauthorized("Access denied. No authentication token".into()))
+            ApiError(ServiceError::Unauthorized(
+                "Access denied. No authentication token".into(),
+            ))
         })?;
         Ok(Caller(state.services.token_validate(&token)?))
     }
@@ -138,7 +156,9 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Caller(credentials) = Caller::from_request_parts(parts, state).await?;
         if !credentials.is_admin {
-            return Err(ApiError(ServiceError::Forbidden("This operation requires the admin role".into())));
+            return Err(ApiError(ServiceError::Forbidden(
+                "This operation requires the admin role".into(),
+            )));
         }
         Ok(AdminCaller(credentials))
     }
@@ -165,7 +185,10 @@ mod tests {
 
     #[test]
     fn decoding_errors_name_the_problem() {
-        assert!(message(decode_json(b"{\"user\":")).starts_with("Could not decode request body as JSON"));
+        assert!(
+            message(decode_json(b"{\"user\":"))
+                .starts_with("Could not decode request body as JSON")
+        );
         let m = message(decode_json(b"{\"user\":{\"name\":5}}"));
         assert!(m.contains("user.name"), "{m}");
         let m = message(decode_json(b"{\"user\":{}}"));

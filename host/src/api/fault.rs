@@ -34,7 +34,9 @@ impl ApiError {
             ServiceError::BuildInProgress(_) => ("buildInProgress", StatusCode::CONFLICT),
             ServiceError::OverLimit(_) => ("overLimit", StatusCode::PAYLOAD_TOO_LARGE),
             ServiceError::BadMediaType(_) => ("badMediaType", StatusCode::UNSUPPORTED_MEDIA_TYPE),
-            ServiceError::ServiceUnavailable(_) => ("serviceUnavailable", StatusCode::SERVICE_UNAVAILABLE),
+            ServiceError::ServiceUnavailable(_) => {
+                ("serviceUnavailable", StatusCode::SERVICE_UNAVAILABLE)
+            }
             ServiceError::NotImplemented(_) => ("notImplemented", StatusCode::NOT_IMPLEMENTED),
             ServiceError::Internal { .. } => ("computeFault", StatusCode::INTERNAL_SERVER_ERROR),
         }
@@ -73,14 +75,31 @@ mod tests {
             (ServiceError::Unauthorized(m()), 401, "unauthorized"),
             (ServiceError::Forbidden(m()), 403, "forbidden"),
             (ServiceError::ItemNotFound(m()), 404, "itemNotFound"),
-            (ServiceError::NotAllowed { message: m(), allow: vec!["GET"] }, 405, "notAllowed"),
+            (
+                ServiceError::NotAllowed {
+                    message: m(),
+                    allow: vec!["GET"],
+                },
+                405,
+                "notAllowed",
+            ),
             (ServiceError::Conflict(m()), 409, "conflict"),
             (ServiceError::BuildInProgress(m()), 409, "buildInProgress"),
             (ServiceError::OverLimit(m()), 413, "overLimit"),
             (ServiceError::BadMediaType(m()), 415, "badMediaType"),
-            (ServiceError::ServiceUnavailable(m()), 503, "serviceUnavailable"),
+            (
+                ServiceError::ServiceUnavailable(m()),
+                503,
+                "serviceUnavailable",
+            ),
             (ServiceError::NotImplemented(m()), 501, "notImplemented"),
-            (ServiceError::Internal { internal: "secret detail".into() }, 500, "computeFault"),
+            (
+                ServiceError::Internal {
+                    internal: "secret detail".into(),
+                },
+                500,
+                "computeFault",
+            ),
         ];
         for (error, code, name) in table {
             let response = ApiError(error).into_response();
@@ -91,13 +110,18 @@ mod tests {
             assert_eq!(fault["code"], code, "{name}: {body}");
             assert!(fault["message"].is_string(), "{name}: {body}");
             assert!(fault["details"].is_string(), "{name}: {body}");
-            assert!(!body.to_string().contains("secret detail"), "internal context leaked: {body}");
+            assert!(
+                !body.to_string().contains("secret detail"),
+                "internal context leaked: {body}"
+            );
             assert_eq!(allow.is_some(), name == "notAllowed");
         }
     }
 
     fn futures_body(response: Response) -> serde_json::Value {
-        let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
         let bytes = rt
             .block_on(axum::body::to_bytes(response.into_body(), 1 << 16))
             .expect("body");

@@ -62,9 +62,18 @@ async fn issue(
     let Some(auth) = request.and_then(|r| r.auth) else {
         return Ok(Json(json!({"access": {"serviceCatalog": catalog}})));
     };
-    let scope = ProjectScope { id: auth.tenant_id, name: auth.tenant_name, domain: None };
+    let scope = ProjectScope {
+        id: auth.tenant_id,
+        name: auth.tenant_name,
+        domain: None,
+    };
     let issued = match (auth.password_credentials, auth.token) {
-        (Some(p), _) => state.services.token_issue_password(&p.username, &p.password, None, &scope).await?,
+        (Some(p), _) => {
+            state
+                .services
+                .token_issue_password(&p.username, &p.password, None, &scope)
+                .await?
+        }
         (None, Some(t)) => state.services.token_issue_from_token(&t.id, &scope)?,
         (None, None) => {
             return Err(ApiError::bad_request(
@@ -86,10 +95,15 @@ async fn validate(
         .token_validate(&token)
         .map_err(|_| ApiError(ServiceError::ItemNotFound("Token not found".into())))?;
     if !caller.is_admin && caller.user_id != credentials.user_id {
-        return Err(ApiError(ServiceError::ItemNotFound("Token not found".into())));
+        return Err(ApiError(ServiceError::ItemNotFound(
+            "Token not found".into(),
+        )));
     }
     let issued = IssuedToken { token, credentials };
-    Ok(Json(access_body(&issued, catalog::v2(&state.public_url, &state.region))))
+    Ok(Json(access_body(
+        &issued,
+        catalog::v2(&state.public_url, &state.region),
+    )))
 }
 
 fn access_body(issued: &IssuedToken, catalog: Value) -> Value {
@@ -133,9 +147,15 @@ async fn user_catalogs(
     JsonBody(request): JsonBody<UserCatalogsRequest>,
 ) -> Result<Json<Value>, ApiError> {
     if request.uuids.len() + request.displaynames.len() > 1000 {
-        return Err(ApiError(ServiceError::OverLimit("At most 1000 uuids and displaynames per request".into())));
+        return Err(ApiError(ServiceError::OverLimit(
+            "At most 1000 uuids and displaynames per request".into(),
+        )));
     }
-    let uuid_catalog: BTreeMap<String, String> = state.services.user_names(&request.uuids)?.into_iter().collect();
+    let uuid_catalog: BTreeMap<String, String> = state
+        .services
+        .user_names(&request.uuids)?
+        .into_iter()
+        .collect();
     let mut displayname_catalog = BTreeMap::new();
     for name in &request.displaynames {
         if let Ok(user) = state.services.user_show(name)
@@ -144,5 +164,7 @@ async fn user_catalogs(
             displayname_catalog.insert(user.name, user.id);
         }
     }
-    Ok(Json(json!({"uuid_catalog": uuid_catalog, "displayname_catalog": displayname_catalog})))
+    Ok(Json(
+        json!({"uuid_catalog": uuid_catalog, "displayname_catalog": displayname_catalog}),
+    ))
 }

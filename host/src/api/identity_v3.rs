@@ -17,7 +17,10 @@ use crate::service::{Credentials, ServiceError};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/identity/v3/auth/tokens", get(validate).head(check).post(issue).delete(revoke))
+        .route(
+            "/identity/v3/auth/tokens",
+            get(validate).head(check).post(issue).delete(revoke),
+        )
         .route("/identity/v3/auth/catalog", get(own_catalog))
 }
 
@@ -110,12 +113,20 @@ async fn issue(
         None => ProjectScope::default(),
         Some(Scope::Project { project }) => {
             if project.id.is_none() && project.name.is_none() {
-                return Err(ApiError::bad_request("Malformed request: scope.project needs an id or a name"));
+                return Err(ApiError::bad_request(
+                    "Malformed request: scope.project needs an id or a name",
+                ));
             }
             if project.name.is_some() && project.id.is_none() && project.domain.is_none() {
-                return Err(ApiError::bad_request("Malformed request: scope.project.name needs a domain"));
+                return Err(ApiError::bad_request(
+                    "Malformed request: scope.project.name needs a domain",
+                ));
             }
-            ProjectScope { id: project.id, name: project.name, domain: project.domain.and_then(|d| d.label()) }
+            ProjectScope {
+                id: project.id,
+                name: project.name,
+                domain: project.domain.and_then(|d| d.label()),
+            }
         }
         Some(Scope::Other(other)) => {
             let kind = other.keys().next().cloned().unwrap_or_default();
@@ -132,16 +143,22 @@ async fn issue(
                 .ok_or_else(|| ApiError::bad_request("Malformed request: methods lists 'password' but identity.password is missing"))?
                 .user;
             let login = user.name.or(user.id).ok_or_else(|| {
-                ApiError::bad_request("Malformed request: identity.password.user needs a name or an id")
+                ApiError::bad_request(
+                    "Malformed request: identity.password.user needs a name or an id",
+                )
             })?;
             let domain = user.domain.and_then(|d| d.label());
-            state.services.token_issue_password(&login, &user.password, domain.as_deref(), &scope).await?
+            state
+                .services
+                .token_issue_password(&login, &user.password, domain.as_deref(), &scope)
+                .await?
         }
         Some("token") => {
-            let token = auth
-                .identity
-                .token
-                .ok_or_else(|| ApiError::bad_request("Malformed request: methods lists 'token' but identity.token is missing"))?;
+            let token = auth.identity.token.ok_or_else(|| {
+                ApiError::bad_request(
+                    "Malformed request: methods lists 'token' but identity.token is missing",
+                )
+            })?;
             state.services.token_issue_from_token(&token.id, &scope)?
         }
         Some(other) => {
@@ -149,7 +166,11 @@ async fn issue(
                 "Unsupported authentication method '{other}': use password or token"
             ))));
         }
-        None => return Err(ApiError::bad_request("Malformed request: identity.methods is empty")),
+        None => {
+            return Err(ApiError::bad_request(
+                "Malformed request: identity.methods is empty",
+            ));
+        }
     };
     let IssuedToken { token, credentials } = issued;
     let body = token_body(&state, &credentials, query.nocatalog.is_none());
@@ -160,18 +181,26 @@ async fn issue(
 }
 
 /// The subject token of GET/HEAD/DELETE, which the caller must own or be admin for.
-fn subject(headers: &HeaderMap, caller: &Credentials, state: &AppState) -> Result<(String, Credentials), ApiError> {
+fn subject(
+    headers: &HeaderMap,
+    caller: &Credentials,
+    state: &AppState,
+) -> Result<(String, Credentials), ApiError> {
     let token = headers
         .get("x-subject-token")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
         .ok_or_else(|| ApiError::bad_request("Missing X-Subject-Token header"))?;
     let subject = state.services.token_validate(&token).map_err(|e| match e {
-        ServiceError::Unauthorized(message) => ApiError(ServiceError::ItemNotFound(format!("Could not find token: {message}"))),
+        ServiceError::Unauthorized(message) => ApiError(ServiceError::ItemNotFound(format!(
+            "Could not find token: {message}"
+        ))),
         other => ApiError(other),
     })?;
     if !caller.is_admin && caller.user_id != subject.user_id {
-        return Err(ApiError(ServiceError::ItemNotFound("Could not find token".into())));
+        return Err(ApiError(ServiceError::ItemNotFound(
+            "Could not find token".into(),
+        )));
     }
     Ok((token, subject))
 }
@@ -183,26 +212,37 @@ async fn validate(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (token, subject) = subject(&headers, &caller, &state)?;
-    let mut response = Json(token_body(&state, &subject, query.nocatalog.is_none())).into_response();
+    let mut response =
+        Json(token_body(&state, &subject, query.nocatalog.is_none())).into_response();
     if let Ok(value) = HeaderValue::from_str(&token) {
         response.headers_mut().insert("x-subject-token", value);
     }
     Ok(response)
 }
 
-async fn check(State(state): State<AppState>, Caller(caller): Caller, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+async fn check(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
     subject(&headers, &caller, &state)?;
     Ok(StatusCode::OK)
 }
 
-async fn revoke(State(state): State<AppState>, Caller(caller): Caller, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+async fn revoke(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
     let (token, _) = subject(&headers, &caller, &state)?;
     state.services.token_revoke(&token)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn own_catalog(State(state): State<AppState>, Caller(_): Caller) -> Json<Value> {
-    Json(json!({"catalog": catalog::v3(&state.public_url, &state.region), "links": {"self": format!("{}/identity/v3/auth/catalog", state.public_url)}}))
+    Json(
+        json!({"catalog": catalog::v3(&state.public_url, &state.region), "links": {"self": format!("{}/identity/v3/auth/catalog", state.public_url)}}),
+    )
 }
 
 /// The `{"token": ...}` document for a token.

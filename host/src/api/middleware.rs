@@ -14,8 +14,16 @@ use super::ApiError;
 use crate::service::ServiceError;
 
 /// Path prefixes of the services; unknown paths below one are Synnefo's "API endpoint not found".
-const SERVICE_PREFIXES: &[&str] =
-    &["/identity", "/account", "/compute", "/network", "/image", "/volume", "/vmapi", "/admin"];
+const SERVICE_PREFIXES: &[&str] = &[
+    "/identity",
+    "/account",
+    "/compute",
+    "/network",
+    "/image",
+    "/volume",
+    "/vmapi",
+    "/admin",
+];
 
 /// The outermost layer: request id, span, headers, and fault bodies for axum's own 405s.
 pub async fn request_context(request: Request, next: Next) -> Response {
@@ -36,10 +44,17 @@ pub async fn request_context(request: Request, next: Next) -> Response {
             headers.insert("x-compute-request-id", value);
         }
     }
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-store, must-revalidate, max-age=0"));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-store, must-revalidate, max-age=0"),
+    );
     headers.insert(header::VARY, HeaderValue::from_static("X-Auth-Token"));
     span.in_scope(|| {
-        tracing::info!(status = response.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "handled");
+        tracing::info!(
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "handled"
+        );
     });
     response
 }
@@ -57,7 +72,11 @@ fn method_not_allowed(original: &Response, method: &Method, path: &str) -> Respo
         .headers()
         .get(header::ALLOW)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(',').filter_map(|m| known_method(m.trim())).collect())
+        .map(|v| {
+            v.split(',')
+                .filter_map(|m| known_method(m.trim()))
+                .collect()
+        })
         .unwrap_or_default();
     ApiError(ServiceError::NotAllowed {
         message: format!("Method {method} is not allowed on {path}"),
@@ -67,7 +86,9 @@ fn method_not_allowed(original: &Response, method: &Method, path: &str) -> Respo
 }
 
 fn known_method(m: &str) -> Option<&'static str> {
-    ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"].into_iter().find(|k| *k == m)
+    ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+        .into_iter()
+        .find(|k| *k == m)
 }
 
 /// Fallback for paths no router knows: a fault, never an HTML page.

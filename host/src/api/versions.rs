@@ -27,7 +27,9 @@ pub fn routes() -> Router<AppState> {
         ("/vmapi/v1.0", get(vmapi_v1)),
         ("/admin/v1", get(admin_v1)),
     ] {
-        router = router.route(path, handler.clone()).route(&format!("{path}/"), handler);
+        router = router
+            .route(path, handler.clone())
+            .route(&format!("{path}/"), handler);
     }
     router
 }
@@ -131,9 +133,13 @@ async fn volume_v2(State(s): State<AppState>) -> Json<Value> {
 }
 
 async fn vmapi_v1(State(s): State<AppState>) -> Json<Value> {
-    Json(json!({"version": {"id": "v1.0", "status": "CURRENT", "links": link(format!("{}/vmapi/v1.0/", s.public_url))}}))
+    Json(
+        json!({"version": {"id": "v1.0", "status": "CURRENT", "links": link(format!("{}/vmapi/v1.0/", s.public_url))}}),
+    )
 }
 
 async fn admin_v1(State(s): State<AppState>) -> Json<Value> {
-    Json(json!({"version": {"id": "v1", "status": "CURRENT", "links": link(format!("{}/admin/v1/", s.public_url))}}))
+    Json(
+        json!({"version": {"id": "v1", "status": "CURRENT", "links": link(format!("{}/admin/v1/", s.public_url))}}),
+    )
 }

@@ -27,13 +27,25 @@ impl AdminClient {
             .timeout(std::time::Duration::from_secs(60))
             .build()
             .map_err(|e| CliError::Message(format!("cannot build HTTP client: {e}")))?;
-        Ok(AdminClient { http, base: url.trim_end_matches('/').to_string(), token })
+        Ok(AdminClient {
+            http,
+            base: url.trim_end_matches('/').to_string(),
+            token,
+        })
     }
 
     /// Sends a request to `/admin/v1<path>` and returns the decoded JSON body.
-    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value, CliError> {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, CliError> {
         let url = format!("{}/admin/v1{path}", self.base);
-        let mut request = self.http.request(method, &url).header("X-Auth-Token", &self.token);
+        let mut request = self
+            .http
+            .request(method, &url)
+            .header("X-Auth-Token", &self.token);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -45,12 +57,19 @@ impl AdminClient {
             }
         })?;
         let status = response.status();
-        let text = response.text().await.map_err(|e| CliError::Message(format!("reading the reply from {url}: {e}")))?;
+        let text = response
+            .text()
+            .await
+            .map_err(|e| CliError::Message(format!("reading the reply from {url}: {e}")))?;
         let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if status.is_success() {
             return Ok(json);
         }
-        Err(CliError::Message(fault_message(status.as_u16(), &json, &text)))
+        Err(CliError::Message(fault_message(
+            status.as_u16(),
+            &json,
+            &text,
+        )))
     }
 
     pub async fn get(&self, path: &str) -> Result<Value, CliError> {
@@ -61,7 +80,10 @@ impl AdminClient {
 fn read_token_file(path: &PathBuf) -> Result<String, CliError> {
     match std::fs::read_to_string(path) {
         Ok(token) if !token.trim().is_empty() => Ok(token.trim().to_string()),
-        Ok(_) => Err(CliError::Message(format!("the admin token file {} is empty", path.display()))),
+        Ok(_) => Err(CliError::Message(format!(
+            "the admin token file {} is empty",
+            path.display()
+        ))),
         Err(e) => Err(CliError::Message(format!(
             "no admin token: set CYCLADES_ADMIN_TOKEN, or point --data-dir at the server's data directory \
              ({} : {e})",
@@ -77,7 +99,10 @@ fn fault_message(status: u16, json: &Value, text: &str) -> String {
     {
         return format!("{message} ({status} {name})");
     }
-    format!("the server answered {status}: {}", text.chars().take(200).collect::<String>())
+    format!(
+        "the server answered {status}: {}",
+        text.chars().take(200).collect::<String>()
+    )
 }
 
 #[cfg(test)]
@@ -87,7 +112,13 @@ mod tests {
     #[test]
     fn faults_become_one_line() {
         let json = serde_json::json!({"itemNotFound": {"code": 404, "message": "Project x not found", "details": ""}});
-        assert_eq!(fault_message(404, &json, ""), "Project x not found (404 itemNotFound)");
-        assert_eq!(fault_message(502, &Value::Null, "bad gateway"), "the server answered 502: bad gateway");
+        assert_eq!(
+            fault_message(404, &json, ""),
+            "Project x not found (404 itemNotFound)"
+        );
+        assert_eq!(
+            fault_message(502, &Value::Null, "bad gateway"),
+            "the server answered 502: bad gateway"
+        );
     }
 }

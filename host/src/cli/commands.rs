@@ -23,7 +23,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         AdminClient::new(
             &cli.url,
             cli.admin_token.clone(),
-            &data_dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            &data_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
         )
     };
     match &cli.command {
@@ -33,16 +35,33 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             print!("{}", config.render_redacted());
             Ok(())
         }
-        Command::UserCreate { username, password, project, email, admin } => {
+        Command::UserCreate {
+            username,
+            password,
+            project,
+            email,
+            admin,
+        } => {
             let body = json!({"user": {"name": username, "password": password, "project": project, "email": email, "admin": admin}});
             let reply = client()?.call(Method::POST, "/users", Some(body)).await?;
             show_one(&reply["user"], format, USER_FIELDS)
         }
         Command::UserList { list } => {
-            let reply = client()?.get(&format!("/users{}", deleted_query(list))).await?;
+            let reply = client()?
+                .get(&format!("/users{}", deleted_query(list)))
+                .await?;
             show_list(&reply["users"], format, list, USER_FIELDS)
         }
-        Command::UserModify { user, password, email, admin, enabled, add_projects, remove_projects, default_project } => {
+        Command::UserModify {
+            user,
+            password,
+            email,
+            admin,
+            enabled,
+            add_projects,
+            remove_projects,
+            default_project,
+        } => {
             let mut changes = Map::new();
             let mut put = |k: &str, v: Value| {
                 if !v.is_null() {
@@ -61,28 +80,50 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 put("remove_projects", json!(remove_projects));
             }
             if changes.is_empty() {
-                return Err(CliError::Message("nothing to change: give at least one option (see --help)".into()));
+                return Err(CliError::Message(
+                    "nothing to change: give at least one option (see --help)".into(),
+                ));
             }
             let path = format!("/users/{}", encode_segment(user));
-            let reply = client()?.call(Method::PATCH, &path, Some(json!({"user": changes}))).await?;
+            let reply = client()?
+                .call(Method::PATCH, &path, Some(json!({"user": changes})))
+                .await?;
             show_one(&reply["user"], format, USER_FIELDS)
         }
         Command::ProjectCreate { name, description } => {
             let body = json!({"project": {"name": name, "description": description}});
-            let reply = client()?.call(Method::POST, "/projects", Some(body)).await?;
+            let reply = client()?
+                .call(Method::POST, "/projects", Some(body))
+                .await?;
             show_one(&reply["project"], format, PROJECT_FIELDS)
         }
         Command::ProjectList { list } => {
-            let reply = client()?.get(&format!("/projects{}", deleted_query(list))).await?;
+            let reply = client()?
+                .get(&format!("/projects{}", deleted_query(list)))
+                .await?;
             show_list(&reply["projects"], format, list, PROJECT_FIELDS)
         }
-        Command::QuotaSet { project, resource, limit } => {
+        Command::QuotaSet {
+            project,
+            resource,
+            limit,
+        } => {
             let r = resources::resource(resource).ok_or_else(|| {
-                CliError::Message(format!("unknown resource '{resource}'; known resources: {}", resources::resource_names()))
+                CliError::Message(format!(
+                    "unknown resource '{resource}'; known resources: {}",
+                    resources::resource_names()
+                ))
             })?;
-            let limit = resources::parse_quantity(r, limit).map_err(|e| CliError::Message(format!("bad --limit: {e}")))?;
-            let path = format!("/quotas/{}/{}", encode_segment(project), encode_segment(resource));
-            let reply = client()?.call(Method::PUT, &path, Some(json!({"limit": limit}))).await?;
+            let limit = resources::parse_quantity(r, limit)
+                .map_err(|e| CliError::Message(format!("bad --limit: {e}")))?;
+            let path = format!(
+                "/quotas/{}/{}",
+                encode_segment(project),
+                encode_segment(resource)
+            );
+            let reply = client()?
+                .call(Method::PUT, &path, Some(json!({"limit": limit})))
+                .await?;
             show_one(&reply["quota"], format, QUOTA_FIELDS)
         }
         Command::QuotaList { project, list } => {
@@ -96,7 +137,16 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
-const USER_FIELDS: &[&str] = &["id", "name", "email", "admin", "enabled", "default_project", "projects", "created"];
+const USER_FIELDS: &[&str] = &[
+    "id",
+    "name",
+    "email",
+    "admin",
+    "enabled",
+    "default_project",
+    "projects",
+    "created",
+];
 const PROJECT_FIELDS: &[&str] = &["id", "name", "description", "enabled", "created"];
 const QUOTA_FIELDS: &[&str] = &["project", "resource", "limit", "usage", "pending"];
 
@@ -108,13 +158,20 @@ fn deleted_query(list: &ListArgs) -> &'static str {
 fn encode_segment(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
 }
 
-fn show_list(items: &Value, format: OutputFormat, list: &ListArgs, default_fields: &[&str]) -> Result<(), CliError> {
+fn show_list(
+    items: &Value,
+    format: OutputFormat,
+    list: &ListArgs,
+    default_fields: &[&str],
+) -> Result<(), CliError> {
     let rows: Vec<Map<String, Value>> = items
         .as_array()
         .ok_or_else(|| CliError::Message("the server answered without the expected list".into()))?
@@ -136,21 +193,39 @@ fn show_list(items: &Value, format: OutputFormat, list: &ListArgs, default_field
     } else {
         list.output.clone()
     };
-    let view = ListView { format, fields: &fields, headers: !list.no_headers };
-    print!("{}", output::render(&kept, &view).map_err(CliError::Message)?);
+    let view = ListView {
+        format,
+        fields: &fields,
+        headers: !list.no_headers,
+    };
+    print!(
+        "{}",
+        output::render(&kept, &view).map_err(CliError::Message)?
+    );
     Ok(())
 }
 
 fn show_one(item: &Value, format: OutputFormat, fields: &[&str]) -> Result<(), CliError> {
     let Some(row) = item.as_object() else {
-        return Err(CliError::Message("the server answered without the expected object".into()));
+        return Err(CliError::Message(
+            "the server answered without the expected object".into(),
+        ));
     };
     match format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(item).unwrap_or_default()),
+        OutputFormat::Json => {
+            println!("{}", serde_json::to_string_pretty(item).unwrap_or_default())
+        }
         _ => {
             let fields: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
-            let view = ListView { format, fields: &fields, headers: true };
-            print!("{}", output::render(std::slice::from_ref(row), &view).map_err(CliError::Message)?);
+            let view = ListView {
+                format,
+                fields: &fields,
+                headers: true,
+            };
+            print!(
+                "{}",
+                output::render(std::slice::from_ref(row), &view).map_err(CliError::Message)?
+            );
         }
     }
     Ok(())
@@ -159,10 +234,14 @@ fn show_one(item: &Value, format: OutputFormat, fields: &[&str]) -> Result<(), C
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CYCLADES_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sled=warn,hyper=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
-        LogFormat::Pretty => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),
+        LogFormat::Pretty => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
     };
 }
 
@@ -196,16 +275,25 @@ async fn shutdown_signal() {
 /// What a newcomer needs after `serve` starts: endpoints, credentials, `OS_*` variables.
 fn print_banner(running: &RunningServer) {
     let url = &running.public_url;
-    println!("cyclades is serving on {url} (data in {})", running.data_dir.display());
+    println!(
+        "cyclades is serving on {url} (data in {})",
+        running.data_dir.display()
+    );
     println!("  identity   {url}/identity/v3   (Keystone v3; Astakos v2.0 at {url}/identity/v2.0)");
     println!("  compute    {url}/compute/v2.0");
     println!("  network    {url}/network/v2.0");
     println!("  image      {url}/image/v1.0");
     println!("  volume     {url}/volume/v2.0");
-    println!("  admin API  {url}/admin/v1   (token in {})", running.data_dir.join(server::ADMIN_TOKEN_FILE).display());
+    println!(
+        "  admin API  {url}/admin/v1   (token in {})",
+        running.data_dir.join(server::ADMIN_TOKEN_FILE).display()
+    );
     if let Some(demo) = &running.demo {
         println!();
-        println!("Demo mode: user '{}' password '{}' in project '{}'; admin user '{}' password '{}'.", demo.user, demo.password, demo.project, demo.admin_user, demo.admin_password);
+        println!(
+            "Demo mode: user '{}' password '{}' in project '{}'; admin user '{}' password '{}'.",
+            demo.user, demo.password, demo.project, demo.admin_user, demo.admin_password
+        );
         println!("These are well-known passwords: keep a demo server on loopback.");
         println!();
         println!("For the openstack CLI:");
@@ -217,7 +305,10 @@ fn print_banner(running: &RunningServer) {
         println!("export OS_USER_DOMAIN_NAME=Default");
         println!("export OS_PROJECT_DOMAIN_NAME=Default");
         println!();
-        println!("Operator commands: cyclades --data-dir {} --url {url} user-list", running.data_dir.display());
+        println!(
+            "Operator commands: cyclades --data-dir {} --url {url} user-list",
+            running.data_dir.display()
+        );
     }
     use std::io::Write;
     let _ = std::io::stdout().flush();

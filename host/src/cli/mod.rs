@@ -25,16 +25,30 @@ pub enum CliError {
 }
 
 #[derive(Parser, Debug)]
-#[command(name = "cyclades", version, about = "An OpenStack-compatible cloud control plane for Ganeti clusters")]
+#[command(
+    name = "cyclades",
+    version,
+    about = "An OpenStack-compatible cloud control plane for Ganeti clusters"
+)]
 pub struct Cli {
     /// URL of the running server (operator commands).
-    #[arg(long, global = true, env = "CYCLADES_URL", default_value = "http://127.0.0.1:8774")]
+    #[arg(
+        long,
+        global = true,
+        env = "CYCLADES_URL",
+        default_value = "http://127.0.0.1:8774"
+    )]
     pub url: String,
     /// Data directory: where `serve` keeps state, and where operator commands find `admin-token`.
     #[arg(long, global = true, env = "CYCLADES_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// Operator token (else read from <data-dir>/admin-token).
-    #[arg(long = "admin-token", global = true, env = "CYCLADES_ADMIN_TOKEN", hide_env_values = true)]
+    #[arg(
+        long = "admin-token",
+        global = true,
+        env = "CYCLADES_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
     pub admin_token: Option<String>,
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Pretty)]
@@ -195,7 +209,10 @@ impl ServeArgs {
 /// Entry point of the binary: parses arguments, runs the command, returns the exit code.
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

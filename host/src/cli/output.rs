@@ -52,12 +52,18 @@ pub fn parse_filters(text: &str) -> Result<Vec<Filter>, String> {
                 .iter()
                 .filter_map(|(token, op)| part.find(token).map(|pos| (pos, *token, *op)))
                 .min_by_key(|(pos, token, _)| (*pos, std::cmp::Reverse(token.len())))
-                .ok_or_else(|| format!("bad filter '{part}': expected FIELD=VALUE (or !=, >, >=, <, <=)"))?;
+                .ok_or_else(|| {
+                    format!("bad filter '{part}': expected FIELD=VALUE (or !=, >, >=, <, <=)")
+                })?;
             let field = part[..pos].trim();
             if field.is_empty() {
                 return Err(format!("bad filter '{part}': missing field name"));
             }
-            Ok(Filter { field: field.to_string(), op, value: part[pos + token.len()..].trim().to_string() })
+            Ok(Filter {
+                field: field.to_string(),
+                op,
+                value: part[pos + token.len()..].trim().to_string(),
+            })
         })
         .collect()
 }
@@ -141,14 +147,22 @@ pub fn render(rows: &[Map<String, Value>], view: &ListView<'_>) -> Result<String
         }
     }
     let pick = |row: &Map<String, Value>| -> Vec<Value> {
-        view.fields.iter().map(|f| row.get(f).cloned().unwrap_or(Value::Null)).collect()
+        view.fields
+            .iter()
+            .map(|f| row.get(f).cloned().unwrap_or(Value::Null))
+            .collect()
     };
     Ok(match view.format {
         OutputFormat::Json => {
             let picked: Vec<Value> = rows
                 .iter()
                 .map(|row| {
-                    Value::Object(view.fields.iter().map(|f| (f.clone(), row.get(f).cloned().unwrap_or(Value::Null))).collect())
+                    Value::Object(
+                        view.fields
+                            .iter()
+                            .map(|f| (f.clone(), row.get(f).cloned().unwrap_or(Value::Null)))
+                            .collect(),
+                    )
                 })
                 .collect();
             serde_json::to_string_pretty(&picked).unwrap_or_default() + "\n"
@@ -156,11 +170,20 @@ pub fn render(rows: &[Map<String, Value>], view: &ListView<'_>) -> Result<String
         OutputFormat::Csv => {
             let mut out = String::new();
             if view.headers {
-                out += &view.fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(",");
+                out += &view
+                    .fields
+                    .iter()
+                    .map(|f| csv_field(f))
+                    .collect::<Vec<_>>()
+                    .join(",");
                 out.push('\n');
             }
             for row in rows {
-                out += &pick(row).iter().map(|v| csv_field(&cell(v))).collect::<Vec<_>>().join(",");
+                out += &pick(row)
+                    .iter()
+                    .map(|v| csv_field(&cell(v)))
+                    .collect::<Vec<_>>()
+                    .join(",");
                 out.push('\n');
             }
             out
@@ -192,7 +215,19 @@ mod tests {
     fn filters_parse_every_operator() {
         let f = parse_filters("a=1,b!=x,c>2,d>=3,e<4,f<=5,g=>6,h=<7").unwrap();
         let ops: Vec<Op> = f.iter().map(|f| f.op).collect();
-        assert_eq!(ops, vec![Op::Eq, Op::Ne, Op::Gt, Op::Ge, Op::Lt, Op::Le, Op::Ge, Op::Le]);
+        assert_eq!(
+            ops,
+            vec![
+                Op::Eq,
+                Op::Ne,
+                Op::Gt,
+                Op::Ge,
+                Op::Lt,
+                Op::Le,
+                Op::Ge,
+                Op::Le
+            ]
+        );
         assert_eq!(f[3].field, "d");
         assert_eq!(f[3].value, "3");
         assert!(parse_filters("novalue").is_err());
@@ -214,15 +249,42 @@ mod tests {
 
     #[test]
     fn renders_csv_json_and_pretty() {
-        let rows = vec![row(json!({"id": "1", "name": "a,b", "projects": ["x", "y"]}))];
+        let rows = vec![row(
+            json!({"id": "1", "name": "a,b", "projects": ["x", "y"]}),
+        )];
         let fields = vec!["id".to_string(), "name".to_string(), "projects".to_string()];
-        let view = |format, headers| ListView { format, fields: &fields, headers };
-        assert_eq!(render(&rows, &view(OutputFormat::Csv, true)).unwrap(), "id,name,projects\n1,\"a,b\",\"x,y\"\n");
-        assert_eq!(render(&rows, &view(OutputFormat::Csv, false)).unwrap(), "1,\"a,b\",\"x,y\"\n");
-        let json: Value = serde_json::from_str(&render(&rows, &view(OutputFormat::Json, true)).unwrap()).unwrap();
+        let view = |format, headers| ListView {
+            format,
+            fields: &fields,
+            headers,
+        };
+        assert_eq!(
+            render(&rows, &view(OutputFormat::Csv, true)).unwrap(),
+            "id,name,projects\n1,\"a,b\",\"x,y\"\n"
+        );
+        assert_eq!(
+            render(&rows, &view(OutputFormat::Csv, false)).unwrap(),
+            "1,\"a,b\",\"x,y\"\n"
+        );
+        let json: Value =
+            serde_json::from_str(&render(&rows, &view(OutputFormat::Json, true)).unwrap()).unwrap();
         assert_eq!(json[0]["name"], "a,b");
-        assert!(render(&rows, &view(OutputFormat::Pretty, true)).unwrap().contains("| a,b"));
+        assert!(
+            render(&rows, &view(OutputFormat::Pretty, true))
+                .unwrap()
+                .contains("| a,b")
+        );
         let bad = vec!["nope".to_string()];
-        assert!(render(&rows, &ListView { format: OutputFormat::Csv, fields: &bad, headers: true }).is_err());
+        assert!(
+            render(
+                &rows,
+                &ListView {
+                    format: OutputFormat::Csv,
+                    fields: &bad,
+                    headers: true
+                }
+            )
+            .is_err()
+        );
     }
 }

@@ -17,7 +17,10 @@ pub enum ServiceError {
     #[error("{0}")]
     ItemNotFound(String),
     #[error("{message}")]
-    NotAllowed { message: String, allow: Vec<&'static str> },
+    NotAllowed {
+        message: String,
+        allow: Vec<&'static str>,
+    },
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -52,11 +55,15 @@ impl ServiceError {
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match &e {
-            StoreError::NotFound { kind, id } => ServiceError::ItemNotFound(format!("{} {id} not found", capitalize(kind))),
+            StoreError::NotFound { kind, id } => {
+                ServiceError::ItemNotFound(format!("{} {id} not found", capitalize(kind)))
+            }
             StoreError::AlreadyExists { .. }
             | StoreError::GenerationMismatch { .. }
             | StoreError::CommissionResolved { .. }
-            | StoreError::CommissionNameReused { .. } => ServiceError::Conflict(capitalize(&e.to_string())),
+            | StoreError::CommissionNameReused { .. } => {
+                ServiceError::Conflict(capitalize(&e.to_string()))
+            }
             StoreError::LimitExceeded { .. } => ServiceError::OverLimit(capitalize(&e.to_string())),
             StoreError::Locked { .. }
             | StoreError::SchemaTooNew { .. }

@@ -6,7 +6,9 @@
 
 use std::sync::OnceLock;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
+use argon2::password_hash::{
+    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
+};
 use sha2::{Digest, Sha256};
 
 use super::{Credentials, ROLE_ADMIN, ROLE_MEMBER, ServiceError, Services};
@@ -100,7 +102,11 @@ pub fn token_digest(token: &str) -> [u8; 32] {
 }
 
 fn new_token_secret() -> String {
-    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
 }
 
 fn new_id() -> String {
@@ -112,12 +118,18 @@ fn hash_password(password: &str) -> Result<String, ServiceError> {
     argon2::Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| ServiceError::Internal { internal: format!("argon2 hashing failed: {e}") })
+        .map_err(|e| ServiceError::Internal {
+            internal: format!("argon2 hashing failed: {e}"),
+        })
 }
 
 fn verify_password(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc)
-        .map(|parsed| argon2::Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        .map(|parsed| {
+            argon2::Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -130,7 +142,9 @@ fn dummy_hash() -> &'static str {
 fn validate_name(kind: &str, name: &str) -> Result<(), ServiceError> {
     let ok = !name.is_empty()
         && name.len() <= NAME_MAX
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c));
     if ok {
         Ok(())
     } else {
@@ -212,7 +226,9 @@ impl Services {
             }
         })
         .await
-        .map_err(|e| ServiceError::Internal { internal: format!("password check task: {e}") })?;
+        .map_err(|e| ServiceError::Internal {
+            internal: format!("password check task: {e}"),
+        })?;
         let user = match user {
             Some(u) if verified => u,
             _ => return Err(unauthorized("Invalid username or password")),
@@ -225,18 +241,30 @@ impl Services {
 
     /// Exchanges a valid token for a new one, optionally scoped elsewhere (Keystone's `token`
     /// method; Astakos `{"auth":{"token":{"id":...}}}`).
-    pub fn token_issue_from_token(&self, token: &str, scope: &ProjectScope) -> Result<IssuedToken, ServiceError> {
+    pub fn token_issue_from_token(
+        &self,
+        token: &str,
+        scope: &ProjectScope,
+    ) -> Result<IssuedToken, ServiceError> {
         let caller = self.token_validate(token)?;
         let user = self.store().user_get(&caller.user_id)?;
         let scope = if scope.is_empty() {
-            ProjectScope { id: caller.project_id.clone(), ..ProjectScope::default() }
+            ProjectScope {
+                id: caller.project_id.clone(),
+                ..ProjectScope::default()
+            }
         } else {
             scope.clone()
         };
         self.token_issue_for(&user, &scope, vec!["token".into()])
     }
 
-    fn token_issue_for(&self, user: &User, scope: &ProjectScope, methods: Vec<String>) -> Result<IssuedToken, ServiceError> {
+    fn token_issue_for(
+        &self,
+        user: &User,
+        scope: &ProjectScope,
+        methods: Vec<String>,
+    ) -> Result<IssuedToken, ServiceError> {
         let project = self.resolve_scope(user, scope)?;
         let now = Timestamp::now();
         let expires = now.plus_secs(self.config().identity.token_ttl_secs);
@@ -266,7 +294,11 @@ impl Services {
         Ok(IssuedToken { token, credentials })
     }
 
-    fn resolve_scope(&self, user: &User, scope: &ProjectScope) -> Result<Option<Project>, ServiceError> {
+    fn resolve_scope(
+        &self,
+        user: &User,
+        scope: &ProjectScope,
+    ) -> Result<Option<Project>, ServiceError> {
         check_domain(scope.domain.as_deref())?;
         let wanted = match (&scope.id, &scope.name) {
             (Some(id), _) => self.store().project_get(id),
@@ -276,16 +308,25 @@ impl Services {
                 None => return Ok(None),
             },
         };
-        let label = scope.id.as_deref().or(scope.name.as_deref()).unwrap_or("(default)");
+        let label = scope
+            .id
+            .as_deref()
+            .or(scope.name.as_deref())
+            .unwrap_or("(default)");
         let project = match wanted {
             Ok(p) if !p.deleted && p.enabled => p,
             Ok(_) | Err(StoreError::NotFound { .. }) => {
-                return Err(unauthorized(&format!("Project {label} not found or not accessible")));
+                return Err(unauthorized(&format!(
+                    "Project {label} not found or not accessible"
+                )));
             }
             Err(e) => return Err(e.into()),
         };
         if !user.project_ids.contains(&project.id) {
-            return Err(unauthorized(&format!("User {} has no access to project {label}", user.name)));
+            return Err(unauthorized(&format!(
+                "User {} has no access to project {label}",
+                user.name
+            )));
         }
         Ok(Some(project))
     }
@@ -307,7 +348,9 @@ impl Services {
         }
         let user = match self.store().user_get(&record.user_id) {
             Ok(u) if u.enabled && !u.deleted => u,
-            Ok(_) | Err(StoreError::NotFound { .. }) => return Err(unauthorized("User account is disabled")),
+            Ok(_) | Err(StoreError::NotFound { .. }) => {
+                return Err(unauthorized("User account is disabled"));
+            }
             Err(e) => return Err(e.into()),
         };
         let project = match &record.project_id {
@@ -341,7 +384,10 @@ impl Services {
     /// Makes sure the operator token in `existing` (read from the `admin-token` file) is valid
     /// for an admin; otherwise issues a new never-expiring one for the `admin` user.
     /// Returns the token to (re)write, or `None` if `existing` is still good.
-    pub fn admin_token_ensure(&self, existing: Option<&str>) -> Result<Option<String>, ServiceError> {
+    pub fn admin_token_ensure(
+        &self,
+        existing: Option<&str>,
+    ) -> Result<Option<String>, ServiceError> {
         if let Some(token) = existing
             && let Ok(credentials) = self.token_validate(token)
             && credentials.is_admin
@@ -361,13 +407,21 @@ impl Services {
 
     /// Creates the `admin` project and user at first start (idempotent). The user has no
     /// password unless `admin_password` is given (demo mode); operators use the admin token.
-    pub async fn identity_bootstrap(&self, admin_password: Option<&str>) -> Result<(), ServiceError> {
+    pub async fn identity_bootstrap(
+        &self,
+        admin_password: Option<&str>,
+    ) -> Result<(), ServiceError> {
         let project = self.project_ensure(BOOTSTRAP_ADMIN, "Operators of this cyclades")?;
-        self.user_ensure(BOOTSTRAP_ADMIN, admin_password, &project, true).await
+        self.user_ensure(BOOTSTRAP_ADMIN, admin_password, &project, true)
+            .await
     }
 
     /// Ensures a project exists (by name) and returns it.
-    pub fn project_ensure(&self, name: &str, description: &str) -> Result<ProjectInfo, ServiceError> {
+    pub fn project_ensure(
+        &self,
+        name: &str,
+        description: &str,
+    ) -> Result<ProjectInfo, ServiceError> {
         match self.store().project_find(name) {
             Ok(p) => Ok(p.into()),
             Err(StoreError::NotFound { .. }) => self.project_create(name, description),
@@ -430,14 +484,21 @@ impl Services {
             generation: 1,
         };
         self.store().user_insert(&user).map_err(|e| match e {
-            StoreError::AlreadyExists { .. } => ServiceError::Conflict(format!("User {} already exists", new.name)),
+            StoreError::AlreadyExists { .. } => {
+                ServiceError::Conflict(format!("User {} already exists", new.name))
+            }
             other => other.into(),
         })?;
         Ok(user.into())
     }
 
     pub fn user_list(&self, deleted: Deleted) -> Result<Vec<UserInfo>, ServiceError> {
-        Ok(self.store().user_list(deleted)?.into_iter().map(UserInfo::from).collect())
+        Ok(self
+            .store()
+            .user_list(deleted)?
+            .into_iter()
+            .map(UserInfo::from)
+            .collect())
     }
 
     /// A user by name or id.
@@ -445,10 +506,17 @@ impl Services {
         Ok(self.store().user_find(name_or_id)?.into())
     }
 
-    pub async fn user_modify(&self, name_or_id: &str, changes: &UserChanges) -> Result<UserInfo, ServiceError> {
+    pub async fn user_modify(
+        &self,
+        name_or_id: &str,
+        changes: &UserChanges,
+    ) -> Result<UserInfo, ServiceError> {
         let user = self.store().user_find(name_or_id)?;
         let resolve = |names: &[String]| -> Result<Vec<String>, ServiceError> {
-            names.iter().map(|p| self.project_lookup(p).map(|p| p.id)).collect()
+            names
+                .iter()
+                .map(|p| self.project_lookup(p).map(|p| p.id))
+                .collect()
         };
         let add = resolve(&changes.add_projects)?;
         let remove = resolve(&changes.remove_projects)?;
@@ -468,36 +536,41 @@ impl Services {
         {
             return Err(ServiceError::BadRequest(format!("Invalid email '{email}'")));
         }
-        let updated = self.store().user_update(&user.id, Some(user.generation), |u| {
-            if let Some(hash) = &password_hash {
-                u.password_hash = Some(hash.clone());
-            }
-            if let Some(email) = &changes.email {
-                u.email = Some(email.clone());
-            }
-            if let Some(admin) = changes.is_admin {
-                u.is_admin = admin;
-            }
-            if let Some(enabled) = changes.enabled {
-                u.enabled = enabled;
-            }
-            for p in &add {
-                if !u.project_ids.contains(p) {
-                    u.project_ids.push(p.clone());
+        let updated = self
+            .store()
+            .user_update(&user.id, Some(user.generation), |u| {
+                if let Some(hash) = &password_hash {
+                    u.password_hash = Some(hash.clone());
                 }
-            }
-            u.project_ids.retain(|p| !remove.contains(p));
-            if let Some(d) = &default {
-                if !u.project_ids.contains(d) {
-                    u.project_ids.push(d.clone());
+                if let Some(email) = &changes.email {
+                    u.email = Some(email.clone());
                 }
-                u.default_project_id = Some(d.clone());
-            }
-            if u.default_project_id.as_ref().is_some_and(|d| !u.project_ids.contains(d)) {
-                u.default_project_id = u.project_ids.first().cloned();
-            }
-            Ok(())
-        })?;
+                if let Some(admin) = changes.is_admin {
+                    u.is_admin = admin;
+                }
+                if let Some(enabled) = changes.enabled {
+                    u.enabled = enabled;
+                }
+                for p in &add {
+                    if !u.project_ids.contains(p) {
+                        u.project_ids.push(p.clone());
+                    }
+                }
+                u.project_ids.retain(|p| !remove.contains(p));
+                if let Some(d) = &default {
+                    if !u.project_ids.contains(d) {
+                        u.project_ids.push(d.clone());
+                    }
+                    u.default_project_id = Some(d.clone());
+                }
+                if u.default_project_id
+                    .as_ref()
+                    .is_some_and(|d| !u.project_ids.contains(d))
+                {
+                    u.default_project_id = u.project_ids.first().cloned();
+                }
+                Ok(())
+            })?;
         // A new password or a disabled account ends every session of the user.
         if password_hash.is_some() || changes.enabled == Some(false) {
             self.store().token_revoke_user(&updated.id)?;
@@ -505,10 +578,16 @@ impl Services {
         Ok(updated.into())
     }
 
-    pub fn project_create(&self, name: &str, description: &str) -> Result<ProjectInfo, ServiceError> {
+    pub fn project_create(
+        &self,
+        name: &str,
+        description: &str,
+    ) -> Result<ProjectInfo, ServiceError> {
         validate_name("project", name)?;
         if description.len() > 255 {
-            return Err(ServiceError::BadRequest("Project description is too long (at most 255 characters)".into()));
+            return Err(ServiceError::BadRequest(
+                "Project description is too long (at most 255 characters)".into(),
+            ));
         }
         let now = Timestamp::now();
         let project = Project {
@@ -522,23 +601,30 @@ impl Services {
             generation: 1,
         };
         self.store().project_insert(&project).map_err(|e| match e {
-            StoreError::AlreadyExists { .. } => ServiceError::Conflict(format!("Project {name} already exists")),
+            StoreError::AlreadyExists { .. } => {
+                ServiceError::Conflict(format!("Project {name} already exists"))
+            }
             other => other.into(),
         })?;
         Ok(project.into())
     }
 
     pub fn project_list(&self, deleted: Deleted) -> Result<Vec<ProjectInfo>, ServiceError> {
-        Ok(self.store().project_list(deleted)?.into_iter().map(ProjectInfo::from).collect())
+        Ok(self
+            .store()
+            .project_list(deleted)?
+            .into_iter()
+            .map(ProjectInfo::from)
+            .collect())
     }
 
     /// A live project by name or id (404 otherwise).
     pub fn project_lookup(&self, name_or_id: &str) -> Result<ProjectInfo, ServiceError> {
         match self.store().project_find(name_or_id) {
             Ok(p) if !p.deleted => Ok(p.into()),
-            Ok(_) | Err(StoreError::NotFound { .. }) => {
-                Err(ServiceError::ItemNotFound(format!("Project {name_or_id} not found")))
-            }
+            Ok(_) | Err(StoreError::NotFound { .. }) => Err(ServiceError::ItemNotFound(format!(
+                "Project {name_or_id} not found"
+            ))),
             Err(e) => Err(e.into()),
         }
     }
@@ -559,7 +645,9 @@ impl Services {
     async fn hash_off_thread(&self, password: String) -> Result<String, ServiceError> {
         tokio::task::spawn_blocking(move || hash_password(&password))
             .await
-            .map_err(|e| ServiceError::Internal { internal: format!("password hashing task: {e}") })?
+            .map_err(|e| ServiceError::Internal {
+                internal: format!("password hashing task: {e}"),
+            })?
     }
 }
 
@@ -570,7 +658,9 @@ fn check_domain(domain: Option<&str>) -> Result<(), ServiceError> {
     match domain {
         None => Ok(()),
         Some(d) if d == DEFAULT_DOMAIN_ID || d == DEFAULT_DOMAIN_NAME => Ok(()),
-        Some(d) => Err(unauthorized(&format!("Unknown domain '{d}': only '{DEFAULT_DOMAIN_NAME}' exists"))),
+        Some(d) => Err(unauthorized(&format!(
+            "Unknown domain '{d}': only '{DEFAULT_DOMAIN_NAME}' exists"
+        ))),
     }
 }
 

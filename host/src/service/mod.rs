@@ -11,10 +11,10 @@ pub mod quota;
 
 use std::sync::Arc;
 
-pub use credentials::{Credentials, ROLE_ADMIN, ROLE_MEMBER};
-pub use error::ServiceError;
 /// Whether list calls include soft-deleted records (defined by the store, used by every layer).
 pub use crate::store::Deleted;
+pub use credentials::{Credentials, ROLE_ADMIN, ROLE_MEMBER};
+pub use error::ServiceError;
 
 use crate::config::Config;
 use crate::store::Store;
@@ -32,7 +32,9 @@ struct Inner {
 
 impl Services {
     pub fn new(store: Store, config: Config) -> Self {
-        Services { inner: Arc::new(Inner { store, config }) }
+        Services {
+            inner: Arc::new(Inner { store, config }),
+        }
     }
 
     fn store(&self) -> &Store {

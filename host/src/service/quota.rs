@@ -104,26 +104,42 @@ impl Services {
     }
 
     /// Sets one project's limit of one resource.
-    pub fn quota_set(&self, project: &str, resource: &str, limit: i64) -> Result<QuotaRow, ServiceError> {
+    pub fn quota_set(
+        &self,
+        project: &str,
+        resource: &str,
+        limit: i64,
+    ) -> Result<QuotaRow, ServiceError> {
         known_resource(resource)?;
         if limit < 0 {
-            return Err(ServiceError::BadRequest(format!("Invalid limit {limit} for {resource}: must not be negative")));
+            return Err(ServiceError::BadRequest(format!(
+                "Invalid limit {limit} for {resource}: must not be negative"
+            )));
         }
         let project = self.project_lookup(project)?;
         self.store().quota_limit_set(&project.id, resource, limit)?;
         self.quota_list(Some(&project.id))?
             .into_iter()
             .find(|r| r.resource == resource)
-            .ok_or_else(|| ServiceError::Internal { internal: format!("quota row {resource} vanished") })
+            .ok_or_else(|| ServiceError::Internal {
+                internal: format!("quota row {resource} vanished"),
+            })
     }
 
     /// Issues a pending commission; 413 `overLimit` names the resource that does not fit.
-    pub fn commission_issue(&self, request: &CommissionRequest) -> Result<CommissionInfo, ServiceError> {
+    pub fn commission_issue(
+        &self,
+        request: &CommissionRequest,
+    ) -> Result<CommissionInfo, ServiceError> {
         if request.name.is_empty() || request.name.len() > 200 {
-            return Err(ServiceError::BadRequest("Commission name must be 1 to 200 characters".into()));
+            return Err(ServiceError::BadRequest(
+                "Commission name must be 1 to 200 characters".into(),
+            ));
         }
         if request.provisions.is_empty() {
-            return Err(ServiceError::BadRequest("Commission has no provisions".into()));
+            return Err(ServiceError::BadRequest(
+                "Commission has no provisions".into(),
+            ));
         }
         for resource in request.provisions.keys() {
             known_resource(resource)?;
@@ -136,19 +152,30 @@ impl Services {
             force: request.force,
         };
         let config = self.config();
-        let commission = self.store().commission_issue(&new, &|r| config.default_limit(r))?;
+        let commission = self
+            .store()
+            .commission_issue(&new, &|r| config.default_limit(r))?;
         Ok(commission.into())
     }
 
     /// Accepts or rejects a pending commission (idempotent for the same outcome).
-    pub fn commission_resolve(&self, serial: u64, accept: bool) -> Result<CommissionInfo, ServiceError> {
+    pub fn commission_resolve(
+        &self,
+        serial: u64,
+        accept: bool,
+    ) -> Result<CommissionInfo, ServiceError> {
         Ok(self.store().commission_resolve(serial, accept)?.into())
     }
 
     /// Commissions in serial order; `pending_only` keeps the unresolved ones.
     pub fn commission_list(&self, pending_only: bool) -> Result<Vec<CommissionInfo>, ServiceError> {
         let state = pending_only.then_some(CommissionState::Pending);
-        Ok(self.store().commission_list(state)?.into_iter().map(CommissionInfo::from).collect())
+        Ok(self
+            .store()
+            .commission_list(state)?
+            .into_iter()
+            .map(CommissionInfo::from)
+            .collect())
     }
 
     pub fn commission_show(&self, serial: u64) -> Result<CommissionInfo, ServiceError> {

@@ -11,12 +11,22 @@ pub enum StoreError {
     AlreadyExists { kind: &'static str, id: String },
 
     #[error("{kind} {id} was changed concurrently (expected generation {expected}, found {found})")]
-    GenerationMismatch { kind: &'static str, id: String, expected: u64, found: u64 },
+    GenerationMismatch {
+        kind: &'static str,
+        id: String,
+        expected: u64,
+        found: u64,
+    },
 
     #[error(
         "quota exceeded for resource '{resource}': limit {limit}, usage {usage}, requested {requested}"
     )]
-    LimitExceeded { resource: String, limit: i64, usage: i64, requested: i64 },
+    LimitExceeded {
+        resource: String,
+        limit: i64,
+        usage: i64,
+        requested: i64,
+    },
 
     #[error("commission {serial} is already {state}")]
     CommissionResolved { serial: u64, state: &'static str },
@@ -31,7 +41,11 @@ pub enum StoreError {
         "the data directory {path} holds schema version {found}, newer than the {supported} this \
          cyclades understands; run a newer cyclades or point --data-dir elsewhere"
     )]
-    SchemaTooNew { path: String, found: u32, supported: u32 },
+    SchemaTooNew {
+        path: String,
+        found: u32,
+        supported: u32,
+    },
 
     #[error("cannot open the data directory {path}")]
     Open {

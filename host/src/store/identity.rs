@@ -16,7 +16,14 @@ impl Store {
 
     /// Inserts a new user and its name index entry in one transaction.
     pub fn user_insert(&self, user: &User) -> Result<(), StoreError> {
-        insert_named(&self.trees.users, &self.trees.users_by_name, "user", &user.id, &user.name, user)
+        insert_named(
+            &self.trees.users,
+            &self.trees.users_by_name,
+            "user",
+            &user.id,
+            &user.name,
+            user,
+        )
     }
 
     pub fn user_get(&self, id: &str) -> Result<User, StoreError> {
@@ -45,13 +52,19 @@ impl Store {
         expected_generation: Option<u64>,
         mut mutate: impl FnMut(&mut User) -> Result<(), StoreError>,
     ) -> Result<User, StoreError> {
-        update_cas(&self.trees.users, "users", id.as_bytes(), expected_generation, |u: &mut User| {
-            let name = u.name.clone();
-            mutate(u)?;
-            u.name = name;
-            u.updated = Timestamp::now();
-            Ok(())
-        })
+        update_cas(
+            &self.trees.users,
+            "users",
+            id.as_bytes(),
+            expected_generation,
+            |u: &mut User| {
+                let name = u.name.clone();
+                mutate(u)?;
+                u.name = name;
+                u.updated = Timestamp::now();
+                Ok(())
+            },
+        )
     }
 
     // ----- projects -----
@@ -92,17 +105,27 @@ impl Store {
         expected_generation: Option<u64>,
         mut mutate: impl FnMut(&mut Project) -> Result<(), StoreError>,
     ) -> Result<Project, StoreError> {
-        update_cas(&self.trees.projects, "projects", id.as_bytes(), expected_generation, |p: &mut Project| {
-            let name = p.name.clone();
-            mutate(p)?;
-            p.name = name;
-            p.updated = Timestamp::now();
-            Ok(())
-        })
+        update_cas(
+            &self.trees.projects,
+            "projects",
+            id.as_bytes(),
+            expected_generation,
+            |p: &mut Project| {
+                let name = p.name.clone();
+                mutate(p)?;
+                p.name = name;
+                p.updated = Timestamp::now();
+                Ok(())
+            },
+        )
     }
 
     /// Soft-deletes a project: the record stays (listed with `Deleted::Only`), its name is freed.
-    pub fn project_soft_delete(&self, id: &str, expected_generation: Option<u64>) -> Result<Project, StoreError> {
+    pub fn project_soft_delete(
+        &self,
+        id: &str,
+        expected_generation: Option<u64>,
+    ) -> Result<Project, StoreError> {
         let project = self.project_get(id)?;
         if let Some(expected) = expected_generation
             && project.generation != expected
@@ -117,7 +140,10 @@ impl Store {
         (&self.trees.projects, &self.trees.projects_by_name)
             .transaction(|(projects, by_name)| {
                 let raw = projects.get(id.as_bytes())?.ok_or_else(|| {
-                    TxError::Abort(StoreError::NotFound { kind: "project", id: id.to_string() })
+                    TxError::Abort(StoreError::NotFound {
+                        kind: "project",
+                        id: id.to_string(),
+                    })
                 })?;
                 let mut current: Project = decode("projects", &raw).map_err(TxError::Abort)?;
                 if current.generation != project.generation {
@@ -155,10 +181,16 @@ impl Store {
 
     /// Marks a token revoked (idempotent). Returns false if there is no such token.
     pub fn token_revoke(&self, digest: &[u8]) -> Result<bool, StoreError> {
-        match update_cas(&self.trees.tokens, "tokens", digest, None, |t: &mut TokenRecord| {
-            t.revoked = true;
-            Ok(())
-        }) {
+        match update_cas(
+            &self.trees.tokens,
+            "tokens",
+            digest,
+            None,
+            |t: &mut TokenRecord| {
+                t.revoked = true;
+                Ok(())
+            },
+        ) {
             Ok(_) => Ok(true),
             Err(StoreError::NotFound { .. }) => Ok(false),
             Err(e) => Err(e),
@@ -207,10 +239,16 @@ fn insert_named<T: serde::Serialize>(
     (records, by_name)
         .transaction(|(records, by_name)| {
             if by_name.get(name.as_bytes())?.is_some() {
-                return Err(TxError::Abort(StoreError::AlreadyExists { kind, id: name.to_string() }));
+                return Err(TxError::Abort(StoreError::AlreadyExists {
+                    kind,
+                    id: name.to_string(),
+                }));
             }
             if records.get(id.as_bytes())?.is_some() {
-                return Err(TxError::Abort(StoreError::AlreadyExists { kind, id: id.to_string() }));
+                return Err(TxError::Abort(StoreError::AlreadyExists {
+                    kind,
+                    id: id.to_string(),
+                }));
             }
             records.insert(id.as_bytes(), encoded.as_slice())?;
             by_name.insert(name.as_bytes(), id.as_bytes())?;

@@ -85,24 +85,31 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let path = dir.join("db");
         let shown = path.display().to_string();
-        let db = sled::Config::new().path(&path).open().map_err(|e| match &e {
-            sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                StoreError::Locked { path: dir.display().to_string() }
-            }
-            _ => StoreError::Open { path: shown.clone(), source: Box::new(e) },
-        })?;
+        let db = sled::Config::new()
+            .path(&path)
+            .open()
+            .map_err(|e| match &e {
+                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                    StoreError::Locked {
+                        path: dir.display().to_string(),
+                    }
+                }
+                _ => StoreError::Open {
+                    path: shown.clone(),
+                    source: Box::new(e),
+                },
+            })?;
         let meta = db.open_tree("meta")?;
         match meta.get(SCHEMA_KEY)? {
             None => {
                 meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
             }
             Some(raw) => {
-                let found = u32::from_be_bytes(raw.as_ref().try_into().map_err(|_| {
-                    StoreError::Open {
+                let found =
+                    u32::from_be_bytes(raw.as_ref().try_into().map_err(|_| StoreError::Open {
                         path: shown.clone(),
                         source: "schema_version is not a 4-byte integer".into(),
-                    }
-                })?);
+                    })?);
                 if found > SCHEMA_VERSION {
                     return Err(StoreError::SchemaTooNew {
                         path: dir.display().to_string(),
@@ -135,13 +142,17 @@ impl Store {
             kind: "meta key",
             id: "schema_version".into(),
         })?;
-        Ok(u32::from_be_bytes(raw.as_ref().try_into().unwrap_or([0; 4])))
+        Ok(u32::from_be_bytes(
+            raw.as_ref().try_into().unwrap_or([0; 4]),
+        ))
     }
 
     /// Test and migration hook: overwrite the recorded schema version.
     #[doc(hidden)]
     pub fn force_schema_version(&self, version: u32) -> Result<(), StoreError> {
-        self.db.open_tree("meta")?.insert(SCHEMA_KEY, &version.to_be_bytes())?;
+        self.db
+            .open_tree("meta")?
+            .insert(SCHEMA_KEY, &version.to_be_bytes())?;
         self.db.flush()?;
         Ok(())
     }

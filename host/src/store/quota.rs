@@ -26,7 +26,12 @@ pub struct NewCommission {
 
 impl Store {
     /// Sets (creating or replacing) one project's limit for one resource.
-    pub fn quota_limit_set(&self, project_id: &str, resource: &str, limit: i64) -> Result<QuotaLimit, StoreError> {
+    pub fn quota_limit_set(
+        &self,
+        project_id: &str,
+        resource: &str,
+        limit: i64,
+    ) -> Result<QuotaLimit, StoreError> {
         let key = project_resource_key(project_id, resource);
         let tree = &self.trees.quota_limits;
         loop {
@@ -42,7 +47,10 @@ impl Store {
                 updated: Timestamp::now(),
                 generation,
             };
-            if tree.compare_and_swap(&key, old, Some(encode(&record)))?.is_ok() {
+            if tree
+                .compare_and_swap(&key, old, Some(encode(&record)))?
+                .is_ok()
+            {
                 return Ok(record);
             }
         }
@@ -50,12 +58,20 @@ impl Store {
 
     /// The explicit limits of one project (resources without one use the configured default).
     pub fn quota_limits(&self, project_id: &str) -> Result<Vec<QuotaLimit>, StoreError> {
-        scan(&self.trees.quota_limits, "quota_limits", &project_prefix(project_id))
+        scan(
+            &self.trees.quota_limits,
+            "quota_limits",
+            &project_prefix(project_id),
+        )
     }
 
     /// What one project holds, per resource that has ever been charged.
     pub fn quota_usages(&self, project_id: &str) -> Result<Vec<QuotaUsage>, StoreError> {
-        scan(&self.trees.quota_usage, "quota_usage", &project_prefix(project_id))
+        scan(
+            &self.trees.quota_usage,
+            "quota_usage",
+            &project_prefix(project_id),
+        )
     }
 
     /// Issues a pending commission, checking every positive provision against its limit
@@ -67,14 +83,24 @@ impl Store {
         default_limit: &dyn Fn(&str) -> i64,
     ) -> Result<Commission, StoreError> {
         let trees = &self.trees;
-        (&trees.quota_limits, &trees.quota_usage, &trees.commissions, &trees.commissions_by_name)
+        (
+            &trees.quota_limits,
+            &trees.quota_usage,
+            &trees.commissions,
+            &trees.commissions_by_name,
+        )
             .transaction(|(limits, usage, commissions, by_name)| {
                 if let Some(serial) = by_name.get(new.name.as_bytes())? {
-                    let existing: Commission = read(commissions, "commissions", &serial, &new.name)?;
-                    if existing.project_id == new.project_id && existing.provisions == new.provisions {
+                    let existing: Commission =
+                        read(commissions, "commissions", &serial, &new.name)?;
+                    if existing.project_id == new.project_id
+                        && existing.provisions == new.provisions
+                    {
                         return Ok(existing);
                     }
-                    return abort(StoreError::CommissionNameReused { name: new.name.clone() });
+                    return abort(StoreError::CommissionNameReused {
+                        name: new.name.clone(),
+                    });
                 }
                 for (resource, &quantity) in &new.provisions {
                     let key = project_resource_key(&new.project_id, resource);
@@ -88,7 +114,11 @@ impl Store {
                     };
                     if quantity > 0 && !new.force {
                         let limit = match limits.get(&key)? {
-                            Some(raw) => decode::<QuotaLimit>("quota_limits", &raw).map_err(TxError::Abort)?.limit,
+                            Some(raw) => {
+                                decode::<QuotaLimit>("quota_limits", &raw)
+                                    .map_err(TxError::Abort)?
+                                    .limit
+                            }
                             None => default_limit(resource),
                         };
                         let held = holding.usage + holding.pending_add;
@@ -130,7 +160,11 @@ impl Store {
     /// Accepts (`accept = true`) or rejects a pending commission. Resolving it again the same
     /// way is a no-op returning the commission; resolving it the other way is an error.
     pub fn commission_resolve(&self, serial: u64, accept: bool) -> Result<Commission, StoreError> {
-        let target = if accept { CommissionState::Accepted } else { CommissionState::Rejected };
+        let target = if accept {
+            CommissionState::Accepted
+        } else {
+            CommissionState::Rejected
+        };
         (&self.trees.quota_usage, &self.trees.commissions)
             .transaction(|(usage, commissions)| {
                 let key = serial.to_be_bytes();
@@ -139,7 +173,10 @@ impl Store {
                     return Ok(commission);
                 }
                 if commission.state != CommissionState::Pending {
-                    return abort(StoreError::CommissionResolved { serial, state: commission.state.as_str() });
+                    return abort(StoreError::CommissionResolved {
+                        serial,
+                        state: commission.state.as_str(),
+                    });
                 }
                 for (resource, &quantity) in &commission.provisions {
                     let key = project_resource_key(&commission.project_id, resource);
@@ -165,8 +202,16 @@ impl Store {
     }
 
     pub fn commission_get(&self, serial: u64) -> Result<Commission, StoreError> {
-        get(&self.trees.commissions, "commissions", &serial.to_be_bytes()).map_err(|e| match e {
-            StoreError::NotFound { kind, .. } => StoreError::NotFound { kind, id: serial.to_string() },
+        get(
+            &self.trees.commissions,
+            "commissions",
+            &serial.to_be_bytes(),
+        )
+        .map_err(|e| match e {
+            StoreError::NotFound { kind, .. } => StoreError::NotFound {
+                kind,
+                id: serial.to_string(),
+            },
             other => other,
         })
     }
@@ -180,7 +225,10 @@ impl Store {
     }
 
     /// All commissions in serial order, optionally only those in `state`.
-    pub fn commission_list(&self, state: Option<CommissionState>) -> Result<Vec<Commission>, StoreError> {
+    pub fn commission_list(
+        &self,
+        state: Option<CommissionState>,
+    ) -> Result<Vec<Commission>, StoreError> {
         let mut all: Vec<Commission> = scan(&self.trees.commissions, "commissions", b"")?;
         if let Some(state) = state {
             all.retain(|c| c.state == state);
@@ -201,6 +249,9 @@ fn read<T: serde::de::DeserializeOwned + crate::store::model::Versioned>(
 ) -> Result<T, TxError<StoreError>> {
     match tree.get(key)? {
         Some(raw) => decode(tree_name, &raw).map_err(TxError::Abort),
-        None => abort(StoreError::NotFound { kind: T::KIND, id: id.to_string() }),
+        None => abort(StoreError::NotFound {
+            kind: T::KIND,
+            id: id.to_string(),
+        }),
     }
 }

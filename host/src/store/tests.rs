@@ -53,9 +53,15 @@ fn names_are_unique_and_indexed() {
     let (_dir, store) = temp_store();
     store.user_insert(&user("u1", "alice")).unwrap();
     let err = store.user_insert(&user("u2", "alice")).unwrap_err();
-    assert!(matches!(err, StoreError::AlreadyExists { kind: "user", .. }), "{err}");
+    assert!(
+        matches!(err, StoreError::AlreadyExists { kind: "user", .. }),
+        "{err}"
+    );
     // The failed insert left nothing behind.
-    assert!(matches!(store.user_get("u2"), Err(StoreError::NotFound { .. })));
+    assert!(matches!(
+        store.user_get("u2"),
+        Err(StoreError::NotFound { .. })
+    ));
     assert_eq!(store.user_find("alice").unwrap().id, "u1");
     assert_eq!(store.user_find("u1").unwrap().name, "alice");
 }
@@ -73,7 +79,14 @@ fn updates_are_compare_and_swap_on_generation() {
     assert_eq!(updated.generation, 2);
     let stale = store.user_update("u1", Some(1), |_| Ok(())).unwrap_err();
     assert!(
-        matches!(stale, StoreError::GenerationMismatch { expected: 1, found: 2, .. }),
+        matches!(
+            stale,
+            StoreError::GenerationMismatch {
+                expected: 1,
+                found: 2,
+                ..
+            }
+        ),
         "{stale}"
     );
     assert!(store.user_get("u1").unwrap().is_admin);
@@ -140,9 +153,15 @@ fn commissions_charge_pending_then_resolve() {
     let c = store.commission_issue(&new, &limit).unwrap();
     assert_eq!(c.state, CommissionState::Pending);
     // Same name, same provisions: the same commission (idempotent).
-    assert_eq!(store.commission_issue(&new, &limit).unwrap().serial, c.serial);
+    assert_eq!(
+        store.commission_issue(&new, &limit).unwrap().serial,
+        c.serial
+    );
     // Same name, different provisions: refused.
-    let reused = NewCommission { provisions: provisions(&[("cyclades.vm", 2)]), ..new.clone() };
+    let reused = NewCommission {
+        provisions: provisions(&[("cyclades.vm", 2)]),
+        ..new.clone()
+    };
     assert!(matches!(
         store.commission_issue(&reused, &limit),
         Err(StoreError::CommissionNameReused { .. })
@@ -152,10 +171,22 @@ fn commissions_charge_pending_then_resolve() {
     assert_eq!((vm.usage, vm.pending_add), (0, 1));
 
     // Pending counts against the limit: 1 pending + 2 > 2.
-    let over = NewCommission { name: "job-2".into(), provisions: provisions(&[("cyclades.vm", 2)]), ..new.clone() };
+    let over = NewCommission {
+        name: "job-2".into(),
+        provisions: provisions(&[("cyclades.vm", 2)]),
+        ..new.clone()
+    };
     match store.commission_issue(&over, &limit) {
-        Err(StoreError::LimitExceeded { resource, limit, usage, requested }) => {
-            assert_eq!((resource.as_str(), limit, usage, requested), ("cyclades.vm", 2, 1, 2));
+        Err(StoreError::LimitExceeded {
+            resource,
+            limit,
+            usage,
+            requested,
+        }) => {
+            assert_eq!(
+                (resource.as_str(), limit, usage, requested),
+                ("cyclades.vm", 2, 1, 2)
+            );
         }
         other => panic!("expected LimitExceeded, got {other:?}"),
     }
@@ -163,22 +194,48 @@ fn commissions_charge_pending_then_resolve() {
 
     let accepted = store.commission_resolve(c.serial, true).unwrap();
     assert_eq!(accepted.state, CommissionState::Accepted);
-    assert_eq!(store.commission_resolve(c.serial, true).unwrap().generation, accepted.generation);
+    assert_eq!(
+        store.commission_resolve(c.serial, true).unwrap().generation,
+        accepted.generation
+    );
     assert!(matches!(
         store.commission_resolve(c.serial, false),
-        Err(StoreError::CommissionResolved { state: "accepted", .. })
+        Err(StoreError::CommissionResolved {
+            state: "accepted",
+            ..
+        })
     ));
-    let vm = store.quota_usages("p1").unwrap().into_iter().find(|u| u.resource == "cyclades.vm").unwrap();
+    let vm = store
+        .quota_usages("p1")
+        .unwrap()
+        .into_iter()
+        .find(|u| u.resource == "cyclades.vm")
+        .unwrap();
     assert_eq!((vm.usage, vm.pending_add), (1, 0));
 
     // A rejected removal leaves usage as it was; an explicit limit overrides the default.
     store.quota_limit_set("p1", "cyclades.vm", 5).unwrap();
-    let big = NewCommission { name: "job-3".into(), provisions: provisions(&[("cyclades.vm", 4)]), ..new.clone() };
+    let big = NewCommission {
+        name: "job-3".into(),
+        provisions: provisions(&[("cyclades.vm", 4)]),
+        ..new.clone()
+    };
     let c3 = store.commission_issue(&big, &limit).unwrap();
     store.commission_resolve(c3.serial, false).unwrap();
-    let vm = store.quota_usages("p1").unwrap().into_iter().find(|u| u.resource == "cyclades.vm").unwrap();
+    let vm = store
+        .quota_usages("p1")
+        .unwrap()
+        .into_iter()
+        .find(|u| u.resource == "cyclades.vm")
+        .unwrap();
     assert_eq!((vm.usage, vm.pending_add, vm.pending_remove), (1, 0, 0));
-    assert_eq!(store.commission_list(Some(CommissionState::Rejected)).unwrap().len(), 1);
+    assert_eq!(
+        store
+            .commission_list(Some(CommissionState::Rejected))
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -196,7 +253,15 @@ fn tokens_are_revoked_and_purged() {
         generation: 1,
     };
     store.token_insert(b"digest-1", &token).unwrap();
-    store.token_insert(b"digest-2", &TokenRecord { expires_at: None, ..token.clone() }).unwrap();
+    store
+        .token_insert(
+            b"digest-2",
+            &TokenRecord {
+                expires_at: None,
+                ..token.clone()
+            },
+        )
+        .unwrap();
     assert!(store.token_revoke(b"digest-1").unwrap());
     assert!(!store.token_revoke(b"missing").unwrap());
     assert!(store.token_get(b"digest-1").unwrap().unwrap().revoked);

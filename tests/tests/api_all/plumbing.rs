@@ -14,11 +14,21 @@ async fn version_documents_answer_without_auth() {
         ("/identity", 300, "/versions/values/0/id", json!("v3.14")),
         ("/identity/", 300, "/versions/values/1/id", json!("v2.0")),
         ("/identity/v3", 200, "/version/status", json!("stable")),
-        ("/identity/v3/", 200, "/version/links/0/href", json!(format!("{base}/identity/v3/"))),
+        (
+            "/identity/v3/",
+            200,
+            "/version/links/0/href",
+            json!(format!("{base}/identity/v3/")),
+        ),
         ("/identity/v2.0", 200, "/version/id", json!("v2.0")),
         ("/compute", 200, "/versions/0/id", json!("v2.0")),
         ("/compute/v2.0", 200, "/version/version", json!("")),
-        ("/compute/v2.0/", 200, "/version/links/0/href", json!(format!("{base}/compute/v2.0/"))),
+        (
+            "/compute/v2.0/",
+            200,
+            "/version/links/0/href",
+            json!(format!("{base}/compute/v2.0/")),
+        ),
         ("/network", 200, "/versions/0/status", json!("CURRENT")),
         ("/network/v2.0", 200, "/resources", json!([])),
         ("/image", 300, "/versions/0/id", json!("v1.0")),
@@ -31,7 +41,12 @@ async fn version_documents_answer_without_auth() {
     for (path, status, pointer, expected) in table {
         let reply = ctx.get(path, None).await;
         assert_eq!(reply.status.as_u16(), *status, "{path}: {}", reply.text);
-        assert_eq!(reply.body.pointer(pointer), Some(expected), "{path}: {}", reply.text);
+        assert_eq!(
+            reply.body.pointer(pointer),
+            Some(expected),
+            "{path}: {}",
+            reply.text
+        );
     }
     assert_eq!(ctx.get("/healthz", None).await.status, StatusCode::OK);
 }
@@ -40,34 +55,67 @@ async fn version_documents_answer_without_auth() {
 async fn every_response_carries_a_request_id_and_no_cache_headers() {
     let ctx = TestContext::new().await;
     let mut seen = std::collections::HashSet::new();
-    for path in ["/compute/v2.0", "/identity/v3", "/nowhere", "/admin/v1/users"] {
+    for path in [
+        "/compute/v2.0",
+        "/identity/v3",
+        "/nowhere",
+        "/admin/v1/users",
+    ] {
         let reply = ctx.get(path, None).await;
-        let id = reply.header("x-openstack-request-id").expect("request id").to_string();
+        let id = reply
+            .header("x-openstack-request-id")
+            .expect("request id")
+            .to_string();
         assert!(id.starts_with("req-") && id.len() == 40, "{id}");
         assert!(seen.insert(id.clone()), "request ids must be unique");
-        assert_eq!(reply.header("x-compute-request-id").is_some(), path.starts_with("/compute"), "{path}");
-        assert!(reply.header("cache-control").is_some_and(|v| v.contains("no-cache")));
+        assert_eq!(
+            reply.header("x-compute-request-id").is_some(),
+            path.starts_with("/compute"),
+            "{path}"
+        );
+        assert!(
+            reply
+                .header("cache-control")
+                .is_some_and(|v| v.contains("no-cache"))
+        );
         assert_eq!(reply.header("vary"), Some("X-Auth-Token"));
     }
     let compute = ctx.get("/compute/v2.0", None).await;
-    assert_eq!(compute.header("x-compute-request-id"), compute.header("x-openstack-request-id"));
+    assert_eq!(
+        compute.header("x-compute-request-id"),
+        compute.header("x-openstack-request-id")
+    );
 }
 
 #[tokio::test]
 async fn unknown_paths_and_methods_get_faults() {
     let ctx = TestContext::new().await;
-    let message = ctx.get("/compute/v2.0/no-such-thing", None).await.fault(400, "badRequest");
+    let message = ctx
+        .get("/compute/v2.0/no-such-thing", None)
+        .await
+        .fault(400, "badRequest");
     assert!(message.contains("API endpoint not found"), "{message}");
-    ctx.get("/definitely/not/here", None).await.fault(404, "itemNotFound");
+    ctx.get("/definitely/not/here", None)
+        .await
+        .fault(404, "itemNotFound");
 
-    let reply = ctx.request(Method::PUT, "/identity/v3/auth/tokens", None, None).await;
+    let reply = ctx
+        .request(Method::PUT, "/identity/v3/auth/tokens", None, None)
+        .await;
     let message = reply.fault(405, "notAllowed");
     assert!(message.contains("PUT"), "{message}");
     let allow = reply.header("allow").expect("Allow header");
     for method in ["GET", "POST", "DELETE"] {
         assert!(allow.contains(method), "{allow}");
     }
-    ctx.request(Method::DELETE, "/admin/v1/quotas", Some(&ctx.admin_token), None).await.fault(405, "notAllowed");
+    ctx.request(
+        Method::DELETE,
+        "/admin/v1/quotas",
+        Some(&ctx.admin_token),
+        None,
+    )
+    .await
+    .fault(405, "notAllowed");
 }
 
 #[tokio::test]
@@ -76,30 +124,55 @@ async fn bad_bodies_get_the_right_fault() {
     let url = format!("{}/admin/v1/projects", ctx.url);
     let post = || ctx.http.post(&url).header("X-Auth-Token", &ctx.admin_token);
 
-    let m = TestContext::reply(post().header("content-type", "application/json").body("{\"project\":"))
-        .await
-        .fault(400, "badRequest");
-    assert!(m.starts_with("Could not decode request body as JSON"), "{m}");
+    let m = TestContext::reply(
+        post()
+            .header("content-type", "application/json")
+            .body("{\"project\":"),
+    )
+    .await
+    .fault(400, "badRequest");
+    assert!(
+        m.starts_with("Could not decode request body as JSON"),
+        "{m}"
+    );
 
-    let m = TestContext::reply(post().header("content-type", "text/plain").body("{}")).await.fault(415, "badMediaType");
+    let m = TestContext::reply(post().header("content-type", "text/plain").body("{}"))
+        .await
+        .fault(415, "badMediaType");
     assert!(m.contains("text/plain"), "{m}");
 
-    let m = TestContext::reply(post().body("{}")).await.fault(400, "badRequest");
+    let m = TestContext::reply(post().body("{}"))
+        .await
+        .fault(400, "badRequest");
     assert_eq!(m, "Missing Content-Type header field");
 
-    let m = TestContext::reply(post().json(&json!({"project": {"nme": "x"}}))).await.fault(400, "badRequest");
+    let m = TestContext::reply(post().json(&json!({"project": {"nme": "x"}})))
+        .await
+        .fault(400, "badRequest");
     assert!(m.contains("nme"), "{m}");
 
-    let m = TestContext::reply(post().json(&json!({"project": {"name": 7}}))).await.fault(400, "badRequest");
+    let m = TestContext::reply(post().json(&json!({"project": {"name": 7}})))
+        .await
+        .fault(400, "badRequest");
     assert!(m.contains("project.name"), "{m}");
 
-    let big = format!("{{\"project\":{{\"name\":\"x\",\"description\":\"{}\"}}}}", "a".repeat(2 << 20));
-    let m = TestContext::reply(post().header("content-type", "application/json").body(big)).await.fault(413, "overLimit");
+    let big = format!(
+        "{{\"project\":{{\"name\":\"x\",\"description\":\"{}\"}}}}",
+        "a".repeat(2 << 20)
+    );
+    let m = TestContext::reply(post().header("content-type", "application/json").body(big))
+        .await
+        .fault(413, "overLimit");
     assert!(m.contains("too large"), "{m}");
 
     // Nothing was half-written by any of these.
     let projects = ctx.admin(Method::GET, "/projects", None).await;
-    assert_eq!(projects.body["projects"].as_array().map(Vec::len), Some(2), "{}", projects.text);
+    assert_eq!(
+        projects.body["projects"].as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        projects.text
+    );
 }
 
 #[tokio::test]

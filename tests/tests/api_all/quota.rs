@@ -7,7 +7,10 @@ use serde_json::{Value, json};
 fn row<'a>(rows: &'a Value, project: &str, resource: &str) -> &'a Value {
     rows["quotas"]
         .as_array()
-        .and_then(|a| a.iter().find(|r| r["project"] == project && r["resource"] == resource))
+        .and_then(|a| {
+            a.iter()
+                .find(|r| r["project"] == project && r["resource"] == resource)
+        })
         .unwrap_or_else(|| panic!("no quota row {project}/{resource}: {rows}"))
 }
 
@@ -19,22 +22,61 @@ async fn limits_default_and_can_be_set() {
     .await;
     let all = ctx.admin(Method::GET, "/quotas", None).await;
     // 2 projects (admin, demo) × 8 resources.
-    assert_eq!(all.body["quotas"].as_array().map(Vec::len), Some(16), "{}", all.text);
+    assert_eq!(
+        all.body["quotas"].as_array().map(Vec::len),
+        Some(16),
+        "{}",
+        all.text
+    );
     assert_eq!(row(&all.body, "demo", "cyclades.vm")["limit"], 3);
     assert_eq!(row(&all.body, "demo", "cyclades.ram")["unit"], "bytes");
 
-    let set = ctx.admin(Method::PUT, "/quotas/demo/cyclades.ram", Some(json!({"limit": 8u64 << 30}))).await;
+    let set = ctx
+        .admin(
+            Method::PUT,
+            "/quotas/demo/cyclades.ram",
+            Some(json!({"limit": 8u64 << 30})),
+        )
+        .await;
     assert_eq!(set.status, StatusCode::OK, "{}", set.text);
     assert_eq!(set.body["quota"]["limit"], 8u64 << 30);
     let demo = ctx.admin(Method::GET, "/quotas?project=demo", None).await;
     assert_eq!(demo.body["quotas"].as_array().map(Vec::len), Some(8));
     assert_eq!(row(&demo.body, "demo", "cyclades.ram")["limit"], 8u64 << 30);
 
-    let m = ctx.admin(Method::PUT, "/quotas/demo/cyclades.gpu", Some(json!({"limit": 1}))).await.fault(400, "badRequest");
-    assert!(m.contains("cyclades.gpu") && m.contains("cyclades.vm"), "{m}");
-    ctx.admin(Method::PUT, "/quotas/demo/cyclades.vm", Some(json!({"limit": -1}))).await.fault(400, "badRequest");
-    ctx.admin(Method::PUT, "/quotas/nowhere/cyclades.vm", Some(json!({"limit": 1}))).await.fault(404, "itemNotFound");
-    ctx.admin(Method::PUT, "/quotas/demo/cyclades.vm", Some(json!({"limit": "many"}))).await.fault(400, "badRequest");
+    let m = ctx
+        .admin(
+            Method::PUT,
+            "/quotas/demo/cyclades.gpu",
+            Some(json!({"limit": 1})),
+        )
+        .await
+        .fault(400, "badRequest");
+    assert!(
+        m.contains("cyclades.gpu") && m.contains("cyclades.vm"),
+        "{m}"
+    );
+    ctx.admin(
+        Method::PUT,
+        "/quotas/demo/cyclades.vm",
+        Some(json!({"limit": -1})),
+    )
+    .await
+    .fault(400, "badRequest");
+    ctx.admin(
+        Method::PUT,
+        "/quotas/nowhere/cyclades.vm",
+        Some(json!({"limit": 1})),
+    )
+    .await
+    .fault(404, "itemNotFound");
+    ctx.admin(
+        Method::PUT,
+        "/quotas/demo/cyclades.vm",
+        Some(json!({"limit": "many"})),
+    )
+    .await
+    .fault(400, "badRequest");
 }
 
 async fn issue(ctx: &TestContext, name: &str, provisions: Value) -> cyclades_tests::Reply {
@@ -45,45 +87,107 @@ async fn issue(ctx: &TestContext, name: &str, provisions: Value) -> cyclades_tes
 #[tokio::test]
 async fn commissions_reserve_accept_and_reject() {
     let ctx = TestContext::new().await;
-    ctx.admin(Method::PUT, "/quotas/demo/cyclades.vm", Some(json!({"limit": 2}))).await;
+    ctx.admin(
+        Method::PUT,
+        "/quotas/demo/cyclades.vm",
+        Some(json!({"limit": 2})),
+    )
+    .await;
 
-    let first = issue(&ctx, "create-1", json!({"cyclades.vm": 1, "cyclades.cpu": 2})).await;
+    let first = issue(
+        &ctx,
+        "create-1",
+        json!({"cyclades.vm": 1, "cyclades.cpu": 2}),
+    )
+    .await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
-    let serial = first.body["commission"]["serial"].as_str().expect("serial is a string").to_string();
+    let serial = first.body["commission"]["serial"]
+        .as_str()
+        .expect("serial is a string")
+        .to_string();
     assert_eq!(first.body["commission"]["state"], "pending");
     // Idempotent by name.
-    let again = issue(&ctx, "create-1", json!({"cyclades.vm": 1, "cyclades.cpu": 2})).await;
+    let again = issue(
+        &ctx,
+        "create-1",
+        json!({"cyclades.vm": 1, "cyclades.cpu": 2}),
+    )
+    .await;
     assert_eq!(again.body["commission"]["serial"], serial.as_str());
-    issue(&ctx, "create-1", json!({"cyclades.vm": 2})).await.fault(409, "conflict");
+    issue(&ctx, "create-1", json!({"cyclades.vm": 2}))
+        .await
+        .fault(409, "conflict");
 
     let quotas = ctx.admin(Method::GET, "/quotas?project=demo", None).await;
     assert_eq!(row(&quotas.body, "demo", "cyclades.vm")["pending"], 1);
     assert_eq!(row(&quotas.body, "demo", "cyclades.vm")["usage"], 0);
 
     // Pending reservations count against the limit; the fault names the resource.
-    let m = issue(&ctx, "create-2", json!({"cyclades.vm": 2})).await.fault(413, "overLimit");
+    let m = issue(&ctx, "create-2", json!({"cyclades.vm": 2}))
+        .await
+        .fault(413, "overLimit");
     assert!(m.contains("cyclades.vm"), "{m}");
-    issue(&ctx, "create-3", json!({"cyclades.nope": 1})).await.fault(400, "badRequest");
-    issue(&ctx, "create-4", json!({})).await.fault(400, "badRequest");
+    issue(&ctx, "create-3", json!({"cyclades.nope": 1}))
+        .await
+        .fault(400, "badRequest");
+    issue(&ctx, "create-4", json!({}))
+        .await
+        .fault(400, "badRequest");
 
-    let accepted = ctx.admin(Method::POST, &format!("/commissions/{serial}/accept"), None).await;
-    assert_eq!(accepted.body["commission"]["state"], "accepted", "{}", accepted.text);
-    let accepted_again = ctx.admin(Method::POST, &format!("/commissions/{serial}/accept"), None).await;
+    let accepted = ctx
+        .admin(Method::POST, &format!("/commissions/{serial}/accept"), None)
+        .await;
+    assert_eq!(
+        accepted.body["commission"]["state"], "accepted",
+        "{}",
+        accepted.text
+    );
+    let accepted_again = ctx
+        .admin(Method::POST, &format!("/commissions/{serial}/accept"), None)
+        .await;
     assert_eq!(accepted_again.status, StatusCode::OK);
-    ctx.admin(Method::POST, &format!("/commissions/{serial}/reject"), None).await.fault(409, "conflict");
+    ctx.admin(Method::POST, &format!("/commissions/{serial}/reject"), None)
+        .await
+        .fault(409, "conflict");
     let quotas = ctx.admin(Method::GET, "/quotas?project=demo", None).await;
     assert_eq!(row(&quotas.body, "demo", "cyclades.vm")["usage"], 1);
     assert_eq!(row(&quotas.body, "demo", "cyclades.cpu")["usage"], 2);
 
     // A rejected commission gives its reservation back.
     let second = issue(&ctx, "create-5", json!({"cyclades.vm": 1})).await;
-    let serial2 = second.body["commission"]["serial"].as_str().expect("serial").to_string();
-    issue(&ctx, "create-6", json!({"cyclades.vm": 1})).await.fault(413, "overLimit");
-    ctx.admin(Method::POST, &format!("/commissions/{serial2}/reject"), None).await;
-    assert_eq!(issue(&ctx, "create-7", json!({"cyclades.vm": 1})).await.status, StatusCode::CREATED);
+    let serial2 = second.body["commission"]["serial"]
+        .as_str()
+        .expect("serial")
+        .to_string();
+    issue(&ctx, "create-6", json!({"cyclades.vm": 1}))
+        .await
+        .fault(413, "overLimit");
+    ctx.admin(
+        Method::POST,
+        &format!("/commissions/{serial2}/reject"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        issue(&ctx, "create-7", json!({"cyclades.vm": 1}))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
 
-    let pending = ctx.admin(Method::GET, "/commissions?pending=true", None).await;
-    assert_eq!(pending.body["commissions"].as_array().map(Vec::len), Some(1), "{}", pending.text);
-    ctx.admin(Method::GET, "/commissions/999999999", None).await.fault(404, "itemNotFound");
-    ctx.admin(Method::POST, "/commissions/abc/accept", None).await.fault(404, "itemNotFound");
+    let pending = ctx
+        .admin(Method::GET, "/commissions?pending=true", None)
+        .await;
+    assert_eq!(
+        pending.body["commissions"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        pending.text
+    );
+    ctx.admin(Method::GET, "/commissions/999999999", None)
+        .await
+        .fault(404, "itemNotFound");
+    ctx.admin(Method::POST, "/commissions/abc/accept", None)
+        .await
+        .fault(404, "itemNotFound");
 }
