@@ -94,7 +94,10 @@ impl RunningServer {
     }
 
     async fn finish(self) -> Result<(), ServerError> {
+        // Wait for the sweeper to be gone too: it holds a handle on the store, and the data
+        // directory's lock is released only when the last handle is dropped.
         self.purge.abort();
+        let _ = self.purge.await;
         let served = self
             .task
             .await
