@@ -21,6 +21,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub identity: IdentityConfig,
     pub quota: QuotaConfig,
+    pub plugins: PluginsConfig,
     pub security: SecurityConfig,
 }
 
@@ -87,6 +88,79 @@ impl Default for IdentityConfig {
 pub struct QuotaConfig {
     /// Resource name → default limit (in the resource's unit: counts or bytes).
     pub default_limits: BTreeMap<String, i64>,
+}
+
+/// `[plugins]`: the plugin host.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginsConfig {
+    /// A directory of operator plugins (`*.wasm`) loaded at start, after the built-ins.
+    pub dir: Option<PathBuf>,
+    /// Where compiled plugins are cached (default `<data_dir>/plugin-cache`).
+    pub cache_dir: Option<PathBuf>,
+    /// Initial occupant of each slot, by plugin name (`allocator = "alloc-pack"`,
+    /// `"disk-template:drbd" = "drbd"`). The allocator slot defaults to `alloc-default`.
+    pub slots: BTreeMap<String, String>,
+    /// Consecutive sandbox faults after which a plugin is quarantined.
+    pub quarantine_after: u32,
+    /// Meter plugins with fuel (deterministic budgets, about 9% slower calls).
+    pub fuel: bool,
+    /// Limits of every plugin call.
+    pub default_limits: PluginLimits,
+    /// Per-plugin overrides of the limits (`[plugins.limits."alloc-default"]`).
+    pub limits: BTreeMap<String, PluginLimitsOverride>,
+    /// Per-plugin settings, read by the plugin with `config-get` (`[plugins.settings.drbd]`).
+    pub settings: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        PluginsConfig {
+            dir: None,
+            cache_dir: None,
+            slots: BTreeMap::new(),
+            quarantine_after: 3,
+            fuel: false,
+            default_limits: PluginLimits::default(),
+            limits: BTreeMap::new(),
+            settings: BTreeMap::new(),
+        }
+    }
+}
+
+/// Limits of one plugin call. Every call gets a fresh store with these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginLimits {
+    /// Linear memory the plugin may grow to, in MiB; growing past it fails the call.
+    pub memory_mib: u64,
+    /// Wall-clock deadline of a call, in milliseconds (10 ms granularity).
+    pub deadline_ms: u64,
+    /// Fuel budget of a call, when `plugins.fuel` is on; unset means unmetered.
+    pub fuel: Option<u64>,
+    /// Table elements the plugin may allocate.
+    pub table_elements: u64,
+}
+
+impl Default for PluginLimits {
+    fn default() -> Self {
+        PluginLimits {
+            memory_mib: 64,
+            deadline_ms: 2000,
+            fuel: None,
+            table_elements: 20_000,
+        }
+    }
+}
+
+/// An override of some limits for one plugin.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginLimitsOverride {
+    pub memory_mib: Option<u64>,
+    pub deadline_ms: Option<u64>,
+    pub fuel: Option<u64>,
+    pub table_elements: Option<u64>,
 }
 
 /// `[security]`: secrets. Never printed, never logged.
@@ -213,6 +287,42 @@ impl Config {
                 "server.max_body_bytes",
                 "must be at least 1024".into(),
             ));
+        }
+        for slot in self.plugins.slots.keys() {
+            let ok = slot == "allocator"
+                || slot
+                    .strip_prefix("disk-template:")
+                    .is_some_and(|n| !n.is_empty())
+                || slot
+                    .strip_prefix("network-flavor:")
+                    .is_some_and(|n| !n.is_empty());
+            if !ok {
+                return Err(invalid(
+                    &format!("plugins.slots.\"{slot}\""),
+                    "unknown slot: use allocator, disk-template:<name> or network-flavor:<name>"
+                        .into(),
+                ));
+            }
+        }
+        let limits = std::iter::once((
+            "default_limits".to_string(),
+            self.plugins.default_limits.deadline_ms,
+            self.plugins.default_limits.memory_mib,
+        ))
+        .chain(self.plugins.limits.iter().map(|(n, o)| {
+            (
+                format!("limits.\"{n}\""),
+                o.deadline_ms.unwrap_or(1),
+                o.memory_mib.unwrap_or(1),
+            )
+        }));
+        for (key, deadline, memory) in limits {
+            if deadline == 0 || memory == 0 {
+                return Err(invalid(
+                    &format!("plugins.{key}"),
+                    "deadline_ms and memory_mib must be at least 1".into(),
+                ));
+            }
         }
         for (name, limit) in &self.quota.default_limits {
             if resources::resource(name).is_none() {

@@ -17,6 +17,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod plugins;
 pub mod resources;
 pub mod server;
 pub mod service;
