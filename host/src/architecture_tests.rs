@@ -7,7 +7,11 @@ use std::path::Path;
 const RULES: &[(&str, &[&str])] = &[
     ("store", &["api", "service", "cli", "server", "demo"]),
     ("service", &["api", "cli", "server", "demo"]),
-    ("api", &["store", "cli", "server", "demo"]),
+    ("api", &["store", "plugins", "cli", "server", "demo"]),
+    (
+        "plugins",
+        &["api", "service", "store", "cli", "server", "demo"],
+    ),
     ("demo.rs", &["api", "store", "cli", "server"]),
     (
         "clock.rs",
@@ -32,7 +36,7 @@ const RULES: &[(&str, &[&str])] = &[
         "config.rs",
         &["api", "service", "store", "cli", "server", "demo"],
     ),
-    ("cli", &["store", "api", "service"]),
+    ("cli", &["store", "api", "service", "plugins"]),
 ];
 
 fn rust_files(path: &Path, out: &mut Vec<std::path::PathBuf>) {

@@ -7,6 +7,7 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -16,6 +17,7 @@ use tokio::task::JoinHandle;
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::demo::{self, DemoInfo};
+use crate::plugins::{LimitsTable, PluginError, PluginHost, PluginHostOptions, SlotName};
 use crate::service::{ServiceError, Services};
 use crate::store::{Store, StoreError};
 
@@ -40,6 +42,8 @@ pub enum ServerError {
     Store(#[from] StoreError),
     #[error("startup failed: {0}")]
     Service(#[from] ServiceError),
+    #[error("plugins: {0}")]
+    Plugin(#[from] PluginError),
     #[error("server failed: {0}")]
     Serve(std::io::Error),
 }
@@ -134,7 +138,8 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
         .unwrap_or_else(|| format!("http://{bound}"))
         .trim_end_matches('/')
         .to_string();
-    let services = Services::new(store, config.clone());
+    let plugins = start_plugins(&config).await?;
+    let services = Services::new(store, config.clone(), plugins);
 
     services
         .identity_bootstrap(options.demo.then_some(demo::ADMIN_PASSWORD))
@@ -187,6 +192,56 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
         task,
         purge,
     })
+}
+
+/// Creates the plugin host, loads the built-ins and the operator's plugin directory, and
+/// puts the configured occupants into their slots.
+async fn start_plugins(config: &Config) -> Result<Arc<PluginHost>, ServerError> {
+    let p = &config.plugins;
+    let options = PluginHostOptions {
+        cache_dir: Some(
+            p.cache_dir
+                .clone()
+                .unwrap_or_else(|| config.server.data_dir.join("plugin-cache")),
+        ),
+        fuel: p.fuel
+            || p.default_limits.fuel.is_some()
+            || p.limits.values().any(|l| l.fuel.is_some()),
+        limits: LimitsTable {
+            default: p.default_limits,
+            overrides: p.limits.clone(),
+        },
+        settings: p.settings.clone(),
+        quarantine_after: p.quarantine_after,
+    };
+    let dir = p.dir.clone();
+    let slots = p.slots.clone();
+    let started = std::time::Instant::now();
+    let host = tokio::task::spawn_blocking(move || -> Result<PluginHost, ServerError> {
+        let host = PluginHost::new(options)?;
+        host.load_builtins()?;
+        if let Some(dir) = dir {
+            host.load_dir(&dir)?;
+        }
+        for (slot, name) in &slots {
+            let parsed = SlotName::parse(slot)?;
+            let plugin = host.find(name)?;
+            host.swap(&parsed, plugin).map_err(|e| {
+                ServerError::Plugin(PluginError::BadRequest(format!(
+                    "plugins.slots.\"{slot}\": {e}"
+                )))
+            })?;
+        }
+        Ok(host)
+    })
+    .await
+    .map_err(|e| ServerError::Serve(std::io::Error::other(e.to_string())))??;
+    tracing::info!(
+        plugins = host.library().len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "plugins loaded"
+    );
+    Ok(Arc::new(host))
 }
 
 fn prepare_data_dir(dir: &Path) -> Result<(), ServerError> {

@@ -9,6 +9,16 @@ use cyclades::server::{self, RunningServer, ServerOptions};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+/// The compiled-plugin cache shared by every test server of this machine.
+pub fn shared_plugin_cache() -> PathBuf {
+    std::env::temp_dir().join("cyclades-test-plugin-cache")
+}
+
+/// Where the fixture plugins (`tests/plugins/`) are built.
+pub fn fixture_plugin(name: &str) -> PathBuf {
+    PathBuf::from(cyclades::plugins::builtin::PLUGIN_ARTIFACT_DIR).join(format!("{name}.wasm"))
+}
+
 /// A running server over a temporary data directory.
 pub struct TestContext {
     server: Option<RunningServer>,
@@ -76,6 +86,8 @@ impl TestContext {
         let mut config = Config::default();
         config.server.listen = "127.0.0.1:0".parse().expect("addr");
         config.server.data_dir = dir.path().to_path_buf();
+        // Compiled plugins are cached across tests (keyed by digest and engine hash).
+        config.plugins.cache_dir = Some(shared_plugin_cache());
         change(&mut config);
         Self::start(config, Some(dir), true).await
     }

@@ -15,6 +15,7 @@
 //! | `/admin/v1`       | Operator API behind the `cyclades` CLI         |
 
 mod admin;
+mod admin_plugins;
 mod catalog;
 mod extract;
 mod fault;
@@ -48,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .merge(identity_v3::routes())
         .merge(identity_v2::routes())
         .merge(admin::routes())
+        .merge(admin_plugins::routes())
         .fallback(middleware::unknown_endpoint)
         .with_state(state);
     // The request-context layer wraps the finished router (not each route), so it sees the

@@ -126,6 +126,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 .await?;
             show_one(&reply["quota"], format, QUOTA_FIELDS)
         }
+        Command::Plugin(command) => super::plugin_commands::run(command, &client()?, format).await,
         Command::QuotaList { project, list } => {
             let query = match project {
                 Some(p) => format!("/quotas?project={}", encode_segment(p)),
@@ -155,7 +156,7 @@ fn deleted_query(list: &ListArgs) -> &'static str {
 }
 
 /// Percent-encodes one path segment (names are plain, but never trust that).
-fn encode_segment(text: &str) -> String {
+pub(super) fn encode_segment(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
@@ -166,7 +167,7 @@ fn encode_segment(text: &str) -> String {
         .collect()
 }
 
-fn show_list(
+pub(super) fn show_list(
     items: &Value,
     format: OutputFormat,
     list: &ListArgs,
@@ -205,7 +206,11 @@ fn show_list(
     Ok(())
 }
 
-fn show_one(item: &Value, format: OutputFormat, fields: &[&str]) -> Result<(), CliError> {
+pub(super) fn show_one(
+    item: &Value,
+    format: OutputFormat,
+    fields: &[&str],
+) -> Result<(), CliError> {
     let Some(row) = item.as_object() else {
         return Err(CliError::Message(
             "the server answered without the expected object".into(),

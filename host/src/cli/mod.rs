@@ -5,6 +5,7 @@
 mod client;
 mod commands;
 pub mod output;
+mod plugin_commands;
 
 use std::path::PathBuf;
 
@@ -179,6 +180,57 @@ pub enum Command {
         project: Option<String>,
         #[command(flatten)]
         list: ListArgs,
+    },
+    #[command(flatten)]
+    Plugin(PluginCommand),
+}
+
+/// The plugin platform's operator commands.
+#[derive(Subcommand, Debug)]
+pub enum PluginCommand {
+    /// List loaded plugins: name, kind, version, digest, source, state, calls, faults.
+    PluginList {
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// List the slots (allocator, disk-template:<name>, network-flavor:<name>) and who serves them.
+    PluginSlots {
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// Show one plugin (by name or digest prefix): limits, capabilities, slots, counters.
+    PluginInspect { plugin: String },
+    /// Load a plugin component (validated: world, WIT version, describe self-test).
+    PluginLoad {
+        /// Path of the .wasm component (on the server's machine).
+        path: PathBuf,
+    },
+    /// Put a plugin into a slot atomically: allocator, disk-template:<name> or network-flavor:<name>.
+    PluginSwap {
+        slot: String,
+        /// A loaded plugin (name or digest prefix) or a path to a .wasm file to load first.
+        plugin: String,
+    },
+    /// Return a slot to its previous occupant.
+    PluginRollback { slot: String },
+    /// Lift a plugin's quarantine after repeated faults.
+    PluginRelease { plugin: String },
+    /// Run an allocator beside the active one on sample requests and compare placements.
+    AllocatorTest {
+        plugin: String,
+        /// JSON file with a backend table ({"backends": [...]}); default: the registered backends.
+        #[arg(long)]
+        snapshot: Option<PathBuf>,
+    },
+    /// Shadow the active allocator with another on live requests (recorded, never acted on).
+    /// With no arguments, show what the shadow recorded.
+    PluginShadow {
+        /// The slot to shadow (only `allocator`).
+        slot: Option<String>,
+        plugin: Option<String>,
+        /// Stop shadowing.
+        #[arg(long)]
+        off: bool,
     },
 }
 

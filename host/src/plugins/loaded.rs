@@ -299,7 +299,7 @@ impl LoadedPlugin {
 
     fn wrong_kind(&self, expected: Kind) -> PluginError {
         PluginError::WrongWorld {
-            expected: format!("a {expected} plugin"),
+            expected: format!("a plugin of kind {expected}"),
             found: format!("{} is a {}", self.name, self.kind),
         }
     }

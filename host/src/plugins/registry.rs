@@ -343,7 +343,7 @@ impl PluginHost {
     ) -> Result<Arc<LoadedPlugin>, PluginError> {
         if plugin.kind != slot.kind {
             return Err(PluginError::WrongWorld {
-                expected: format!("a {} plugin for slot {slot}", slot.kind),
+                expected: format!("a plugin of kind {} for slot {slot}", slot.kind),
                 found: format!("{} is a {} plugin", plugin.name, plugin.kind),
             });
         }
@@ -452,7 +452,7 @@ impl PluginHost {
     pub fn set_shadow(&self, plugin: Option<Arc<LoadedPlugin>>) -> Result<(), PluginError> {
         match plugin {
             Some(p) if p.kind != Kind::Allocator => Err(PluginError::WrongWorld {
-                expected: "an allocator plugin to shadow the allocator slot".into(),
+                expected: "a plugin of kind allocator to shadow the allocator slot".into(),
                 found: format!("{} is a {} plugin", p.name, p.kind),
             }),
             Some(p) => {

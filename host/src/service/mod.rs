@@ -7,6 +7,7 @@
 mod credentials;
 mod error;
 pub mod identity;
+pub mod plugins;
 pub mod quota;
 
 use std::sync::Arc;
@@ -17,6 +18,7 @@ pub use credentials::{Credentials, ROLE_ADMIN, ROLE_MEMBER};
 pub use error::ServiceError;
 
 use crate::config::Config;
+use crate::plugins::PluginHost;
 use crate::store::Store;
 
 /// Handle to every service, shared by all requests. Cheap to clone.
@@ -28,13 +30,22 @@ pub struct Services {
 struct Inner {
     store: Store,
     config: Config,
+    plugins: Arc<PluginHost>,
 }
 
 impl Services {
-    pub fn new(store: Store, config: Config) -> Self {
+    pub fn new(store: Store, config: Config, plugins: Arc<PluginHost>) -> Self {
         Services {
-            inner: Arc::new(Inner { store, config }),
+            inner: Arc::new(Inner {
+                store,
+                config,
+                plugins,
+            }),
         }
+    }
+
+    fn plugins(&self) -> &Arc<PluginHost> {
+        &self.inner.plugins
     }
 
     fn store(&self) -> &Store {

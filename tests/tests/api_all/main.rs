@@ -2,6 +2,7 @@
 
 mod admin;
 mod identity;
+mod plugins;
 mod plumbing;
 mod quota;
 mod restart;
