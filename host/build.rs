@@ -8,9 +8,23 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// (crates built together, embed in the host?)
-const GROUPS: &[(&[&str], bool)] = &[
-    (&["alloc-default", "alloc-pack", "alloc-spread"], true),
+/// What a group of plugin crates is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Embedded and loaded at every start.
+    Builtin,
+    /// Embedded and loaded by `serve --demo` only.
+    Example,
+    /// Built for the tests only.
+    Fixture,
+}
+
+/// (crates built together, role)
+const GROUPS: &[(&[&str], Role)] = &[
+    (
+        &["alloc-default", "alloc-pack", "alloc-spread"],
+        Role::Builtin,
+    ),
     (
         &[
             "disk-file",
@@ -20,7 +34,7 @@ const GROUPS: &[(&[&str], bool)] = &[
             "disk-rbd",
             "disk-ext-archipelago",
         ],
-        true,
+        Role::Builtin,
     ),
     (
         &[
@@ -29,10 +43,13 @@ const GROUPS: &[(&[&str], bool)] = &[
             "net-mac-filtered",
             "net-physical-vlan",
         ],
-        true,
+        Role::Builtin,
     ),
-    (&["fixture-evil"], false),
-    (&["fixture-future-wit"], false),
+    (&["alloc-headroom"], Role::Example),
+    (&["disk-ext-san"], Role::Example),
+    (&["net-ovs-vlan"], Role::Example),
+    (&["fixture-evil"], Role::Fixture),
+    (&["fixture-future-wit"], Role::Fixture),
 ];
 
 const TARGET: &str = "wasm32-wasip2";
@@ -41,7 +58,7 @@ fn main() {
     let manifest_dir =
         PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let root = manifest_dir.parent().expect("workspace root").to_path_buf();
-    for dir in ["plugins", "sdk", "wit", "tests/plugins"] {
+    for dir in ["plugins", "sdk", "wit", "tests/plugins", "examples"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     println!(
@@ -60,28 +77,42 @@ fn main() {
     }
 
     let artifacts = target_dir.join(TARGET).join("plugin");
-    let mut generated = String::from(
-        "/// Built-in plugin components embedded in the host: (crate, component bytes).\n",
-    );
-    generated.push_str("pub static BUILTIN_PLUGINS: &[(&str, &[u8])] = &[\n");
-    for (crates, embed) in GROUPS {
-        if !embed {
-            continue;
+    let mut generated = String::new();
+    for (constant, doc, wanted) in [
+        (
+            "BUILTIN_PLUGINS",
+            "Built-in plugin components, loaded at every start",
+            Role::Builtin,
+        ),
+        (
+            "EXAMPLE_PLUGINS",
+            "The example plugins of `examples/`, loaded by `serve --demo`",
+            Role::Example,
+        ),
+    ] {
+        generated.push_str(&format!(
+            "/// {doc}: (crate, component bytes).\npub static {constant}: &[(&str, &[u8])] = &[\n"
+        ));
+        for (crates, role) in GROUPS {
+            if *role != wanted {
+                continue;
+            }
+            for name in *crates {
+                let file = artifacts.join(format!("{}.wasm", name.replace('-', "_")));
+                assert!(
+                    file.is_file(),
+                    "plugin build did not produce {}",
+                    file.display()
+                );
+                generated.push_str(&format!(
+                    "    ({name:?}, include_bytes!({:?})),\n",
+                    file.display().to_string()
+                ));
+            }
         }
-        for name in *crates {
-            let file = artifacts.join(format!("{}.wasm", name.replace('-', "_")));
-            assert!(
-                file.is_file(),
-                "plugin build did not produce {}",
-                file.display()
-            );
-            generated.push_str(&format!(
-                "    ({name:?}, include_bytes!({:?})),\n",
-                file.display().to_string()
-            ));
-        }
+        generated.push_str("];\n\n");
     }
-    generated.push_str("];\n\n/// Where the plugin builds (including test fixtures) are.\n");
+    generated.push_str("/// Where the plugin builds (including test fixtures) are.\n");
     generated.push_str(&format!(
         "pub const PLUGIN_ARTIFACT_DIR: &str = {:?};\n",
         artifacts.display().to_string()

@@ -138,7 +138,7 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
         .unwrap_or_else(|| format!("http://{bound}"))
         .trim_end_matches('/')
         .to_string();
-    let plugins = start_plugins(&config).await?;
+    let plugins = start_plugins(&config, options.demo).await?;
     let services = Services::new(store, config.clone(), plugins);
 
     services
@@ -196,7 +196,10 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
 
 /// Creates the plugin host, loads the built-ins and the operator's plugin directory, and
 /// puts the configured occupants into their slots.
-async fn start_plugins(config: &Config) -> Result<Arc<PluginHost>, ServerError> {
+async fn start_plugins(
+    config: &Config,
+    with_examples: bool,
+) -> Result<Arc<PluginHost>, ServerError> {
     let p = &config.plugins;
     let options = PluginHostOptions {
         cache_dir: Some(
@@ -220,6 +223,9 @@ async fn start_plugins(config: &Config) -> Result<Arc<PluginHost>, ServerError> 
     let host = tokio::task::spawn_blocking(move || -> Result<PluginHost, ServerError> {
         let host = PluginHost::new(options)?;
         host.load_builtins()?;
+        if with_examples {
+            host.load_examples()?;
+        }
         if let Some(dir) = dir {
             host.load_dir(&dir)?;
         }

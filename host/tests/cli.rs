@@ -292,6 +292,109 @@ fn operator_commands_drive_a_running_server() {
 }
 
 #[test]
+fn plugin_commands_swap_and_roll_back_the_allocator() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let served = Served::start(dir.path(), &[]);
+    let list = ok(served.cli(&[
+        "plugin-list",
+        "--output-format",
+        "csv",
+        "-o",
+        "name,kind,state",
+        "--filter-by",
+        "kind=allocator",
+    ]));
+    assert_eq!(
+        list.lines().collect::<Vec<_>>(),
+        vec![
+            "name,kind,state",
+            "alloc-default,allocator,active",
+            "alloc-pack,allocator,loaded",
+            "alloc-spread,allocator,loaded"
+        ],
+        "{list}"
+    );
+    let swapped = ok(served.cli(&["plugin-swap", "allocator", "alloc-pack"]));
+    assert!(
+        swapped.contains("alloc-pack 0.1.0") && swapped.contains("was alloc-default"),
+        "{swapped}"
+    );
+    let slots = ok(served.cli(&[
+        "plugin-slots",
+        "--output-format",
+        "csv",
+        "--no-headers",
+        "-o",
+        "slot,plugin",
+        "--filter-by",
+        "slot=allocator",
+    ]));
+    assert_eq!(slots.trim(), "allocator,alloc-pack");
+    clean_failure(
+        &served.cli(&["plugin-swap", "allocator", "drbd"]),
+        "wrong world",
+    );
+    ok(served.cli(&["plugin-rollback", "allocator"]));
+    clean_failure(
+        &served.cli(&["plugin-rollback", "allocator"]),
+        "no previous occupant",
+    );
+
+    // An operator's plugin from a file: loaded, validated, inspected, made live.
+    let evil = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/wasm-plugins/wasm32-wasip2/plugin/fixture_evil.wasm");
+    let loaded = ok(served.cli(&[
+        "plugin-load",
+        evil.to_str().expect("utf8"),
+        "--output-format",
+        "json",
+    ]));
+    let loaded: serde_json::Value = serde_json::from_str(&loaded).expect("json");
+    assert_eq!(loaded["name"], "fixture-evil");
+    let inspect = ok(served.cli(&["plugin-inspect", "fixture-evil"]));
+    assert!(
+        inspect.contains("deadline_ms") && inspect.contains("loaded"),
+        "{inspect}"
+    );
+    let future = evil.with_file_name("fixture_future_wit.wasm");
+    clean_failure(
+        &served.cli(&["plugin-load", future.to_str().expect("utf8")]),
+        "unsupported WIT version",
+    );
+    clean_failure(
+        &served.cli(&["plugin-load", "/no/such/plugin.wasm"]),
+        "cannot read plugin",
+    );
+
+    // allocator-test against a snapshot file.
+    let snapshot = dir.path().join("backends.json");
+    std::fs::write(
+        &snapshot,
+        r#"{"backends": [{"id": 1, "mem_free_mb": 9000, "mem_total_mb": 16000, "disk_free_mb": 500000, "disk_total_mb": 900000, "cpu_total": 16, "instances": 9, "disk_templates": ["drbd", "plain"]},
+                         {"id": 2, "mem_free_mb": 15000, "mem_total_mb": 16000, "disk_free_mb": 800000, "disk_total_mb": 900000, "cpu_total": 16, "instances": 1, "disk_templates": ["drbd", "plain"]}]}"#,
+    )
+    .expect("write");
+    let report = ok(served.cli(&[
+        "allocator-test",
+        "alloc-pack",
+        "--snapshot",
+        snapshot.to_str().expect("utf8"),
+    ]));
+    assert!(
+        report.contains("alloc-pack (candidate) vs alloc-default (active) over 2 backends"),
+        "{report}"
+    );
+    assert!(report.contains("| drbd 1 vCPU 1024 MiB 10 GiB"), "{report}");
+    ok(served.cli(&["plugin-shadow", "allocator", "alloc-spread"]));
+    assert!(ok(served.cli(&["plugin-shadow"])).contains("alloc-spread shadows the allocator"));
+    ok(served.cli(&["plugin-shadow", "--off"]));
+    assert_eq!(
+        ok(served.cli(&["plugin-shadow"])).trim(),
+        "no shadow allocator"
+    );
+}
+
+#[test]
 fn serve_errors_are_one_clear_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Port in use.

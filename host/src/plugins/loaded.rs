@@ -144,7 +144,7 @@ impl LoadedPlugin {
             },
             limits: Limits::default(),
             stats: Stats::default(),
-            typed: typed_kind.into_placeholder(),
+            typed: typed_kind.placeholder(),
             engine: engine.clone(),
             settings: Arc::new(BTreeMap::new()),
             quarantine_after: options.quarantine_after.max(1),
@@ -469,7 +469,7 @@ impl TypedKind {
     }
 
     /// A `Typed` to hold while self-testing (replaced once capabilities are known).
-    fn into_placeholder(&self) -> Typed {
+    fn placeholder(&self) -> Typed {
         match self {
             TypedKind::Allocator(p) => Typed::Allocator(p.clone()),
             TypedKind::DiskTemplate(p) => Typed::DiskTemplate(p.clone(), placeholder_caps()),

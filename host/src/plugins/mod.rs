@@ -72,3 +72,6 @@ impl fmt::Display for Kind {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod wit_tests;

@@ -136,6 +136,9 @@ struct Shadow {
 
 const SHADOW_KEEP: usize = 1000;
 
+/// What happened to each file of a plugin directory.
+pub type DirLoad = Vec<(PathBuf, Result<Arc<LoadedPlugin>, PluginError>)>;
+
 /// How to build the host.
 #[derive(Clone, Debug, Default)]
 pub struct PluginHostOptions {
@@ -231,12 +234,17 @@ impl PluginHost {
             .collect()
     }
 
+    /// Loads the example plugins of `examples/` embedded in the binary (`serve --demo`).
+    pub fn load_examples(&self) -> Result<Vec<Arc<LoadedPlugin>>, PluginError> {
+        builtin::EXAMPLE_PLUGINS
+            .iter()
+            .map(|(name, bytes)| self.load_bytes(bytes, format!("example:{name}")))
+            .collect()
+    }
+
     /// Loads every `*.wasm` file of a directory (sorted by name). A file that fails to load
     /// is reported and skipped, so one bad plugin cannot stop the server.
-    pub fn load_dir(
-        &self,
-        dir: &Path,
-    ) -> Result<Vec<(PathBuf, Result<Arc<LoadedPlugin>, PluginError>)>, PluginError> {
+    pub fn load_dir(&self, dir: &Path) -> Result<DirLoad, PluginError> {
         let entries = std::fs::read_dir(dir).map_err(|e| PluginError::Read {
             path: dir.display().to_string(),
             reason: e.to_string(),

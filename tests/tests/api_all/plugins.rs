@@ -33,7 +33,8 @@ async fn builtins_are_listed_and_inspectable() {
     let list = ctx.admin(Method::GET, "/plugins", None).await;
     assert_eq!(list.status, StatusCode::OK, "{}", list.text);
     let listed = names(&list.body, "plugins");
-    assert_eq!(listed.len(), 13, "{listed:?}");
+    // 13 built-ins, plus the 3 examples that `serve --demo` loads.
+    assert_eq!(listed.len(), 16, "{listed:?}");
     for name in [
         "alloc-default",
         "alloc-pack",
@@ -42,6 +43,9 @@ async fn builtins_are_listed_and_inspectable() {
         "ext_archipelago",
         "MAC_FILTERED",
         "PHYSICAL_VLAN",
+        "ext_san",
+        "OVS_VLAN",
+        "alloc-headroom",
     ] {
         assert!(
             listed.iter().any(|n| n == name),
@@ -67,7 +71,11 @@ async fn builtins_are_listed_and_inspectable() {
         .await
         .fault(404, "itemNotFound");
     let slots = ctx.admin(Method::GET, "/plugin-slots", None).await;
-    assert_eq!(slots.body["slots"].as_array().map(Vec::len), Some(11));
+    // allocator + 7 disk templates (ext_san among them) + 5 network flavors (OVS_VLAN).
+    assert_eq!(slots.body["slots"].as_array().map(Vec::len), Some(13));
+    let ext_san = ctx.admin(Method::GET, "/plugins/ext_san", None).await;
+    assert_eq!(ext_san.body["plugin"]["source"], "example:disk-ext-san");
+    assert_eq!(ext_san.body["plugin"]["state"], "active");
     // Only admins.
     let demo = ctx.demo_token().await;
     ctx.get("/admin/v1/plugins", Some(&demo))
@@ -173,7 +181,7 @@ async fn loading_validates_and_keeps_the_old_plugin_on_failure() {
             "plugins"
         )
         .len(),
-        13
+        16
     );
 
     // A valid operator plugin loads, and can then be put into the allocator slot by path or name.
@@ -212,7 +220,7 @@ async fn allocator_test_compares_placements() {
     );
     assert_eq!(report["backends"], 3);
     let results = report["results"].as_array().expect("results");
-    assert_eq!(results.len(), 18, "3 sizes × 6 disk templates");
+    assert_eq!(results.len(), 21, "3 sizes × 7 disk templates");
     let drbd_small = results
         .iter()
         .find(|r| r["request"] == "drbd 1 vCPU 1024 MiB 10 GiB")
