@@ -137,6 +137,20 @@ pub fn choose_lowest(
     }
 }
 
+/// Synnefo's load score (spec §13; lower is better):
+/// `0.5 * cpu_ratio + 0.5 * (mem_ratio + disk_ratio)`, where the ratios are the used fractions
+/// of memory and disk and `cpu_ratio = (instances + 1) * 4 / (cpus * 3)` (1 without CPUs).
+pub fn synnefo_score(b: &Backend) -> f64 {
+    let mem_ratio = used_ratio(b.mem_free_mb, b.mem_total_mb);
+    let disk_ratio = used_ratio(b.disk_free_mb, b.disk_total_mb);
+    let cpu_ratio = if b.cpu_total == 0 {
+        1.0
+    } else {
+        (f64::from(b.instances) + 1.0) * 4.0 / (f64::from(b.cpu_total) * 3.0)
+    };
+    0.5 * cpu_ratio + 0.5 * (mem_ratio + disk_ratio)
+}
+
 /// `1 - free/total`, or 0 when the total is unknown.
 pub fn used_ratio(free: u64, total: u64) -> f64 {
     if total == 0 {

@@ -148,6 +148,62 @@ pub fn check_volumes(volumes: &[Volume]) -> Result<(), PluginError> {
     Ok(())
 }
 
+/// `render` for templates that need nothing but each disk's name and size: checks the volumes,
+/// refuses origins, and returns one `{name, size}` dictionary per volume.
+pub fn render_basic(volumes: &[Volume], template: &str) -> Result<Rendered, PluginError> {
+    check_volumes(volumes)?;
+    refuse_origins(volumes, template)?;
+    Ok(Rendered::disks(volumes.iter().map(base_disk).collect()))
+}
+
+/// Conformance checks every disk template driver should pass, for its native unit tests.
+pub mod conformance {
+    use super::*;
+
+    /// A blank volume.
+    pub fn volume(name: &str, size_gb: u32) -> Volume {
+        Volume {
+            name: name.into(),
+            size_gb,
+            origin: None,
+            origin_size_mb: None,
+            specs: vec![],
+        }
+    }
+
+    /// Checks that `T` renders `{name, size in MiB}` first in every disk, reports
+    /// `ganeti_template`, and refuses no volumes and zero-sized ones as invalid input; and,
+    /// unless it can clone, volumes with an origin.
+    pub fn check<T: DiskTemplate>(ganeti_template: &str) {
+        let r = T::render(vec![volume("snf-vol-1", 20), volume("snf-vol-2", 1)])
+            .expect("two volumes render");
+        assert_eq!(r.disks.len(), 2);
+        assert_eq!(r.disks[0][0], param("name", text("snf-vol-1")));
+        assert_eq!(r.disks[0][1], param("size", ParamValue::Integer(20 * 1024)));
+        let caps = T::capabilities();
+        assert_eq!(caps.ganeti_template, ganeti_template);
+        assert!(caps.disk_factor >= 1);
+        assert!(matches!(
+            T::render(vec![]),
+            Err(PluginError::InvalidInput(_))
+        ));
+        assert!(matches!(
+            T::render(vec![volume("v", 0)]),
+            Err(PluginError::InvalidInput(_))
+        ));
+        if !caps.clone {
+            let mut cloned = volume("v", 1);
+            cloned.origin = Some("img".into());
+            assert!(matches!(
+                T::render(vec![cloned]),
+                Err(PluginError::InvalidInput(_))
+            ));
+        }
+        let d = T::describe();
+        assert_eq!(d.kind, PluginKind::DiskTemplate);
+    }
+}
+
 /// Refuses volumes with an origin (only clone-capable templates can start from an image
 /// without copying it; others get their data from snf-image).
 pub fn refuse_origins(volumes: &[Volume], template: &str) -> Result<(), PluginError> {

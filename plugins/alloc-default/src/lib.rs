@@ -10,16 +10,10 @@ use cyclades_plugin_sdk::allocator::*;
 
 struct DefaultPolicy;
 
-/// Synnefo's load score of a backend (lower is better).
+/// Synnefo's load score of a backend (lower is better); the SDK holds the formula so that
+/// benchmarks and other policies share it.
 pub fn score(b: &Backend) -> f64 {
-    let mem_ratio = used_ratio(b.mem_free_mb, b.mem_total_mb);
-    let disk_ratio = used_ratio(b.disk_free_mb, b.disk_total_mb);
-    let cpu_ratio = if b.cpu_total == 0 {
-        1.0
-    } else {
-        (f64::from(b.instances) + 1.0) * 4.0 / (f64::from(b.cpu_total) * 3.0)
-    };
-    0.5 * cpu_ratio + 0.5 * (mem_ratio + disk_ratio)
+    synnefo_score(b)
 }
 
 impl Allocator for DefaultPolicy {
