@@ -98,8 +98,8 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
 
-fn allocator_calls(cache: &std::path::Path) {
-    let host = host(cache);
+fn allocator_calls(cache: &std::path::Path, pooled: bool) {
+    let host = host_pooled(cache, pooled);
     host.load_builtins().expect("built-ins");
     let plugin = host.find("alloc-default").expect("alloc-default");
     let request = VmRequest {
@@ -265,7 +265,13 @@ fn hot_swap(cache: &std::path::Path) {
             cache.to_path_buf()
         };
         let h = self::host(&cache_dir);
-        h.load_builtins().expect("built-ins");
+        let default = builtin::BUILTIN_PLUGINS
+            .iter()
+            .find(|(n, _)| *n == "alloc-default")
+            .expect("default")
+            .1;
+        h.load_bytes(default, "bench".into())
+            .expect("alloc-default");
         let t = Instant::now();
         let p = h.load_bytes(bytes, "bench".into()).expect("load");
         h.swap(&slot, p.clone()).expect("swap");
@@ -322,6 +328,7 @@ fn main() {
             .unwrap_or(1)
     );
     load_times();
-    allocator_calls(cache.path());
+    allocator_calls(cache.path(), true);
+    allocator_calls(cache.path(), false);
     hot_swap(cache.path());
 }

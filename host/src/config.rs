@@ -105,6 +105,9 @@ pub struct PluginsConfig {
     pub quarantine_after: u32,
     /// Meter plugins with fuel (deterministic budgets, about 9% slower calls).
     pub fuel: bool,
+    /// Plugin calls that may run at once, with pre-allocated instance slots (pooling
+    /// allocator); further calls wait. 0 maps memory per call instead (slower).
+    pub concurrent_calls: u32,
     /// Limits of every plugin call.
     pub default_limits: PluginLimits,
     /// Per-plugin overrides of the limits (`[plugins.limits."alloc-default"]`).
@@ -121,6 +124,7 @@ impl Default for PluginsConfig {
             slots: BTreeMap::new(),
             quarantine_after: 3,
             fuel: false,
+            concurrent_calls: 64,
             default_limits: PluginLimits::default(),
             limits: BTreeMap::new(),
             settings: BTreeMap::new(),

@@ -7,7 +7,7 @@
 //!   └── api (axum routers, extractors, faults) ──────────┘
 //!         └── service (business logic, authz, quotas)
 //!               └── store (sled, typed resource-first API)
-//! leaf modules usable by all: config, clock, resources
+//! leaf modules usable by all: config, clock, resources, endpoints
 //! ```
 //!
 //! See `ARCHITECTURE.md` for the request path and the store's trees.
@@ -17,6 +17,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod endpoints;
 pub mod plugins;
 pub mod resources;
 pub mod server;

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::demo::{self, DemoInfo};
-use crate::plugins::{LimitsTable, PluginError, PluginHost, PluginHostOptions, SlotName};
+use crate::plugins::{LimitsTable, PluginError, PluginHost, PluginHostOptions, Pool, SlotName};
 use crate::service::{ServiceError, Services};
 use crate::store::{Store, StoreError};
 
@@ -210,6 +210,14 @@ async fn start_plugins(
         fuel: p.fuel
             || p.default_limits.fuel.is_some()
             || p.limits.values().any(|l| l.fuel.is_some()),
+        pool: (p.concurrent_calls > 0).then(|| Pool {
+            concurrent_calls: p.concurrent_calls,
+            max_memory_mib: p
+                .limits
+                .values()
+                .filter_map(|l| l.memory_mib)
+                .fold(p.default_limits.memory_mib, u64::max),
+        }),
         limits: LimitsTable {
             default: p.default_limits,
             overrides: p.limits.clone(),

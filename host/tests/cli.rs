@@ -228,6 +228,11 @@ fn operator_commands_drive_a_running_server() {
         vec!["admin,true,", "carol,true,carol@example.org"],
         "{users}"
     );
+    let fields = ok(served.cli(&["quota-list", "--list-fields"]));
+    assert!(
+        fields.lines().any(|l| l == "unit") && fields.lines().any(|l| l == "project_id"),
+        "{fields}"
+    );
     let pretty = ok(served.cli(&["project-list"]));
     assert!(pretty.contains("| lab"), "{pretty}");
 
@@ -476,6 +481,33 @@ fn config_show_merges_sources_and_redacts_secrets() {
         .output()
         .expect("run");
     assert!(ok(out).contains("127.0.0.1:9200"), "flag beats env");
+}
+
+#[test]
+fn service_export_lists_services_and_resources() {
+    let out = Command::new(BIN)
+        .args([
+            "--url",
+            "https://cloud.example.org/",
+            "service-export-cyclades",
+        ])
+        .output()
+        .expect("run");
+    let json: serde_json::Value = serde_json::from_str(&ok(out)).expect("json");
+    assert_eq!(
+        json["cyclades_compute"]["endpoints"][0]["publicURL"],
+        "https://cloud.example.org/compute/v2.0"
+    );
+    assert_eq!(json["cyclades_plankton"]["type"], "image");
+    let resources = json["cyclades_compute"]["resources"]
+        .as_array()
+        .expect("resources");
+    assert_eq!(resources.len(), 8);
+    assert!(
+        resources
+            .iter()
+            .any(|r| r["name"] == "cyclades.ram" && r["unit"] == "bytes")
+    );
 }
 
 #[test]

@@ -6,66 +6,13 @@
 
 use serde_json::{Value, json};
 
-/// One published service.
-pub struct CatalogService {
-    pub name: &'static str,
-    pub kind: &'static str,
-    /// Path under the public URL, without a trailing slash.
-    pub path: &'static str,
-    pub version_id: &'static str,
-}
-
-/// The services of the catalog (Synnefo `api/services.py` names).
-pub const SERVICES: &[CatalogService] = &[
-    CatalogService {
-        name: "cyclades_compute",
-        kind: "compute",
-        path: "/compute/v2.0",
-        version_id: "v2.0",
-    },
-    CatalogService {
-        name: "cyclades_network",
-        kind: "network",
-        path: "/network/v2.0",
-        version_id: "v2.0",
-    },
-    CatalogService {
-        name: "cyclades_plankton",
-        kind: "image",
-        path: "/image/v1.0",
-        version_id: "v1.0",
-    },
-    CatalogService {
-        name: "cyclades_volume",
-        kind: "volume",
-        path: "/volume/v2.0",
-        version_id: "v2.0",
-    },
-    CatalogService {
-        name: "cyclades_vmapi",
-        kind: "vmapi",
-        path: "/vmapi/v1.0",
-        version_id: "v1.0",
-    },
-    CatalogService {
-        name: "cyclades_admin",
-        kind: "admin",
-        path: "/admin/v1",
-        version_id: "v1",
-    },
-];
+use crate::endpoints::{ASTAKOS, IDENTITY_V3, SERVICES};
 
 /// Keystone v3 catalog: every service, plus identity v3, each with one public endpoint.
 pub fn v3(public_url: &str, region: &str) -> Value {
-    let identity = CatalogService {
-        name: "keystone",
-        kind: "identity",
-        path: "/identity/v3",
-        version_id: "v3",
-    };
     let entries: Vec<Value> = SERVICES
         .iter()
-        .chain(std::iter::once(&identity))
+        .chain(std::iter::once(&IDENTITY_V3))
         .map(|s| {
             json!({
                 "id": s.name,
@@ -87,23 +34,9 @@ pub fn v3(public_url: &str, region: &str) -> Value {
 /// Astakos/Keystone v2.0 catalog, with the `astakos_account` and `astakos_identity` entries
 /// kamaki requires.
 pub fn v2(public_url: &str, region: &str) -> Value {
-    let astakos = [
-        CatalogService {
-            name: "astakos_account",
-            kind: "account",
-            path: "/account/v1.0",
-            version_id: "v1.0",
-        },
-        CatalogService {
-            name: "astakos_identity",
-            kind: "identity",
-            path: "/identity/v2.0",
-            version_id: "v2.0",
-        },
-    ];
     let entries: Vec<Value> = SERVICES
         .iter()
-        .chain(astakos.iter())
+        .chain(ASTAKOS.iter())
         .map(|s| {
             json!({
                 "name": s.name,

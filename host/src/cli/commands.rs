@@ -11,8 +11,8 @@ use super::client::AdminClient;
 use super::output::{self, ListView, OutputFormat};
 use super::{Cli, CliError, Command, ConfigCommand, ListArgs, ServeArgs};
 use crate::config::{Config, LogFormat};
-use crate::resources;
 use crate::server::{self, RunningServer, ServerOptions};
+use crate::{endpoints, resources};
 
 const DEFAULT_DATA_DIR: &str = "./cyclades-data";
 
@@ -30,6 +30,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     };
     match &cli.command {
         Command::Serve { args, demo } => serve(args, data_dir.clone(), *demo).await,
+        Command::ServiceExportCyclades => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&service_export(&cli.url)).unwrap_or_default()
+            );
+            Ok(())
+        }
         Command::Config(ConfigCommand::Show { args }) => {
             let config = args.load(data_dir.clone())?;
             print!("{}", config.render_redacted());
@@ -138,6 +145,50 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
+/// The services this cloud publishes and the quota resources it charges, as Synnefo's
+/// `service-export-cyclades` prints them for Astakos' `service-import`.
+fn service_export(base_url: &str) -> Value {
+    let base = base_url.trim_end_matches('/');
+    let service = |name: &str, kind: &str, path: &str, version: &str, resources: Vec<Value>| {
+        json!({name: {
+            "type": kind,
+            "component": "cyclades",
+            "prefix": path.trim_start_matches('/').split('/').next().unwrap_or(""),
+            "public": true,
+            "endpoints": [{"versionId": version, "publicURL": format!("{base}{path}")}],
+            "resources": resources,
+        }})
+    };
+    let resources: Vec<Value> = resources::RESOURCES
+        .iter()
+        .map(|r| {
+            json!({
+                "name": r.name,
+                "desc": r.description,
+                "unit": match r.unit { resources::Unit::Bytes => Some("bytes"), resources::Unit::Count => None },
+                "service_type": "compute",
+                "service_origin": "cyclades_compute",
+                "ui_visible": r.api_visible,
+                "api_visible": r.api_visible,
+                "default_limit": r.default_limit,
+            })
+        })
+        .collect();
+    let mut services = serde_json::Map::new();
+    for e in endpoints::SERVICES {
+        // Quota resources belong to the compute service, as in Synnefo.
+        let owned = if e.kind == "compute" {
+            resources.clone()
+        } else {
+            vec![]
+        };
+        if let Value::Object(map) = service(e.name, e.kind, e.path, e.version_id, owned) {
+            services.extend(map);
+        }
+    }
+    Value::Object(services)
+}
+
 const USER_FIELDS: &[&str] = &[
     "id",
     "name",
@@ -179,6 +230,16 @@ pub(super) fn show_list(
         .iter()
         .filter_map(|v| v.as_object().cloned())
         .collect();
+    if list.list_fields {
+        let mut fields: Vec<&str> = default_fields.to_vec();
+        for key in rows.iter().flat_map(|r| r.keys()) {
+            if !fields.contains(&key.as_str()) {
+                fields.push(key);
+            }
+        }
+        println!("{}", fields.join("\n"));
+        return Ok(());
+    }
     let filters = match &list.filter_by {
         Some(text) => output::parse_filters(text).map_err(CliError::Message)?,
         None => vec![],

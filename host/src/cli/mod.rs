@@ -96,6 +96,9 @@ pub struct ListArgs {
     /// Show only deleted entries.
     #[arg(short = 'd', long)]
     pub deleted: bool,
+    /// List the fields that -o and --filter-by accept, and exit.
+    #[arg(long)]
+    pub list_fields: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -111,6 +114,9 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print the service and resource definitions (JSON) for registering this cloud with an
+    /// external identity service (Synnefo's service-export-cyclades).
+    ServiceExportCyclades,
     /// Create a user.
     UserCreate {
         #[arg(long)]

@@ -4,16 +4,25 @@
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
-use wasmtime::{Config, Engine};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::PluginError;
 
 /// How often the epoch advances: the granularity of call deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Pre-allocated instance slots: how many plugin calls may run at once, and the largest
+/// memory any plugin may have.
+#[derive(Clone, Copy, Debug)]
+pub struct Pool {
+    pub concurrent_calls: u32,
+    pub max_memory_mib: u64,
+}
 
 /// The engine plus where compiled artifacts are cached.
 #[derive(Clone)]
@@ -21,6 +30,27 @@ pub struct PluginEngine {
     pub engine: Engine,
     cache_dir: Option<PathBuf>,
     compat: String,
+    permits: Option<Arc<Permits>>,
+}
+
+/// A counting semaphore over the pool's instance slots: a call waits for a slot rather than
+/// failing when the pool is momentarily full.
+struct Permits {
+    free: Mutex<u32>,
+    released: Condvar,
+}
+
+/// A held instance slot; released on drop.
+pub struct Permit(Option<Arc<Permits>>);
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0 {
+            let mut free = p.free.lock().unwrap_or_else(|e| e.into_inner());
+            *free += 1;
+            p.released.notify_one();
+        }
+    }
 }
 
 /// How a component was obtained, for load-time measurements.
@@ -32,11 +62,32 @@ pub enum CompileSource {
 
 impl PluginEngine {
     /// Creates the engine and starts its epoch ticker (which stops when the engine is dropped).
-    pub fn new(fuel: bool, cache_dir: Option<PathBuf>) -> Result<Self, PluginError> {
+    pub fn new(
+        fuel: bool,
+        cache_dir: Option<PathBuf>,
+        pool: Option<Pool>,
+    ) -> Result<Self, PluginError> {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.consume_fuel(fuel);
         config.wasm_component_model(true);
+        if let Some(pool) = pool {
+            // Instances come from pre-mapped slots instead of fresh mmaps: the fresh store per
+            // call then costs about half as much. A wasip2 component holds several core
+            // instances, memories and tables (the module, the WASI adapter, shims).
+            let calls = pool.concurrent_calls.max(1);
+            let mut p = PoolingAllocationConfig::default();
+            p.total_component_instances(calls)
+                .total_core_instances(calls * 8)
+                .total_memories(calls * 2)
+                .total_tables(calls * 8)
+                .max_memory_size((pool.max_memory_mib as usize) << 20);
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
+            // Smaller virtual reservations per memory slot (with explicit bounds checks), so a
+            // pool of hundreds of slots stays well inside the address space.
+            config.memory_reservation((pool.max_memory_mib.max(64) << 20) * 2);
+            config.memory_guard_size(32 << 20);
+        }
         let engine = Engine::new(&config)
             .map_err(|e| PluginError::Host(format!("cannot create the wasm engine: {e}")))?;
         let weak = engine.weak();
@@ -58,11 +109,31 @@ impl PluginEngine {
                 PluginError::Host(format!("cannot create plugin cache {}: {e}", dir.display()))
             })?;
         }
+        let permits = pool.map(|p| {
+            Arc::new(Permits {
+                free: Mutex::new(p.concurrent_calls.max(1)),
+                released: Condvar::new(),
+            })
+        });
         Ok(PluginEngine {
             engine,
             cache_dir,
             compat,
+            permits,
         })
+    }
+
+    /// Waits for an instance slot (a no-op without a pool).
+    pub fn permit(&self) -> Permit {
+        let Some(p) = &self.permits else {
+            return Permit(None);
+        };
+        let mut free = p.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *free == 0 {
+            free = p.released.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= 1;
+        Permit(Some(p.clone()))
     }
 
     /// Compiles `bytes` (or loads the cached compilation) and returns the component, its

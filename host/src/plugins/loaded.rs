@@ -373,6 +373,7 @@ impl LoadedPlugin {
                 faults: self.stats.consecutive_faults.load(Ordering::SeqCst),
             });
         }
+        let _permit = self.engine.permit();
         let mut store = self.new_store();
         let outcome = f(&mut store);
         self.stats.calls.fetch_add(1, Ordering::Relaxed);

@@ -33,7 +33,7 @@ pub use bindings::network_flavor::exports::cyclades::plugin::network_flavor_api:
     NetworkParams, NetworkRequest, PoolNeeds,
 };
 pub use bindings::{Description, Param, ParamValue, WIT_VERSION};
-pub use engine::{CompileSource, hex_digest};
+pub use engine::{CompileSource, Pool, hex_digest};
 pub use error::PluginError;
 pub use limits::{Limits, LimitsTable};
 pub use loaded::{LoadInfo, LoadedPlugin};

@@ -15,7 +15,7 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use wasmtime::component::Linker;
 
 use super::bindings::HostState;
-use super::engine::PluginEngine;
+use super::engine::{PluginEngine, Pool};
 use super::loaded::{LoadOptions, LoadedPlugin};
 use super::{Allocation, Backend, Kind, LimitsTable, PluginError, VmRequest, builtin};
 use crate::clock::Timestamp;
@@ -144,6 +144,9 @@ pub type DirLoad = Vec<(PathBuf, Result<Arc<LoadedPlugin>, PluginError>)>;
 pub struct PluginHostOptions {
     pub cache_dir: Option<PathBuf>,
     pub fuel: bool,
+    /// Pre-allocate instance slots for this many concurrent calls (pooling allocator);
+    /// `None` maps memory per call.
+    pub pool: Option<Pool>,
     pub limits: LimitsTable,
     pub settings: BTreeMap<String, BTreeMap<String, String>>,
     pub quarantine_after: u32,
@@ -161,7 +164,7 @@ pub struct PluginHost {
 
 impl PluginHost {
     pub fn new(options: PluginHostOptions) -> Result<Self, PluginError> {
-        let engine = PluginEngine::new(options.fuel, options.cache_dir.clone())?;
+        let engine = PluginEngine::new(options.fuel, options.cache_dir.clone(), options.pool)?;
         let mut linker = Linker::<HostState>::new(&engine.engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| PluginError::Host(format!("cannot link WASI: {e}")))?;

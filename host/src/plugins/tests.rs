@@ -484,6 +484,53 @@ fn hot_swap_under_load_fails_no_call() {
 }
 
 #[test]
+fn pooled_instances_serve_concurrent_calls_and_contain_faults() {
+    let pool = Pool {
+        concurrent_calls: 2,
+        max_memory_mib: 64,
+    };
+    let host = Arc::new(host_with(|o| {
+        o.pool = Some(pool);
+        o.quarantine_after = 100;
+        o.limits.overrides.insert(
+            "fixture-evil".into(),
+            PluginLimitsOverride {
+                memory_mib: Some(32),
+                deadline_ms: Some(300),
+                ..Default::default()
+            },
+        );
+    }));
+    host.load_builtins().expect("load");
+    let evil = host.load_path(&fixture("fixture_evil")).expect("fixture");
+    // More threads than slots: calls wait for a slot instead of failing.
+    let threads: Vec<_> = (0..6)
+        .map(|_| {
+            let host = host.clone();
+            std::thread::spawn(move || {
+                (0..50).all(|_| {
+                    host.allocate(&[backend(1, 8000, 0)], &request(1, 512, 1024))
+                        .is_ok()
+                })
+            })
+        })
+        .collect();
+    assert!(threads.into_iter().all(|t| t.join().expect("thread")));
+    let e = evil
+        .choose(&[backend(1, 8000, 0)], &request(1002, 64, 1))
+        .expect_err("memory");
+    assert!(matches!(e, PluginError::MemoryLimit { .. }), "{e}");
+    let e = evil
+        .choose(&[backend(1, 8000, 0)], &request(1001, 1, u64::MAX))
+        .expect_err("timeout");
+    assert!(matches!(e, PluginError::Timeout { .. }), "{e}");
+    assert!(
+        evil.choose(&[backend(1, 8000, 0)], &request(1, 1, 1))
+            .is_ok()
+    );
+}
+
+#[test]
 fn a_shadow_allocator_records_but_never_decides() {
     let host = host_with(|_| {});
     host.load_builtins().expect("load");
