@@ -10,15 +10,24 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use cyclades::plugins::{
-    Backend, BackendFlags, CompileSource, PluginHost, PluginHostOptions, SlotName, TemplateSet,
-    VmRequest, builtin,
+    Backend, BackendFlags, CompileSource, PluginHost, PluginHostOptions, Pool, SlotName,
+    TemplateSet, VmRequest, builtin,
 };
 use cyclades_plugin_sdk::allocator as sdk;
 
+/// The host as `serve` configures it by default (a pool of 64 call slots).
 fn host(cache: &std::path::Path) -> PluginHost {
+    host_pooled(cache, true)
+}
+
+fn host_pooled(cache: &std::path::Path, pooled: bool) -> PluginHost {
     PluginHost::new(PluginHostOptions {
         cache_dir: Some(cache.to_path_buf()),
         quarantine_after: 3,
+        pool: pooled.then_some(Pool {
+            concurrent_calls: 64,
+            max_memory_mib: 64,
+        }),
         ..Default::default()
     })
     .expect("plugin host")
@@ -116,8 +125,13 @@ fn allocator_calls(cache: &std::path::Path, pooled: bool) {
         template: sdk::TemplateSet::DRBD,
         project_has_dedicated: false,
     };
+    let allocator = if pooled {
+        "pooling allocator, the default"
+    } else {
+        "on-demand allocator, `concurrent_calls = 0`"
+    };
     println!(
-        "## Allocator call: alloc-default through the host (fresh store per call) vs native Rust\n"
+        "## Allocator call: alloc-default through the host (fresh store per call, {allocator}) vs native Rust\n"
     );
     println!(
         "| backends | host median | host p99 | native median | ratio (median) | same choice |"
@@ -158,6 +172,14 @@ fn allocator_calls(cache: &std::path::Path, pooled: bool) {
             if same { "yes" } else { "NO" }
         );
     }
+    // The fixed price of a call: fresh store + instance + `describe()`.
+    let mut fixed = Vec::with_capacity(5000);
+    for _ in 0..5000 {
+        let t = Instant::now();
+        plugin.self_test().expect("describe");
+        fixed.push(t.elapsed());
+    }
+    println!("\nFixed cost of any call (fresh store + instantiate + `describe()`): median {}, p99 {}.", us(median(fixed.clone())), us(p99(fixed)));
     println!();
 }
 

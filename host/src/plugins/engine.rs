@@ -83,10 +83,8 @@ impl PluginEngine {
                 .total_tables(calls * 8)
                 .max_memory_size((pool.max_memory_mib as usize) << 20);
             config.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
-            // Smaller virtual reservations per memory slot (with explicit bounds checks), so a
-            // pool of hundreds of slots stays well inside the address space.
-            config.memory_reservation((pool.max_memory_mib.max(64) << 20) * 2);
-            config.memory_guard_size(32 << 20);
+            // Each memory slot reserves the default 4 GiB of address space (no bounds checks
+            // in the plugin's code); 64 slots of a few memories each stay well inside it.
         }
         let engine = Engine::new(&config)
             .map_err(|e| PluginError::Host(format!("cannot create the wasm engine: {e}")))?;

@@ -225,6 +225,22 @@ impl LoadedPlugin {
 
     // ----- typed calls -----
 
+    /// Calls `describe()` again and checks the plugin still says who it is. Costs one fresh
+    /// store and instance plus a trivial call: the fixed price of every plugin call.
+    pub fn self_test(&self) -> Result<(), PluginError> {
+        let d = match &self.typed {
+            Typed::Allocator(p) => self.describe_with(&TypedKind::Allocator(p.clone()))?,
+            Typed::DiskTemplate(p, _) => self.describe_with(&TypedKind::DiskTemplate(p.clone()))?,
+            Typed::NetworkFlavor(p, _) => self.describe_with(&TypedKind::NetworkFlavor(p.clone()))?,
+        };
+        if d.name != self.name || d.version != self.version {
+            return Err(PluginError::SelfTest {
+                reason: format!("describe() now says {} {}, not {} {}", d.name, d.version, self.name, self.version),
+            });
+        }
+        Ok(())
+    }
+
     /// Allocator: choose a backend.
     pub fn choose(
         &self,
