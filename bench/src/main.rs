@@ -179,7 +179,11 @@ fn allocator_calls(cache: &std::path::Path, pooled: bool) {
         plugin.self_test().expect("describe");
         fixed.push(t.elapsed());
     }
-    println!("\nFixed cost of any call (fresh store + instantiate + `describe()`): median {}, p99 {}.", us(median(fixed.clone())), us(p99(fixed)));
+    println!(
+        "\nFixed cost of any call (fresh store + instantiate + `describe()`): median {}, p99 {}.",
+        us(median(fixed.clone())),
+        us(p99(fixed))
+    );
     println!();
 }
 

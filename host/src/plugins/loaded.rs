@@ -231,11 +231,16 @@ impl LoadedPlugin {
         let d = match &self.typed {
             Typed::Allocator(p) => self.describe_with(&TypedKind::Allocator(p.clone()))?,
             Typed::DiskTemplate(p, _) => self.describe_with(&TypedKind::DiskTemplate(p.clone()))?,
-            Typed::NetworkFlavor(p, _) => self.describe_with(&TypedKind::NetworkFlavor(p.clone()))?,
+            Typed::NetworkFlavor(p, _) => {
+                self.describe_with(&TypedKind::NetworkFlavor(p.clone()))?
+            }
         };
         if d.name != self.name || d.version != self.version {
             return Err(PluginError::SelfTest {
-                reason: format!("describe() now says {} {}, not {} {}", d.name, d.version, self.name, self.version),
+                reason: format!(
+                    "describe() now says {} {}, not {} {}",
+                    d.name, d.version, self.name, self.version
+                ),
             });
         }
         Ok(())
