@@ -422,6 +422,33 @@ mod tests {
     }
 
     #[test]
+    fn plugin_settings_are_validated() {
+        let c = Config::from_toml("[plugins.slots]\ngpu = \"x\"\n").unwrap();
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("plugins.slots.\"gpu\"")
+        );
+        let c = Config::from_toml("[plugins.default_limits]\ndeadline_ms = 0\n").unwrap();
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("plugins.default_limits")
+        );
+        let c = Config::from_toml("[plugins.limits.x]\nmemory_mib = 0\n").unwrap();
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("plugins.limits.\"x\"")
+        );
+        let err = Config::from_toml("[plugins]\nfuell = true\n").unwrap_err();
+        assert!(err.contains("fuell"), "{err}");
+    }
+
+    #[test]
     fn secrets_are_redacted() {
         let c = Config::from_toml("[security]\nsecret_key = \"hunter2\"\n").unwrap();
         let shown = c.render_redacted();

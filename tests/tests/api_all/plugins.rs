@@ -333,3 +333,32 @@ async fn configured_slots_and_settings_apply_at_start() {
     let pack = ctx.admin(Method::GET, "/plugins/alloc-pack", None).await;
     assert_eq!(pack.body["plugin"]["limits"]["deadline_ms"], 50);
 }
+
+#[tokio::test]
+async fn the_plugin_directory_is_loaded_at_start_and_bad_files_are_skipped() {
+    let plugins = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(
+        fixture_plugin("fixture_evil"),
+        plugins.path().join("evil.wasm"),
+    )
+    .expect("copy");
+    std::fs::write(plugins.path().join("broken.wasm"), b"not a component").expect("write");
+    std::fs::write(plugins.path().join("notes.txt"), b"ignored").expect("write");
+    let dir = plugins.path().to_path_buf();
+    let ctx = TestContext::with_config(move |c| c.plugins.dir = Some(dir)).await;
+    let evil = ctx.admin(Method::GET, "/plugins/fixture-evil", None).await;
+    assert_eq!(evil.status, StatusCode::OK, "{}", evil.text);
+    assert!(
+        evil.body["plugin"]["source"]
+            .as_str()
+            .is_some_and(|s| s.ends_with("evil.wasm"))
+    );
+    assert_eq!(
+        names(
+            &ctx.admin(Method::GET, "/plugins", None).await.body,
+            "plugins"
+        )
+        .len(),
+        17
+    );
+}
