@@ -13,6 +13,7 @@
 //! See `ARCHITECTURE.md` for the request path and the store's trees.
 
 pub mod api;
+pub mod backend;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 use super::client::AdminClient;
 use super::output::{self, ListView, OutputFormat};
 use super::{Cli, CliError, Command, ConfigCommand, ListArgs, ServeArgs};
+use crate::backend::sim;
 use crate::config::{Config, LogFormat};
 use crate::server::{self, RunningServer, ServerOptions};
 use crate::{endpoints, resources};
@@ -30,6 +31,40 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     };
     match &cli.command {
         Command::Serve { args, demo } => serve(args, data_dir.clone(), *demo).await,
+        Command::GanetiSim {
+            listen,
+            nodes,
+            cluster_name,
+            username,
+            password,
+            state_dir,
+            job_latency,
+        } => {
+            init_logging(LogFormat::Pretty);
+            let latency = if job_latency == "0" {
+                sim::Latency::zero()
+            } else {
+                sim::Latency::realistic()
+            };
+            let options = sim::SimOptions {
+                listen: *listen,
+                cluster_name: cluster_name.clone(),
+                nodes: *nodes,
+                username: username.clone(),
+                password: password.clone(),
+                state_dir: state_dir.clone(),
+                latency,
+            };
+            let running = sim::start(options)
+                .await
+                .map_err(|e| CliError::Message(e.to_string()))?;
+            println!(
+                "Ganeti RAPI simulator: cluster {cluster_name}, {nodes} nodes, RAPI at {}/2/ (user {username})",
+                running.url()
+            );
+            running.run_until(shutdown_signal()).await;
+            Ok(())
+        }
         Command::ServiceExportCyclades => {
             println!(
                 "{}",

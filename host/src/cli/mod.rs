@@ -111,6 +111,30 @@ pub enum Command {
         #[arg(long)]
         demo: bool,
     },
+    /// Run a simulated Ganeti cluster speaking RAPI over HTTP (for demos and tests).
+    GanetiSim {
+        #[arg(long, default_value = "127.0.0.1:5080")]
+        listen: std::net::SocketAddr,
+        #[arg(long, default_value_t = 4)]
+        nodes: usize,
+        #[arg(long, default_value = "cluster.sim.test")]
+        cluster_name: String,
+        #[arg(long, default_value = "cyclades")]
+        username: String,
+        #[arg(
+            long,
+            default_value = "cyclades",
+            env = "CYCLADES_SIM_PASSWORD",
+            hide_env_values = true
+        )]
+        password: String,
+        /// Keep the cluster's state here (survives restarts); default: in memory only.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// Job timing: `realistic` (from the recorded fixtures) or `0` (instant).
+        #[arg(long, default_value = "realistic", value_parser = ["realistic", "0"])]
+        job_latency: String,
+    },
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
