@@ -1,0 +1,439 @@
+//! The Ganeti RAPI client (`/2/...` over HTTPS with basic auth), used for every backend:
+//! real clusters and the simulator alike. Every call has a timeout; job polling backs off;
+//! errors are typed and say whether retrying can help. The password is never logged.
+
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// How to reach one cluster.
+#[derive(Clone)]
+pub struct RapiConfig {
+    /// `https://<clustername>:<port>` (or `http://` for the simulator).
+    pub base_url: String,
+    pub username: String,
+    pub password: String,
+    /// Accept the cluster's self-signed certificate (Ganeti's default RAPI certificate).
+    pub insecure: bool,
+    /// Timeout of each HTTP call.
+    pub timeout: Duration,
+    /// An offline backend is answered without contacting it.
+    pub offline: bool,
+}
+
+impl std::fmt::Debug for RapiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RapiConfig")
+            .field("base_url", &self.base_url)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("insecure", &self.insecure)
+            .finish()
+    }
+}
+
+/// A RAPI failure.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("backend {cluster} is offline")]
+    Offline { cluster: String },
+    #[error("backend {cluster} refused the RAPI credentials")]
+    Unauthorized { cluster: String },
+    #[error("{what} does not exist on {cluster}")]
+    NotFound { cluster: String, what: String },
+    #[error("RAPI {status} from {cluster}: {message}: {explain}")]
+    Rapi {
+        cluster: String,
+        status: u16,
+        message: String,
+        explain: String,
+    },
+    #[error("Ganeti job {job_id} ({summary}) failed: {kind}: {message}")]
+    JobFailed {
+        job_id: u64,
+        summary: String,
+        kind: String,
+        message: String,
+        code: Option<String>,
+    },
+    #[error("cannot reach {cluster}")]
+    Transport {
+        cluster: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{what} on {cluster} did not finish within {seconds} s")]
+    Timeout {
+        cluster: String,
+        what: String,
+        seconds: u64,
+    },
+    #[error("unexpected answer from {cluster} to {what}: {reason}")]
+    Decode {
+        cluster: String,
+        what: String,
+        reason: String,
+    },
+}
+
+impl BackendError {
+    /// Whether the same call may succeed if tried again later.
+    pub fn retryable(&self) -> bool {
+        match self {
+            BackendError::Transport { .. } | BackendError::Timeout { .. } => true,
+            BackendError::Rapi { status, .. } => *status >= 500 && *status != 501,
+            BackendError::JobFailed { code, .. } => {
+                code.as_deref() == Some("temp_insufficient_resources")
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A Ganeti job as `GET /2/jobs/<id>` reports it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct JobInfo {
+    pub id: u64,
+    pub status: Option<String>,
+    #[serde(default)]
+    pub opresult: Option<Vec<Value>>,
+    #[serde(default)]
+    pub summary: Option<Vec<String>>,
+    #[serde(default)]
+    pub received_ts: Option<(i64, i64)>,
+    #[serde(default)]
+    pub end_ts: Option<(i64, i64)>,
+}
+
+impl JobInfo {
+    pub fn finished(&self) -> bool {
+        matches!(
+            self.status.as_deref(),
+            Some("success" | "error" | "canceled")
+        )
+    }
+}
+
+/// Physical resources of a cluster (spec §13: summed over vm-capable, online, undrained
+/// nodes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Resources {
+    pub mfree: u64,
+    pub mtotal: u64,
+    pub dfree: u64,
+    pub dtotal: u64,
+    pub ctotal: u64,
+    pub pinst_cnt: u64,
+}
+
+/// A client for one cluster.
+#[derive(Clone)]
+pub struct RapiClient {
+    http: reqwest::Client,
+    config: RapiConfig,
+}
+
+impl RapiClient {
+    pub fn new(config: RapiConfig) -> Result<Self, BackendError> {
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .danger_accept_invalid_certs(config.insecure)
+            .build()
+            .map_err(|source| BackendError::Transport {
+                cluster: config.base_url.clone(),
+                source,
+            })?;
+        Ok(RapiClient { http, config })
+    }
+
+    fn cluster(&self) -> String {
+        self.config.base_url.clone()
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, BackendError> {
+        if self.config.offline {
+            return Err(BackendError::Offline {
+                cluster: self.cluster(),
+            });
+        }
+        let url = format!("{}{path}", self.config.base_url.trim_end_matches('/'));
+        let mut request = self
+            .http
+            .request(method, &url)
+            .basic_auth(&self.config.username, Some(&self.config.password))
+            .header("Accept", "application/json");
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.map_err(|source| {
+            if source.is_timeout() {
+                BackendError::Timeout {
+                    cluster: self.cluster(),
+                    what: path.to_string(),
+                    seconds: self.config.timeout.as_secs(),
+                }
+            } else {
+                BackendError::Transport {
+                    cluster: self.cluster(),
+                    source,
+                }
+            }
+        })?;
+        let status = response.status().as_u16();
+        let text = response
+            .text()
+            .await
+            .map_err(|source| BackendError::Transport {
+                cluster: self.cluster(),
+                source,
+            })?;
+        let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        match status {
+            200..=299 => Ok(value),
+            401 => Err(BackendError::Unauthorized {
+                cluster: self.cluster(),
+            }),
+            404 => Err(BackendError::NotFound {
+                cluster: self.cluster(),
+                what: path.to_string(),
+            }),
+            _ => Err(BackendError::Rapi {
+                cluster: self.cluster(),
+                status,
+                message: value["message"].as_str().unwrap_or("").to_string(),
+                explain: value["explain"]
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| text.chars().take(200).collect()),
+            }),
+        }
+    }
+
+    fn job_id(&self, value: Value, what: &str) -> Result<u64, BackendError> {
+        value.as_u64().ok_or_else(|| BackendError::Decode {
+            cluster: self.cluster(),
+            what: what.to_string(),
+            reason: format!("expected a job id, got {value}"),
+        })
+    }
+
+    pub async fn info(&self) -> Result<Value, BackendError> {
+        self.call(Method::GET, "/2/info", None).await
+    }
+
+    pub async fn features(&self) -> Result<Vec<String>, BackendError> {
+        let v = self.call(Method::GET, "/2/features", None).await?;
+        Ok(v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|f| f.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// The disk templates the cluster allows (`enabled_disk_templates` ∩ `ipolicy`).
+    pub async fn disk_templates(&self) -> Result<Vec<String>, BackendError> {
+        let info = self.info().await?;
+        let list = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|t| t.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let enabled = list(&info["enabled_disk_templates"]);
+        let policy = list(&info["ipolicy"]["disk-templates"]);
+        Ok(if policy.is_empty() {
+            enabled
+        } else {
+            enabled.into_iter().filter(|t| policy.contains(t)).collect()
+        })
+    }
+
+    pub async fn nodes(&self) -> Result<Vec<Value>, BackendError> {
+        let v = self.call(Method::GET, "/2/nodes?bulk=1", None).await?;
+        Ok(v.as_array().cloned().unwrap_or_default())
+    }
+
+    /// Resource totals over usable nodes (spec §13 `get_physical_resources`).
+    pub async fn resources(&self) -> Result<Resources, BackendError> {
+        let mut r = Resources::default();
+        for n in self.nodes().await? {
+            let usable = n["vm_capable"].as_bool().unwrap_or(false)
+                && !n["drained"].as_bool().unwrap_or(false)
+                && !n["offline"].as_bool().unwrap_or(false)
+                && n["cnodes"].as_u64().is_some();
+            if usable {
+                let get = |k: &str| n[k].as_u64().unwrap_or(0);
+                r.mfree += get("mfree");
+                r.mtotal += get("mtotal");
+                r.dfree += get("dfree");
+                r.dtotal += get("dtotal");
+                r.ctotal += get("ctotal");
+                r.pinst_cnt += get("pinst_cnt");
+            }
+        }
+        Ok(r)
+    }
+
+    pub async fn groups(&self) -> Result<Vec<Value>, BackendError> {
+        let v = self.call(Method::GET, "/2/groups?bulk=1", None).await?;
+        Ok(v.as_array().cloned().unwrap_or_default())
+    }
+
+    pub async fn instances(&self) -> Result<Vec<Value>, BackendError> {
+        let v = self.call(Method::GET, "/2/instances?bulk=1", None).await?;
+        Ok(v.as_array().cloned().unwrap_or_default())
+    }
+
+    /// One instance, or `None` if Ganeti does not know it.
+    pub async fn instance(&self, name: &str) -> Result<Option<Value>, BackendError> {
+        match self
+            .call(Method::GET, &format!("/2/instances/{name}"), None)
+            .await
+        {
+            Ok(v) => Ok(Some(v)),
+            Err(BackendError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Submits an instance creation (`__version__: 1` is added). Returns the job id.
+    pub async fn create_instance(&self, mut body: Value) -> Result<u64, BackendError> {
+        body["__version__"] = json!(1);
+        let v = self.call(Method::POST, "/2/instances", Some(body)).await?;
+        self.job_id(v, "create instance")
+    }
+
+    pub async fn startup(&self, name: &str) -> Result<u64, BackendError> {
+        let v = self
+            .call(
+                Method::PUT,
+                &format!("/2/instances/{name}/startup"),
+                Some(json!({})),
+            )
+            .await?;
+        self.job_id(v, "startup")
+    }
+
+    pub async fn shutdown(
+        &self,
+        name: &str,
+        timeout_secs: Option<u64>,
+    ) -> Result<u64, BackendError> {
+        let body = timeout_secs
+            .map(|t| json!({"timeout": t}))
+            .unwrap_or_else(|| json!({}));
+        let v = self
+            .call(
+                Method::PUT,
+                &format!("/2/instances/{name}/shutdown"),
+                Some(body),
+            )
+            .await?;
+        self.job_id(v, "shutdown")
+    }
+
+    /// Reboots; `hard` uses `shutdown_timeout: 0` as Synnefo does.
+    pub async fn reboot(&self, name: &str, hard: bool) -> Result<u64, BackendError> {
+        let body = if hard {
+            json!({"shutdown_timeout": 0})
+        } else {
+            json!({})
+        };
+        let v = self
+            .call(
+                Method::POST,
+                &format!("/2/instances/{name}/reboot?type=hard"),
+                Some(body),
+            )
+            .await?;
+        self.job_id(v, "reboot")
+    }
+
+    pub async fn delete_instance(&self, name: &str) -> Result<u64, BackendError> {
+        let v = self
+            .call(
+                Method::DELETE,
+                &format!("/2/instances/{name}"),
+                Some(json!({})),
+            )
+            .await?;
+        self.job_id(v, "delete instance")
+    }
+
+    pub async fn job(&self, id: u64) -> Result<JobInfo, BackendError> {
+        let v = self
+            .call(Method::GET, &format!("/2/jobs/{id}"), None)
+            .await?;
+        serde_json::from_value(v).map_err(|e| BackendError::Decode {
+            cluster: self.cluster(),
+            what: format!("job {id}"),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Polls a job (backing off from 50 ms to 1 s) until it finishes or `deadline` passes.
+    /// A failed job is `JobFailed` with Ganeti's error class, message and code.
+    pub async fn wait_job(&self, id: u64, deadline: Duration) -> Result<JobInfo, BackendError> {
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(50);
+        loop {
+            let job = self.job(id).await?;
+            if job.status.is_none() {
+                return Err(BackendError::NotFound {
+                    cluster: self.cluster(),
+                    what: format!("job {id}"),
+                });
+            }
+            if job.finished() {
+                if job.status.as_deref() == Some("success") {
+                    return Ok(job);
+                }
+                // opresult: [["OpPrereqError", ["message", "code"]]]
+                let failure = job
+                    .opresult
+                    .as_ref()
+                    .and_then(|r| r.first())
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                return Err(BackendError::JobFailed {
+                    job_id: id,
+                    summary: job
+                        .summary
+                        .as_ref()
+                        .and_then(|s| s.first().cloned())
+                        .unwrap_or_default(),
+                    kind: failure[0].as_str().unwrap_or("error").to_string(),
+                    message: failure[1][0]
+                        .as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| failure[1].to_string()),
+                    code: failure[1][1].as_str().map(str::to_string),
+                });
+            }
+            if started.elapsed() >= deadline {
+                return Err(BackendError::Timeout {
+                    cluster: self.cluster(),
+                    what: format!("job {id}"),
+                    seconds: deadline.as_secs(),
+                });
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(1));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
