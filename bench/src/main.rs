@@ -280,11 +280,8 @@ fn hot_swap(cache: &std::path::Path) {
         t.elapsed()
     };
     for label in ["cold (compile)", "warm (cache)"] {
-        let fresh = if label.starts_with("cold") {
-            tempfile::tempdir().expect("tmp")
-        } else {
-            tempfile::tempdir().expect("tmp")
-        };
+        // Cold: an empty cache directory; warm: the cache the earlier sections filled.
+        let fresh = tempfile::tempdir().expect("tmp");
         let cache_dir = if label.starts_with("cold") {
             fresh.path().to_path_buf()
         } else {

@@ -21,6 +21,7 @@ pub mod demo;
 pub mod endpoints;
 pub mod plugins;
 pub mod resources;
+pub mod secrets;
 pub mod server;
 pub mod service;
 pub mod store;

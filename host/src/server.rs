@@ -15,9 +15,11 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState};
+use crate::backend::sim;
 use crate::config::Config;
 use crate::demo::{self, DemoInfo};
 use crate::plugins::{LimitsTable, PluginError, PluginHost, PluginHostOptions, Pool, SlotName};
+use crate::secrets::Sealer;
 use crate::service::{ServiceError, Services};
 use crate::store::{Store, StoreError};
 
@@ -69,6 +71,8 @@ pub struct RunningServer {
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), ServerError>>,
     purge: JoinHandle<()>,
+    /// The in-process simulated Ganeti cluster of `--demo`.
+    simulator: Option<sim::RunningSim>,
 }
 
 impl RunningServer {
@@ -102,6 +106,9 @@ impl RunningServer {
         // directory's lock is released only when the last handle is dropped.
         self.purge.abort();
         let _ = self.purge.await;
+        if let Some(sim) = self.simulator {
+            sim.shutdown().await;
+        }
         let served = self
             .task
             .await
@@ -139,13 +146,31 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
         .trim_end_matches('/')
         .to_string();
     let plugins = start_plugins(&config, options.demo).await?;
-    let services = Services::new(store, config.clone(), plugins);
+    let sealer = load_sealer(&config, &data_dir)?;
+    let services = Services::new(store, config.clone(), plugins, sealer);
 
     services
         .identity_bootstrap(options.demo.then_some(demo::ADMIN_PASSWORD))
         .await?;
     let demo = if options.demo {
         Some(demo::seed(&services).await?)
+    } else {
+        None
+    };
+    let simulator = if options.demo {
+        let sim = sim::start(sim::SimOptions {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            cluster_name: "demo.ganeti.sim".into(),
+            nodes: 4,
+            username: demo::SIM_USERNAME.into(),
+            password: demo::SIM_PASSWORD.into(),
+            state_dir: Some(data_dir.join("ganeti-sim")),
+            latency: sim::Latency::realistic(),
+        })
+        .await
+        .map_err(|e| ServerError::Serve(std::io::Error::other(e.to_string())))?;
+        demo::register_simulator(&services, sim.addr.port()).await?;
+        Some(sim)
     } else {
         None
     };
@@ -191,6 +216,7 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
         shutdown: Some(tx),
         task,
         purge,
+        simulator,
     })
 }
 
@@ -269,6 +295,32 @@ fn prepare_data_dir(dir: &Path) -> Result<(), ServerError> {
     std::fs::write(&probe, b"").map_err(err)?;
     std::fs::remove_file(&probe).map_err(err)?;
     Ok(())
+}
+
+/// Name of the generated secret-key file (when `security.secret_key` is not configured).
+pub const SECRET_KEY_FILE: &str = "secret-key";
+
+/// The key that seals secrets at rest: `security.secret_key`, else `<data-dir>/secret-key`
+/// (generated, mode 0600, at first start).
+fn load_sealer(config: &Config, dir: &Path) -> Result<Sealer, ServerError> {
+    if let Some(secret) = &config.security.secret_key {
+        return Ok(Sealer::new(secret));
+    }
+    let path = dir.join(SECRET_KEY_FILE);
+    let err = |source| ServerError::DataDir {
+        path: path.display().to_string(),
+        source,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(secret) if !secret.trim().is_empty() => Ok(Sealer::new(secret.trim())),
+        Ok(_) => Err(err(std::io::Error::other("the secret key file is empty"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let secret = Sealer::generate_secret();
+            write_private(&path, &secret).map_err(err)?;
+            Ok(Sealer::new(&secret))
+        }
+        Err(e) => Err(err(e)),
+    }
 }
 
 /// Reads `admin-token`, keeps it if still valid, otherwise issues a new one and writes it

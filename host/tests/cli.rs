@@ -484,6 +484,94 @@ fn config_show_merges_sources_and_redacts_secrets() {
 }
 
 #[test]
+fn backend_commands_drive_a_simulated_cluster() {
+    // A standalone simulator process, as an operator would run it.
+    let state = tempfile::tempdir().expect("tempdir");
+    let mut sim = Command::new(BIN)
+        .args([
+            "ganeti-sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--nodes",
+            "2",
+            "--job-latency",
+            "0",
+            "--password",
+            "sim-pw",
+            "--state-dir",
+        ])
+        .arg(state.path())
+        .env("CYCLADES_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn ganeti-sim");
+    let mut line = String::new();
+    BufReader::new(sim.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("banner");
+    let port = line
+        .split("http://127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("port in banner")
+        .to_string();
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let served = Served::start(dir.path(), &[]);
+    let add = [
+        "backend-add",
+        "--clustername",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--username",
+        "cyclades",
+        "--hypervisor",
+        "fake",
+        "--http",
+    ];
+    clean_failure(
+        &served.cli(&[&add[..], &["--password", "wrong"]].concat()),
+        "refused",
+    );
+    let added = ok(served.cli(&[&add[..], &["--password", "sim-pw"]].concat()));
+    assert!(added.contains("drained"), "{added}");
+    let list = ok(served.cli(&[
+        "backend-list",
+        "--output-format",
+        "csv",
+        "--no-headers",
+        "-o",
+        "clustername,drained,mtotal",
+    ]));
+    assert_eq!(list.trim(), "127.0.0.1,true,65536");
+    ok(served.cli(&["backend-modify", "127.0.0.1", "--drained", "False"]));
+    ok(served.cli(&["project-create", "--name", "lab"]));
+    ok(served.cli(&[
+        "project-backend-add",
+        "--project",
+        "lab",
+        "--backend",
+        "127.0.0.1",
+    ]));
+    assert!(ok(served.cli(&["project-backend-list"])).contains("| lab"));
+    let status = ok(served.cli(&["backend-update-status"]));
+    assert!(status.contains("127.0.0.1"), "{status}");
+    clean_failure(
+        &served.cli(&["backend-modify", "127.0.0.1"]),
+        "nothing to change",
+    );
+    ok(served.cli(&["backend-remove", "127.0.0.1"]));
+    assert_eq!(
+        ok(served.cli(&["backend-list", "--no-headers", "--output-format", "csv"])).trim(),
+        ""
+    );
+    let _ = sim.kill();
+    let _ = sim.wait();
+}
+
+#[test]
 fn service_export_lists_services_and_resources() {
     let out = Command::new(BIN)
         .args([

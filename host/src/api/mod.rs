@@ -15,6 +15,7 @@
 //! | `/admin/v1`       | Operator API behind the `cyclades` CLI         |
 
 mod admin;
+mod admin_backends;
 mod admin_plugins;
 mod catalog;
 mod extract;
@@ -50,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .merge(identity_v2::routes())
         .merge(admin::routes())
         .merge(admin_plugins::routes())
+        .merge(admin_backends::routes())
         .fallback(middleware::unknown_endpoint)
         .with_state(state);
     // The request-context layer wraps the finished router (not each route), so it sees the

@@ -168,6 +168,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 .await?;
             show_one(&reply["quota"], format, QUOTA_FIELDS)
         }
+        Command::Backend(command) => {
+            super::backend_commands::run(command, &client()?, format).await
+        }
         Command::Plugin(command) => super::plugin_commands::run(command, &client()?, format).await,
         Command::QuotaList { project, list } => {
             let query = match project {

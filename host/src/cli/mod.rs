@@ -2,6 +2,7 @@
 //! Synnefo's `snf-manage` (users, projects, quotas, ...). Operator commands are clients of the
 //! running server's `/admin/v1`; the CLI never opens the database (sled is single-process).
 
+mod backend_commands;
 mod client;
 mod commands;
 pub mod output;
@@ -102,6 +103,7 @@ pub struct ListArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run the control plane (API, identity, quotas) in this process.
     Serve {
@@ -213,6 +215,86 @@ pub enum Command {
     },
     #[command(flatten)]
     Plugin(PluginCommand),
+    #[command(flatten)]
+    Backend(BackendCommand),
+}
+
+/// Ganeti backends (spec §13).
+#[derive(Subcommand, Debug)]
+pub enum BackendCommand {
+    /// Register a Ganeti cluster (created drained; checks credentials unless --no-check).
+    BackendAdd {
+        #[arg(long)]
+        clustername: String,
+        #[arg(long, default_value_t = 5080)]
+        port: u16,
+        #[arg(long)]
+        username: String,
+        #[arg(long, env = "CYCLADES_RAPI_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// Do not contact the cluster now.
+        #[arg(long)]
+        no_check: bool,
+        /// Accept the cluster's self-signed RAPI certificate.
+        #[arg(long)]
+        insecure: bool,
+        #[arg(long, default_value = "kvm")]
+        hypervisor: String,
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+        public: bool,
+        /// Plain HTTP instead of HTTPS (the Ganeti simulator).
+        #[arg(long)]
+        http: bool,
+    },
+    /// List backends with their state and resources.
+    BackendList {
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// Change a backend: drain it, take it offline, change credentials.
+    BackendModify {
+        /// Backend id or cluster name.
+        backend: String,
+        #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+        drained: Option<bool>,
+        #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+        offline: Option<bool>,
+        #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+        public: Option<bool>,
+        #[arg(long)]
+        port: Option<u16>,
+        #[arg(long)]
+        username: Option<String>,
+        #[arg(long)]
+        password: Option<String>,
+        #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+        insecure: Option<bool>,
+        #[arg(long)]
+        hypervisor: Option<String>,
+    },
+    /// Remove a backend that holds no servers.
+    BackendRemove { backend: String },
+    /// Refresh disk templates and resources (one backend, or every online one).
+    BackendUpdateStatus { backend: Option<String> },
+    /// Dedicate a backend to a project.
+    ProjectBackendAdd {
+        #[arg(long)]
+        project: String,
+        #[arg(long)]
+        backend: String,
+    },
+    /// List dedications of backends to projects.
+    ProjectBackendList {
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// Remove a dedication.
+    ProjectBackendRemove {
+        #[arg(long)]
+        project: String,
+        #[arg(long)]
+        backend: String,
+    },
 }
 
 /// The plugin platform's operator commands.

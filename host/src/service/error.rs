@@ -41,15 +41,22 @@ pub enum ServiceError {
 impl ServiceError {
     /// An internal error carrying the full chain of `error` as context.
     pub fn internal(error: &(dyn std::error::Error + 'static)) -> Self {
-        let mut text = error.to_string();
-        let mut source = error.source();
-        while let Some(s) = source {
-            text.push_str(": ");
-            text.push_str(&s.to_string());
-            source = s.source();
+        ServiceError::Internal {
+            internal: chain(error),
         }
-        ServiceError::Internal { internal: text }
     }
+}
+
+/// An error and its causes on one line.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 impl From<StoreError> for ServiceError {

@@ -4,6 +4,7 @@
 //! engine and plugins). Services never see HTTP types and never format wire documents: they
 //! take and return the plain structs defined here.
 
+pub mod backends;
 mod credentials;
 mod error;
 pub mod identity;
@@ -19,6 +20,7 @@ pub use error::ServiceError;
 
 use crate::config::Config;
 use crate::plugins::PluginHost;
+use crate::secrets::Sealer;
 use crate::store::Store;
 
 /// Handle to every service, shared by all requests. Cheap to clone.
@@ -31,17 +33,23 @@ struct Inner {
     store: Store,
     config: Config,
     plugins: Arc<PluginHost>,
+    sealer: Sealer,
 }
 
 impl Services {
-    pub fn new(store: Store, config: Config, plugins: Arc<PluginHost>) -> Self {
+    pub fn new(store: Store, config: Config, plugins: Arc<PluginHost>, sealer: Sealer) -> Self {
         Services {
             inner: Arc::new(Inner {
                 store,
                 config,
                 plugins,
+                sealer,
             }),
         }
+    }
+
+    fn sealer(&self) -> &Sealer {
+        &self.inner.sealer
     }
 
     fn plugins(&self) -> &Arc<PluginHost> {

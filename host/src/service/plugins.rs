@@ -113,6 +113,30 @@ fn yes() -> bool {
     true
 }
 
+/// A registered backend as allocators see it (none for ids beyond u32).
+fn allocator_view(b: &crate::store::Backend) -> Option<Backend> {
+    let snapshot = BackendSnapshot {
+        id: u32::try_from(b.id).ok()?,
+        mem_free_mb: b.resources.mfree,
+        mem_total_mb: b.resources.mtotal,
+        disk_free_mb: b.resources.dfree,
+        disk_total_mb: b.resources.dtotal,
+        cpu_total: u32::try_from(b.resources.ctotal).unwrap_or(u32::MAX),
+        instances: u32::try_from(b.resources.pinst_cnt).unwrap_or(u32::MAX),
+        offline: b.offline,
+        drained: b.drained,
+        public: b.public,
+        dedicated: false,
+        disk_templates: b
+            .disk_templates
+            .iter()
+            .filter(|t| template_flag(t).is_some())
+            .cloned()
+            .collect(),
+    };
+    snapshot.to_backend().ok()
+}
+
 /// The Ganeti disk template names the allocator interface knows.
 pub fn template_flag(name: &str) -> Option<TemplateSet> {
     Some(match name {
@@ -320,9 +344,11 @@ impl Services {
                 .iter()
                 .map(BackendSnapshot::to_backend)
                 .collect::<Result<_, _>>()?,
-            // Backends live with the Ganeti backend service; until one is registered the
-            // current table is empty.
-            None => Vec::new(),
+            None => self
+                .backends_live()?
+                .iter()
+                .filter_map(allocator_view)
+                .collect(),
         };
         if backends.is_empty() {
             return Err(ServiceError::BadRequest(

@@ -18,11 +18,16 @@
 //! | `quota_usage`        | project id ‖ 0 ‖ resource   | `QuotaUsage`     |
 //! | `commissions`        | serial, u64 big-endian      | `Commission`     |
 //! | `commissions_by_name`| commission name             | serial           |
+//! | `backends`           | backend id, u64 big-endian  | `Backend`        |
+//! | `backends_by_name`   | cluster name                | backend id       |
+//! | `project_backends`   | project id ‖ 0 ‖ backend id | (empty)          |
 
+mod backend;
 mod error;
 mod identity;
 pub mod model;
 mod quota;
+pub use backend::MAX_BACKENDS;
 pub use quota::NewCommission;
 
 use std::path::Path;
@@ -78,6 +83,9 @@ struct Trees {
     quota_usage: sled::Tree,
     commissions: sled::Tree,
     commissions_by_name: sled::Tree,
+    backends: sled::Tree,
+    backends_by_name: sled::Tree,
+    project_backends: sled::Tree,
 }
 
 impl Store {
@@ -130,6 +138,9 @@ impl Store {
             quota_usage: db.open_tree("quota_usage")?,
             commissions: db.open_tree("commissions")?,
             commissions_by_name: db.open_tree("commissions_by_name")?,
+            backends: db.open_tree("backends")?,
+            backends_by_name: db.open_tree("backends_by_name")?,
+            project_backends: db.open_tree("project_backends")?,
         };
         db.flush()?;
         Ok(Store { db, trees })
@@ -157,9 +168,9 @@ impl Store {
         Ok(())
     }
 
-    /// A new integer id: monotonic and never repeated, though it may skip values.
+    /// A new integer id, from 1: monotonic and never repeated, though it may skip values.
     pub fn generate_id(&self) -> Result<u64, StoreError> {
-        Ok(self.db.generate_id()?)
+        Ok(self.db.generate_id()? + 1)
     }
 
     /// Makes every write so far durable.

@@ -147,3 +147,50 @@ pub struct Commission {
     pub generation: u64,
 }
 versioned!(Commission, "commission");
+
+/// Resource totals of a backend as Ganeti last reported them (spec §13).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackendResources {
+    pub mfree: u64,
+    pub mtotal: u64,
+    pub dfree: u64,
+    pub dtotal: u64,
+    pub ctotal: u64,
+    pub pinst_cnt: u64,
+}
+
+/// A Ganeti cluster this control plane drives.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Backend {
+    pub id: u64,
+    /// Host name of the cluster's RAPI endpoint; unique.
+    pub clustername: String,
+    pub port: u16,
+    /// `https` for real clusters, `http` for the simulator.
+    pub scheme: String,
+    pub username: String,
+    /// The RAPI password, sealed by `secrets::Sealer` (never stored in clear).
+    pub password_sealed: String,
+    /// Accept the cluster's self-signed certificate.
+    pub insecure: bool,
+    pub hypervisor: String,
+    /// Available to projects without dedicated backends.
+    pub public: bool,
+    /// No new servers.
+    pub drained: bool,
+    /// Not contacted at all.
+    pub offline: bool,
+    /// 0-15: the hex digit of the per-backend MAC prefix (spec §15.2).
+    pub index: u8,
+    pub disk_templates: Vec<String>,
+    pub resources: BackendResources,
+    pub resources_updated: Option<Timestamp>,
+    /// Last time the backend answered, and the last error if it did not.
+    pub last_contact: Option<Timestamp>,
+    pub last_error: Option<String>,
+    pub created: Timestamp,
+    pub updated: Timestamp,
+    pub deleted: bool,
+    pub generation: u64,
+}
+versioned!(Backend, "backend");

@@ -1,6 +1,7 @@
 //! Every in-process API suite, in one test binary (one link, shared harness).
 
 mod admin;
+mod backends;
 mod identity;
 mod plugins;
 mod plumbing;

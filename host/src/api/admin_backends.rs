@@ -1,0 +1,273 @@
+//! The operator API for backends under `/admin/v1`: `backends` (add, list, show, modify,
+//! remove, update-status) and `project-backends` (dedications).
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::extract::{AdminCaller, JsonBody, OptionalJsonBody};
+use super::{ApiError, AppState};
+use crate::service::Deleted;
+use crate::service::backends::{BackendChanges, BackendInfo, NewBackend};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/admin/v1/backends", get(list).post(add))
+        .route("/admin/v1/backends/update-status", post(update_status))
+        .route(
+            "/admin/v1/backends/{backend}",
+            get(show).patch(modify).delete(remove),
+        )
+        .route(
+            "/admin/v1/project-backends",
+            get(dedications).post(dedicate).delete(undedicate),
+        )
+}
+
+fn backend_json(info: &BackendInfo) -> Value {
+    let b = &info.backend;
+    json!({
+        "id": b.id.to_string(),
+        "clustername": b.clustername,
+        "port": b.port,
+        "scheme": b.scheme,
+        "username": b.username,
+        "insecure": b.insecure,
+        "hypervisor": b.hypervisor,
+        "public": b.public,
+        "drained": b.drained,
+        "offline": b.offline,
+        "index": b.index,
+        "disk_templates": b.disk_templates,
+        "mfree": b.resources.mfree,
+        "mtotal": b.resources.mtotal,
+        "dfree": b.resources.dfree,
+        "dtotal": b.resources.dtotal,
+        "ctotal": b.resources.ctotal,
+        "pinst_cnt": b.resources.pinst_cnt,
+        "resources_updated": b.resources_updated.map(|t| t.iso()),
+        "last_contact": b.last_contact.map(|t| t.iso()),
+        "last_error": b.last_error,
+        "projects": info.projects,
+        "created": b.created.iso(),
+        "deleted": b.deleted,
+    })
+}
+
+#[derive(Deserialize, Default)]
+struct ListQuery {
+    #[serde(default)]
+    deleted: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    AdminCaller(_): AdminCaller,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let deleted = match q.deleted.as_deref() {
+        None | Some("false") => Deleted::Exclude,
+        Some("true") | Some("only") => Deleted::Only,
+        Some("all") => Deleted::Include,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid value '{other}' for deleted: use true, false or all"
+            )));
+        }
+    };
+    let list = state.services.backend_list(deleted)?;
+    Ok(Json(
+        json!({"backends": list.iter().map(backend_json).collect::<Vec<_>>()}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct AddBody {
+    backend: AddFields,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddFields {
+    clustername: String,
+    #[serde(default = "default_port")]
+    port: u16,
+    username: String,
+    password: String,
+    #[serde(default)]
+    no_check: bool,
+    #[serde(default)]
+    insecure: bool,
+    #[serde(default = "default_hypervisor")]
+    hypervisor: String,
+    #[serde(default = "default_public")]
+    public: bool,
+    #[serde(default)]
+    http: bool,
+}
+
+fn default_port() -> u16 {
+    5080
+}
+fn default_hypervisor() -> String {
+    "kvm".into()
+}
+fn default_public() -> bool {
+    true
+}
+
+async fn add(
+    State(state): State<AppState>,
+    AdminCaller(_): AdminCaller,
+    JsonBody(body): JsonBody<AddBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let f = body.backend;
+    let new = NewBackend {
+        clustername: f.clustername,
+        port: f.port,
+        username: f.username,
+        password: f.password,
+        no_check: f.no_check,
+        insecure: f.insecure,
+        hypervisor: f.hypervisor,
+        public: f.public,
+        http: f.http,
+    };
+    let info = state.services.backend_add(&new).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"backend": backend_json(&info)})),
+    ))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    AdminCaller(_): AdminCaller,
+    Path(b): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(
+        json!({"backend": backend_json(&state.services.backend_show(&b)?)}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct ModifyBody {
+    backend: ModifyFields,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModifyFields {
+    #[serde(default)]
+    drained: Option<bool>,
+    #[serde(default)]
+    offline: Option<bool>,
+    #[serde(default)]
+    public: Option<bool>,
+    #[serde(default)]
+    port: Option<u16>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    insecure: Option<bool>,
+    #[serde(default)]
+    hypervisor: Option<String>,
+}
+
+async fn modify(
+    State(state): State<AppState>,
+    AdminCaller(_): AdminCaller,
+    Path(b): Path<String>,
+    JsonBody(body): JsonBody<ModifyBody>,
+) -> Result<Json<Value>, ApiError> {
+    let f = body.backend;
+    let changes = BackendChanges {
+        drained: f.drained,
+        offline: f.offline,
+        public: f.public,
+        port: f.port,
+        username: f.username,
+        password: f.password,
+        insecure: f.insecure,
+        hypervisor: f.hypervisor,
+    };
+    Ok(Json(
+        json!({"backend": backend_json(&state.services.backend_modify(&b, &changes)?)}),
+    ))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    AdminCaller(_): AdminCaller,
+    Path(b): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(
+        json!({"backend": backend_json(&state.services.backend_remove(&b)?)}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateStatusBody {
+    #[serde(default)]
+    backend: Option<String>,
+}
+
+async fn update_status(
+    State(state): State<AppState>,
+    AdminCaller(_): AdminCaller,
+    OptionalJsonBody(body): OptionalJsonBody<UpdateStatusBody>,
+) -> Result<Json<Value>, ApiError> {
+    let target = body.and_then(|b| b.backend);
+    let list = state
+        .services
+        .backend_update_status(target.as_deref())
+        .await?;
+    Ok(Json(
+        json!({"backends": list.iter().map(backend_json).collect::<Vec<_>>()}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DedicationBody {
+    project: String,
+    backend: String,
+}
+
+async fn dedications(
+    State(state): State<AppState>,
+    AdminCaller(_): AdminCaller,
+) -> Result<Json<Value>, ApiError> {
+    let list = state.services.project_backend_list()?;
+    let rows: Vec<Value> =
+        list.iter().map(|(p, id, name)| json!({"project": p, "backend_id": id.to_string(), "clustername": name})).collect();
+    Ok(Json(json!({"project_backends": rows})))
+}
+
+async fn dedicate(
+    State(state): State<AppState>,
+    AdminCaller(_): AdminCaller,
+    JsonBody(body): JsonBody<DedicationBody>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .services
+        .project_backend_add(&body.project, &body.backend)?;
+    Ok(StatusCode::CREATED)
+}
+
+async fn undedicate(
+    State(state): State<AppState>,
+    AdminCaller(_): AdminCaller,
+    JsonBody(body): JsonBody<DedicationBody>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .services
+        .project_backend_remove(&body.project, &body.backend)?;
+    Ok(StatusCode::NO_CONTENT)
+}

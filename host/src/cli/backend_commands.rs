@@ -1,0 +1,162 @@
+//! Operator commands for Ganeti backends: `backend-add`, `backend-list`, `backend-modify`,
+//! `backend-remove`, `backend-update-status`, `project-backend-add/list/remove`.
+
+use reqwest::Method;
+use serde_json::{Map, json};
+
+use super::client::AdminClient;
+use super::commands::{encode_segment, show_list, show_one};
+use super::output::OutputFormat;
+use super::{BackendCommand, CliError};
+
+const BACKEND_FIELDS: &[&str] = &[
+    "id",
+    "clustername",
+    "port",
+    "drained",
+    "offline",
+    "public",
+    "disk_templates",
+    "mfree",
+    "dfree",
+    "pinst_cnt",
+    "last_contact",
+];
+
+pub async fn run(
+    command: &BackendCommand,
+    client: &AdminClient,
+    format: OutputFormat,
+) -> Result<(), CliError> {
+    match command {
+        BackendCommand::BackendAdd {
+            clustername,
+            port,
+            username,
+            password,
+            no_check,
+            insecure,
+            hypervisor,
+            public,
+            http,
+        } => {
+            let body = json!({"backend": {"clustername": clustername, "port": port, "username": username, "password": password,
+                "no_check": no_check, "insecure": insecure, "hypervisor": hypervisor, "public": public, "http": http}});
+            let reply = client.call(Method::POST, "/backends", Some(body)).await?;
+            show_one(&reply["backend"], format, BACKEND_FIELDS)?;
+            if format != OutputFormat::Json {
+                println!(
+                    "The backend is drained: open it with `cyclades backend-modify {clustername} --drained false`."
+                );
+            }
+            Ok(())
+        }
+        BackendCommand::BackendList { list } => {
+            let path = if list.deleted {
+                "/backends?deleted=only"
+            } else {
+                "/backends"
+            };
+            let reply = client.get(path).await?;
+            show_list(&reply["backends"], format, list, BACKEND_FIELDS)
+        }
+        BackendCommand::BackendModify {
+            backend,
+            drained,
+            offline,
+            public,
+            port,
+            username,
+            password,
+            insecure,
+            hypervisor,
+        } => {
+            let mut changes = Map::new();
+            for (k, v) in [
+                ("drained", json!(drained)),
+                ("offline", json!(offline)),
+                ("public", json!(public)),
+                ("port", json!(port)),
+                ("username", json!(username)),
+                ("password", json!(password)),
+                ("insecure", json!(insecure)),
+                ("hypervisor", json!(hypervisor)),
+            ] {
+                if !v.is_null() {
+                    changes.insert(k.to_string(), v);
+                }
+            }
+            if changes.is_empty() {
+                return Err(CliError::Message(
+                    "nothing to change: give at least one option (see --help)".into(),
+                ));
+            }
+            let path = format!("/backends/{}", encode_segment(backend));
+            let reply = client
+                .call(Method::PATCH, &path, Some(json!({"backend": changes})))
+                .await?;
+            show_one(&reply["backend"], format, BACKEND_FIELDS)
+        }
+        BackendCommand::BackendRemove { backend } => {
+            let reply = client
+                .call(
+                    Method::DELETE,
+                    &format!("/backends/{}", encode_segment(backend)),
+                    None,
+                )
+                .await?;
+            show_one(&reply["backend"], format, &["id", "clustername", "deleted"])
+        }
+        BackendCommand::BackendUpdateStatus { backend } => {
+            let body = backend.as_ref().map(|b| json!({"backend": b}));
+            let reply = client
+                .call(Method::POST, "/backends/update-status", body)
+                .await?;
+            show_list(
+                &reply["backends"],
+                format,
+                &Default::default(),
+                &[
+                    "id",
+                    "clustername",
+                    "disk_templates",
+                    "mfree",
+                    "dfree",
+                    "last_contact",
+                    "last_error",
+                ],
+            )
+        }
+        BackendCommand::ProjectBackendAdd { project, backend } => {
+            client
+                .call(
+                    Method::POST,
+                    "/project-backends",
+                    Some(json!({"project": project, "backend": backend})),
+                )
+                .await?;
+            println!("backend {backend} is now dedicated to project {project}");
+            Ok(())
+        }
+        BackendCommand::ProjectBackendList { list } => {
+            let reply = client.get("/project-backends").await?;
+            show_list(
+                &reply["project_backends"],
+                format,
+                list,
+                &["project", "backend_id", "clustername"],
+            )
+        }
+        BackendCommand::ProjectBackendRemove { project, backend } => {
+            client
+                .call(
+                    Method::DELETE,
+                    "/project-backends",
+                    Some(json!({"project": project, "backend": backend})),
+                )
+                .await?;
+            println!("backend {backend} is no longer dedicated to project {project}");
+            Ok(())
+        }
+    }
+}
