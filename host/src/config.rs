@@ -22,7 +22,23 @@ pub struct Config {
     pub identity: IdentityConfig,
     pub quota: QuotaConfig,
     pub plugins: PluginsConfig,
+    pub backends: BackendsConfig,
     pub security: SecurityConfig,
+}
+
+/// `[backends]`: the Ganeti clusters.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackendsConfig {
+    /// How often every online backend's disk templates and resources are refreshed, in seconds
+    /// (Synnefo's `BACKEND_REFRESH_MIN`, 15 minutes). 0 turns the refresh off.
+    pub refresh_secs: u64,
+}
+
+impl Default for BackendsConfig {
+    fn default() -> Self {
+        BackendsConfig { refresh_secs: 900 }
+    }
 }
 
 /// `[server]`: where to listen and keep state, how to log.

@@ -70,7 +70,8 @@ pub struct RunningServer {
     services: Services,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), ServerError>>,
-    purge: JoinHandle<()>,
+    /// Token purge and backend refresh.
+    housekeeping: JoinHandle<()>,
     /// The in-process simulated Ganeti cluster of `--demo`.
     simulator: Option<sim::RunningSim>,
 }
@@ -102,10 +103,10 @@ impl RunningServer {
     }
 
     async fn finish(self) -> Result<(), ServerError> {
-        // Wait for the sweeper to be gone too: it holds a handle on the store, and the data
+        // Wait for the housekeeping task to be gone too: it holds a handle on the store, and the data
         // directory's lock is released only when the last handle is dropped.
-        self.purge.abort();
-        let _ = self.purge.await;
+        self.housekeeping.abort();
+        let _ = self.housekeeping.await;
         if let Some(sim) = self.simulator {
             sim.shutdown().await;
         }
@@ -193,15 +194,28 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
             .await
             .map_err(ServerError::Serve)
     });
-    let purge_services = services.clone();
-    let purge = tokio::spawn(async move {
+    let housekeeping_services = services.clone();
+    let refresh_every = config.backends.refresh_secs;
+    let housekeeping = tokio::spawn(async move {
         let mut tick = tokio::time::interval(TOKEN_PURGE_INTERVAL);
+        // Backend resources go stale as Ganeti changes; refresh them periodically (spec §13).
+        let mut refresh = tokio::time::interval(Duration::from_secs(refresh_every.max(1)));
+        refresh.tick().await;
         loop {
-            tick.tick().await;
-            match purge_services.token_purge_expired() {
-                Ok(n) if n > 0 => tracing::info!(purged = n, "expired tokens removed"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "token purge failed"),
+            tokio::select! {
+                _ = tick.tick() => match housekeeping_services.token_purge_expired() {
+                    Ok(n) if n > 0 => tracing::info!(purged = n, "expired tokens removed"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "token purge failed"),
+                },
+                _ = refresh.tick(), if refresh_every > 0 => match housekeeping_services.backend_update_status(None).await {
+                    Ok(list) => {
+                        for b in list.iter().filter(|b| b.backend.last_error.is_some()) {
+                            tracing::warn!(backend = %b.backend.clustername, error = ?b.backend.last_error, "backend refresh failed");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "backend refresh failed"),
+                },
             }
         }
     });
@@ -215,7 +229,7 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
         services,
         shutdown: Some(tx),
         task,
-        purge,
+        housekeeping,
         simulator,
     })
 }

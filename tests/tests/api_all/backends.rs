@@ -251,3 +251,42 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[tokio::test]
+async fn backend_resources_are_refreshed_periodically() {
+    let ctx = TestContext::with_config(|c| c.backends.refresh_secs = 1).await;
+    let extra = cluster("pw-refresh").await;
+    let added = ctx
+        .admin(
+            Method::POST,
+            "/backends",
+            Some(add_body(extra.addr.port(), "pw-refresh")),
+        )
+        .await;
+    assert_eq!(added.body["backend"]["pinst_cnt"], 0, "{}", added.text);
+    // Something changes on the cluster behind our back...
+    let create = json!({"__version__": 1, "name": "outside-1", "disk_template": "plain", "disks": [{"size": 1024}],
+                        "beparams": {"maxmem": 256, "vcpus": 1}, "nics": []});
+    reqwest::Client::new()
+        .post(format!("{}/2/instances", extra.url()))
+        .basic_auth("rapi", Some("pw-refresh"))
+        .json(&create)
+        .send()
+        .await
+        .expect("create");
+    // ...and the periodic refresh notices within a couple of intervals.
+    let mut seen = Value::Null;
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        seen = backend(
+            &ctx.admin(Method::GET, "/backends", None).await.body,
+            "localhost",
+        )["pinst_cnt"]
+            .clone();
+        if seen == 1 {
+            break;
+        }
+    }
+    assert_eq!(seen, 1);
+    extra.shutdown().await;
+}
