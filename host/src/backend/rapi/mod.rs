@@ -372,6 +372,81 @@ impl RapiClient {
         self.job_id(v, "delete instance")
     }
 
+    /// `PUT /2/instances/<name>/modify` (NIC/disk add/remove, beparams, `hotplug_if_possible`).
+    pub async fn modify_instance(&self, name: &str, body: Value) -> Result<u64, BackendError> {
+        let v = self
+            .call(
+                Method::PUT,
+                &format!("/2/instances/{name}/modify"),
+                Some(body),
+            )
+            .await?;
+        self.job_id(v, "modify instance")
+    }
+
+    pub async fn networks(&self) -> Result<Vec<Value>, BackendError> {
+        let v = self.call(Method::GET, "/2/networks?bulk=1", None).await?;
+        Ok(v.as_array().cloned().unwrap_or_default())
+    }
+
+    /// One network, or `None` if Ganeti does not know it.
+    pub async fn network(&self, name: &str) -> Result<Option<Value>, BackendError> {
+        match self
+            .call(Method::GET, &format!("/2/networks/{name}"), None)
+            .await
+        {
+            Ok(v) => Ok(Some(v)),
+            Err(BackendError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `POST /2/networks` (`network_name`, `network`, `gateway`, `mac_prefix`, `tags`, ...).
+    pub async fn create_network(&self, body: Value) -> Result<u64, BackendError> {
+        let v = self.call(Method::POST, "/2/networks", Some(body)).await?;
+        self.job_id(v, "create network")
+    }
+
+    pub async fn connect_network(
+        &self,
+        name: &str,
+        group: &str,
+        mode: &str,
+        link: &str,
+    ) -> Result<u64, BackendError> {
+        let body = json!({"group_name": group, "network_mode": mode, "network_link": link, "conflicts_check": false});
+        let v = self
+            .call(
+                Method::PUT,
+                &format!("/2/networks/{name}/connect"),
+                Some(body),
+            )
+            .await?;
+        self.job_id(v, "connect network")
+    }
+
+    pub async fn disconnect_network(&self, name: &str, group: &str) -> Result<u64, BackendError> {
+        let v = self
+            .call(
+                Method::PUT,
+                &format!("/2/networks/{name}/disconnect"),
+                Some(json!({"group_name": group})),
+            )
+            .await?;
+        self.job_id(v, "disconnect network")
+    }
+
+    pub async fn delete_network(&self, name: &str) -> Result<u64, BackendError> {
+        let v = self
+            .call(
+                Method::DELETE,
+                &format!("/2/networks/{name}"),
+                Some(json!({})),
+            )
+            .await?;
+        self.job_id(v, "delete network")
+    }
+
     pub async fn job(&self, id: u64) -> Result<JobInfo, BackendError> {
         let v = self
             .call(Method::GET, &format!("/2/jobs/{id}"), None)

@@ -176,3 +176,93 @@ async fn failures_are_typed_and_classified() {
     assert!(!format!("{:?}", c.config).contains("pw\""));
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn networks_and_nics_round_trip() {
+    let s = simulator().await;
+    let c = client(&s, "pw");
+    let wait = Duration::from_secs(10);
+    let net = json!({"network_name": "snf-net-7", "network": "10.7.0.0/24", "gateway": "10.7.0.1", "mac_prefix": "aa:00:07",
+                     "add_reserved_ips": ["10.7.0.254"], "conflicts_check": false, "tags": ["synnefo:network:7"]});
+    c.wait_job(c.create_network(net).await.expect("submit"), wait)
+        .await
+        .expect("created");
+    c.wait_job(
+        c.connect_network("snf-net-7", "default", "bridged", "prv0")
+            .await
+            .expect("submit"),
+        wait,
+    )
+    .await
+    .expect("connected");
+    let shown = c.network("snf-net-7").await.expect("get").expect("exists");
+    assert_eq!(
+        shown["group_list"],
+        json!([["default", "bridged", "prv0", ""]])
+    );
+    assert_eq!(shown["free_count"], 252);
+    let mut create = body("snf-21");
+    create["nics"] = json!([{"name": "snf-nic-1", "network": "snf-net-7", "ip": "10.7.0.5"}]);
+    c.wait_job(c.create_instance(create).await.expect("submit"), wait)
+        .await
+        .expect("created");
+    let add = json!({"hotplug_if_possible": true, "nics": [["add", -1, {"name": "snf-nic-2", "network": "snf-net-7", "ip": "10.7.0.6"}]]});
+    c.wait_job(
+        c.modify_instance("snf-21", add).await.expect("submit"),
+        wait,
+    )
+    .await
+    .expect("nic added");
+    let inst = c.instance("snf-21").await.expect("get").expect("exists");
+    assert_eq!(inst["nic.names"], json!(["snf-nic-1", "snf-nic-2"]));
+    assert!(
+        inst["nic.macs"][1]
+            .as_str()
+            .is_some_and(|m| m.starts_with("aa:00:07:"))
+    );
+    let taken = json!({"nics": [["add", -1, {"name": "snf-nic-3", "network": "snf-net-7", "ip": "10.7.0.6"}]]});
+    let e = c
+        .wait_job(
+            c.modify_instance("snf-21", taken).await.expect("submit"),
+            wait,
+        )
+        .await
+        .expect_err("ip in use");
+    assert!(
+        matches!(&e, BackendError::JobFailed { code: Some(code), .. } if code == "resource_not_unique"),
+        "{e}"
+    );
+    let e = c
+        .wait_job(
+            c.disconnect_network("snf-net-7", "default")
+                .await
+                .expect("submit"),
+            wait,
+        )
+        .await
+        .expect_err("in use");
+    assert!(matches!(e, BackendError::JobFailed { .. }), "{e}");
+    let remove = json!({"nics": [["remove", "snf-nic-2", {}]]});
+    c.wait_job(
+        c.modify_instance("snf-21", remove).await.expect("submit"),
+        wait,
+    )
+    .await
+    .expect("removed");
+    c.wait_job(c.delete_instance("snf-21").await.expect("submit"), wait)
+        .await
+        .expect("deleted");
+    c.wait_job(
+        c.disconnect_network("snf-net-7", "default")
+            .await
+            .expect("submit"),
+        wait,
+    )
+    .await
+    .expect("disconnected");
+    c.wait_job(c.delete_network("snf-net-7").await.expect("submit"), wait)
+        .await
+        .expect("deleted");
+    assert!(c.networks().await.expect("list").is_empty());
+    s.shutdown().await;
+}

@@ -57,6 +57,11 @@ pub fn router(sim: Sim) -> Router {
         .route("/2/instances/{name}/startup", put(startup))
         .route("/2/instances/{name}/shutdown", put(shutdown))
         .route("/2/instances/{name}/reboot", post(reboot))
+        .route("/2/instances/{name}/modify", put(modify))
+        .route("/2/networks", get(networks).post(network_create))
+        .route("/2/networks/{name}", get(network).delete(network_delete))
+        .route("/2/networks/{name}/connect", put(network_connect))
+        .route("/2/networks/{name}/disconnect", put(network_disconnect))
         .route("/2/jobs", get(jobs))
         .route("/2/jobs/{id}", get(job))
         .route("/sim/faults", get(faults_show).post(faults_set))
@@ -285,6 +290,70 @@ async fn reboot(
 
 async fn remove(State(sim): State<Sim>, Path(name): Path<String>, body: Bytes) -> Reply {
     instance_job(&sim, &name, "OP_INSTANCE_REMOVE", json_body(&body)?)
+}
+
+async fn modify(State(sim): State<Sim>, Path(name): Path<String>, body: Bytes) -> Reply {
+    instance_job(&sim, &name, "OP_INSTANCE_SET_PARAMS", json_body(&body)?)
+}
+
+async fn networks(State(sim): State<Sim>, Query(q): Query<Bulk>) -> Reply {
+    Ok(axum::Json(sim.with(|c| {
+        if q.on() {
+            json!(
+                c.networks
+                    .values()
+                    .map(|n| c.render_network(n))
+                    .collect::<Vec<_>>()
+            )
+        } else {
+            json!(
+                c.networks
+                    .keys()
+                    .map(|n| json!({"name": n, "uri": format!("/2/networks/{n}")}))
+                    .collect::<Vec<_>>()
+            )
+        }
+    })))
+}
+
+async fn network(State(sim): State<Sim>, Path(name): Path<String>) -> Reply {
+    sim.with(|c| c.networks.get(&name).map(|n| c.render_network(n)))
+        .map(axum::Json)
+        .ok_or_else(|| RapiError::new(404, format!("Network '{name}' not known")))
+}
+
+fn network_job(sim: &Sim, name: &str, opcode: &str, extra: Value) -> Reply {
+    let mut op = json!({"OP_ID": opcode, "network_name": name});
+    if let (Some(op), Some(extra)) = (op.as_object_mut(), extra.as_object()) {
+        op.extend(extra.clone());
+    }
+    let summary = format!("{}({name})", opcode.trim_start_matches("OP_"));
+    Ok(axum::Json(json!(sim.with(|c| c.submit(op, summary)))))
+}
+
+async fn network_create(State(sim): State<Sim>, body: Bytes) -> Reply {
+    let body = json_body(&body)?;
+    let name = body["network_name"]
+        .as_str()
+        .ok_or_else(|| RapiError::new(400, "Missing network_name"))?
+        .to_string();
+    network_job(&sim, &name, "OP_NETWORK_ADD", body)
+}
+
+async fn network_connect(State(sim): State<Sim>, Path(name): Path<String>, body: Bytes) -> Reply {
+    network_job(&sim, &name, "OP_NETWORK_CONNECT", json_body(&body)?)
+}
+
+async fn network_disconnect(
+    State(sim): State<Sim>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Reply {
+    network_job(&sim, &name, "OP_NETWORK_DISCONNECT", json_body(&body)?)
+}
+
+async fn network_delete(State(sim): State<Sim>, Path(name): Path<String>, body: Bytes) -> Reply {
+    network_job(&sim, &name, "OP_NETWORK_REMOVE", json_body(&body)?)
 }
 
 async fn jobs(State(sim): State<Sim>, Query(q): Query<Bulk>) -> Reply {

@@ -8,6 +8,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::network::Network;
+
+/// What applying an opcode gives: (opresult, oplog messages), or (error class, message, code).
+pub type OpResult = Result<(Value, Vec<String>), (&'static str, String, Option<&'static str>)>;
+
 /// Seconds since the epoch, as Ganeti's float timestamps.
 pub fn now() -> f64 {
     SystemTime::now()
@@ -201,6 +206,8 @@ pub struct Cluster {
     pub group_uuid: String,
     pub nodes: Vec<Node>,
     pub instances: BTreeMap<String, Instance>,
+    #[serde(default)]
+    pub networks: BTreeMap<String, Network>,
     pub jobs: BTreeMap<u64, Job>,
     pub next_job: u64,
     pub faults: Faults,
@@ -257,6 +264,7 @@ impl Cluster {
             group_uuid: new_uuid(),
             nodes,
             instances: BTreeMap::new(),
+            networks: BTreeMap::new(),
             jobs: BTreeMap::new(),
             next_job: 1,
             faults: Faults::default(),
@@ -353,7 +361,6 @@ impl Cluster {
             "alloc_policy": "preferred",
             "node_cnt": names.len(),
             "node_list": names,
-            "networks": [],
             "ipolicy": {"disk-templates": Self::enabled_disk_templates(), "vcpu-ratio": 4, "spindle-ratio": 32},
             "serial_no": 1,
             "tags": [],
@@ -470,7 +477,10 @@ impl Cluster {
                         }
                         Err((kind, message, code)) => {
                             j.status = JobStatus::Error;
-                            j.opresult = json!([kind, [message, code]]);
+                            j.opresult = match code {
+                                Some(code) => json!([kind, [message, code]]),
+                                None => json!([kind, [message]]),
+                            };
                         }
                     }
                 }
@@ -484,10 +494,7 @@ impl Cluster {
     }
 
     /// Applies one opcode. Errors are `(error class, message, error code)` as Ganeti reports.
-    fn execute(
-        &mut self,
-        job: &Job,
-    ) -> Result<(Value, Vec<String>), (&'static str, String, &'static str)> {
+    fn execute(&mut self, job: &Job) -> OpResult {
         let opcode = job.opcode().to_string();
         if let Some(n) = self.faults.fail_next.get_mut(&opcode)
             && *n > 0
@@ -496,7 +503,7 @@ impl Cluster {
             return Err((
                 "OpExecError",
                 format!("Injected failure of {opcode}"),
-                "ecode_injected",
+                Some("ecode_injected"),
             ));
         }
         let op = &job.op;
@@ -515,7 +522,7 @@ impl Cluster {
                     return Err((
                         "OpPrereqError",
                         format!("Instance {name} is down"),
-                        "wrong_state",
+                        Some("wrong_state"),
                     ));
                 }
                 if inst.admin_up != up {
@@ -542,10 +549,15 @@ impl Cluster {
                 node.dfree += inst.disks.iter().map(|d| d.size).sum::<u64>();
                 Ok((Value::Null, vec![]))
             }
+            "OP_INSTANCE_SET_PARAMS" => self.modify_instance(op, &name, t),
+            "OP_NETWORK_ADD" => self.network_add(op),
+            "OP_NETWORK_CONNECT" => self.network_connect(op),
+            "OP_NETWORK_DISCONNECT" => self.network_disconnect(op),
+            "OP_NETWORK_REMOVE" => self.network_remove(op),
             other => Err((
                 "OpPrereqError",
                 format!("Opcode {other} is not simulated"),
-                "wrong_input",
+                Some("wrong_input"),
             )),
         }
     }
@@ -555,25 +567,35 @@ impl Cluster {
         &mut self.nodes[index]
     }
 
-    fn create_instance(
-        &mut self,
-        op: &Value,
-        name: &str,
-        t: f64,
-    ) -> Result<(Value, Vec<String>), (&'static str, String, &'static str)> {
+    fn create_instance(&mut self, op: &Value, name: &str, t: f64) -> OpResult {
         if self.instances.contains_key(name) {
             return Err((
                 "OpPrereqError",
                 format!("Instance '{name}' is already in the cluster"),
-                "already_exists",
+                Some("already_exists"),
             ));
+        }
+        for nic in op["nics"].as_array().into_iter().flatten() {
+            if let Some(network) = nic["network"].as_str() {
+                match nic["ip"].as_str() {
+                    Some(ip) => self.check_nic_ip(network, ip)?,
+                    None if !self.networks.contains_key(network) => {
+                        return Err((
+                            "OpPrereqError",
+                            format!("Network '{network}' not found"),
+                            Some("unknown_entity"),
+                        ));
+                    }
+                    None => {}
+                }
+            }
         }
         let template = op["disk_template"].as_str().unwrap_or("").to_string();
         if !Self::enabled_disk_templates().contains(&template.as_str()) {
             return Err((
                 "OpPrereqError",
                 format!("Disk template '{template}' is not enabled in cluster"),
-                "wrong_input",
+                Some("wrong_input"),
             ));
         }
         let memory = op["beparams"]["maxmem"]
@@ -607,7 +629,7 @@ impl Cluster {
                 .ok_or((
                     "OpPrereqError",
                     "Can't compute nodes using iallocator 'hail': not enough resources".to_string(),
-                    "temp_insufficient_resources",
+                    Some("temp_insufficient_resources"),
                 ))?,
         };
         let node = self.node_mut(&node_name);
@@ -617,25 +639,7 @@ impl Cluster {
         node.dfree = node.dfree.saturating_sub(disk_total);
         let nics = op["nics"]
             .as_array()
-            .map(|n| {
-                n.iter()
-                    .enumerate()
-                    .map(|(i, nic)| Nic {
-                        name: nic["name"].as_str().map(str::to_string),
-                        ip: nic["ip"].as_str().map(str::to_string),
-                        network: nic["network"].as_str().map(str::to_string),
-                        mac: format!(
-                            "aa:00:00:{:02x}:{:02x}:{:02x}",
-                            (self.next_job % 256) as u8,
-                            (t as u64 % 256) as u8,
-                            i as u8
-                        ),
-                        uuid: new_uuid(),
-                        link: nic["link"].as_str().unwrap_or("br0").to_string(),
-                        mode: nic["mode"].as_str().unwrap_or("bridged").to_string(),
-                    })
-                    .collect()
-            })
+            .map(|n| n.iter().map(|nic| self.new_nic(nic)).collect())
             .unwrap_or_default();
         self.instances.insert(
             name.to_string(),
@@ -678,10 +682,170 @@ impl Cluster {
     }
 }
 
-fn missing(name: &str) -> (&'static str, String, &'static str) {
+fn missing(name: &str) -> (&'static str, String, Option<&'static str>) {
     (
         "OpPrereqError",
         format!("Instance '{name}' not known"),
-        "unknown_entity",
+        Some("unknown_entity"),
     )
+}
+
+impl Cluster {
+    /// A NIC from its RAPI parameters; the MAC comes from the network's prefix, the mode and
+    /// link from the network's connection to the node group.
+    fn new_nic(&self, nic: &Value) -> Nic {
+        let network = nic["network"].as_str().and_then(|n| self.networks.get(n));
+        let prefix = network
+            .and_then(|n| n.mac_prefix.clone())
+            .unwrap_or_else(|| "aa:00:00".into());
+        let random = uuid::Uuid::new_v4();
+        let bytes = random.as_bytes();
+        let (mode, link) = network
+            .and_then(|n| n.groups.first())
+            .map(|(_, m, l, _)| (m.clone(), l.clone()))
+            .unwrap_or_else(|| ("bridged".into(), "br0".into()));
+        Nic {
+            name: nic["name"].as_str().map(str::to_string),
+            ip: nic["ip"].as_str().map(str::to_string),
+            network: nic["network"].as_str().map(str::to_string),
+            mac: format!(
+                "{prefix}:{:02x}:{:02x}:{:02x}",
+                bytes[0], bytes[1], bytes[2]
+            ),
+            uuid: random.to_string(),
+            link: nic["link"].as_str().map(str::to_string).unwrap_or(link),
+            mode: nic["mode"].as_str().map(str::to_string).unwrap_or(mode),
+        }
+    }
+
+    /// `OP_INSTANCE_SET_PARAMS`: NIC and disk add/remove, beparams.
+    fn modify_instance(&mut self, op: &Value, name: &str, t: f64) -> OpResult {
+        if !self.instances.contains_key(name) {
+            return Err(missing(name));
+        }
+        if op["hotplug"].as_bool() == Some(true) {
+            return Err((
+                "OpPrereqError",
+                "Hotplug is not possible: Hotplug is not supported: Hotplug is not supported by this hypervisor".into(),
+                Some("wrong_state"),
+            ));
+        }
+        let mut changes = Vec::new();
+        let mut log = Vec::new();
+        for change in op["nics"].as_array().into_iter().flatten() {
+            match change[0].as_str().unwrap_or("") {
+                "add" => {
+                    let params = &change[2];
+                    if let (Some(network), Some(ip)) =
+                        (params["network"].as_str(), params["ip"].as_str())
+                    {
+                        self.check_nic_ip(network, ip)?;
+                    }
+                    let nic = self.new_nic(params);
+                    let inst = self.instances.get_mut(name).ok_or_else(|| missing(name))?;
+                    changes.push(json!([
+                        format!("nic.{}", inst.nics.len()),
+                        format!(
+                            "add:mac={},ip={},mode={},link={},network={}",
+                            nic.mac,
+                            nic.ip.clone().unwrap_or_else(|| "None".into()),
+                            nic.mode,
+                            nic.link,
+                            nic.network.clone().unwrap_or_else(|| "None".into())
+                        )
+                    ]));
+                    inst.nics.push(nic);
+                    if op["hotplug_if_possible"].as_bool() == Some(true) {
+                        log.push(" - WARNING: Hotplug is not supported by this hypervisor; the change applies at the next reboot".into());
+                    }
+                }
+                "remove" => {
+                    let inst = self.instances.get_mut(name).ok_or_else(|| missing(name))?;
+                    let key = &change[1];
+                    let index = match key.as_str() {
+                        Some(n) => inst
+                            .nics
+                            .iter()
+                            .position(|nic| nic.name.as_deref() == Some(n)),
+                        None => key
+                            .as_u64()
+                            .map(|i| i as usize)
+                            .filter(|i| *i < inst.nics.len()),
+                    }
+                    .ok_or((
+                        "OpPrereqError",
+                        format!("NIC {key} not found"),
+                        Some("unknown_entity"),
+                    ))?;
+                    inst.nics.remove(index);
+                    changes.push(json!([format!("NIC/{index}"), "remove"]));
+                }
+                other => {
+                    return Err((
+                        "OpPrereqError",
+                        format!("NIC action '{other}' is not simulated"),
+                        Some("wrong_input"),
+                    ));
+                }
+            }
+        }
+        for change in op["disks"].as_array().into_iter().flatten() {
+            let inst = self.instances.get_mut(name).ok_or_else(|| missing(name))?;
+            match change[0].as_str().unwrap_or("") {
+                "add" => {
+                    let size = change[2]["size"].as_u64().unwrap_or(0);
+                    let disk = Disk {
+                        name: change[2]["name"].as_str().map(str::to_string),
+                        size,
+                        uuid: new_uuid(),
+                    };
+                    changes.push(json!([
+                        format!("disk/{}", inst.disks.len()),
+                        format!("add:size={size},mode=rw")
+                    ]));
+                    inst.disks.push(disk);
+                }
+                "remove" => {
+                    let key = &change[1];
+                    let index = match key.as_str() {
+                        Some(n) => inst.disks.iter().position(|d| d.name.as_deref() == Some(n)),
+                        None => key
+                            .as_u64()
+                            .map(|i| i as usize)
+                            .filter(|i| *i < inst.disks.len()),
+                    }
+                    .ok_or((
+                        "OpPrereqError",
+                        format!("Disk {key} not found"),
+                        Some("unknown_entity"),
+                    ))?;
+                    inst.disks.remove(index);
+                    changes.push(json!([format!("disk/{index}"), "remove"]));
+                }
+                other => {
+                    return Err((
+                        "OpPrereqError",
+                        format!("Disk action '{other}' is not simulated"),
+                        Some("wrong_input"),
+                    ));
+                }
+            }
+        }
+        if let Some(be) = op["beparams"].as_object() {
+            let inst = self.instances.get_mut(name).ok_or_else(|| missing(name))?;
+            if let Some(v) = be.get("vcpus").and_then(Value::as_u64) {
+                inst.vcpus = v as u32;
+                changes.push(json!(["be/vcpus", v]));
+            }
+            if let Some(v) = be.get("maxmem").and_then(Value::as_u64) {
+                inst.memory = v;
+                changes.push(json!(["be/maxmem", v]));
+            }
+        }
+        if let Some(inst) = self.instances.get_mut(name) {
+            inst.mtime = t;
+            inst.serial_no += 1;
+        }
+        Ok((json!(changes), log))
+    }
 }

@@ -121,6 +121,173 @@ fn create_body(name: &str) -> Value {
            "tags": ["synnefo:user:u1"], "wait_for_sync": false})
 }
 
+/// Creates and connects `snf-net-1` (10.0.0.0/24), as the fixtures' cluster had it.
+async fn network_setup(c: &Client) {
+    let create = json!({"network_name": "snf-net-1", "network": "10.0.0.0/24", "gateway": "10.0.0.1", "gateway6": null,
+                        "network6": null, "mac_prefix": "aa:00:01", "add_reserved_ips": ["10.0.0.254"],
+                        "conflicts_check": false, "tags": ["synnefo:network:1"]});
+    let job = c.job(reqwest::Method::POST, "/2/networks", create).await;
+    assert_eq!(job["status"], "success", "{job}");
+    let connect = json!({"conflicts_check": false, "group_name": "default", "network_link": "br0", "network_mode": "bridged"});
+    let job = c
+        .job(
+            reqwest::Method::PUT,
+            "/2/networks/snf-net-1/connect",
+            connect,
+        )
+        .await;
+    assert_eq!(job["status"], "success", "{job}");
+}
+
+#[tokio::test]
+async fn networks_and_nics_match_ganeti() {
+    let s = sim(Latency::zero(), None).await;
+    let c = Client::new(&s);
+    let bad = json!({"network_name": "snf-net-1", "network": "10.0.0.0/24", "gateway": "10.0.0.1", "mac_prefix": "aa:00:01",
+                     "add_reserved_ips": ["10.0.0.1"], "conflicts_check": false, "tags": ["synnefo:network:1"]});
+    let failed = c.job(reqwest::Method::POST, "/2/networks", bad).await;
+    if let Some(real) = fixture("job-failed-network-reserved-gateway.json") {
+        assert_eq!(
+            (&failed["status"], &failed["opresult"]),
+            (&real["status"], &real["opresult"])
+        );
+    }
+    network_setup(&c).await;
+    let net = c.get("/2/networks/snf-net-1").await;
+    if let Some(real) = fixture("network-snf-net-1.json") {
+        for f in [
+            "name",
+            "network",
+            "gateway",
+            "mac_prefix",
+            "map",
+            "free_count",
+            "reserved_count",
+            "external_reservations",
+            "group_list",
+            "tags",
+        ] {
+            assert_eq!(net[f], real[f], "network.{f}");
+        }
+        same_shape(
+            &net,
+            &real,
+            &[
+                "uuid",
+                "inst_list",
+                "ctime",
+                "serial_no",
+                "network6",
+                "gateway6",
+            ],
+            "network",
+        );
+    }
+    if let Some(real) = fixture("networks.json") {
+        assert_eq!(c.get("/2/networks").await, real);
+    }
+    let again = json!({"conflicts_check": false, "group_name": "default", "network_link": "br0", "network_mode": "bridged"});
+    let connect_again = c
+        .job(reqwest::Method::PUT, "/2/networks/snf-net-1/connect", again)
+        .await;
+    assert_eq!(connect_again["status"], "success");
+    if let Some(real) = fixture("job-network-connect-again.json") {
+        assert_eq!(connect_again["oplog"][0][0][3], real["oplog"][0][0][3]);
+    }
+    assert_eq!(
+        c.job(reqwest::Method::POST, "/2/instances", create_body("snf-1"))
+            .await["status"],
+        "success"
+    );
+    let taken = c
+        .job(reqwest::Method::POST, "/2/instances", create_body("snf-12"))
+        .await;
+    if let Some(real) = fixture("job-failed-ip-in-use.json") {
+        assert_eq!(taken["opresult"], real["opresult"]);
+    }
+    let hotplug = json!({"hotplug": true, "nics": [["add", -1, {"ip": "10.0.0.6", "mac": "auto", "name": "snf-nic-2", "network": "snf-net-1"}]]});
+    let refused = c
+        .job(reqwest::Method::PUT, "/2/instances/snf-1/modify", hotplug)
+        .await;
+    if let Some(real) = fixture("job-modify-hotplug.json") {
+        assert_eq!(
+            (
+                &refused["status"],
+                &refused["opresult"][0][0],
+                &refused["opresult"][0][1][1]
+            ),
+            (
+                &real["status"],
+                &real["opresult"][0][0],
+                &real["opresult"][0][1][1]
+            )
+        );
+    }
+    let add = json!({"hotplug_if_possible": true, "nics": [["add", -1, {"ip": "10.0.0.7", "name": "snf-nic-3", "network": "snf-net-1"}]]});
+    let added = c
+        .job(reqwest::Method::PUT, "/2/instances/snf-1/modify", add)
+        .await;
+    assert_eq!(added["summary"], json!(["INSTANCE_SET_PARAMS(snf-1)"]));
+    let change = added["opresult"][0][0].clone();
+    assert_eq!(change[0], "nic.1");
+    assert!(
+        change[1]
+            .as_str()
+            .is_some_and(|t| t.starts_with("add:mac=aa:00:01:")
+                && t.ends_with("ip=10.0.0.7,mode=bridged,link=br0,network=snf-net-1")),
+        "{change}"
+    );
+    let after = c.get("/2/instances/snf-1").await;
+    if let Some(real) = fixture("instance-snf-1-after-modify.json") {
+        assert_eq!(
+            (&after["nic.names"], &after["nic.ips"]),
+            (&real["nic.names"], &real["nic.ips"])
+        );
+    }
+    let removed = c
+        .job(
+            reqwest::Method::PUT,
+            "/2/instances/snf-1/modify",
+            json!({"nics": [["remove", "snf-nic-3", {}]]}),
+        )
+        .await;
+    if let Some(real) = fixture("job-modify-remove-nic.json") {
+        assert_eq!(removed["opresult"], real["opresult"]);
+    }
+    assert_eq!(
+        c.get("/2/networks/snf-net-1").await["inst_list"],
+        json!(["snf-1"])
+    );
+    assert_eq!(
+        c.job(reqwest::Method::DELETE, "/2/instances/snf-1", json!({}))
+            .await["status"],
+        "success"
+    );
+    let busy = c
+        .job(reqwest::Method::DELETE, "/2/networks/snf-net-1", json!({}))
+        .await;
+    assert_eq!(
+        busy["status"], "error",
+        "a connected network cannot be removed"
+    );
+    assert_eq!(
+        c.job(
+            reqwest::Method::PUT,
+            "/2/networks/snf-net-1/disconnect",
+            json!({"group_name": "default"})
+        )
+        .await["summary"],
+        json!(["NETWORK_DISCONNECT(snf-net-1)"])
+    );
+    assert_eq!(
+        c.job(reqwest::Method::DELETE, "/2/networks/snf-net-1", json!({}))
+            .await["summary"],
+        json!(["NETWORK_REMOVE(snf-net-1)"])
+    );
+    assert_eq!(c.get("/2/networks").await, json!([]));
+    s.shutdown().await;
+}
+
 #[tokio::test]
 async fn auth_errors_and_discovery_match_ganeti() {
     let s = sim(Latency::zero(), None).await;
@@ -249,6 +416,7 @@ async fn auth_errors_and_discovery_match_ganeti() {
 async fn instance_lifecycle_through_jobs() {
     let s = sim(Latency::zero(), None).await;
     let c = Client::new(&s);
+    network_setup(&c).await;
     let free_before: u64 = c
         .get("/2/nodes?bulk=1")
         .await
@@ -419,6 +587,7 @@ async fn instance_lifecycle_through_jobs() {
 async fn jobs_take_realistic_time() {
     let s = sim(Latency::realistic(), None).await;
     let c = Client::new(&s);
+    network_setup(&c).await;
     let (_, id) = c
         .send(
             reqwest::Method::POST,
@@ -460,6 +629,7 @@ async fn jobs_take_realistic_time() {
 async fn faults_are_injected_on_request() {
     let s = sim(Latency::zero(), None).await;
     let c = Client::new(&s);
+    network_setup(&c).await;
     c.send(
         reqwest::Method::POST,
         "/sim/faults",
@@ -527,6 +697,7 @@ async fn the_cluster_survives_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = sim(Latency::zero(), Some(dir.path().to_path_buf())).await;
     let c = Client::new(&s);
+    network_setup(&c).await;
     assert_eq!(
         c.job(reqwest::Method::POST, "/2/instances", create_body("snf-5"))
             .await["status"],
@@ -539,8 +710,8 @@ async fn the_cluster_survives_a_restart() {
     let jobs = c.get("/2/jobs").await;
     assert_eq!(
         jobs.as_array().map(Vec::len),
-        Some(1),
-        "job ids continue after a restart"
+        Some(3),
+        "the job queue survives"
     );
     let (_, next) = c
         .send(
@@ -549,6 +720,10 @@ async fn the_cluster_survives_a_restart() {
             Some(json!({})),
         )
         .await;
-    assert_eq!(next, json!(2));
+    assert_eq!(next, json!(4), "job ids continue after a restart");
+    assert_eq!(
+        c.get("/2/networks/snf-net-1").await["inst_list"],
+        json!(["snf-5"])
+    );
     s.shutdown().await;
 }
