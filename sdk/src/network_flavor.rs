@@ -123,6 +123,64 @@ pub fn per_backend_mac_prefix(prefix: &str, backend_index: u32) -> Result<String
     Ok(candidate)
 }
 
+/// The mode of a flavor that allows only one: `only` when unset, an `invalid-input` error when
+/// the operator asked for another.
+pub fn fixed_mode(mode: Option<String>, only: &str, flavor: &str) -> Result<String, PluginError> {
+    match mode {
+        None => Ok(only.to_string()),
+        Some(m) if m == only => Ok(m),
+        Some(m) => Err(PluginError::invalid(format!(
+            "{flavor} networks are {only}; mode '{m}' is not allowed"
+        ))),
+    }
+}
+
+/// A value the host hands out from one of its pools: an operator override of it is
+/// `invalid-input`, a missing value is the host's fault (`internal`).
+pub fn from_pool(
+    pooled: Option<String>,
+    overridden: bool,
+    what: &str,
+    flavor: &str,
+) -> Result<String, PluginError> {
+    if overridden {
+        return Err(PluginError::invalid(format!(
+            "{flavor} networks take their {what} from the pool; it cannot be overridden"
+        )));
+    }
+    pooled.ok_or_else(|| {
+        PluginError::internal(format!("the host did not allocate a {what} from the pool"))
+    })
+}
+
+/// Conformance checks every network flavor should pass, for its native unit tests.
+pub mod conformance {
+    use super::*;
+
+    /// A request for network `id` with nothing overridden and nothing from the pools.
+    pub fn request(id: u64) -> NetworkRequest {
+        NetworkRequest {
+            network_id: id,
+            mode: None,
+            link: None,
+            mac_prefix: None,
+            tags: None,
+            pool_bridge: None,
+            pool_mac_prefix: None,
+        }
+    }
+
+    /// Checks the per-backend MAC prefix rule (spec §15.2) and the declared kind.
+    pub fn check<T: NetworkFlavor>() {
+        assert_eq!(
+            T::backend_mac_prefix("aa:00:1".into(), 2).ok().as_deref(),
+            Some("aa:00:12")
+        );
+        assert!(T::backend_mac_prefix("aa:00:1".into(), 16).is_err());
+        assert_eq!(T::describe().kind, PluginKind::NetworkFlavor);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +193,29 @@ mod tests {
         assert!(validate_mac_prefix("aa:0g").is_err());
         assert!(validate_mac_prefix("aa:00:00:00:00:00").is_err());
         assert!(validate_mac_prefix("").is_err());
+    }
+
+    #[test]
+    fn modes_and_pools() {
+        assert_eq!(
+            fixed_mode(None, "routed", "X").ok().as_deref(),
+            Some("routed")
+        );
+        assert!(fixed_mode(Some("bridged".into()), "routed", "X").is_err());
+        assert!(matches!(
+            from_pool(None, false, "bridge", "X"),
+            Err(PluginError::Internal(_))
+        ));
+        assert!(matches!(
+            from_pool(Some("prv1".into()), true, "bridge", "X"),
+            Err(PluginError::InvalidInput(_))
+        ));
+        assert_eq!(
+            from_pool(Some("prv1".into()), false, "bridge", "X")
+                .ok()
+                .as_deref(),
+            Some("prv1")
+        );
     }
 
     #[test]

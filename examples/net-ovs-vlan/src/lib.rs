@@ -64,17 +64,11 @@ cyclades_plugin_sdk::export_network_flavor!(OvsVlan);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cyclades_plugin_sdk::network_flavor::conformance::{check, request};
 
-    fn request(id: u64) -> NetworkRequest {
-        NetworkRequest {
-            network_id: id,
-            mode: None,
-            link: None,
-            mac_prefix: None,
-            tags: None,
-            pool_bridge: None,
-            pool_mac_prefix: None,
-        }
+    #[test]
+    fn conforms() {
+        check::<OvsVlan>();
     }
 
     #[test]

@@ -59,28 +59,11 @@ cyclades_plugin_sdk::export_network_flavor!(Flavor);
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn request(id: u64) -> NetworkRequest {
-        NetworkRequest {
-            network_id: id,
-            mode: None,
-            link: None,
-            mac_prefix: None,
-            tags: None,
-            pool_bridge: None,
-            pool_mac_prefix: None,
-        }
-    }
+    use cyclades_plugin_sdk::network_flavor::conformance::{check, request};
 
     #[test]
-    fn backend_prefix_appends_the_backend_index() {
-        assert_eq!(
-            Flavor::backend_mac_prefix("aa:00:1".into(), 2)
-                .ok()
-                .as_deref(),
-            Some("aa:00:12")
-        );
-        assert!(Flavor::backend_mac_prefix("aa:00:1".into(), 16).is_err());
+    fn conforms() {
+        check::<Flavor>();
     }
 
     #[test]

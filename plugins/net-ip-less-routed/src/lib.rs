@@ -23,12 +23,7 @@ impl NetworkFlavor for Flavor {
     }
 
     fn render(request: NetworkRequest) -> Result<NetworkParams, PluginError> {
-        let mode = request.mode.unwrap_or_else(|| "routed".into());
-        if mode != "routed" {
-            return Err(PluginError::invalid(format!(
-                "IP_LESS_ROUTED networks are routed; mode '{mode}' is not allowed"
-            )));
-        }
+        let mode = fixed_mode(request.mode, "routed", "IP_LESS_ROUTED")?;
         let link = request
             .link
             .unwrap_or_else(|| format!("snf-link-{}", request.network_id));
@@ -57,28 +52,11 @@ cyclades_plugin_sdk::export_network_flavor!(Flavor);
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn request(id: u64) -> NetworkRequest {
-        NetworkRequest {
-            network_id: id,
-            mode: None,
-            link: None,
-            mac_prefix: None,
-            tags: None,
-            pool_bridge: None,
-            pool_mac_prefix: None,
-        }
-    }
+    use cyclades_plugin_sdk::network_flavor::conformance::{check, request};
 
     #[test]
-    fn backend_prefix_appends_the_backend_index() {
-        assert_eq!(
-            Flavor::backend_mac_prefix("aa:00:1".into(), 2)
-                .ok()
-                .as_deref(),
-            Some("aa:00:12")
-        );
-        assert!(Flavor::backend_mac_prefix("aa:00:1".into(), 16).is_err());
+    fn conforms() {
+        check::<Flavor>();
     }
 
     #[test]

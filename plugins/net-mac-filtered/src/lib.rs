@@ -24,21 +24,14 @@ impl NetworkFlavor for Flavor {
     }
 
     fn render(request: NetworkRequest) -> Result<NetworkParams, PluginError> {
-        if request.mac_prefix.is_some() {
-            return Err(PluginError::invalid(
-                "MAC_FILTERED networks take their MAC prefix from the pool; it cannot be overridden",
-            ));
-        }
-        let mac_prefix = request.pool_mac_prefix.ok_or_else(|| {
-            PluginError::internal("the host did not allocate a MAC prefix from the pool")
-        })?;
+        let mac_prefix = from_pool(
+            request.pool_mac_prefix,
+            request.mac_prefix.is_some(),
+            "MAC prefix",
+            "MAC_FILTERED",
+        )?;
         validate_mac_prefix(&mac_prefix)?;
-        let mode = request.mode.unwrap_or_else(|| "bridged".into());
-        if mode != "bridged" {
-            return Err(PluginError::invalid(format!(
-                "MAC_FILTERED networks are bridged; mode '{mode}' is not allowed"
-            )));
-        }
+        let mode = fixed_mode(request.mode, "bridged", "MAC_FILTERED")?;
         let link = request
             .link
             .or_else(|| config_get("bridge"))
@@ -64,28 +57,11 @@ cyclades_plugin_sdk::export_network_flavor!(Flavor);
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn request(id: u64) -> NetworkRequest {
-        NetworkRequest {
-            network_id: id,
-            mode: None,
-            link: None,
-            mac_prefix: None,
-            tags: None,
-            pool_bridge: None,
-            pool_mac_prefix: None,
-        }
-    }
+    use cyclades_plugin_sdk::network_flavor::conformance::{check, request};
 
     #[test]
-    fn backend_prefix_appends_the_backend_index() {
-        assert_eq!(
-            Flavor::backend_mac_prefix("aa:00:1".into(), 2)
-                .ok()
-                .as_deref(),
-            Some("aa:00:12")
-        );
-        assert!(Flavor::backend_mac_prefix("aa:00:1".into(), 16).is_err());
+    fn conforms() {
+        check::<Flavor>();
     }
 
     #[test]

@@ -24,20 +24,13 @@ impl NetworkFlavor for Flavor {
     }
 
     fn render(request: NetworkRequest) -> Result<NetworkParams, PluginError> {
-        if request.link.is_some() {
-            return Err(PluginError::invalid(
-                "PHYSICAL_VLAN networks take their bridge from the pool; the link cannot be overridden",
-            ));
-        }
-        let link = request.pool_bridge.ok_or_else(|| {
-            PluginError::internal("the host did not allocate a bridge from the pool")
-        })?;
-        let mode = request.mode.unwrap_or_else(|| "bridged".into());
-        if mode != "bridged" {
-            return Err(PluginError::invalid(format!(
-                "PHYSICAL_VLAN networks are bridged; mode '{mode}' is not allowed"
-            )));
-        }
+        let link = from_pool(
+            request.pool_bridge,
+            request.link.is_some(),
+            "bridge",
+            "PHYSICAL_VLAN",
+        )?;
+        let mode = fixed_mode(request.mode, "bridged", "PHYSICAL_VLAN")?;
         let mac_prefix = request
             .mac_prefix
             .unwrap_or_else(|| DEFAULT_MAC_PREFIX.into());
@@ -61,28 +54,11 @@ cyclades_plugin_sdk::export_network_flavor!(Flavor);
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn request(id: u64) -> NetworkRequest {
-        NetworkRequest {
-            network_id: id,
-            mode: None,
-            link: None,
-            mac_prefix: None,
-            tags: None,
-            pool_bridge: None,
-            pool_mac_prefix: None,
-        }
-    }
+    use cyclades_plugin_sdk::network_flavor::conformance::{check, request};
 
     #[test]
-    fn backend_prefix_appends_the_backend_index() {
-        assert_eq!(
-            Flavor::backend_mac_prefix("aa:00:1".into(), 2)
-                .ok()
-                .as_deref(),
-            Some("aa:00:12")
-        );
-        assert!(Flavor::backend_mac_prefix("aa:00:1".into(), 16).is_err());
+    fn conforms() {
+        check::<Flavor>();
     }
 
     #[test]
