@@ -77,6 +77,11 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
+    /// The RAPI URL of the in-process simulated Ganeti cluster (`--demo` only).
+    pub fn simulator_url(&self) -> Option<String> {
+        self.simulator.as_ref().map(|s| s.url())
+    }
+
     /// Stops accepting requests, lets in-flight ones finish, and flushes the store.
     pub async fn shutdown(mut self) -> Result<(), ServerError> {
         if let Some(tx) = self.shutdown.take() {

@@ -399,6 +399,11 @@ fn print_banner(running: &RunningServer) {
             demo.user, demo.password, demo.project, demo.admin_user, demo.admin_password
         );
         println!("These are well-known passwords: keep a demo server on loopback.");
+        if let Some(sim) = running.simulator_url() {
+            println!(
+                "A simulated Ganeti cluster (4 nodes) answers RAPI at {sim}/2/ and is registered as backend 127.0.0.1."
+            );
+        }
         println!();
         println!("For the openstack CLI:");
         println!("export OS_AUTH_URL={url}/identity/v3");

@@ -317,6 +317,13 @@ impl Cluster {
 
     pub fn render_node(&self, n: &Node) -> Value {
         let pinst = self.node_instances(&n.name);
+        // Documentation addresses (TEST-NET-3), one per node in order.
+        let position = self
+            .nodes
+            .iter()
+            .position(|m| m.name == n.name)
+            .unwrap_or(0);
+        let ip = format!("203.0.113.{}", 10 + position);
         json!({
             "name": n.name,
             "uuid": n.uuid,
@@ -340,9 +347,9 @@ impl Cluster {
             "sinst_cnt": 0,
             "sinst_list": [],
             "group.uuid": self.group_uuid,
-            "pip": "203.0.113.10",
-            "sip": "203.0.113.10",
-            "secondary_ip": "203.0.113.10",
+            "pip": ip,
+            "sip": ip,
+            "secondary_ip": ip,
             "serial_no": 1,
             "spfree": null,
             "sptotal": null,
