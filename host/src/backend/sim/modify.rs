@@ -1,0 +1,167 @@
+//! Instance modification in the simulator (`OP_INSTANCE_SET_PARAMS`): NIC and disk
+//! add/remove, beparams, Ganeti's hotplug rules for the fake hypervisor, and how NICs get
+//! their MAC, mode and link from their network.
+
+use serde_json::{Value, json};
+
+use super::state::{Cluster, Disk, Nic, OpResult, missing, new_uuid};
+
+impl Cluster {
+    /// A NIC from its RAPI parameters; the MAC comes from the network's prefix, the mode and
+    /// link from the network's connection to the node group.
+    pub(super) fn new_nic(&self, nic: &Value) -> Nic {
+        let network = nic["network"].as_str().and_then(|n| self.networks.get(n));
+        let prefix = network
+            .and_then(|n| n.mac_prefix.clone())
+            .unwrap_or_else(|| "aa:00:00".into());
+        let random = uuid::Uuid::new_v4();
+        let bytes = random.as_bytes();
+        let (mode, link) = network
+            .and_then(|n| n.groups.first())
+            .map(|(_, m, l, _)| (m.clone(), l.clone()))
+            .unwrap_or_else(|| ("bridged".into(), "br0".into()));
+        Nic {
+            name: nic["name"].as_str().map(str::to_string),
+            ip: nic["ip"].as_str().map(str::to_string),
+            network: nic["network"].as_str().map(str::to_string),
+            mac: format!(
+                "{prefix}:{:02x}:{:02x}:{:02x}",
+                bytes[0], bytes[1], bytes[2]
+            ),
+            uuid: random.to_string(),
+            link: nic["link"].as_str().map(str::to_string).unwrap_or(link),
+            mode: nic["mode"].as_str().map(str::to_string).unwrap_or(mode),
+        }
+    }
+
+    /// `OP_INSTANCE_SET_PARAMS`: NIC and disk add/remove, beparams.
+    pub(super) fn modify_instance(&mut self, op: &Value, name: &str, t: f64) -> OpResult {
+        if !self.instances.contains_key(name) {
+            return Err(missing(name));
+        }
+        if op["hotplug"].as_bool() == Some(true) {
+            return Err((
+                "OpPrereqError",
+                "Hotplug is not possible: Hotplug is not supported: Hotplug is not supported by this hypervisor".into(),
+                Some("wrong_state"),
+            ));
+        }
+        let mut changes = Vec::new();
+        let mut log = Vec::new();
+        for change in op["nics"].as_array().into_iter().flatten() {
+            match change[0].as_str().unwrap_or("") {
+                "add" => {
+                    let params = &change[2];
+                    if let (Some(network), Some(ip)) =
+                        (params["network"].as_str(), params["ip"].as_str())
+                    {
+                        self.check_nic_ip(network, ip)?;
+                    }
+                    let nic = self.new_nic(params);
+                    let inst = self.instances.get_mut(name).ok_or_else(|| missing(name))?;
+                    changes.push(json!([
+                        format!("nic.{}", inst.nics.len()),
+                        format!(
+                            "add:mac={},ip={},mode={},link={},network={}",
+                            nic.mac,
+                            nic.ip.clone().unwrap_or_else(|| "None".into()),
+                            nic.mode,
+                            nic.link,
+                            nic.network.clone().unwrap_or_else(|| "None".into())
+                        )
+                    ]));
+                    inst.nics.push(nic);
+                    if op["hotplug_if_possible"].as_bool() == Some(true) {
+                        log.push(" - WARNING: Hotplug is not supported by this hypervisor; the change applies at the next reboot".into());
+                    }
+                }
+                "remove" => {
+                    let inst = self.instances.get_mut(name).ok_or_else(|| missing(name))?;
+                    let key = &change[1];
+                    let index = match key.as_str() {
+                        Some(n) => inst
+                            .nics
+                            .iter()
+                            .position(|nic| nic.name.as_deref() == Some(n)),
+                        None => key
+                            .as_u64()
+                            .map(|i| i as usize)
+                            .filter(|i| *i < inst.nics.len()),
+                    }
+                    .ok_or((
+                        "OpPrereqError",
+                        format!("NIC {key} not found"),
+                        Some("unknown_entity"),
+                    ))?;
+                    inst.nics.remove(index);
+                    changes.push(json!([format!("NIC/{index}"), "remove"]));
+                }
+                other => {
+                    return Err((
+                        "OpPrereqError",
+                        format!("NIC action '{other}' is not simulated"),
+                        Some("wrong_input"),
+                    ));
+                }
+            }
+        }
+        for change in op["disks"].as_array().into_iter().flatten() {
+            let inst = self.instances.get_mut(name).ok_or_else(|| missing(name))?;
+            match change[0].as_str().unwrap_or("") {
+                "add" => {
+                    let size = change[2]["size"].as_u64().unwrap_or(0);
+                    let disk = Disk {
+                        name: change[2]["name"].as_str().map(str::to_string),
+                        size,
+                        uuid: new_uuid(),
+                    };
+                    changes.push(json!([
+                        format!("disk/{}", inst.disks.len()),
+                        format!("add:size={size},mode=rw")
+                    ]));
+                    inst.disks.push(disk);
+                }
+                "remove" => {
+                    let key = &change[1];
+                    let index = match key.as_str() {
+                        Some(n) => inst.disks.iter().position(|d| d.name.as_deref() == Some(n)),
+                        None => key
+                            .as_u64()
+                            .map(|i| i as usize)
+                            .filter(|i| *i < inst.disks.len()),
+                    }
+                    .ok_or((
+                        "OpPrereqError",
+                        format!("Disk {key} not found"),
+                        Some("unknown_entity"),
+                    ))?;
+                    inst.disks.remove(index);
+                    changes.push(json!([format!("disk/{index}"), "remove"]));
+                }
+                other => {
+                    return Err((
+                        "OpPrereqError",
+                        format!("Disk action '{other}' is not simulated"),
+                        Some("wrong_input"),
+                    ));
+                }
+            }
+        }
+        if let Some(be) = op["beparams"].as_object() {
+            let inst = self.instances.get_mut(name).ok_or_else(|| missing(name))?;
+            if let Some(v) = be.get("vcpus").and_then(Value::as_u64) {
+                inst.vcpus = v as u32;
+                changes.push(json!(["be/vcpus", v]));
+            }
+            if let Some(v) = be.get("maxmem").and_then(Value::as_u64) {
+                inst.memory = v;
+                changes.push(json!(["be/maxmem", v]));
+            }
+        }
+        if let Some(inst) = self.instances.get_mut(name) {
+            inst.mtime = t;
+            inst.serial_no += 1;
+        }
+        Ok((json!(changes), log))
+    }
+}
