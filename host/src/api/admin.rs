@@ -50,7 +50,7 @@ struct ListQuery {
     pending: Option<String>,
 }
 
-fn parse_deleted(value: Option<&str>) -> Result<Deleted, ApiError> {
+pub(super) fn parse_deleted(value: Option<&str>) -> Result<Deleted, ApiError> {
     match value {
         None | Some("false") => Ok(Deleted::Exclude),
         Some("only") | Some("true") => Ok(Deleted::Only),

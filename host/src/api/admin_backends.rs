@@ -10,7 +10,6 @@ use serde_json::{Value, json};
 
 use super::extract::{AdminCaller, JsonBody, OptionalJsonBody};
 use super::{ApiError, AppState};
-use crate::service::Deleted;
 use crate::service::backends::{BackendChanges, BackendInfo, NewBackend};
 
 pub fn routes() -> Router<AppState> {
@@ -68,16 +67,7 @@ async fn list(
     AdminCaller(_): AdminCaller,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let deleted = match q.deleted.as_deref() {
-        None | Some("false") => Deleted::Exclude,
-        Some("true") | Some("only") => Deleted::Only,
-        Some("all") => Deleted::Include,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "Invalid value '{other}' for deleted: use true, false or all"
-            )));
-        }
-    };
+    let deleted = super::admin::parse_deleted(q.deleted.as_deref())?;
     let list = state.services.backend_list(deleted)?;
     Ok(Json(
         json!({"backends": list.iter().map(backend_json).collect::<Vec<_>>()}),

@@ -231,17 +231,21 @@ impl PluginHost {
 
     /// Loads every built-in plugin embedded in the binary.
     pub fn load_builtins(&self) -> Result<Vec<Arc<LoadedPlugin>>, PluginError> {
-        builtin::BUILTIN_PLUGINS
-            .iter()
-            .map(|(name, bytes)| self.load_bytes(bytes, format!("builtin:{name}")))
-            .collect()
+        self.load_embedded(builtin::BUILTIN_PLUGINS, "builtin")
     }
 
     /// Loads the example plugins of `examples/` embedded in the binary (`serve --demo`).
     pub fn load_examples(&self) -> Result<Vec<Arc<LoadedPlugin>>, PluginError> {
-        builtin::EXAMPLE_PLUGINS
-            .iter()
-            .map(|(name, bytes)| self.load_bytes(bytes, format!("example:{name}")))
+        self.load_embedded(builtin::EXAMPLE_PLUGINS, "example")
+    }
+
+    fn load_embedded(
+        &self,
+        list: &[(&str, &[u8])],
+        origin: &str,
+    ) -> Result<Vec<Arc<LoadedPlugin>>, PluginError> {
+        list.iter()
+            .map(|(name, bytes)| self.load_bytes(bytes, format!("{origin}:{name}")))
             .collect()
     }
 

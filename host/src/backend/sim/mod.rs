@@ -43,20 +43,24 @@ pub struct Sim {
 }
 
 impl Sim {
-    /// Runs `f` on the cluster, after bringing jobs up to date, and saves if it changed.
-    pub fn with<R>(&self, f: impl FnOnce(&mut Cluster) -> R) -> R {
+    /// Reads the cluster after bringing jobs up to date (saving only if a job finished).
+    pub fn read<R>(&self, f: impl FnOnce(&Cluster) -> R) -> R {
+        self.run(false, |c| f(c))
+    }
+
+    /// Changes the cluster (after bringing jobs up to date) and saves it.
+    pub fn write<R>(&self, f: impl FnOnce(&mut Cluster) -> R) -> R {
+        self.run(true, f)
+    }
+
+    fn run<R>(&self, mutates: bool, f: impl FnOnce(&mut Cluster) -> R) -> R {
         let mut cluster = self.cluster.lock().unwrap_or_else(|e| e.into_inner());
-        cluster.advance(state::now());
-        let before = self
-            .state_file
-            .as_ref()
-            .map(|_| serde_json::to_vec(&*cluster).unwrap_or_default());
+        let advanced = cluster.advance(state::now());
         let result = f(&mut cluster);
-        if let (Some(path), Some(before)) = (&self.state_file, before) {
-            let after = serde_json::to_vec(&*cluster).unwrap_or_default();
-            if after != before {
-                save(path, &after);
-            }
+        if let Some(path) = &self.state_file
+            && (advanced || mutates)
+        {
+            save(path, &serde_json::to_vec(&*cluster).unwrap_or_default());
         }
         result
     }
@@ -145,7 +149,7 @@ pub async fn start(options: SimOptions) -> Result<RunningSim, SimError> {
         credentials: Arc::new((options.username.clone(), options.password.clone())),
         state_file,
     };
-    sim.with(|_| ());
+    sim.write(|_| ());
     let listener = TcpListener::bind(options.listen)
         .await
         .map_err(|source| SimError::Listen {
@@ -165,7 +169,7 @@ pub async fn start(options: SimOptions) -> Result<RunningSim, SimError> {
             let mut tick = tokio::time::interval(Duration::from_millis(20));
             loop {
                 tick.tick().await;
-                ticker_sim.with(|_| ());
+                ticker_sim.read(|_| ());
             }
         });
         let _ = axum::serve(listener, app)

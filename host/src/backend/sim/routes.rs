@@ -87,19 +87,18 @@ async fn guard(State(sim): State<Sim>, request: Request, next: Next) -> Response
         }
     }
     if !request.uri().path().starts_with("/sim/") {
-        let injected = sim.with(|c| {
-            if c.faults.offline {
-                Some(RapiError::new(
-                    502,
-                    "The cluster is unreachable (simulated)",
-                ))
-            } else if c.faults.errors_next > 0 {
-                c.faults.errors_next -= 1;
-                Some(RapiError::new(500, "Internal error (simulated)"))
-            } else {
-                None
-            }
-        });
+        let (offline, errors_next) = sim.read(|c| (c.faults.offline, c.faults.errors_next));
+        let injected = if offline {
+            Some(RapiError::new(
+                502,
+                "The cluster is unreachable (simulated)",
+            ))
+        } else if errors_next > 0 {
+            sim.write(|c| c.faults.errors_next = c.faults.errors_next.saturating_sub(1));
+            Some(RapiError::new(500, "Internal error (simulated)"))
+        } else {
+            None
+        };
         if let Some(e) = injected {
             return e.into_response();
         }
@@ -151,11 +150,11 @@ impl Bulk {
 }
 
 async fn info(State(sim): State<Sim>) -> Reply {
-    Ok(axum::Json(sim.with(|c| c.render_info())))
+    Ok(axum::Json(sim.read(|c| c.render_info())))
 }
 
 async fn nodes(State(sim): State<Sim>, Query(q): Query<Bulk>) -> Reply {
-    Ok(axum::Json(sim.with(|c| {
+    Ok(axum::Json(sim.read(|c| {
         if q.on() {
             json!(c.nodes.iter().map(|n| c.render_node(n)).collect::<Vec<_>>())
         } else {
@@ -170,7 +169,7 @@ async fn nodes(State(sim): State<Sim>, Query(q): Query<Bulk>) -> Reply {
 }
 
 async fn node(State(sim): State<Sim>, Path(name): Path<String>) -> Reply {
-    sim.with(|c| {
+    sim.read(|c| {
         c.nodes
             .iter()
             .find(|n| n.name == name)
@@ -181,7 +180,7 @@ async fn node(State(sim): State<Sim>, Path(name): Path<String>) -> Reply {
 }
 
 async fn groups(State(sim): State<Sim>, Query(q): Query<Bulk>) -> Reply {
-    Ok(axum::Json(sim.with(|c| {
+    Ok(axum::Json(sim.read(|c| {
         if q.on() {
             json!([c.render_group()])
         } else {
@@ -191,7 +190,7 @@ async fn groups(State(sim): State<Sim>, Query(q): Query<Bulk>) -> Reply {
 }
 
 async fn instances(State(sim): State<Sim>, Query(q): Query<Bulk>) -> Reply {
-    Ok(axum::Json(sim.with(|c| {
+    Ok(axum::Json(sim.read(|c| {
         if q.on() {
             json!(
                 c.instances
@@ -211,7 +210,7 @@ async fn instances(State(sim): State<Sim>, Query(q): Query<Bulk>) -> Reply {
 }
 
 async fn instance(State(sim): State<Sim>, Path(name): Path<String>) -> Reply {
-    sim.with(|c| c.instances.get(&name).map(|i| c.render_instance(i)))
+    sim.read(|c| c.instances.get(&name).map(|i| c.render_instance(i)))
         .map(axum::Json)
         .ok_or_else(|| RapiError::new(404, format!("Instance '{name}' not known")))
 }
@@ -256,7 +255,7 @@ async fn create(State(sim): State<Sim>, body: Bytes) -> Reply {
             }
         }
     }
-    let id = sim.with(|c| c.submit(Value::Object(op), format!("INSTANCE_CREATE({name})")));
+    let id = sim.write(|c| c.submit(Value::Object(op), format!("INSTANCE_CREATE({name})")));
     Ok(axum::Json(json!(id)))
 }
 
@@ -266,7 +265,7 @@ fn instance_job(sim: &Sim, name: &str, opcode: &str, extra: Value) -> Reply {
         op.extend(extra.clone());
     }
     let summary = format!("{}({name})", opcode.trim_start_matches("OP_"));
-    Ok(axum::Json(json!(sim.with(|c| c.submit(op, summary)))))
+    Ok(axum::Json(json!(sim.write(|c| c.submit(op, summary)))))
 }
 
 async fn startup(State(sim): State<Sim>, Path(name): Path<String>, body: Bytes) -> Reply {
@@ -297,7 +296,7 @@ async fn modify(State(sim): State<Sim>, Path(name): Path<String>, body: Bytes) -
 }
 
 async fn networks(State(sim): State<Sim>, Query(q): Query<Bulk>) -> Reply {
-    Ok(axum::Json(sim.with(|c| {
+    Ok(axum::Json(sim.read(|c| {
         if q.on() {
             json!(
                 c.networks
@@ -317,7 +316,7 @@ async fn networks(State(sim): State<Sim>, Query(q): Query<Bulk>) -> Reply {
 }
 
 async fn network(State(sim): State<Sim>, Path(name): Path<String>) -> Reply {
-    sim.with(|c| c.networks.get(&name).map(|n| c.render_network(n)))
+    sim.read(|c| c.networks.get(&name).map(|n| c.render_network(n)))
         .map(axum::Json)
         .ok_or_else(|| RapiError::new(404, format!("Network '{name}' not known")))
 }
@@ -328,7 +327,7 @@ fn network_job(sim: &Sim, name: &str, opcode: &str, extra: Value) -> Reply {
         op.extend(extra.clone());
     }
     let summary = format!("{}({name})", opcode.trim_start_matches("OP_"));
-    Ok(axum::Json(json!(sim.with(|c| c.submit(op, summary)))))
+    Ok(axum::Json(json!(sim.write(|c| c.submit(op, summary)))))
 }
 
 async fn network_create(State(sim): State<Sim>, body: Bytes) -> Reply {
@@ -357,7 +356,7 @@ async fn network_delete(State(sim): State<Sim>, Path(name): Path<String>, body: 
 }
 
 async fn jobs(State(sim): State<Sim>, Query(q): Query<Bulk>) -> Reply {
-    Ok(axum::Json(sim.with(|c| {
+    Ok(axum::Json(sim.read(|c| {
         if q.on() {
             json!(c.jobs.values().map(|j| j.render()).collect::<Vec<_>>())
         } else {
@@ -376,7 +375,7 @@ async fn job(State(sim): State<Sim>, Path(id): Path<String>) -> Reply {
     let id: u64 = id
         .parse()
         .map_err(|_| RapiError::new(400, format!("Invalid job id '{id}'")))?;
-    Ok(axum::Json(sim.with(|c| match c.jobs.get(&id) {
+    Ok(axum::Json(sim.read(|c| match c.jobs.get(&id) {
         Some(j) => j.render(),
         None => json!({"id": id, "status": null, "ops": null, "opstatus": null, "opresult": null, "oplog": null,
                        "summary": null, "received_ts": null, "start_ts": null, "end_ts": null}),
@@ -384,7 +383,7 @@ async fn job(State(sim): State<Sim>, Path(id): Path<String>) -> Reply {
 }
 
 async fn faults_show(State(sim): State<Sim>) -> Reply {
-    Ok(axum::Json(sim.with(|c| {
+    Ok(axum::Json(sim.read(|c| {
         serde_json::to_value(&c.faults).unwrap_or(Value::Null)
     })))
 }
@@ -403,7 +402,7 @@ struct FaultRequest {
 async fn faults_set(State(sim): State<Sim>, body: Bytes) -> Reply {
     let request: FaultRequest = serde_json::from_slice(&body)
         .map_err(|e| RapiError::new(400, format!("Invalid fault request: {e}")))?;
-    Ok(axum::Json(sim.with(|c| {
+    Ok(axum::Json(sim.write(|c| {
         if let Some(fail) = request.fail_next {
             c.faults.fail_next.extend(fail);
         }
@@ -422,7 +421,7 @@ async fn lose_instance(
     State(sim): State<Sim>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, RapiError> {
-    let removed = sim.with(|c| c.instances.remove(&name).is_some());
+    let removed = sim.write(|c| c.instances.remove(&name).is_some());
     if removed {
         Ok(StatusCode::NO_CONTENT)
     } else {
