@@ -7,7 +7,11 @@ use std::path::Path;
 const RULES: &[(&str, &[&str])] = &[
     ("store", &["api", "service", "cli", "server", "demo"]),
     ("service", &["api", "cli", "server", "demo"]),
-    ("api", &["store", "plugins", "cli", "server", "demo"]),
+    (
+        "api",
+        &["store", "plugins", "jobs", "cli", "server", "demo"],
+    ),
+    ("jobs", &["api", "service", "cli", "server", "demo"]),
     (
         "plugins",
         &["api", "service", "store", "cli", "server", "demo"],
@@ -36,7 +40,7 @@ const RULES: &[(&str, &[&str])] = &[
         "config.rs",
         &["api", "service", "store", "cli", "server", "demo"],
     ),
-    ("cli", &["store", "api", "service", "plugins"]),
+    ("cli", &["store", "api", "service", "plugins", "jobs"]),
 ];
 
 fn rust_files(path: &Path, out: &mut Vec<std::path::PathBuf>) {

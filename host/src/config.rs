@@ -24,6 +24,25 @@ pub struct Config {
     pub plugins: PluginsConfig,
     pub backends: BackendsConfig,
     pub security: SecurityConfig,
+    pub api: ApiConfig,
+}
+
+/// `[api]`: response shapes.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// `synnefo` (default): OpenStack fields plus Synnefo's (`SNF:*`, `suspended`, ...).
+    /// `openstack`: exactly the OpenStack shapes, for strict-schema clients such as tempest.
+    pub compat: Compat,
+}
+
+/// Which response shapes the compute API returns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compat {
+    #[default]
+    Synnefo,
+    Openstack,
 }
 
 /// `[backends]`: the Ganeti clusters.

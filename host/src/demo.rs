@@ -1,11 +1,16 @@
 //! `serve --demo`: the embedded default. Seeds (idempotently) the demo project and user and
 //! gives the bootstrap admin a password, so a newcomer can log in with the `openstack` CLI at
-//! once, and registers the in-process simulated Ganeti cluster as an open backend. Later
-//! layers add flavors, an image and networks here.
+//! once, registers the in-process simulated Ganeti cluster as an open backend, and seeds
+//! flavors (three sizes on `drbd`, `plain`, `file` and `ext_archipelago`) and a public demo
+//! image, so that `openstack server create` works at once. Later layers add networks here.
 //!
 //! Uses services only; it must not touch the store directly.
 
+use std::collections::BTreeMap;
+
 use crate::service::backends::{BackendChanges, NewBackend};
+use crate::service::flavors::FlavorCreate;
+use crate::service::images::NewImage;
 use crate::service::{ServiceError, Services};
 
 pub const DEMO_USER: &str = "demo";
@@ -13,6 +18,11 @@ pub const DEMO_PASSWORD: &str = "demo";
 pub const DEMO_PROJECT: &str = "demo";
 pub const ADMIN_USER: &str = "admin";
 pub const ADMIN_PASSWORD: &str = "admin";
+/// The demo image's name.
+pub const DEMO_IMAGE: &str = "debian-12";
+/// The demo flavors: (vCPUs, RAM MiB, disk GiB), each on every demo disk template.
+pub const DEMO_SIZES: &[(u32, u64, u64)] = &[(1, 1024, 10), (2, 2048, 20), (4, 4096, 40)];
+pub const DEMO_TEMPLATES: &[&str] = &["drbd", "plain", "file", "ext_archipelago"];
 
 /// What the demo seeded, for the start-up banner.
 #[derive(Clone, Debug)]
@@ -79,6 +89,7 @@ pub async fn seed(services: &Services) -> Result<DemoInfo, ServiceError> {
     services
         .user_ensure(DEMO_USER, Some(DEMO_PASSWORD), &project, false)
         .await?;
+    seed_compute(services)?;
     Ok(DemoInfo {
         user: DEMO_USER,
         password: DEMO_PASSWORD,
@@ -86,4 +97,39 @@ pub async fn seed(services: &Services) -> Result<DemoInfo, ServiceError> {
         admin_user: ADMIN_USER,
         admin_password: ADMIN_PASSWORD,
     })
+}
+
+/// Flavors and the demo image (idempotent: existing flavors are reported, not duplicated).
+fn seed_compute(services: &Services) -> Result<(), ServiceError> {
+    for &(cpu, ram, disk) in DEMO_SIZES {
+        services.flavor_create(&FlavorCreate {
+            cpus: vec![cpu],
+            rams: vec![ram],
+            disks: vec![disk],
+            volume_types: DEMO_TEMPLATES.iter().map(|t| t.to_string()).collect(),
+            public: true,
+            specs: BTreeMap::new(),
+        })?;
+    }
+    let images = services.image_list(crate::service::Deleted::Exclude)?;
+    if !images.iter().any(|i| i.name == DEMO_IMAGE) {
+        let admin = services.user_show(ADMIN_USER)?;
+        services.image_register(&NewImage {
+            name: DEMO_IMAGE.into(),
+            location: "pithos://admin/images/debian-12.diskdump".into(),
+            owner: admin.id,
+            public: true,
+            disk_format: Some("diskdump".into()),
+            container_format: Some("bare".into()),
+            size: 2 * 1024 * 1024 * 1024,
+            checksum: None,
+            properties: BTreeMap::from([
+                ("OSFAMILY".to_string(), "linux".to_string()),
+                ("OS".to_string(), "debian".to_string()),
+                ("ROOT_PARTITION".to_string(), "1".to_string()),
+                ("USERS".to_string(), "root".to_string()),
+            ]),
+        })?;
+    }
+    Ok(())
 }

@@ -182,12 +182,18 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
     };
     let admin_token = ensure_admin_token(&services, &data_dir)?;
     services.flush().await?;
+    // Rule 7: jobs a previous process left unfinished resume now (backends are registered).
+    let resumed = services.jobs_recover()?;
+    if resumed > 0 {
+        tracing::info!(resumed, "unfinished jobs resumed");
+    }
 
     let state = AppState {
         services: services.clone(),
         public_url: public_url.clone(),
         region: config.server.region.clone(),
         max_body_bytes: config.server.max_body_bytes,
+        compat: config.api.compat,
     };
     let app = api::router(state);
     let (tx, rx) = oneshot::channel::<()>();

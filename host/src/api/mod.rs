@@ -16,12 +16,16 @@
 
 mod admin;
 mod admin_backends;
+mod admin_compute;
 mod admin_plugins;
 mod catalog;
+mod compute_catalog;
+mod compute_servers;
 mod extract;
 mod fault;
 mod identity_v2;
 mod identity_v3;
+mod image;
 mod middleware;
 mod versions;
 
@@ -40,6 +44,8 @@ pub struct AppState {
     pub public_url: String,
     pub region: String,
     pub max_body_bytes: usize,
+    /// Response shapes of the compute API (`api.compat`).
+    pub compat: crate::config::Compat,
 }
 
 /// Builds the whole HTTP application.
@@ -52,6 +58,10 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::routes())
         .merge(admin_plugins::routes())
         .merge(admin_backends::routes())
+        .merge(admin_compute::routes())
+        .merge(compute_servers::routes())
+        .merge(compute_catalog::routes())
+        .merge(image::routes())
         .fallback(middleware::unknown_endpoint)
         .with_state(state);
     // The request-context layer wraps the finished router (not each route), so it sees the

@@ -108,7 +108,11 @@ fn image_v1_doc(base: &str) -> Value {
 }
 
 async fn image_versions(State(s): State<AppState>) -> Response {
-    let body = json!({"versions": [image_v1_doc(&s.public_url)]});
+    // Glance v2 is CURRENT so that today's `openstack` CLI uses it; Plankton v1.0 stays for kamaki.
+    let v2 = json!({"id": "v2.9", "status": "CURRENT", "links": link(format!("{}/image/v2/", s.public_url))});
+    let mut v1 = image_v1_doc(&s.public_url);
+    v1["status"] = json!("SUPPORTED");
+    let body = json!({"versions": [v2, v1]});
     (StatusCode::MULTIPLE_CHOICES, Json(body)).into_response()
 }
 

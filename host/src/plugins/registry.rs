@@ -102,7 +102,7 @@ pub struct PluginPin {
 }
 
 impl PluginPin {
-    fn of(p: &LoadedPlugin) -> Self {
+    pub fn of(p: &LoadedPlugin) -> Self {
         PluginPin {
             name: p.name.clone(),
             version: p.version.clone(),

@@ -7,18 +7,24 @@
 pub mod backends;
 mod credentials;
 mod error;
+pub mod flavors;
 pub mod identity;
+pub mod images;
+pub mod jobs;
 pub mod plugins;
 pub mod quota;
+pub mod servers;
+pub mod vmapi;
 
 use std::sync::Arc;
 
 /// Whether list calls include soft-deleted records (defined by the store, used by every layer).
 pub use crate::store::Deleted;
 pub use credentials::{Credentials, ROLE_ADMIN, ROLE_MEMBER};
-pub use error::ServiceError;
+pub use error::{ServiceError, chain as error_chain};
 
 use crate::config::Config;
+use crate::jobs::{JobEngine, JobEnv, JobSettings};
 use crate::plugins::PluginHost;
 use crate::secrets::Sealer;
 use crate::store::Store;
@@ -34,18 +40,49 @@ struct Inner {
     config: Config,
     plugins: Arc<PluginHost>,
     sealer: Sealer,
+    jobs: JobEngine,
+    secrets: vmapi::SecretCache,
 }
 
 impl Services {
     pub fn new(store: Store, config: Config, plugins: Arc<PluginHost>, sealer: Sealer) -> Self {
+        Self::with_job_settings(store, config, plugins, sealer, JobSettings::default())
+    }
+
+    /// Like `new`, with explicit job engine timings (tests use short retries).
+    pub fn with_job_settings(
+        store: Store,
+        config: Config,
+        plugins: Arc<PluginHost>,
+        sealer: Sealer,
+        settings: JobSettings,
+    ) -> Self {
+        let jobs = JobEngine::new(JobEnv {
+            store: store.clone(),
+            plugins: plugins.clone(),
+            sealer: sealer.clone(),
+            config: Arc::new(config.clone()),
+            settings,
+        });
         Services {
             inner: Arc::new(Inner {
                 store,
                 config,
                 plugins,
                 sealer,
+                jobs,
+                secrets: vmapi::SecretCache::default(),
             }),
         }
+    }
+
+    /// The job engine (tests and the server's recovery at start).
+    pub fn jobs(&self) -> &JobEngine {
+        &self.inner.jobs
+    }
+
+    fn secrets(&self) -> &vmapi::SecretCache {
+        &self.inner.secrets
     }
 
     fn sealer(&self) -> &Sealer {

@@ -115,43 +115,10 @@ fn yes() -> bool {
 
 /// A registered backend as allocators see it (none for ids beyond u32).
 fn allocator_view(b: &crate::store::Backend) -> Option<Backend> {
-    let snapshot = BackendSnapshot {
-        id: u32::try_from(b.id).ok()?,
-        mem_free_mb: b.resources.mfree,
-        mem_total_mb: b.resources.mtotal,
-        disk_free_mb: b.resources.dfree,
-        disk_total_mb: b.resources.dtotal,
-        cpu_total: u32::try_from(b.resources.ctotal).unwrap_or(u32::MAX),
-        instances: u32::try_from(b.resources.pinst_cnt).unwrap_or(u32::MAX),
-        offline: b.offline,
-        drained: b.drained,
-        public: b.public,
-        dedicated: false,
-        disk_templates: b
-            .disk_templates
-            .iter()
-            .filter(|t| template_flag(t).is_some())
-            .cloned()
-            .collect(),
-    };
-    snapshot.to_backend().ok()
+    crate::jobs::allocator_view(b, false)
 }
 
-/// The Ganeti disk template names the allocator interface knows.
-pub fn template_flag(name: &str) -> Option<TemplateSet> {
-    Some(match name {
-        "diskless" => TemplateSet::DISKLESS,
-        "file" => TemplateSet::FILE,
-        "sharedfile" => TemplateSet::SHAREDFILE,
-        "plain" => TemplateSet::PLAIN,
-        "drbd" => TemplateSet::DRBD,
-        "rbd" => TemplateSet::RBD,
-        "blockdev" => TemplateSet::BLOCKDEV,
-        "gluster" => TemplateSet::GLUSTER,
-        n if n == "ext" || n.starts_with("ext_") => TemplateSet::EXT,
-        _ => return None,
-    })
-}
+pub use crate::jobs::template_flag;
 
 impl BackendSnapshot {
     fn to_backend(&self) -> Result<Backend, ServiceError> {

@@ -21,13 +21,27 @@
 //! | `backends`           | backend id, u64 big-endian  | `Backend`        |
 //! | `backends_by_name`   | cluster name                | backend id       |
 //! | `project_backends`   | project id ‖ 0 ‖ backend id | (empty)          |
+//! | `jobs`               | job id                      | `JobRecord`      |
+//! | `job_log`            | job id ‖ seq                | `JobEvent`       |
+//! | `volume_types`       | volume type id              | `VolumeType`     |
+//! | `flavors`            | flavor id                   | `Flavor`         |
+//! | `flavor_keys`        | cpu ‖ ram ‖ disk ‖ vtype    | flavor id        |
+//! | `images`             | image uuid                  | `Image`          |
+//! | `servers`            | server id                   | `Server`         |
+//! | `servers_by_update`  | updated ms ‖ server id      | (empty)          |
 
 mod backend;
+mod batch;
+mod compute;
 mod error;
 mod identity;
+mod jobs;
 pub mod model;
+mod model_compute;
+mod model_jobs;
 mod quota;
 pub use backend::MAX_BACKENDS;
+pub use batch::Batch;
 pub use quota::NewCommission;
 
 use std::path::Path;
@@ -36,6 +50,8 @@ use serde::{Serialize, de::DeserializeOwned};
 
 pub use error::StoreError;
 pub use model::*;
+pub use model_compute::*;
+pub use model_jobs::*;
 
 /// The schema version this build writes. Bump it (and add a migration in `open`) whenever a
 /// persisted shape changes incompatibly.
@@ -86,6 +102,14 @@ struct Trees {
     backends: sled::Tree,
     backends_by_name: sled::Tree,
     project_backends: sled::Tree,
+    jobs: sled::Tree,
+    job_log: sled::Tree,
+    volume_types: sled::Tree,
+    flavors: sled::Tree,
+    flavor_keys: sled::Tree,
+    images: sled::Tree,
+    servers: sled::Tree,
+    servers_by_update: sled::Tree,
 }
 
 impl Store {
@@ -141,6 +165,14 @@ impl Store {
             backends: db.open_tree("backends")?,
             backends_by_name: db.open_tree("backends_by_name")?,
             project_backends: db.open_tree("project_backends")?,
+            jobs: db.open_tree("jobs")?,
+            job_log: db.open_tree("job_log")?,
+            volume_types: db.open_tree("volume_types")?,
+            flavors: db.open_tree("flavors")?,
+            flavor_keys: db.open_tree("flavor_keys")?,
+            images: db.open_tree("images")?,
+            servers: db.open_tree("servers")?,
+            servers_by_update: db.open_tree("servers_by_update")?,
         };
         db.flush()?;
         Ok(Store { db, trees })

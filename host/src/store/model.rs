@@ -20,7 +20,7 @@ pub trait Versioned {
 
 macro_rules! versioned {
     ($ty:ty, $kind:literal) => {
-        impl Versioned for $ty {
+        impl $crate::store::model::Versioned for $ty {
             const KIND: &'static str = $kind;
             fn generation(&self) -> u64 {
                 self.generation
@@ -31,6 +31,7 @@ macro_rules! versioned {
         }
     };
 }
+pub(crate) use versioned;
 
 /// A user account (Astakos user / Keystone user).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -1,0 +1,239 @@
+//! Compute flavors (`/flavors`, `/flavors/detail`, `/flavors/<id>`, `os-extra_specs`), the
+//! compute view of images (`/images`, spec §2.7) and `/extensions`.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::extract::Caller;
+use super::{ApiError, AppState};
+use crate::config::Compat;
+use crate::service::{Credentials, ServiceError};
+use crate::store::{Flavor, Image};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/compute/v2.0/flavors", get(flavors))
+        .route("/compute/v2.0/flavors/detail", get(flavors_detail))
+        .route("/compute/v2.0/flavors/{id}", get(flavor))
+        .route(
+            "/compute/v2.0/flavors/{id}/os-extra_specs",
+            get(extra_specs),
+        )
+        .route("/compute/v2.0/images", get(images).post(image_create))
+        .route("/compute/v2.0/images/detail", get(images_detail))
+        .route("/compute/v2.0/images/{id}", get(image).delete(image_delete))
+        .route("/compute/v2.0/images/{id}/metadata", get(image_metadata))
+        .route("/compute/v2.0/extensions", get(extensions))
+        .route("/compute/v2.0/extensions/{alias}", get(extension))
+}
+
+fn links(base: &str, kind: &str, id: &str) -> Value {
+    let href = format!("{base}/compute/v2.0/{kind}/{id}");
+    json!([{"rel": "self", "href": href}, {"rel": "bookmark", "href": href}])
+}
+
+fn flavor_json(state: &AppState, caller: &Credentials, f: &Flavor, detail: bool) -> Value {
+    let id = f.id.to_string();
+    let mut doc =
+        json!({"id": id, "name": f.name(), "links": links(&state.public_url, "flavors", &id)});
+    if detail {
+        doc["ram"] = json!(f.ram_mb);
+        doc["disk"] = json!(f.disk_gb);
+        doc["vcpus"] = json!(f.cpu);
+        doc["os-flavor-access:is_public"] = json!(f.public);
+        doc["OS-FLV-EXT-DATA:ephemeral"] = json!(0);
+        if state.compat == Compat::Synnefo {
+            doc["SNF:disk_template"] = json!(f.disk_template);
+            doc["SNF:volume_type"] = json!(f.volume_type_id);
+            doc["SNF:allow_create"] = json!(f.allow_create);
+            let access: Vec<&String> = f.access.iter().filter(|p| caller.is_member_of(p)).collect();
+            doc["SNF:flavor-access"] = json!(access);
+        }
+    }
+    doc
+}
+
+#[derive(Deserialize, Default)]
+struct FlavorQuery {
+    #[serde(rename = "SNF:is_public")]
+    snf_is_public: Option<String>,
+    is_public: Option<String>,
+    #[serde(rename = "SNF:flavor-access")]
+    flavor_access: Option<String>,
+}
+
+fn flavor_listing(
+    state: &AppState,
+    caller: &Credentials,
+    q: &FlavorQuery,
+) -> Result<Vec<Flavor>, ApiError> {
+    let mut list = state.services.flavors_for(caller)?;
+    let public = q.snf_is_public.as_deref().or(q.is_public.as_deref());
+    match public.map(str::to_ascii_lowercase).as_deref() {
+        Some("true") => list.retain(|f| f.public),
+        Some("false") => list.retain(|f| !f.public),
+        // `is_public=None` (the OSC's "all") and absent mean no filter.
+        _ => {}
+    }
+    if let Some(project) = &q.flavor_access {
+        if caller.is_member_of(project) {
+            list.retain(|f| f.access.iter().any(|p| p == project));
+        } else {
+            list.clear();
+        }
+    }
+    Ok(list)
+}
+
+async fn flavors(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Query(q): Query<FlavorQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let list = flavor_listing(&state, &caller, &q)?;
+    Ok(Json(
+        json!({"flavors": list.iter().map(|f| flavor_json(&state, &caller, f, false)).collect::<Vec<_>>()}),
+    ))
+}
+
+async fn flavors_detail(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Query(q): Query<FlavorQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let list = flavor_listing(&state, &caller, &q)?;
+    Ok(Json(
+        json!({"flavors": list.iter().map(|f| flavor_json(&state, &caller, f, true)).collect::<Vec<_>>()}),
+    ))
+}
+
+/// A flavor the caller can see; a non-numeric id is 404 so that clients fall back to a name
+/// search (Synnefo answers 400 here; the `openstack` CLI needs 404).
+fn visible_flavor(state: &AppState, caller: &Credentials, id: &str) -> Result<Flavor, ApiError> {
+    match state.services.flavor_for(caller, id) {
+        Err(ServiceError::BadRequest(_)) => Err(ApiError(ServiceError::ItemNotFound(
+            "Flavor not found.".into(),
+        ))),
+        other => Ok(other?),
+    }
+}
+
+async fn flavor(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let f = visible_flavor(&state, &caller, &id)?;
+    Ok(Json(
+        json!({"flavor": flavor_json(&state, &caller, &f, true)}),
+    ))
+}
+
+async fn extra_specs(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    visible_flavor(&state, &caller, &id)?;
+    Ok(Json(json!({"extra_specs": {}})))
+}
+
+fn image_json(state: &AppState, i: &Image, detail: bool) -> Value {
+    let base = &state.public_url;
+    let mut links = links(base, "images", &i.id);
+    if let Some(list) = links.as_array_mut() {
+        list.push(
+            json!({"rel": "alternate", "href": format!("{base}/image/v1.0/images/{}", i.id)}),
+        );
+    }
+    let mut doc = json!({"id": i.id, "name": i.name, "links": links});
+    if detail {
+        let status = match i.status.as_str() {
+            "available" => "ACTIVE",
+            "queued" | "saving" => "SAVING",
+            "error" => "ERROR",
+            "deleted" => "DELETED",
+            _ => "UNKNOWN",
+        };
+        doc["status"] = json!(status);
+        doc["progress"] = json!(if status == "ACTIVE" { 100 } else { 0 });
+        doc["created"] = json!(i.created.iso());
+        doc["updated"] = json!(i.updated.iso());
+        doc["minDisk"] = json!(0);
+        doc["minRam"] = json!(0);
+        doc["metadata"] = json!(i.properties);
+        if state.compat == Compat::Synnefo {
+            doc["user_id"] = json!(i.owner);
+            doc["tenant_id"] = json!(i.owner);
+            doc["public"] = json!(i.is_public);
+            doc["is_snapshot"] = json!(i.is_snapshot);
+        }
+    }
+    doc
+}
+
+async fn images(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<Json<Value>, ApiError> {
+    let list = state.services.images_for(&caller)?;
+    Ok(Json(
+        json!({"images": list.iter().map(|i| image_json(&state, i, false)).collect::<Vec<_>>()}),
+    ))
+}
+
+async fn images_detail(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<Json<Value>, ApiError> {
+    let list = state.services.images_for(&caller)?;
+    Ok(Json(
+        json!({"images": list.iter().map(|i| image_json(&state, i, true)).collect::<Vec<_>>()}),
+    ))
+}
+
+async fn image_create(Caller(_): Caller) -> Result<StatusCode, ApiError> {
+    Err(ApiError(ServiceError::NotImplemented(
+        "Images are registered through the image API (/image/v1.0) or `cyclades image-register`"
+            .into(),
+    )))
+}
+
+async fn image(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let i = state.services.image_for(&caller, &id)?;
+    Ok(Json(json!({"image": image_json(&state, &i, true)})))
+}
+
+async fn image_delete(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.services.image_unregister(&caller, &id)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn image_metadata(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let i = state.services.image_for(&caller, &id)?;
+    Ok(Json(json!({"metadata": i.properties})))
+}
+
+async fn extensions(Caller(_): Caller) -> Json<Value> {
+    Json(json!({"extensions": []}))
+}
+
+async fn extension(Caller(_): Caller) -> StatusCode {
+    StatusCode::NOT_FOUND
+}

@@ -1,0 +1,583 @@
+//! Compute `/compute/v2.0/servers`: list/detail (`changes-since`, `name`), create, get, rename,
+//! delete, actions, password, metadata, diagnostics, ips. Wire shapes follow Synnefo's
+//! `vm_to_dict` (spec §2.2), or exactly Nova's with `api.compat = "openstack"`.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::extract::{Caller, JsonBody};
+use super::{ApiError, AppState};
+use crate::clock::Timestamp;
+use crate::config::Compat;
+use crate::service::servers::{NewServer, ServerAction, status_of, task_state_of};
+use crate::service::{ServiceError, Services};
+use crate::store::Server;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/compute/v2.0/servers", get(list).post(create))
+        .route("/compute/v2.0/servers/detail", get(detail))
+        .route(
+            "/compute/v2.0/servers/{id}",
+            get(show).put(rename).delete(remove),
+        )
+        .route("/compute/v2.0/servers/{id}/action", post(action))
+        .route(
+            "/compute/v2.0/servers/{id}/password",
+            get(password).delete(forget_password),
+        )
+        .route(
+            "/compute/v2.0/servers/{id}/metadata",
+            get(metadata).post(metadata_merge).put(metadata_replace),
+        )
+        .route(
+            "/compute/v2.0/servers/{id}/metadata/{key}",
+            get(meta_get).put(meta_put).delete(meta_delete),
+        )
+        .route("/compute/v2.0/servers/{id}/diagnostics", get(diagnostics))
+        .route("/compute/v2.0/servers/{id}/ips", get(ips))
+}
+
+fn links(base: &str, kind: &str, id: &str) -> Value {
+    let href = format!("{base}/compute/v2.0/{kind}/{id}");
+    json!([{"rel": "self", "href": href}, {"rel": "bookmark", "href": href}])
+}
+
+fn summary(state: &AppState, s: &Server) -> Value {
+    let id = s.id.to_string();
+    json!({"id": id, "name": s.name, "links": links(&state.public_url, "servers", &id)})
+}
+
+/// The detail document of one server.
+pub(super) fn server_json(state: &AppState, s: &Server) -> Value {
+    let id = s.id.to_string();
+    let base = &state.public_url;
+    let status = status_of(s);
+    let flavor_id = s.flavor_id.to_string();
+    let mut image_links = links(base, "images", &s.image_id);
+    if let Some(list) = image_links.as_array_mut() {
+        list.push(
+            json!({"rel": "alternate", "href": format!("{base}/image/v1.0/images/{}", s.image_id)}),
+        );
+    }
+    let mut doc = json!({
+        "id": id,
+        "name": s.name,
+        "links": links(base, "servers", &id),
+        "user_id": s.user_id,
+        "tenant_id": s.project_id,
+        "status": status,
+        "progress": if status == "ACTIVE" { 100 } else { 0 },
+        "hostId": "",
+        "created": s.created.iso(),
+        "updated": s.updated.iso(),
+        "flavor": {"id": flavor_id, "links": links(base, "flavors", &flavor_id)},
+        "image": {"id": s.image_id, "links": image_links},
+        "metadata": s.metadata,
+        "addresses": {},
+        "key_name": s.key_names.first(),
+        "security_groups": [{"name": "default"}],
+        "config_drive": "",
+        "accessIPv4": "",
+        "accessIPv6": "",
+        "OS-DCF:diskConfig": "MANUAL",
+    });
+    if status == "ERROR"
+        && let Some(msg) = &s.backend_log_msg
+    {
+        doc["fault"] = json!({"code": 500, "message": msg, "created": s.updated.iso()});
+    }
+    if state.compat == Compat::Synnefo {
+        let extra = json!({
+            "SNF:task_state": task_state_of(s),
+            "SNF:key_names": s.key_names,
+            "SNF:fqdn": Value::Null,
+            "SNF:port_forwarding": {},
+            "SNF:rescue": false,
+            "suspended": s.suspended,
+            "shared_to_project": false,
+            "attachments": [],
+            "volumes": [],
+            "deleted": s.deleted,
+            "diagnostics": s.diagnostics.iter().take(1).map(diagnostic_json).collect::<Vec<_>>(),
+        });
+        if let (Some(d), Some(e)) = (doc.as_object_mut(), extra.as_object()) {
+            d.extend(e.clone());
+        }
+    }
+    doc
+}
+
+fn diagnostic_json(d: &crate::store::Diagnostic) -> Value {
+    json!({"level": d.level, "created": d.created.iso(), "source": d.source,
+           "message": d.message, "details": d.details})
+}
+
+#[derive(Deserialize, Default)]
+struct ListQuery {
+    #[serde(rename = "changes-since")]
+    changes_since: Option<String>,
+    name: Option<String>,
+    status: Option<String>,
+}
+
+fn listing(
+    state: &AppState,
+    caller: &crate::service::Credentials,
+    q: &ListQuery,
+) -> Result<Option<Vec<Server>>, ApiError> {
+    let since = match &q.changes_since {
+        None => None,
+        Some(text) => Some(Timestamp::parse_iso(text).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "Invalid changes-since parameter '{text}': use ISO 8601, e.g. 2026-11-25T10:00:00Z"
+            ))
+        })?),
+    };
+    let mut servers = state.services.server_list_for(caller, since)?;
+    if since.is_some() && servers.is_empty() {
+        return Ok(None);
+    }
+    if let Some(name) = &q.name {
+        servers.retain(|s| s.name.contains(name.as_str()));
+    }
+    if let Some(status) = &q.status {
+        servers.retain(|s| status_of(s).eq_ignore_ascii_case(status));
+    }
+    Ok(Some(servers))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    Ok(match listing(&state, &caller, &q)? {
+        None => StatusCode::NOT_MODIFIED.into_response(),
+        Some(list) => {
+            Json(json!({"servers": list.iter().map(|s| summary(&state, s)).collect::<Vec<_>>()}))
+                .into_response()
+        }
+    })
+}
+
+async fn detail(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    Ok(match listing(&state, &caller, &q)? {
+        None => StatusCode::NOT_MODIFIED.into_response(),
+        Some(list) => Json(
+            json!({"servers": list.iter().map(|s| server_json(&state, s)).collect::<Vec<_>>()}),
+        )
+        .into_response(),
+    })
+}
+
+fn malformed(what: &str) -> ApiError {
+    ApiError::bad_request(format!("Malformed request: {what}"))
+}
+
+fn string_map(v: Option<&Value>, what: &str) -> Result<BTreeMap<String, String>, ApiError> {
+    let mut out = BTreeMap::new();
+    let Some(v) = v else { return Ok(out) };
+    let obj = v
+        .as_object()
+        .ok_or_else(|| malformed(&format!("'{what}' must be an object")))?;
+    for (k, v) in obj {
+        let text = match v {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid {what} value for key '{k}': use a string"
+                )));
+            }
+        };
+        out.insert(k.clone(), text);
+    }
+    Ok(out)
+}
+
+/// Parses the create body (spec §2.3) into a `NewServer`, naming the first bad field.
+pub(super) fn parse_create(body: &Value, public_url: &str) -> Result<NewServer, ApiError> {
+    let server = body
+        .get("server")
+        .and_then(Value::as_object)
+        .ok_or_else(|| malformed("missing 'server' object"))?;
+    let text = |key: &str| -> Result<String, ApiError> {
+        match server.get(key) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(Value::Number(n)) => Ok(n.to_string()),
+            Some(_) => Err(malformed(&format!("'{key}' must be a string"))),
+            None => Err(malformed(&format!("missing '{key}'"))),
+        }
+    };
+    let name = text("name")?;
+    let flavor_ref = text("flavorRef")?;
+    let image_ref = match text("imageRef") {
+        Ok(i) if !i.is_empty() => i,
+        _ => server
+            .get("block_device_mapping_v2")
+            .and_then(|b| b.get(0))
+            .filter(|d| d["source_type"] == "image")
+            .and_then(|d| d["uuid"].as_str())
+            .map(str::to_string)
+            .ok_or_else(|| malformed("missing 'imageRef'"))?,
+    };
+    for key in ["min_count", "max_count"] {
+        if let Some(v) = server.get(key)
+            && v.as_u64() != Some(1)
+            && v.as_str() != Some("1")
+        {
+            return Err(ApiError::bad_request(format!(
+                "Only one server per request: '{key}' must be 1"
+            )));
+        }
+    }
+    if let Some(bdm) = server.get("block_device_mapping_v2") {
+        let list = bdm
+            .as_array()
+            .ok_or_else(|| malformed("'block_device_mapping_v2' must be a list"))?;
+        for d in list {
+            if d["source_type"] != "image" || d["uuid"].as_str() != Some(image_ref.as_str()) {
+                return Err(ApiError::bad_request(
+                    "Only an image-backed root disk matching imageRef is supported in block_device_mapping_v2",
+                ));
+            }
+        }
+    }
+    match server.get("networks") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) if s == "auto" || s == "none" => {}
+        Some(Value::Array(a)) if a.is_empty() => {}
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "Networks cannot be requested yet: this deployment has no network service; omit 'networks'",
+            ));
+        }
+    }
+    let personality = match server.get("personality") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a.clone(),
+        Some(_) => return Err(malformed("'personality' must be a list")),
+    };
+    let mut key_names = Vec::new();
+    if let Some(k) = server.get("key_name").filter(|v| !v.is_null()) {
+        key_names.push(
+            k.as_str()
+                .ok_or_else(|| malformed("'key_name' must be a string"))?
+                .to_string(),
+        );
+    }
+    if let Some(list) = server.get("SNF:key_names").and_then(Value::as_array)
+        && !list.is_empty()
+    {
+        if !key_names.is_empty() {
+            return Err(ApiError::bad_request(
+                "Use either 'key_name' or 'SNF:key_names', not both",
+            ));
+        }
+        for k in list {
+            let k = k
+                .as_str()
+                .ok_or_else(|| malformed("'SNF:key_names' must be a list of strings"))?;
+            if !key_names.iter().any(|n| n == k) {
+                key_names.push(k.to_string());
+            }
+        }
+    }
+    let optional_text = |key: &str| -> Result<Option<String>, ApiError> {
+        match server.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(malformed(&format!("'{key}' must be a string"))),
+        }
+    };
+    Ok(NewServer {
+        name,
+        image_ref,
+        flavor_ref,
+        metadata: string_map(server.get("metadata"), "metadata")?,
+        personality,
+        user_data: optional_text("user_data")?,
+        key_names,
+        admin_pass: optional_text("adminPass")?,
+        project: optional_text("project")?,
+        backend_id: None,
+        public_url: public_url.to_string(),
+    })
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    let req = parse_create(&body, &state.public_url)?;
+    let created = state.services.server_create(&caller, &req).await?;
+    let mut doc = match state.compat {
+        Compat::Synnefo => server_json(&state, &created.server),
+        Compat::Openstack => {
+            let id = created.server.id.to_string();
+            json!({"id": id, "links": links(&state.public_url, "servers", &id),
+                   "OS-DCF:diskConfig": "MANUAL", "security_groups": [{"name": "default"}]})
+        }
+    };
+    doc["adminPass"] = json!(created.admin_pass);
+    if state.compat == Compat::Synnefo {
+        doc["status"] = json!("BUILD");
+    }
+    Ok((StatusCode::ACCEPTED, Json(json!({"server": doc}))).into_response())
+}
+
+async fn show(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let s = state.services.server_for(&caller, &id)?;
+    Ok(Json(json!({"server": server_json(&state, &s)})))
+}
+
+async fn rename(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    let name = body
+        .get("server")
+        .and_then(|s| s.get("name"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| malformed("'server.name' must be a string"))?;
+    let s = state.services.server_rename(&caller, &id, name)?;
+    Ok(match state.compat {
+        Compat::Synnefo => StatusCode::NO_CONTENT.into_response(),
+        Compat::Openstack => Json(json!({"server": server_json(&state, &s)})).into_response(),
+    })
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.services.server_delete(&caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Parses `{"<action>": {args}}` (spec §2.4).
+fn parse_action(body: &Value) -> Result<(String, Value), ApiError> {
+    let obj = body
+        .as_object()
+        .filter(|o| !o.is_empty())
+        .ok_or_else(|| malformed("the body must be an object naming one action"))?;
+    let (name, args) = obj
+        .iter()
+        .next()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .unwrap_or_default();
+    Ok((name, args))
+}
+
+async fn action(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    let (name, args) = parse_action(&body)?;
+    let services: &Services = &state.services;
+    let action = match name.as_str() {
+        "start" | "os-start" => ServerAction::Start,
+        "shutdown" | "os-stop" => ServerAction::Stop,
+        "reboot" => {
+            let kind = args.get("type").and_then(Value::as_str).unwrap_or("SOFT");
+            match kind.to_ascii_uppercase().as_str() {
+                "SOFT" => ServerAction::Reboot { hard: false },
+                "HARD" => ServerAction::Reboot { hard: true },
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid reboot type '{kind}': use SOFT or HARD"
+                    )));
+                }
+            }
+        }
+        "resize" => {
+            let flavor = match args.get("flavorRef") {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Number(n)) => n.to_string(),
+                _ => return Err(malformed("resize needs 'flavorRef'")),
+            };
+            ServerAction::Resize { flavor_ref: flavor }
+        }
+        "delete" => {
+            services.server_delete(&caller, &id).await?;
+            return Ok(StatusCode::ACCEPTED.into_response());
+        }
+        "changePassword" | "rebuild" | "confirmResize" | "revertResize" | "os-getSPICEConsole"
+        | "os-getRDPConsole" | "console" | "os-getVNCConsole" => {
+            services.server_for(&caller, &id)?;
+            return Err(ApiError(ServiceError::NotImplemented(format!(
+                "Action {name} is not implemented"
+            ))));
+        }
+        "suspend" => {
+            services.server_for(&caller, &id)?;
+            return Err(ApiError(ServiceError::Forbidden(
+                "User is not allowed to suspend his server".into(),
+            )));
+        }
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "Action {other} not supported"
+            )));
+        }
+    };
+    services.server_action(&caller, &id, action).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+async fn password(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let p = state.services.server_password(&caller, &id)?;
+    Ok(Json(json!({"password": p})))
+}
+
+async fn forget_password(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.services.server_password_forget(&caller, &id)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn metadata(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let s = state.services.server_for(&caller, &id)?;
+    Ok(Json(json!({"metadata": s.metadata})))
+}
+
+fn metadata_status(state: &AppState) -> StatusCode {
+    match state.compat {
+        Compat::Synnefo => StatusCode::CREATED,
+        Compat::Openstack => StatusCode::OK,
+    }
+}
+
+async fn metadata_write(
+    state: AppState,
+    caller: crate::service::Credentials,
+    id: String,
+    body: Value,
+    replace: bool,
+) -> Result<Response, ApiError> {
+    let items = string_map(body.get("metadata"), "metadata")?;
+    if body.get("metadata").is_none() {
+        return Err(malformed("missing 'metadata' object"));
+    }
+    let s = state
+        .services
+        .server_metadata_set(&caller, &id, &items, replace)?;
+    Ok((
+        metadata_status(&state),
+        Json(json!({"metadata": s.metadata})),
+    )
+        .into_response())
+}
+
+async fn metadata_merge(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    metadata_write(state, caller, id, body, false).await
+}
+
+async fn metadata_replace(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    metadata_write(state, caller, id, body, true).await
+}
+
+async fn meta_get(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((id, key)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let s = state.services.server_for(&caller, &id)?;
+    let value = s
+        .metadata
+        .get(&key)
+        .ok_or_else(|| ApiError(ServiceError::ItemNotFound("Metadata key not found.".into())))?;
+    Ok(Json(json!({"meta": {key: value}})))
+}
+
+async fn meta_put(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((id, key)): Path<(String, String)>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    let meta = string_map(body.get("meta"), "meta")?;
+    if meta.len() != 1 || !meta.contains_key(&key) {
+        return Err(ApiError::bad_request(
+            "Malformed request: 'meta' must hold exactly the key named in the URL",
+        ));
+    }
+    state
+        .services
+        .server_metadata_set(&caller, &id, &meta, false)?;
+    let mut out = Map::new();
+    out.insert(key.clone(), json!(meta[&key]));
+    Ok((metadata_status(&state), Json(json!({"meta": out}))).into_response())
+}
+
+async fn meta_delete(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((id, key)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    state.services.server_metadata_delete(&caller, &id, &key)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn diagnostics(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let s = state.services.server_for(&caller, &id)?;
+    Ok(Json(Value::Array(
+        s.diagnostics.iter().map(diagnostic_json).collect(),
+    )))
+}
+
+async fn ips(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    state.services.server_for(&caller, &id)?;
+    Ok(Json(json!({"addresses": {}, "attachments": []})))
+}

@@ -1,0 +1,533 @@
+//! Running jobs: submission, the forward and unwind loops, retries, recovery, checkpoints.
+//!
+//! One tokio task per running job; an in-memory set of running ids prevents double runs. Every
+//! log write is a store commit followed by a flush (rules 1 and 2).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use super::{JobEnv, JobKind, StepCx, StepDef, StepError, kind};
+use crate::clock::Timestamp;
+use crate::store::{Batch, JobEvent, JobEventKind, JobFault, JobRecord, JobState, StoreError};
+
+/// What a request waiting on a job learns.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Checkpoint {
+    /// The checkpoint step succeeded (or the whole job did).
+    Reached,
+    /// The job failed before reaching its checkpoint (and has unwound).
+    Failed(JobFault),
+    /// The engine stopped before the job got there (shutdown); the job resumes at next start.
+    Interrupted,
+}
+
+/// A submitted job and a way to wait for its checkpoint.
+pub struct JobHandle {
+    pub id: u64,
+    pub checkpoint: oneshot::Receiver<Checkpoint>,
+}
+
+impl JobHandle {
+    /// Waits for the checkpoint (or the job's failure).
+    pub async fn wait(self) -> Checkpoint {
+        self.checkpoint.await.unwrap_or(Checkpoint::Interrupted)
+    }
+}
+
+#[derive(Default)]
+struct Waiters {
+    checkpoint: HashMap<u64, Vec<oneshot::Sender<Checkpoint>>>,
+    finished: HashMap<u64, Vec<oneshot::Sender<JobState>>>,
+}
+
+struct Inner {
+    env: JobEnv,
+    running: Mutex<HashSet<u64>>,
+    waiters: Mutex<Waiters>,
+    /// Test hook: stop (as if killed) once this many log writes happened.
+    crash_after: Mutex<Option<u64>>,
+    log_writes: AtomicU64,
+}
+
+/// The engine. Cheap to clone.
+#[derive(Clone)]
+pub struct JobEngine {
+    inner: Arc<Inner>,
+}
+
+/// The engine stopped a job on purpose (test crash hook).
+#[derive(Debug)]
+struct Crashed;
+
+enum Stop {
+    Crashed,
+    Store(StoreError),
+}
+
+impl From<StoreError> for Stop {
+    fn from(e: StoreError) -> Self {
+        Stop::Store(e)
+    }
+}
+
+impl From<Crashed> for Stop {
+    fn from(_: Crashed) -> Self {
+        Stop::Crashed
+    }
+}
+
+impl JobEngine {
+    pub fn new(env: JobEnv) -> Self {
+        JobEngine {
+            inner: Arc::new(Inner {
+                env,
+                running: Mutex::new(HashSet::new()),
+                waiters: Mutex::new(Waiters::default()),
+                crash_after: Mutex::new(None),
+                log_writes: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    pub fn env(&self) -> &JobEnv {
+        &self.inner.env
+    }
+
+    /// Test hook: after `n` more log writes the engine behaves as if the process died.
+    #[doc(hidden)]
+    pub fn crash_after_writes(&self, n: Option<u64>) {
+        self.inner.log_writes.store(0, Ordering::SeqCst);
+        if let Ok(mut c) = self.inner.crash_after.lock() {
+            *c = n;
+        }
+    }
+
+    /// How many log writes the engine made since the last `crash_after_writes`.
+    #[doc(hidden)]
+    pub fn log_writes(&self) -> u64 {
+        self.inner.log_writes.load(Ordering::SeqCst)
+    }
+
+    /// Records a new job (committed with `lock`, the target's task lock, in one transaction),
+    /// flushes, and starts it. `params` must already hold every generated id (rule 4).
+    pub async fn submit(
+        &self,
+        kind: &'static JobKind,
+        target: String,
+        params: Value,
+        id: u64,
+        lock: Batch,
+    ) -> Result<JobHandle, StoreError> {
+        let now = Timestamp::now();
+        let job = JobRecord {
+            id,
+            kind: kind.name.to_string(),
+            target,
+            params,
+            state: JobState::Running,
+            fault: None,
+            failed_step: None,
+            created: now,
+            updated: now,
+            finished: None,
+            generation: 1,
+        };
+        let mut batch = lock;
+        batch.insert_job(&job);
+        self.inner.env.store.commit(&batch)?;
+        self.inner.env.store.flush().await?;
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut w) = self.inner.waiters.lock() {
+            w.checkpoint.entry(id).or_default().push(tx);
+        }
+        self.spawn(id);
+        Ok(JobHandle { id, checkpoint: rx })
+    }
+
+    /// Resolves when the job reaches a final state (immediately if it already has).
+    pub async fn wait_finished(&self, id: u64) -> Result<JobState, StoreError> {
+        let rx = {
+            let (tx, rx) = oneshot::channel();
+            if let Ok(mut w) = self.inner.waiters.lock() {
+                w.finished.entry(id).or_default().push(tx);
+            }
+            rx
+        };
+        let job = self.inner.env.store.job_get(id)?;
+        if job.state.finished() {
+            return Ok(job.state);
+        }
+        Ok(rx.await.unwrap_or(job.state))
+    }
+
+    /// Resumes every unfinished job (rule 7). Returns how many were resumed.
+    pub fn recover(&self) -> Result<usize, StoreError> {
+        let unfinished = self.inner.env.store.job_list_unfinished()?;
+        for job in &unfinished {
+            self.spawn(job.id);
+        }
+        Ok(unfinished.len())
+    }
+
+    /// Ids of the jobs running in this process now.
+    pub fn running(&self) -> Vec<u64> {
+        self.inner
+            .running
+            .lock()
+            .map(|r| r.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    fn spawn(&self, id: u64) {
+        {
+            let Ok(mut running) = self.inner.running.lock() else {
+                return;
+            };
+            if !running.insert(id) {
+                return;
+            }
+        }
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let result = engine.run(id).await;
+            if let Ok(mut running) = engine.inner.running.lock() {
+                running.remove(&id);
+            }
+            match result {
+                Ok(()) => {}
+                Err(Stop::Crashed) => engine.notify_checkpoint(id, Checkpoint::Interrupted),
+                Err(Stop::Store(e)) => {
+                    tracing::error!(job = id, error = %super::chain(&e), "job stopped on a store error; it resumes at next start");
+                    engine.notify_checkpoint(id, Checkpoint::Interrupted);
+                }
+            }
+        });
+    }
+
+    fn notify_checkpoint(&self, id: u64, checkpoint: Checkpoint) {
+        let senders = self
+            .inner
+            .waiters
+            .lock()
+            .ok()
+            .and_then(|mut w| w.checkpoint.remove(&id))
+            .unwrap_or_default();
+        for tx in senders {
+            let _ = tx.send(checkpoint.clone());
+        }
+    }
+
+    fn notify_finished(&self, id: u64, state: JobState) {
+        let senders = self
+            .inner
+            .waiters
+            .lock()
+            .ok()
+            .and_then(|mut w| w.finished.remove(&id))
+            .unwrap_or_default();
+        for tx in senders {
+            let _ = tx.send(state);
+        }
+    }
+
+    /// Commits `batch` plus one log event, then flushes. The crash hook fires here.
+    async fn log(
+        &self,
+        job: &mut JobRecord,
+        next_seq: &mut u64,
+        step: &str,
+        event: JobEventKind,
+        mut batch: Batch,
+        job_update: Option<&(dyn Fn(&mut JobRecord) + Sync)>,
+    ) -> Result<(), Stop> {
+        if let Ok(limit) = self.inner.crash_after.lock()
+            && let Some(limit) = *limit
+            && self.inner.log_writes.load(Ordering::SeqCst) >= limit
+        {
+            return Err(Crashed.into());
+        }
+        let entry = JobEvent {
+            seq: *next_seq,
+            at: Timestamp::now(),
+            step: step.to_string(),
+            kind: event,
+        };
+        batch.append_event(job.id, &entry);
+        let mut updated = job.clone();
+        if let Some(f) = job_update {
+            f(&mut updated);
+            batch.update_job(&updated);
+        }
+        self.inner.env.store.commit(&batch)?;
+        self.inner.env.store.flush().await?;
+        self.inner.log_writes.fetch_add(1, Ordering::SeqCst);
+        *next_seq += 1;
+        if job_update.is_some() {
+            updated.generation += 1;
+            *job = updated;
+        }
+        Ok(())
+    }
+
+    async fn run(&self, id: u64) -> Result<(), Stop> {
+        let store = &self.inner.env.store;
+        let mut job = store.job_get(id)?;
+        let Some(kind) = kind(&job.kind) else {
+            tracing::error!(job = id, kind = %job.kind, "unknown job kind; left for an operator");
+            return Ok(());
+        };
+        // Rebuild the position from the log.
+        let log = store.job_log(id)?;
+        let mut next_seq = log.last().map(|e| e.seq + 1).unwrap_or(0);
+        let mut outputs = BTreeMap::new();
+        let mut done: Vec<&str> = Vec::new();
+        let mut undone: HashSet<String> = HashSet::new();
+        let mut undo_failed = false;
+        for event in &log {
+            match &event.kind {
+                JobEventKind::Succeeded { output } => {
+                    outputs.insert(event.step.clone(), output.clone());
+                    if let Some(step) = kind.steps.iter().find(|s| s.name == event.step) {
+                        done.push(step.name);
+                    }
+                }
+                JobEventKind::UndoDone => {
+                    undone.insert(event.step.clone());
+                }
+                JobEventKind::UndoFailed { .. } => undo_failed = true,
+                _ => {}
+            }
+        }
+        if job.state == JobState::Running {
+            match self
+                .forward(kind, &mut job, &mut next_seq, &mut outputs, &mut done)
+                .await?
+            {
+                None => {
+                    self.log(
+                        &mut job,
+                        &mut next_seq,
+                        "(job)",
+                        JobEventKind::Succeeded {
+                            output: Value::Null,
+                        },
+                        Batch::new(),
+                        Some(&|j: &mut JobRecord| {
+                            j.state = JobState::Succeeded;
+                            j.finished = Some(Timestamp::now());
+                        }),
+                    )
+                    .await?;
+                    self.notify_checkpoint(id, Checkpoint::Reached);
+                    self.notify_finished(id, JobState::Succeeded);
+                    return Ok(());
+                }
+                Some((step, error)) => {
+                    tracing::warn!(job = id, kind = kind.name, step, error = %error.fault.message, "job step failed; unwinding");
+                    let fault = error.fault.clone();
+                    self.log(
+                        &mut job,
+                        &mut next_seq,
+                        step,
+                        JobEventKind::Failed {
+                            error: error.fault.message.clone(),
+                        },
+                        Batch::new(),
+                        Some(&move |j: &mut JobRecord| {
+                            j.state = JobState::Unwinding;
+                            j.fault = Some(fault.clone());
+                            j.failed_step = Some(step.to_string());
+                        }),
+                    )
+                    .await?;
+                }
+            }
+        }
+        if job.state == JobState::Unwinding && !undo_failed {
+            let cx_outputs = outputs.clone();
+            let final_state = self
+                .unwind(kind, &mut job, &mut next_seq, cx_outputs, &done, &undone)
+                .await?;
+            let fault = job.fault.clone().unwrap_or(JobFault {
+                kind: "internal".into(),
+                message: "job failed".into(),
+            });
+            self.notify_checkpoint(id, Checkpoint::Failed(fault));
+            self.notify_finished(id, final_state);
+        }
+        Ok(())
+    }
+
+    /// Runs the steps not yet done. `None` when all succeeded, or the failing step and error.
+    async fn forward(
+        &self,
+        kind: &'static JobKind,
+        job: &mut JobRecord,
+        next_seq: &mut u64,
+        outputs: &mut BTreeMap<String, Value>,
+        done: &mut Vec<&'static str>,
+    ) -> Result<Option<(&'static str, StepError)>, Stop> {
+        for step in kind.steps {
+            if done.contains(&step.name) {
+                continue;
+            }
+            if step.remote {
+                self.log(
+                    job,
+                    next_seq,
+                    step.name,
+                    JobEventKind::Started,
+                    Batch::new(),
+                    None,
+                )
+                .await?;
+            }
+            let result = self.attempt(step, step.run, job, outputs).await;
+            match result {
+                Ok(step_done) => {
+                    let committed = self
+                        .log(
+                            job,
+                            next_seq,
+                            step.name,
+                            JobEventKind::Succeeded {
+                                output: step_done.output.clone(),
+                            },
+                            step_done.batch,
+                            None,
+                        )
+                        .await;
+                    match committed {
+                        Ok(()) => {}
+                        // Someone changed a record the step read: run the step again on fresh data.
+                        Err(Stop::Store(StoreError::GenerationMismatch { .. })) => {
+                            return Box::pin(self.forward(kind, job, next_seq, outputs, done))
+                                .await;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                    outputs.insert(step.name.to_string(), step_done.output);
+                    done.push(step.name);
+                    if step.checkpoint {
+                        self.notify_checkpoint(job.id, Checkpoint::Reached);
+                    }
+                }
+                Err(error) => return Ok(Some((step.name, error))),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Runs `f` for `step`, retrying transient errors with backoff.
+    async fn attempt(
+        &self,
+        step: &StepDef,
+        f: super::StepFn,
+        job: &JobRecord,
+        outputs: &BTreeMap<String, Value>,
+    ) -> Result<super::StepDone, StepError> {
+        let settings = &self.inner.env.settings;
+        let mut delay = settings.retry_base;
+        let mut attempt = 1;
+        loop {
+            let cx = StepCx {
+                env: self.inner.env.clone(),
+                job: job.clone(),
+                outputs: outputs.clone(),
+            };
+            match f(&cx).await {
+                Ok(done) => return Ok(done),
+                Err(e) if e.retryable && attempt < settings.retry_attempts => {
+                    tracing::info!(job = job.id, step = step.name, attempt, error = %e.fault.message, "transient step failure; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Undoes the succeeded steps, newest first. Returns the final state.
+    async fn unwind(
+        &self,
+        kind: &'static JobKind,
+        job: &mut JobRecord,
+        next_seq: &mut u64,
+        outputs: BTreeMap<String, Value>,
+        done: &[&'static str],
+        undone: &HashSet<String>,
+    ) -> Result<JobState, Stop> {
+        for step in kind.steps.iter().rev() {
+            let Some(undo) = step.undo else { continue };
+            if !done.contains(&step.name) || undone.contains(step.name) {
+                continue;
+            }
+            self.log(
+                job,
+                next_seq,
+                step.name,
+                JobEventKind::UndoStarted,
+                Batch::new(),
+                None,
+            )
+            .await?;
+            loop {
+                match self.attempt(step, undo, job, &outputs).await {
+                    Ok(step_done) => {
+                        match self
+                            .log(
+                                job,
+                                next_seq,
+                                step.name,
+                                JobEventKind::UndoDone,
+                                step_done.batch,
+                                None,
+                            )
+                            .await
+                        {
+                            Ok(()) => break,
+                            Err(Stop::Store(StoreError::GenerationMismatch { .. })) => continue,
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    Err(error) => {
+                        tracing::error!(job = job.id, step = step.name, error = %error.fault.message, "undo failed; job is stuck");
+                        let message = error.fault.message.clone();
+                        self.log(
+                            job,
+                            next_seq,
+                            step.name,
+                            JobEventKind::UndoFailed { error: message },
+                            Batch::new(),
+                            Some(&|j: &mut JobRecord| {
+                                j.state = JobState::Stuck;
+                                j.finished = Some(Timestamp::now());
+                            }),
+                        )
+                        .await?;
+                        return Ok(JobState::Stuck);
+                    }
+                }
+            }
+        }
+        self.log(
+            job,
+            next_seq,
+            "(job)",
+            JobEventKind::UndoDone,
+            Batch::new(),
+            Some(&|j: &mut JobRecord| {
+                j.state = JobState::Failed;
+                j.finished = Some(Timestamp::now());
+            }),
+        )
+        .await?;
+        Ok(JobState::Failed)
+    }
+}

@@ -1,0 +1,211 @@
+//! The job engine: multi-step operations on Ganeti that survive crashes.
+//!
+//! Owns job kinds (their ordered steps and undos), running and recovering jobs, and the task
+//! lock. It uses the store, the plugin host and the RAPI client; it never sees HTTP or the
+//! service layer (services submit jobs and wait for their checkpoint).
+//!
+//! # The eight rules (see `ARCHITECTURE.md`)
+//!
+//! 1. **Log, flush, act.** A remote step appends `Started` and flushes before its external effect,
+//!    then appends `Succeeded{output}` and flushes.
+//! 2. **Local steps are exactly-once.** A local step returns its mutations as a `Batch`; the engine
+//!    commits them together with the step's `Succeeded` event in one sled transaction.
+//! 3. **Remote steps are at-least-once, so idempotent.** Ganeti names are deterministic
+//!    (`snf-<id>`); a step looks the instance up before creating or removing it and treats
+//!    "already exists" / "already gone" as success; Ganeti job ids are step outputs.
+//! 4. **Anything random or allocated is recorded.** Ids are generated at submission and stored in
+//!    the job's params; commission names derive from the job id. The one exception is the admin
+//!    password, which by design is never written to sled (it lives in the vmapi memory cache).
+//! 5. **Undo comes before the risky step.** `ganeti_create_undo` is a no-op step whose undo removes
+//!    `snf-<id>`, placed before `ganeti_create`.
+//! 6. **Plugin results are recorded, never recomputed.** Steps that call a plugin put its output
+//!    and `{name, version, digest}` in their step output; replays reuse it.
+//! 7. **Recovery on start.** Unfinished jobs are resumed from their logs; an in-memory set of
+//!    running ids prevents double runs. A failed undo makes the job `stuck`: kept, shown by
+//!    `job-list`/`job-inspect`, never dropped.
+//! 8. **Compare-and-swap on generations.** Every resource write is a CAS; a job sets and clears the
+//!    resource's `active_job` (Synnefo's task lock, 409 `buildInProgress` for others).
+
+mod common;
+mod engine;
+mod env;
+mod server_create;
+mod server_ops;
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use serde_json::Value;
+
+pub use common::{allocator_view, template_flag};
+pub use engine::{Checkpoint, JobEngine, JobHandle};
+pub use env::{JobEnv, JobSettings, rapi_client};
+pub use server_create::{SERVER_CREATE, ServerCreateParams};
+pub use server_ops::{SERVER_ACTIONS, SERVER_DESTROY, ServerActionParams};
+
+use crate::store::{Batch, JobFault};
+
+/// Everything a step can read: the environment, the job and the outputs of earlier steps.
+pub struct StepCx {
+    pub env: JobEnv,
+    pub job: crate::store::JobRecord,
+    pub outputs: std::collections::BTreeMap<String, Value>,
+}
+
+impl StepCx {
+    /// The recorded output of an earlier step (`Null` if it has none).
+    pub fn output(&self, step: &str) -> &Value {
+        self.outputs.get(step).unwrap_or(&Value::Null)
+    }
+
+    /// The job's params, decoded.
+    pub fn params<T: serde::de::DeserializeOwned>(&self) -> Result<T, StepError> {
+        serde_json::from_value(self.job.params.clone())
+            .map_err(|e| StepError::internal(format!("job params do not decode: {e}")))
+    }
+}
+
+/// What a step produced: its output and the local mutations to commit with its event.
+#[derive(Default)]
+pub struct StepDone {
+    pub output: Value,
+    pub batch: Batch,
+}
+
+impl StepDone {
+    pub fn output(output: Value) -> Self {
+        StepDone {
+            output,
+            batch: Batch::new(),
+        }
+    }
+    pub fn with_batch(output: Value, batch: Batch) -> Self {
+        StepDone { output, batch }
+    }
+}
+
+/// Why a step failed, and whether trying again may help.
+#[derive(Clone, Debug)]
+pub struct StepError {
+    pub fault: JobFault,
+    pub retryable: bool,
+}
+
+impl StepError {
+    fn new(kind: &str, message: impl Into<String>, retryable: bool) -> Self {
+        StepError {
+            fault: JobFault {
+                kind: kind.into(),
+                message: message.into(),
+            },
+            retryable,
+        }
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new("internal", message, false)
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new("badRequest", message, false)
+    }
+    pub fn over_limit(message: impl Into<String>) -> Self {
+        Self::new("overLimit", message, false)
+    }
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new("serviceUnavailable", message, false)
+    }
+    /// A transient failure: the engine retries with backoff before giving up.
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self::new("serviceUnavailable", message, true)
+    }
+    /// Ganeti ran our job and it failed.
+    pub fn ganeti(message: impl Into<String>) -> Self {
+        Self::new("ganeti", message, false)
+    }
+}
+
+impl From<crate::store::StoreError> for StepError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match &e {
+            crate::store::StoreError::LimitExceeded { .. } => StepError::over_limit(e.to_string()),
+            crate::store::StoreError::GenerationMismatch { .. } => {
+                StepError::new("conflict", e.to_string(), true)
+            }
+            _ => StepError::internal(chain(&e)),
+        }
+    }
+}
+
+impl From<crate::backend::rapi::BackendError> for StepError {
+    fn from(e: crate::backend::rapi::BackendError) -> Self {
+        use crate::backend::rapi::BackendError as B;
+        let text = chain(&e);
+        match &e {
+            B::JobFailed { .. } => StepError::ganeti(text),
+            B::Offline { .. } => StepError::unavailable(text),
+            _ if e.retryable() => StepError::transient(text),
+            _ => StepError::internal(text),
+        }
+    }
+}
+
+impl From<crate::plugins::PluginError> for StepError {
+    fn from(e: crate::plugins::PluginError) -> Self {
+        match &e {
+            crate::plugins::PluginError::Quarantined { .. } => {
+                StepError::unavailable(e.to_string())
+            }
+            crate::plugins::PluginError::InvalidInput { .. } => {
+                StepError::bad_request(e.to_string())
+            }
+            _ => StepError::internal(e.to_string()),
+        }
+    }
+}
+
+/// An error and its causes on one line.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// A boxed step future.
+pub type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<StepDone, StepError>> + Send + 'a>>;
+/// A step or undo function.
+pub type StepFn = for<'a> fn(&'a StepCx) -> StepFuture<'a>;
+
+/// One step of a job kind. Its `name` is persisted in job logs: never rename one.
+pub struct StepDef {
+    pub name: &'static str,
+    pub run: StepFn,
+    pub undo: Option<StepFn>,
+    /// Has an external effect (logged `Started` and flushed before running).
+    pub remote: bool,
+    /// A request waiting for this job is answered once this step has succeeded.
+    pub checkpoint: bool,
+}
+
+/// A job kind: a persisted name and its ordered steps.
+pub struct JobKind {
+    pub name: &'static str,
+    pub steps: &'static [StepDef],
+}
+
+/// Every job kind this build knows.
+pub fn kinds() -> Vec<&'static JobKind> {
+    let mut all = vec![&SERVER_CREATE, &SERVER_DESTROY];
+    all.extend(SERVER_ACTIONS.iter());
+    all
+}
+
+/// Looks a kind up by its persisted name.
+pub fn kind(name: &str) -> Option<&'static JobKind> {
+    kinds().into_iter().find(|k| k.name == name)
+}

@@ -1,0 +1,487 @@
+//! `server.create`: allocate a backend, charge quota, record the server, render its disks with
+//! the disk-template plugin, create `snf-<id>` on Ganeti, wait, and mark it ACTIVE.
+//!
+//! Ports are not a step yet: the network issue adds `allocate_ports` between `create_records`
+//! and `render_ganeti_request` (the body already carries an empty `nics` list).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::common::{
+    allocator_view, ensure_instance_removed, issue_commission, params_json, pin_json,
+    resolve_commission, template_flag, wait_ganeti,
+};
+use super::{JobKind, StepCx, StepDef, StepDone, StepError, StepFuture};
+use crate::clock::Timestamp;
+use crate::plugins::{PluginPin, Verdict, VmRequest, Volume};
+use crate::store::{Batch, Deleted, Diagnostic, Server};
+
+/// Inputs of `server.create`, all decided (and ids generated) before submission.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ServerCreateParams {
+    pub server_id: u64,
+    pub name: String,
+    pub user_id: String,
+    pub project_id: String,
+    pub flavor_id: u64,
+    pub image_id: String,
+    /// Where snf-image finds the image (`img_id` osparam).
+    pub image_location: String,
+    pub image_format: String,
+    pub metadata: BTreeMap<String, String>,
+    pub key_names: Vec<String>,
+    /// Operator override (`server-create --backend-id`): skip the allocator.
+    pub backend_id: Option<u64>,
+    /// The one-time vmapi URL (the secrets behind it live in memory only).
+    pub config_url: String,
+}
+
+pub static SERVER_CREATE: JobKind = JobKind {
+    name: "server.create",
+    steps: &[
+        StepDef {
+            name: "allocate_backend",
+            run: allocate_backend,
+            undo: Some(release_backend),
+            remote: false,
+            checkpoint: false,
+        },
+        StepDef {
+            name: "reserve_quota",
+            run: reserve_quota,
+            undo: Some(reject_quota),
+            remote: false,
+            checkpoint: false,
+        },
+        StepDef {
+            name: "create_records",
+            run: create_records,
+            undo: Some(mark_error),
+            remote: false,
+            checkpoint: true,
+        },
+        StepDef {
+            name: "render_ganeti_request",
+            run: render_request,
+            undo: None,
+            remote: false,
+            checkpoint: false,
+        },
+        StepDef {
+            name: "ganeti_create_undo",
+            run: noop,
+            undo: Some(remove_instance),
+            remote: false,
+            checkpoint: false,
+        },
+        StepDef {
+            name: "ganeti_create",
+            run: ganeti_create,
+            undo: None,
+            remote: true,
+            checkpoint: false,
+        },
+        StepDef {
+            name: "wait_ganeti_job",
+            run: wait_create,
+            undo: None,
+            remote: true,
+            checkpoint: false,
+        },
+        StepDef {
+            name: "finalize",
+            run: finalize,
+            undo: None,
+            remote: false,
+            checkpoint: false,
+        },
+    ],
+};
+
+const MIB: i64 = 1024 * 1024;
+
+fn noop(_: &StepCx) -> StepFuture<'_> {
+    Box::pin(async { Ok(StepDone::default()) })
+}
+
+fn backend_of(cx: &StepCx) -> Result<u64, StepError> {
+    cx.output("allocate_backend")["backend_id"]
+        .as_u64()
+        .ok_or_else(|| StepError::internal("allocate_backend recorded no backend"))
+}
+
+fn allocate_backend(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let p: ServerCreateParams = cx.params()?;
+        let store = &cx.env.store;
+        let flavor = store.flavor_get(p.flavor_id)?;
+        let driver = cx.env.plugins.disk_template(&flavor.disk_template)?;
+        let factor = driver
+            .disk_capabilities()
+            .map(|c| c.disk_factor)
+            .unwrap_or(1);
+        let disk_mb = flavor.disk_gb * 1024 * u64::from(factor);
+        let (backend, output) = match p.backend_id {
+            Some(id) => {
+                let b = store.backend_get(id)?;
+                if b.deleted || b.offline {
+                    return Err(StepError::unavailable(format!(
+                        "Backend {id} is not available (deleted or offline)"
+                    )));
+                }
+                (b, json!({"backend_id": id, "forced": true}))
+            }
+            None => {
+                let dedicated: Vec<u64> = store
+                    .project_backend_list(Some(&p.project_id))?
+                    .into_iter()
+                    .map(|(_, b)| b)
+                    .collect();
+                let live = store.backend_list(Deleted::Exclude)?;
+                let table: Vec<_> = live
+                    .iter()
+                    .filter_map(|b| allocator_view(b, dedicated.contains(&b.id)))
+                    .collect();
+                let template = template_flag(&flavor.disk_template).ok_or_else(|| {
+                    StepError::bad_request(format!(
+                        "Unknown disk template '{}'",
+                        flavor.disk_template
+                    ))
+                })?;
+                let request = VmRequest {
+                    ram_mb: flavor.ram_mb,
+                    disk_mb,
+                    vcpus: flavor.cpu,
+                    template,
+                    project_has_dedicated: !dedicated.is_empty(),
+                };
+                let plugins = cx.env.plugins.clone();
+                let outcome =
+                    tokio::task::spawn_blocking(move || plugins.allocate(&table, &request))
+                        .await
+                        .map_err(|e| StepError::internal(format!("allocator task: {e}")))??;
+                let Some(chosen) = outcome.allocation.chosen else {
+                    return Err(StepError::unavailable("No available backends"));
+                };
+                let b = live
+                    .into_iter()
+                    .find(|b| b.id == u64::from(chosen))
+                    .ok_or_else(|| StepError::internal("allocator chose an unknown backend"))?;
+                let candidates: Vec<Value> = outcome
+                    .allocation
+                    .candidates
+                    .iter()
+                    .map(|c| match &c.verdict {
+                        Verdict::Score(s) => json!({"backend_id": c.backend_id, "score": s}),
+                        Verdict::Rejected(r) => {
+                            json!({"backend_id": c.backend_id, "rejected": format!("{r:?}").to_lowercase()})
+                        }
+                    })
+                    .collect();
+                (
+                    b,
+                    json!({"backend_id": chosen, "plugin": pin_json(&outcome.plugin),
+                           "candidates": candidates,
+                           "capacity_fallback": outcome.allocation.capacity_fallback}),
+                )
+            }
+        };
+        // Charge the backend optimistically so that back-to-back allocations see it (Synnefo).
+        let mut charged = backend.clone();
+        charged.resources.mfree = charged.resources.mfree.saturating_sub(flavor.ram_mb);
+        charged.resources.dfree = charged.resources.dfree.saturating_sub(disk_mb);
+        let mut batch = Batch::new();
+        batch.update_backend(&charged_from(&backend, &charged));
+        let mut output = output;
+        output["charge"] = json!({"mem_mb": flavor.ram_mb, "disk_mb": disk_mb});
+        Ok(StepDone::with_batch(output, batch))
+    })
+}
+
+/// `charged` with the generation of `read` (what `Batch::update_backend` expects).
+fn charged_from(
+    read: &crate::store::Backend,
+    charged: &crate::store::Backend,
+) -> crate::store::Backend {
+    crate::store::Backend {
+        generation: read.generation,
+        ..charged.clone()
+    }
+}
+
+fn release_backend(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let out = cx.output("allocate_backend");
+        let b = cx.env.store.backend_get(backend_of(cx)?)?;
+        let mut released = b.clone();
+        let r = &mut released.resources;
+        r.mfree =
+            (r.mfree + out["charge"]["mem_mb"].as_u64().unwrap_or(0)).min(r.mtotal.max(r.mfree));
+        r.dfree =
+            (r.dfree + out["charge"]["disk_mb"].as_u64().unwrap_or(0)).min(r.dtotal.max(r.dfree));
+        let mut batch = Batch::new();
+        batch.update_backend(&released);
+        Ok(StepDone::with_batch(Value::Null, batch))
+    })
+}
+
+fn reserve_quota(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let p: ServerCreateParams = cx.params()?;
+        let flavor = cx.env.store.flavor_get(p.flavor_id)?;
+        let cpu = i64::from(flavor.cpu);
+        let ram = flavor.ram_mb as i64 * MIB;
+        let provisions = BTreeMap::from([
+            ("cyclades.vm".to_string(), 1),
+            ("cyclades.total_cpu".to_string(), cpu),
+            ("cyclades.cpu".to_string(), cpu),
+            ("cyclades.total_ram".to_string(), ram),
+            ("cyclades.ram".to_string(), ram),
+            (
+                "cyclades.disk".to_string(),
+                flavor.disk_gb as i64 * 1024 * MIB,
+            ),
+        ]);
+        let serial = issue_commission(cx, &p.project_id, provisions, false)?;
+        Ok(StepDone::output(json!({"serial": serial})))
+    })
+}
+
+fn reject_quota(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        resolve_commission(&cx.output("reserve_quota")["serial"], false, cx)?;
+        Ok(StepDone::default())
+    })
+}
+
+fn create_records(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let p: ServerCreateParams = cx.params()?;
+        let now = Timestamp::now();
+        let server = Server {
+            id: p.server_id,
+            name: p.name,
+            user_id: p.user_id,
+            project_id: p.project_id,
+            flavor_id: p.flavor_id,
+            image_id: p.image_id,
+            key_names: p.key_names,
+            metadata: p.metadata,
+            backend_id: Some(backend_of(cx)?),
+            operstate: "BUILD".into(),
+            action: "CREATE".into(),
+            task: Some("BUILD".into()),
+            active_job: Some(cx.job.id),
+            backend_job_id: None,
+            backend_opcode: None,
+            backend_job_status: None,
+            backend_log_msg: None,
+            suspended: false,
+            quota_charged: false,
+            diagnostics: Vec::new(),
+            created: now,
+            updated: now,
+            deleted: false,
+            generation: 1,
+        };
+        let mut batch = Batch::new();
+        batch.insert_server(&server);
+        Ok(StepDone::with_batch(json!({"server_id": server.id}), batch))
+    })
+}
+
+/// Undo of `create_records`: the server stays, in ERROR, with the reason (Synnefo's behaviour);
+/// its resources were never charged, and the user deletes it.
+fn mark_error(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let p: ServerCreateParams = cx.params()?;
+        let before = cx.env.store.server_get(p.server_id)?;
+        let reason = cx
+            .job
+            .fault
+            .as_ref()
+            .map(|f| f.message.clone())
+            .unwrap_or_else(|| "Server creation failed".into());
+        let mut after = before.clone();
+        after.operstate = "ERROR".into();
+        if after.active_job == Some(cx.job.id) {
+            after.active_job = None;
+            after.task = None;
+        }
+        after.backend_log_msg = Some(reason.clone());
+        after.quota_charged = false;
+        if !after.diagnostics.iter().any(|d| d.message == reason) {
+            after.diagnostics.insert(
+                0,
+                Diagnostic {
+                    created: Timestamp::now(),
+                    level: "ERROR".into(),
+                    source: "cyclades".into(),
+                    message: reason,
+                    details: format!(
+                        "job {} failed at step {}",
+                        cx.job.id,
+                        cx.job.failed_step.clone().unwrap_or_default()
+                    ),
+                },
+            );
+        }
+        let mut batch = Batch::new();
+        batch.update_server(&before, &after);
+        Ok(StepDone::with_batch(Value::Null, batch))
+    })
+}
+
+fn render_request(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let p: ServerCreateParams = cx.params()?;
+        let store = &cx.env.store;
+        let flavor = store.flavor_get(p.flavor_id)?;
+        let vt = store.volume_type_get(flavor.volume_type_id)?;
+        let driver = cx.env.plugins.disk_template(&flavor.disk_template)?;
+        let caps = driver
+            .disk_capabilities()
+            .cloned()
+            .ok_or_else(|| StepError::internal("disk template plugin without capabilities"))?;
+        let volume = Volume {
+            name: format!("snf-vol-{}", p.server_id),
+            size_gb: u32::try_from(flavor.disk_gb).unwrap_or(u32::MAX),
+            origin: caps.clone.then(|| p.image_location.clone()),
+            origin_size_mb: caps.clone.then_some(flavor.disk_gb * 1024),
+            specs: vt
+                .specs
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        };
+        let rendered = tokio::task::spawn_blocking({
+            let driver = driver.clone();
+            move || driver.render_disks(&[volume])
+        })
+        .await
+        .map_err(|e| StepError::internal(format!("disk template task: {e}")))??;
+        let disks: Vec<Value> = rendered.disks.iter().map(|d| params_json(d)).collect();
+        Ok(StepDone::output(json!({
+            "disk_template": caps.ganeti_template,
+            "disks": disks,
+            "instance_params": params_json(&rendered.instance_params),
+            "os_params": params_json(&rendered.os_params),
+            "plugin": pin_json(&PluginPin::of(&driver)),
+        })))
+    })
+}
+
+/// The RAPI body of spec §10.2 (no password anywhere: it is behind `config_url`).
+fn create_body(cx: &StepCx, p: &ServerCreateParams) -> Result<Value, StepError> {
+    let flavor = cx.env.store.flavor_get(p.flavor_id)?;
+    let backend = cx.env.store.backend_get(backend_of(cx)?)?;
+    let r = cx.output("render_ganeti_request");
+    let mut osparams = json!({
+        "config_url": p.config_url,
+        "img_id": p.image_location,
+        "img_format": p.image_format,
+    });
+    if let Some(extra) = r["os_params"].as_object() {
+        for (k, v) in extra {
+            osparams[k] = v.clone();
+        }
+    }
+    let mut body = json!({
+        "mode": "create",
+        "name": format!("snf-{}", p.server_id),
+        "disk_template": r["disk_template"],
+        "disks": r["disks"],
+        "nics": [],
+        "beparams": {"auto_balance": true, "vcpus": flavor.cpu, "memory": flavor.ram_mb},
+        "os": "snf-image+default",
+        "osparams": osparams,
+        "ip_check": false,
+        "name_check": false,
+        "wait_for_sync": false,
+        "opportunistic_locking": false,
+        "tags": [],
+    });
+    if backend.hypervisor == "kvm" {
+        body["hvparams"] = json!({"serial_console": false});
+    }
+    if let Some(extra) = r["instance_params"].as_object() {
+        for (k, v) in extra {
+            body[k] = v.clone();
+        }
+    }
+    Ok(body)
+}
+
+fn ganeti_create(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let p: ServerCreateParams = cx.params()?;
+        let backend_id = backend_of(cx)?;
+        let rapi = cx.env.rapi(backend_id)?;
+        let name = format!("snf-{}", p.server_id);
+        // Rule 3: look up before submitting, so a replay never creates twice.
+        let job = if rapi.instance(&name).await?.is_some() {
+            None
+        } else {
+            Some(rapi.create_instance(create_body(cx, &p)?).await?)
+        };
+        let before = cx.env.store.server_get(p.server_id)?;
+        let mut after = before.clone();
+        after.backend_job_id = job;
+        after.backend_opcode = Some("OP_INSTANCE_CREATE".into());
+        after.backend_job_status = Some("queued".into());
+        let mut batch = Batch::new();
+        batch.update_server(&before, &after);
+        Ok(StepDone::with_batch(json!({"job": job}), batch))
+    })
+}
+
+fn wait_create(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let p: ServerCreateParams = cx.params()?;
+        let backend_id = backend_of(cx)?;
+        match wait_ganeti(cx, backend_id, &cx.output("ganeti_create")["job"]).await {
+            Ok(out) => Ok(StepDone::output(out.unwrap_or(Value::Null))),
+            Err(e) => {
+                // A replayed create whose first submission won: the instance exists, so this
+                // job's "already exists" failure is success (rule 3).
+                let rapi = cx.env.rapi(backend_id)?;
+                if e.fault.message.contains("already exists")
+                    && rapi
+                        .instance(&format!("snf-{}", p.server_id))
+                        .await?
+                        .is_some()
+                {
+                    return Ok(StepDone::output(json!({"already_existed": true})));
+                }
+                Err(e)
+            }
+        }
+    })
+}
+
+fn remove_instance(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let p: ServerCreateParams = cx.params()?;
+        ensure_instance_removed(cx, backend_of(cx)?, &format!("snf-{}", p.server_id)).await?;
+        Ok(StepDone::default())
+    })
+}
+
+fn finalize(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let p: ServerCreateParams = cx.params()?;
+        resolve_commission(&cx.output("reserve_quota")["serial"], true, cx)?;
+        let before = cx.env.store.server_get(p.server_id)?;
+        let mut after = before.clone();
+        after.operstate = "STARTED".into();
+        after.task = None;
+        after.active_job = None;
+        after.quota_charged = true;
+        after.backend_job_status = Some("success".into());
+        let mut batch = Batch::new();
+        batch.update_server(&before, &after);
+        Ok(StepDone::with_batch(Value::Null, batch))
+    })
+}

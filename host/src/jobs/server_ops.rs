@@ -1,0 +1,403 @@
+//! Jobs on existing servers: `server.destroy` and the actions `server.start`, `server.stop`,
+//! `server.reboot`, `server.resize`. Each holds the server's task lock (set at submission with
+//! the job record) and releases it in `finalize`, or in `hold_lock`'s undo when a step fails.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::common::{issue_commission, resolve_commission, wait_ganeti};
+use super::{JobKind, StepCx, StepDef, StepDone, StepError, StepFuture};
+use crate::clock::Timestamp;
+use crate::store::{Batch, Diagnostic, Server};
+
+/// Inputs of the server jobs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ServerActionParams {
+    pub server_id: u64,
+    /// START, STOP, REBOOT, RESIZE or DESTROY.
+    pub action: String,
+    /// REBOOT: HARD (`shutdown_timeout: 0`) or SOFT.
+    #[serde(default)]
+    pub hard: bool,
+    /// RESIZE: the new flavor.
+    #[serde(default)]
+    pub flavor_id: Option<u64>,
+}
+
+const MIB: i64 = 1024 * 1024;
+
+pub static SERVER_DESTROY: JobKind = JobKind {
+    name: "server.destroy",
+    steps: &[
+        StepDef {
+            name: "hold_lock",
+            run: noop,
+            undo: Some(release_lock),
+            remote: false,
+            checkpoint: true,
+        },
+        StepDef {
+            name: "ganeti_remove",
+            run: ganeti_remove,
+            undo: None,
+            remote: true,
+            checkpoint: false,
+        },
+        StepDef {
+            name: "wait_ganeti_job",
+            run: wait_remove,
+            undo: None,
+            remote: true,
+            checkpoint: false,
+        },
+        StepDef {
+            name: "release_quota",
+            run: release_quota,
+            undo: None,
+            remote: false,
+            checkpoint: false,
+        },
+        StepDef {
+            name: "finalize",
+            run: finalize_destroy,
+            undo: None,
+            remote: false,
+            checkpoint: false,
+        },
+    ],
+};
+
+const ACTION_STEPS: &[StepDef] = &[
+    StepDef {
+        name: "hold_lock",
+        run: noop,
+        undo: Some(release_lock),
+        remote: false,
+        checkpoint: false,
+    },
+    StepDef {
+        name: "reserve_quota",
+        run: action_quota,
+        undo: Some(reject_quota),
+        remote: false,
+        checkpoint: true,
+    },
+    StepDef {
+        name: "ganeti_submit",
+        run: ganeti_submit,
+        undo: None,
+        remote: true,
+        checkpoint: false,
+    },
+    StepDef {
+        name: "wait_ganeti_job",
+        run: wait_action,
+        undo: None,
+        remote: true,
+        checkpoint: false,
+    },
+    StepDef {
+        name: "finalize",
+        run: finalize_action,
+        undo: None,
+        remote: false,
+        checkpoint: false,
+    },
+];
+
+pub static SERVER_ACTIONS: [JobKind; 4] = [
+    JobKind {
+        name: "server.start",
+        steps: ACTION_STEPS,
+    },
+    JobKind {
+        name: "server.stop",
+        steps: ACTION_STEPS,
+    },
+    JobKind {
+        name: "server.reboot",
+        steps: ACTION_STEPS,
+    },
+    JobKind {
+        name: "server.resize",
+        steps: ACTION_STEPS,
+    },
+];
+
+fn noop(_: &StepCx) -> StepFuture<'_> {
+    Box::pin(async { Ok(StepDone::default()) })
+}
+
+fn server(cx: &StepCx) -> Result<(ServerActionParams, Server), StepError> {
+    let p: ServerActionParams = cx.params()?;
+    let s = cx.env.store.server_get(p.server_id)?;
+    Ok((p, s))
+}
+
+fn backend_id(s: &Server) -> Result<u64, StepError> {
+    s.backend_id
+        .ok_or_else(|| StepError::bad_request(format!("Server {} has no backend", s.id)))
+}
+
+/// Undo of `hold_lock`: the action failed; the lock goes and the reason is kept for the user.
+fn release_lock(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let (p, before) = server(cx)?;
+        let mut after = before.clone();
+        if after.active_job == Some(cx.job.id) {
+            after.active_job = None;
+            after.task = None;
+        }
+        let reason = cx
+            .job
+            .fault
+            .as_ref()
+            .map(|f| f.message.clone())
+            .unwrap_or_else(|| format!("{} failed", p.action));
+        after.backend_job_status = Some("error".into());
+        after.backend_log_msg = Some(reason.clone());
+        after.diagnostics.insert(
+            0,
+            Diagnostic {
+                created: Timestamp::now(),
+                level: "ERROR".into(),
+                source: "cyclades".into(),
+                message: reason,
+                details: format!("job {} ({}) failed", cx.job.id, cx.job.kind),
+            },
+        );
+        after.diagnostics.truncate(20);
+        let mut batch = Batch::new();
+        batch.update_server(&before, &after);
+        Ok(StepDone::with_batch(Value::Null, batch))
+    })
+}
+
+fn record_ganeti_job(before: &Server, job: Option<u64>, opcode: &str) -> Batch {
+    let mut after = before.clone();
+    after.backend_job_id = job;
+    after.backend_opcode = Some(opcode.into());
+    after.backend_job_status = Some(if job.is_some() { "queued" } else { "success" }.into());
+    let mut batch = Batch::new();
+    batch.update_server(before, &after);
+    batch
+}
+
+// ----- destroy -----
+
+fn ganeti_remove(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let (_, s) = server(cx)?;
+        let job = match s.backend_id {
+            None => None,
+            Some(b) => {
+                let rapi = cx.env.rapi(b)?;
+                if rapi.instance(&s.instance_name()).await?.is_none() {
+                    None
+                } else {
+                    match rapi.delete_instance(&s.instance_name()).await {
+                        Ok(job) => Some(job),
+                        Err(crate::backend::rapi::BackendError::NotFound { .. }) => None,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+        };
+        Ok(StepDone::with_batch(
+            json!({"job": job}),
+            record_ganeti_job(&s, job, "OP_INSTANCE_REMOVE"),
+        ))
+    })
+}
+
+fn wait_remove(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let (_, s) = server(cx)?;
+        let Some(b) = s.backend_id else {
+            return Ok(StepDone::default());
+        };
+        match wait_ganeti(cx, b, &cx.output("ganeti_remove")["job"]).await {
+            Ok(out) => Ok(StepDone::output(out.unwrap_or(Value::Null))),
+            // Spec §9.1: a failed remove of an instance Ganeti no longer has is a success.
+            Err(e) => match cx.env.rapi(b)?.instance(&s.instance_name()).await? {
+                None => Ok(StepDone::output(json!({"already_gone": true}))),
+                Some(_) => Err(e),
+            },
+        }
+    })
+}
+
+fn release_quota(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let (_, s) = server(cx)?;
+        if !s.quota_charged {
+            return Ok(StepDone::output(json!({"serial": null})));
+        }
+        let flavor = cx.env.store.flavor_get(s.flavor_id)?;
+        let cpu = i64::from(flavor.cpu);
+        let ram = flavor.ram_mb as i64 * MIB;
+        let mut provisions = BTreeMap::from([
+            ("cyclades.vm".to_string(), -1),
+            ("cyclades.total_cpu".to_string(), -cpu),
+            ("cyclades.total_ram".to_string(), -ram),
+            (
+                "cyclades.disk".to_string(),
+                -(flavor.disk_gb as i64) * 1024 * MIB,
+            ),
+        ]);
+        if matches!(s.operstate.as_str(), "STARTED" | "BUILD" | "ERROR") {
+            provisions.insert("cyclades.cpu".into(), -cpu);
+            provisions.insert("cyclades.ram".into(), -ram);
+        }
+        let serial = issue_commission(cx, &s.project_id, provisions, true)?;
+        resolve_commission(&json!(serial), true, cx)?;
+        Ok(StepDone::output(json!({"serial": serial})))
+    })
+}
+
+fn finalize_destroy(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let (_, before) = server(cx)?;
+        let mut after = before.clone();
+        after.deleted = true;
+        after.operstate = "DESTROYED".into();
+        after.task = None;
+        after.active_job = None;
+        after.quota_charged = false;
+        after.backend_job_status = Some("success".into());
+        let mut batch = Batch::new();
+        batch.update_server(&before, &after);
+        Ok(StepDone::with_batch(Value::Null, batch))
+    })
+}
+
+// ----- start, stop, reboot, resize -----
+
+/// Commission of an action (spec §16.2), or `None` when it charges nothing.
+fn action_provisions(
+    cx: &StepCx,
+    p: &ServerActionParams,
+    s: &Server,
+) -> Result<Option<(BTreeMap<String, i64>, bool)>, StepError> {
+    let flavor = cx.env.store.flavor_get(s.flavor_id)?;
+    let cpu = i64::from(flavor.cpu);
+    let ram = flavor.ram_mb as i64 * MIB;
+    let active = |sign: i64| {
+        BTreeMap::from([
+            ("cyclades.cpu".to_string(), sign * cpu),
+            ("cyclades.ram".to_string(), sign * ram),
+        ])
+    };
+    Ok(match p.action.as_str() {
+        "START" | "REBOOT" if s.operstate == "STOPPED" => Some((active(1), false)),
+        "STOP" if matches!(s.operstate.as_str(), "STARTED" | "BUILD" | "ERROR") => {
+            Some((active(-1), true))
+        }
+        "RESIZE" => {
+            let target = cx
+                .env
+                .store
+                .flavor_get(p.flavor_id.unwrap_or(s.flavor_id))?;
+            let d_cpu = i64::from(target.cpu) - cpu;
+            let d_ram = target.ram_mb as i64 * MIB - ram;
+            let growing = d_cpu > 0 || d_ram > 0;
+            Some((
+                BTreeMap::from([
+                    ("cyclades.total_cpu".to_string(), d_cpu),
+                    ("cyclades.total_ram".to_string(), d_ram),
+                ]),
+                !growing,
+            ))
+        }
+        _ => None,
+    })
+}
+
+fn action_quota(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let (p, s) = server(cx)?;
+        if !s.quota_charged {
+            return Ok(StepDone::output(json!({"serial": null})));
+        }
+        let serial = match action_provisions(cx, &p, &s)? {
+            Some((provisions, force)) => {
+                Some(issue_commission(cx, &s.project_id, provisions, force)?)
+            }
+            None => None,
+        };
+        Ok(StepDone::output(json!({"serial": serial})))
+    })
+}
+
+fn reject_quota(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        resolve_commission(&cx.output("reserve_quota")["serial"], false, cx)?;
+        Ok(StepDone::default())
+    })
+}
+
+fn ganeti_submit(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let (p, s) = server(cx)?;
+        let rapi = cx.env.rapi(backend_id(&s)?)?;
+        let name = s.instance_name();
+        let (job, opcode) = match p.action.as_str() {
+            "START" => (rapi.startup(&name).await?, "OP_INSTANCE_STARTUP"),
+            "STOP" => (rapi.shutdown(&name, None).await?, "OP_INSTANCE_SHUTDOWN"),
+            "REBOOT" => (rapi.reboot(&name, p.hard).await?, "OP_INSTANCE_REBOOT"),
+            "RESIZE" => {
+                let f = cx
+                    .env
+                    .store
+                    .flavor_get(p.flavor_id.unwrap_or(s.flavor_id))?;
+                let body =
+                    json!({"beparams": {"vcpus": f.cpu, "minmem": f.ram_mb, "maxmem": f.ram_mb}});
+                (
+                    rapi.modify_instance(&name, body).await?,
+                    "OP_INSTANCE_SET_PARAMS",
+                )
+            }
+            other => {
+                return Err(StepError::internal(format!(
+                    "unknown server action {other}"
+                )));
+            }
+        };
+        Ok(StepDone::with_batch(
+            json!({"job": job}),
+            record_ganeti_job(&s, Some(job), opcode),
+        ))
+    })
+}
+
+fn wait_action(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let (_, s) = server(cx)?;
+        let out = wait_ganeti(cx, backend_id(&s)?, &cx.output("ganeti_submit")["job"]).await?;
+        Ok(StepDone::output(out.unwrap_or(Value::Null)))
+    })
+}
+
+fn finalize_action(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let (p, before) = server(cx)?;
+        resolve_commission(&cx.output("reserve_quota")["serial"], true, cx)?;
+        let mut after = before.clone();
+        match p.action.as_str() {
+            "START" | "REBOOT" => after.operstate = "STARTED".into(),
+            "STOP" => after.operstate = "STOPPED".into(),
+            "RESIZE" => after.flavor_id = p.flavor_id.unwrap_or(after.flavor_id),
+            _ => {}
+        }
+        if after.active_job == Some(cx.job.id) {
+            after.active_job = None;
+            after.task = None;
+        }
+        after.backend_job_status = Some("success".into());
+        let mut batch = Batch::new();
+        batch.update_server(&before, &after);
+        Ok(StepDone::with_batch(Value::Null, batch))
+    })
+}

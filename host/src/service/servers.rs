@@ -1,0 +1,802 @@
+//! Servers (spec §2.3–§2.5, §9.2): validation of create and actions, the task lock, submission
+//! of `server.*` jobs and waiting for their checkpoint, metadata and visibility (a user sees the
+//! servers of their projects; everything else is 404).
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::{Credentials, Deleted, ServiceError, Services};
+use crate::clock::Timestamp;
+use crate::jobs::{
+    Checkpoint, JobKind, SERVER_ACTIONS, SERVER_CREATE, SERVER_DESTROY, ServerActionParams,
+    ServerCreateParams,
+};
+use crate::store::{Batch, JobFault, Server, StoreError};
+
+pub const MAX_METADATA: usize = 10;
+pub const MAX_PERSONALITY: usize = 5;
+pub const MAX_PERSONALITY_SIZE: usize = 10240;
+
+/// A validated create request (the API layer has checked JSON types).
+#[derive(Clone, Debug, Default)]
+pub struct NewServer {
+    pub name: String,
+    pub image_ref: String,
+    pub flavor_ref: String,
+    pub metadata: BTreeMap<String, String>,
+    /// Personality files: (path, base64 contents).
+    pub personality: Vec<Value>,
+    pub user_data: Option<String>,
+    pub key_names: Vec<String>,
+    pub admin_pass: Option<String>,
+    pub project: Option<String>,
+    /// Operator override of the allocator.
+    pub backend_id: Option<u64>,
+    /// Base URL of this deployment, for the one-time `config_url`.
+    pub public_url: String,
+}
+
+/// A created server and its admin password (shown once).
+pub struct CreatedServer {
+    pub server: Server,
+    pub admin_pass: String,
+}
+
+/// A server action as the API names it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ServerAction {
+    Start,
+    Stop,
+    Reboot { hard: bool },
+    Resize { flavor_ref: String },
+}
+
+impl ServerAction {
+    fn name(&self) -> &'static str {
+        match self {
+            ServerAction::Start => "START",
+            ServerAction::Stop => "STOP",
+            ServerAction::Reboot { .. } => "REBOOT",
+            ServerAction::Resize { .. } => "RESIZE",
+        }
+    }
+
+    fn kind(&self) -> &'static JobKind {
+        let name = match self {
+            ServerAction::Start => "server.start",
+            ServerAction::Stop => "server.stop",
+            ServerAction::Reboot { .. } => "server.reboot",
+            ServerAction::Resize { .. } => "server.resize",
+        };
+        SERVER_ACTIONS
+            .iter()
+            .find(|k| k.name == name)
+            .unwrap_or(&SERVER_ACTIONS[0])
+    }
+}
+
+/// Strict base64 (standard alphabet, padded), as Synnefo's user_data regex.
+pub fn is_base64(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    if bytes.len() % 4 != 0 {
+        return false;
+    }
+    let body = text.trim_end_matches('=');
+    text.len() - body.len() <= 2
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+}
+
+fn base64_decoded_len(text: &str) -> usize {
+    let pad = text.len() - text.trim_end_matches('=').len();
+    (text.len() / 4) * 3 - pad
+}
+
+/// A random admin password: 10 characters with upper, lower and digits (spec §2.3).
+pub fn generate_password() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    loop {
+        let bytes: Vec<u8> = uuid::Uuid::new_v4()
+            .as_bytes()
+            .iter()
+            .chain(uuid::Uuid::new_v4().as_bytes())
+            .copied()
+            .collect();
+        let password: String = bytes
+            .iter()
+            .filter(|b| (**b as usize) < 256 - 256 % ALPHABET.len())
+            .take(10)
+            .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+            .collect();
+        if password.len() == 10 && strong_password(&password) {
+            return password;
+        }
+    }
+}
+
+fn strong_password(p: &str) -> bool {
+    p.chars().count() >= 10
+        && p.chars().any(|c| c.is_ascii_uppercase())
+        && p.chars().any(|c| c.is_ascii_lowercase())
+        && p.chars().any(|c| c.is_ascii_digit())
+}
+
+fn check_metadata(metadata: &BTreeMap<String, String>) -> Result<(), ServiceError> {
+    if metadata.len() > MAX_METADATA {
+        return Err(ServiceError::BadRequest(format!(
+            "Virtual Machines cannot have more than {MAX_METADATA} metadata items"
+        )));
+    }
+    for (k, v) in metadata {
+        if k.is_empty() || k.len() > 50 {
+            return Err(ServiceError::BadRequest(format!(
+                "Metadata key '{k}' must be 1 to 50 characters"
+            )));
+        }
+        if v.len() > 500 {
+            return Err(ServiceError::BadRequest(format!(
+                "Metadata value of '{k}' is longer than 500 characters"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn fault_error(fault: JobFault) -> ServiceError {
+    match fault.kind.as_str() {
+        "badRequest" => ServiceError::BadRequest(fault.message),
+        "overLimit" => ServiceError::OverLimit(fault.message),
+        "serviceUnavailable" => ServiceError::ServiceUnavailable(fault.message),
+        "itemNotFound" => ServiceError::ItemNotFound(fault.message),
+        "conflict" => ServiceError::Conflict(fault.message),
+        _ => ServiceError::Internal {
+            internal: fault.message,
+        },
+    }
+}
+
+impl Services {
+    /// Servers of the caller's projects (live ones).
+    pub fn servers_of(&self, caller: &Credentials) -> Result<Vec<Server>, ServiceError> {
+        let mut all = self.store().server_list(Deleted::Exclude)?;
+        all.retain(|s| caller.is_member_of(&s.project_id));
+        Ok(all)
+    }
+
+    /// `GET /servers[/detail]`, optionally `changes-since` (deleted servers included then).
+    pub fn server_list_for(
+        &self,
+        caller: &Credentials,
+        changes_since: Option<Timestamp>,
+    ) -> Result<Vec<Server>, ServiceError> {
+        match changes_since {
+            None => self.servers_of(caller),
+            Some(t) => {
+                let mut changed = self.store().server_list_changed_since(t)?;
+                changed.retain(|s| caller.is_member_of(&s.project_id));
+                Ok(changed)
+            }
+        }
+    }
+
+    /// Every server (operators).
+    pub fn server_list(&self, deleted: Deleted) -> Result<Vec<Server>, ServiceError> {
+        Ok(self.store().server_list(deleted)?)
+    }
+
+    /// A server by id, for operators (deleted included).
+    pub fn server_show(&self, id: &str) -> Result<Server, ServiceError> {
+        let n: u64 = id
+            .parse()
+            .map_err(|_| ServiceError::BadRequest(format!("Invalid server id '{id}'")))?;
+        match self.store().server_get(n) {
+            Err(StoreError::NotFound { .. }) => {
+                Err(ServiceError::ItemNotFound(format!("Server {id} not found")))
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// A server as a user sees it: theirs (deleted ones show DELETED), else 404.
+    pub fn server_for(&self, caller: &Credentials, id: &str) -> Result<Server, ServiceError> {
+        let not_found = || ServiceError::ItemNotFound(format!("Server {id} not found"));
+        let Ok(n) = id.parse::<u64>() else {
+            return Err(not_found());
+        };
+        match self.store().server_get(n) {
+            Ok(s) if caller.is_member_of(&s.project_id) => Ok(s),
+            Ok(_) | Err(StoreError::NotFound { .. }) => Err(not_found()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The cached admin password of a server the caller can see.
+    pub fn server_password(&self, caller: &Credentials, id: &str) -> Result<String, ServiceError> {
+        let s = self.server_for(caller, id)?;
+        self.secrets()
+            .password(s.id)
+            .ok_or_else(|| ServiceError::ItemNotFound("Password not found.".into()))
+    }
+
+    pub fn server_password_forget(
+        &self,
+        caller: &Credentials,
+        id: &str,
+    ) -> Result<(), ServiceError> {
+        let s = self.server_for(caller, id)?;
+        self.secrets().forget_password(s.id);
+        Ok(())
+    }
+
+    /// Validates a create request, submits `server.create`, and returns once the server is
+    /// recorded in BUILD (or with the fault that stopped it: 413, 503, ...).
+    pub async fn server_create(
+        &self,
+        caller: &Credentials,
+        req: &NewServer,
+    ) -> Result<CreatedServer, ServiceError> {
+        if req.name.trim().is_empty() || req.name.len() > 255 {
+            return Err(ServiceError::BadRequest(
+                "Server name must be 1 to 255 characters".into(),
+            ));
+        }
+        check_metadata(&req.metadata)?;
+        if req.personality.len() > MAX_PERSONALITY {
+            return Err(ServiceError::OverLimit(format!(
+                "Maximum number of personality files exceeded ({MAX_PERSONALITY})"
+            )));
+        }
+        for item in &req.personality {
+            let Some(obj) = item.as_object() else {
+                return Err(ServiceError::BadRequest(
+                    "Malformed personality in request".into(),
+                ));
+            };
+            if let Some(k) = obj
+                .keys()
+                .find(|k| !["contents", "group", "mode", "owner", "path"].contains(&k.as_str()))
+            {
+                return Err(ServiceError::BadRequest(format!(
+                    "Malformed personality in request: unknown key '{k}'"
+                )));
+            }
+            let contents = obj.get("contents").and_then(Value::as_str).unwrap_or("");
+            if !is_base64(contents) || obj.get("path").and_then(Value::as_str).is_none() {
+                return Err(ServiceError::BadRequest(
+                    "Malformed personality in request".into(),
+                ));
+            }
+            if base64_decoded_len(contents) > MAX_PERSONALITY_SIZE {
+                return Err(ServiceError::OverLimit(format!(
+                    "Maximum size of personality exceeded ({MAX_PERSONALITY_SIZE} bytes)"
+                )));
+            }
+        }
+        if let Some(data) = &req.user_data
+            && !is_base64(data)
+        {
+            return Err(ServiceError::BadRequest(
+                "Malformed user_data request".into(),
+            ));
+        }
+        if let Some(p) = &req.admin_pass
+            && !strong_password(p)
+        {
+            return Err(ServiceError::BadRequest(
+                "Invalid adminPass: use at least 10 characters with upper and lower case letters and digits"
+                    .into(),
+            ));
+        }
+        let project_id = match &req.project {
+            Some(p) => p.clone(),
+            None => caller.project_id.clone().ok_or_else(|| {
+                ServiceError::BadRequest(
+                    "No project: scope the token to a project or pass 'project'".into(),
+                )
+            })?,
+        };
+        if !caller.is_member_of(&project_id) && !caller.is_admin {
+            return Err(ServiceError::Forbidden(format!(
+                "Not a member of project {project_id}"
+            )));
+        }
+        let flavor = match self.flavor_for(caller, &req.flavor_ref) {
+            Ok(f) if !f.deleted => f,
+            Ok(_) | Err(ServiceError::BadRequest(_)) => {
+                return Err(ServiceError::ItemNotFound("Flavor not found.".into()));
+            }
+            Err(e) => return Err(e),
+        };
+        if !Self::flavor_usable_by(&flavor, &project_id) {
+            return Err(ServiceError::Forbidden("Insufficient access".into()));
+        }
+        if !flavor.allow_create && !caller.is_admin {
+            return Err(ServiceError::Forbidden(format!(
+                "Flavor {} is not allowed for new servers",
+                flavor.id
+            )));
+        }
+        let image = self.image_for(caller, &req.image_ref).map_err(|_| {
+            ServiceError::ItemNotFound(format!("Image '{}' not found", req.image_ref))
+        })?;
+        if let Some(key) = req.key_names.first() {
+            return Err(ServiceError::ItemNotFound(format!(
+                "Keypair {key} not found."
+            )));
+        }
+        if self.plugins().disk_template(&flavor.disk_template).is_err() {
+            return Err(ServiceError::ServiceUnavailable(format!(
+                "No disk template driver is loaded for '{}'",
+                flavor.disk_template
+            )));
+        }
+        let clone = self
+            .plugins()
+            .disk_template(&flavor.disk_template)
+            .ok()
+            .and_then(|d| d.disk_capabilities().map(|c| c.clone))
+            .unwrap_or(false);
+
+        let admin_pass = req.admin_pass.clone().unwrap_or_else(generate_password);
+        let server_id = self.store().generate_id()?;
+        let job_id = self.store().generate_id()?;
+        let config_key = uuid::Uuid::new_v4().to_string();
+        let config_url = format!("{}/vmapi/v1.0/server-params/{config_key}", req.public_url);
+        let properties: BTreeMap<String, String> = image
+            .properties
+            .iter()
+            .map(|(k, v)| (k.to_uppercase(), v.clone()))
+            .collect();
+        let mut config = json!({
+            "img_id": if clone { "null".to_string() } else { image.location.clone() },
+            "img_passwd": admin_pass,
+            "img_format": image.disk_format,
+            "img_personality": serde_json::to_string(&req.personality).unwrap_or_default(),
+            "img_properties": serde_json::to_string(&properties).unwrap_or_default(),
+        });
+        if let Some(data) = &req.user_data {
+            config["cloud_userdata"] = json!(data);
+        }
+        self.secrets().put_config(&config_key, config);
+        let params = ServerCreateParams {
+            server_id,
+            name: req.name.clone(),
+            user_id: caller.user_id.clone(),
+            project_id,
+            flavor_id: flavor.id,
+            image_id: image.id.clone(),
+            image_location: image.location.clone(),
+            image_format: image.disk_format.clone(),
+            metadata: req.metadata.clone(),
+            key_names: req.key_names.clone(),
+            backend_id: req.backend_id,
+            config_url,
+        };
+        let handle = self
+            .jobs()
+            .submit(
+                &SERVER_CREATE,
+                format!("server/{server_id}"),
+                serde_json::to_value(&params).map_err(|e| ServiceError::internal(&e))?,
+                job_id,
+                Batch::new(),
+            )
+            .await?;
+        match handle.wait().await {
+            Checkpoint::Reached => {}
+            Checkpoint::Failed(fault) => {
+                self.secrets().forget_config(&config_key);
+                return Err(fault_error(fault));
+            }
+            Checkpoint::Interrupted => {
+                return Err(ServiceError::ServiceUnavailable(
+                    "The server is shutting down; the request will complete after restart".into(),
+                ));
+            }
+        }
+        self.secrets().put_password(server_id, &admin_pass);
+        let server = self.store().server_get(server_id)?;
+        Ok(CreatedServer { server, admin_pass })
+    }
+
+    /// Checks the state rules of spec §9.2 and takes the task lock in the job's transaction.
+    async fn submit_server_job(
+        &self,
+        caller: &Credentials,
+        server: Server,
+        action: &str,
+        kind: &'static JobKind,
+        params: ServerActionParams,
+    ) -> Result<u64, ServiceError> {
+        if server.deleted {
+            return Err(ServiceError::BadRequest("Server has been deleted.".into()));
+        }
+        if server.suspended && !caller.is_admin {
+            return Err(ServiceError::Forbidden(
+                "Administratively Suspended VM".into(),
+            ));
+        }
+        if let Some(task) = &server.task {
+            return Err(if task == "BUILD" {
+                ServiceError::BuildInProgress("Server is being built.".into())
+            } else {
+                ServiceError::Conflict(format!(
+                    "Cannot perform {action} while there is a pending {task}"
+                ))
+            });
+        }
+        if action != "DESTROY" {
+            let state_ok = match (action, server.operstate.as_str()) {
+                (_, "ERROR") => {
+                    return Err(ServiceError::BadRequest(format!(
+                        "Cannot perform {action} on a server in ERROR state"
+                    )));
+                }
+                (_, "BUILD") => {
+                    return Err(ServiceError::BuildInProgress(
+                        "Server is being built.".into(),
+                    ));
+                }
+                ("START", s) => s == "STOPPED",
+                ("STOP", s) => s == "STARTED",
+                ("RESIZE", s) => s == "STOPPED",
+                _ => true,
+            };
+            if !state_ok {
+                return Err(ServiceError::Conflict(format!(
+                    "Cannot perform {action} while the server is in {} state",
+                    status_of(&server)
+                )));
+            }
+        }
+        let job_id = self.store().generate_id()?;
+        let mut locked = server.clone();
+        locked.task = Some(action.to_string());
+        locked.active_job = Some(job_id);
+        locked.action = action.to_string();
+        let mut lock = Batch::new();
+        lock.update_server(&server, &locked);
+        let handle = match self
+            .jobs()
+            .submit(
+                kind,
+                format!("server/{}", server.id),
+                serde_json::to_value(&params).map_err(|e| ServiceError::internal(&e))?,
+                job_id,
+                lock,
+            )
+            .await
+        {
+            Ok(h) => h,
+            Err(StoreError::GenerationMismatch { .. }) => {
+                return Err(ServiceError::Conflict(format!(
+                    "Server {} changed while {action} was requested; try again",
+                    server.id
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match handle.wait().await {
+            Checkpoint::Reached | Checkpoint::Interrupted => Ok(job_id),
+            Checkpoint::Failed(fault) => Err(fault_error(fault)),
+        }
+    }
+
+    /// `POST /servers/<id>/action` for start, stop, reboot and resize.
+    pub async fn server_action(
+        &self,
+        caller: &Credentials,
+        id: &str,
+        action: ServerAction,
+    ) -> Result<u64, ServiceError> {
+        let server = self.server_for(caller, id)?;
+        let mut params = ServerActionParams {
+            server_id: server.id,
+            action: action.name().to_string(),
+            hard: false,
+            flavor_id: None,
+        };
+        match &action {
+            ServerAction::Reboot { hard } => params.hard = *hard,
+            ServerAction::Resize { flavor_ref } => {
+                let target = match self.flavor_for(caller, flavor_ref) {
+                    Ok(f) if !f.deleted => f,
+                    Ok(_) => return Err(ServiceError::ItemNotFound("Flavor not found.".into())),
+                    Err(e) => return Err(e),
+                };
+                if !Self::flavor_usable_by(&target, &server.project_id) {
+                    return Err(ServiceError::Forbidden("Insufficient access".into()));
+                }
+                let current = self.store().flavor_get(server.flavor_id)?;
+                if target.id == current.id {
+                    return Err(ServiceError::BadRequest(
+                        "Server already has this flavor".into(),
+                    ));
+                }
+                if target.disk_gb != current.disk_gb {
+                    return Err(ServiceError::BadRequest(
+                        "Cannot change instance's disk size.".into(),
+                    ));
+                }
+                if target.volume_type_id != current.volume_type_id {
+                    return Err(ServiceError::BadRequest(
+                        "Cannot change instance's volume type.".into(),
+                    ));
+                }
+                params.flavor_id = Some(target.id);
+            }
+            _ => {}
+        }
+        self.submit_server_job(caller, server, action.name(), action.kind(), params)
+            .await
+    }
+
+    /// `DELETE /servers/<id>`: submits `server.destroy` (quota released when it finishes).
+    pub async fn server_delete(&self, caller: &Credentials, id: &str) -> Result<u64, ServiceError> {
+        let server = self.server_for(caller, id)?;
+        let params = ServerActionParams {
+            server_id: server.id,
+            action: "DESTROY".into(),
+            hard: false,
+            flavor_id: None,
+        };
+        let job = self
+            .submit_server_job(caller, server.clone(), "DESTROY", &SERVER_DESTROY, params)
+            .await?;
+        self.secrets().forget_password(server.id);
+        Ok(job)
+    }
+
+    /// Waits for a job to finish (`--wait` in the CLI).
+    pub async fn job_wait(&self, id: u64) -> Result<crate::store::JobState, ServiceError> {
+        Ok(self.jobs().wait_finished(id).await?)
+    }
+
+    /// Applies a change to a live, unsuspended server of the caller.
+    fn server_mutate(
+        &self,
+        caller: &Credentials,
+        id: &str,
+        mut change: impl FnMut(&mut Server) -> Result<(), ServiceError>,
+    ) -> Result<Server, ServiceError> {
+        let server = self.server_for(caller, id)?;
+        if server.deleted {
+            return Err(ServiceError::BadRequest("Server has been deleted.".into()));
+        }
+        if server.suspended && !caller.is_admin {
+            return Err(ServiceError::Forbidden(
+                "Administratively Suspended VM".into(),
+            ));
+        }
+        let mut failure = None;
+        let updated = self.store().server_update(server.id, |s| {
+            if let Err(e) = change(s) {
+                failure = Some(e);
+                return Err(StoreError::NotFound {
+                    kind: "server",
+                    id: String::new(),
+                });
+            }
+            Ok(())
+        });
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        Ok(updated?)
+    }
+
+    pub fn server_rename(
+        &self,
+        caller: &Credentials,
+        id: &str,
+        name: &str,
+    ) -> Result<Server, ServiceError> {
+        if name.trim().is_empty() || name.len() > 255 {
+            return Err(ServiceError::BadRequest(
+                "Server name must be 1 to 255 characters".into(),
+            ));
+        }
+        self.server_mutate(caller, id, |s| {
+            s.name = name.to_string();
+            Ok(())
+        })
+    }
+
+    /// Merges (`replace = false`) or replaces server metadata.
+    pub fn server_metadata_set(
+        &self,
+        caller: &Credentials,
+        id: &str,
+        items: &BTreeMap<String, String>,
+        replace: bool,
+    ) -> Result<Server, ServiceError> {
+        self.server_mutate(caller, id, |s| {
+            let mut next = if replace {
+                BTreeMap::new()
+            } else {
+                s.metadata.clone()
+            };
+            next.extend(items.clone());
+            check_metadata(&next)?;
+            s.metadata = next;
+            Ok(())
+        })
+    }
+
+    pub fn server_metadata_delete(
+        &self,
+        caller: &Credentials,
+        id: &str,
+        key: &str,
+    ) -> Result<Server, ServiceError> {
+        self.server_mutate(caller, id, |s| {
+            if s.metadata.remove(key).is_none() {
+                return Err(ServiceError::ItemNotFound("Metadata key not found.".into()));
+            }
+            Ok(())
+        })
+    }
+
+    /// Operator changes: suspension, name, flavor (records only; no Ganeti call).
+    pub fn server_modify_admin(
+        &self,
+        id: &str,
+        suspended: Option<bool>,
+        name: Option<&str>,
+        flavor: Option<&str>,
+    ) -> Result<Server, ServiceError> {
+        let server = self.server_show(id)?;
+        let flavor_id = match flavor {
+            Some(f) => Some(self.flavor_show(f)?.id),
+            None => None,
+        };
+        Ok(self.store().server_update(server.id, |s| {
+            if let Some(v) = suspended {
+                s.suspended = v;
+            }
+            if let Some(n) = name {
+                s.name = n.to_string();
+            }
+            if let Some(f) = flavor_id {
+                s.flavor_id = f;
+            }
+            Ok(())
+        })?)
+    }
+}
+
+/// The API status of a server (spec §9.1).
+pub fn status_of(s: &Server) -> &'static str {
+    if s.deleted {
+        return "DELETED";
+    }
+    match s.operstate.as_str() {
+        "BUILD" => "BUILD",
+        "ERROR" => "ERROR",
+        "STOPPED" => "STOPPED",
+        "STARTED" if s.task.as_deref() == Some("REBOOT") => "REBOOT",
+        "STARTED" => "ACTIVE",
+        "RESIZE" => "RESIZE",
+        "DESTROYED" => "DELETED",
+        _ => "UNKNOWN",
+    }
+}
+
+/// `SNF:task_state` (spec §2.2).
+pub fn task_state_of(s: &Server) -> &'static str {
+    match s.task.as_deref() {
+        None => "",
+        Some("BUILD") => "BUILDING",
+        Some("START") => "STARTING",
+        Some("STOP") => "STOPPING",
+        Some("REBOOT") => "REBOOTING",
+        Some("DESTROY") => "DESTROYING",
+        Some("RESIZE") => "RESIZING",
+        Some(_) => "UNKNOWN",
+    }
+}
+
+impl Services {
+    /// Credentials acting as `user` in `project` (operators creating servers on a user's
+    /// behalf). The operator's own admin role is not carried over.
+    pub fn act_as(&self, user: &str, project: Option<&str>) -> Result<Credentials, ServiceError> {
+        let u = self.user_show(user)?;
+        if u.deleted || !u.enabled {
+            return Err(ServiceError::BadRequest(format!("User {user} is disabled")));
+        }
+        let project_id = match project {
+            Some(p) => Some(self.project_lookup(p)?.id),
+            None => u.default_project_id.clone(),
+        };
+        if let Some(p) = &project_id
+            && !u.project_ids.contains(p)
+        {
+            return Err(ServiceError::BadRequest(format!(
+                "User {user} is not a member of project {p}"
+            )));
+        }
+        let now = Timestamp::now();
+        Ok(Credentials {
+            user_id: u.id,
+            user_name: u.name,
+            project_id,
+            project_name: None,
+            project_ids: u.project_ids,
+            roles: vec![super::ROLE_MEMBER],
+            is_admin: false,
+            methods: vec!["admin".into()],
+            issued_at: now,
+            expires_at: None,
+            audit_id: String::new(),
+        })
+    }
+
+    /// `server-remove`: destroys any server as an operator (suspension does not apply).
+    pub async fn server_remove_admin(&self, id: &str) -> Result<u64, ServiceError> {
+        let server = self.server_show(id)?;
+        let mut admin = self.act_as_owner(&server)?;
+        admin.is_admin = true;
+        self.server_delete(&admin, id).await
+    }
+
+    fn act_as_owner(&self, server: &Server) -> Result<Credentials, ServiceError> {
+        let now = Timestamp::now();
+        Ok(Credentials {
+            user_id: server.user_id.clone(),
+            user_name: String::new(),
+            project_id: Some(server.project_id.clone()),
+            project_name: None,
+            project_ids: vec![server.project_id.clone()],
+            roles: vec![super::ROLE_MEMBER],
+            is_admin: false,
+            methods: vec!["admin".into()],
+            issued_at: now,
+            expires_at: None,
+            audit_id: String::new(),
+        })
+    }
+}
+
+impl Services {
+    /// Ganeti's view of a server for `server-inspect` (or why it is unavailable).
+    pub async fn server_ganeti_view(&self, s: &Server) -> Value {
+        let Some(backend_id) = s.backend_id else {
+            return json!({"error": "no backend allocated"});
+        };
+        let client = match self.jobs().env().rapi(backend_id) {
+            Ok(c) => c,
+            Err(e) => return json!({"error": e.fault.message}),
+        };
+        match client.instance(&s.instance_name()).await {
+            Ok(Some(i)) => json!({
+                "name": i["name"], "status": i["status"], "oper_state": i["oper_state"],
+                "admin_state": i["admin_state"], "pnode": i["pnode"], "disk_template": i["disk_template"],
+                "beparams": i["beparams"], "nic.names": i["nic.names"], "disk.sizes": i["disk.sizes"],
+                "tags": i["tags"], "osparams": i["osparams"],
+            }),
+            Ok(None) => {
+                json!({"error": format!("{} does not exist on the backend", s.instance_name())})
+            }
+            Err(e) => json!({"error": super::error_chain(&e)}),
+        }
+    }
+
+    /// The allocator's recorded decision for a server: the plugin and each candidate's score or
+    /// rejection, as the `server.create` job logged it.
+    pub fn server_allocation(&self, s: &Server) -> Result<Value, ServiceError> {
+        for job in self.store().job_list()? {
+            if job.kind == "server.create" && job.target == format!("server/{}", s.id) {
+                for event in self.store().job_log(job.id)? {
+                    if event.step == "allocate_backend"
+                        && let crate::store::JobEventKind::Succeeded { output } = event.kind
+                    {
+                        return Ok(output);
+                    }
+                }
+            }
+        }
+        Ok(Value::Null)
+    }
+}

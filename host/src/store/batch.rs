@@ -1,0 +1,288 @@
+//! `Batch`: a set of record writes, each with a precondition, committed in one sled transaction.
+//!
+//! The job engine commits a local step's mutations together with the step's `Succeeded` event
+//! (rule 2: local steps are exactly-once), and services commit a resource's task lock together
+//! with the job that holds it. A precondition that fails (another writer got there first) aborts
+//! the whole batch with `GenerationMismatch` or `AlreadyExists`, so nothing is half written.
+
+use serde::Serialize;
+use sled::transaction::ConflictableTransactionError as TxError;
+
+use super::model::Versioned;
+use super::{Store, StoreError, decode, encode};
+use crate::clock::Timestamp;
+use crate::store::{Backend, Image, JobEvent, JobRecord, Server};
+
+/// The trees a batch may write, in the order `Store::commit` opens them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum TreeId {
+    Servers,
+    ServersByUpdate,
+    Backends,
+    Jobs,
+    JobLog,
+    Images,
+}
+
+const TREE_COUNT: usize = 6;
+
+#[derive(Clone, Debug)]
+enum Expect {
+    /// No precondition (index entries).
+    Any,
+    /// The key must not exist.
+    Absent,
+    /// The stored record must be at this generation.
+    Generation(u64),
+}
+
+#[derive(Clone, Debug)]
+struct Op {
+    tree: TreeId,
+    kind: &'static str,
+    key: Vec<u8>,
+    value: Option<Vec<u8>>,
+    expect: Expect,
+}
+
+/// Writes to commit atomically. Build one, then `Store::commit` it.
+#[derive(Clone, Debug, Default)]
+pub struct Batch {
+    ops: Vec<Op>,
+}
+
+/// Key of the `servers_by_update` index: updated time ‖ server id, both big-endian.
+pub(super) fn update_key(updated: Timestamp, id: u64) -> Vec<u8> {
+    let mut key = (updated.0.max(0) as u64).to_be_bytes().to_vec();
+    key.extend_from_slice(&id.to_be_bytes());
+    key
+}
+
+impl Batch {
+    pub fn new() -> Self {
+        Batch::default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Appends every write of `other`.
+    pub fn extend(&mut self, other: Batch) {
+        self.ops.extend(other.ops);
+    }
+
+    fn write<T: Serialize + Versioned>(
+        &mut self,
+        tree: TreeId,
+        key: Vec<u8>,
+        record: &T,
+        expect: Expect,
+    ) {
+        self.ops.push(Op {
+            tree,
+            kind: T::KIND,
+            key,
+            value: Some(encode(record)),
+            expect,
+        });
+    }
+
+    /// Inserts a new server (fails if the id exists).
+    pub fn insert_server(&mut self, server: &Server) {
+        let mut s = server.clone();
+        s.generation = 1;
+        self.ops.push(Op {
+            tree: TreeId::ServersByUpdate,
+            kind: "server index",
+            key: update_key(s.updated, s.id),
+            value: Some(Vec::new()),
+            expect: Expect::Any,
+        });
+        self.write(
+            TreeId::Servers,
+            s.id.to_be_bytes().to_vec(),
+            &s,
+            Expect::Absent,
+        );
+    }
+
+    /// Writes back a server read at `server.generation`, bumping generation and `updated`.
+    /// `before` is the record as read (its `updated` locates the old index entry).
+    pub fn update_server(&mut self, before: &Server, after: &Server) {
+        let mut s = after.clone();
+        s.generation = before.generation + 1;
+        s.updated = Timestamp::now().max(before.updated);
+        self.ops.push(Op {
+            tree: TreeId::ServersByUpdate,
+            kind: "server index",
+            key: update_key(before.updated, before.id),
+            value: None,
+            expect: Expect::Any,
+        });
+        self.ops.push(Op {
+            tree: TreeId::ServersByUpdate,
+            kind: "server index",
+            key: update_key(s.updated, s.id),
+            value: Some(Vec::new()),
+            expect: Expect::Any,
+        });
+        self.write(
+            TreeId::Servers,
+            s.id.to_be_bytes().to_vec(),
+            &s,
+            Expect::Generation(before.generation),
+        );
+    }
+
+    /// Writes back a backend read at `backend.generation`.
+    pub fn update_backend(&mut self, backend: &Backend) {
+        let mut b = backend.clone();
+        b.generation += 1;
+        b.updated = Timestamp::now();
+        self.write(
+            TreeId::Backends,
+            b.id.to_be_bytes().to_vec(),
+            &b,
+            Expect::Generation(backend.generation),
+        );
+    }
+
+    /// Inserts a new job record.
+    pub fn insert_job(&mut self, job: &JobRecord) {
+        let mut j = job.clone();
+        j.generation = 1;
+        self.write(
+            TreeId::Jobs,
+            j.id.to_be_bytes().to_vec(),
+            &j,
+            Expect::Absent,
+        );
+    }
+
+    /// Writes back a job record read at `job.generation`.
+    pub fn update_job(&mut self, job: &JobRecord) {
+        let mut j = job.clone();
+        j.generation += 1;
+        j.updated = Timestamp::now();
+        self.write(
+            TreeId::Jobs,
+            j.id.to_be_bytes().to_vec(),
+            &j,
+            Expect::Generation(job.generation),
+        );
+    }
+
+    /// Appends an event to a job's log (the slot must be free: a job never runs twice).
+    pub fn append_event(&mut self, job_id: u64, event: &JobEvent) {
+        self.write(
+            TreeId::JobLog,
+            super::jobs::log_key(job_id, event.seq),
+            event,
+            Expect::Absent,
+        );
+    }
+
+    /// Writes back an image read at `image.generation`.
+    pub fn update_image(&mut self, image: &Image) {
+        let mut i = image.clone();
+        i.generation += 1;
+        i.updated = Timestamp::now();
+        self.write(
+            TreeId::Images,
+            i.id.as_bytes().to_vec(),
+            &i,
+            Expect::Generation(image.generation),
+        );
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct GenerationOnly {
+    #[serde(default)]
+    generation: u64,
+}
+
+impl Store {
+    fn batch_tree(&self, id: TreeId) -> &sled::Tree {
+        match id {
+            TreeId::Servers => &self.trees.servers,
+            TreeId::ServersByUpdate => &self.trees.servers_by_update,
+            TreeId::Backends => &self.trees.backends,
+            TreeId::Jobs => &self.trees.jobs,
+            TreeId::JobLog => &self.trees.job_log,
+            TreeId::Images => &self.trees.images,
+        }
+    }
+
+    /// Commits every write of `batch` atomically, or none if a precondition fails.
+    pub fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
+        if batch.ops.is_empty() {
+            return Ok(());
+        }
+        let order = [
+            TreeId::Servers,
+            TreeId::ServersByUpdate,
+            TreeId::Backends,
+            TreeId::Jobs,
+            TreeId::JobLog,
+            TreeId::Images,
+        ];
+        let trees: Vec<&sled::Tree> = order.iter().map(|t| self.batch_tree(*t)).collect();
+        debug_assert_eq!(trees.len(), TREE_COUNT);
+        use sled::Transactional;
+        trees
+            .as_slice()
+            .transaction(|view| {
+                for op in &batch.ops {
+                    let index = order.iter().position(|t| *t == op.tree).unwrap_or(0);
+                    let tree = &view[index];
+                    let id = || String::from_utf8_lossy(&op.key).into_owned();
+                    match op.expect {
+                        Expect::Any => {}
+                        Expect::Absent => {
+                            if tree.get(&op.key)?.is_some() {
+                                return Err(TxError::Abort(StoreError::AlreadyExists {
+                                    kind: op.kind,
+                                    id: id(),
+                                }));
+                            }
+                        }
+                        Expect::Generation(expected) => {
+                            let found = match tree.get(&op.key)? {
+                                Some(raw) => {
+                                    decode::<GenerationOnly>("batch", &raw)
+                                        .map_err(TxError::Abort)?
+                                        .generation
+                                }
+                                None => {
+                                    return Err(TxError::Abort(StoreError::NotFound {
+                                        kind: op.kind,
+                                        id: id(),
+                                    }));
+                                }
+                            };
+                            if found != expected {
+                                return Err(TxError::Abort(StoreError::GenerationMismatch {
+                                    kind: op.kind,
+                                    id: id(),
+                                    expected,
+                                    found,
+                                }));
+                            }
+                        }
+                    }
+                    match &op.value {
+                        Some(v) => {
+                            tree.insert(op.key.as_slice(), v.as_slice())?;
+                        }
+                        None => {
+                            tree.remove(op.key.as_slice())?;
+                        }
+                    }
+                }
+                Ok(())
+            })
+            .map_err(StoreError::from_txn)
+    }
+}

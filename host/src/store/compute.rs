@@ -1,0 +1,261 @@
+//! Resource-first store methods for the compute service: volume types, flavors (unique per
+//! cpu/ram/disk/volume type through `flavor_keys`), images and servers (with the
+//! `servers_by_update` index that makes `changes-since` cost follow the changed servers).
+
+use sled::Transactional;
+use sled::transaction::ConflictableTransactionError as TxError;
+
+use super::batch::update_key;
+use super::{Deleted, Store, StoreError, decode, encode, get, scan, update_cas};
+use crate::clock::Timestamp;
+use crate::store::{Flavor, Image, Server, VolumeType};
+
+fn flavor_key(cpu: u32, ram_mb: u64, disk_gb: u64, volume_type_id: u64) -> Vec<u8> {
+    let mut key = cpu.to_be_bytes().to_vec();
+    key.extend_from_slice(&ram_mb.to_be_bytes());
+    key.extend_from_slice(&disk_gb.to_be_bytes());
+    key.extend_from_slice(&volume_type_id.to_be_bytes());
+    key
+}
+
+fn not_found(kind: &'static str, id: impl ToString) -> impl FnOnce(StoreError) -> StoreError {
+    move |e| match e {
+        StoreError::NotFound { .. } => StoreError::NotFound {
+            kind,
+            id: id.to_string(),
+        },
+        other => other,
+    }
+}
+
+impl Store {
+    // ----- volume types -----
+
+    pub fn volume_type_insert(&self, vt: &VolumeType) -> Result<VolumeType, StoreError> {
+        let record = VolumeType {
+            id: self.generate_id()?,
+            generation: 1,
+            ..vt.clone()
+        };
+        self.trees
+            .volume_types
+            .insert(record.id.to_be_bytes(), encode(&record))?;
+        Ok(record)
+    }
+
+    pub fn volume_type_get(&self, id: u64) -> Result<VolumeType, StoreError> {
+        get(&self.trees.volume_types, "volume_types", &id.to_be_bytes())
+            .map_err(not_found("volume type", id))
+    }
+
+    pub fn volume_type_list(&self, deleted: Deleted) -> Result<Vec<VolumeType>, StoreError> {
+        let mut all: Vec<VolumeType> = scan(&self.trees.volume_types, "volume_types", b"")?;
+        all.retain(|v| deleted.keeps(v.deleted));
+        Ok(all)
+    }
+
+    pub fn volume_type_update(
+        &self,
+        id: u64,
+        mut mutate: impl FnMut(&mut VolumeType) -> Result<(), StoreError>,
+    ) -> Result<VolumeType, StoreError> {
+        update_cas(
+            &self.trees.volume_types,
+            "volume_types",
+            &id.to_be_bytes(),
+            None,
+            |v: &mut VolumeType| {
+                mutate(v)?;
+                v.updated = Timestamp::now();
+                Ok(())
+            },
+        )
+        .map_err(not_found("volume type", id))
+    }
+
+    // ----- flavors -----
+
+    /// Inserts a flavor unless its (cpu, ram, disk, volume type) exists: then `AlreadyExists`
+    /// names the existing flavor's id.
+    pub fn flavor_insert(&self, flavor: &Flavor) -> Result<Flavor, StoreError> {
+        let id = self.generate_id()?;
+        let record = Flavor {
+            id,
+            generation: 1,
+            ..flavor.clone()
+        };
+        let key = flavor_key(
+            record.cpu,
+            record.ram_mb,
+            record.disk_gb,
+            record.volume_type_id,
+        );
+        let encoded = encode(&record);
+        (&self.trees.flavors, &self.trees.flavor_keys)
+            .transaction(|(flavors, keys)| {
+                if let Some(existing) = keys.get(&key)? {
+                    let existing =
+                        u64::from_be_bytes(existing.as_ref().try_into().unwrap_or([0; 8]));
+                    return Err(TxError::Abort(StoreError::AlreadyExists {
+                        kind: "flavor",
+                        id: existing.to_string(),
+                    }));
+                }
+                flavors.insert(&id.to_be_bytes(), encoded.as_slice())?;
+                keys.insert(key.as_slice(), &id.to_be_bytes())?;
+                Ok(())
+            })
+            .map_err(StoreError::from_txn)?;
+        Ok(record)
+    }
+
+    /// The id of the flavor with these figures, if any (deleted ones included).
+    pub fn flavor_find(
+        &self,
+        cpu: u32,
+        ram_mb: u64,
+        disk_gb: u64,
+        volume_type_id: u64,
+    ) -> Result<Option<Flavor>, StoreError> {
+        match self
+            .trees
+            .flavor_keys
+            .get(flavor_key(cpu, ram_mb, disk_gb, volume_type_id))?
+        {
+            Some(raw) => {
+                let id = u64::from_be_bytes(raw.as_ref().try_into().unwrap_or([0; 8]));
+                self.flavor_get(id).map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+
+    pub fn flavor_get(&self, id: u64) -> Result<Flavor, StoreError> {
+        get(&self.trees.flavors, "flavors", &id.to_be_bytes()).map_err(not_found("flavor", id))
+    }
+
+    pub fn flavor_list(&self, deleted: Deleted) -> Result<Vec<Flavor>, StoreError> {
+        let mut all: Vec<Flavor> = scan(&self.trees.flavors, "flavors", b"")?;
+        all.retain(|f| deleted.keeps(f.deleted));
+        Ok(all)
+    }
+
+    pub fn flavor_update(
+        &self,
+        id: u64,
+        mut mutate: impl FnMut(&mut Flavor) -> Result<(), StoreError>,
+    ) -> Result<Flavor, StoreError> {
+        update_cas(
+            &self.trees.flavors,
+            "flavors",
+            &id.to_be_bytes(),
+            None,
+            |f: &mut Flavor| {
+                let (cpu, ram, disk, vt) = (f.cpu, f.ram_mb, f.disk_gb, f.volume_type_id);
+                mutate(f)?;
+                // The figures are the flavor's identity: they never change.
+                (f.cpu, f.ram_mb, f.disk_gb, f.volume_type_id) = (cpu, ram, disk, vt);
+                f.updated = Timestamp::now();
+                Ok(())
+            },
+        )
+        .map_err(not_found("flavor", id))
+    }
+
+    // ----- images -----
+
+    pub fn image_insert(&self, image: &Image) -> Result<Image, StoreError> {
+        let record = Image {
+            generation: 1,
+            ..image.clone()
+        };
+        let done = self.trees.images.compare_and_swap(
+            record.id.as_bytes(),
+            None as Option<&[u8]>,
+            Some(encode(&record)),
+        )?;
+        if done.is_err() {
+            return Err(StoreError::AlreadyExists {
+                kind: "image",
+                id: record.id.clone(),
+            });
+        }
+        Ok(record)
+    }
+
+    pub fn image_get(&self, id: &str) -> Result<Image, StoreError> {
+        get(&self.trees.images, "images", id.as_bytes())
+    }
+
+    pub fn image_list(&self, deleted: Deleted) -> Result<Vec<Image>, StoreError> {
+        let mut all: Vec<Image> = scan(&self.trees.images, "images", b"")?;
+        all.retain(|i| deleted.keeps(i.deleted));
+        Ok(all)
+    }
+
+    pub fn image_update(
+        &self,
+        id: &str,
+        mut mutate: impl FnMut(&mut Image) -> Result<(), StoreError>,
+    ) -> Result<Image, StoreError> {
+        update_cas(
+            &self.trees.images,
+            "images",
+            id.as_bytes(),
+            None,
+            |i: &mut Image| {
+                mutate(i)?;
+                i.updated = Timestamp::now();
+                Ok(())
+            },
+        )
+    }
+
+    // ----- servers -----
+
+    pub fn server_get(&self, id: u64) -> Result<Server, StoreError> {
+        get(&self.trees.servers, "servers", &id.to_be_bytes()).map_err(not_found("server", id))
+    }
+
+    pub fn server_list(&self, deleted: Deleted) -> Result<Vec<Server>, StoreError> {
+        let mut all: Vec<Server> = scan(&self.trees.servers, "servers", b"")?;
+        all.retain(|s| deleted.keeps(s.deleted));
+        Ok(all)
+    }
+
+    /// Servers updated at or after `since` (deleted ones included), through the update index:
+    /// the cost follows the number of changed servers, not the total.
+    pub fn server_list_changed_since(&self, since: Timestamp) -> Result<Vec<Server>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.trees.servers_by_update.range(update_key(since, 0)..) {
+            let (key, _) = item?;
+            let id = u64::from_be_bytes(key[8..16].try_into().unwrap_or([0; 8]));
+            if let Some(raw) = self.trees.servers.get(id.to_be_bytes())? {
+                out.push(decode("servers", &raw)?);
+            }
+        }
+        out.sort_by_key(|s: &Server| s.id);
+        Ok(out)
+    }
+
+    /// Applies `mutate` to a server with compare-and-swap (retrying on concurrent writers),
+    /// keeping the update index in step.
+    pub fn server_update(
+        &self,
+        id: u64,
+        mut mutate: impl FnMut(&mut Server) -> Result<(), StoreError>,
+    ) -> Result<Server, StoreError> {
+        loop {
+            let before = self.server_get(id)?;
+            let mut after = before.clone();
+            mutate(&mut after)?;
+            let mut batch = super::Batch::new();
+            batch.update_server(&before, &after);
+            match self.commit(&batch) {
+                Ok(()) => return self.server_get(id),
+                Err(StoreError::GenerationMismatch { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
