@@ -39,6 +39,14 @@ impl JobHandle {
     }
 }
 
+/// Fault injection for the engine's test suites.
+#[doc(hidden)]
+#[derive(Clone, Debug, Default)]
+pub struct TestHooks {
+    pub fail_step: Option<&'static str>,
+    pub run_twice: bool,
+}
+
 #[derive(Default)]
 struct Waiters {
     checkpoint: HashMap<u64, Vec<oneshot::Sender<Checkpoint>>>,
@@ -51,6 +59,9 @@ struct Inner {
     waiters: Mutex<Waiters>,
     /// Test hook: stop (as if killed) once this many log writes happened.
     crash_after: Mutex<Option<u64>>,
+    /// Test hooks: fail this step (non-retryably) instead of running it; run remote steps and
+    /// undos twice (committing the first run's mutations) to prove they are idempotent.
+    hooks: Mutex<TestHooks>,
     log_writes: AtomicU64,
 }
 
@@ -59,6 +70,9 @@ struct Inner {
 pub struct JobEngine {
     inner: Arc<Inner>,
 }
+
+/// The log name of a kind's `finally` step.
+const FINALLY: &str = "(finally)";
 
 /// The engine stopped a job on purpose (test crash hook).
 #[derive(Debug)]
@@ -89,6 +103,7 @@ impl JobEngine {
                 running: Mutex::new(HashSet::new()),
                 waiters: Mutex::new(Waiters::default()),
                 crash_after: Mutex::new(None),
+                hooks: Mutex::new(TestHooks::default()),
                 log_writes: AtomicU64::new(0),
             }),
         }
@@ -105,6 +120,22 @@ impl JobEngine {
         if let Ok(mut c) = self.inner.crash_after.lock() {
             *c = n;
         }
+    }
+
+    /// Test hook: see `TestHooks`.
+    #[doc(hidden)]
+    pub fn set_test_hooks(&self, hooks: TestHooks) {
+        if let Ok(mut h) = self.inner.hooks.lock() {
+            *h = hooks;
+        }
+    }
+
+    fn hooks(&self) -> TestHooks {
+        self.inner
+            .hooks
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_default()
     }
 
     /// How many log writes the engine made since the last `crash_after_writes`.
@@ -327,6 +358,30 @@ impl JobEngine {
                     self.notify_finished(id, JobState::Succeeded);
                     return Ok(());
                 }
+                Some((step, error)) if kind.pivot.is_some_and(|p| done.contains(&p)) => {
+                    tracing::error!(job = id, kind = kind.name, step, error = %error.fault.message, "job step failed past its point of no return; job is stuck");
+                    let fault = error.fault.clone();
+                    self.log(
+                        &mut job,
+                        &mut next_seq,
+                        step,
+                        JobEventKind::Failed {
+                            error: error.fault.message.clone(),
+                        },
+                        Batch::new(),
+                        Some(&move |j: &mut JobRecord| {
+                            j.state = JobState::Stuck;
+                            j.fault = Some(fault.clone());
+                            j.failed_step = Some(step.to_string());
+                            j.finished = Some(Timestamp::now());
+                        }),
+                    )
+                    .await?;
+                    let fault = job.fault.clone().unwrap_or(error.fault);
+                    self.notify_checkpoint(id, Checkpoint::Failed(fault));
+                    self.notify_finished(id, JobState::Stuck);
+                    return Ok(());
+                }
                 Some((step, error)) => {
                     tracing::warn!(job = id, kind = kind.name, step, error = %error.fault.message, "job step failed; unwinding");
                     let fault = error.fault.clone();
@@ -386,6 +441,19 @@ impl JobEngine {
                     None,
                 )
                 .await?;
+            }
+            let hooks = self.hooks();
+            if hooks.fail_step == Some(step.name) {
+                return Ok(Some((
+                    step.name,
+                    StepError::internal(format!("injected failure at {}", step.name)),
+                )));
+            }
+            if hooks.run_twice && step.remote {
+                let first = self.attempt(step, step.run, job, outputs).await;
+                if let Ok(first) = first {
+                    self.inner.env.store.commit(&first.batch)?;
+                }
             }
             let result = self.attempt(step, step.run, job, outputs).await;
             match result {
@@ -477,6 +545,11 @@ impl JobEngine {
                 None,
             )
             .await?;
+            if self.hooks().run_twice
+                && let Ok(first) = self.attempt(step, undo, job, &outputs).await
+            {
+                self.inner.env.store.commit(&first.batch)?;
+            }
             loop {
                 match self.attempt(step, undo, job, &outputs).await {
                     Ok(step_done) => {
@@ -513,6 +586,47 @@ impl JobEngine {
                         .await?;
                         return Ok(JobState::Stuck);
                     }
+                }
+            }
+        }
+        if let Some(finally) = kind.finally
+            && !undone.contains(FINALLY)
+        {
+            let step = StepDef {
+                name: FINALLY,
+                run: finally,
+                undo: None,
+                remote: false,
+                checkpoint: false,
+            };
+            match self.attempt(&step, finally, job, &outputs).await {
+                Ok(done) => {
+                    self.log(
+                        job,
+                        next_seq,
+                        FINALLY,
+                        JobEventKind::UndoDone,
+                        done.batch,
+                        None,
+                    )
+                    .await?;
+                }
+                Err(error) => {
+                    tracing::error!(job = job.id, error = %error.fault.message, "finally failed; job is stuck");
+                    let message = error.fault.message.clone();
+                    self.log(
+                        job,
+                        next_seq,
+                        FINALLY,
+                        JobEventKind::UndoFailed { error: message },
+                        Batch::new(),
+                        Some(&|j: &mut JobRecord| {
+                            j.state = JobState::Stuck;
+                            j.finished = Some(Timestamp::now());
+                        }),
+                    )
+                    .await?;
+                    return Ok(JobState::Stuck);
                 }
             }
         }

@@ -40,7 +40,7 @@ use std::pin::Pin;
 use serde_json::Value;
 
 pub use common::{allocator_view, template_flag};
-pub use engine::{Checkpoint, JobEngine, JobHandle};
+pub use engine::{Checkpoint, JobEngine, JobHandle, TestHooks};
 pub use env::{JobEnv, JobSettings, rapi_client};
 pub use server_create::{SERVER_CREATE, ServerCreateParams};
 pub use server_ops::{SERVER_ACTIONS, SERVER_DESTROY, ServerActionParams};
@@ -196,6 +196,12 @@ pub struct StepDef {
 pub struct JobKind {
     pub name: &'static str,
     pub steps: &'static [StepDef],
+    /// Runs (idempotently) after every undo of a failed job, whichever step failed: releases
+    /// what submission took, such as the task lock. Logged as step `(finally)`.
+    pub finally: Option<StepFn>,
+    /// The point of no return: once this step has succeeded, a later failure does not unwind
+    /// (the external effect cannot be undone); the job is marked stuck for an operator instead.
+    pub pivot: Option<&'static str>,
 }
 
 /// Every job kind this build knows.

@@ -98,6 +98,8 @@ pub static SERVER_CREATE: JobKind = JobKind {
             checkpoint: false,
         },
     ],
+    finally: None,
+    pivot: None,
 };
 
 const MIB: i64 = 1024 * 1024;

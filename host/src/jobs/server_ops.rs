@@ -1,6 +1,6 @@
 //! Jobs on existing servers: `server.destroy` and the actions `server.start`, `server.stop`,
 //! `server.reboot`, `server.resize`. Each holds the server's task lock (set at submission with
-//! the job record) and releases it in `finalize`, or in `hold_lock`'s undo when a step fails.
+//! the job record) and releases it in `finalize`, or in the kind's `finally` when a step fails.
 
 use std::collections::BTreeMap;
 
@@ -32,18 +32,11 @@ pub static SERVER_DESTROY: JobKind = JobKind {
     name: "server.destroy",
     steps: &[
         StepDef {
-            name: "hold_lock",
-            run: noop,
-            undo: Some(release_lock),
-            remote: false,
-            checkpoint: true,
-        },
-        StepDef {
             name: "ganeti_remove",
             run: ganeti_remove,
             undo: None,
             remote: true,
-            checkpoint: false,
+            checkpoint: true,
         },
         StepDef {
             name: "wait_ganeti_job",
@@ -67,16 +60,12 @@ pub static SERVER_DESTROY: JobKind = JobKind {
             checkpoint: false,
         },
     ],
+    finally: Some(release_lock),
+    // Once Ganeti has removed the instance there is nothing to go back to.
+    pivot: Some("wait_ganeti_job"),
 };
 
 const ACTION_STEPS: &[StepDef] = &[
-    StepDef {
-        name: "hold_lock",
-        run: noop,
-        undo: Some(release_lock),
-        remote: false,
-        checkpoint: false,
-    },
     StepDef {
         name: "reserve_quota",
         run: action_quota,
@@ -111,24 +100,28 @@ pub static SERVER_ACTIONS: [JobKind; 4] = [
     JobKind {
         name: "server.start",
         steps: ACTION_STEPS,
+        finally: Some(release_lock),
+        pivot: None,
     },
     JobKind {
         name: "server.stop",
         steps: ACTION_STEPS,
+        finally: Some(release_lock),
+        pivot: None,
     },
     JobKind {
         name: "server.reboot",
         steps: ACTION_STEPS,
+        finally: Some(release_lock),
+        pivot: None,
     },
     JobKind {
         name: "server.resize",
         steps: ACTION_STEPS,
+        finally: Some(release_lock),
+        pivot: None,
     },
 ];
-
-fn noop(_: &StepCx) -> StepFuture<'_> {
-    Box::pin(async { Ok(StepDone::default()) })
-}
 
 fn server(cx: &StepCx) -> Result<(ServerActionParams, Server), StepError> {
     let p: ServerActionParams = cx.params()?;
@@ -141,7 +134,7 @@ fn backend_id(s: &Server) -> Result<u64, StepError> {
         .ok_or_else(|| StepError::bad_request(format!("Server {} has no backend", s.id)))
 }
 
-/// Undo of `hold_lock`: the action failed; the lock goes and the reason is kept for the user.
+/// `finally` of a failed job: the lock goes and the reason is kept for the user.
 fn release_lock(cx: &StepCx) -> StepFuture<'_> {
     Box::pin(async move {
         let (p, before) = server(cx)?;
