@@ -322,13 +322,28 @@ fn server_json(s: &Server) -> Value {
            "created": s.created.iso(), "updated": s.updated.iso()})
 }
 
+#[derive(Deserialize, Default)]
+struct ServerQuery {
+    deleted: Option<String>,
+    user: Option<String>,
+    project: Option<String>,
+}
+
 async fn server_list(
     State(state): State<AppState>,
     AdminCaller(_): AdminCaller,
-    Query(q): Query<DeletedQuery>,
+    Query(q): Query<ServerQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let deleted = super::admin::parse_deleted(q.deleted.as_deref())?;
-    let list = state.services.server_list(deleted)?;
+    let mut list = state.services.server_list(deleted)?;
+    if let Some(user) = &q.user {
+        let id = state.services.user_show(user)?.id;
+        list.retain(|s| s.user_id == id);
+    }
+    if let Some(project) = &q.project {
+        let id = state.services.project_lookup(project)?.id;
+        list.retain(|s| s.project_id == id);
+    }
     Ok(Json(
         json!({"servers": list.iter().map(server_json).collect::<Vec<_>>()}),
     ))

@@ -172,6 +172,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             super::backend_commands::run(command, &client()?, format).await
         }
         Command::Plugin(command) => super::plugin_commands::run(command, &client()?, format).await,
+        Command::Compute(command) => {
+            super::compute_commands::run(command, &client()?, format).await
+        }
         Command::QuotaList { project, list } => {
             let query = match project {
                 Some(p) => format!("/quotas?project={}", encode_segment(p)),

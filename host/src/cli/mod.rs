@@ -5,6 +5,7 @@
 mod backend_commands;
 mod client;
 mod commands;
+mod compute_commands;
 pub mod output;
 mod plugin_commands;
 
@@ -217,6 +218,173 @@ pub enum Command {
     Plugin(PluginCommand),
     #[command(flatten)]
     Backend(BackendCommand),
+    #[command(flatten)]
+    Compute(ComputeCommand),
+}
+
+/// Volume types, flavors, images, servers and jobs (spec §14, §17).
+#[derive(Subcommand, Debug)]
+pub enum ComputeCommand {
+    /// Create a volume type for a disk template (drbd, plain, file, sharedfile, rbd, ext_<provider>).
+    VolumeTypeCreate {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        disk_template: String,
+        /// Specs "k=v,k2=v2" (GNT-EXTP:<k> reach ExtStorage disks).
+        #[arg(long)]
+        specs: Option<String>,
+    },
+    /// List volume types.
+    VolumeTypeList {
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// Show one volume type.
+    VolumeTypeShow { volume_type: String },
+    /// Delete (and with it its flavors) or undelete a volume type.
+    VolumeTypeModify {
+        volume_type: String,
+        #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+        deleted: bool,
+    },
+    /// Create flavors: the cartesian product of the comma-separated lists
+    /// (`flavor-create 2,4 4096 40 drbd` creates 2 flavors).
+    FlavorCreate {
+        /// vCPU counts, e.g. 1,2,4
+        cpus: String,
+        /// RAM sizes in MiB (rounded up to a multiple of 4)
+        rams: String,
+        /// Disk sizes in GiB
+        disks: String,
+        /// Volume type ids or names, or disk templates
+        volume_types: String,
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+        public: bool,
+        /// Specs "k=v,k2=v2".
+        #[arg(long)]
+        specs: Option<String>,
+    },
+    /// List flavors.
+    FlavorList {
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// Show one flavor.
+    FlavorShow { flavor: String },
+    /// Delete, undelete, allow or forbid new servers, make public or private.
+    FlavorModify {
+        flavor: String,
+        #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+        deleted: Option<bool>,
+        #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+        allow_create: Option<bool>,
+        #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+        public: Option<bool>,
+    },
+    /// Give a project access to a non-public flavor.
+    FlavorAccessAdd {
+        #[arg(long)]
+        flavor: String,
+        #[arg(long)]
+        project: String,
+    },
+    /// Take a project's access to a flavor away.
+    FlavorAccessRemove {
+        #[arg(long)]
+        flavor: String,
+        #[arg(long)]
+        project: String,
+    },
+    /// Register an image (metadata only: its data stays at --location).
+    ImageRegister {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        location: String,
+        /// Owner user name or id [default: the operator].
+        #[arg(long)]
+        owner: Option<String>,
+        #[arg(long)]
+        public: bool,
+        #[arg(long, default_value = "diskdump")]
+        disk_format: String,
+        #[arg(long, default_value_t = 0)]
+        size: u64,
+        /// Image property KEY=VALUE (repeatable), e.g. --property OSFAMILY=linux
+        #[arg(long = "property")]
+        properties: Vec<String>,
+    },
+    /// List images.
+    ImageList {
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// Show one image.
+    ImageShow { image: String },
+    /// Create a server for a user (bypass the allocator with --backend-id).
+    ServerCreate {
+        #[arg(long)]
+        name: String,
+        /// Owner user name or id.
+        #[arg(long)]
+        user: String,
+        /// Project [default: the user's default project].
+        #[arg(long)]
+        project: Option<String>,
+        #[arg(long)]
+        flavor: String,
+        #[arg(long)]
+        image: String,
+        #[arg(long)]
+        backend_id: Option<u64>,
+        /// Admin password [default: generated].
+        #[arg(long, env = "CYCLADES_SERVER_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// Wait until the server is ACTIVE (or ERROR).
+        #[arg(long)]
+        wait: bool,
+    },
+    /// List servers.
+    ServerList {
+        /// Only this user's servers (name or id).
+        #[arg(long)]
+        user: Option<String>,
+        /// Only this project's servers (name or id).
+        #[arg(long)]
+        project: Option<String>,
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// Show a server: the database and Ganeti side by side, its jobs and its allocation.
+    ServerInspect { server: String },
+    /// Suspend or unsuspend, rename, or change the recorded flavor of a server.
+    ServerModify {
+        server: String,
+        #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+        suspended: Option<bool>,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        flavor: Option<String>,
+    },
+    /// Destroy a server.
+    ServerRemove {
+        server: String,
+        /// Wait until the server is gone.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// List jobs (newest first).
+    JobList {
+        /// Only running, unwinding and stuck jobs.
+        #[arg(long)]
+        unfinished: bool,
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// Show a job with its parameters and its step log.
+    JobInspect { job: String },
 }
 
 /// Ganeti backends (spec §13).
