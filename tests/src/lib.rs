@@ -110,6 +110,56 @@ impl TestContext {
         }
     }
 
+    /// Base URL of the in-process simulated Ganeti cluster (`serve --demo`).
+    pub fn simulator_url(&self) -> String {
+        self.server
+            .as_ref()
+            .and_then(|s| s.simulator_url())
+            .expect("demo simulator")
+    }
+
+    /// Injects faults into the simulated cluster (`POST /sim/faults`).
+    pub async fn sim_faults(&self, body: Value) {
+        let reply = Self::reply(
+            self.http
+                .post(format!("{}/sim/faults", self.simulator_url()))
+                .basic_auth(
+                    cyclades::demo::SIM_USERNAME,
+                    Some(cyclades::demo::SIM_PASSWORD),
+                )
+                .json(&body),
+        )
+        .await;
+        assert!(reply.status.is_success(), "sim faults: {}", reply.text);
+    }
+
+    /// Polls a server as `token` until its status is `status` (panics after 30 s).
+    pub async fn wait_server(&self, token: &str, id: &str, status: &str) -> Value {
+        let mut last = Value::Null;
+        for _ in 0..300 {
+            let reply = self
+                .get(&format!("/compute/v2.0/servers/{id}"), Some(token))
+                .await;
+            last = reply.body["server"].clone();
+            if last["status"] == status {
+                return last;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("server {id} never reached {status}: {last}");
+    }
+
+    /// The id of the demo image.
+    pub async fn demo_image(&self, token: &str) -> String {
+        let reply = self
+            .get("/image/v2/images?name=debian-12", Some(token))
+            .await;
+        reply.body["images"][0]["id"]
+            .as_str()
+            .expect("demo image")
+            .to_string()
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.config.server.data_dir
     }

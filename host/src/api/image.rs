@@ -384,10 +384,7 @@ async fn v1_register(
     let (fields, properties) = read_meta(&headers);
     let need = |k: &str| {
         fields.get(k).cloned().ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "Missing X-Image-Meta-{} header",
-                k.replace('_', "-")
-            ))
+            ApiError::bad_request(format!("Missing X-Image-Meta-{} header", header_case(k)))
         })
     };
     let new = NewImage {
@@ -485,4 +482,18 @@ async fn server_params(
     Path(key): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(state.services.vmapi_server_params(&key)?))
+}
+
+/// `disk_format` → `Disk-Format`.
+fn header_case(field: &str) -> String {
+    field
+        .split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join("-")
 }

@@ -2,6 +2,7 @@
 
 mod admin;
 mod backends;
+mod compute;
 mod identity;
 mod plugins;
 mod plumbing;

@@ -1,0 +1,896 @@
+//! The compute API end to end over HTTP against `serve --demo` (the simulated Ganeti cluster
+//! runs in-process with real-like job latencies): flavors, images (three views), servers with
+//! their lifecycle, validation rules, the task lock, quotas under Ganeti failure, the one-time
+//! config URL, and isolation between projects.
+
+use cyclades_tests::TestContext;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const FLAVOR_SMALL: &str = "C1R1024D10drbd";
+
+async fn flavor_id(ctx: &TestContext, token: &str, name: &str) -> String {
+    let reply = ctx.get("/compute/v2.0/flavors", Some(token)).await;
+    reply.body["flavors"]
+        .as_array()
+        .expect("flavors")
+        .iter()
+        .find(|f| f["name"] == name)
+        .and_then(|f| f["id"].as_str())
+        .expect("demo flavor")
+        .to_string()
+}
+
+async fn create(ctx: &TestContext, token: &str, server: Value) -> reqwest_reply::Reply {
+    ctx.request(
+        Method::POST,
+        "/compute/v2.0/servers",
+        Some(token),
+        Some(json!({"server": server})),
+    )
+    .await
+}
+
+mod reqwest_reply {
+    pub use cyclades_tests::Reply;
+}
+
+async fn usage(ctx: &TestContext, project: &str, resource: &str) -> (i64, i64) {
+    let reply = ctx
+        .admin(Method::GET, &format!("/quotas?project={project}"), None)
+        .await;
+    let row = reply.body["quotas"]
+        .as_array()
+        .expect("quotas")
+        .iter()
+        .find(|r| r["resource"] == resource)
+        .cloned()
+        .unwrap_or(Value::Null);
+    (
+        row["usage"].as_i64().unwrap_or(0),
+        row["pending"].as_i64().unwrap_or(0),
+    )
+}
+
+#[tokio::test]
+async fn flavors_list_detail_and_lookup() {
+    let ctx = TestContext::new().await;
+    let token = ctx.demo_token().await;
+    let list = ctx.get("/compute/v2.0/flavors", Some(&token)).await;
+    assert_eq!(list.status, StatusCode::OK);
+    let flavors = list.body["flavors"].as_array().expect("list");
+    assert_eq!(flavors.len(), 12, "3 sizes x 4 templates: {}", list.text);
+    assert!(
+        flavors
+            .iter()
+            .all(|f| f["id"].is_string() && f.get("ram").is_none())
+    );
+    let id = flavor_id(&ctx, &token, FLAVOR_SMALL).await;
+    let one = ctx
+        .get(&format!("/compute/v2.0/flavors/{id}"), Some(&token))
+        .await;
+    let f = &one.body["flavor"];
+    assert_eq!(
+        (
+            f["ram"].clone(),
+            f["disk"].clone(),
+            f["vcpus"].clone(),
+            f["SNF:disk_template"].clone()
+        ),
+        (json!(1024), json!(10), json!(1), json!("drbd"))
+    );
+    assert_eq!(f["os-flavor-access:is_public"], true);
+    // A name (what the openstack CLI tries first) and unknown ids are 404.
+    ctx.get(
+        &format!("/compute/v2.0/flavors/{FLAVOR_SMALL}"),
+        Some(&token),
+    )
+    .await
+    .fault(404, "itemNotFound");
+    ctx.get("/compute/v2.0/flavors/999999", Some(&token))
+        .await
+        .fault(404, "itemNotFound");
+    let specs = ctx
+        .get(
+            &format!("/compute/v2.0/flavors/{id}/os-extra_specs"),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(specs.body, json!({"extra_specs": {}}));
+    let private = ctx
+        .get(
+            "/compute/v2.0/flavors/detail?SNF:is_public=false",
+            Some(&token),
+        )
+        .await;
+    assert_eq!(private.body["flavors"], json!([]));
+
+    // A deleted flavor leaves the list but stays visible by id; a private one is hidden.
+    let r = ctx
+        .admin(
+            Method::PATCH,
+            &format!("/flavors/{id}"),
+            Some(json!({"deleted": true})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let list = ctx.get("/compute/v2.0/flavors", Some(&token)).await;
+    assert_eq!(list.body["flavors"].as_array().map(Vec::len), Some(11));
+    assert_eq!(
+        ctx.get(&format!("/compute/v2.0/flavors/{id}"), Some(&token))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    ctx.admin(
+        Method::PATCH,
+        &format!("/flavors/{id}"),
+        Some(json!({"deleted": false, "public": false})),
+    )
+    .await;
+    ctx.get(&format!("/compute/v2.0/flavors/{id}"), Some(&token))
+        .await
+        .fault(404, "itemNotFound");
+    ctx.shutdown().await;
+}
+
+#[tokio::test]
+async fn flavor_create_makes_the_cartesian_product_once() {
+    let ctx = TestContext::new().await;
+    let body = json!({"cpus": [2, 4], "rams": [4095], "disks": [40], "volume_types": ["plain"]});
+    let r = ctx
+        .admin(Method::POST, "/flavors", Some(body.clone()))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(
+        r.body["created"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        r.text
+    );
+    assert_eq!(r.body["created"][0]["ram"], 4096);
+    assert!(
+        r.body["warnings"][0]
+            .as_str()
+            .unwrap_or("")
+            .contains("rounded up to 4096")
+    );
+    assert_eq!(
+        r.body["existing"].as_array().map(Vec::len),
+        Some(1),
+        "C4R4096D40plain is seeded"
+    );
+    let again = ctx.admin(Method::POST, "/flavors", Some(body)).await;
+    assert_eq!(again.body["created"], json!([]));
+    assert_eq!(again.body["existing"].as_array().map(Vec::len), Some(2));
+    let bad = ctx
+        .admin(
+            Method::POST,
+            "/flavors",
+            Some(json!({"cpus": [1], "rams": [512], "disks": [5], "volume_types": ["floppy"]})),
+        )
+        .await;
+    assert!(bad.fault(400, "badRequest").contains("floppy"));
+    ctx.shutdown().await;
+}
+
+#[tokio::test]
+async fn images_have_three_views_and_respect_visibility() {
+    let ctx = TestContext::new().await;
+    let token = ctx.demo_token().await;
+    let id = ctx.demo_image(&token).await;
+    // Glance v2: bare object, filters, 404 for names.
+    let v2 = ctx
+        .get(&format!("/image/v2/images/{id}"), Some(&token))
+        .await;
+    assert_eq!(
+        (
+            v2.body["name"].clone(),
+            v2.body["visibility"].clone(),
+            v2.body["status"].clone()
+        ),
+        (json!("debian-12"), json!("public"), json!("active"))
+    );
+    assert_eq!(v2.body["OSFAMILY"], "linux");
+    let by_ids = ctx
+        .get(&format!("/image/v2/images?id=in:{id},nope"), Some(&token))
+        .await;
+    assert_eq!(by_ids.body["images"].as_array().map(Vec::len), Some(1));
+    ctx.get("/image/v2/images/debian-12", Some(&token))
+        .await
+        .fault(404, "itemNotFound");
+    let root = ctx.get("/image/", None).await;
+    assert_eq!(root.status.as_u16(), 300);
+    assert_eq!(root.body["versions"][0]["status"], "CURRENT");
+    assert!(
+        root.body["versions"][0]["links"][0]["href"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("/image/v2/")
+    );
+    // Plankton: a bare list and X-Image-Meta-* headers.
+    let v1 = ctx
+        .get("/image/v1.0/images/?sort_dir=asc", Some(&token))
+        .await;
+    assert!(v1.body.is_array(), "{}", v1.text);
+    let head = ctx
+        .request(
+            Method::HEAD,
+            &format!("/image/v1.0/images/{id}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(head.header("x-image-meta-name"), Some("debian-12"));
+    assert_eq!(head.header("x-image-meta-property-osfamily"), Some("linux"));
+    // Compute view.
+    let detail = ctx.get("/compute/v2.0/images/detail", Some(&token)).await;
+    let img = &detail.body["images"][0];
+    assert_eq!(
+        (img["status"].clone(), img["progress"].clone()),
+        (json!("ACTIVE"), json!(100))
+    );
+    assert_eq!(img["metadata"]["OS"], "debian");
+
+    // A private image registered through Plankton is invisible to another project's user.
+    let reg = TestContext::reply(
+        ctx.http
+            .post(format!("{}/image/v1.0/images/", ctx.url))
+            .header("X-Auth-Token", &token)
+            .header("X-Image-Meta-Name", "mine")
+            .header("X-Image-Meta-Location", "pithos://demo/images/mine")
+            .header("X-Image-Meta-Property-OSFAMILY", "linux"),
+    )
+    .await;
+    assert_eq!(reg.status, StatusCode::OK, "{}", reg.text);
+    let mine = reg.body["image"]["id"].as_str().expect("id").to_string();
+    ctx.create_project("other").await;
+    ctx.create_user("eve", "eve-password", "other", false).await;
+    let eve = ctx.token("eve", "eve-password", "other").await;
+    ctx.get(&format!("/image/v2/images/{mine}"), Some(&eve))
+        .await
+        .fault(404, "itemNotFound");
+    ctx.get(&format!("/compute/v2.0/images/{mine}"), Some(&eve))
+        .await
+        .fault(404, "itemNotFound");
+    assert_eq!(
+        ctx.get(&format!("/image/v2/images/{mine}"), Some(&token))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let missing = TestContext::reply(
+        ctx.http
+            .post(format!("{}/image/v1.0/images/", ctx.url))
+            .header("X-Auth-Token", &token)
+            .header("X-Image-Meta-Name", "x"),
+    )
+    .await;
+    assert!(missing.fault(400, "badRequest").contains("Location"));
+    ctx.shutdown().await;
+}
+
+#[tokio::test]
+async fn create_validation_names_the_problem() {
+    let ctx = TestContext::new().await;
+    let token = ctx.demo_token().await;
+    let image = ctx.demo_image(&token).await;
+    let flavor = flavor_id(&ctx, &token, FLAVOR_SMALL).await;
+    let base = json!({"name": "vm", "imageRef": image, "flavorRef": flavor});
+    let with = |k: &str, v: Value| {
+        let mut b = base.clone();
+        b[k] = v;
+        b
+    };
+    let meta: serde_json::Map<String, Value> =
+        (0..11).map(|i| (format!("k{i}"), json!("v"))).collect();
+    let file = json!({"path": "/etc/motd", "contents": "aGVsbG8="});
+    let big = json!({"path": "/x", "contents": "A".repeat(13_700)});
+    let cases: Vec<(Value, u16, &str, &str)> = vec![
+        (
+            json!({"imageRef": image, "flavorRef": flavor}),
+            400,
+            "badRequest",
+            "name",
+        ),
+        (
+            with("flavorRef", json!("999999")),
+            404,
+            "itemNotFound",
+            "Flavor",
+        ),
+        (
+            with("imageRef", json!("no-such-image")),
+            404,
+            "itemNotFound",
+            "Image",
+        ),
+        (
+            with("metadata", Value::Object(meta)),
+            400,
+            "badRequest",
+            "metadata",
+        ),
+        (
+            with(
+                "personality",
+                json!([
+                    file.clone(),
+                    file.clone(),
+                    file.clone(),
+                    file.clone(),
+                    file.clone(),
+                    file
+                ]),
+            ),
+            413,
+            "overLimit",
+            "personality",
+        ),
+        (
+            with("personality", json!([big])),
+            413,
+            "overLimit",
+            "personality",
+        ),
+        (
+            with("user_data", json!("not base64!")),
+            400,
+            "badRequest",
+            "user_data",
+        ),
+        (
+            with("adminPass", json!("short")),
+            400,
+            "badRequest",
+            "adminPass",
+        ),
+        (
+            with("networks", json!([{"uuid": "1"}])),
+            400,
+            "badRequest",
+            "networks",
+        ),
+        (
+            with("key_name", json!("nokey")),
+            404,
+            "itemNotFound",
+            "Keypair",
+        ),
+        (with("min_count", json!(2)), 400, "badRequest", "min_count"),
+    ];
+    for (body, status, fault, needle) in cases {
+        let r = create(&ctx, &token, body.clone()).await;
+        let message = r.fault(status, fault);
+        assert!(message.contains(needle), "{body}: {message}");
+    }
+    let no_server = ctx
+        .request(
+            Method::POST,
+            "/compute/v2.0/servers",
+            Some(&token),
+            Some(json!({"vm": {}})),
+        )
+        .await;
+    no_server.fault(400, "badRequest");
+    // Nothing was created or charged by any of these.
+    let list = ctx.get("/compute/v2.0/servers", Some(&token)).await;
+    assert_eq!(list.body["servers"], json!([]));
+    assert_eq!(usage(&ctx, "demo", "cyclades.vm").await, (0, 0));
+    ctx.shutdown().await;
+}
+
+#[tokio::test]
+async fn server_lifecycle_with_task_lock_quota_and_one_time_config() {
+    let ctx = TestContext::new().await;
+    let token = ctx.demo_token().await;
+    let image = ctx.demo_image(&token).await;
+    let flavor = flavor_id(&ctx, &token, FLAVOR_SMALL).await;
+    // The openstack CLI's body, with block_device_mapping_v2 and counts of 1.
+    let r = create(
+        &ctx,
+        &token,
+        json!({"name": "vm1", "imageRef": image, "flavorRef": flavor,
+        "min_count": 1, "max_count": 1, "metadata": {"role": "web"},
+        "block_device_mapping_v2": [{"uuid": image, "boot_index": 0, "source_type": "image",
+                                     "destination_type": "local", "delete_on_termination": true}]}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let server = &r.body["server"];
+    let id = server["id"].as_str().expect("string id").to_string();
+    let password = server["adminPass"].as_str().expect("password").to_string();
+    assert_eq!(server["status"], "BUILD");
+    assert!(password.len() >= 10 && password.chars().any(|c| c.is_ascii_digit()));
+    assert_eq!(
+        usage(&ctx, "demo", "cyclades.vm").await.1,
+        1,
+        "pending while building"
+    );
+
+    // The task lock: nothing but delete while building... and delete waits too.
+    let busy = ctx
+        .request(
+            Method::POST,
+            &format!("/compute/v2.0/servers/{id}/action"),
+            Some(&token),
+            Some(json!({"shutdown": {}})),
+        )
+        .await;
+    busy.fault(409, "buildInProgress");
+    let active = ctx.wait_server(&token, &id, "ACTIVE").await;
+    assert_eq!(
+        (active["progress"].clone(), active["SNF:task_state"].clone()),
+        (json!(100), json!(""))
+    );
+    assert_eq!(active["metadata"]["role"], "web");
+    assert_eq!(usage(&ctx, "demo", "cyclades.vm").await, (1, 0));
+    assert_eq!(usage(&ctx, "demo", "cyclades.ram").await, (1 << 30, 0));
+
+    // Password cache and the one-time config URL (read it from the simulator's osparams).
+    let pw = ctx
+        .get(
+            &format!("/compute/v2.0/servers/{id}/password"),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(pw.body["password"], password);
+    let inspect = ctx
+        .admin(Method::GET, &format!("/servers/{id}"), None)
+        .await;
+    assert_eq!(
+        inspect.body["allocation"]["plugin"]["name"], "alloc-default",
+        "{}",
+        inspect.text
+    );
+    let sim_instance = TestContext::reply(
+        ctx.http
+            .get(format!("{}/2/instances/snf-{id}", ctx.simulator_url()))
+            .basic_auth(
+                cyclades::demo::SIM_USERNAME,
+                Some(cyclades::demo::SIM_PASSWORD),
+            ),
+    )
+    .await;
+    assert!(
+        !sim_instance.text.contains(&password),
+        "password reached Ganeti"
+    );
+    let job = inspect.body["jobs"]
+        .as_array()
+        .and_then(|j| j.last())
+        .expect("create job")["id"]
+        .clone();
+    let job = ctx
+        .admin(
+            Method::GET,
+            &format!("/jobs/{}", job.as_str().unwrap_or("")),
+            None,
+        )
+        .await;
+    let config_url = job.body["job"]["params"]["config_url"]
+        .as_str()
+        .expect("config url")
+        .to_string();
+    let path = config_url.trim_start_matches(&ctx.url).to_string();
+    let config = ctx.get(&path, None).await;
+    assert_eq!(config.status, StatusCode::OK, "{}", config.text);
+    assert_eq!(config.body["img_passwd"], password);
+    assert_eq!(config.body["img_format"], "diskdump");
+    ctx.get(&path, None).await.fault(404, "itemNotFound");
+
+    // Stop, start, reboot, with state rules.
+    let act = |body: Value| {
+        let ctx = &ctx;
+        let token = token.clone();
+        let id = id.clone();
+        async move {
+            ctx.request(
+                Method::POST,
+                &format!("/compute/v2.0/servers/{id}/action"),
+                Some(&token),
+                Some(body),
+            )
+            .await
+        }
+    };
+    act(json!({"os-start": {}})).await.fault(409, "conflict");
+    assert_eq!(
+        act(json!({"os-stop": {}})).await.status,
+        StatusCode::ACCEPTED
+    );
+    ctx.wait_server(&token, &id, "STOPPED").await;
+    assert_eq!(usage(&ctx, "demo", "cyclades.cpu").await, (0, 0));
+    assert_eq!(usage(&ctx, "demo", "cyclades.total_cpu").await, (1, 0));
+    // Resize: stopped only, same disk.
+    let other_disk = flavor_id(&ctx, &token, "C2R2048D20drbd").await;
+    let r = act(json!({"resize": {"flavorRef": other_disk}})).await;
+    assert!(r.fault(400, "badRequest").contains("disk size"));
+    let bigger = ctx
+        .admin(
+            Method::POST,
+            "/flavors",
+            Some(json!({"cpus": [2], "rams": [2048], "disks": [10], "volume_types": ["drbd"]})),
+        )
+        .await;
+    let bigger = bigger.body["created"][0]["id"]
+        .as_str()
+        .expect("flavor")
+        .to_string();
+    assert_eq!(
+        act(json!({"resize": {"flavorRef": bigger}})).await.status,
+        StatusCode::ACCEPTED
+    );
+    let resized = ctx.wait_server(&token, &id, "STOPPED").await;
+    let mut resized = resized;
+    for _ in 0..50 {
+        if resized["flavor"]["id"] == bigger.as_str() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        resized = ctx
+            .get(&format!("/compute/v2.0/servers/{id}"), Some(&token))
+            .await
+            .body["server"]
+            .clone();
+    }
+    assert_eq!(resized["flavor"]["id"], bigger.as_str());
+    assert_eq!(usage(&ctx, "demo", "cyclades.total_cpu").await, (2, 0));
+    assert_eq!(
+        act(json!({"os-start": {}})).await.status,
+        StatusCode::ACCEPTED
+    );
+    ctx.wait_server(&token, &id, "ACTIVE").await;
+    act(json!({"reboot": {"type": "SIDEWAYS"}}))
+        .await
+        .fault(400, "badRequest");
+    assert_eq!(
+        act(json!({"reboot": {"type": "HARD"}})).await.status,
+        StatusCode::ACCEPTED
+    );
+    ctx.wait_server(&token, &id, "ACTIVE").await;
+    act(json!({"rebuild": {}}))
+        .await
+        .fault(501, "notImplemented");
+    act(json!({"suspend": {}})).await.fault(403, "forbidden");
+    act(json!({"levitate": {}})).await.fault(400, "badRequest");
+
+    // Rename and metadata.
+    let rename = ctx
+        .request(
+            Method::PUT,
+            &format!("/compute/v2.0/servers/{id}"),
+            Some(&token),
+            Some(json!({"server": {"name": "renamed"}})),
+        )
+        .await;
+    assert_eq!(rename.status, StatusCode::NO_CONTENT, "{}", rename.text);
+    let meta = ctx
+        .request(
+            Method::PUT,
+            &format!("/compute/v2.0/servers/{id}/metadata/env"),
+            Some(&token),
+            Some(json!({"meta": {"env": "prod"}})),
+        )
+        .await;
+    assert_eq!(meta.status, StatusCode::CREATED, "{}", meta.text);
+    let all = ctx
+        .get(
+            &format!("/compute/v2.0/servers/{id}/metadata"),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(all.body["metadata"], json!({"env": "prod", "role": "web"}));
+    let del = ctx
+        .request(
+            Method::DELETE,
+            &format!("/compute/v2.0/servers/{id}/metadata/nope"),
+            Some(&token),
+            None,
+        )
+        .await;
+    del.fault(404, "itemNotFound");
+
+    // changes-since: nothing changed since now → 304; name filter on detail.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let now = cyclades::clock::Timestamp::now().iso();
+    let unchanged = ctx
+        .get(
+            &format!("/compute/v2.0/servers/detail?changes-since={now}"),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(unchanged.status, StatusCode::NOT_MODIFIED);
+    let named = ctx
+        .get("/compute/v2.0/servers/detail?name=renamed", Some(&token))
+        .await;
+    assert_eq!(named.body["servers"].as_array().map(Vec::len), Some(1));
+
+    // Delete: DELETED, quota back to zero, the instance gone from Ganeti.
+    let gone = ctx
+        .request(
+            Method::DELETE,
+            &format!("/compute/v2.0/servers/{id}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT, "{}", gone.text);
+    ctx.wait_server(&token, &id, "DELETED").await;
+    let changed = ctx
+        .get(
+            &format!("/compute/v2.0/servers/detail?changes-since={now}"),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(
+        changed.body["servers"][0]["status"], "DELETED",
+        "{}",
+        changed.text
+    );
+    for r in [
+        "cyclades.vm",
+        "cyclades.cpu",
+        "cyclades.ram",
+        "cyclades.disk",
+        "cyclades.total_ram",
+    ] {
+        assert_eq!(usage(&ctx, "demo", r).await, (0, 0), "{r}");
+    }
+    let listed = ctx.get("/compute/v2.0/servers", Some(&token)).await;
+    assert_eq!(listed.body["servers"], json!([]));
+
+    // The password never reached the data directory.
+    let data_dir = ctx.data_dir().to_path_buf();
+    for entry in walk(&data_dir) {
+        let bytes = std::fs::read(&entry).unwrap_or_default();
+        assert!(
+            !bytes
+                .windows(password.len())
+                .any(|w| w == password.as_bytes()),
+            "password found in {}",
+            entry.display()
+        );
+    }
+    ctx.shutdown().await;
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn ganeti_failures_and_quota_limits_never_leak() {
+    let ctx = TestContext::new().await;
+    let token = ctx.demo_token().await;
+    let image = ctx.demo_image(&token).await;
+    let flavor = flavor_id(&ctx, &token, FLAVOR_SMALL).await;
+    // Ganeti fails the create job: ERROR with a diagnostic, quota released, no instance.
+    ctx.sim_faults(json!({"fail_next": {"OP_INSTANCE_CREATE": 1}}))
+        .await;
+    let r = create(
+        &ctx,
+        &token,
+        json!({"name": "doomed", "imageRef": image, "flavorRef": flavor}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let id = r.body["server"]["id"].as_str().expect("id").to_string();
+    let failed = ctx.wait_server(&token, &id, "ERROR").await;
+    assert!(
+        failed["fault"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("failed"),
+        "{failed}"
+    );
+    assert!(
+        !failed["diagnostics"]
+            .as_array()
+            .expect("diagnostics")
+            .is_empty()
+    );
+    for _ in 0..50 {
+        if usage(&ctx, "demo", "cyclades.vm").await == (0, 0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(usage(&ctx, "demo", "cyclades.vm").await, (0, 0));
+    // An ERROR server refuses actions but can be deleted, without releasing quota twice.
+    let act = ctx
+        .request(
+            Method::POST,
+            &format!("/compute/v2.0/servers/{id}/action"),
+            Some(&token),
+            Some(json!({"os-start": {}})),
+        )
+        .await;
+    act.fault(400, "badRequest");
+    assert_eq!(
+        ctx.request(
+            Method::DELETE,
+            &format!("/compute/v2.0/servers/{id}"),
+            Some(&token),
+            None
+        )
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    ctx.wait_server(&token, &id, "DELETED").await;
+    assert_eq!(usage(&ctx, "demo", "cyclades.vm").await, (0, 0));
+
+    // Over quota: 413 naming the resource, nothing created.
+    let r = ctx
+        .admin(
+            Method::PUT,
+            "/quotas/demo/cyclades.vm",
+            Some(json!({"limit": 0})),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    let over = create(
+        &ctx,
+        &token,
+        json!({"name": "too-many", "imageRef": image, "flavorRef": flavor}),
+    )
+    .await;
+    assert!(over.fault(413, "overLimit").contains("cyclades.vm"));
+
+    // No backend: 503.
+    ctx.admin(
+        Method::PUT,
+        "/quotas/demo/cyclades.vm",
+        Some(json!({"limit": 5})),
+    )
+    .await;
+    let backends = ctx.admin(Method::GET, "/backends", None).await;
+    let backend = backends.body["backends"][0]["id"]
+        .as_str()
+        .expect("backend")
+        .to_string();
+    ctx.admin(
+        Method::PATCH,
+        &format!("/backends/{backend}"),
+        Some(json!({"backend": {"drained": true}})),
+    )
+    .await;
+    let none = create(
+        &ctx,
+        &token,
+        json!({"name": "nowhere", "imageRef": image, "flavorRef": flavor}),
+    )
+    .await;
+    assert_eq!(
+        none.fault(503, "serviceUnavailable"),
+        "No available backends"
+    );
+    let listed = ctx.get("/compute/v2.0/servers", Some(&token)).await;
+    assert_eq!(listed.body["servers"], json!([]));
+    assert_eq!(usage(&ctx, "demo", "cyclades.vm").await, (0, 0));
+    ctx.shutdown().await;
+}
+
+#[tokio::test]
+async fn another_projects_server_is_404_everywhere() {
+    let ctx = TestContext::new().await;
+    let token = ctx.demo_token().await;
+    let image = ctx.demo_image(&token).await;
+    let flavor = flavor_id(&ctx, &token, FLAVOR_SMALL).await;
+    let r = create(
+        &ctx,
+        &token,
+        json!({"name": "private", "imageRef": image, "flavorRef": flavor}),
+    )
+    .await;
+    let id = r.body["server"]["id"].as_str().expect("id").to_string();
+    ctx.wait_server(&token, &id, "ACTIVE").await;
+    ctx.create_project("rivals").await;
+    ctx.create_user("mallory", "mallory-password", "rivals", false)
+        .await;
+    let eve = ctx.token("mallory", "mallory-password", "rivals").await;
+    let base = format!("/compute/v2.0/servers/{id}");
+    let probes: Vec<(Method, String, Option<Value>)> = vec![
+        (Method::GET, base.clone(), None),
+        (
+            Method::PUT,
+            base.clone(),
+            Some(json!({"server": {"name": "pwned"}})),
+        ),
+        (Method::DELETE, base.clone(), None),
+        (
+            Method::POST,
+            format!("{base}/action"),
+            Some(json!({"os-stop": {}})),
+        ),
+        (Method::GET, format!("{base}/metadata"), None),
+        (
+            Method::POST,
+            format!("{base}/metadata"),
+            Some(json!({"metadata": {"a": "b"}})),
+        ),
+        (Method::GET, format!("{base}/metadata/a"), None),
+        (
+            Method::PUT,
+            format!("{base}/metadata/a"),
+            Some(json!({"meta": {"a": "b"}})),
+        ),
+        (Method::DELETE, format!("{base}/metadata/a"), None),
+        (Method::GET, format!("{base}/password"), None),
+        (Method::GET, format!("{base}/diagnostics"), None),
+        (Method::GET, format!("{base}/ips"), None),
+    ];
+    for (method, path, body) in probes {
+        let r = ctx.request(method.clone(), &path, Some(&eve), body).await;
+        r.fault(404, "itemNotFound");
+    }
+    let theirs = ctx.get("/compute/v2.0/servers/detail", Some(&eve)).await;
+    assert_eq!(theirs.body["servers"], json!([]));
+    let mine = ctx.get(&base, Some(&token)).await;
+    assert_eq!(mine.body["server"]["name"], "private");
+    ctx.shutdown().await;
+}
+
+#[tokio::test]
+async fn openstack_compat_returns_strict_shapes() {
+    let ctx =
+        TestContext::with_config(|c| c.api.compat = cyclades::config::Compat::Openstack).await;
+    let token = ctx.demo_token().await;
+    let flavors = ctx.get("/compute/v2.0/flavors/detail", Some(&token)).await;
+    assert!(
+        flavors.body["flavors"][0]
+            .get("SNF:disk_template")
+            .is_none()
+    );
+    let image = ctx.demo_image(&token).await;
+    let flavor = flavor_id(&ctx, &token, FLAVOR_SMALL).await;
+    let r = create(
+        &ctx,
+        &token,
+        json!({"name": "strict", "imageRef": image, "flavorRef": flavor}),
+    )
+    .await;
+    let keys: Vec<&String> = r.body["server"]
+        .as_object()
+        .expect("server")
+        .keys()
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "OS-DCF:diskConfig",
+            "adminPass",
+            "id",
+            "links",
+            "security_groups"
+        ]
+    );
+    let id = r.body["server"]["id"].as_str().expect("id").to_string();
+    let s = ctx.wait_server(&token, &id, "ACTIVE").await;
+    assert!(
+        s.as_object()
+            .expect("server")
+            .keys()
+            .all(|k| !k.starts_with("SNF:") && k != "suspended" && k != "attachments")
+    );
+    let rename = ctx
+        .request(
+            Method::PUT,
+            &format!("/compute/v2.0/servers/{id}"),
+            Some(&token),
+            Some(json!({"server": {"name": "x"}})),
+        )
+        .await;
+    assert_eq!(rename.status, StatusCode::OK);
+    ctx.shutdown().await;
+}
