@@ -16,7 +16,7 @@ use super::{ApiError, AppState};
 use crate::service::flavors::{FlavorChanges, FlavorCreate};
 use crate::service::images::NewImage;
 use crate::service::servers::{status_of, task_state_of};
-use crate::store::{Flavor, Image, JobRecord, Server, VolumeType};
+use crate::service::{Flavor, Image, JobRecord, Server, VolumeType};
 
 pub fn routes() -> Router<AppState> {
     Router::new()

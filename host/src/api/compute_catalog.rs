@@ -12,7 +12,7 @@ use super::extract::Caller;
 use super::{ApiError, AppState};
 use crate::config::Compat;
 use crate::service::{Credentials, ServiceError};
-use crate::store::{Flavor, Image};
+use crate::service::{Flavor, Image};
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -16,9 +16,9 @@ use super::extract::{Caller, JsonBody};
 use super::{ApiError, AppState};
 use crate::clock::Timestamp;
 use crate::config::Compat;
+use crate::service::Server;
 use crate::service::servers::{NewServer, ServerAction, status_of, task_state_of};
 use crate::service::{ServiceError, Services};
-use crate::store::Server;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -115,7 +115,7 @@ pub(super) fn server_json(state: &AppState, s: &Server) -> Value {
     doc
 }
 
-fn diagnostic_json(d: &crate::store::Diagnostic) -> Value {
+fn diagnostic_json(d: &crate::service::Diagnostic) -> Value {
     json!({"level": d.level, "created": d.created.iso(), "source": d.source,
            "message": d.message, "details": d.details})
 }

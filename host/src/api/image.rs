@@ -16,9 +16,9 @@ use serde_json::{Value, json};
 
 use super::extract::Caller;
 use super::{ApiError, AppState};
+use crate::service::Image;
 use crate::service::ServiceError;
 use crate::service::images::{ImageChanges, NewImage};
-use crate::store::Image;
 
 pub fn routes() -> Router<AppState> {
     let mut router = Router::new()

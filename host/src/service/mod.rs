@@ -20,6 +20,10 @@ use std::sync::Arc;
 
 /// Whether list calls include soft-deleted records (defined by the store, used by every layer).
 pub use crate::store::Deleted;
+/// Records the services hand out to the API as read-only views (the API never opens the store).
+pub use crate::store::{
+    Diagnostic, Flavor, Image, JobEvent, JobRecord, JobState, Server, VolumeType,
+};
 pub use credentials::{Credentials, ROLE_ADMIN, ROLE_MEMBER};
 pub use error::{ServiceError, chain as error_chain};
 
