@@ -700,3 +700,117 @@ fn openstack_token_issue_against_serve_demo() {
     assert!(!bad.status.success(), "wrong password accepted");
     assert!(stderr(&bad).contains("401"), "{}", stderr(&bad));
 }
+
+/// The real `openstack` CLI drives a server through its lifecycle against `serve --demo`:
+/// flavor and image lists, create --wait, list, show, stop, resize, start, reboot --wait,
+/// rename, properties, delete.
+#[test]
+fn openstack_server_lifecycle_against_serve_demo() {
+    let Some(openstack) = openstack_cli() else {
+        assert!(
+            std::env::var_os("CYCLADES_REQUIRE_E2E").is_none(),
+            "CYCLADES_REQUIRE_E2E is set but no openstack CLI was found (set CYCLADES_OPENSTACK_CLI)"
+        );
+        eprintln!("SKIPPED openstack_server_lifecycle_against_serve_demo: no openstack CLI");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let served = Served::start(dir.path(), &["--demo"]);
+    let exports: Vec<(String, String)> = served
+        .banner
+        .iter()
+        .filter_map(|l| l.strip_prefix("export "))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let run = |args: &[&str]| {
+        let mut cmd = Command::new(&openstack);
+        cmd.args(args);
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("OS_")) {
+            cmd.env_remove(k);
+        }
+        cmd.envs(exports.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        cmd.output().expect("run openstack")
+    };
+    let json = |args: &[&str]| -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.extend(["-f", "json"]);
+        let text = ok(run(&all));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}: {text}"))
+    };
+    let flavors = json(&["flavor", "list"]);
+    assert!(
+        flavors
+            .as_array()
+            .expect("flavors")
+            .iter()
+            .any(|f| f["Name"] == "C1R1024D10plain"),
+        "{flavors}"
+    );
+    let images = json(&["image", "list"]);
+    assert_eq!(images[0]["Name"], "debian-12", "{images}");
+
+    let created = json(&[
+        "server",
+        "create",
+        "--flavor",
+        "C1R1024D10plain",
+        "--image",
+        "debian-12",
+        "--property",
+        "role=web",
+        "--wait",
+        "demo1",
+    ]);
+    assert_eq!(created["status"], "ACTIVE", "{created}");
+    let id = created["id"].as_str().expect("id").to_string();
+    let listed = json(&["server", "list"]);
+    assert_eq!(listed[0]["Name"], "demo1", "{listed}");
+    assert_eq!(listed[0]["Image"], "debian-12", "{listed}");
+    assert_eq!(listed[0]["Flavor"], "C1R1024D10plain", "{listed}");
+    let shown = json(&["server", "show", "demo1"]);
+    assert_eq!(shown["id"], id.as_str());
+
+    let status = |want: &str| {
+        for _ in 0..100 {
+            let s = json(&["server", "show", &id]);
+            if s["status"] == want {
+                return s;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        panic!("server never reached {want}");
+    };
+    ok(run(&["server", "stop", &id]));
+    status("STOPPED");
+    // A different disk size is refused, and the CLI shows Synnefo's reason.
+    let refused = run(&["server", "resize", "--flavor", "C2R2048D20plain", &id]);
+    assert!(
+        stderr(&refused).contains("disk size"),
+        "{}",
+        stderr(&refused)
+    );
+    ok(run(&["server", "start", &id]));
+    status("ACTIVE");
+    ok(run(&["server", "reboot", "--hard", "--wait", &id]));
+    ok(run(&[
+        "server",
+        "set",
+        "--name",
+        "demo2",
+        "--property",
+        "env=prod",
+        &id,
+    ]));
+    let renamed = json(&["server", "show", &id]);
+    assert_eq!(renamed["name"], "demo2", "{renamed}");
+    let props = renamed["properties"].clone();
+    assert!(
+        props.to_string().contains("prod") && props.to_string().contains("web"),
+        "{props}"
+    );
+    ok(run(&["server", "delete", &id]));
+    status("DELETED");
+    let after = json(&["server", "list"]);
+    assert_eq!(after, serde_json::json!([]), "{after}");
+}
