@@ -814,3 +814,102 @@ fn openstack_server_lifecycle_against_serve_demo() {
     let after = json(&["server", "list"]);
     assert_eq!(after, serde_json::json!([]), "{after}");
 }
+
+/// `kill -9` in the middle of a batch of creates: after a restart on the same data directory
+/// every server ends ACTIVE exactly once, the cluster holds exactly one instance per server,
+/// every job finished, and quota matches.
+#[test]
+fn kill_9_during_a_batch_of_creates_loses_and_duplicates_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut served = Served::start(dir.path(), &["--demo"]);
+    const N: usize = 6;
+    for i in 0..N {
+        let out = served.cli(&[
+            "server-create",
+            "--name",
+            &format!("k{i}"),
+            "--user",
+            "demo",
+            "--flavor",
+            "C1R1024D10plain",
+            "--image",
+            "debian-12",
+            "--output-format",
+            "json",
+        ]);
+        ok(out);
+    }
+    // Jobs are in flight (a simulated create takes about 1 s): kill the process outright.
+    let in_flight: Vec<serde_json::Value> = serde_json::from_str(&ok(served.cli(&[
+        "job-list",
+        "--unfinished",
+        "--output-format",
+        "json",
+    ])))
+    .expect("jobs");
+    served.child.kill().expect("kill -9");
+    assert!(!in_flight.is_empty(), "no job was in flight at the kill");
+    served.child.wait().expect("reaped");
+    drop(served);
+
+    let served = Served::start(dir.path(), &["--demo"]);
+    let list = |served: &Served| -> Vec<serde_json::Value> {
+        let text = ok(served.cli(&["server-list", "--output-format", "json"]));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+    };
+    let mut servers = list(&served);
+    for _ in 0..150 {
+        if servers.len() == N && servers.iter().all(|s| s["status"] == "ACTIVE") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        servers = list(&served);
+    }
+    assert_eq!(servers.len(), N, "{servers:?}");
+    assert!(
+        servers.iter().all(|s| s["status"] == "ACTIVE"),
+        "{servers:?}"
+    );
+    let jobs: Vec<serde_json::Value> =
+        serde_json::from_str(&ok(served.cli(&["job-list", "--output-format", "json"])))
+            .expect("jobs");
+    assert_eq!(jobs.len(), N, "{jobs:?}");
+    assert!(jobs.iter().all(|j| j["state"] == "succeeded"), "{jobs:?}");
+    // Ganeti holds one instance per server, no more.
+    ok(served.cli(&["backend-update-status"]));
+    let backends: Vec<serde_json::Value> = serde_json::from_str(&ok(served.cli(&[
+        "backend-list",
+        "--output-format",
+        "json",
+    ])))
+    .expect("backends");
+    assert_eq!(backends[0]["pinst_cnt"], N as u64, "{backends:?}");
+    for s in &servers {
+        let id = s["id"].as_str().expect("id");
+        let inspect: serde_json::Value = serde_json::from_str(&ok(served.cli(&[
+            "server-inspect",
+            id,
+            "--output-format",
+            "json",
+        ])))
+        .expect("inspect");
+        assert_eq!(inspect["ganeti"]["name"], format!("snf-{id}"), "{inspect}");
+    }
+    let quota: Vec<serde_json::Value> = serde_json::from_str(&ok(served.cli(&[
+        "quota-list",
+        "--project",
+        "demo",
+        "--output-format",
+        "json",
+    ])))
+    .expect("quota");
+    let vm = quota
+        .iter()
+        .find(|r| r["resource"] == "cyclades.vm")
+        .expect("vm row");
+    assert_eq!(
+        (vm["usage"].clone(), vm["pending"].clone()),
+        (serde_json::json!(N), serde_json::json!(0)),
+        "{vm}"
+    );
+}

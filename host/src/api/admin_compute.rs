@@ -369,10 +369,13 @@ async fn server_create(
     JsonBody(b): JsonBody<ServerCreateBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let caller = state.services.act_as(&b.user, b.project.as_deref())?;
+    let (flavor, image) = state
+        .services
+        .resolve_flavor_and_image(&caller, &b.flavor, &b.image)?;
     let req = crate::service::servers::NewServer {
         name: b.name,
-        image_ref: b.image,
-        flavor_ref: b.flavor,
+        image_ref: image,
+        flavor_ref: flavor,
         admin_pass: b.password,
         project: caller.project_id.clone(),
         backend_id: b.backend_id,

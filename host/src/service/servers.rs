@@ -800,3 +800,49 @@ impl Services {
         Ok(Value::Null)
     }
 }
+
+impl Services {
+    /// Operator convenience: a flavor and an image by id or by (unique) name, as `caller` sees
+    /// them. Returns their ids.
+    pub fn resolve_flavor_and_image(
+        &self,
+        caller: &Credentials,
+        flavor: &str,
+        image: &str,
+    ) -> Result<(String, String), ServiceError> {
+        let flavor_id = if flavor.parse::<u64>().is_ok() {
+            flavor.to_string()
+        } else {
+            self.flavors_for(caller)?
+                .into_iter()
+                .find(|f| f.name() == flavor)
+                .map(|f| f.id.to_string())
+                .ok_or_else(|| ServiceError::ItemNotFound(format!("Flavor {flavor} not found")))?
+        };
+        let image_id = match self.image_for(caller, image) {
+            Ok(i) => i.id,
+            Err(ServiceError::ItemNotFound(_)) => {
+                let matches: Vec<_> = self
+                    .images_for(caller)?
+                    .into_iter()
+                    .filter(|i| i.name == image)
+                    .collect();
+                match matches.as_slice() {
+                    [one] => one.id.clone(),
+                    [] => {
+                        return Err(ServiceError::ItemNotFound(format!(
+                            "Image {image} not found"
+                        )));
+                    }
+                    _ => {
+                        return Err(ServiceError::Conflict(format!(
+                            "Several images are called {image}: use an id"
+                        )));
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        Ok((flavor_id, image_id))
+    }
+}
