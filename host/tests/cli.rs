@@ -750,6 +750,10 @@ fn openstack_server_lifecycle_against_serve_demo() {
     let images = json(&["image", "list"]);
     assert_eq!(images[0]["Name"], "debian-12", "{images}");
 
+    let private = ok(run(&["keypair", "create", "k1"]));
+    assert!(private.contains("OPENSSH PRIVATE KEY"), "{private}");
+    let keys = json(&["keypair", "list"]);
+    assert_eq!(keys[0]["Name"], "k1", "{keys}");
     let created = json(&[
         "server",
         "create",
@@ -759,6 +763,8 @@ fn openstack_server_lifecycle_against_serve_demo() {
         "debian-12",
         "--property",
         "role=web",
+        "--key-name",
+        "k1",
         "--wait",
         "demo1",
     ]);

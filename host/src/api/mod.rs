@@ -20,6 +20,7 @@ mod admin_compute;
 mod admin_plugins;
 mod catalog;
 mod compute_catalog;
+mod compute_keypairs;
 mod compute_servers;
 mod extract;
 mod fault;
@@ -61,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin_compute::routes())
         .merge(compute_servers::routes())
         .merge(compute_catalog::routes())
+        .merge(compute_keypairs::routes())
         .merge(image::routes())
         .fallback(middleware::unknown_endpoint)
         .with_state(state);

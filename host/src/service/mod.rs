@@ -11,6 +11,7 @@ pub mod flavors;
 pub mod identity;
 pub mod images;
 pub mod jobs;
+pub mod keypairs;
 pub mod plugins;
 pub mod quota;
 pub mod servers;
@@ -22,7 +23,7 @@ use std::sync::Arc;
 pub use crate::store::Deleted;
 /// Records the services hand out to the API as read-only views (the API never opens the store).
 pub use crate::store::{
-    Diagnostic, Flavor, Image, JobEvent, JobRecord, JobState, Server, VolumeType,
+    Diagnostic, Flavor, Image, JobEvent, JobRecord, JobState, KeyPair, Server, VolumeType,
 };
 pub use credentials::{Credentials, ROLE_ADMIN, ROLE_MEMBER};
 pub use error::{ServiceError, chain as error_chain};

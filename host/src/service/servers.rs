@@ -321,10 +321,9 @@ impl Services {
         let image = self.image_for(caller, &req.image_ref).map_err(|_| {
             ServiceError::ItemNotFound(format!("Image '{}' not found", req.image_ref))
         })?;
-        if let Some(key) = req.key_names.first() {
-            return Err(ServiceError::ItemNotFound(format!(
-                "Keypair {key} not found."
-            )));
+        let mut auth_keys = Vec::new();
+        for key in &req.key_names {
+            auth_keys.push(self.keypair_get(caller, key)?.public_key);
         }
         if self.plugins().disk_template(&flavor.disk_template).is_err() {
             return Err(ServiceError::ServiceUnavailable(format!(
@@ -358,6 +357,9 @@ impl Services {
         });
         if let Some(data) = &req.user_data {
             config["cloud_userdata"] = json!(data);
+        }
+        if !auth_keys.is_empty() {
+            config["auth_keys"] = json!(auth_keys.join("\n"));
         }
         self.secrets().put_config(&config_key, config);
         let params = ServerCreateParams {

@@ -29,6 +29,7 @@
 //! | `images`             | image uuid                  | `Image`          |
 //! | `servers`            | server id                   | `Server`         |
 //! | `servers_by_update`  | updated ms ‖ server id      | (empty)          |
+//! | `keypairs`           | user id ‖ 0 ‖ name          | `KeyPair`        |
 
 mod backend;
 mod batch;
@@ -36,6 +37,7 @@ mod compute;
 mod error;
 mod identity;
 mod jobs;
+mod keypairs;
 pub mod model;
 mod model_compute;
 mod model_jobs;
@@ -110,6 +112,7 @@ struct Trees {
     images: sled::Tree,
     servers: sled::Tree,
     servers_by_update: sled::Tree,
+    keypairs: sled::Tree,
 }
 
 impl Store {
@@ -173,6 +176,7 @@ impl Store {
             images: db.open_tree("images")?,
             servers: db.open_tree("servers")?,
             servers_by_update: db.open_tree("servers_by_update")?,
+            keypairs: db.open_tree("keypairs")?,
         };
         db.flush()?;
         Ok(Store { db, trees })

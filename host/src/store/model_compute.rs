@@ -137,3 +137,19 @@ impl Server {
         format!("snf-{}", self.id)
     }
 }
+
+/// A user's SSH public key (Synnefo's PublicKeyPair), unique by (user, name).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KeyPair {
+    pub id: u64,
+    pub user_id: String,
+    pub name: String,
+    pub public_key: String,
+    pub fingerprint: String,
+    /// `ssh` (the only kind).
+    pub kind: String,
+    pub created: Timestamp,
+    pub updated: Timestamp,
+    pub generation: u64,
+}
+versioned!(KeyPair, "keypair");

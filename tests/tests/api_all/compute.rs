@@ -894,3 +894,119 @@ async fn openstack_compat_returns_strict_shapes() {
     assert_eq!(rename.status, StatusCode::OK);
     ctx.shutdown().await;
 }
+
+#[tokio::test]
+async fn keypairs_import_generate_limit_and_reach_the_vm_config() {
+    let ctx = TestContext::new().await;
+    let token = ctx.demo_token().await;
+    let post = |body: Value| {
+        let ctx = &ctx;
+        let token = token.clone();
+        async move {
+            ctx.request(
+                Method::POST,
+                "/compute/v2.0/os-keypairs",
+                Some(&token),
+                Some(body),
+            )
+            .await
+        }
+    };
+    let generated = post(json!({"keypair": {"name": "gen"}})).await;
+    assert_eq!(generated.status, StatusCode::CREATED, "{}", generated.text);
+    let kp = &generated.body["keypair"];
+    assert!(
+        kp["private_key"]
+            .as_str()
+            .unwrap_or("")
+            .contains("OPENSSH PRIVATE KEY")
+    );
+    let public = kp["public_key"].as_str().expect("public").to_string();
+    assert!(public.starts_with("ssh-ed25519 "));
+    assert_eq!(kp["fingerprint"].as_str().map(str::len), Some(47));
+    // Import the same key under another name; duplicates and garbage are refused.
+    let imported = post(json!({"keypair": {"name": "laptop", "public_key": public}})).await;
+    assert_eq!(imported.status, StatusCode::CREATED, "{}", imported.text);
+    assert!(imported.body["keypair"].get("private_key").is_none());
+    post(json!({"keypair": {"name": "gen"}}))
+        .await
+        .fault(409, "conflict");
+    post(json!({"keypair": {"name": "bad", "public_key": "ssh-rsa not-base64!"}}))
+        .await
+        .fault(400, "badRequest");
+    post(json!({"keypair": {"name": "bad/name"}}))
+        .await
+        .fault(400, "badRequest");
+    let list = ctx.get("/compute/v2.0/os-keypairs", Some(&token)).await;
+    let names: Vec<&str> = list.body["keypairs"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|k| k["keypair"]["name"].as_str())
+        .collect();
+    assert_eq!(names, ["gen", "laptop"]);
+    let one = ctx.get("/compute/v2.0/os-keypairs/gen", Some(&token)).await;
+    assert_eq!(one.body["keypair"]["deleted"], false);
+    // Another user sees none of them.
+    ctx.create_project("others").await;
+    ctx.create_user("trudy", "trudy-password", "others", false)
+        .await;
+    let trudy = ctx.token("trudy", "trudy-password", "others").await;
+    ctx.get("/compute/v2.0/os-keypairs/gen", Some(&trudy))
+        .await
+        .fault(404, "itemNotFound");
+
+    // The key reaches the one-time VM configuration as auth_keys.
+    let image = ctx.demo_image(&token).await;
+    let flavor = flavor_id(&ctx, &token, FLAVOR_SMALL).await;
+    let r = create(
+        &ctx,
+        &token,
+        json!({"name": "keyed", "imageRef": image, "flavorRef": flavor, "key_name": "gen"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    assert_eq!(r.body["server"]["key_name"], "gen");
+    let id = r.body["server"]["id"].as_str().expect("id").to_string();
+    let inspect = ctx
+        .admin(Method::GET, &format!("/servers/{id}"), None)
+        .await;
+    let job = inspect.body["jobs"][0]["id"]
+        .as_str()
+        .expect("job")
+        .to_string();
+    let job = ctx.admin(Method::GET, &format!("/jobs/{job}"), None).await;
+    let url = job.body["job"]["params"]["config_url"]
+        .as_str()
+        .expect("url")
+        .to_string();
+    let config = ctx.get(url.trim_start_matches(&ctx.url), None).await;
+    assert_eq!(config.body["auth_keys"], public.as_str());
+
+    // The per-user limit is a 413, not Synnefo's 500.
+    for i in 0..8 {
+        let r = post(json!({"keypair": {"name": format!("k{i}"), "public_key": public}})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    }
+    post(json!({"keypair": {"name": "one-too-many", "public_key": public}}))
+        .await
+        .fault(413, "overLimit");
+    let del = ctx
+        .request(
+            Method::DELETE,
+            "/compute/v2.0/os-keypairs/gen",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(del.status, StatusCode::NO_CONTENT);
+    ctx.request(
+        Method::DELETE,
+        "/compute/v2.0/os-keypairs/gen",
+        Some(&token),
+        None,
+    )
+    .await
+    .fault(404, "itemNotFound");
+    ctx.shutdown().await;
+}
