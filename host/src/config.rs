@@ -52,11 +52,17 @@ pub struct BackendsConfig {
     /// How often every online backend's disk templates and resources are refreshed, in seconds
     /// (Synnefo's `BACKEND_REFRESH_MIN`, 15 minutes). 0 turns the refresh off.
     pub refresh_secs: u64,
+    /// How often the reconciler compares every online backend with the store and repairs safe
+    /// drift (operstate, tasks whose job is gone), in seconds. 0 turns it off.
+    pub reconcile_secs: u64,
 }
 
 impl Default for BackendsConfig {
     fn default() -> Self {
-        BackendsConfig { refresh_secs: 900 }
+        BackendsConfig {
+            refresh_secs: 900,
+            reconcile_secs: 30,
+        }
     }
 }
 

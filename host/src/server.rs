@@ -207,11 +207,14 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
     });
     let housekeeping_services = services.clone();
     let refresh_every = config.backends.refresh_secs;
+    let reconcile_every = config.backends.reconcile_secs;
     let housekeeping = tokio::spawn(async move {
         let mut tick = tokio::time::interval(TOKEN_PURGE_INTERVAL);
         // Backend resources go stale as Ganeti changes; refresh them periodically (spec §13).
         let mut refresh = tokio::time::interval(Duration::from_secs(refresh_every.max(1)));
         refresh.tick().await;
+        let mut reconcile = tokio::time::interval(Duration::from_secs(reconcile_every.max(1)));
+        reconcile.tick().await;
         loop {
             tokio::select! {
                 _ = tick.tick() => match housekeeping_services.token_purge_expired() {
@@ -227,6 +230,18 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
                     }
                     Err(e) => tracing::warn!(error = %e, "backend refresh failed"),
                 },
+                _ = reconcile.tick(), if reconcile_every > 0 => {
+                    match housekeeping_services.reconcile(None, crate::jobs::ServerFixes::safe()).await {
+                        Ok(reports) => {
+                            let repaired: usize = reports.iter().map(|r| r.drift.iter().filter(|d| d.fixed).count()).sum();
+                            let open: usize = reports.iter().map(|r| r.drift.iter().filter(|d| !d.fixed).count()).sum();
+                            if repaired + open > 0 {
+                                tracing::info!(repaired, awaiting_operator = open, "reconciliation pass");
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "reconciliation failed"),
+                    }
+                }
             }
         }
     });

@@ -16,6 +16,8 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/admin/v1/backends", get(list).post(add))
         .route("/admin/v1/backends/update-status", post(update_status))
+        .route("/admin/v1/backends/health", get(health))
+        .route("/admin/v1/reconcile/servers", post(reconcile_servers))
         .route(
             "/admin/v1/backends/{backend}",
             get(show).patch(modify).delete(remove),
@@ -69,9 +71,19 @@ async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let deleted = super::admin::parse_deleted(q.deleted.as_deref())?;
     let list = state.services.backend_list(deleted)?;
-    Ok(Json(
-        json!({"backends": list.iter().map(backend_json).collect::<Vec<_>>()}),
-    ))
+    let health = state.services.backend_health()?;
+    let docs: Vec<Value> = list
+        .iter()
+        .map(|b| {
+            let mut doc = backend_json(b);
+            if let Some(h) = health.iter().find(|h| h.backend_id == b.backend.id) {
+                doc["last_reconciled"] = json!(h.last_reconciled.map(|t| t.iso()));
+                doc["jobs_in_flight"] = json!(h.jobs_in_flight);
+            }
+            doc
+        })
+        .collect();
+    Ok(Json(json!({"backends": docs})))
 }
 
 #[derive(Deserialize)]
@@ -260,4 +272,66 @@ async fn undedicate(
         .services
         .project_backend_remove(&body.project, &body.backend)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn health(
+    State(state): State<AppState>,
+    AdminCaller(_): AdminCaller,
+) -> Result<Json<Value>, ApiError> {
+    let list = state.services.backend_health()?;
+    Ok(Json(json!({"backends": list.iter().map(|h| json!({
+        "id": h.backend_id.to_string(),
+        "clustername": h.clustername,
+        "offline": h.offline,
+        "last_contact": h.last_contact.map(|t| t.iso()),
+        "last_reconciled": h.last_reconciled.map(|t| t.iso()),
+        "reconcile_error": h.reconcile_error,
+        "jobs_in_flight": h.jobs_in_flight,
+        "repairs": h.repairs,
+    })).collect::<Vec<_>>()})))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ReconcileBody {
+    backend: Option<String>,
+    #[serde(default)]
+    fix_stale: bool,
+    #[serde(default)]
+    fix_orphans: bool,
+    #[serde(default)]
+    fix_unsynced: bool,
+    #[serde(default)]
+    fix_unsynced_flavors: bool,
+    #[serde(default)]
+    fix_pending_tasks: bool,
+}
+
+async fn reconcile_servers(
+    State(state): State<AppState>,
+    AdminCaller(_): AdminCaller,
+    OptionalJsonBody(body): OptionalJsonBody<ReconcileBody>,
+) -> Result<Json<Value>, ApiError> {
+    let b = body.unwrap_or_default();
+    let fixes = crate::service::reconcile::Fixes {
+        stale: b.fix_stale,
+        orphans: b.fix_orphans,
+        unsynced: b.fix_unsynced,
+        unsynced_flavors: b.fix_unsynced_flavors,
+        pending_tasks: b.fix_pending_tasks,
+    };
+    let reports = state
+        .services
+        .reconcile(b.backend.as_deref(), fixes)
+        .await?;
+    let drift: Vec<Value> = reports
+        .iter()
+        .flat_map(|r| {
+            r.drift.iter().map(move |d| {
+                json!({"backend": r.clustername, "kind": d.kind, "server_id": d.server_id.map(|i| i.to_string()),
+                       "instance": d.instance, "detail": d.detail, "fixed": d.fixed})
+            })
+        })
+        .collect();
+    Ok(Json(json!({"backends": reports.len(), "drift": drift})))
 }

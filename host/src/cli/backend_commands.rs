@@ -21,6 +21,8 @@ const BACKEND_FIELDS: &[&str] = &[
     "dfree",
     "pinst_cnt",
     "last_contact",
+    "last_reconciled",
+    "jobs_in_flight",
 ];
 
 pub async fn run(
@@ -124,6 +126,67 @@ pub async fn run(
                     "dfree",
                     "last_contact",
                     "last_error",
+                ],
+            )
+        }
+        BackendCommand::ReconcileServers {
+            backend_id,
+            fix_stale,
+            fix_orphans,
+            fix_unsynced,
+            fix_unsynced_flavors,
+            fix_pending_tasks,
+            fix_all,
+            list,
+        } => {
+            let body = json!({
+                "backend": backend_id,
+                "fix_stale": *fix_stale || *fix_all,
+                "fix_orphans": *fix_orphans || *fix_all,
+                "fix_unsynced": *fix_unsynced || *fix_all,
+                "fix_unsynced_flavors": *fix_unsynced_flavors || *fix_all,
+                "fix_pending_tasks": *fix_pending_tasks || *fix_all,
+            });
+            let reply = client
+                .call(Method::POST, "/reconcile/servers", Some(body))
+                .await?;
+            if format != OutputFormat::Json && reply["drift"].as_array().is_some_and(Vec::is_empty)
+            {
+                println!(
+                    "No drift on {} backend(s).",
+                    reply["backends"].as_u64().unwrap_or(0)
+                );
+                return Ok(());
+            }
+            show_list(
+                &reply["drift"],
+                format,
+                list,
+                &[
+                    "backend",
+                    "kind",
+                    "server_id",
+                    "instance",
+                    "detail",
+                    "fixed",
+                ],
+            )
+        }
+        BackendCommand::BackendHealth { list } => {
+            let reply = client.get("/backends/health").await?;
+            show_list(
+                &reply["backends"],
+                format,
+                list,
+                &[
+                    "id",
+                    "clustername",
+                    "offline",
+                    "last_contact",
+                    "last_reconciled",
+                    "jobs_in_flight",
+                    "repairs",
+                    "reconcile_error",
                 ],
             )
         }

@@ -456,6 +456,38 @@ pub enum BackendCommand {
         #[command(flatten)]
         list: ListArgs,
     },
+    /// Compare servers with Ganeti and report drift; repair with the --fix-* flags (spec §12).
+    /// The server repairs operstate and pending tasks by itself every `backends.reconcile_secs`.
+    ReconcileServers {
+        /// Only this backend (id or cluster name).
+        #[arg(long)]
+        backend_id: Option<String>,
+        /// Servers Ganeti no longer has: mark them deleted and release their quota.
+        #[arg(long)]
+        fix_stale: bool,
+        /// `snf-<id>` instances with no live server: remove them from Ganeti.
+        #[arg(long)]
+        fix_orphans: bool,
+        /// Operstate differs from Ganeti: follow Ganeti (quota follows).
+        #[arg(long)]
+        fix_unsynced: bool,
+        /// vCPUs/RAM differ from the flavor: switch to the matching flavor.
+        #[arg(long)]
+        fix_unsynced_flavors: bool,
+        /// Tasks whose job is finished or unknown: clear them.
+        #[arg(long)]
+        fix_pending_tasks: bool,
+        /// All of the above.
+        #[arg(long)]
+        fix_all: bool,
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// Per backend: last reached, last reconciled, jobs in flight, repairs made.
+    BackendHealth {
+        #[command(flatten)]
+        list: ListArgs,
+    },
     /// Remove a dedication.
     ProjectBackendRemove {
         #[arg(long)]

@@ -91,10 +91,21 @@ pub fn issue_commission(
     provisions: BTreeMap<String, i64>,
     force: bool,
 ) -> Result<u64, StepError> {
-    let config = cx.env.config.clone();
-    let commission = cx.env.store.commission_issue(
+    issue_named_commission(&cx.env, &commission_name(cx), project_id, provisions, force)
+}
+
+/// Issues (or finds, by its unique name) a pending commission. Returns its serial.
+pub fn issue_named_commission(
+    env: &super::JobEnv,
+    name: &str,
+    project_id: &str,
+    provisions: BTreeMap<String, i64>,
+    force: bool,
+) -> Result<u64, StepError> {
+    let config = env.config.clone();
+    let commission = env.store.commission_issue(
         &NewCommission {
-            name: commission_name(cx),
+            name: name.to_string(),
             project_id: project_id.to_string(),
             provisions,
             force,
@@ -143,11 +154,11 @@ pub async fn wait_ganeti(
 
 /// Ensures instance `name` is gone from backend `backend_id` (rule 3: "already gone" is fine).
 pub async fn ensure_instance_removed(
-    cx: &StepCx,
+    env: &super::JobEnv,
     backend_id: u64,
     name: &str,
 ) -> Result<(), StepError> {
-    let rapi = cx.env.rapi(backend_id)?;
+    let rapi = env.rapi(backend_id)?;
     if rapi.instance(name).await?.is_none() {
         return Ok(());
     }
@@ -156,7 +167,7 @@ pub async fn ensure_instance_removed(
         Err(BackendError::NotFound { .. }) => return Ok(()),
         Err(e) => return Err(e.into()),
     };
-    match rapi.wait_job(job, cx.env.settings.ganeti_job_timeout).await {
+    match rapi.wait_job(job, env.settings.ganeti_job_timeout).await {
         Ok(_) => Ok(()),
         Err(e) => {
             // Gone anyway (removed by someone else meanwhile) counts as success.

@@ -29,6 +29,7 @@
 mod common;
 mod engine;
 mod env;
+mod reconcile;
 mod server_create;
 mod server_ops;
 #[cfg(test)]
@@ -42,6 +43,7 @@ use serde_json::Value;
 pub use common::{allocator_view, template_flag};
 pub use engine::{Checkpoint, JobEngine, JobHandle, TestHooks};
 pub use env::{JobEnv, JobSettings, rapi_client};
+pub use reconcile::{BackendDrift, Drift, ServerFixes, reconcile_servers};
 pub use server_create::{SERVER_CREATE, ServerCreateParams};
 pub use server_ops::{SERVER_ACTIONS, SERVER_DESTROY, ServerActionParams};
 

@@ -466,7 +466,7 @@ fn wait_create(cx: &StepCx) -> StepFuture<'_> {
 fn remove_instance(cx: &StepCx) -> StepFuture<'_> {
     Box::pin(async move {
         let p: ServerCreateParams = cx.params()?;
-        ensure_instance_removed(cx, backend_of(cx)?, &format!("snf-{}", p.server_id)).await?;
+        ensure_instance_removed(&cx.env, backend_of(cx)?, &format!("snf-{}", p.server_id)).await?;
         Ok(StepDone::default())
     })
 }

@@ -225,40 +225,57 @@ fn wait_remove(cx: &StepCx) -> StepFuture<'_> {
 fn release_quota(cx: &StepCx) -> StepFuture<'_> {
     Box::pin(async move {
         let (_, s) = server(cx)?;
-        if !s.quota_charged {
-            return Ok(StepDone::output(json!({"serial": null})));
-        }
-        let flavor = cx.env.store.flavor_get(s.flavor_id)?;
-        let cpu = i64::from(flavor.cpu);
-        let ram = flavor.ram_mb as i64 * MIB;
-        let mut provisions = BTreeMap::from([
-            ("cyclades.vm".to_string(), -1),
-            ("cyclades.total_cpu".to_string(), -cpu),
-            ("cyclades.total_ram".to_string(), -ram),
-            (
-                "cyclades.disk".to_string(),
-                -(flavor.disk_gb as i64) * 1024 * MIB,
-            ),
-        ]);
-        if matches!(s.operstate.as_str(), "STARTED" | "BUILD" | "ERROR") {
-            provisions.insert("cyclades.cpu".into(), -cpu);
-            provisions.insert("cyclades.ram".into(), -ram);
-        }
-        let serial = issue_commission(cx, &s.project_id, provisions, true)?;
-        resolve_commission(&json!(serial), true, cx)?;
+        let serial = release_server_quota(&cx.env, &s, &super::common::commission_name(cx))?;
         Ok(StepDone::output(json!({"serial": serial})))
     })
+}
+
+/// Gives back everything a destroyed server held (spec §16.2 DESTROY), as an accepted
+/// commission named `name`. Shared by `server.destroy` and the reconciler.
+pub(super) fn release_server_quota(
+    env: &super::JobEnv,
+    s: &Server,
+    name: &str,
+) -> Result<Option<u64>, StepError> {
+    if !s.quota_charged {
+        return Ok(None);
+    }
+    let flavor = env.store.flavor_get(s.flavor_id)?;
+    let cpu = i64::from(flavor.cpu);
+    let ram = flavor.ram_mb as i64 * MIB;
+    let mut provisions = BTreeMap::from([
+        ("cyclades.vm".to_string(), -1),
+        ("cyclades.total_cpu".to_string(), -cpu),
+        ("cyclades.total_ram".to_string(), -ram),
+        (
+            "cyclades.disk".to_string(),
+            -(flavor.disk_gb as i64) * 1024 * MIB,
+        ),
+    ]);
+    if matches!(s.operstate.as_str(), "STARTED" | "BUILD" | "ERROR") {
+        provisions.insert("cyclades.cpu".into(), -cpu);
+        provisions.insert("cyclades.ram".into(), -ram);
+    }
+    let serial = super::common::issue_named_commission(env, name, &s.project_id, provisions, true)?;
+    env.store.commission_resolve(serial, true)?;
+    Ok(Some(serial))
+}
+
+/// The record of a server Ganeti no longer has: deleted, DESTROYED, lock and quota gone.
+pub(super) fn destroyed(before: &Server) -> Server {
+    let mut after = before.clone();
+    after.deleted = true;
+    after.operstate = "DESTROYED".into();
+    after.task = None;
+    after.active_job = None;
+    after.quota_charged = false;
+    after
 }
 
 fn finalize_destroy(cx: &StepCx) -> StepFuture<'_> {
     Box::pin(async move {
         let (_, before) = server(cx)?;
-        let mut after = before.clone();
-        after.deleted = true;
-        after.operstate = "DESTROYED".into();
-        after.task = None;
-        after.active_job = None;
-        after.quota_charged = false;
+        let mut after = destroyed(&before);
         after.backend_job_status = Some("success".into());
         let mut batch = Batch::new();
         batch.update_server(&before, &after);

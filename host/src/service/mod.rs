@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod keypairs;
 pub mod plugins;
 pub mod quota;
+pub mod reconcile;
 pub mod servers;
 pub mod vmapi;
 
@@ -47,6 +48,7 @@ struct Inner {
     sealer: Sealer,
     jobs: JobEngine,
     secrets: vmapi::SecretCache,
+    reconcile: reconcile::ReconcileBook,
 }
 
 impl Services {
@@ -77,6 +79,7 @@ impl Services {
                 sealer,
                 jobs,
                 secrets: vmapi::SecretCache::default(),
+                reconcile: reconcile::ReconcileBook::default(),
             }),
         }
     }
@@ -88,6 +91,10 @@ impl Services {
 
     fn secrets(&self) -> &vmapi::SecretCache {
         &self.inner.secrets
+    }
+
+    fn reconcile_book(&self) -> &reconcile::ReconcileBook {
+        &self.inner.reconcile
     }
 
     fn sealer(&self) -> &Sealer {

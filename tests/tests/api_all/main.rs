@@ -7,4 +7,5 @@ mod identity;
 mod plugins;
 mod plumbing;
 mod quota;
+mod reconcile;
 mod restart;

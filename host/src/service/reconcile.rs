@@ -1,0 +1,133 @@
+//! Reconciliation as a service: one pass over every online backend (or one), the operator's
+//! `reconcile-servers` report with its `--fix-*` flags, the continuous pass the server runs every
+//! `backends.reconcile_secs` with the safe fixes only, and the per-backend health view (last
+//! reached, last reconciled, jobs in flight, repairs made).
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use super::{Deleted, ServiceError, Services};
+use crate::clock::Timestamp;
+/// Which drift to repair (the `--fix-*` flags).
+pub use crate::jobs::ServerFixes as Fixes;
+use crate::jobs::ServerFixes;
+use crate::jobs::{BackendDrift, reconcile_servers};
+
+/// What the reconciler knows of one backend (in memory; a restart starts afresh).
+#[derive(Clone, Debug, Default)]
+pub struct ReconcileState {
+    pub last_reconciled: Option<Timestamp>,
+    pub last_error: Option<String>,
+    /// Repairs made, by drift kind, since start.
+    pub repairs: BTreeMap<String, u64>,
+}
+
+/// Health of one backend for `backend-list` and `GET /admin/v1/backends/health`.
+#[derive(Clone, Debug)]
+pub struct BackendHealth {
+    pub backend_id: u64,
+    pub clustername: String,
+    pub offline: bool,
+    pub last_contact: Option<Timestamp>,
+    pub last_reconciled: Option<Timestamp>,
+    pub reconcile_error: Option<String>,
+    pub jobs_in_flight: usize,
+    pub repairs: BTreeMap<String, u64>,
+}
+
+#[derive(Default)]
+pub struct ReconcileBook {
+    by_backend: Mutex<BTreeMap<u64, ReconcileState>>,
+}
+
+impl Services {
+    /// One pass: every online backend, or the one named. Returns the drift found per backend.
+    pub async fn reconcile(
+        &self,
+        backend: Option<&str>,
+        fixes: ServerFixes,
+    ) -> Result<Vec<BackendDrift>, ServiceError> {
+        let targets = match backend {
+            Some(b) => vec![self.backend_show(b)?.backend],
+            None => self
+                .store()
+                .backend_list(Deleted::Exclude)?
+                .into_iter()
+                .filter(|b| !b.offline)
+                .collect(),
+        };
+        let mut reports = Vec::new();
+        for b in targets {
+            let result = reconcile_servers(self.jobs().env(), b.id, fixes).await;
+            let mut book =
+                self.reconcile_book()
+                    .by_backend
+                    .lock()
+                    .map_err(|_| ServiceError::Internal {
+                        internal: "reconcile book poisoned".into(),
+                    })?;
+            let state = book.entry(b.id).or_default();
+            match result {
+                Ok(report) => {
+                    state.last_reconciled = Some(Timestamp::now());
+                    state.last_error = None;
+                    for d in report.drift.iter().filter(|d| d.fixed) {
+                        *state.repairs.entry(d.kind.to_string()).or_default() += 1;
+                    }
+                    reports.push(report);
+                }
+                Err(e) => {
+                    state.last_error = Some(e.fault.message.clone());
+                    if backend.is_some() {
+                        return Err(ServiceError::ServiceUnavailable(format!(
+                            "Cannot reconcile backend {}: {}",
+                            b.clustername, e.fault.message
+                        )));
+                    }
+                    tracing::warn!(backend = %b.clustername, error = %e.fault.message, "reconciliation failed");
+                }
+            }
+        }
+        Ok(reports)
+    }
+
+    /// Health of every live backend.
+    pub fn backend_health(&self) -> Result<Vec<BackendHealth>, ServiceError> {
+        let unfinished = self.store().job_list_unfinished()?;
+        let mut in_flight: BTreeMap<u64, usize> = BTreeMap::new();
+        for job in &unfinished {
+            let server = job
+                .target
+                .strip_prefix("server/")
+                .and_then(|id| id.parse::<u64>().ok())
+                .and_then(|id| self.store().server_get(id).ok());
+            if let Some(b) = server.and_then(|s| s.backend_id) {
+                *in_flight.entry(b).or_default() += 1;
+            }
+        }
+        let book = self
+            .reconcile_book()
+            .by_backend
+            .lock()
+            .map(|b| b.clone())
+            .unwrap_or_default();
+        Ok(self
+            .store()
+            .backend_list(Deleted::Exclude)?
+            .into_iter()
+            .map(|b| {
+                let state = book.get(&b.id).cloned().unwrap_or_default();
+                BackendHealth {
+                    backend_id: b.id,
+                    clustername: b.clustername,
+                    offline: b.offline,
+                    last_contact: b.last_contact,
+                    last_reconciled: state.last_reconciled,
+                    reconcile_error: state.last_error,
+                    jobs_in_flight: in_flight.get(&b.id).copied().unwrap_or(0),
+                    repairs: state.repairs,
+                }
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,207 @@
+//! Reconciliation against the simulated cluster: drift injected behind cyclades' back (an
+//! instance stopped directly through RAPI, an instance lost, an orphan created) is reported, the
+//! safe repairs happen, destructive ones wait for `--fix-*`, and quota follows every repair.
+
+use cyclades_tests::TestContext;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+async fn rapi(
+    ctx: &TestContext,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> cyclades_tests::Reply {
+    let mut req = ctx
+        .http
+        .request(method, format!("{}{path}", ctx.simulator_url()))
+        .basic_auth(
+            cyclades::demo::SIM_USERNAME,
+            Some(cyclades::demo::SIM_PASSWORD),
+        );
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    TestContext::reply(req).await
+}
+
+async fn wait_ganeti_job(ctx: &TestContext, job: &Value) {
+    let id = job
+        .as_u64()
+        .or_else(|| job.as_str().and_then(|s| s.parse().ok()))
+        .expect("job id");
+    for _ in 0..100 {
+        let r = rapi(ctx, Method::GET, &format!("/2/jobs/{id}"), None).await;
+        if r.body["status"] == "success" {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("ganeti job {id} did not finish");
+}
+
+async fn active_cpu(ctx: &TestContext) -> i64 {
+    let r = ctx.admin(Method::GET, "/quotas?project=demo", None).await;
+    r.body["quotas"]
+        .as_array()
+        .expect("quotas")
+        .iter()
+        .find(|q| q["resource"] == "cyclades.cpu")
+        .and_then(|q| q["usage"].as_i64())
+        .unwrap_or(0)
+}
+
+async fn reconcile(ctx: &TestContext, fixes: Value) -> Vec<Value> {
+    let r = ctx
+        .admin(Method::POST, "/reconcile/servers", Some(fixes))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.body["drift"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn drift_is_reported_and_repaired_with_quota_following() {
+    let ctx = TestContext::with_config(|c| c.backends.reconcile_secs = 0).await;
+    let token = ctx.demo_token().await;
+    let image = ctx.demo_image(&token).await;
+    let flavors = ctx.get("/compute/v2.0/flavors", Some(&token)).await;
+    let flavor = flavors.body["flavors"]
+        .as_array()
+        .expect("flavors")
+        .iter()
+        .find(|f| f["name"] == "C1R1024D10plain")
+        .and_then(|f| f["id"].as_str())
+        .expect("flavor")
+        .to_string();
+    let mut ids = Vec::new();
+    for name in ["a", "b"] {
+        let r = ctx
+            .request(
+                Method::POST,
+                "/compute/v2.0/servers",
+                Some(&token),
+                Some(json!({"server": {"name": name, "imageRef": image, "flavorRef": flavor}})),
+            )
+            .await;
+        let id = r.body["server"]["id"].as_str().expect("id").to_string();
+        ctx.wait_server(&token, &id, "ACTIVE").await;
+        ids.push(id);
+    }
+    assert!(
+        reconcile(&ctx, json!({})).await.is_empty(),
+        "no drift to begin with"
+    );
+    assert_eq!(active_cpu(&ctx).await, 2);
+
+    // Behind cyclades' back: stop "a" through RAPI, lose "b", add an orphan.
+    let stop = rapi(
+        &ctx,
+        Method::PUT,
+        &format!("/2/instances/snf-{}/shutdown", ids[0]),
+        Some(json!({})),
+    )
+    .await;
+    wait_ganeti_job(&ctx, &stop.body).await;
+    let lost = rapi(
+        &ctx,
+        Method::DELETE,
+        &format!("/sim/instances/snf-{}", ids[1]),
+        None,
+    )
+    .await;
+    assert!(lost.status.is_success(), "{}", lost.text);
+    let orphan = rapi(&ctx, Method::POST, "/2/instances", Some(json!({"__version__": 1, "mode": "create",
+        "name": "snf-999999", "disk_template": "plain", "disks": [{"size": 1024}], "nics": [],
+        "beparams": {"vcpus": 1, "memory": 512}, "os": "snf-image+default", "ip_check": false, "name_check": false}))).await;
+    wait_ganeti_job(&ctx, &orphan.body).await;
+
+    // Report only.
+    let drift = reconcile(&ctx, json!({})).await;
+    let kinds: Vec<(&str, bool)> = drift
+        .iter()
+        .map(|d| {
+            (
+                d["kind"].as_str().unwrap_or(""),
+                d["fixed"].as_bool().unwrap_or(true),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [("unsynced", false), ("stale", false), ("orphan", false)],
+        "{drift:?}"
+    );
+
+    // The safe repair: operstate follows Ganeti, and active quota with it.
+    let drift = reconcile(&ctx, json!({"fix_unsynced": true})).await;
+    assert!(
+        drift
+            .iter()
+            .any(|d| d["kind"] == "unsynced" && d["fixed"] == true),
+        "{drift:?}"
+    );
+    let a = ctx
+        .get(&format!("/compute/v2.0/servers/{}", ids[0]), Some(&token))
+        .await;
+    assert_eq!(a.body["server"]["status"], "STOPPED");
+    assert_eq!(active_cpu(&ctx).await, 1);
+
+    // Destructive repairs on request: the lost server is deleted (quota released), the orphan removed.
+    let drift = reconcile(&ctx, json!({"fix_stale": true, "fix_orphans": true})).await;
+    assert_eq!(
+        drift.iter().filter(|d| d["fixed"] == true).count(),
+        2,
+        "{drift:?}"
+    );
+    let b = ctx
+        .get(&format!("/compute/v2.0/servers/{}", ids[1]), Some(&token))
+        .await;
+    assert_eq!(b.body["server"]["status"], "DELETED");
+    assert_eq!(active_cpu(&ctx).await, 0);
+    let orphan = rapi(&ctx, Method::GET, "/2/instances/snf-999999", None).await;
+    assert_eq!(orphan.status, StatusCode::NOT_FOUND);
+    assert!(reconcile(&ctx, json!({})).await.is_empty());
+
+    let health = ctx.admin(Method::GET, "/backends/health", None).await;
+    let h = &health.body["backends"][0];
+    assert!(h["last_reconciled"].is_string(), "{}", health.text);
+    assert_eq!(
+        h["repairs"],
+        json!({"orphan": 1, "stale": 1, "unsynced": 1})
+    );
+    assert_eq!(h["jobs_in_flight"], 0);
+    ctx.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_continuous_reconciler_repairs_safe_drift_by_itself() {
+    let ctx = TestContext::with_config(|c| c.backends.reconcile_secs = 1).await;
+    let token = ctx.demo_token().await;
+    let image = ctx.demo_image(&token).await;
+    let flavors = ctx.get("/compute/v2.0/flavors", Some(&token)).await;
+    let flavor = flavors.body["flavors"][0]["id"]
+        .as_str()
+        .expect("flavor")
+        .to_string();
+    let r = ctx
+        .request(
+            Method::POST,
+            "/compute/v2.0/servers",
+            Some(&token),
+            Some(json!({"server": {"name": "drifty", "imageRef": image, "flavorRef": flavor}})),
+        )
+        .await;
+    let id = r.body["server"]["id"].as_str().expect("id").to_string();
+    ctx.wait_server(&token, &id, "ACTIVE").await;
+    let stop = rapi(
+        &ctx,
+        Method::PUT,
+        &format!("/2/instances/snf-{id}/shutdown"),
+        Some(json!({})),
+    )
+    .await;
+    wait_ganeti_job(&ctx, &stop.body).await;
+    // Within a couple of reconcile intervals the record follows Ganeti, with no operator.
+    ctx.wait_server(&token, &id, "STOPPED").await;
+    ctx.shutdown().await;
+}
