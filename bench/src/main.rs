@@ -337,6 +337,9 @@ fn load_times() {
     println!();
 }
 
+mod compute_bench;
+mod jobs_bench;
+
 fn main() {
     if cfg!(debug_assertions) {
         eprintln!(
@@ -350,8 +353,22 @@ fn main() {
             .map(|n| n.get())
             .unwrap_or(1)
     );
-    load_times();
-    allocator_calls(cache.path(), true);
-    allocator_calls(cache.path(), false);
-    hot_swap(cache.path());
+    let only = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+    if only == "all" || only == "plugins" {
+        load_times();
+        allocator_calls(cache.path(), true);
+        allocator_calls(cache.path(), false);
+        hot_swap(cache.path());
+    }
+    if only == "all" || only == "jobs" || only == "compute" {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(async {
+            if only != "compute" {
+                jobs_bench::run(jobs_bench::plugin_host(cache.path())).await;
+            }
+            if only != "jobs" {
+                compute_bench::run(cache.path()).await;
+            }
+        });
+    }
 }

@@ -25,6 +25,31 @@ pub struct Config {
     pub backends: BackendsConfig,
     pub security: SecurityConfig,
     pub api: ApiConfig,
+    pub demo: DemoConfig,
+}
+
+/// `[demo]`: the embedded simulated cluster of `serve --demo`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DemoConfig {
+    /// Seconds a simulated Ganeti job waits in the queue, and runs (instance create; others).
+    /// The defaults follow the real fixtures; 0 everywhere for benchmarks.
+    pub ganeti_queued_secs: f64,
+    pub ganeti_create_secs: f64,
+    pub ganeti_other_secs: f64,
+    /// Nodes of the simulated cluster (32 GiB RAM, 1000 GiB disk, 8 CPUs each).
+    pub ganeti_nodes: usize,
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        DemoConfig {
+            ganeti_nodes: 4,
+            ganeti_queued_secs: 0.2,
+            ganeti_create_secs: 0.75,
+            ganeti_other_secs: 0.25,
+        }
+    }
 }
 
 /// `[api]`: response shapes.

@@ -167,11 +167,15 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
         let sim = sim::start(sim::SimOptions {
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
             cluster_name: "demo.ganeti.sim".into(),
-            nodes: 4,
+            nodes: config.demo.ganeti_nodes.clamp(1, 256),
             username: demo::SIM_USERNAME.into(),
             password: demo::SIM_PASSWORD.into(),
             state_dir: Some(data_dir.join("ganeti-sim")),
-            latency: sim::Latency::realistic(),
+            latency: sim::Latency {
+                queued: config.demo.ganeti_queued_secs.max(0.0),
+                create: config.demo.ganeti_create_secs.max(0.0),
+                other: config.demo.ganeti_other_secs.max(0.0),
+            },
         })
         .await
         .map_err(|e| ServerError::Serve(std::io::Error::other(e.to_string())))?;

@@ -88,6 +88,17 @@ impl Deleted {
 pub struct Store {
     db: sled::Db,
     trees: Trees,
+    group: std::sync::Arc<GroupCommit>,
+}
+
+/// Group commit: concurrent `flush` calls share one fsync. A flush that *starts* after a
+/// caller's request covers that caller's writes (they happened before the request), so the
+/// caller may return without its own fsync.
+#[derive(Default)]
+struct GroupCommit {
+    requests: std::sync::atomic::AtomicU64,
+    covered: std::sync::atomic::AtomicU64,
+    lock: tokio::sync::Mutex<()>,
 }
 
 #[derive(Clone)]
@@ -179,7 +190,11 @@ impl Store {
             keypairs: db.open_tree("keypairs")?,
         };
         db.flush()?;
-        Ok(Store { db, trees })
+        Ok(Store {
+            db,
+            trees,
+            group: Default::default(),
+        })
     }
 
     /// The schema version recorded in the database.
@@ -211,7 +226,15 @@ impl Store {
 
     /// Makes every write so far durable.
     pub async fn flush(&self) -> Result<(), StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let ticket = self.group.requests.fetch_add(1, SeqCst) + 1;
+        let _one_at_a_time = self.group.lock.lock().await;
+        if self.group.covered.load(SeqCst) >= ticket {
+            return Ok(());
+        }
+        let upto = self.group.requests.load(SeqCst);
         self.db.flush_async().await?;
+        self.group.covered.fetch_max(upto, SeqCst);
         Ok(())
     }
 

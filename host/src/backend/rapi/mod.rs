@@ -458,11 +458,12 @@ impl RapiClient {
         })
     }
 
-    /// Polls a job (backing off from 50 ms to 1 s) until it finishes or `deadline` passes.
+    /// Polls a job (every 25 ms at first, backing off by 1.2× to 1 s) until it finishes or
+    /// `deadline` passes: a short job is seen finished within tens of milliseconds.
     /// A failed job is `JobFailed` with Ganeti's error class, message and code.
     pub async fn wait_job(&self, id: u64, deadline: Duration) -> Result<JobInfo, BackendError> {
         let started = Instant::now();
-        let mut delay = Duration::from_millis(50);
+        let mut delay = Duration::from_millis(25);
         loop {
             let job = self.job(id).await?;
             if job.status.is_none() {
@@ -505,7 +506,7 @@ impl RapiClient {
                 });
             }
             tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(1));
+            delay = delay.mul_f64(1.2).min(Duration::from_secs(1));
         }
     }
 }

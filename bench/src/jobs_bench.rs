@@ -1,0 +1,304 @@
+//! Job engine benchmarks against the RAPI simulator: durable `server.create` jobs per second
+//! (zero Ganeti latency) against the bare durability cost; recovery of 1,000 unfinished jobs;
+//! and the overhead job tracking adds on top of Ganeti's own job time (real-like latencies).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cyclades::backend::sim::{self, Latency, RunningSim, SimOptions};
+use cyclades::clock::Timestamp;
+use cyclades::config::Config;
+use cyclades::jobs::{JobEngine, JobEnv, JobSettings, SERVER_CREATE, ServerCreateParams};
+use cyclades::plugins::{PluginHost, PluginHostOptions};
+use cyclades::secrets::Sealer;
+use cyclades::store::{
+    Backend, BackendResources, Batch, Flavor, Image, JobEventKind, JobState, Store, VolumeType,
+};
+
+struct World {
+    _dir: tempfile::TempDir,
+    _sim: RunningSim,
+    engine: JobEngine,
+    store: Store,
+    flavor: u64,
+}
+
+async fn world(latency: Latency, plugins: Arc<PluginHost>) -> World {
+    let dir = tempfile::tempdir().expect("tmp");
+    let sim = sim::start(SimOptions {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        cluster_name: "bench.sim".into(),
+        nodes: 64,
+        username: "u".into(),
+        password: "p".into(),
+        state_dir: None,
+        latency,
+    })
+    .await
+    .expect("sim");
+    let store = Store::open(dir.path()).expect("store");
+    let sealer = Sealer::new("bench");
+    let now = Timestamp::now();
+    store
+        .backend_insert(&Backend {
+            id: 0,
+            clustername: "127.0.0.1".into(),
+            port: sim.addr.port(),
+            scheme: "http".into(),
+            username: "u".into(),
+            password_sealed: sealer.seal("p"),
+            insecure: false,
+            hypervisor: "fake".into(),
+            public: true,
+            drained: false,
+            offline: false,
+            index: 0,
+            disk_templates: vec!["plain".into()],
+            resources: BackendResources {
+                mfree: 64 * 32768,
+                mtotal: 64 * 32768,
+                dfree: 64 * 1_024_000,
+                dtotal: 64 * 1_024_000,
+                ctotal: 512,
+                pinst_cnt: 0,
+            },
+            resources_updated: None,
+            last_contact: None,
+            last_error: None,
+            created: now,
+            updated: now,
+            deleted: false,
+            generation: 0,
+        })
+        .expect("backend");
+    let vt = store
+        .volume_type_insert(&VolumeType {
+            id: 0,
+            name: "plain".into(),
+            disk_template: "plain".into(),
+            specs: BTreeMap::new(),
+            created: now,
+            updated: now,
+            deleted: false,
+            generation: 0,
+        })
+        .expect("vt");
+    let flavor = store
+        .flavor_insert(&Flavor {
+            id: 0,
+            cpu: 1,
+            ram_mb: 512,
+            disk_gb: 1,
+            volume_type_id: vt.id,
+            disk_template: "plain".into(),
+            public: true,
+            allow_create: true,
+            access: vec![],
+            specs: BTreeMap::new(),
+            created: now,
+            updated: now,
+            deleted: false,
+            generation: 0,
+        })
+        .expect("flavor");
+    store
+        .image_insert(&Image {
+            id: "img".into(),
+            name: "img".into(),
+            owner: "u".into(),
+            location: "pithos://u/img".into(),
+            status: "available".into(),
+            disk_format: "diskdump".into(),
+            container_format: "bare".into(),
+            size: 1,
+            checksum: String::new(),
+            is_public: true,
+            is_snapshot: false,
+            members: vec![],
+            properties: BTreeMap::new(),
+            created: now,
+            updated: now,
+            deleted: false,
+            generation: 0,
+        })
+        .expect("image");
+    let mut config = Config::default();
+    for r in [
+        "cyclades.vm",
+        "cyclades.cpu",
+        "cyclades.total_cpu",
+        "cyclades.ram",
+        "cyclades.total_ram",
+        "cyclades.disk",
+    ] {
+        config.quota.default_limits.insert(r.into(), i64::MAX / 4);
+    }
+    let engine = JobEngine::new(JobEnv {
+        store: store.clone(),
+        plugins,
+        sealer,
+        config: Arc::new(config),
+        settings: JobSettings::default(),
+    });
+    World {
+        _dir: dir,
+        _sim: sim,
+        engine,
+        store,
+        flavor: flavor.id,
+    }
+}
+
+async fn submit(w: &World) -> u64 {
+    let server_id = w.store.generate_id().expect("id");
+    let job = w.store.generate_id().expect("id");
+    let params = ServerCreateParams {
+        server_id,
+        name: format!("b{server_id}"),
+        user_id: "u".into(),
+        project_id: "p".into(),
+        flavor_id: w.flavor,
+        image_id: "img".into(),
+        image_location: "pithos://u/img".into(),
+        image_format: "diskdump".into(),
+        metadata: BTreeMap::new(),
+        key_names: vec![],
+        backend_id: None,
+        config_url: "http://127.0.0.1:1/x".into(),
+    };
+    w.engine
+        .submit(
+            &SERVER_CREATE,
+            format!("server/{server_id}"),
+            serde_json::to_value(params).expect("params"),
+            job,
+            Batch::new(),
+        )
+        .await
+        .expect("submit");
+    job
+}
+
+async fn finish_all(w: &World, jobs: &[u64]) {
+    for &j in jobs {
+        let state = match tokio::time::timeout(Duration::from_secs(60), w.engine.wait_finished(j)).await {
+            Ok(s) => s.expect("state"),
+            Err(_) => panic!(
+                "job {j} did not finish in 60 s: {:?} {:?}",
+                w.store.job_get(j).map(|j| j.state),
+                w.store.job_log(j).map(|l| l.iter().map(|e| format!("{} {:?}", e.step, e.kind)).collect::<Vec<_>>())
+            ),
+        };
+        assert_eq!(state, JobState::Succeeded, "job {j}");
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+pub async fn run(plugins: Arc<PluginHost>) {
+    println!("## Job engine: durable server.create jobs against the simulator (zero latency)\n");
+    let n: usize = std::env::var("BENCH_JOBS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    let w = world(Latency::zero(), plugins.clone()).await;
+    let t = Instant::now();
+    let mut jobs = Vec::new();
+    for _ in 0..n {
+        jobs.push(submit(&w).await);
+    }
+    finish_all(&w, &jobs).await;
+    let took = t.elapsed();
+    let events: usize = jobs
+        .iter()
+        .map(|j| w.store.job_log(*j).map(|l| l.len()).unwrap_or(0))
+        .sum();
+    // Baseline: the durability alone, one record write + flush per logged event, sequentially.
+    let base_dir = tempfile::tempdir().expect("tmp");
+    let base = Store::open(base_dir.path()).expect("store");
+    let bt = Instant::now();
+    for _ in 0..events {
+        base.generate_id().expect("id");
+        base.flush().await.expect("flush");
+    }
+    let base_took = bt.elapsed();
+    println!(
+        "| jobs | wall | jobs/s | log events | flush-only baseline for the same events | ratio |"
+    );
+    println!("|---|---|---|---|---|---|");
+    println!(
+        "| {n} | {} | **{:.0}** | {events} | {} ({:.0} events/s) | {:.2}× |\n",
+        ms(took),
+        n as f64 / took.as_secs_f64(),
+        ms(base_took),
+        events as f64 / base_took.as_secs_f64(),
+        took.as_secs_f64() / base_took.as_secs_f64()
+    );
+
+    println!("## Recovery of 1,000 unfinished jobs at start\n");
+    let w = world(Latency::zero(), plugins.clone()).await;
+    w.engine.crash_after_writes(Some(0));
+    let mut jobs = Vec::new();
+    for _ in 0..1000 {
+        jobs.push(submit(&w).await);
+    }
+    while !w.engine.running().is_empty() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let restarted = JobEngine::new(w.engine.env().clone());
+    let t = Instant::now();
+    let resumed = restarted.recover().expect("recover");
+    let scan = t.elapsed();
+    let w2 = World {
+        engine: restarted,
+        ..w
+    };
+    finish_all(&w2, &jobs).await;
+    let drained = t.elapsed();
+    println!("| unfinished jobs | scan and resume | all finished (zero-latency Ganeti) |");
+    println!("|---|---|---|");
+    println!("| {resumed} | {} | {} |\n", ms(scan), ms(drained));
+
+    println!("## Tracking overhead on top of Ganeti's own job time (real-like latencies)\n");
+    let w = world(Latency::realistic(), plugins).await;
+    let mut overheads = Vec::new();
+    for _ in 0..20 {
+        let j = submit(&w).await;
+        finish_all(&w, &[j]).await;
+        let job = w.store.job_get(j).expect("job");
+        let log = w.store.job_log(j).expect("log");
+        let ganeti = log
+            .iter()
+            .find_map(|e| match (&e.step[..], &e.kind) {
+                ("wait_ganeti_job", JobEventKind::Succeeded { output }) => Some(output.clone()),
+                _ => None,
+            })
+            .expect("ganeti job recorded");
+        let ts = |v: &serde_json::Value| {
+            v[0].as_f64().unwrap_or(0.0) + v[1].as_f64().unwrap_or(0.0) / 1e6
+        };
+        let ganeti_secs = ts(&ganeti["end_ts"]) - ts(&ganeti["received_ts"]);
+        let ours = (job.finished.expect("finished").0 - job.created.0) as f64 / 1000.0;
+        overheads.push((ours - ganeti_secs) * 1000.0);
+    }
+    overheads.sort_by(|a, b| a.total_cmp(b));
+    println!("| jobs | overhead median | overhead max | target |");
+    println!("|---|---|---|---|");
+    println!(
+        "| {} | {:.0} ms | {:.0} ms | ≤ 100 ms |\n",
+        overheads.len(),
+        overheads[overheads.len() / 2],
+        overheads[overheads.len() - 1]
+    );
+}
+
+pub fn plugin_host(cache: &std::path::Path) -> Arc<PluginHost> {
+    let host = PluginHost::new(PluginHostOptions {
+        cache_dir: Some(cache.to_path_buf()),
+        quarantine_after: 3,
+        ..Default::default()
+    })
+    .expect("host");
+    host.load_builtins().expect("builtins");
+    Arc::new(host)
+}
