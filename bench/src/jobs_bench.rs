@@ -182,14 +182,18 @@ async fn submit(w: &World) -> u64 {
 
 async fn finish_all(w: &World, jobs: &[u64]) {
     for &j in jobs {
-        let state = match tokio::time::timeout(Duration::from_secs(60), w.engine.wait_finished(j)).await {
-            Ok(s) => s.expect("state"),
-            Err(_) => panic!(
-                "job {j} did not finish in 60 s: {:?} {:?}",
-                w.store.job_get(j).map(|j| j.state),
-                w.store.job_log(j).map(|l| l.iter().map(|e| format!("{} {:?}", e.step, e.kind)).collect::<Vec<_>>())
-            ),
-        };
+        let state =
+            match tokio::time::timeout(Duration::from_secs(60), w.engine.wait_finished(j)).await {
+                Ok(s) => s.expect("state"),
+                Err(_) => panic!(
+                    "job {j} did not finish in 60 s: {:?} {:?}",
+                    w.store.job_get(j).map(|j| j.state),
+                    w.store.job_log(j).map(|l| l
+                        .iter()
+                        .map(|e| format!("{} {:?}", e.step, e.kind))
+                        .collect::<Vec<_>>())
+                ),
+            };
         assert_eq!(state, JobState::Succeeded, "job {j}");
     }
 }
@@ -200,7 +204,10 @@ fn ms(d: Duration) -> String {
 
 pub async fn run(plugins: Arc<PluginHost>) {
     println!("## Job engine: durable server.create jobs against the simulator (zero latency)\n");
-    let n: usize = std::env::var("BENCH_JOBS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    let n: usize = std::env::var("BENCH_JOBS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
     let w = world(Latency::zero(), plugins.clone()).await;
     let t = Instant::now();
     let mut jobs = Vec::new();

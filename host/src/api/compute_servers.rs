@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::extract::{Caller, JsonBody};
@@ -55,69 +55,201 @@ fn summary(state: &AppState, s: &Server) -> Value {
     json!({"id": id, "name": s.name, "links": links(&state.public_url, "servers", &id)})
 }
 
-/// The detail document of one server.
-pub(super) fn server_json(state: &AppState, s: &Server) -> Value {
+#[derive(Serialize)]
+struct Link {
+    rel: &'static str,
+    href: String,
+}
+
+fn link_pair(base: &str, kind: &str, id: &str) -> Vec<Link> {
+    let href = format!("{base}/compute/v2.0/{kind}/{id}");
+    vec![
+        Link {
+            rel: "self",
+            href: href.clone(),
+        },
+        Link {
+            rel: "bookmark",
+            href,
+        },
+    ]
+}
+
+#[derive(Serialize)]
+struct Ref {
+    id: String,
+    links: Vec<Link>,
+}
+
+#[derive(Serialize)]
+struct NamedGroup {
+    name: &'static str,
+}
+
+#[derive(Serialize)]
+struct Fault<'a> {
+    code: u16,
+    message: &'a str,
+    created: String,
+}
+
+#[derive(Serialize)]
+struct DiagnosticDoc<'a> {
+    level: &'a str,
+    created: String,
+    source: &'a str,
+    message: &'a str,
+    details: &'a str,
+}
+
+/// Synnefo's extra fields (absent with `api.compat = "openstack"`).
+#[derive(Serialize)]
+struct SnfFields<'a> {
+    #[serde(rename = "SNF:task_state")]
+    task_state: &'static str,
+    #[serde(rename = "SNF:key_names")]
+    key_names: &'a [String],
+    #[serde(rename = "SNF:fqdn")]
+    fqdn: Option<String>,
+    #[serde(rename = "SNF:port_forwarding")]
+    port_forwarding: BTreeMap<String, String>,
+    #[serde(rename = "SNF:rescue")]
+    rescue: bool,
+    suspended: bool,
+    shared_to_project: bool,
+    attachments: [u8; 0],
+    volumes: [u8; 0],
+    deleted: bool,
+    diagnostics: Vec<DiagnosticDoc<'a>>,
+}
+
+/// One server as the compute API shows it (spec §2.2), borrowed from the record: listing
+/// 10,000 of these allocates a handful of strings each, not a JSON tree.
+#[derive(Serialize)]
+struct ServerDoc<'a> {
+    id: String,
+    name: &'a str,
+    links: Vec<Link>,
+    user_id: &'a str,
+    tenant_id: &'a str,
+    status: &'static str,
+    progress: u8,
+    #[serde(rename = "hostId")]
+    host_id: &'static str,
+    created: String,
+    updated: String,
+    flavor: Ref,
+    image: Ref,
+    metadata: &'a BTreeMap<String, String>,
+    addresses: BTreeMap<String, String>,
+    key_name: Option<&'a String>,
+    security_groups: [NamedGroup; 1],
+    config_drive: &'static str,
+    #[serde(rename = "accessIPv4")]
+    access_ipv4: &'static str,
+    #[serde(rename = "accessIPv6")]
+    access_ipv6: &'static str,
+    #[serde(rename = "OS-DCF:diskConfig")]
+    disk_config: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fault: Option<Fault<'a>>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    snf: Option<SnfFields<'a>>,
+}
+
+fn server_doc<'a>(state: &AppState, s: &'a Server) -> ServerDoc<'a> {
     let id = s.id.to_string();
     let base = &state.public_url;
     let status = status_of(s);
     let flavor_id = s.flavor_id.to_string();
-    let mut image_links = links(base, "images", &s.image_id);
-    if let Some(list) = image_links.as_array_mut() {
-        list.push(
-            json!({"rel": "alternate", "href": format!("{base}/image/v1.0/images/{}", s.image_id)}),
-        );
-    }
-    let mut doc = json!({
-        "id": id,
-        "name": s.name,
-        "links": links(base, "servers", &id),
-        "user_id": s.user_id,
-        "tenant_id": s.project_id,
-        "status": status,
-        "progress": if status == "ACTIVE" { 100 } else { 0 },
-        "hostId": "",
-        "created": s.created.iso(),
-        "updated": s.updated.iso(),
-        "flavor": {"id": flavor_id, "links": links(base, "flavors", &flavor_id)},
-        "image": {"id": s.image_id, "links": image_links},
-        "metadata": s.metadata,
-        "addresses": {},
-        "key_name": s.key_names.first(),
-        "security_groups": [{"name": "default"}],
-        "config_drive": "",
-        "accessIPv4": "",
-        "accessIPv6": "",
-        "OS-DCF:diskConfig": "MANUAL",
+    let mut image_links = link_pair(base, "images", &s.image_id);
+    image_links.push(Link {
+        rel: "alternate",
+        href: format!("{base}/image/v1.0/images/{}", s.image_id),
     });
-    if status == "ERROR"
-        && let Some(msg) = &s.backend_log_msg
-    {
-        doc["fault"] = json!({"code": 500, "message": msg, "created": s.updated.iso()});
+    ServerDoc {
+        links: link_pair(base, "servers", &id),
+        id,
+        name: &s.name,
+        user_id: &s.user_id,
+        tenant_id: &s.project_id,
+        status,
+        progress: if status == "ACTIVE" { 100 } else { 0 },
+        host_id: "",
+        created: s.created.iso(),
+        updated: s.updated.iso(),
+        flavor: Ref {
+            links: link_pair(base, "flavors", &flavor_id),
+            id: flavor_id,
+        },
+        image: Ref {
+            id: s.image_id.clone(),
+            links: image_links,
+        },
+        metadata: &s.metadata,
+        addresses: BTreeMap::new(),
+        key_name: s.key_names.first(),
+        security_groups: [NamedGroup { name: "default" }],
+        config_drive: "",
+        access_ipv4: "",
+        access_ipv6: "",
+        disk_config: "MANUAL",
+        fault: match (&s.backend_log_msg, status) {
+            (Some(msg), "ERROR") => Some(Fault {
+                code: 500,
+                message: msg,
+                created: s.updated.iso(),
+            }),
+            _ => None,
+        },
+        snf: (state.compat == Compat::Synnefo).then(|| SnfFields {
+            task_state: task_state_of(s),
+            key_names: &s.key_names,
+            fqdn: None,
+            port_forwarding: BTreeMap::new(),
+            rescue: false,
+            suspended: s.suspended,
+            shared_to_project: false,
+            attachments: [],
+            volumes: [],
+            deleted: s.deleted,
+            diagnostics: s.diagnostics.iter().take(1).map(diagnostic_doc).collect(),
+        }),
     }
-    if state.compat == Compat::Synnefo {
-        let extra = json!({
-            "SNF:task_state": task_state_of(s),
-            "SNF:key_names": s.key_names,
-            "SNF:fqdn": Value::Null,
-            "SNF:port_forwarding": {},
-            "SNF:rescue": false,
-            "suspended": s.suspended,
-            "shared_to_project": false,
-            "attachments": [],
-            "volumes": [],
-            "deleted": s.deleted,
-            "diagnostics": s.diagnostics.iter().take(1).map(diagnostic_json).collect::<Vec<_>>(),
-        });
-        if let (Some(d), Some(e)) = (doc.as_object_mut(), extra.as_object()) {
-            d.extend(e.clone());
-        }
-    }
-    doc
 }
 
-fn diagnostic_json(d: &crate::service::Diagnostic) -> Value {
-    json!({"level": d.level, "created": d.created.iso(), "source": d.source,
-           "message": d.message, "details": d.details})
+fn diagnostic_doc(d: &crate::service::Diagnostic) -> DiagnosticDoc<'_> {
+    DiagnosticDoc {
+        level: &d.level,
+        created: d.created.iso(),
+        source: &d.source,
+        message: &d.message,
+        details: &d.details,
+    }
+}
+
+/// The detail document of one server, as a JSON value (single-server replies).
+pub(super) fn server_json(state: &AppState, s: &Server) -> Value {
+    serde_json::to_value(server_doc(state, s)).unwrap_or(Value::Null)
+}
+
+/// `{"servers": [...]}` serialized straight from the records.
+fn detail_body(state: &AppState, servers: &[Server]) -> Response {
+    #[derive(Serialize)]
+    struct Body<'a> {
+        servers: Vec<ServerDoc<'a>>,
+    }
+    let body = Body {
+        servers: servers.iter().map(|s| server_doc(state, s)).collect(),
+    };
+    match serde_json::to_vec(&body) {
+        Ok(bytes) => (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => ApiError(ServiceError::internal(&e)).into_response(),
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -175,10 +307,7 @@ async fn detail(
 ) -> Result<Response, ApiError> {
     Ok(match listing(&state, &caller, &q)? {
         None => StatusCode::NOT_MODIFIED.into_response(),
-        Some(list) => Json(
-            json!({"servers": list.iter().map(|s| server_json(&state, s)).collect::<Vec<_>>()}),
-        )
-        .into_response(),
+        Some(list) => detail_body(&state, &list),
     })
 }
 
@@ -568,9 +697,10 @@ async fn diagnostics(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let s = state.services.server_for(&caller, &id)?;
-    Ok(Json(Value::Array(
-        s.diagnostics.iter().map(diagnostic_json).collect(),
-    )))
+    Ok(Json(
+        serde_json::to_value(s.diagnostics.iter().map(diagnostic_doc).collect::<Vec<_>>())
+            .unwrap_or(Value::Null),
+    ))
 }
 
 async fn ips(
