@@ -76,10 +76,9 @@ async fn list(
         .iter()
         .map(|b| {
             let mut doc = backend_json(b);
-            if let Some(h) = health.iter().find(|h| h.backend_id == b.backend.id) {
-                doc["last_reconciled"] = json!(h.last_reconciled.map(|t| t.iso()));
-                doc["jobs_in_flight"] = json!(h.jobs_in_flight);
-            }
+            let h = health.iter().find(|h| h.backend_id == b.backend.id);
+            doc["last_reconciled"] = json!(h.and_then(|h| h.last_reconciled).map(|t| t.iso()));
+            doc["jobs_in_flight"] = json!(h.map(|h| h.jobs_in_flight).unwrap_or(0));
             doc
         })
         .collect();

@@ -21,6 +21,21 @@ const BACKEND_FIELDS: &[&str] = &[
     "dfree",
     "pinst_cnt",
     "last_contact",
+];
+
+/// `backend-list` adds the reconciler's health columns.
+const BACKEND_LIST_FIELDS: &[&str] = &[
+    "id",
+    "clustername",
+    "port",
+    "drained",
+    "offline",
+    "public",
+    "disk_templates",
+    "mfree",
+    "dfree",
+    "pinst_cnt",
+    "last_contact",
     "last_reconciled",
     "jobs_in_flight",
 ];
@@ -60,7 +75,7 @@ pub async fn run(
                 "/backends"
             };
             let reply = client.get(path).await?;
-            show_list(&reply["backends"], format, list, BACKEND_FIELDS)
+            show_list(&reply["backends"], format, list, BACKEND_LIST_FIELDS)
         }
         BackendCommand::BackendModify {
             backend,
