@@ -553,8 +553,29 @@ async fn action(
             services.server_delete(&caller, &id).await?;
             return Ok(StatusCode::ACCEPTED.into_response());
         }
+        "console" | "os-getVNCConsole" => {
+            let requested = args.get("type").and_then(Value::as_str).unwrap_or("");
+            let kind = match (name.as_str(), requested) {
+                ("os-getVNCConsole", "novnc") => "vnc-wss",
+                ("os-getVNCConsole", "xvpvnc") => "vnc",
+                ("os-getVNCConsole", other) => {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid console type '{other}': use novnc or xvpvnc"
+                    )));
+                }
+                (_, t) => t,
+            };
+            let c = services.server_console(&caller, &id, kind).await?;
+            let doc = if name == "console" {
+                json!({"console": {"type": c.kind, "host": c.host, "port": c.port, "password": c.password}})
+            } else {
+                json!({"console": {"type": requested,
+                    "url": format!("{}:{}?password={}", c.host, c.port, c.password)}})
+            };
+            return Ok(Json(doc).into_response());
+        }
         "changePassword" | "rebuild" | "confirmResize" | "revertResize" | "os-getSPICEConsole"
-        | "os-getRDPConsole" | "console" | "os-getVNCConsole" => {
+        | "os-getRDPConsole" => {
             services.server_for(&caller, &id)?;
             return Err(ApiError(ServiceError::NotImplemented(format!(
                 "Action {name} is not implemented"

@@ -270,7 +270,18 @@ impl Services {
     /// Removes a backend that holds no servers.
     pub fn backend_remove(&self, id_or_name: &str) -> Result<BackendInfo, ServiceError> {
         let b = self.backend_lookup(id_or_name)?;
-        // Servers arrive with the compute service; until then no backend holds any.
+        let live = self
+            .store()
+            .server_list(Deleted::Exclude)?
+            .into_iter()
+            .filter(|s| s.backend_id == Some(b.id))
+            .count();
+        if live > 0 {
+            return Err(ServiceError::Conflict(format!(
+                "Backend {} hosts {live} server(s): remove them (or move them) first",
+                b.clustername
+            )));
+        }
         let removed = self.store().backend_soft_delete(b.id)?;
         self.backend_info(removed)
     }

@@ -552,6 +552,16 @@ async fn server_lifecycle_with_task_lock_quota_and_one_time_config() {
     act(json!({"rebuild": {}}))
         .await
         .fault(501, "notImplemented");
+    // The fake hypervisor exports no VNC port (network_port is null on real Ganeti too).
+    let console = act(json!({"console": {"type": "vnc"}})).await;
+    assert!(
+        console
+            .fault(503, "serviceUnavailable")
+            .contains("no console")
+    );
+    act(json!({"console": {"type": "telnet"}}))
+        .await
+        .fault(400, "badRequest");
     act(json!({"suspend": {}})).await.fault(403, "forbidden");
     act(json!({"levitate": {}})).await.fault(400, "badRequest");
 
@@ -1008,5 +1018,43 @@ async fn keypairs_import_generate_limit_and_reach_the_vm_config() {
     )
     .await
     .fault(404, "itemNotFound");
+    ctx.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_backend_with_servers_cannot_be_removed() {
+    let ctx = TestContext::new().await;
+    let token = ctx.demo_token().await;
+    let image = ctx.demo_image(&token).await;
+    let flavor = flavor_id(&ctx, &token, FLAVOR_SMALL).await;
+    let r = create(
+        &ctx,
+        &token,
+        json!({"name": "pinned", "imageRef": image, "flavorRef": flavor}),
+    )
+    .await;
+    let id = r.body["server"]["id"].as_str().expect("id").to_string();
+    ctx.wait_server(&token, &id, "ACTIVE").await;
+    let backends = ctx.admin(Method::GET, "/backends", None).await;
+    let backend = backends.body["backends"][0]["id"]
+        .as_str()
+        .expect("backend")
+        .to_string();
+    let refused = ctx
+        .admin(Method::DELETE, &format!("/backends/{backend}"), None)
+        .await;
+    assert!(refused.fault(409, "conflict").contains("1 server"));
+    ctx.request(
+        Method::DELETE,
+        &format!("/compute/v2.0/servers/{id}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    ctx.wait_server(&token, &id, "DELETED").await;
+    let removed = ctx
+        .admin(Method::DELETE, &format!("/backends/{backend}"), None)
+        .await;
+    assert_eq!(removed.status, StatusCode::OK, "{}", removed.text);
     ctx.shutdown().await;
 }
