@@ -19,6 +19,10 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/v1/backends/health", get(health))
         .route("/admin/v1/reconcile/servers", post(reconcile_servers))
         .route(
+            "/admin/v1/reconcile/commissions",
+            post(reconcile_commissions),
+        )
+        .route(
             "/admin/v1/backends/{backend}",
             get(show).patch(modify).delete(remove),
         )
@@ -333,4 +337,24 @@ async fn reconcile_servers(
         })
         .collect();
     Ok(Json(json!({"backends": reports.len(), "drift": drift})))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CommissionFix {
+    #[serde(default)]
+    fix: bool,
+}
+
+async fn reconcile_commissions(
+    State(state): State<AppState>,
+    AdminCaller(_): AdminCaller,
+    OptionalJsonBody(body): OptionalJsonBody<CommissionFix>,
+) -> Result<Json<Value>, ApiError> {
+    let fix = body.unwrap_or_default().fix;
+    let list = state.services.reconcile_commissions(fix)?;
+    Ok(Json(json!({"commissions": list.iter().map(|c| json!({
+        "serial": c.serial.to_string(), "name": c.name, "project_id": c.project_id,
+        "verdict": c.verdict, "reason": c.reason, "fixed": c.fixed,
+    })).collect::<Vec<_>>()})))
 }

@@ -187,6 +187,27 @@ pub async fn run(
                 ],
             )
         }
+        BackendCommand::ReconcileCommissions { fix, list } => {
+            let reply = client
+                .call(
+                    Method::POST,
+                    "/reconcile/commissions",
+                    Some(json!({"fix": fix})),
+                )
+                .await?;
+            if format != OutputFormat::Json
+                && reply["commissions"].as_array().is_some_and(Vec::is_empty)
+            {
+                println!("No pending commissions.");
+                return Ok(());
+            }
+            show_list(
+                &reply["commissions"],
+                format,
+                list,
+                &["serial", "name", "verdict", "reason", "fixed"],
+            )
+        }
         BackendCommand::BackendHealth { list } => {
             let reply = client.get("/backends/health").await?;
             show_list(

@@ -483,6 +483,13 @@ pub enum BackendCommand {
         #[command(flatten)]
         list: ListArgs,
     },
+    /// Pending commissions whose job finished or vanished: accept or reject them with --fix.
+    ReconcileCommissions {
+        #[arg(long)]
+        fix: bool,
+        #[command(flatten)]
+        list: ListArgs,
+    },
     /// Per backend: last reached, last reconciled, jobs in flight, repairs made.
     BackendHealth {
         #[command(flatten)]

@@ -131,3 +131,71 @@ impl Services {
             .collect())
     }
 }
+
+/// One pending commission and what reconciliation makes of it.
+#[derive(Clone, Debug)]
+pub struct CommissionDrift {
+    pub serial: u64,
+    pub name: String,
+    pub project_id: String,
+    /// `accept`, `reject`, or `keep` (its job still runs, or it is not ours to judge).
+    pub verdict: &'static str,
+    pub reason: String,
+    pub fixed: bool,
+}
+
+impl Services {
+    /// `reconcile-commissions`: pending commissions whose owner is gone. A job's commission
+    /// (`job-<id>`) follows its job: accepted if the job succeeded, rejected if it failed or no
+    /// longer exists, kept while it runs. A repair's (`reconcile-*`) is rejected (the record
+    /// change it paid for did not land). Others are reported only.
+    pub fn reconcile_commissions(&self, fix: bool) -> Result<Vec<CommissionDrift>, ServiceError> {
+        use crate::store::{CommissionState, JobState};
+        let mut out = Vec::new();
+        for c in self
+            .store()
+            .commission_list(Some(CommissionState::Pending))?
+        {
+            let (verdict, reason) = if let Some(job) = c
+                .name
+                .strip_prefix("job-")
+                .and_then(|id| id.parse::<u64>().ok())
+            {
+                match self.store().job_get(job) {
+                    Ok(j) if !j.state.finished() => {
+                        ("keep", format!("job {job} is {}", j.state.as_str()))
+                    }
+                    Ok(j) if j.state == JobState::Succeeded => {
+                        ("accept", format!("job {job} succeeded"))
+                    }
+                    Ok(j) => ("reject", format!("job {job} is {}", j.state.as_str())),
+                    Err(_) => ("reject", format!("job {job} does not exist")),
+                }
+            } else if c.name.starts_with("reconcile-") {
+                (
+                    "reject",
+                    "a repair's commission whose record change did not land".into(),
+                )
+            } else {
+                (
+                    "keep",
+                    "issued through the admin API: resolve it by hand".into(),
+                )
+            };
+            let fixed = fix && verdict != "keep" && {
+                self.store()
+                    .commission_resolve(c.serial, verdict == "accept")?;
+                true
+            };
+            out.push(CommissionDrift {
+                serial: c.serial,
+                name: c.name,
+                project_id: c.project_id,
+                verdict,
+                reason,
+                fixed,
+            });
+        }
+        Ok(out)
+    }
+}

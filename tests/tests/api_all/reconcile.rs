@@ -205,3 +205,59 @@ async fn the_continuous_reconciler_repairs_safe_drift_by_itself() {
     ctx.wait_server(&token, &id, "STOPPED").await;
     ctx.shutdown().await;
 }
+
+#[tokio::test]
+async fn orphaned_commissions_follow_their_jobs() {
+    let ctx = TestContext::with_config(|c| c.backends.reconcile_secs = 0).await;
+    // A commission named after a job that does not exist, and one issued by hand.
+    for name in ["job-987654", "manual-1"] {
+        let r = ctx
+            .admin(
+                Method::POST,
+                "/commissions",
+                Some(json!({"commission": {"name": name, "project": "demo",
+                "provisions": {"cyclades.vm": 1}}})),
+            )
+            .await;
+        assert!(r.status.is_success(), "{}", r.text);
+    }
+    let report = ctx
+        .admin(Method::POST, "/reconcile/commissions", None)
+        .await;
+    let rows = report.body["commissions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let verdicts: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap_or(""),
+                c["verdict"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        verdicts,
+        [("job-987654", "reject"), ("manual-1", "keep")],
+        "{}",
+        report.text
+    );
+    let fixed = ctx
+        .admin(
+            Method::POST,
+            "/reconcile/commissions",
+            Some(json!({"fix": true})),
+        )
+        .await;
+    assert_eq!(
+        fixed.body["commissions"][0]["fixed"], true,
+        "{}",
+        fixed.text
+    );
+    let again = ctx
+        .admin(Method::POST, "/reconcile/commissions", None)
+        .await;
+    assert_eq!(again.body["commissions"].as_array().map(Vec::len), Some(1));
+    ctx.shutdown().await;
+}
