@@ -8,9 +8,10 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::extract::Caller;
+use super::extract::{Caller, JsonBody};
 use super::{ApiError, AppState};
 use crate::config::Compat;
+use crate::service::images::ImageChanges;
 use crate::service::{Credentials, ServiceError};
 use crate::service::{Flavor, Image};
 
@@ -26,7 +27,17 @@ pub fn routes() -> Router<AppState> {
         .route("/compute/v2.0/images", get(images).post(image_create))
         .route("/compute/v2.0/images/detail", get(images_detail))
         .route("/compute/v2.0/images/{id}", get(image).delete(image_delete))
-        .route("/compute/v2.0/images/{id}/metadata", get(image_metadata))
+        .route(
+            "/compute/v2.0/images/{id}/metadata",
+            get(image_metadata).post(image_metadata_merge),
+        )
+        .route(
+            "/compute/v2.0/images/{id}/metadata/{key}",
+            get(image_meta_get)
+                .put(image_meta_put)
+                .delete(image_meta_delete),
+        )
+        .route("/compute/v2.0/os-quota-sets/{project}", get(quota_set))
         .route("/compute/v2.0/extensions", get(extensions))
         .route("/compute/v2.0/extensions/{alias}", get(extension))
 }
@@ -236,4 +247,117 @@ async fn extensions(Caller(_): Caller) -> Json<Value> {
 
 async fn extension(Caller(_): Caller) -> StatusCode {
     StatusCode::NOT_FOUND
+}
+
+/// `{"metadata": {k: v}}` (or `{"meta": ...}`) with string values, naming the first bad entry.
+fn string_pairs(
+    body: &Value,
+    key: &str,
+) -> Result<std::collections::BTreeMap<String, String>, ApiError> {
+    let obj = body.get(key).and_then(Value::as_object).ok_or_else(|| {
+        ApiError::bad_request(format!("Malformed request: missing '{key}' object"))
+    })?;
+    obj.iter()
+        .map(|(k, v)| match v {
+            Value::String(s) => Ok((k.clone(), s.clone())),
+            _ => Err(ApiError::bad_request(format!(
+                "Invalid value for metadata key '{k}': use a string"
+            ))),
+        })
+        .collect()
+}
+
+async fn image_metadata_merge(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let changes = ImageChanges {
+        set_properties: string_pairs(&body, "metadata")?,
+        ..Default::default()
+    };
+    let i = state.services.image_update(&caller, &id, &changes)?;
+    Ok((StatusCode::CREATED, Json(json!({"metadata": i.properties}))))
+}
+
+async fn image_meta_get(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((id, key)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let i = state.services.image_for(&caller, &id)?;
+    let v = i
+        .properties
+        .get(&key)
+        .ok_or_else(|| ApiError(ServiceError::ItemNotFound("Metadata key not found.".into())))?;
+    Ok(Json(json!({"meta": {key: v}})))
+}
+
+async fn image_meta_put(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((id, key)): Path<(String, String)>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let meta = string_pairs(&body, "meta")?;
+    if meta.len() != 1 || !meta.contains_key(&key) {
+        return Err(ApiError::bad_request(
+            "Malformed request: 'meta' must hold exactly the key named in the URL",
+        ));
+    }
+    let changes = ImageChanges {
+        set_properties: meta.clone(),
+        ..Default::default()
+    };
+    state.services.image_update(&caller, &id, &changes)?;
+    Ok((StatusCode::CREATED, Json(json!({"meta": meta}))))
+}
+
+/// Removes one key; an absent key is not an error (spec §2.7).
+async fn image_meta_delete(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((id, key)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let changes = ImageChanges {
+        remove_properties: vec![key],
+        ..Default::default()
+    };
+    state.services.image_update(&caller, &id, &changes)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Nova's quota set of a project the caller belongs to, from the quota holder's limits
+/// (`openstack quota show`).
+async fn quota_set(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(project): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    if !caller.is_member_of(&project) && !caller.is_admin {
+        return Err(ApiError(ServiceError::ItemNotFound(format!(
+            "Project {project} not found"
+        ))));
+    }
+    let rows = state.services.quota_list(Some(&project))?;
+    let limit = |r: &str| {
+        rows.iter()
+            .find(|q| q.resource == r)
+            .map(|q| q.limit)
+            .unwrap_or(0)
+    };
+    Ok(Json(json!({"quota_set": {
+        "id": project,
+        "instances": limit("cyclades.vm"),
+        "cores": limit("cyclades.total_cpu"),
+        "ram": limit("cyclades.total_ram") / (1024 * 1024),
+        "key_pairs": crate::service::keypairs::MAX_KEYPAIRS,
+        "metadata_items": crate::service::servers::MAX_METADATA,
+        "injected_files": crate::service::servers::MAX_PERSONALITY,
+        "injected_file_content_bytes": crate::service::servers::MAX_PERSONALITY_SIZE,
+        "injected_file_path_bytes": 255,
+        "server_groups": 0,
+        "server_group_members": 0,
+    }})))
 }

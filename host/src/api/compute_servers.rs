@@ -160,7 +160,11 @@ struct ServerDoc<'a> {
 fn server_doc<'a>(state: &AppState, s: &'a Server) -> ServerDoc<'a> {
     let id = s.id.to_string();
     let base = &state.public_url;
-    let status = status_of(s);
+    let status = match (status_of(s), state.compat) {
+        // Nova calls a stopped server SHUTOFF; Synnefo calls it STOPPED.
+        ("STOPPED", Compat::Openstack) => "SHUTOFF",
+        (other, _) => other,
+    };
     let flavor_id = s.flavor_id.to_string();
     let mut image_links = link_pair(base, "images", &s.image_id);
     image_links.push(Link {
@@ -281,7 +285,12 @@ fn listing(
         servers.retain(|s| s.name.contains(name.as_str()));
     }
     if let Some(status) = &q.status {
-        servers.retain(|s| status_of(s).eq_ignore_ascii_case(status));
+        let wanted = if status.eq_ignore_ascii_case("SHUTOFF") {
+            "STOPPED"
+        } else {
+            status.as_str()
+        };
+        servers.retain(|s| status_of(s).eq_ignore_ascii_case(wanted));
     }
     Ok(Some(servers))
 }

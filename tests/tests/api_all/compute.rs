@@ -223,6 +223,15 @@ async fn images_have_three_views_and_respect_visibility() {
         .await;
     assert_eq!(head.header("x-image-meta-name"), Some("debian-12"));
     assert_eq!(head.header("x-image-meta-property-osfamily"), Some("linux"));
+    // Only the owner (here the admin) may change the demo image's metadata.
+    ctx.request(
+        Method::POST,
+        &format!("/compute/v2.0/images/{id}/metadata"),
+        Some(&token),
+        Some(json!({"metadata": {"extra": "1"}})),
+    )
+    .await
+    .fault(403, "forbidden");
     // Compute view.
     let detail = ctx.get("/compute/v2.0/images/detail", Some(&token)).await;
     let img = &detail.body["images"][0];
@@ -902,6 +911,16 @@ async fn openstack_compat_returns_strict_shapes() {
         )
         .await;
     assert_eq!(rename.status, StatusCode::OK);
+    let stop = ctx
+        .request(
+            Method::POST,
+            &format!("/compute/v2.0/servers/{id}/action"),
+            Some(&token),
+            Some(json!({"os-stop": {}})),
+        )
+        .await;
+    assert_eq!(stop.status, StatusCode::ACCEPTED);
+    ctx.wait_server(&token, &id, "SHUTOFF").await;
     ctx.shutdown().await;
 }
 
@@ -1056,5 +1075,87 @@ async fn a_backend_with_servers_cannot_be_removed() {
         .admin(Method::DELETE, &format!("/backends/{backend}"), None)
         .await;
     assert_eq!(removed.status, StatusCode::OK, "{}", removed.text);
+    ctx.shutdown().await;
+}
+
+#[tokio::test]
+async fn image_metadata_and_quota_sets_in_the_compute_api() {
+    let ctx = TestContext::new().await;
+    let token = ctx.demo_token().await;
+    let reg = TestContext::reply(
+        ctx.http
+            .post(format!("{}/image/v1.0/images/", ctx.url))
+            .header("X-Auth-Token", &token)
+            .header("X-Image-Meta-Name", "own")
+            .header("X-Image-Meta-Location", "pithos://demo/images/own"),
+    )
+    .await;
+    let id = reg.body["image"]["id"].as_str().expect("id").to_string();
+    let base = format!("/compute/v2.0/images/{id}/metadata");
+    let merged = ctx
+        .request(
+            Method::POST,
+            &base,
+            Some(&token),
+            Some(json!({"metadata": {"OS": "debian", "USERS": "root"}})),
+        )
+        .await;
+    assert_eq!(merged.status, StatusCode::CREATED, "{}", merged.text);
+    assert_eq!(
+        merged.body["metadata"],
+        json!({"OS": "debian", "USERS": "root"})
+    );
+    let put = ctx
+        .request(
+            Method::PUT,
+            &format!("{base}/OS"),
+            Some(&token),
+            Some(json!({"meta": {"OS": "ubuntu"}})),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::CREATED, "{}", put.text);
+    ctx.request(
+        Method::PUT,
+        &format!("{base}/OS"),
+        Some(&token),
+        Some(json!({"meta": {"X": "1"}})),
+    )
+    .await
+    .fault(400, "badRequest");
+    let one = ctx.get(&format!("{base}/OS"), Some(&token)).await;
+    assert_eq!(one.body, json!({"meta": {"OS": "ubuntu"}}));
+    for key in ["USERS", "ABSENT"] {
+        let del = ctx
+            .request(Method::DELETE, &format!("{base}/{key}"), Some(&token), None)
+            .await;
+        assert_eq!(del.status, StatusCode::NO_CONTENT, "{}", del.text);
+    }
+    let all = ctx.get(&base, Some(&token)).await;
+    assert_eq!(all.body["metadata"], json!({"OS": "ubuntu"}));
+
+    // os-quota-sets of the caller's project; another project is 404.
+    let server_project = {
+        let reply = ctx.login("demo", "demo", Some("demo")).await;
+        reply.body["token"]["project"]["id"]
+            .as_str()
+            .expect("project")
+            .to_string()
+    };
+    let q = ctx
+        .get(
+            &format!("/compute/v2.0/os-quota-sets/{server_project}"),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(q.status, StatusCode::OK, "{}", q.text);
+    assert!(
+        q.body["quota_set"]["instances"].as_i64().unwrap_or(0) > 0,
+        "{}",
+        q.text
+    );
+    assert_eq!(q.body["quota_set"]["key_pairs"], 10);
+    ctx.get("/compute/v2.0/os-quota-sets/someone-else", Some(&token))
+        .await
+        .fault(404, "itemNotFound");
     ctx.shutdown().await;
 }
