@@ -7,14 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cyclades::backend::sim::{self, Latency, RunningSim, SimOptions};
-use cyclades::clock::Timestamp;
 use cyclades::config::Config;
-use cyclades::jobs::{JobEngine, JobEnv, JobSettings, SERVER_CREATE, ServerCreateParams};
+use cyclades::jobs::{JobEngine, JobEnv, JobSettings, SERVER_CREATE, ServerCreateParams, testkit};
 use cyclades::plugins::{PluginHost, PluginHostOptions};
 use cyclades::secrets::Sealer;
-use cyclades::store::{
-    Backend, BackendResources, Batch, Flavor, Image, JobEventKind, JobState, Store, VolumeType,
-};
+use cyclades::store::{BackendResources, Batch, JobEventKind, JobState, Store};
 
 struct World {
     _dir: tempfile::TempDir,
@@ -39,22 +36,13 @@ async fn world(latency: Latency, plugins: Arc<PluginHost>) -> World {
     .expect("sim");
     let store = Store::open(dir.path()).expect("store");
     let sealer = Sealer::new("bench");
-    let now = Timestamp::now();
-    store
-        .backend_insert(&Backend {
-            id: 0,
-            clustername: "127.0.0.1".into(),
-            port: sim.addr.port(),
-            scheme: "http".into(),
-            username: "u".into(),
-            password_sealed: sealer.seal("p"),
-            insecure: false,
-            hypervisor: "fake".into(),
-            public: true,
-            drained: false,
-            offline: false,
-            index: 0,
-            disk_templates: vec!["plain".into()],
+    let (_, flavor) = testkit::seed(
+        &store,
+        &testkit::Fixture {
+            sim_port: sim.addr.port(),
+            username: "u",
+            password: "p",
+            sealer: &sealer,
             resources: BackendResources {
                 mfree: 64 * 32768,
                 mtotal: 64 * 32768,
@@ -63,66 +51,11 @@ async fn world(latency: Latency, plugins: Arc<PluginHost>) -> World {
                 ctotal: 512,
                 pinst_cnt: 0,
             },
-            resources_updated: None,
-            last_contact: None,
-            last_error: None,
-            created: now,
-            updated: now,
-            deleted: false,
-            generation: 0,
-        })
-        .expect("backend");
-    let vt = store
-        .volume_type_insert(&VolumeType {
-            id: 0,
-            name: "plain".into(),
-            disk_template: "plain".into(),
-            specs: BTreeMap::new(),
-            created: now,
-            updated: now,
-            deleted: false,
-            generation: 0,
-        })
-        .expect("vt");
-    let flavor = store
-        .flavor_insert(&Flavor {
-            id: 0,
-            cpu: 1,
-            ram_mb: 512,
-            disk_gb: 1,
-            volume_type_id: vt.id,
-            disk_template: "plain".into(),
-            public: true,
-            allow_create: true,
-            access: vec![],
-            specs: BTreeMap::new(),
-            created: now,
-            updated: now,
-            deleted: false,
-            generation: 0,
-        })
-        .expect("flavor");
-    store
-        .image_insert(&Image {
-            id: "img".into(),
-            name: "img".into(),
-            owner: "u".into(),
-            location: "pithos://u/img".into(),
-            status: "available".into(),
-            disk_format: "diskdump".into(),
-            container_format: "bare".into(),
-            size: 1,
-            checksum: String::new(),
-            is_public: true,
-            is_snapshot: false,
-            members: vec![],
-            properties: BTreeMap::new(),
-            created: now,
-            updated: now,
-            deleted: false,
-            generation: 0,
-        })
-        .expect("image");
+            disk_templates: &["plain"],
+            flavor: (1, 512, 1, "plain"),
+        },
+    )
+    .expect("fixture records");
     let mut config = Config::default();
     for r in [
         "cyclades.vm",
@@ -146,7 +79,7 @@ async fn world(latency: Latency, plugins: Arc<PluginHost>) -> World {
         _sim: sim,
         engine,
         store,
-        flavor: flavor.id,
+        flavor,
     }
 }
 
@@ -159,8 +92,8 @@ async fn submit(w: &World) -> u64 {
         user_id: "u".into(),
         project_id: "p".into(),
         flavor_id: w.flavor,
-        image_id: "img".into(),
-        image_location: "pithos://u/img".into(),
+        image_id: testkit::IMAGE_ID.into(),
+        image_location: testkit::IMAGE_LOCATION.into(),
         image_format: "diskdump".into(),
         metadata: BTreeMap::new(),
         key_names: vec![],

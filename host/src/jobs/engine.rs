@@ -358,32 +358,14 @@ impl JobEngine {
                     self.notify_finished(id, JobState::Succeeded);
                     return Ok(());
                 }
-                Some((step, error)) if kind.pivot.is_some_and(|p| done.contains(&p)) => {
-                    tracing::error!(job = id, kind = kind.name, step, error = %error.fault.message, "job step failed past its point of no return; job is stuck");
-                    let fault = error.fault.clone();
-                    self.log(
-                        &mut job,
-                        &mut next_seq,
-                        step,
-                        JobEventKind::Failed {
-                            error: error.fault.message.clone(),
-                        },
-                        Batch::new(),
-                        Some(&move |j: &mut JobRecord| {
-                            j.state = JobState::Stuck;
-                            j.fault = Some(fault.clone());
-                            j.failed_step = Some(step.to_string());
-                            j.finished = Some(Timestamp::now());
-                        }),
-                    )
-                    .await?;
-                    let fault = job.fault.clone().unwrap_or(error.fault);
-                    self.notify_checkpoint(id, Checkpoint::Failed(fault));
-                    self.notify_finished(id, JobState::Stuck);
-                    return Ok(());
-                }
                 Some((step, error)) => {
-                    tracing::warn!(job = id, kind = kind.name, step, error = %error.fault.message, "job step failed; unwinding");
+                    // Past the point of no return a failure cannot unwind: the job is stuck.
+                    let stuck = kind.pivot.is_some_and(|p| done.contains(&p));
+                    if stuck {
+                        tracing::error!(job = id, kind = kind.name, step, error = %error.fault.message, "job step failed past its point of no return; job is stuck");
+                    } else {
+                        tracing::warn!(job = id, kind = kind.name, step, error = %error.fault.message, "job step failed; unwinding");
+                    }
                     let fault = error.fault.clone();
                     self.log(
                         &mut job,
@@ -394,12 +376,22 @@ impl JobEngine {
                         },
                         Batch::new(),
                         Some(&move |j: &mut JobRecord| {
-                            j.state = JobState::Unwinding;
                             j.fault = Some(fault.clone());
                             j.failed_step = Some(step.to_string());
+                            if stuck {
+                                j.state = JobState::Stuck;
+                                j.finished = Some(Timestamp::now());
+                            } else {
+                                j.state = JobState::Unwinding;
+                            }
                         }),
                     )
                     .await?;
+                    if stuck {
+                        self.notify_checkpoint(id, Checkpoint::Failed(error.fault));
+                        self.notify_finished(id, JobState::Stuck);
+                        return Ok(());
+                    }
                 }
             }
         }
@@ -521,6 +513,32 @@ impl JobEngine {
         }
     }
 
+    /// An undo (or `finally`) failed: the job is stuck, kept for an operator (rule 7).
+    async fn undo_failed(
+        &self,
+        job: &mut JobRecord,
+        next_seq: &mut u64,
+        step: &str,
+        error: StepError,
+    ) -> Result<JobState, Stop> {
+        tracing::error!(job = job.id, step, error = %error.fault.message, "undo failed; job is stuck");
+        self.log(
+            job,
+            next_seq,
+            step,
+            JobEventKind::UndoFailed {
+                error: error.fault.message,
+            },
+            Batch::new(),
+            Some(&|j: &mut JobRecord| {
+                j.state = JobState::Stuck;
+                j.finished = Some(Timestamp::now());
+            }),
+        )
+        .await?;
+        Ok(JobState::Stuck)
+    }
+
     /// Undoes the succeeded steps, newest first. Returns the final state.
     async fn unwind(
         &self,
@@ -569,23 +587,7 @@ impl JobEngine {
                             Err(e) => return Err(e),
                         }
                     }
-                    Err(error) => {
-                        tracing::error!(job = job.id, step = step.name, error = %error.fault.message, "undo failed; job is stuck");
-                        let message = error.fault.message.clone();
-                        self.log(
-                            job,
-                            next_seq,
-                            step.name,
-                            JobEventKind::UndoFailed { error: message },
-                            Batch::new(),
-                            Some(&|j: &mut JobRecord| {
-                                j.state = JobState::Stuck;
-                                j.finished = Some(Timestamp::now());
-                            }),
-                        )
-                        .await?;
-                        return Ok(JobState::Stuck);
-                    }
+                    Err(error) => return self.undo_failed(job, next_seq, step.name, error).await,
                 }
             }
         }
@@ -611,23 +613,7 @@ impl JobEngine {
                     )
                     .await?;
                 }
-                Err(error) => {
-                    tracing::error!(job = job.id, error = %error.fault.message, "finally failed; job is stuck");
-                    let message = error.fault.message.clone();
-                    self.log(
-                        job,
-                        next_seq,
-                        FINALLY,
-                        JobEventKind::UndoFailed { error: message },
-                        Batch::new(),
-                        Some(&|j: &mut JobRecord| {
-                            j.state = JobState::Stuck;
-                            j.finished = Some(Timestamp::now());
-                        }),
-                    )
-                    .await?;
-                    return Ok(JobState::Stuck);
-                }
+                Err(error) => return self.undo_failed(job, next_seq, FINALLY, error).await,
             }
         }
         self.log(

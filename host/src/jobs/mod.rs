@@ -32,6 +32,8 @@ mod env;
 mod reconcile;
 mod server_create;
 mod server_ops;
+#[doc(hidden)]
+pub mod testkit;
 #[cfg(test)]
 mod tests;
 

@@ -15,14 +15,10 @@ use serde_json::json;
 
 use super::*;
 use crate::backend::sim::{self, Latency, RunningSim, SimOptions};
-use crate::clock::Timestamp;
 use crate::config::Config;
 use crate::plugins::{PluginHost, PluginHostOptions};
 use crate::secrets::Sealer;
-use crate::store::{
-    Backend, BackendResources, Batch, CommissionState, Flavor, Image, JobState, Server, Store,
-    StoreError, VolumeType,
-};
+use crate::store::{BackendResources, Batch, CommissionState, JobState, Server, Store, StoreError};
 
 const SIM_USER: &str = "cyclades";
 const SIM_PASSWORD: &str = "sim-secret";
@@ -120,22 +116,13 @@ async fn world() -> World {
     .await
     .expect("simulator");
     let store = open_store(dir.path());
-    let now = Timestamp::now();
-    let backend = store
-        .backend_insert(&Backend {
-            id: 0,
-            clustername: "127.0.0.1".into(),
-            port: sim.addr.port(),
-            scheme: "http".into(),
-            username: SIM_USER.into(),
-            password_sealed: sealer().seal(SIM_PASSWORD),
-            insecure: false,
-            hypervisor: "fake".into(),
-            public: true,
-            drained: false,
-            offline: false,
-            index: 0,
-            disk_templates: vec!["plain".into(), "drbd".into(), "ext".into()],
+    let (backend_id, flavor_id) = testkit::seed(
+        &store,
+        &testkit::Fixture {
+            sim_port: sim.addr.port(),
+            username: SIM_USER,
+            password: SIM_PASSWORD,
+            sealer: &sealer(),
             resources: BackendResources {
                 mfree: MFREE,
                 mtotal: MFREE,
@@ -144,72 +131,17 @@ async fn world() -> World {
                 ctotal: 16,
                 pinst_cnt: 0,
             },
-            resources_updated: None,
-            last_contact: None,
-            last_error: None,
-            created: now,
-            updated: now,
-            deleted: false,
-            generation: 0,
-        })
-        .expect("backend");
-    let vt = store
-        .volume_type_insert(&VolumeType {
-            id: 0,
-            name: "drbd".into(),
-            disk_template: "drbd".into(),
-            specs: BTreeMap::new(),
-            created: now,
-            updated: now,
-            deleted: false,
-            generation: 0,
-        })
-        .expect("volume type");
-    let flavor = store
-        .flavor_insert(&Flavor {
-            id: 0,
-            cpu: 2,
-            ram_mb: 2048,
-            disk_gb: 20,
-            volume_type_id: vt.id,
-            disk_template: "drbd".into(),
-            public: true,
-            allow_create: true,
-            access: vec![],
-            specs: BTreeMap::new(),
-            created: now,
-            updated: now,
-            deleted: false,
-            generation: 0,
-        })
-        .expect("flavor");
-    store
-        .image_insert(&Image {
-            id: "img-1".into(),
-            name: "debian".into(),
-            owner: "u".into(),
-            location: "pithos://u/images/debian".into(),
-            status: "available".into(),
-            disk_format: "diskdump".into(),
-            container_format: "bare".into(),
-            size: 1,
-            checksum: String::new(),
-            is_public: true,
-            is_snapshot: false,
-            members: vec![],
-            properties: BTreeMap::new(),
-            created: now,
-            updated: now,
-            deleted: false,
-            generation: 0,
-        })
-        .expect("image");
+            disk_templates: &["plain", "drbd", "ext"],
+            flavor: (2, 2048, 20, "drbd"),
+        },
+    )
+    .expect("fixture records");
     store.flush().await.expect("flush");
     World {
         dir,
         sim,
-        backend_id: backend.id,
-        flavor_id: flavor.id,
+        backend_id,
+        flavor_id,
         project: "p1".into(),
     }
 }
@@ -222,8 +154,8 @@ impl World {
             user_id: "u".into(),
             project_id: self.project.clone(),
             flavor_id: self.flavor_id,
-            image_id: "img-1".into(),
-            image_location: "pithos://u/images/debian".into(),
+            image_id: testkit::IMAGE_ID.into(),
+            image_location: testkit::IMAGE_LOCATION.into(),
             image_format: "diskdump".into(),
             metadata: BTreeMap::new(),
             key_names: vec![],
