@@ -446,16 +446,19 @@ fn wait_create(cx: &StepCx) -> StepFuture<'_> {
         match wait_ganeti(cx, backend_id, &cx.output("ganeti_create")["job"]).await {
             Ok(out) => Ok(StepDone::output(out.unwrap_or(Value::Null))),
             Err(e) => {
-                // A replayed create whose first submission won: the instance exists, so this
-                // job's "already exists" failure is success (rule 3).
+                // A replayed create whose first submission won (its own job then fails with
+                // "already exists"), or a job Ganeti has archived meanwhile (a long outage):
+                // if the instance exists, the creation happened (rule 3).
                 let rapi = cx.env.rapi(backend_id)?;
-                if e.fault.message.contains("already exists")
+                let explained = e.fault.message.contains("already exists")
+                    || e.fault.message.contains("does not exist");
+                if explained
                     && rapi
                         .instance(&format!("snf-{}", p.server_id))
                         .await?
                         .is_some()
                 {
-                    return Ok(StepDone::output(json!({"already_existed": true})));
+                    return Ok(StepDone::output(json!({"instance_exists": true})));
                 }
                 Err(e)
             }

@@ -180,6 +180,10 @@ pub struct Latency {
     pub other: f64,
 }
 
+/// Finished jobs the queue keeps; older ones are archived (then unknown, as in Ganeti, whose
+/// RAPI answers an archived or unknown job id with null fields).
+pub const JOBS_KEPT: usize = 1000;
+
 impl Latency {
     /// Taken from the recorded fixtures' `received_ts`/`start_ts`/`end_ts`.
     pub fn realistic() -> Self {
@@ -447,8 +451,24 @@ impl Cluster {
     }
 
     /// Moves every job along its timeline up to time `t`, applying finished jobs' effects in
+    /// Archives the oldest finished jobs beyond `JOBS_KEPT`.
+    fn archive_finished(&mut self) {
+        let finished: Vec<u64> = self
+            .jobs
+            .values()
+            .filter(|j| j.status.finished())
+            .map(|j| j.id)
+            .collect();
+        if finished.len() > JOBS_KEPT {
+            for id in &finished[..finished.len() - JOBS_KEPT] {
+                self.jobs.remove(id);
+            }
+        }
+    }
+
     /// id order. Returns whether anything changed.
     pub fn advance(&mut self, t: f64) -> bool {
+        // (Jobs are archived as Ganeti's queue does, see `archive_finished`.)
         let due: Vec<u64> = self
             .jobs
             .values()
@@ -496,6 +516,9 @@ impl Cluster {
                 // Later jobs may depend on this one: keep id order.
                 break;
             }
+        }
+        if changed {
+            self.archive_finished();
         }
         changed
     }

@@ -727,3 +727,16 @@ async fn the_cluster_survives_a_restart() {
     );
     s.shutdown().await;
 }
+
+#[test]
+fn the_job_queue_archives_old_finished_jobs_like_ganeti() {
+    let mut c = Cluster::new("archive.sim", 1, Latency::zero());
+    let mut ids = Vec::new();
+    for _ in 0..(state::JOBS_KEPT + 50) {
+        ids.push(c.submit(json!({"OP_ID": "OP_TAGS_SET", "tags": []}), "tags".into()));
+    }
+    assert_eq!(c.jobs.len(), state::JOBS_KEPT);
+    // The oldest are gone (RAPI then answers null fields); the newest remain.
+    assert!(!c.jobs.contains_key(&ids[0]));
+    assert!(c.jobs.contains_key(ids.last().expect("id")));
+}
