@@ -15,6 +15,7 @@ pub mod keypairs;
 pub mod plugins;
 pub mod quota;
 pub mod reconcile;
+pub mod server_admin;
 pub mod servers;
 pub mod vmapi;
 

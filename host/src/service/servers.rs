@@ -572,21 +572,19 @@ impl Services {
                 "Administratively Suspended VM".into(),
             ));
         }
-        let mut failure = None;
-        let updated = self.store().server_update(server.id, |s| {
-            if let Err(e) = change(s) {
-                failure = Some(e);
-                return Err(StoreError::NotFound {
-                    kind: "server",
-                    id: String::new(),
-                });
+        loop {
+            let before = self.store().server_get(server.id)?;
+            let mut after = before.clone();
+            change(&mut after)?;
+            let mut batch = Batch::new();
+            batch.update_server(&before, &after);
+            match self.store().commit(&batch) {
+                Ok(()) => return Ok(self.store().server_get(server.id)?),
+                // A job or another request wrote meanwhile: apply the change to fresh data.
+                Err(StoreError::GenerationMismatch { .. }) => continue,
+                Err(e) => return Err(e.into()),
             }
-            Ok(())
-        });
-        if let Some(e) = failure {
-            return Err(e);
         }
-        Ok(updated?)
     }
 
     pub fn server_rename(
@@ -697,222 +695,5 @@ pub fn task_state_of(s: &Server) -> &'static str {
         Some("DESTROY") => "DESTROYING",
         Some("RESIZE") => "RESIZING",
         Some(_) => "UNKNOWN",
-    }
-}
-
-impl Services {
-    /// Credentials acting as `user` in `project` (operators creating servers on a user's
-    /// behalf). The operator's own admin role is not carried over.
-    pub fn act_as(&self, user: &str, project: Option<&str>) -> Result<Credentials, ServiceError> {
-        let u = self.user_show(user)?;
-        if u.deleted || !u.enabled {
-            return Err(ServiceError::BadRequest(format!("User {user} is disabled")));
-        }
-        let project_id = match project {
-            Some(p) => Some(self.project_lookup(p)?.id),
-            None => u.default_project_id.clone(),
-        };
-        if let Some(p) = &project_id
-            && !u.project_ids.contains(p)
-        {
-            return Err(ServiceError::BadRequest(format!(
-                "User {user} is not a member of project {p}"
-            )));
-        }
-        let now = Timestamp::now();
-        Ok(Credentials {
-            user_id: u.id,
-            user_name: u.name,
-            project_id,
-            project_name: None,
-            project_ids: u.project_ids,
-            roles: vec![super::ROLE_MEMBER],
-            is_admin: false,
-            methods: vec!["admin".into()],
-            issued_at: now,
-            expires_at: None,
-            audit_id: String::new(),
-        })
-    }
-
-    /// `server-remove`: destroys any server as an operator (suspension does not apply).
-    pub async fn server_remove_admin(&self, id: &str) -> Result<u64, ServiceError> {
-        let server = self.server_show(id)?;
-        let mut admin = self.act_as_owner(&server)?;
-        admin.is_admin = true;
-        self.server_delete(&admin, id).await
-    }
-
-    fn act_as_owner(&self, server: &Server) -> Result<Credentials, ServiceError> {
-        let now = Timestamp::now();
-        Ok(Credentials {
-            user_id: server.user_id.clone(),
-            user_name: String::new(),
-            project_id: Some(server.project_id.clone()),
-            project_name: None,
-            project_ids: vec![server.project_id.clone()],
-            roles: vec![super::ROLE_MEMBER],
-            is_admin: false,
-            methods: vec!["admin".into()],
-            issued_at: now,
-            expires_at: None,
-            audit_id: String::new(),
-        })
-    }
-}
-
-impl Services {
-    /// Ganeti's view of a server for `server-inspect` (or why it is unavailable).
-    pub async fn server_ganeti_view(&self, s: &Server) -> Value {
-        let Some(backend_id) = s.backend_id else {
-            return json!({"error": "no backend allocated"});
-        };
-        let client = match self.jobs().env().rapi(backend_id) {
-            Ok(c) => c,
-            Err(e) => return json!({"error": e.fault.message}),
-        };
-        match client.instance(&s.instance_name()).await {
-            Ok(Some(i)) => json!({
-                "name": i["name"], "status": i["status"], "oper_state": i["oper_state"],
-                "admin_state": i["admin_state"], "pnode": i["pnode"], "disk_template": i["disk_template"],
-                "beparams": i["beparams"], "nic.names": i["nic.names"], "disk.sizes": i["disk.sizes"],
-                "tags": i["tags"], "osparams": i["osparams"],
-            }),
-            Ok(None) => {
-                json!({"error": format!("{} does not exist on the backend", s.instance_name())})
-            }
-            Err(e) => json!({"error": super::error_chain(&e)}),
-        }
-    }
-
-    /// The allocator's recorded decision for a server: the plugin and each candidate's score or
-    /// rejection, as the `server.create` job logged it.
-    pub fn server_allocation(&self, s: &Server) -> Result<Value, ServiceError> {
-        for job in self.store().job_list()? {
-            if job.kind == "server.create" && job.target == format!("server/{}", s.id) {
-                for event in self.store().job_log(job.id)? {
-                    if event.step == "allocate_backend"
-                        && let crate::store::JobEventKind::Succeeded { output } = event.kind
-                    {
-                        return Ok(output);
-                    }
-                }
-            }
-        }
-        Ok(Value::Null)
-    }
-}
-
-impl Services {
-    /// Operator convenience: a flavor and an image by id or by (unique) name, as `caller` sees
-    /// them. Returns their ids.
-    pub fn resolve_flavor_and_image(
-        &self,
-        caller: &Credentials,
-        flavor: &str,
-        image: &str,
-    ) -> Result<(String, String), ServiceError> {
-        let flavor_id = if flavor.parse::<u64>().is_ok() {
-            flavor.to_string()
-        } else {
-            self.flavors_for(caller)?
-                .into_iter()
-                .find(|f| f.name() == flavor)
-                .map(|f| f.id.to_string())
-                .ok_or_else(|| ServiceError::ItemNotFound(format!("Flavor {flavor} not found")))?
-        };
-        let image_id = match self.image_for(caller, image) {
-            Ok(i) => i.id,
-            Err(ServiceError::ItemNotFound(_)) => {
-                let matches: Vec<_> = self
-                    .images_for(caller)?
-                    .into_iter()
-                    .filter(|i| i.name == image)
-                    .collect();
-                match matches.as_slice() {
-                    [one] => one.id.clone(),
-                    [] => {
-                        return Err(ServiceError::ItemNotFound(format!(
-                            "Image {image} not found"
-                        )));
-                    }
-                    _ => {
-                        return Err(ServiceError::Conflict(format!(
-                            "Several images are called {image}: use an id"
-                        )));
-                    }
-                }
-            }
-            Err(e) => return Err(e),
-        };
-        Ok((flavor_id, image_id))
-    }
-}
-
-/// Where a server's console listens (spec §2.4 `console`).
-#[derive(Clone, Debug)]
-pub struct ConsoleInfo {
-    pub kind: String,
-    pub host: String,
-    pub port: u64,
-    pub password: String,
-}
-
-impl Services {
-    /// The VNC console of a running server: Ganeti's primary node and `network_port`. There is
-    /// no vncauthproxy in front (Synnefo's deployment adds one); the password is a fresh
-    /// one-time value for a proxy to enforce.
-    pub async fn server_console(
-        &self,
-        caller: &Credentials,
-        id: &str,
-        kind: &str,
-    ) -> Result<ConsoleInfo, ServiceError> {
-        if !["vnc", "vnc-ws", "vnc-wss"].contains(&kind) {
-            return Err(ServiceError::BadRequest(format!(
-                "Invalid console type '{kind}': use vnc, vnc-ws or vnc-wss"
-            )));
-        }
-        let s = self.server_for(caller, id)?;
-        if s.deleted {
-            return Err(ServiceError::BadRequest("Server has been deleted.".into()));
-        }
-        if s.suspended && !caller.is_admin {
-            return Err(ServiceError::Forbidden(
-                "Administratively Suspended VM".into(),
-            ));
-        }
-        if s.operstate != "STARTED" {
-            return Err(ServiceError::BadRequest(
-                "Server not in ACTIVE state.".into(),
-            ));
-        }
-        let backend = s
-            .backend_id
-            .ok_or_else(|| ServiceError::BadRequest("Server has no backend".into()))?;
-        let rapi = self
-            .jobs()
-            .env()
-            .rapi(backend)
-            .map_err(|e| ServiceError::ServiceUnavailable(e.fault.message))?;
-        let info = rapi.instance(&s.instance_name()).await?.ok_or_else(|| {
-            ServiceError::ServiceUnavailable(format!(
-                "{} is not on its backend (the reconciler will repair the record)",
-                s.instance_name()
-            ))
-        })?;
-        let (Some(host), Some(port)) = (info["pnode"].as_str(), info["network_port"].as_u64())
-        else {
-            return Err(ServiceError::ServiceUnavailable(format!(
-                "Server {id} has no console: its hypervisor ({}) exports none",
-                info["hypervisor"].as_str().unwrap_or("unknown")
-            )));
-        };
-        Ok(ConsoleInfo {
-            kind: kind.to_string(),
-            host: host.to_string(),
-            port,
-            password: generate_password(),
-        })
     }
 }

@@ -2,7 +2,9 @@
 
 mod admin;
 mod backends;
+mod catalog;
 mod compute;
+mod compute_more;
 mod identity;
 mod plugins;
 mod plumbing;

@@ -1,0 +1,244 @@
+//! More compute API suites: keypairs (import, generation, limit, the VM config), image
+//! metadata in the compute view, Nova quota sets, and backend removal with servers on it.
+
+use cyclades_tests::TestContext;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use super::compute::{FLAVOR_SMALL, create, flavor_id};
+
+#[tokio::test]
+async fn keypairs_import_generate_limit_and_reach_the_vm_config() {
+    let ctx = TestContext::new().await;
+    let token = ctx.demo_token().await;
+    let post = |body: Value| {
+        let ctx = &ctx;
+        let token = token.clone();
+        async move {
+            ctx.request(
+                Method::POST,
+                "/compute/v2.0/os-keypairs",
+                Some(&token),
+                Some(body),
+            )
+            .await
+        }
+    };
+    let generated = post(json!({"keypair": {"name": "gen"}})).await;
+    assert_eq!(generated.status, StatusCode::CREATED, "{}", generated.text);
+    let kp = &generated.body["keypair"];
+    assert!(
+        kp["private_key"]
+            .as_str()
+            .unwrap_or("")
+            .contains("OPENSSH PRIVATE KEY")
+    );
+    let public = kp["public_key"].as_str().expect("public").to_string();
+    assert!(public.starts_with("ssh-ed25519 "));
+    assert_eq!(kp["fingerprint"].as_str().map(str::len), Some(47));
+    // Import the same key under another name; duplicates and garbage are refused.
+    let imported = post(json!({"keypair": {"name": "laptop", "public_key": public}})).await;
+    assert_eq!(imported.status, StatusCode::CREATED, "{}", imported.text);
+    assert!(imported.body["keypair"].get("private_key").is_none());
+    post(json!({"keypair": {"name": "gen"}}))
+        .await
+        .fault(409, "conflict");
+    post(json!({"keypair": {"name": "bad", "public_key": "ssh-rsa not-base64!"}}))
+        .await
+        .fault(400, "badRequest");
+    post(json!({"keypair": {"name": "bad/name"}}))
+        .await
+        .fault(400, "badRequest");
+    let list = ctx.get("/compute/v2.0/os-keypairs", Some(&token)).await;
+    let names: Vec<&str> = list.body["keypairs"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|k| k["keypair"]["name"].as_str())
+        .collect();
+    assert_eq!(names, ["gen", "laptop"]);
+    let one = ctx.get("/compute/v2.0/os-keypairs/gen", Some(&token)).await;
+    assert_eq!(one.body["keypair"]["deleted"], false);
+    // Another user sees none of them.
+    ctx.create_project("others").await;
+    ctx.create_user("trudy", "trudy-password", "others", false)
+        .await;
+    let trudy = ctx.token("trudy", "trudy-password", "others").await;
+    ctx.get("/compute/v2.0/os-keypairs/gen", Some(&trudy))
+        .await
+        .fault(404, "itemNotFound");
+
+    // The key reaches the one-time VM configuration as auth_keys.
+    let image = ctx.demo_image(&token).await;
+    let flavor = flavor_id(&ctx, &token, FLAVOR_SMALL).await;
+    let r = create(
+        &ctx,
+        &token,
+        json!({"name": "keyed", "imageRef": image, "flavorRef": flavor, "key_name": "gen"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    assert_eq!(r.body["server"]["key_name"], "gen");
+    let id = r.body["server"]["id"].as_str().expect("id").to_string();
+    let inspect = ctx
+        .admin(Method::GET, &format!("/servers/{id}"), None)
+        .await;
+    let job = inspect.body["jobs"][0]["id"]
+        .as_str()
+        .expect("job")
+        .to_string();
+    let job = ctx.admin(Method::GET, &format!("/jobs/{job}"), None).await;
+    let url = job.body["job"]["params"]["config_url"]
+        .as_str()
+        .expect("url")
+        .to_string();
+    let config = ctx.get(url.trim_start_matches(&ctx.url), None).await;
+    assert_eq!(config.body["auth_keys"], public.as_str());
+
+    // The per-user limit is a 413, not Synnefo's 500.
+    for i in 0..8 {
+        let r = post(json!({"keypair": {"name": format!("k{i}"), "public_key": public}})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    }
+    post(json!({"keypair": {"name": "one-too-many", "public_key": public}}))
+        .await
+        .fault(413, "overLimit");
+    let del = ctx
+        .request(
+            Method::DELETE,
+            "/compute/v2.0/os-keypairs/gen",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(del.status, StatusCode::NO_CONTENT);
+    ctx.request(
+        Method::DELETE,
+        "/compute/v2.0/os-keypairs/gen",
+        Some(&token),
+        None,
+    )
+    .await
+    .fault(404, "itemNotFound");
+    ctx.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_backend_with_servers_cannot_be_removed() {
+    let ctx = TestContext::new().await;
+    let token = ctx.demo_token().await;
+    let image = ctx.demo_image(&token).await;
+    let flavor = flavor_id(&ctx, &token, FLAVOR_SMALL).await;
+    let r = create(
+        &ctx,
+        &token,
+        json!({"name": "pinned", "imageRef": image, "flavorRef": flavor}),
+    )
+    .await;
+    let id = r.body["server"]["id"].as_str().expect("id").to_string();
+    ctx.wait_server(&token, &id, "ACTIVE").await;
+    let backends = ctx.admin(Method::GET, "/backends", None).await;
+    let backend = backends.body["backends"][0]["id"]
+        .as_str()
+        .expect("backend")
+        .to_string();
+    let refused = ctx
+        .admin(Method::DELETE, &format!("/backends/{backend}"), None)
+        .await;
+    assert!(refused.fault(409, "conflict").contains("1 server"));
+    ctx.request(
+        Method::DELETE,
+        &format!("/compute/v2.0/servers/{id}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    ctx.wait_server(&token, &id, "DELETED").await;
+    let removed = ctx
+        .admin(Method::DELETE, &format!("/backends/{backend}"), None)
+        .await;
+    assert_eq!(removed.status, StatusCode::OK, "{}", removed.text);
+    ctx.shutdown().await;
+}
+
+#[tokio::test]
+async fn image_metadata_and_quota_sets_in_the_compute_api() {
+    let ctx = TestContext::new().await;
+    let token = ctx.demo_token().await;
+    let reg = TestContext::reply(
+        ctx.http
+            .post(format!("{}/image/v1.0/images/", ctx.url))
+            .header("X-Auth-Token", &token)
+            .header("X-Image-Meta-Name", "own")
+            .header("X-Image-Meta-Location", "pithos://demo/images/own"),
+    )
+    .await;
+    let id = reg.body["image"]["id"].as_str().expect("id").to_string();
+    let base = format!("/compute/v2.0/images/{id}/metadata");
+    let merged = ctx
+        .request(
+            Method::POST,
+            &base,
+            Some(&token),
+            Some(json!({"metadata": {"OS": "debian", "USERS": "root"}})),
+        )
+        .await;
+    assert_eq!(merged.status, StatusCode::CREATED, "{}", merged.text);
+    assert_eq!(
+        merged.body["metadata"],
+        json!({"OS": "debian", "USERS": "root"})
+    );
+    let put = ctx
+        .request(
+            Method::PUT,
+            &format!("{base}/OS"),
+            Some(&token),
+            Some(json!({"meta": {"OS": "ubuntu"}})),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::CREATED, "{}", put.text);
+    ctx.request(
+        Method::PUT,
+        &format!("{base}/OS"),
+        Some(&token),
+        Some(json!({"meta": {"X": "1"}})),
+    )
+    .await
+    .fault(400, "badRequest");
+    let one = ctx.get(&format!("{base}/OS"), Some(&token)).await;
+    assert_eq!(one.body, json!({"meta": {"OS": "ubuntu"}}));
+    for key in ["USERS", "ABSENT"] {
+        let del = ctx
+            .request(Method::DELETE, &format!("{base}/{key}"), Some(&token), None)
+            .await;
+        assert_eq!(del.status, StatusCode::NO_CONTENT, "{}", del.text);
+    }
+    let all = ctx.get(&base, Some(&token)).await;
+    assert_eq!(all.body["metadata"], json!({"OS": "ubuntu"}));
+
+    // os-quota-sets of the caller's project; another project is 404.
+    let server_project = {
+        let reply = ctx.login("demo", "demo", Some("demo")).await;
+        reply.body["token"]["project"]["id"]
+            .as_str()
+            .expect("project")
+            .to_string()
+    };
+    let q = ctx
+        .get(
+            &format!("/compute/v2.0/os-quota-sets/{server_project}"),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(q.status, StatusCode::OK, "{}", q.text);
+    assert!(
+        q.body["quota_set"]["instances"].as_i64().unwrap_or(0) > 0,
+        "{}",
+        q.text
+    );
+    assert_eq!(q.body["quota_set"]["key_pairs"], 10);
+    ctx.get("/compute/v2.0/os-quota-sets/someone-else", Some(&token))
+        .await
+        .fault(404, "itemNotFound");
+    ctx.shutdown().await;
+}
