@@ -186,22 +186,27 @@ async fn submit_create(w: &World, e: &JobEngine) -> (u64, u64) {
 }
 
 async fn submit_destroy(e: &JobEngine, server_id: u64) -> u64 {
+    submit_on_server(e, server_id, "server.destroy", "DESTROY").await
+}
+
+/// Takes the server's task lock and submits a job of `kind` for `action` on it.
+async fn submit_on_server(e: &JobEngine, server_id: u64, kind_name: &str, action: &str) -> u64 {
     let store = &e.env().store;
     let before = store.server_get(server_id).expect("server");
     let job_id = store.generate_id().expect("id");
     let mut locked = before.clone();
-    locked.task = Some("DESTROY".into());
+    locked.task = Some(action.into());
     locked.active_job = Some(job_id);
     let mut lock = Batch::new();
     lock.update_server(&before, &locked);
     let params = ServerActionParams {
         server_id,
-        action: "DESTROY".into(),
-        hard: false,
+        action: action.into(),
+        hard: true,
         flavor_id: None,
     };
     e.submit(
-        &SERVER_DESTROY,
+        kind(kind_name).expect("kind"),
         format!("server/{server_id}"),
         serde_json::to_value(params).expect("params"),
         job_id,
@@ -444,19 +449,22 @@ async fn each_failed_destroy_step_releases_the_lock_and_keeps_the_server() {
 
 /// Runs `scenario` once without a crash, then once per log boundary with a crash there
 /// (engine dropped, sled reopened, jobs recovered), and compares the outcomes.
-async fn crash_everywhere(destroy: bool) {
-    async fn run(crash_at: Option<u64>, destroy: bool) -> (Outcome, u64) {
+async fn crash_everywhere(then: Option<(&'static str, &'static str)>) {
+    async fn run(
+        crash_at: Option<u64>,
+        then: Option<(&'static str, &'static str)>,
+    ) -> (Outcome, u64) {
         let w = world().await;
         let (server_id, job, writes) = {
             let store = open_store(w.dir.path());
             let e = engine(&store);
             let (server_id, mut job) = submit_create(&w, &e).await;
-            if destroy {
+            if then.is_some() {
                 assert_eq!(finish(&e, job).await, JobState::Succeeded);
             }
             e.crash_after_writes(crash_at);
-            if destroy {
-                job = submit_destroy(&e, server_id).await;
+            if let Some((kind_name, action)) = then {
+                job = submit_on_server(&e, server_id, kind_name, action).await;
             }
             until_idle(&e).await;
             let writes = e.log_writes();
@@ -471,22 +479,65 @@ async fn crash_everywhere(destroy: bool) {
         let o = outcome(&w, &store, server_id, job);
         (o, writes)
     }
-    let (reference, writes) = run(None, destroy).await;
-    assert!(writes >= 6, "the job logged {writes} events");
+    let (reference, writes) = run(None, then).await;
+    assert!(writes >= 4, "the job logged {writes} events");
     for k in 0..writes {
-        let (o, _) = run(Some(k), destroy).await;
-        assert_eq!(o, reference, "crash after {k} log writes");
+        let (o, _) = run(Some(k), then).await;
+        assert_eq!(o, reference, "crash after {k} log writes of {then:?}");
     }
 }
 
 #[tokio::test]
 async fn a_crash_at_every_log_boundary_of_server_create_changes_nothing() {
-    crash_everywhere(false).await;
+    crash_everywhere(None).await;
 }
 
 #[tokio::test]
 async fn a_crash_at_every_log_boundary_of_server_destroy_changes_nothing() {
-    crash_everywhere(true).await;
+    crash_everywhere(Some(("server.destroy", "DESTROY"))).await;
+}
+
+#[tokio::test]
+async fn a_crash_at_every_log_boundary_of_server_actions_changes_nothing() {
+    crash_everywhere(Some(("server.stop", "STOP"))).await;
+    crash_everywhere(Some(("server.reboot", "REBOOT"))).await;
+}
+
+#[tokio::test]
+async fn each_failed_action_step_releases_lock_and_quota() {
+    for step in kind("server.stop").expect("kind").steps {
+        let w = world().await;
+        let store = open_store(w.dir.path());
+        let e = engine(&store);
+        let (server_id, job) = submit_create(&w, &e).await;
+        assert_eq!(finish(&e, job).await, JobState::Succeeded);
+        e.set_test_hooks(TestHooks {
+            fail_step: Some(step.name),
+            run_twice: true,
+        });
+        let job = submit_on_server(&e, server_id, "server.stop", "STOP").await;
+        assert_eq!(finish(&e, job).await, JobState::Failed, "{}", step.name);
+        let s = store.server_get(server_id).expect("server");
+        assert_eq!(
+            (s.active_job, s.task.clone()),
+            (None, None),
+            "{}",
+            step.name
+        );
+        let o = outcome(&w, &store, server_id, job);
+        assert_eq!(o.pending, 0, "{}: a commission left pending", step.name);
+        if step.name != "wait_ganeti_job" && step.name != "finalize" {
+            assert_eq!(s.operstate, "STARTED", "{}", step.name);
+        }
+        // Whatever Ganeti did, the quota matches the record (the reconciler syncs the rest).
+        let cpu = store
+            .quota_usages(&w.project)
+            .expect("usage")
+            .into_iter()
+            .find(|u| u.resource == "cyclades.cpu")
+            .expect("cpu");
+        assert_eq!(cpu.usage, 2, "{}: active CPUs still charged", step.name);
+    }
 }
 
 #[tokio::test]
