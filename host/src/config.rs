@@ -80,6 +80,10 @@ pub struct BackendsConfig {
     /// How often the reconciler compares every online backend with the store and repairs safe
     /// drift (operstate, tasks whose job is gone), in seconds. 0 turns it off.
     pub reconcile_secs: u64,
+    /// Ask Ganeti for opportunistic locking on instance creation (Synnefo's
+    /// `GANETI_USE_OPPORTUNISTIC_LOCKING`); a `temp_insufficient_resources` failure is then
+    /// retried once without it (spec §10.5).
+    pub opportunistic_locking: bool,
 }
 
 impl Default for BackendsConfig {
@@ -87,6 +91,7 @@ impl Default for BackendsConfig {
         BackendsConfig {
             refresh_secs: 900,
             reconcile_secs: 30,
+            opportunistic_locking: true,
         }
     }
 }

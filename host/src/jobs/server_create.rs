@@ -11,9 +11,10 @@ use serde_json::{Value, json};
 
 use super::common::{
     allocator_view, ensure_instance_removed, issue_commission, params_json, pin_json,
-    resolve_commission, template_flag, wait_ganeti,
+    resolve_commission, template_flag,
 };
 use super::{JobKind, StepCx, StepDef, StepDone, StepError, StepFuture};
+use crate::backend::rapi::BackendError;
 use crate::clock::Timestamp;
 use crate::plugins::{PluginPin, Verdict, VmRequest, Volume};
 use crate::store::{Batch, Deleted, Diagnostic, Server};
@@ -402,7 +403,7 @@ fn create_body(cx: &StepCx, p: &ServerCreateParams) -> Result<Value, StepError> 
         "ip_check": false,
         "name_check": false,
         "wait_for_sync": false,
-        "opportunistic_locking": false,
+        "opportunistic_locking": cx.env.config.backends.opportunistic_locking,
         "tags": [],
     });
     if backend.hypervisor == "kvm" {
@@ -443,24 +444,51 @@ fn wait_create(cx: &StepCx) -> StepFuture<'_> {
     Box::pin(async move {
         let p: ServerCreateParams = cx.params()?;
         let backend_id = backend_of(cx)?;
-        match wait_ganeti(cx, backend_id, &cx.output("ganeti_create")["job"]).await {
-            Ok(out) => Ok(StepDone::output(out.unwrap_or(Value::Null))),
-            Err(e) => {
-                // A replayed create whose first submission won (its own job then fails with
-                // "already exists"), or a job Ganeti has archived meanwhile (a long outage):
-                // if the instance exists, the creation happened (rule 3).
-                let rapi = cx.env.rapi(backend_id)?;
-                let explained = e.fault.message.contains("already exists")
-                    || e.fault.message.contains("does not exist");
-                if explained
-                    && rapi
-                        .instance(&format!("snf-{}", p.server_id))
-                        .await?
-                        .is_some()
-                {
-                    return Ok(StepDone::output(json!({"instance_exists": true})));
+        let rapi = cx.env.rapi(backend_id)?;
+        let name = format!("snf-{}", p.server_id);
+        let Some(mut job) = cx.output("ganeti_create")["job"].as_u64() else {
+            return Ok(StepDone::output(json!({"instance_exists": true})));
+        };
+        let mut retried = false;
+        loop {
+            match rapi.wait_job(job, cx.env.settings.ganeti_job_timeout).await {
+                Ok(info) => {
+                    let mut out = json!({"job": job, "status": info.status,
+                        "received_ts": info.received_ts, "end_ts": info.end_ts});
+                    if retried {
+                        out["retried_without_opportunistic_locking"] = json!(true);
+                    }
+                    return Ok(StepDone::output(out));
                 }
-                Err(e)
+                // Spec §10.5: the iallocator found the locks it could take full; once, resubmit
+                // the same request without opportunistic locking.
+                Err(BackendError::JobFailed {
+                    code: Some(code), ..
+                }) if code == "temp_insufficient_resources"
+                    && !retried
+                    && cx.env.config.backends.opportunistic_locking =>
+                {
+                    let mut body = create_body(cx, &p)?;
+                    body["opportunistic_locking"] = json!(false);
+                    job = rapi.create_instance(body).await?;
+                    retried = true;
+                    tracing::info!(
+                        server = p.server_id,
+                        job,
+                        "create retried without opportunistic locking"
+                    );
+                }
+                Err(e) => {
+                    // A replayed create whose first submission won (its own job then fails with
+                    // "already exists"), or a job Ganeti has archived meanwhile (a long outage):
+                    // if the instance exists, the creation happened (rule 3).
+                    let explained = matches!(&e, BackendError::NotFound { .. })
+                        || e.to_string().contains("already exists");
+                    if explained && rapi.instance(&name).await?.is_some() {
+                        return Ok(StepDone::output(json!({"instance_exists": true})));
+                    }
+                    return Err(e.into());
+                }
             }
         }
     })

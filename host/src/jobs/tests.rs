@@ -603,3 +603,35 @@ async fn actions_run_twice_reach_the_same_state() {
 fn kind_by(name: &str) -> &'static JobKind {
     kind(name).expect("known kind")
 }
+
+#[tokio::test]
+async fn a_create_that_loses_the_node_locks_is_retried_without_opportunistic_locking() {
+    let w = world().await;
+    let store = open_store(w.dir.path());
+    let e = engine(&store);
+    w.sim.sim.write(|c| c.faults.lock_contention = 1);
+    let (server_id, job) = submit_create(&w, &e).await;
+    assert_eq!(finish(&e, job).await, JobState::Succeeded);
+    let waited = store
+        .job_log(job)
+        .expect("log")
+        .into_iter()
+        .find_map(|ev| match (&ev.step[..], ev.kind) {
+            ("wait_ganeti_job", crate::store::JobEventKind::Succeeded { output }) => Some(output),
+            _ => None,
+        })
+        .expect("wait recorded");
+    assert_eq!(
+        waited["retried_without_opportunistic_locking"], true,
+        "{waited}"
+    );
+    assert_eq!(w.instances(), vec![format!("snf-{server_id}")]);
+    // More contention does not reach the retry, which takes no opportunistic locks.
+    w.sim.sim.write(|c| c.faults.lock_contention = 2);
+    let (_, job) = submit_create(&w, &e).await;
+    assert_eq!(
+        finish(&e, job).await,
+        JobState::Succeeded,
+        "the retry does not ask for locks"
+    );
+}

@@ -397,6 +397,8 @@ struct FaultRequest {
     offline: Option<bool>,
     #[serde(default)]
     errors_next: Option<u32>,
+    #[serde(default)]
+    lock_contention: Option<u32>,
 }
 
 async fn faults_set(State(sim): State<Sim>, body: Bytes) -> Reply {
@@ -411,6 +413,9 @@ async fn faults_set(State(sim): State<Sim>, body: Bytes) -> Reply {
         }
         if let Some(n) = request.errors_next {
             c.faults.errors_next = n;
+        }
+        if let Some(n) = request.lock_contention {
+            c.faults.lock_contention = n;
         }
         serde_json::to_value(&c.faults).unwrap_or(Value::Null)
     })))

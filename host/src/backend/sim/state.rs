@@ -170,6 +170,10 @@ pub struct Faults {
     pub offline: bool,
     /// Answer the next N RAPI requests with 500.
     pub errors_next: u32,
+    /// The next N instance creations that ask for opportunistic locking find the node locks
+    /// taken and fail with `temp_insufficient_resources`, as Ganeti's iallocator does.
+    #[serde(default)]
+    pub lock_contention: u32,
 }
 
 /// Job timing: how long a job waits in the queue and runs, by opcode (seconds).
@@ -534,6 +538,18 @@ impl Cluster {
                 "OpExecError",
                 format!("Injected failure of {opcode}"),
                 Some("ecode_injected"),
+            ));
+        }
+        if opcode == "OP_INSTANCE_CREATE"
+            && job.op["opportunistic_locking"] == true
+            && self.faults.lock_contention > 0
+        {
+            self.faults.lock_contention -= 1;
+            return Err((
+                "OpPrereqError",
+                "Can't compute nodes using iallocator 'hail': the node locks it could take have no room"
+                    .to_string(),
+                Some("temp_insufficient_resources"),
             ));
         }
         let op = &job.op;
