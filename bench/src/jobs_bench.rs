@@ -39,6 +39,8 @@ async fn world(latency: Latency, plugins: Arc<PluginHost>) -> World {
     let (_, flavor) = testkit::seed(
         &store,
         &testkit::Fixture {
+            scheme: "http",
+            insecure: false,
             sim_port: sim.addr.port(),
             username: "u",
             password: "p",

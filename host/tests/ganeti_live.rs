@@ -180,3 +180,180 @@ async fn synnefo_scenario_against_real_ganeti() {
     .expect("client");
     scenario(&c, unique_id(), "file").await;
 }
+
+/// The job engine drives a real Ganeti 3.0 cluster: `server.create` (allocator and disk-template
+/// plugins, the Synnefo-shaped body), `server.stop`, `server.start`, `server.reboot` and
+/// `server.destroy`, each through its recorded steps; and the tracking overhead on top of
+/// Ganeti's own job time is printed.
+#[tokio::test]
+async fn server_jobs_against_real_ganeti() {
+    use cyclades::jobs::{
+        JobEngine, JobEnv, JobSettings, SERVER_CREATE, ServerActionParams, ServerCreateParams,
+        kind, testkit,
+    };
+    use cyclades::store::{BackendResources, Batch, JobEventKind, JobState, Store};
+    let Ok(url) = std::env::var("GANETI_RAPI_URL") else {
+        assert!(
+            std::env::var_os("CYCLADES_REQUIRE_GANETI").is_none(),
+            "CYCLADES_REQUIRE_GANETI is set but GANETI_RAPI_URL is not"
+        );
+        eprintln!("SKIPPED server_jobs_against_real_ganeti: GANETI_RAPI_URL is not set");
+        return;
+    };
+    let port: u16 = url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port in GANETI_RAPI_URL");
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = Store::open(dir.path()).expect("store");
+    let sealer = cyclades::secrets::Sealer::new("live");
+    let user = std::env::var("GANETI_RAPI_USER").unwrap_or_else(|_| "cyclades".into());
+    let password = std::env::var("GANETI_RAPI_PASSWORD").unwrap_or_else(|_| "cyclades".into());
+    let (_, flavor_id) = testkit::seed(
+        &store,
+        &testkit::Fixture {
+            scheme: "https",
+            insecure: true,
+            sim_port: port,
+            username: &user,
+            password: &password,
+            sealer: &sealer,
+            resources: BackendResources {
+                mfree: 8192,
+                mtotal: 8192,
+                dfree: 100_000,
+                dtotal: 100_000,
+                ctotal: 4,
+                pinst_cnt: 0,
+            },
+            disk_templates: &["file", "plain", "diskless"],
+            flavor: (1, 128, 1, "file"),
+        },
+    )
+    .expect("fixture");
+    let plugins = cyclades::plugins::PluginHost::new(cyclades::plugins::PluginHostOptions {
+        cache_dir: Some(std::env::temp_dir().join("cyclades-test-plugin-cache")),
+        quarantine_after: 3,
+        ..Default::default()
+    })
+    .expect("plugin host");
+    plugins.load_builtins().expect("built-ins");
+    let engine = JobEngine::new(JobEnv {
+        store: store.clone(),
+        plugins: std::sync::Arc::new(plugins),
+        sealer,
+        config: std::sync::Arc::new(cyclades::config::Config::default()),
+        settings: JobSettings::default(),
+    });
+    let server_id = 900_000 + unique_id() % 90_000;
+    let job = store.generate_id().expect("id");
+    let params = ServerCreateParams {
+        server_id,
+        name: "live".into(),
+        user_id: "u".into(),
+        project_id: "p".into(),
+        flavor_id,
+        image_id: testkit::IMAGE_ID.into(),
+        image_location: testkit::IMAGE_LOCATION.into(),
+        image_format: "diskdump".into(),
+        metadata: Default::default(),
+        key_names: vec![],
+        backend_id: None,
+        config_url: "http://127.0.0.1:1/vmapi/v1.0/server-params/x".into(),
+    };
+    engine
+        .submit(
+            &SERVER_CREATE,
+            format!("server/{server_id}"),
+            serde_json::to_value(params).expect("json"),
+            job,
+            Batch::new(),
+        )
+        .await
+        .expect("submit");
+    let state = engine.wait_finished(job).await.expect("state");
+    let record = store.job_get(job).expect("job");
+    assert_eq!(
+        state,
+        JobState::Succeeded,
+        "create: {:?} {:?}",
+        record.fault,
+        store.job_log(job)
+    );
+    let overhead = |job: u64| -> f64 {
+        let record = store.job_get(job).expect("job");
+        let waited = store
+            .job_log(job)
+            .expect("log")
+            .into_iter()
+            .find_map(|e| match (&e.step[..], e.kind) {
+                ("wait_ganeti_job", JobEventKind::Succeeded { output }) => Some(output),
+                _ => None,
+            })
+            .expect("wait recorded");
+        let ts = |v: &serde_json::Value| {
+            v[0].as_f64().unwrap_or(0.0) + v[1].as_f64().unwrap_or(0.0) / 1e6
+        };
+        let ganeti = ts(&waited["end_ts"]) - ts(&waited["received_ts"]);
+        let ours = (record.finished.expect("finished").0 - record.created.0) as f64 / 1000.0;
+        (ours - ganeti) * 1000.0
+    };
+    let mut overheads = vec![overhead(job)];
+    assert_eq!(
+        store.server_get(server_id).expect("server").operstate,
+        "STARTED"
+    );
+    for (kind_name, action, expect) in [
+        ("server.stop", "STOP", "STOPPED"),
+        ("server.start", "START", "STARTED"),
+        ("server.reboot", "REBOOT", "STARTED"),
+        ("server.destroy", "DESTROY", "DESTROYED"),
+    ] {
+        let before = store.server_get(server_id).expect("server");
+        let job = store.generate_id().expect("id");
+        let mut locked = before.clone();
+        locked.task = Some(action.into());
+        locked.active_job = Some(job);
+        let mut lock = Batch::new();
+        lock.update_server(&before, &locked);
+        let params = ServerActionParams {
+            server_id,
+            action: action.into(),
+            hard: false,
+            flavor_id: None,
+        };
+        engine
+            .submit(
+                kind(kind_name).expect("kind"),
+                format!("server/{server_id}"),
+                serde_json::to_value(params).expect("json"),
+                job,
+                lock,
+            )
+            .await
+            .expect("submit");
+        let state = engine.wait_finished(job).await.expect("state");
+        assert_eq!(
+            state,
+            JobState::Succeeded,
+            "{kind_name}: {:?}",
+            store.job_get(job).map(|j| j.fault)
+        );
+        assert_eq!(
+            store.server_get(server_id).expect("server").operstate,
+            expect,
+            "{kind_name}"
+        );
+        if kind_name != "server.destroy" {
+            overheads.push(overhead(job));
+        }
+    }
+    overheads.sort_by(|a, b| a.total_cmp(b));
+    eprintln!(
+        "tracking overhead against real Ganeti over {} jobs: median {:.0} ms, max {:.0} ms",
+        overheads.len(),
+        overheads[overheads.len() / 2],
+        overheads[overheads.len() - 1]
+    );
+}

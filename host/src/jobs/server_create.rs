@@ -396,7 +396,9 @@ fn create_body(cx: &StepCx, p: &ServerCreateParams) -> Result<Value, StepError> 
         "name": format!("snf-{}", p.server_id),
         "disk_template": r["disk_template"],
         "disks": r["disks"],
-        "nics": [],
+        // Ganeti's default instance policy wants 1-8 NICs. Until ports exist (the network
+        // issue adds `allocate_ports`), a server gets one NIC on the backend's default link.
+        "nics": [{"name": format!("snf-nic-{}", p.server_id)}],
         "beparams": {"auto_balance": true, "vcpus": flavor.cpu, "memory": flavor.ram_mb},
         "os": "snf-image+default",
         "osparams": osparams,

@@ -9,6 +9,10 @@ use crate::store::{Backend, BackendResources, Flavor, Image, Store, StoreError, 
 
 /// What to seed.
 pub struct Fixture<'a> {
+    /// `http` for the simulator, `https` for a real cluster.
+    pub scheme: &'a str,
+    /// Accept a self-signed certificate (real Ganeti's default).
+    pub insecure: bool,
     pub sim_port: u16,
     pub username: &'a str,
     pub password: &'a str,
@@ -30,10 +34,10 @@ pub fn seed(store: &Store, f: &Fixture<'_>) -> Result<(u64, u64), StoreError> {
         id: 0,
         clustername: "127.0.0.1".into(),
         port: f.sim_port,
-        scheme: "http".into(),
+        scheme: f.scheme.into(),
         username: f.username.into(),
         password_sealed: f.sealer.seal(f.password),
-        insecure: false,
+        insecure: f.insecure,
         hypervisor: "fake".into(),
         public: true,
         drained: false,

@@ -119,6 +119,8 @@ async fn world() -> World {
     let (backend_id, flavor_id) = testkit::seed(
         &store,
         &testkit::Fixture {
+            scheme: "http",
+            insecure: false,
             sim_port: sim.addr.port(),
             username: SIM_USER,
             password: SIM_PASSWORD,

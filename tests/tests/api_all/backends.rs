@@ -266,7 +266,7 @@ async fn backend_resources_are_refreshed_periodically() {
     assert_eq!(added.body["backend"]["pinst_cnt"], 0, "{}", added.text);
     // Something changes on the cluster behind our back...
     let create = json!({"__version__": 1, "name": "outside-1", "disk_template": "plain", "disks": [{"size": 1024}],
-                        "beparams": {"maxmem": 256, "vcpus": 1}, "nics": []});
+                        "beparams": {"maxmem": 256, "vcpus": 1}, "nics": [{"name": "nic0"}]});
     reqwest::Client::new()
         .post(format!("{}/2/instances", extra.url()))
         .basic_auth("rapi", Some("pw-refresh"))

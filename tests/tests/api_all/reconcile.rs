@@ -111,7 +111,7 @@ async fn drift_is_reported_and_repaired_with_quota_following() {
     .await;
     assert!(lost.status.is_success(), "{}", lost.text);
     let orphan = rapi(&ctx, Method::POST, "/2/instances", Some(json!({"__version__": 1, "mode": "create",
-        "name": "snf-999999", "disk_template": "plain", "disks": [{"size": 1024}], "nics": [],
+        "name": "snf-999999", "disk_template": "plain", "disks": [{"size": 1024}], "nics": [{"name": "x"}],
         "beparams": {"vcpus": 1, "memory": 512}, "os": "snf-image+default", "ip_check": false, "name_check": false}))).await;
     wait_ganeti_job(&ctx, &orphan.body).await;
 

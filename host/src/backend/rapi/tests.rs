@@ -35,7 +35,7 @@ fn client(s: &RunningSim, password: &str) -> RapiClient {
 
 fn body(name: &str) -> serde_json::Value {
     json!({"mode": "create", "name": name, "disk_template": "drbd", "disks": [{"name": "snf-vol-1", "size": 2048}],
-           "beparams": {"maxmem": 1024, "minmem": 1024, "vcpus": 2}, "nics": [], "os": "snf-image+default",
+           "beparams": {"maxmem": 1024, "minmem": 1024, "vcpus": 2}, "nics": [{"name": "snf-nic-0"}], "os": "snf-image+default",
            "ip_check": false, "name_check": false})
 }
 

@@ -644,6 +644,18 @@ impl Cluster {
                 Some("wrong_input"),
             ));
         }
+        // Ganeti's default instance policy (what a fresh `gnt-cluster init` sets).
+        let nic_count = op["nics"].as_array().map(Vec::len).unwrap_or(0);
+        if !(1..=8).contains(&nic_count) {
+            return Err((
+                "OpPrereqError",
+                format!(
+                    "Instance allocation to group {} (default) violates policy: nic-count value {nic_count} is not in range [1, 8]",
+                    self.group_uuid
+                ),
+                Some("wrong_input"),
+            ));
+        }
         let memory = op["beparams"]["maxmem"]
             .as_u64()
             .or_else(|| op["beparams"]["memory"].as_u64())
