@@ -242,3 +242,34 @@ async fn image_metadata_and_quota_sets_in_the_compute_api() {
         .fault(404, "itemNotFound");
     ctx.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_shadow_allocator_sees_live_server_creations() {
+    let ctx = TestContext::new().await;
+    let token = ctx.demo_token().await;
+    let r = ctx
+        .admin(
+            Method::PUT,
+            "/plugin-shadow",
+            Some(json!({"plugin": "alloc-pack"})),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    let image = ctx.demo_image(&token).await;
+    let flavor = flavor_id(&ctx, &token, FLAVOR_SMALL).await;
+    let created = create(
+        &ctx,
+        &token,
+        json!({"name": "shadowed", "imageRef": image, "flavorRef": flavor}),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::ACCEPTED, "{}", created.text);
+    let shadow = ctx.admin(Method::GET, "/plugin-shadow", None).await;
+    let s = &shadow.body["shadow"];
+    assert_eq!(s["plugin"], "alloc-pack", "{}", shadow.text);
+    assert_eq!(s["requests"], 1, "{}", shadow.text);
+    // One backend: both allocators choose it.
+    assert_eq!(s["agree"], 1, "{}", shadow.text);
+    assert_eq!(s["records"][0]["ram_mb"], 1024);
+    ctx.shutdown().await;
+}
