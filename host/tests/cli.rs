@@ -796,6 +796,29 @@ fn openstack_server_lifecycle_against_serve_demo() {
         "{}",
         stderr(&refused)
     );
+    // Same disk, more CPU and RAM: an operator adds the flavor, the user resizes to it.
+    ok(served.cli(&["flavor-create", "2", "2048", "10", "plain"]));
+    ok(run(&[
+        "server",
+        "resize",
+        "--flavor",
+        "C2R2048D10plain",
+        &id,
+    ]));
+    let mut resized = json(&["server", "show", &id]);
+    for _ in 0..100 {
+        if resized["flavor"].to_string().contains("C2R2048D10plain")
+            && resized["status"] == "STOPPED"
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        resized = json(&["server", "show", &id]);
+    }
+    assert!(
+        resized["flavor"].to_string().contains("C2R2048D10plain"),
+        "{resized}"
+    );
     ok(run(&["server", "start", &id]));
     status("ACTIVE");
     ok(run(&["server", "reboot", "--hard", "--wait", &id]));
