@@ -285,12 +285,15 @@ fn finalize_destroy(cx: &StepCx) -> StepFuture<'_> {
 
 // ----- start, stop, reboot, resize -----
 
+/// Provisions of a commission and whether it skips the limit check (releases do).
+type Charge = (BTreeMap<String, i64>, bool);
+
 /// Commission of an action (spec §16.2), or `None` when it charges nothing.
 fn action_provisions(
     cx: &StepCx,
     p: &ServerActionParams,
     s: &Server,
-) -> Result<Option<(BTreeMap<String, i64>, bool)>, StepError> {
+) -> Result<Option<Charge>, StepError> {
     let flavor = cx.env.store.flavor_get(s.flavor_id)?;
     let cpu = i64::from(flavor.cpu);
     let ram = flavor.ram_mb as i64 * MIB;

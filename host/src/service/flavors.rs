@@ -36,6 +36,9 @@ fn check_disk_template(t: &str) -> Result<(), ServiceError> {
     }
 }
 
+/// The most flavors one `flavor-create` may make (the product of its lists).
+pub const MAX_FLAVORS_PER_CREATE: usize = 1000;
+
 /// What `flavor-create` did with each combination.
 #[derive(Clone, Debug)]
 pub struct FlavorCreateReport {
@@ -187,6 +190,13 @@ impl Services {
         if let Some(bad) = req.disks.iter().find(|d| **d == 0 || **d > 1_048_576) {
             return Err(ServiceError::BadRequest(format!(
                 "Invalid disk size {bad} GiB"
+            )));
+        }
+        let combinations =
+            req.cpus.len() * req.rams.len() * req.disks.len() * req.volume_types.len();
+        if combinations > MAX_FLAVORS_PER_CREATE {
+            return Err(ServiceError::BadRequest(format!(
+                "flavor-create would make {combinations} combinations; at most {MAX_FLAVORS_PER_CREATE} at once"
             )));
         }
         let mut rams = Vec::new();

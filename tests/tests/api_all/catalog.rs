@@ -126,6 +126,15 @@ async fn flavor_create_makes_the_cartesian_product_once() {
         )
         .await;
     assert!(bad.fault(400, "badRequest").contains("floppy"));
+    let cpus: Vec<u32> = (1..=100).collect();
+    let huge = ctx
+        .admin(
+            Method::POST,
+            "/flavors",
+            Some(json!({"cpus": cpus, "rams": (1..=20).map(|r| r * 1024).collect::<Vec<u64>>(), "disks": [10], "volume_types": ["plain"]})),
+        )
+        .await;
+    assert!(huge.fault(400, "badRequest").contains("2000 combinations"));
     ctx.shutdown().await;
 }
 
