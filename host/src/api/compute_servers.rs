@@ -109,6 +109,8 @@ struct SnfFields<'a> {
     task_state: &'static str,
     #[serde(rename = "SNF:key_names")]
     key_names: &'a [String],
+    /// User tags Ganeti has (status ACTIVE).
+    tags: Vec<&'a String>,
     #[serde(rename = "SNF:fqdn")]
     fqdn: Option<String>,
     #[serde(rename = "SNF:port_forwarding")]
@@ -209,6 +211,12 @@ fn server_doc<'a>(state: &AppState, s: &'a Server) -> ServerDoc<'a> {
         snf: (state.compat == Compat::Synnefo).then(|| SnfFields {
             task_state: task_state_of(s),
             key_names: &s.key_names,
+            tags: s
+                .tags
+                .iter()
+                .filter(|(_, status)| *status == "ACTIVE")
+                .map(|(t, _)| t)
+                .collect(),
             fqdn: None,
             port_forwarding: BTreeMap::new(),
             rescue: false,

@@ -22,6 +22,7 @@ mod catalog;
 mod compute_catalog;
 mod compute_keypairs;
 mod compute_servers;
+mod compute_tags;
 mod extract;
 mod fault;
 mod identity_v2;
@@ -61,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin_backends::routes())
         .merge(admin_compute::routes())
         .merge(compute_servers::routes())
+        .merge(compute_tags::routes())
         .merge(compute_catalog::routes())
         .merge(compute_keypairs::routes())
         .merge(image::routes())

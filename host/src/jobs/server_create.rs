@@ -272,6 +272,7 @@ fn create_records(cx: &StepCx) -> StepFuture<'_> {
             image_id: p.image_id,
             key_names: p.key_names,
             metadata: p.metadata,
+            tags: BTreeMap::new(),
             backend_id: Some(backend_of(cx)?),
             operstate: "BUILD".into(),
             action: "CREATE".into(),

@@ -557,7 +557,7 @@ impl Services {
     }
 
     /// Applies a change to a live, unsuspended server of the caller.
-    fn server_mutate(
+    pub(super) fn server_mutate(
         &self,
         caller: &Credentials,
         id: &str,

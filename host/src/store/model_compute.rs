@@ -106,6 +106,9 @@ pub struct Server {
     pub image_id: String,
     pub key_names: Vec<String>,
     pub metadata: BTreeMap<String, String>,
+    /// User tags (without the `cyclades:user:` namespace) → `ACTIVE` once Ganeti has them.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
     /// The Ganeti cluster it lives on, once allocated.
     pub backend_id: Option<u64>,
     /// BUILD, ERROR, STOPPED, STARTED, DESTROYED (Synnefo's operstate).

@@ -273,3 +273,99 @@ async fn a_shadow_allocator_sees_live_server_creations() {
     assert_eq!(s["records"][0]["ram_mb"], 1024);
     ctx.shutdown().await;
 }
+
+#[tokio::test]
+async fn server_tags_reach_ganeti_encoded() {
+    let ctx = TestContext::new().await;
+    let token = ctx.demo_token().await;
+    let image = ctx.demo_image(&token).await;
+    let flavor = flavor_id(&ctx, &token, FLAVOR_SMALL).await;
+    let r = create(
+        &ctx,
+        &token,
+        json!({"name": "tagged", "imageRef": image, "flavorRef": flavor}),
+    )
+    .await;
+    let id = r.body["server"]["id"].as_str().expect("id").to_string();
+    let base = format!("/compute/v2.0/servers/{id}/tags");
+    // While building: 409.
+    ctx.request(Method::PUT, &format!("{base}/early"), Some(&token), None)
+        .await
+        .fault(409, "buildInProgress");
+    ctx.wait_server(&token, &id, "ACTIVE").await;
+    let added = ctx
+        .request(Method::PUT, &format!("{base}/web_tier"), Some(&token), None)
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.text);
+    assert!(
+        added
+            .header("location")
+            .unwrap_or("")
+            .ends_with("/tags/web_tier")
+    );
+    let again = ctx
+        .request(Method::PUT, &format!("{base}/web_tier"), Some(&token), None)
+        .await;
+    assert_eq!(again.status, StatusCode::NO_CONTENT);
+    let one = ctx.get(&format!("{base}/web_tier"), Some(&token)).await;
+    assert_eq!(
+        (one.status, one.header("tag-status")),
+        (StatusCode::NO_CONTENT, Some("ACTIVE"))
+    );
+    let replaced = ctx
+        .request(
+            Method::PUT,
+            &base,
+            Some(&token),
+            Some(json!({"tags": ["a", "b", "a"]})),
+        )
+        .await;
+    assert_eq!(
+        replaced.body,
+        json!({"tags": ["a", "b"], "statuses": ["ACTIVE", "ACTIVE"]}),
+        "{}",
+        replaced.text
+    );
+    ctx.request(Method::PUT, &format!("{base}/bad,tag"), Some(&token), None)
+        .await
+        .fault(400, "badRequest");
+    // Ganeti holds them encoded in the user namespace.
+    let inst = TestContext::reply(
+        ctx.http
+            .get(format!("{}/2/instances/snf-{id}", ctx.simulator_url()))
+            .basic_auth(
+                cyclades::demo::SIM_USERNAME,
+                Some(cyclades::demo::SIM_PASSWORD),
+            ),
+    )
+    .await;
+    assert_eq!(
+        inst.body["tags"],
+        json!(["cyclades:user:a", "cyclades:user:b"]),
+        "{}",
+        inst.text
+    );
+    let detail = ctx
+        .get(&format!("/compute/v2.0/servers/{id}"), Some(&token))
+        .await;
+    assert_eq!(detail.body["server"]["tags"], json!(["a", "b"]));
+    ctx.request(Method::DELETE, &format!("{base}/zzz"), Some(&token), None)
+        .await
+        .fault(404, "itemNotFound");
+    let cleared = ctx.request(Method::DELETE, &base, Some(&token), None).await;
+    assert_eq!(cleared.status, StatusCode::NO_CONTENT);
+    ctx.request(Method::DELETE, &base, Some(&token), None)
+        .await
+        .fault(404, "itemNotFound");
+    let inst = TestContext::reply(
+        ctx.http
+            .get(format!("{}/2/instances/snf-{id}", ctx.simulator_url()))
+            .basic_auth(
+                cyclades::demo::SIM_USERNAME,
+                Some(cyclades::demo::SIM_PASSWORD),
+            ),
+    )
+    .await;
+    assert_eq!(inst.body["tags"], json!([]));
+    ctx.shutdown().await;
+}

@@ -384,6 +384,38 @@ impl RapiClient {
         self.job_id(v, "modify instance")
     }
 
+    /// `PUT /2/instances/<name>/tags?tag=...` (already Ganeti-encoded tags). Returns the job id.
+    pub async fn add_instance_tags(
+        &self,
+        name: &str,
+        tags: &[String],
+    ) -> Result<u64, BackendError> {
+        let v = self
+            .call(
+                Method::PUT,
+                &format!("/2/instances/{name}/tags?{}", tag_query(tags)),
+                None,
+            )
+            .await?;
+        self.job_id(v, "add tags")
+    }
+
+    /// `DELETE /2/instances/<name>/tags?tag=...`. Returns the job id.
+    pub async fn delete_instance_tags(
+        &self,
+        name: &str,
+        tags: &[String],
+    ) -> Result<u64, BackendError> {
+        let v = self
+            .call(
+                Method::DELETE,
+                &format!("/2/instances/{name}/tags?{}", tag_query(tags)),
+                None,
+            )
+            .await?;
+        self.job_id(v, "delete tags")
+    }
+
     pub async fn networks(&self) -> Result<Vec<Value>, BackendError> {
         let v = self.call(Method::GET, "/2/networks?bulk=1", None).await?;
         Ok(v.as_array().cloned().unwrap_or_default())
@@ -509,6 +541,44 @@ impl RapiClient {
             delay = delay.mul_f64(1.2).min(Duration::from_secs(1));
         }
     }
+}
+
+/// `tag=a&tag=b`, escaping what a query string would misread.
+fn tag_query(tags: &[String]) -> String {
+    tags.iter()
+        .map(|t| {
+            let escaped: String = t
+                .chars()
+                .map(|c| match c {
+                    '+' => "%2B".to_string(),
+                    '&' => "%26".to_string(),
+                    '#' => "%23".to_string(),
+                    '%' => "%25".to_string(),
+                    ' ' => "%20".to_string(),
+                    c => c.to_string(),
+                })
+                .collect();
+            format!("tag={escaped}")
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Synnefo's `tag_to_ganeti` (spec §10.6): UTF-8, `quote_plus(tag, safe=':')`, then `%` → `/`
+/// and `_` → `*`, so the tag fits Ganeti's tag alphabet.
+pub fn tag_to_ganeti(tag: &str) -> String {
+    let mut out = String::new();
+    for b in tag.as_bytes() {
+        match *b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'~' | b':' => {
+                out.push(*b as char)
+            }
+            b'_' => out.push('*'),
+            b' ' => out.push('+'),
+            other => out.push_str(&format!("/{other:02X}")),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -58,6 +58,12 @@ pub fn router(sim: Sim) -> Router {
         .route("/2/instances/{name}/shutdown", put(shutdown))
         .route("/2/instances/{name}/reboot", post(reboot))
         .route("/2/instances/{name}/modify", put(modify))
+        .route(
+            "/2/instances/{name}/tags",
+            get(instance_tags)
+                .put(instance_tags_add)
+                .delete(instance_tags_delete),
+        )
         .route("/2/networks", get(networks).post(network_create))
         .route("/2/networks/{name}", get(network).delete(network_delete))
         .route("/2/networks/{name}/connect", put(network_connect))
@@ -289,6 +295,69 @@ async fn reboot(
 
 async fn remove(State(sim): State<Sim>, Path(name): Path<String>, body: Bytes) -> Reply {
     instance_job(&sim, &name, "OP_INSTANCE_REMOVE", json_body(&body)?)
+}
+
+/// The `tag=` values of a query string (repeated), percent-decoded.
+fn query_tags(query: Option<&str>) -> Vec<String> {
+    let decode = |v: &str| {
+        let bytes = v.replace('+', " ").into_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%'
+                && i + 2 < bytes.len()
+                && let Ok(b) =
+                    u8::from_str_radix(&String::from_utf8_lossy(&bytes[i + 1..i + 3]), 16)
+            {
+                out.push(b);
+                i += 3;
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    query
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|kv| kv.strip_prefix("tag="))
+        .map(decode)
+        .collect()
+}
+
+async fn instance_tags(State(sim): State<Sim>, Path(name): Path<String>) -> Reply {
+    sim.read(|c| c.instances.get(&name).map(|i| json!(i.tags)))
+        .map(axum::Json)
+        .ok_or_else(|| RapiError::new(404, format!("Instance {name} not known")))
+}
+
+async fn instance_tags_add(
+    State(sim): State<Sim>,
+    Path(name): Path<String>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Reply {
+    let tags = query_tags(query.as_deref());
+    instance_job(
+        &sim,
+        &name,
+        "OP_TAGS_SET",
+        json!({"kind": "instance", "name": name, "tags": tags}),
+    )
+}
+
+async fn instance_tags_delete(
+    State(sim): State<Sim>,
+    Path(name): Path<String>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Reply {
+    let tags = query_tags(query.as_deref());
+    instance_job(
+        &sim,
+        &name,
+        "OP_TAGS_DEL",
+        json!({"kind": "instance", "name": name, "tags": tags}),
+    )
 }
 
 async fn modify(State(sim): State<Sim>, Path(name): Path<String>, body: Bytes) -> Reply {

@@ -596,6 +596,25 @@ impl Cluster {
                 Ok((Value::Null, vec![]))
             }
             "OP_INSTANCE_SET_PARAMS" => self.modify_instance(op, &name, t),
+            "OP_TAGS_SET" | "OP_TAGS_DEL" if op["kind"] == "instance" => {
+                let inst = self
+                    .instances
+                    .get_mut(&name)
+                    .ok_or_else(|| missing(&name))?;
+                for tag in op["tags"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                {
+                    inst.tags.retain(|t| t != tag);
+                    if opcode == "OP_TAGS_SET" {
+                        inst.tags.push(tag.to_string());
+                    }
+                }
+                Ok((Value::Null, vec![]))
+            }
+            "OP_TAGS_SET" | "OP_TAGS_DEL" => Ok((Value::Null, vec![])),
             "OP_NETWORK_ADD" => self.network_add(op),
             "OP_NETWORK_CONNECT" => self.network_connect(op),
             "OP_NETWORK_DISCONNECT" => self.network_disconnect(op),
