@@ -304,6 +304,29 @@ async fn server_jobs_against_real_ganeti() {
         store.server_get(server_id).expect("server").operstate,
         "STARTED"
     );
+    // Tags in Synnefo's encoding are accepted by real Ganeti and read back as sent.
+    let rapi = engine.env().rapi(1).expect("client");
+    let tag = cyclades::backend::rapi::tag_to_ganeti("cyclades:user:web_tier one");
+    let name = format!("snf-{server_id}");
+    let j = rapi
+        .add_instance_tags(&name, std::slice::from_ref(&tag))
+        .await
+        .expect("tags");
+    rapi.wait_job(j, WAIT).await.expect("tagged");
+    let info = rapi.instance(&name).await.expect("get").expect("exists");
+    assert!(
+        info["tags"]
+            .as_array()
+            .expect("tags")
+            .iter()
+            .any(|t| t == tag.as_str()),
+        "{info}"
+    );
+    let j = rapi
+        .delete_instance_tags(&name, std::slice::from_ref(&tag))
+        .await
+        .expect("untag");
+    rapi.wait_job(j, WAIT).await.expect("untagged");
     for (kind_name, action, expect) in [
         ("server.stop", "STOP", "STOPPED"),
         ("server.start", "START", "STARTED"),
