@@ -598,6 +598,14 @@ async fn action(
                 "Action {name} is not implemented"
             ))));
         }
+        "reassign" => {
+            let project = args
+                .get("project")
+                .and_then(Value::as_str)
+                .ok_or_else(|| malformed("reassign needs 'project'"))?;
+            services.server_reassign(&caller, &id, project).await?;
+            return Ok(StatusCode::OK.into_response());
+        }
         "suspend" => {
             services.server_for(&caller, &id)?;
             return Err(ApiError(ServiceError::Forbidden(

@@ -16,6 +16,7 @@ pub mod plugins;
 pub mod quota;
 pub mod reconcile;
 pub mod server_admin;
+pub mod server_reassign;
 pub mod server_tags;
 pub mod servers;
 pub mod vmapi;

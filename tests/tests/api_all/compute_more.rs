@@ -369,3 +369,98 @@ async fn server_tags_reach_ganeti_encoded() {
     assert_eq!(inst.body["tags"], json!([]));
     ctx.shutdown().await;
 }
+
+#[tokio::test]
+async fn reassign_moves_a_server_and_its_quota_between_projects() {
+    let ctx = TestContext::new().await;
+    ctx.create_project("second").await;
+    let r = ctx
+        .admin(
+            Method::PATCH,
+            "/users/demo",
+            Some(json!({"user": {"add_projects": ["second"]}})),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    let token = ctx.demo_token().await;
+    let image = ctx.demo_image(&token).await;
+    let flavor = flavor_id(&ctx, &token, FLAVOR_SMALL).await;
+    let created = create(
+        &ctx,
+        &token,
+        json!({"name": "mover", "imageRef": image, "flavorRef": flavor}),
+    )
+    .await;
+    let id = created.body["server"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    ctx.wait_server(&token, &id, "ACTIVE").await;
+    let vm = |project: &'static str| {
+        let ctx = &ctx;
+        async move {
+            let r = ctx
+                .admin(Method::GET, &format!("/quotas?project={project}"), None)
+                .await;
+            r.body["quotas"]
+                .as_array()
+                .expect("rows")
+                .iter()
+                .find(|q| q["resource"] == "cyclades.vm")
+                .map(|q| {
+                    (
+                        q["usage"].as_i64().unwrap_or(0),
+                        q["pending"].as_i64().unwrap_or(0),
+                    )
+                })
+                .unwrap_or((0, 0))
+        }
+    };
+    assert_eq!((vm("demo").await, vm("second").await), ((1, 0), (0, 0)));
+    let act = |body: Value| {
+        let ctx = &ctx;
+        let token = token.clone();
+        let id = id.clone();
+        async move {
+            ctx.request(
+                Method::POST,
+                &format!("/compute/v2.0/servers/{id}/action"),
+                Some(&token),
+                Some(body),
+            )
+            .await
+        }
+    };
+    act(json!({"reassign": {}})).await.fault(400, "badRequest");
+    act(json!({"reassign": {"project": "nowhere"}}))
+        .await
+        .fault(404, "itemNotFound");
+    // Over the target's limit: 413 and nothing moves.
+    ctx.admin(
+        Method::PUT,
+        "/quotas/second/cyclades.vm",
+        Some(json!({"limit": 0})),
+    )
+    .await;
+    act(json!({"reassign": {"project": "second"}}))
+        .await
+        .fault(413, "overLimit");
+    assert_eq!((vm("demo").await, vm("second").await), ((1, 0), (0, 0)));
+    ctx.admin(
+        Method::PUT,
+        "/quotas/second/cyclades.vm",
+        Some(json!({"limit": 5})),
+    )
+    .await;
+    let moved = act(json!({"reassign": {"project": "second"}})).await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.text);
+    assert_eq!((vm("demo").await, vm("second").await), ((0, 0), (1, 0)));
+    let s = ctx
+        .get(&format!("/compute/v2.0/servers/{id}"), Some(&token))
+        .await;
+    assert_ne!(
+        s.body["server"]["tenant_id"],
+        created.body["server"]["tenant_id"]
+    );
+    ctx.shutdown().await;
+}

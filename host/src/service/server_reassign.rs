@@ -1,0 +1,126 @@
+//! The `reassign` action (spec §2.4): move a server to another project of its owner, moving its
+//! quota with it. No Ganeti call; both commissions are issued pending and accepted only once the
+//! record has moved, or rejected if anything fails (413 leaves everything as it was).
+
+use std::collections::BTreeMap;
+
+use super::{Credentials, ServiceError, Services};
+use crate::store::{Batch, NewCommission, Server, StoreError};
+
+const MIB: i64 = 1024 * 1024;
+
+impl Services {
+    /// What a server holds in its project (spec §16.2 REASSIGN).
+    fn holdings(&self, s: &Server) -> Result<BTreeMap<String, i64>, ServiceError> {
+        let f = self.store().flavor_get(s.flavor_id)?;
+        let (cpu, ram) = (i64::from(f.cpu), f.ram_mb as i64 * MIB);
+        let mut h = BTreeMap::from([
+            ("cyclades.vm".to_string(), 1),
+            ("cyclades.total_cpu".to_string(), cpu),
+            ("cyclades.total_ram".to_string(), ram),
+            ("cyclades.disk".to_string(), f.disk_gb as i64 * 1024 * MIB),
+        ]);
+        if matches!(s.operstate.as_str(), "STARTED" | "BUILD" | "ERROR") {
+            h.insert("cyclades.cpu".into(), cpu);
+            h.insert("cyclades.ram".into(), ram);
+        }
+        Ok(h)
+    }
+
+    pub async fn server_reassign(
+        &self,
+        caller: &Credentials,
+        id: &str,
+        project: &str,
+    ) -> Result<Server, ServiceError> {
+        let before = self.server_for(caller, id)?;
+        if before.deleted {
+            return Err(ServiceError::BadRequest("Server has been deleted.".into()));
+        }
+        if before.suspended && !caller.is_admin {
+            return Err(ServiceError::Forbidden(
+                "Administratively Suspended VM".into(),
+            ));
+        }
+        if let Some(task) = &before.task {
+            return Err(ServiceError::Conflict(format!(
+                "Cannot perform REASSIGN while there is a pending {task}"
+            )));
+        }
+        let target = self.project_lookup(project)?;
+        if !caller.is_member_of(&target.id) {
+            return Err(ServiceError::Forbidden(format!(
+                "Not a member of project {project}"
+            )));
+        }
+        if target.id == before.project_id {
+            return Ok(before);
+        }
+        let flavor = self.store().flavor_get(before.flavor_id)?;
+        if !Self::flavor_usable_by(&flavor, &target.id) {
+            return Err(ServiceError::Forbidden(
+                "The target project has no access to the server's flavor".into(),
+            ));
+        }
+        if let Some(b) = before.backend_id {
+            let backend = self.store().backend_get(b)?;
+            let dedicated = self
+                .store()
+                .project_backend_list(Some(&target.id))?
+                .iter()
+                .any(|(_, id)| *id == b);
+            if !backend.public && !dedicated {
+                return Err(ServiceError::Forbidden(
+                    "The target project has no access to the server's backend".into(),
+                ));
+            }
+        }
+        let mut serials = Vec::new();
+        if before.quota_charged {
+            let holdings = self.holdings(&before)?;
+            let config = self.config().clone();
+            let name = format!("reassign-{}-g{}", before.id, before.generation);
+            let to = self.store().commission_issue(
+                &NewCommission {
+                    name: format!("{name}-to"),
+                    project_id: target.id.clone(),
+                    provisions: holdings.clone(),
+                    force: false,
+                },
+                &|r| config.default_limit(r),
+            )?;
+            serials.push(to.serial);
+            let from = self.store().commission_issue(
+                &NewCommission {
+                    name: format!("{name}-from"),
+                    project_id: before.project_id.clone(),
+                    provisions: holdings.iter().map(|(k, v)| (k.clone(), -v)).collect(),
+                    force: true,
+                },
+                &|r| config.default_limit(r),
+            );
+            match from {
+                Ok(c) => serials.push(c.serial),
+                Err(e) => {
+                    self.store().commission_resolve(to.serial, false)?;
+                    return Err(e.into());
+                }
+            }
+        }
+        let mut after = before.clone();
+        after.project_id = target.id.clone();
+        let mut batch = Batch::new();
+        batch.update_server(&before, &after);
+        let moved = self.store().commit(&batch);
+        for serial in &serials {
+            self.store().commission_resolve(*serial, moved.is_ok())?;
+        }
+        match moved {
+            Ok(()) => Ok(self.store().server_get(before.id)?),
+            Err(StoreError::GenerationMismatch { .. }) => Err(ServiceError::Conflict(format!(
+                "Server {id} changed meanwhile; try again"
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
