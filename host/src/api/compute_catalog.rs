@@ -26,7 +26,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/compute/v2.0/images", get(images).post(image_create))
         .route("/compute/v2.0/images/detail", get(images_detail))
-        .route("/compute/v2.0/images/{id}", get(image).delete(image_delete))
+        .route(
+            "/compute/v2.0/images/{id}",
+            get(image).delete(super::image::unregister),
+        )
         .route(
             "/compute/v2.0/images/{id}/metadata",
             get(image_metadata).post(image_metadata_merge),
@@ -221,15 +224,6 @@ async fn image(
 ) -> Result<Json<Value>, ApiError> {
     let i = state.services.image_for(&caller, &id)?;
     Ok(Json(json!({"image": image_json(&state, &i, true)})))
-}
-
-async fn image_delete(
-    State(state): State<AppState>,
-    Caller(caller): Caller,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    state.services.image_unregister(&caller, &id)?;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn image_metadata(

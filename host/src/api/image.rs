@@ -25,7 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/image/v2/images", get(v2_list))
         .route(
             "/image/v2/images/{id}",
-            get(v2_get).patch(v2_update).delete(v2_delete),
+            get(v2_get).patch(v2_update).delete(unregister),
         )
         .route("/image/v2/schemas/image", get(v2_schema))
         .route("/vmapi/v1.0/server-params/{key}", get(server_params));
@@ -36,7 +36,7 @@ pub fn routes() -> Router<AppState> {
             .route(&format!("{base}/images/detail"), get(v1_detail))
             .route(
                 &format!("{base}/images/{{id}}"),
-                get(v1_get).head(v1_head).put(v1_update).delete(v1_delete),
+                get(v1_get).head(v1_head).put(v1_update).delete(unregister),
             )
             .route(&format!("{base}/images/{{id}}/members"), get(v1_members))
             .route(
@@ -189,15 +189,6 @@ async fn v2_update(
     }
     let image = state.services.image_update(&caller, &id, &changes)?;
     Ok(Json(v2_json(&image)))
-}
-
-async fn v2_delete(
-    State(state): State<AppState>,
-    Caller(caller): Caller,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    state.services.image_unregister(&caller, &id)?;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn v2_schema() -> Json<Value> {
@@ -436,7 +427,9 @@ async fn v1_update(
     Ok(Json(json!({"image": v1_json(&image)})))
 }
 
-async fn v1_delete(
+/// Unregisters an image (every image view deletes the same way; the data stays at its
+/// location).
+pub(super) async fn unregister(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<String>,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::common::{
-    allocator_view, ensure_instance_removed, issue_commission, params_json, pin_json,
+    allocator_view, ensure_instance_removed, finished_job, issue_commission, params_json, pin_json,
     resolve_commission, template_flag,
 };
 use super::{JobKind, StepCx, StepDef, StepDone, StepError, StepFuture};
@@ -456,8 +456,7 @@ fn wait_create(cx: &StepCx) -> StepFuture<'_> {
         loop {
             match rapi.wait_job(job, cx.env.settings.ganeti_job_timeout).await {
                 Ok(info) => {
-                    let mut out = json!({"job": job, "status": info.status,
-                        "received_ts": info.received_ts, "end_ts": info.end_ts});
+                    let mut out = finished_job(job, &info);
                     if retried {
                         out["retried_without_opportunistic_locking"] = json!(true);
                     }

@@ -28,20 +28,7 @@ impl Services {
                 "User {user} is not a member of project {p}"
             )));
         }
-        let now = Timestamp::now();
-        Ok(Credentials {
-            user_id: u.id,
-            user_name: u.name,
-            project_id,
-            project_name: None,
-            project_ids: u.project_ids,
-            roles: vec![super::ROLE_MEMBER],
-            is_admin: false,
-            methods: vec!["admin".into()],
-            issued_at: now,
-            expires_at: None,
-            audit_id: String::new(),
-        })
+        Ok(member_credentials(u.id, u.name, project_id, u.project_ids))
     }
 
     /// `server-remove`: destroys any server as an operator (suspension does not apply).
@@ -53,20 +40,35 @@ impl Services {
     }
 
     fn act_as_owner(&self, server: &Server) -> Result<Credentials, ServiceError> {
-        let now = Timestamp::now();
-        Ok(Credentials {
-            user_id: server.user_id.clone(),
-            user_name: String::new(),
-            project_id: Some(server.project_id.clone()),
-            project_name: None,
-            project_ids: vec![server.project_id.clone()],
-            roles: vec![super::ROLE_MEMBER],
-            is_admin: false,
-            methods: vec!["admin".into()],
-            issued_at: now,
-            expires_at: None,
-            audit_id: String::new(),
-        })
+        Ok(member_credentials(
+            server.user_id.clone(),
+            String::new(),
+            Some(server.project_id.clone()),
+            vec![server.project_id.clone()],
+        ))
+    }
+}
+
+/// Credentials of a plain project member, made by the server itself for operator commands
+/// (no token behind them).
+fn member_credentials(
+    user_id: String,
+    user_name: String,
+    project_id: Option<String>,
+    project_ids: Vec<String>,
+) -> Credentials {
+    Credentials {
+        user_id,
+        user_name,
+        project_id,
+        project_name: None,
+        project_ids,
+        roles: vec![super::ROLE_MEMBER],
+        is_admin: false,
+        methods: vec!["admin".into()],
+        issued_at: Timestamp::now(),
+        expires_at: None,
+        audit_id: String::new(),
     }
 }
 

@@ -325,18 +325,16 @@ impl Services {
         for key in &req.key_names {
             auth_keys.push(self.keypair_get(caller, key)?.public_key);
         }
-        if self.plugins().disk_template(&flavor.disk_template).is_err() {
-            return Err(ServiceError::ServiceUnavailable(format!(
-                "No disk template driver is loaded for '{}'",
-                flavor.disk_template
-            )));
-        }
-        let clone = self
+        let driver = self
             .plugins()
             .disk_template(&flavor.disk_template)
-            .ok()
-            .and_then(|d| d.disk_capabilities().map(|c| c.clone))
-            .unwrap_or(false);
+            .map_err(|_| {
+                ServiceError::ServiceUnavailable(format!(
+                    "No disk template driver is loaded for '{}'",
+                    flavor.disk_template
+                ))
+            })?;
+        let clone = driver.disk_capabilities().is_some_and(|c| c.clone);
 
         let admin_pass = req.admin_pass.clone().unwrap_or_else(generate_password);
         let server_id = self.store().generate_id()?;

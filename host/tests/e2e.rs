@@ -1,0 +1,323 @@
+//! End to end through the real binary: the real `openstack` CLI against `serve --demo` (tokens,
+//! keypairs, a server's whole lifecycle), and `kill -9` during a batch of creates.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use support::*;
+
+#[test]
+fn openstack_token_issue_against_serve_demo() {
+    let Some(openstack) = openstack_cli() else {
+        assert!(
+            std::env::var_os("CYCLADES_REQUIRE_E2E").is_none(),
+            "CYCLADES_REQUIRE_E2E is set but no openstack CLI was found (set CYCLADES_OPENSTACK_CLI)"
+        );
+        eprintln!(
+            "SKIPPED openstack_token_issue_against_serve_demo: no openstack CLI (pip install python-openstackclient, or set CYCLADES_OPENSTACK_CLI)"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let served = Served::start(dir.path(), &["--demo"]);
+    let exports: Vec<(String, String)> = served
+        .banner
+        .iter()
+        .filter_map(|l| l.strip_prefix("export "))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    assert!(
+        exports
+            .iter()
+            .any(|(k, v)| k == "OS_USERNAME" && v == "demo"),
+        "{:?}",
+        served.banner
+    );
+    let run = |args: &[&str]| {
+        let mut cmd = Command::new(&openstack);
+        cmd.args(args);
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("OS_")) {
+            cmd.env_remove(k);
+        }
+        cmd.envs(exports.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        cmd.output().expect("run openstack")
+    };
+    let issued = ok(run(&["token", "issue", "-f", "json"]));
+    let token: serde_json::Value =
+        serde_json::from_str(&issued).expect("json from openstack token issue");
+    for field in ["id", "expires", "project_id", "user_id"] {
+        assert!(
+            token[field].as_str().is_some_and(|v| !v.is_empty()),
+            "{field} in {issued}"
+        );
+    }
+    // The same token is accepted by the server, and `token revoke` ends it.
+    let id = token["id"].as_str().expect("id").to_string();
+    let check = |t: &str| {
+        Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-H",
+                &format!("X-Auth-Token: {t}"),
+            ])
+            .arg(format!("{}/identity/v3/auth/catalog", served.url))
+            .output()
+            .map(|o| stdout(&o))
+    };
+    assert_eq!(check(&id).expect("curl"), "200");
+    ok(run(&["token", "revoke", &id]));
+    assert_eq!(check(&id).expect("curl"), "401");
+    // A wrong password is refused by the real client too.
+    let bad = run(&["--os-password", "wrong", "token", "issue"]);
+    assert!(!bad.status.success(), "wrong password accepted");
+    assert!(stderr(&bad).contains("401"), "{}", stderr(&bad));
+}
+
+/// The real `openstack` CLI drives a server through its lifecycle against `serve --demo`:
+/// flavor and image lists, create --wait, list, show, stop, resize, start, reboot --wait,
+/// rename, properties, delete.
+#[test]
+fn openstack_server_lifecycle_against_serve_demo() {
+    let Some(openstack) = openstack_cli() else {
+        assert!(
+            std::env::var_os("CYCLADES_REQUIRE_E2E").is_none(),
+            "CYCLADES_REQUIRE_E2E is set but no openstack CLI was found (set CYCLADES_OPENSTACK_CLI)"
+        );
+        eprintln!("SKIPPED openstack_server_lifecycle_against_serve_demo: no openstack CLI");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let served = Served::start(dir.path(), &["--demo"]);
+    let exports: Vec<(String, String)> = served
+        .banner
+        .iter()
+        .filter_map(|l| l.strip_prefix("export "))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let run = |args: &[&str]| {
+        let mut cmd = Command::new(&openstack);
+        cmd.args(args);
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("OS_")) {
+            cmd.env_remove(k);
+        }
+        cmd.envs(exports.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        cmd.output().expect("run openstack")
+    };
+    let json = |args: &[&str]| -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.extend(["-f", "json"]);
+        let text = ok(run(&all));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}: {text}"))
+    };
+    let flavors = json(&["flavor", "list"]);
+    assert!(
+        flavors
+            .as_array()
+            .expect("flavors")
+            .iter()
+            .any(|f| f["Name"] == "C1R1024D10plain"),
+        "{flavors}"
+    );
+    let images = json(&["image", "list"]);
+    assert_eq!(images[0]["Name"], "debian-12", "{images}");
+
+    let private = ok(run(&["keypair", "create", "k1"]));
+    assert!(private.contains("OPENSSH PRIVATE KEY"), "{private}");
+    let keys = json(&["keypair", "list"]);
+    assert_eq!(keys[0]["Name"], "k1", "{keys}");
+    let created = json(&[
+        "server",
+        "create",
+        "--flavor",
+        "C1R1024D10plain",
+        "--image",
+        "debian-12",
+        "--property",
+        "role=web",
+        "--key-name",
+        "k1",
+        "--wait",
+        "demo1",
+    ]);
+    assert_eq!(created["status"], "ACTIVE", "{created}");
+    let id = created["id"].as_str().expect("id").to_string();
+    let listed = json(&["server", "list"]);
+    assert_eq!(listed[0]["Name"], "demo1", "{listed}");
+    assert_eq!(listed[0]["Image"], "debian-12", "{listed}");
+    assert_eq!(listed[0]["Flavor"], "C1R1024D10plain", "{listed}");
+    let shown = json(&["server", "show", "demo1"]);
+    assert_eq!(shown["id"], id.as_str());
+
+    let status = |want: &str| {
+        for _ in 0..100 {
+            let s = json(&["server", "show", &id]);
+            if s["status"] == want {
+                return s;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        panic!("server never reached {want}");
+    };
+    ok(run(&["server", "stop", &id]));
+    status("STOPPED");
+    // A different disk size is refused, and the CLI shows Synnefo's reason.
+    let refused = run(&["server", "resize", "--flavor", "C2R2048D20plain", &id]);
+    assert!(
+        stderr(&refused).contains("disk size"),
+        "{}",
+        stderr(&refused)
+    );
+    // Same disk, more CPU and RAM: an operator adds the flavor, the user resizes to it.
+    ok(served.cli(&["flavor-create", "2", "2048", "10", "plain"]));
+    ok(run(&[
+        "server",
+        "resize",
+        "--flavor",
+        "C2R2048D10plain",
+        &id,
+    ]));
+    let mut resized = json(&["server", "show", &id]);
+    for _ in 0..100 {
+        if resized["flavor"].to_string().contains("C2R2048D10plain")
+            && resized["status"] == "STOPPED"
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        resized = json(&["server", "show", &id]);
+    }
+    assert!(
+        resized["flavor"].to_string().contains("C2R2048D10plain"),
+        "{resized}"
+    );
+    ok(run(&["server", "start", &id]));
+    status("ACTIVE");
+    ok(run(&["server", "reboot", "--hard", "--wait", &id]));
+    ok(run(&[
+        "server",
+        "set",
+        "--name",
+        "demo2",
+        "--property",
+        "env=prod",
+        &id,
+    ]));
+    let renamed = json(&["server", "show", &id]);
+    assert_eq!(renamed["name"], "demo2", "{renamed}");
+    let props = renamed["properties"].clone();
+    assert!(
+        props.to_string().contains("prod") && props.to_string().contains("web"),
+        "{props}"
+    );
+    ok(run(&["server", "delete", &id]));
+    status("DELETED");
+    let after = json(&["server", "list"]);
+    assert_eq!(after, serde_json::json!([]), "{after}");
+}
+
+/// `kill -9` in the middle of a batch of creates: after a restart on the same data directory
+/// every server ends ACTIVE exactly once, the cluster holds exactly one instance per server,
+/// every job finished, and quota matches.
+#[test]
+fn kill_9_during_a_batch_of_creates_loses_and_duplicates_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut served = Served::start(dir.path(), &["--demo"]);
+    const N: usize = 6;
+    for i in 0..N {
+        let out = served.cli(&[
+            "server-create",
+            "--name",
+            &format!("k{i}"),
+            "--user",
+            "demo",
+            "--flavor",
+            "C1R1024D10plain",
+            "--image",
+            "debian-12",
+            "--output-format",
+            "json",
+        ]);
+        ok(out);
+    }
+    // Jobs are in flight (a simulated create takes about 1 s): kill the process outright.
+    let in_flight: Vec<serde_json::Value> = serde_json::from_str(&ok(served.cli(&[
+        "job-list",
+        "--unfinished",
+        "--output-format",
+        "json",
+    ])))
+    .expect("jobs");
+    served.child.kill().expect("kill -9");
+    assert!(!in_flight.is_empty(), "no job was in flight at the kill");
+    served.child.wait().expect("reaped");
+    drop(served);
+
+    let served = Served::start(dir.path(), &["--demo"]);
+    let list = |served: &Served| -> Vec<serde_json::Value> {
+        let text = ok(served.cli(&["server-list", "--output-format", "json"]));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+    };
+    let mut servers = list(&served);
+    for _ in 0..150 {
+        if servers.len() == N && servers.iter().all(|s| s["status"] == "ACTIVE") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        servers = list(&served);
+    }
+    assert_eq!(servers.len(), N, "{servers:?}");
+    assert!(
+        servers.iter().all(|s| s["status"] == "ACTIVE"),
+        "{servers:?}"
+    );
+    let jobs: Vec<serde_json::Value> =
+        serde_json::from_str(&ok(served.cli(&["job-list", "--output-format", "json"])))
+            .expect("jobs");
+    assert_eq!(jobs.len(), N, "{jobs:?}");
+    assert!(jobs.iter().all(|j| j["state"] == "succeeded"), "{jobs:?}");
+    // Ganeti holds one instance per server, no more.
+    ok(served.cli(&["backend-update-status"]));
+    let backends: Vec<serde_json::Value> = serde_json::from_str(&ok(served.cli(&[
+        "backend-list",
+        "--output-format",
+        "json",
+    ])))
+    .expect("backends");
+    assert_eq!(backends[0]["pinst_cnt"], N as u64, "{backends:?}");
+    for s in &servers {
+        let id = s["id"].as_str().expect("id");
+        let inspect: serde_json::Value = serde_json::from_str(&ok(served.cli(&[
+            "server-inspect",
+            id,
+            "--output-format",
+            "json",
+        ])))
+        .expect("inspect");
+        assert_eq!(inspect["ganeti"]["name"], format!("snf-{id}"), "{inspect}");
+    }
+    let quota: Vec<serde_json::Value> = serde_json::from_str(&ok(served.cli(&[
+        "quota-list",
+        "--project",
+        "demo",
+        "--output-format",
+        "json",
+    ])))
+    .expect("quota");
+    let vm = quota
+        .iter()
+        .find(|r| r["resource"] == "cyclades.vm")
+        .expect("vm row");
+    assert_eq!(
+        (vm["usage"].clone(), vm["pending"].clone()),
+        (serde_json::json!(N), serde_json::json!(0)),
+        "{vm}"
+    );
+}
