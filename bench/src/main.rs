@@ -354,6 +354,27 @@ fn main() {
             .unwrap_or(1)
     );
     let only = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+    if only == "profile-allocator" {
+        // A steady loop for `perf record`: nothing but alloc-default calls over 500 backends.
+        let host = host(cache.path());
+        host.load_builtins().expect("built-ins");
+        let plugin = host.find("alloc-default").expect("alloc-default");
+        let table = backends(500);
+        let request = VmRequest {
+            ram_mb: 2048,
+            disk_mb: 20_480,
+            vcpus: 2,
+            template: TemplateSet::DRBD,
+            project_has_dedicated: false,
+        };
+        let t = Instant::now();
+        let n = 30_000;
+        for _ in 0..n {
+            std::hint::black_box(plugin.choose(&table, &request).expect("call"));
+        }
+        println!("mean {}", us(t.elapsed() / n));
+        return;
+    }
     if only == "all" || only == "plugins" {
         load_times();
         allocator_calls(cache.path(), true);

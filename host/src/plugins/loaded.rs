@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, ComponentExportIndex, Linker};
 use wasmtime::{Store, StoreLimitsBuilder, Trap};
 
 use super::bindings::allocator::exports::cyclades::plugin::allocator_api::{
@@ -25,13 +25,15 @@ use super::bindings::network_flavor::exports::cyclades::plugin::network_flavor_a
 use super::bindings::network_flavor::{NetworkFlavor, NetworkFlavorPre};
 use super::bindings::{Description, GuestError, HostState, PluginKind, WIT_VERSION};
 use super::engine::{CompileSource, EPOCH_TICK, PluginEngine, error_chain};
+use super::fast_abi::{BackendTable, FastAllocation};
 use super::limits::Limits;
 use super::{Kind, PluginError};
 use crate::clock::Timestamp;
 
 /// The typed entry points of a plugin, by world.
 enum Typed {
-    Allocator(AllocatorPre<HostState>),
+    /// With the export index of `choose`, called through `fast_abi`.
+    Allocator(AllocatorPre<HostState>, ComponentExportIndex),
     DiskTemplate(DiskTemplatePre<HostState>, TemplateCapabilities),
     NetworkFlavor(NetworkFlavorPre<HostState>, PoolNeeds),
 }
@@ -110,7 +112,12 @@ impl LoadedPlugin {
                 found: error_chain(&e),
             })?;
         let typed_kind = if let Ok(p) = AllocatorPre::new(pre.clone()) {
-            TypedKind::Allocator(p)
+            // `AllocatorPre::new` checked the exports, so `choose` is there.
+            let choose = choose_export(&p).ok_or_else(|| PluginError::WrongWorld {
+                expected: "an allocator exporting choose".into(),
+                found: "no choose export".into(),
+            })?;
+            TypedKind::Allocator(p, choose)
         } else if let Ok(p) = DiskTemplatePre::new(pre.clone()) {
             TypedKind::DiskTemplate(p)
         } else if let Ok(p) = NetworkFlavorPre::new(pre.clone()) {
@@ -161,7 +168,7 @@ impl LoadedPlugin {
         plugin.settings = Arc::new((options.settings_for)(&plugin.name));
         plugin.description = description;
         plugin.typed = match typed_kind {
-            TypedKind::Allocator(p) => Typed::Allocator(p),
+            TypedKind::Allocator(p, choose) => Typed::Allocator(p, choose),
             TypedKind::DiskTemplate(p) => {
                 let caps = plugin
                     .call(|store| {
@@ -202,7 +209,7 @@ impl LoadedPlugin {
 
     fn describe_with(&self, typed: &TypedKind) -> Result<Description, PluginError> {
         match typed {
-            TypedKind::Allocator(p) => self.call(|store| {
+            TypedKind::Allocator(p, _) => self.call(|store| {
                 Allocator::instantiate_pre_typed(p, store)?
                     .cyclades_plugin_allocator_api()
                     .call_describe(store)
@@ -229,7 +236,9 @@ impl LoadedPlugin {
     /// store and instance plus a trivial call: the fixed price of every plugin call.
     pub fn self_test(&self) -> Result<(), PluginError> {
         let d = match &self.typed {
-            Typed::Allocator(p) => self.describe_with(&TypedKind::Allocator(p.clone()))?,
+            Typed::Allocator(p, choose) => {
+                self.describe_with(&TypedKind::Allocator(p.clone(), *choose))?
+            }
             Typed::DiskTemplate(p, _) => self.describe_with(&TypedKind::DiskTemplate(p.clone()))?,
             Typed::NetworkFlavor(p, _) => {
                 self.describe_with(&TypedKind::NetworkFlavor(p.clone()))?
@@ -252,7 +261,31 @@ impl LoadedPlugin {
         backends: &[Backend],
         request: &VmRequest,
     ) -> Result<Allocation, PluginError> {
-        let Typed::Allocator(pre) = &self.typed else {
+        let Typed::Allocator(pre, choose) = &self.typed else {
+            return Err(self.wrong_kind(Kind::Allocator));
+        };
+        self.call(|store| {
+            // The generated `call_choose` marshals field by field; `fast_abi` does the same
+            // work in one pass (see there). Type checking stays wasmtime's.
+            let instance = pre.instance_pre().instantiate(&mut *store)?;
+            let func = instance.get_typed_func::<
+                (BackendTable<'_>, VmRequest),
+                (Result<FastAllocation, GuestError>,),
+            >(&mut *store, choose)?;
+            let (answer,) = func.call(&mut *store, (BackendTable(backends), *request))?;
+            Ok(answer.map(|FastAllocation(a)| a))
+        })
+    }
+
+    /// Allocator: `choose` through wasmtime's generated marshalling (the reference that
+    /// `fast_abi` is tested against).
+    #[cfg(test)]
+    pub(super) fn choose_generated(
+        &self,
+        backends: &[Backend],
+        request: &VmRequest,
+    ) -> Result<Allocation, PluginError> {
+        let Typed::Allocator(pre, _) = &self.typed else {
             return Err(self.wrong_kind(Kind::Allocator));
         };
         self.call(|store| {
@@ -378,8 +411,11 @@ impl LoadedPlugin {
             .max(1);
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
-        // Fails (harmlessly) when the engine does not meter fuel.
-        let _ = store.set_fuel(self.limits.fuel.unwrap_or(u64::MAX));
+        if self.engine.fuel {
+            // Cannot fail on an engine that meters fuel. (Calling it on one that does not
+            // builds an error, with a backtrace under RUST_BACKTRACE: a third of a call.)
+            let _ = store.set_fuel(self.limits.fuel.unwrap_or(u64::MAX));
+        }
         store
     }
 
@@ -476,7 +512,7 @@ impl LoadedPlugin {
 
 /// The world a component was found to implement, before the self-test.
 enum TypedKind {
-    Allocator(AllocatorPre<HostState>),
+    Allocator(AllocatorPre<HostState>, ComponentExportIndex),
     DiskTemplate(DiskTemplatePre<HostState>),
     NetworkFlavor(NetworkFlavorPre<HostState>),
 }
@@ -484,7 +520,7 @@ enum TypedKind {
 impl TypedKind {
     fn kind(&self) -> Kind {
         match self {
-            TypedKind::Allocator(_) => Kind::Allocator,
+            TypedKind::Allocator(..) => Kind::Allocator,
             TypedKind::DiskTemplate(_) => Kind::DiskTemplate,
             TypedKind::NetworkFlavor(_) => Kind::NetworkFlavor,
         }
@@ -493,7 +529,7 @@ impl TypedKind {
     /// A `Typed` to hold while self-testing (replaced once capabilities are known).
     fn placeholder(&self) -> Typed {
         match self {
-            TypedKind::Allocator(p) => Typed::Allocator(p.clone()),
+            TypedKind::Allocator(p, choose) => Typed::Allocator(p.clone(), *choose),
             TypedKind::DiskTemplate(p) => Typed::DiskTemplate(p.clone(), placeholder_caps()),
             TypedKind::NetworkFlavor(p) => Typed::NetworkFlavor(
                 p.clone(),
@@ -633,4 +669,14 @@ fn validate_description(d: &Description, kind: Kind) -> Result<(), PluginError> 
         });
     }
     Ok(())
+}
+
+/// The export index of the allocator interface's `choose`, resolved once per loaded plugin.
+fn choose_export(pre: &AllocatorPre<HostState>) -> Option<ComponentExportIndex> {
+    let component = pre.instance_pre().component();
+    let interface = component.get_export_index(
+        None,
+        &format!("cyclades:plugin/allocator-api@{WIT_VERSION}"),
+    )?;
+    component.get_export_index(Some(&interface), "choose")
 }

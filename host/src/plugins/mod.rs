@@ -2,7 +2,8 @@
 //! `wit/` (allocators, disk templates, network flavors).
 //!
 //! Owns the wasmtime engine (`engine`), the host-side bindings and host imports (`bindings`),
-//! loading and calling one plugin under its limits (`loaded`), and the registry of loaded
+//! loading and calling one plugin under its limits (`loaded`), the allocator's one-pass
+//! marshalling of its backend table and answer (`fast_abi`), and the registry of loaded
 //! plugins and slots with hot swap, rollback, quarantine and shadowing (`registry`).
 //!
 //! Rules: one `Engine` per host; compile once (with an on-disk cache keyed by content digest
@@ -17,6 +18,7 @@
 mod bindings;
 mod engine;
 mod error;
+mod fast_abi;
 mod limits;
 mod loaded;
 mod registry;

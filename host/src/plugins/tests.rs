@@ -553,3 +553,137 @@ fn a_shadow_allocator_records_but_never_decides() {
     host.set_shadow(None).expect("off");
     assert!(host.shadow().is_none());
 }
+
+/// `fast_abi` lowers the backend table and lifts the answer by hand; wasmtime's generated code
+/// is the reference. Tables exercise every field (u64 values above 2^32, so a misplaced or
+/// truncated field changes a score), every flag and every reject reason.
+#[test]
+fn fast_abi_matches_wasmtime_generated_marshalling() {
+    let host = host_with(|_| {});
+    host.load_builtins().expect("built-ins");
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let state_flags = [
+        BackendFlags::OFFLINE,
+        BackendFlags::DRAINED,
+        BackendFlags::PUBLIC,
+        BackendFlags::DEDICATED,
+    ];
+    let template_flags = [
+        TemplateSet::DISKLESS,
+        TemplateSet::FILE,
+        TemplateSet::SHAREDFILE,
+        TemplateSet::PLAIN,
+        TemplateSet::DRBD,
+        TemplateSet::RBD,
+        TemplateSet::BLOCKDEV,
+        TemplateSet::EXT,
+        TemplateSet::GLUSTER,
+    ];
+    let mut table = |n: u32| -> Vec<Backend> {
+        (0..n)
+            .map(|i| {
+                let r = next();
+                let mut state = BackendFlags::empty();
+                for (bit, flag) in state_flags.iter().enumerate() {
+                    // Mostly public and online, so that scores (not only rejections) appear.
+                    let on = if bit >= 2 {
+                        r >> bit & 3 != 0
+                    } else {
+                        r >> (bit * 3) & 7 == 0
+                    };
+                    if on {
+                        state |= *flag;
+                    }
+                }
+                let mut templates = TemplateSet::empty();
+                for (bit, flag) in template_flags.iter().enumerate() {
+                    if r >> (16 + bit) & 1 == 1 {
+                        templates |= *flag;
+                    }
+                }
+                let total = (1 << 33) + (r >> 40);
+                Backend {
+                    id: 1_000_000 + i,
+                    mem_free_mb: total - (r >> 44),
+                    mem_total_mb: total,
+                    disk_free_mb: (r >> 24) % ((1 << 36) + 7),
+                    disk_total_mb: 1 << 37,
+                    cpu_total: (r % 64) as u32,
+                    instances: (r >> 8) as u32 % 200,
+                    state,
+                    templates,
+                }
+            })
+            .collect()
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for name in ["alloc-default", "alloc-pack", "alloc-spread"] {
+        let plugin = host.find(name).expect("allocator");
+        for n in [0, 1, 7, 64, 500] {
+            let backends = table(n);
+            for (template, dedicated, ram_mb) in [
+                (TemplateSet::DRBD, false, 2048),
+                (TemplateSet::PLAIN, true, 1 << 34),
+                (TemplateSet::EXT, false, 512),
+                (TemplateSet::GLUSTER, true, 4096),
+            ] {
+                let request = VmRequest {
+                    ram_mb,
+                    disk_mb: 1 << 20,
+                    vcpus: 2,
+                    template,
+                    project_has_dedicated: dedicated,
+                };
+                let fast = plugin.choose(&backends, &request).expect("fast path");
+                let generated = plugin
+                    .choose_generated(&backends, &request)
+                    .expect("generated path");
+                assert_eq!(fast.chosen, generated.chosen, "{name} n={n}");
+                assert_eq!(fast.capacity_fallback, generated.capacity_fallback);
+                assert_eq!(fast.candidates.len(), backends.len());
+                for (a, b) in fast.candidates.iter().zip(&generated.candidates) {
+                    assert_eq!(a.backend_id, b.backend_id);
+                    match (a.verdict, b.verdict) {
+                        (Verdict::Score(x), Verdict::Score(y)) => {
+                            assert_eq!(
+                                x.to_bits(),
+                                y.to_bits(),
+                                "{name}: score of {}",
+                                a.backend_id
+                            );
+                            seen.insert("score".to_string());
+                        }
+                        (x, y) => {
+                            assert_eq!(x, y, "{name}: verdict on {}", a.backend_id);
+                            seen.insert(format!("{x:?}"));
+                        }
+                    }
+                }
+                seen.insert(format!("chosen {}", fast.chosen.is_some()));
+                seen.insert(format!("fallback {}", fast.capacity_fallback));
+            }
+        }
+    }
+    // The tables really exercised every verdict and both shapes of the answer.
+    for expected in [
+        "score",
+        "Verdict::Rejected(RejectReason::Offline)",
+        "Verdict::Rejected(RejectReason::Drained)",
+        "Verdict::Rejected(RejectReason::NotDedicated)",
+        "Verdict::Rejected(RejectReason::NotPublic)",
+        "Verdict::Rejected(RejectReason::NoCapacity)",
+        "Verdict::Rejected(RejectReason::NoTemplate)",
+        "chosen true",
+        "chosen false",
+        "fallback true",
+        "fallback false",
+    ] {
+        assert!(seen.contains(expected), "never saw {expected}: {seen:?}");
+    }
+}
