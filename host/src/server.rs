@@ -165,6 +165,7 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
     };
     let simulator = if options.demo {
         let sim = sim::start(sim::SimOptions {
+            tls: false,
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
             cluster_name: "demo.ganeti.sim".into(),
             nodes: config.demo.ganeti_nodes.clamp(1, 256),

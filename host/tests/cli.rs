@@ -337,7 +337,8 @@ fn config_show_merges_sources_and_redacts_secrets() {
 
 #[test]
 fn backend_commands_drive_a_simulated_cluster() {
-    // A standalone simulator process, as an operator would run it.
+    // A standalone simulator process, as an operator would run it, serving HTTPS with a
+    // self-signed certificate as Ganeti's RAPI does.
     let state = tempfile::tempdir().expect("tempdir");
     let mut sim = Command::new(BIN)
         .args([
@@ -350,6 +351,7 @@ fn backend_commands_drive_a_simulated_cluster() {
             "0",
             "--password",
             "sim-pw",
+            "--tls",
             "--state-dir",
         ])
         .arg(state.path())
@@ -363,7 +365,7 @@ fn backend_commands_drive_a_simulated_cluster() {
         .read_line(&mut line)
         .expect("banner");
     let port = line
-        .split("http://127.0.0.1:")
+        .split("https://127.0.0.1:")
         .nth(1)
         .and_then(|rest| rest.split('/').next())
         .expect("port in banner")
@@ -381,8 +383,12 @@ fn backend_commands_drive_a_simulated_cluster() {
         "cyclades",
         "--hypervisor",
         "fake",
-        "--http",
     ];
+    // Without --insecure the self-signed certificate is refused, and the message says how on.
+    let refused = served.cli(&[&add[..], &["--password", "sim-pw"]].concat());
+    clean_failure(&refused, "--insecure");
+    clean_failure(&refused, "certificate");
+    let add = [&add[..], &["--insecure"]].concat();
     clean_failure(
         &served.cli(&[&add[..], &["--password", "wrong"]].concat()),
         "refused",

@@ -133,6 +133,7 @@ fn unique_id() -> u64 {
 #[tokio::test]
 async fn synnefo_scenario_against_the_simulator() {
     let s = sim::start(SimOptions {
+        tls: false,
         listen: "127.0.0.1:0".parse().expect("addr"),
         cluster_name: "cluster.ganeti.test".into(),
         nodes: 1,

@@ -39,6 +39,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             password,
             state_dir,
             job_latency,
+            tls,
         } => {
             init_logging(LogFormat::Pretty);
             let latency = if job_latency == "0" {
@@ -54,6 +55,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 password: password.clone(),
                 state_dir: state_dir.clone(),
                 latency,
+                tls: *tls,
             };
             let running = sim::start(options)
                 .await

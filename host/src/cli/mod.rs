@@ -137,6 +137,10 @@ pub enum Command {
         /// Job timing: `realistic` (from the recorded fixtures) or `0` (instant).
         #[arg(long, default_value = "realistic", value_parser = ["realistic", "0"])]
         job_latency: String,
+        /// Serve HTTPS with a self-signed certificate, as Ganeti's RAPI does (kept in
+        /// `<state-dir>/rapi.pem` across restarts); add the backend with `--insecure`.
+        #[arg(long)]
+        tls: bool,
     },
     /// Inspect the configuration.
     #[command(subcommand)]

@@ -105,6 +105,7 @@ struct World {
 async fn world() -> World {
     let dir = tempfile::tempdir().expect("tempdir");
     let sim = sim::start(SimOptions {
+        tls: false,
         listen: "127.0.0.1:0".parse().expect("addr"),
         cluster_name: "jobs.sim".into(),
         nodes: 2,

@@ -78,7 +78,9 @@ impl From<BackendError> for ServiceError {
     fn from(e: BackendError) -> Self {
         match &e {
             BackendError::Offline { .. } => ServiceError::ServiceUnavailable(e.to_string()),
-            BackendError::Unauthorized { .. } => ServiceError::BadRequest(e.to_string()),
+            BackendError::Unauthorized { .. } | BackendError::Certificate { .. } => {
+                ServiceError::BadRequest(e.to_string())
+            }
             BackendError::NotFound { .. } => ServiceError::ItemNotFound(e.to_string()),
             BackendError::Transport { .. } | BackendError::Timeout { .. } => {
                 ServiceError::ServiceUnavailable(super::error::chain(&e))

@@ -58,6 +58,12 @@ pub enum BackendError {
         message: String,
         code: Option<String>,
     },
+    #[error(
+        "the TLS certificate of {cluster} is not trusted ({detail}); Ganeti's RAPI uses a \
+         self-signed certificate by default: add or modify the backend with --insecure, or \
+         install a certificate this host trusts"
+    )]
+    Certificate { cluster: String, detail: String },
     #[error("cannot reach {cluster}")]
     Transport {
         cluster: String,
@@ -178,6 +184,11 @@ impl RapiClient {
                     cluster: self.cluster(),
                     what: path.to_string(),
                     seconds: self.config.timeout.as_secs(),
+                }
+            } else if let Some(detail) = certificate_problem(&source) {
+                BackendError::Certificate {
+                    cluster: self.cluster(),
+                    detail,
                 }
             } else {
                 BackendError::Transport {
@@ -583,3 +594,16 @@ pub fn tag_to_ganeti(tag: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// The TLS verification failure inside a transport error, if that is what it is.
+fn certificate_problem(e: &reqwest::Error) -> Option<String> {
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = source {
+        let text = err.to_string();
+        if text.contains("certificate") {
+            return Some(text);
+        }
+        source = err.source();
+    }
+    None
+}

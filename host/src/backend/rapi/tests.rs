@@ -9,6 +9,7 @@ use crate::backend::sim::{self, Latency, RunningSim, SimOptions};
 
 async fn simulator() -> RunningSim {
     sim::start(SimOptions {
+        tls: false,
         listen: "127.0.0.1:0".parse().expect("addr"),
         cluster_name: "c1.test".into(),
         nodes: 3,
@@ -264,5 +265,74 @@ async fn networks_and_nics_round_trip() {
         .await
         .expect("deleted");
     assert!(c.networks().await.expect("list").is_empty());
+    s.shutdown().await;
+}
+
+/// `ganeti-sim --tls` serves HTTPS with a self-signed certificate, as real Ganeti does: a
+/// client verifying certificates refuses it with a message that says so, `--insecure` reaches
+/// it, and the certificate (0600 in the state dir) survives a restart.
+#[tokio::test]
+async fn tls_simulator_needs_insecure_and_keeps_its_certificate() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let start = || {
+        sim::start(SimOptions {
+            tls: true,
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            cluster_name: "tls.test".into(),
+            nodes: 2,
+            username: "cyclades".into(),
+            password: "pw".into(),
+            state_dir: Some(dir.path().to_path_buf()),
+            latency: Latency::zero(),
+        })
+    };
+    let with = |s: &RunningSim, insecure: bool| {
+        RapiClient::new(RapiConfig {
+            base_url: s.url(),
+            username: "cyclades".into(),
+            password: "pw".into(),
+            insecure,
+            timeout: Duration::from_secs(5),
+            offline: false,
+        })
+        .expect("client")
+    };
+    let s = start().await.expect("simulator");
+    assert!(s.url().starts_with("https://127.0.0.1:"), "{}", s.url());
+    let refused = with(&s, false).features().await.expect_err("self-signed");
+    let message = format!("{refused:#}");
+    assert!(message.contains("certificate"), "{message}");
+    let features = with(&s, true)
+        .features()
+        .await
+        .expect("insecure reaches it");
+    assert!(features.contains(&"instance-create-reqv1".to_string()));
+    // Plain HTTP to the TLS port gets nowhere.
+    let plain = RapiClient::new(RapiConfig {
+        base_url: format!("http://{}", s.addr),
+        username: "cyclades".into(),
+        password: "pw".into(),
+        insecure: true,
+        timeout: Duration::from_secs(5),
+        offline: false,
+    })
+    .expect("client");
+    assert!(plain.features().await.is_err());
+
+    let pem_path = dir.path().join(sim::tls::PEM_FILE);
+    let pem = std::fs::read(&pem_path).expect("rapi.pem");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&pem_path)
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    s.shutdown().await;
+    let s = start().await.expect("simulator");
+    with(&s, true).features().await.expect("after restart");
+    assert_eq!(std::fs::read(&pem_path).expect("rapi.pem"), pem);
     s.shutdown().await;
 }

@@ -10,6 +10,7 @@ mod modify;
 pub mod network;
 mod routes;
 pub mod state;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -32,6 +33,9 @@ pub struct SimOptions {
     /// Where the cluster state lives (`ganeti-sim.json`); `None` keeps it in memory.
     pub state_dir: Option<PathBuf>,
     pub latency: Latency,
+    /// Serve HTTPS with a self-signed certificate (kept in the state directory), as Ganeti's
+    /// RAPI does.
+    pub tls: bool,
 }
 
 /// Shared simulator state.
@@ -77,14 +81,20 @@ fn save(path: &Path, bytes: &[u8]) {
 pub struct RunningSim {
     pub addr: SocketAddr,
     pub sim: Sim,
+    tls: bool,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl RunningSim {
-    /// `http://<addr>`: the RAPI base URL.
+    /// `http://<addr>` or `https://<addr>`: the RAPI base URL.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme(), self.addr)
+    }
+
+    /// `https` when it serves TLS.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls { "https" } else { "http" }
     }
 
     pub async fn shutdown(mut self) {
@@ -161,6 +171,16 @@ pub async fn start(options: SimOptions) -> Result<RunningSim, SimError> {
         source,
     })?;
     let app = routes::router(sim.clone());
+    let tls = if options.tls {
+        let names = vec![
+            "localhost".to_string(),
+            addr.ip().to_string(),
+            options.cluster_name.clone(),
+        ];
+        Some(tls::server_config(options.state_dir.as_deref(), &names)?)
+    } else {
+        None
+    };
     let (tx, rx) = oneshot::channel::<()>();
     let ticker_sim = sim.clone();
     let task = tokio::spawn(async move {
@@ -172,17 +192,23 @@ pub async fn start(options: SimOptions) -> Result<RunningSim, SimError> {
                 ticker_sim.read(|_| ());
             }
         });
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await;
+        match tls {
+            Some(config) => tls::serve(listener, app, config, rx).await,
+            None => {
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = rx.await;
+                    })
+                    .await;
+            }
+        }
         ticker.abort();
     });
-    tracing::info!(%addr, "Ganeti RAPI simulator listening");
+    tracing::info!(%addr, tls = options.tls, "Ganeti RAPI simulator listening");
     Ok(RunningSim {
         addr,
         sim,
+        tls: options.tls,
         shutdown: Some(tx),
         task,
     })

@@ -10,6 +10,7 @@ use super::*;
 
 async fn sim(latency: Latency, state_dir: Option<PathBuf>) -> RunningSim {
     start(SimOptions {
+        tls: false,
         listen: "127.0.0.1:0".parse().expect("addr"),
         cluster_name: "cluster.ganeti.test".into(),
         nodes: 2,
