@@ -220,12 +220,21 @@ pub async fn run(cache: &std::path::Path) {
         .bytes()
         .await
         .expect("body");
-    let count = serde_json::from_slice::<Value>(&body).expect("json")["servers"]
-        .as_array()
-        .map(Vec::len)
-        .unwrap_or(0);
+    // Counted without building a JSON tree: the client shares this process and its RSS.
+    #[derive(serde::Deserialize)]
+    struct Listing {
+        servers: Vec<serde::de::IgnoredAny>,
+    }
+    let count = serde_json::from_slice::<Listing>(&body)
+        .expect("json")
+        .servers
+        .len();
     assert_eq!(count, 10_000);
-    let rounds = 10;
+    // BENCH_DETAIL_ROUNDS raises the count for `perf record`.
+    let rounds: u32 = std::env::var("BENCH_DETAIL_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
     let t = Instant::now();
     for _ in 0..rounds {
         let b = http
@@ -316,4 +325,91 @@ pub async fn run(cache: &std::path::Path) {
         delta.as_secs_f64() / ours.as_secs_f64()
     );
     running.shutdown().await.expect("shutdown");
+    separate_process_rss(dir.path(), &http, rounds).await;
+}
+
+/// The server's own memory, without this benchmark's client and history in the same process:
+/// the release `cyclades` binary serves the same data dir (`serve --demo`, default settings)
+/// and answers the same 10,000-server listing; its VmRSS and peak (VmHWM) are read from /proc.
+async fn separate_process_rss(dir: &std::path::Path, http: &reqwest::Client, rounds: u32) {
+    use std::io::BufRead;
+    println!("## The server alone: `cyclades serve --demo` over the same 10,000 servers\n");
+    let Some(bin) = std::env::current_exe()
+        .ok()
+        .map(|p| p.with_file_name("cyclades"))
+        .filter(|p| p.is_file())
+    else {
+        println!(
+            "(skipped: no release binary next to this one; run `cargo build --release -p cyclades` first)\n"
+        );
+        return;
+    };
+    let mut child = std::process::Command::new(&bin)
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .env("CYCLADES_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn cyclades serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut url = None;
+    for line in std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+    {
+        if url.is_none() {
+            url = line
+                .split_whitespace()
+                .find(|w| w.starts_with("http://"))
+                .map(str::to_string);
+        }
+        if line.starts_with("Operator commands:") {
+            break;
+        }
+    }
+    let url = url.expect("url in banner");
+    let tok = token(http, &url).await;
+    let detail_url = format!("{url}/compute/v2.0/servers/detail");
+    let mut times = Vec::new();
+    for _ in 0..=rounds {
+        let t = Instant::now();
+        let body = http
+            .get(&detail_url)
+            .header("X-Auth-Token", &tok)
+            .send()
+            .await
+            .expect("get")
+            .bytes()
+            .await
+            .expect("body");
+        times.push(t.elapsed());
+        assert!(body.len() > 10_000_000, "a 10,000-server listing");
+    }
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+            .unwrap_or(0.0)
+    };
+    let first = times.remove(0);
+    let warm = times.iter().sum::<Duration>() / times.len().max(1) as u32;
+    println!(
+        "| first listing (renders every document) | next listings (mean of {rounds}) | server RSS | server peak RSS (VmHWM) |"
+    );
+    println!("|---|---|---|---|");
+    println!(
+        "| {} | {} | **{:.0} MiB** | {:.0} MiB |\n",
+        ms(first),
+        ms(warm),
+        field("VmRSS:"),
+        field("VmHWM:")
+    );
+    let _ = child.kill();
+    let _ = child.wait();
 }

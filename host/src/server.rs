@@ -199,6 +199,7 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
         region: config.server.region.clone(),
         max_body_bytes: config.server.max_body_bytes,
         compat: config.api.compat,
+        server_docs: Default::default(),
     };
     let app = api::router(state);
     let (tx, rx) = oneshot::channel::<()>();

@@ -322,6 +322,19 @@ async fn detail(
     Caller(caller): Caller,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
+    if q.changes_since.is_none() && q.name.is_none() && q.status.is_none() {
+        // The plain listing every client polls: from the cache of rendered documents.
+        let body = state
+            .server_docs
+            .detail_listing(&state.services, &caller, |s| {
+                serde_json::to_vec(&server_doc(&state, s)).map_err(|e| ServiceError::internal(&e))
+            })?;
+        return Ok((
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response());
+    }
     Ok(match listing(&state, &caller, &q)? {
         None => StatusCode::NOT_MODIFIED.into_response(),
         Some(list) => detail_body(&state, &list),

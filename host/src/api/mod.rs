@@ -29,6 +29,7 @@ mod identity_v2;
 mod identity_v3;
 mod image;
 mod middleware;
+mod server_docs;
 mod versions;
 
 use axum::Router;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Response shapes of the compute API (`api.compat`).
     pub compat: crate::config::Compat,
+    /// Rendered server documents by (id, generation), for `/servers/detail`.
+    pub server_docs: std::sync::Arc<server_docs::ServerDocCache>,
 }
 
 /// Builds the whole HTTP application.

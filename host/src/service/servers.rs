@@ -181,6 +181,21 @@ impl Services {
         }
     }
 
+    /// `(id, generation)` of every server record (deleted included), cheap enough to validate
+    /// a cache of rendered documents on every listing.
+    pub fn server_generations(&self) -> Result<Vec<(u64, u64)>, ServiceError> {
+        Ok(self.store().server_generations()?)
+    }
+
+    /// One server record by id, whoever owns it (callers check visibility); `None` if absent.
+    pub fn server_record(&self, id: u64) -> Result<Option<Server>, ServiceError> {
+        match self.store().server_get(id) {
+            Ok(s) => Ok(Some(s)),
+            Err(StoreError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Every server (operators).
     pub fn server_list(&self, deleted: Deleted) -> Result<Vec<Server>, ServiceError> {
         Ok(self.store().server_list(deleted)?)

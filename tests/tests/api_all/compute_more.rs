@@ -464,3 +464,93 @@ async fn reassign_moves_a_server_and_its_quota_between_projects() {
     );
     ctx.shutdown().await;
 }
+
+/// `/servers/detail` is served from a cache of rendered documents keyed by generation: it must
+/// give exactly the bytes a fresh rendering gives (`?name=` takes the uncached path and matches
+/// every name), before and after a rename, a metadata change and a delete, and never another
+/// project's servers.
+#[tokio::test]
+async fn cached_detail_listing_is_byte_identical_to_fresh_rendering() {
+    let ctx = TestContext::new().await;
+    let token = ctx.demo_token().await;
+    let image = ctx.demo_image(&token).await;
+    let flavor = flavor_id(&ctx, &token, FLAVOR_SMALL).await;
+    let mut ids = Vec::new();
+    for name in ["one", "two", "three"] {
+        let r = create(
+            &ctx,
+            &token,
+            json!({"name": name, "imageRef": image, "flavorRef": flavor}),
+        )
+        .await;
+        ids.push(r.body["server"]["id"].as_str().expect("id").to_string());
+    }
+    for id in &ids {
+        ctx.wait_server(&token, id, "ACTIVE").await;
+    }
+    let same = |what: &str, cached: &cyclades_tests::Reply, fresh: &cyclades_tests::Reply| {
+        assert_eq!(cached.status, StatusCode::OK, "{what}");
+        assert_eq!(cached.text, fresh.text, "{what}: cached vs fresh rendering");
+    };
+    let cached = ctx.get("/compute/v2.0/servers/detail", Some(&token)).await;
+    let fresh = ctx
+        .get("/compute/v2.0/servers/detail?name=", Some(&token))
+        .await;
+    same("first listing", &cached, &fresh);
+    assert_eq!(cached.body["servers"].as_array().map(Vec::len), Some(3));
+    // Served again from the cache.
+    let again = ctx.get("/compute/v2.0/servers/detail", Some(&token)).await;
+    same("second listing", &again, &fresh);
+
+    let r = ctx
+        .request(
+            Method::PUT,
+            &format!("/compute/v2.0/servers/{}", ids[0]),
+            Some(&token),
+            Some(json!({"server": {"name": "renamed"}})),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    let r = ctx
+        .request(
+            Method::POST,
+            &format!("/compute/v2.0/servers/{}/metadata", ids[1]),
+            Some(&token),
+            Some(json!({"metadata": {"role": "db"}})),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    let cached = ctx.get("/compute/v2.0/servers/detail", Some(&token)).await;
+    let fresh = ctx
+        .get("/compute/v2.0/servers/detail?name=", Some(&token))
+        .await;
+    same("after rename and metadata", &cached, &fresh);
+    let servers = cached.body["servers"].as_array().expect("servers");
+    assert!(servers.iter().any(|s| s["name"] == "renamed"));
+    assert!(servers.iter().any(|s| s["metadata"]["role"] == "db"));
+
+    let r = ctx
+        .request(
+            Method::DELETE,
+            &format!("/compute/v2.0/servers/{}", ids[2]),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    ctx.wait_server(&token, &ids[2], "DELETED").await;
+    let cached = ctx.get("/compute/v2.0/servers/detail", Some(&token)).await;
+    let fresh = ctx
+        .get("/compute/v2.0/servers/detail?name=", Some(&token))
+        .await;
+    same("after delete", &cached, &fresh);
+    assert_eq!(cached.body["servers"].as_array().map(Vec::len), Some(2));
+
+    ctx.create_project("rivals").await;
+    ctx.create_user("mallory", "mallory-password", "rivals", false)
+        .await;
+    let eve = ctx.token("mallory", "mallory-password", "rivals").await;
+    let theirs = ctx.get("/compute/v2.0/servers/detail", Some(&eve)).await;
+    assert_eq!(theirs.text, r#"{"servers":[]}"#);
+    ctx.shutdown().await;
+}
