@@ -25,7 +25,53 @@ pub struct Config {
     pub backends: BackendsConfig,
     pub security: SecurityConfig,
     pub api: ApiConfig,
+    pub stats: StatsConfig,
     pub demo: DemoConfig,
+}
+
+/// `[stats]`: the graph URLs of `GET /servers/<id>/stats` (Synnefo's `*_GRAPH_URL`,
+/// `STATS_REFRESH_PERIOD`, `CYCLADES_STATS_SECRET_KEY`).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StatsConfig {
+    /// Key shared with the stats host (snf-stats-app): instance names in the URLs are
+    /// AES-256-ECB encrypted under its SHA-256. When unset, one is generated into
+    /// `<data-dir>/stats-secret-key` at first start (copy it to the stats host).
+    pub secret_key: Option<String>,
+    /// Seconds between refreshes the clients are told to use.
+    pub refresh_secs: u64,
+    /// URL templates, `%s` = the encrypted instance name. Default:
+    /// `<public_url>/stats/v1.0/{cpu-bar,cpu-ts,net-bar,net-ts}/%s` (snf-stats-app's layout).
+    pub cpu_bar_url: Option<String>,
+    pub cpu_timeseries_url: Option<String>,
+    pub net_bar_url: Option<String>,
+    pub net_timeseries_url: Option<String>,
+}
+
+impl Default for StatsConfig {
+    fn default() -> Self {
+        StatsConfig {
+            secret_key: None,
+            refresh_secs: 60,
+            cpu_bar_url: None,
+            cpu_timeseries_url: None,
+            net_bar_url: None,
+            net_timeseries_url: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for StatsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatsConfig")
+            .field("secret_key", &self.secret_key.as_ref().map(|_| REDACTED))
+            .field("refresh_secs", &self.refresh_secs)
+            .field("cpu_bar_url", &self.cpu_bar_url)
+            .field("cpu_timeseries_url", &self.cpu_timeseries_url)
+            .field("net_bar_url", &self.net_bar_url)
+            .field("net_timeseries_url", &self.net_timeseries_url)
+            .finish()
+    }
 }
 
 /// `[demo]`: the embedded simulated cluster of `serve --demo`.
@@ -351,6 +397,21 @@ impl Config {
                 format!("'{url}' must start with http:// or https://"),
             ));
         }
+        for (key, template) in [
+            ("stats.cpu_bar_url", &self.stats.cpu_bar_url),
+            ("stats.cpu_timeseries_url", &self.stats.cpu_timeseries_url),
+            ("stats.net_bar_url", &self.stats.net_bar_url),
+            ("stats.net_timeseries_url", &self.stats.net_timeseries_url),
+        ] {
+            if let Some(t) = template
+                && t.matches("%s").count() != 1
+            {
+                return Err(invalid(
+                    key,
+                    format!("'{t}' must contain %s exactly once (the encrypted instance name)"),
+                ));
+            }
+        }
         if self.identity.token_ttl_secs == 0 {
             return Err(invalid(
                 "identity.token_ttl_secs",
@@ -434,6 +495,9 @@ impl Config {
         let mut shown = self.clone();
         if shown.security.secret_key.is_some() {
             shown.security.secret_key = Some(REDACTED.into());
+        }
+        if shown.stats.secret_key.is_some() {
+            shown.stats.secret_key = Some(REDACTED.into());
         }
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
     }
@@ -521,8 +585,13 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted() {
-        let c = Config::from_toml("[security]\nsecret_key = \"hunter2\"\n").unwrap();
+        let c = Config::from_toml(
+            "[security]\nsecret_key = \"hunter2\"\n[stats]\nsecret_key = \"stats-hunter3\"\n",
+        )
+        .unwrap();
         let shown = c.render_redacted();
+        assert!(!shown.contains("stats-hunter3"), "{shown}");
+        assert!(!format!("{c:?}").contains("stats-hunter3"));
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains(REDACTED));
         assert!(!format!("{c:?}").contains("hunter2"));

@@ -200,6 +200,14 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
         max_body_bytes: config.server.max_body_bytes,
         compat: config.api.compat,
         server_docs: Default::default(),
+        stats: std::sync::Arc::new(crate::api::StatsUrls::new(
+            &config.stats,
+            &load_or_generate_secret(
+                config.stats.secret_key.as_deref(),
+                &data_dir.join(STATS_SECRET_KEY_FILE),
+            )?,
+            &public_url,
+        )),
     };
     let app = api::router(state);
     let (tx, rx) = oneshot::channel::<()>();
@@ -346,24 +354,35 @@ fn prepare_data_dir(dir: &Path) -> Result<(), ServerError> {
 /// Name of the generated secret-key file (when `security.secret_key` is not configured).
 pub const SECRET_KEY_FILE: &str = "secret-key";
 
+/// Name of the generated stats key file (when `stats.secret_key` is not configured).
+pub const STATS_SECRET_KEY_FILE: &str = "stats-secret-key";
+
 /// The key that seals secrets at rest: `security.secret_key`, else `<data-dir>/secret-key`
 /// (generated, mode 0600, at first start).
 fn load_sealer(config: &Config, dir: &Path) -> Result<Sealer, ServerError> {
-    if let Some(secret) = &config.security.secret_key {
-        return Ok(Sealer::new(secret));
+    let secret = load_or_generate_secret(
+        config.security.secret_key.as_deref(),
+        &dir.join(SECRET_KEY_FILE),
+    )?;
+    Ok(Sealer::new(&secret))
+}
+
+/// A configured secret, else the one in `path`, else a new one written there (mode 0600).
+fn load_or_generate_secret(configured: Option<&str>, path: &Path) -> Result<String, ServerError> {
+    if let Some(secret) = configured {
+        return Ok(secret.to_string());
     }
-    let path = dir.join(SECRET_KEY_FILE);
     let err = |source| ServerError::DataDir {
         path: path.display().to_string(),
         source,
     };
-    match std::fs::read_to_string(&path) {
-        Ok(secret) if !secret.trim().is_empty() => Ok(Sealer::new(secret.trim())),
+    match std::fs::read_to_string(path) {
+        Ok(secret) if !secret.trim().is_empty() => Ok(secret.trim().to_string()),
         Ok(_) => Err(err(std::io::Error::other("the secret key file is empty"))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let secret = Sealer::generate_secret();
-            write_private(&path, &secret).map_err(err)?;
-            Ok(Sealer::new(&secret))
+            write_private(path, &secret).map_err(err)?;
+            Ok(secret)
         }
         Err(e) => Err(err(e)),
     }

@@ -30,6 +30,9 @@ mod identity_v3;
 mod image;
 mod middleware;
 mod server_docs;
+mod server_stats;
+
+pub use server_stats::StatsUrls;
 mod versions;
 
 use axum::Router;
@@ -51,6 +54,8 @@ pub struct AppState {
     pub compat: crate::config::Compat,
     /// Rendered server documents by (id, generation), for `/servers/detail`.
     pub server_docs: std::sync::Arc<server_docs::ServerDocCache>,
+    /// Graph URLs of `/servers/<id>/stats` (`[stats]`).
+    pub stats: std::sync::Arc<StatsUrls>,
 }
 
 /// Builds the whole HTTP application.
@@ -65,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin_backends::routes())
         .merge(admin_compute::routes())
         .merge(compute_servers::routes())
+        .merge(server_stats::routes())
         .merge(compute_tags::routes())
         .merge(compute_catalog::routes())
         .merge(compute_keypairs::routes())

@@ -621,6 +621,7 @@ async fn another_projects_server_is_404_everywhere() {
         (Method::GET, format!("{base}/password"), None),
         (Method::GET, format!("{base}/diagnostics"), None),
         (Method::GET, format!("{base}/ips"), None),
+        (Method::GET, format!("{base}/stats"), None),
     ];
     for (method, path, body) in probes {
         let r = ctx.request(method.clone(), &path, Some(&eve), body).await;
@@ -630,6 +631,24 @@ async fn another_projects_server_is_404_everywhere() {
     assert_eq!(theirs.body["servers"], json!([]));
     let mine = ctx.get(&base, Some(&token)).await;
     assert_eq!(mine.body["server"]["name"], "private");
+    // Its graphs: four URLs naming the instance only in encrypted form.
+    let stats = ctx.get(&format!("{base}/stats"), Some(&token)).await;
+    assert_eq!(stats.status, StatusCode::OK, "{}", stats.text);
+    assert_eq!(
+        stats.body["stats"]["serverRef"]
+            .as_u64()
+            .map(|n| n.to_string()),
+        Some(id.clone())
+    );
+    assert_eq!(stats.body["stats"]["refresh"], 60);
+    for key in ["cpuBar", "cpuTimeSeries", "netBar", "netTimeSeries"] {
+        let url = stats.body["stats"][key].as_str().expect("url");
+        assert!(url.contains("/stats/v1.0/"), "{url}");
+        assert!(
+            !url.contains(&format!("snf-{id}")),
+            "instance name in clear: {url}"
+        );
+    }
     ctx.shutdown().await;
 }
 
