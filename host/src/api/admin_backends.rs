@@ -22,6 +22,7 @@ pub fn routes() -> Router<AppState> {
             "/admin/v1/reconcile/commissions",
             post(reconcile_commissions),
         )
+        .route("/admin/v1/reconcile/resources", post(reconcile_resources))
         .route(
             "/admin/v1/backends/{backend}",
             get(show).patch(modify).delete(remove),
@@ -356,5 +357,18 @@ async fn reconcile_commissions(
     Ok(Json(json!({"commissions": list.iter().map(|c| json!({
         "serial": c.serial.to_string(), "name": c.name, "project_id": c.project_id,
         "verdict": c.verdict, "reason": c.reason, "fixed": c.fixed,
+    })).collect::<Vec<_>>()})))
+}
+
+async fn reconcile_resources(
+    State(state): State<AppState>,
+    AdminCaller(_): AdminCaller,
+    OptionalJsonBody(body): OptionalJsonBody<CommissionFix>,
+) -> Result<Json<Value>, ApiError> {
+    let fix = body.unwrap_or_default().fix;
+    let list = state.services.reconcile_resources(fix)?;
+    Ok(Json(json!({"resources": list.iter().map(|d| json!({
+        "project_id": d.project_id, "resource": d.resource, "recorded": d.recorded,
+        "actual": d.actual, "fixed": d.fixed, "note": d.note,
     })).collect::<Vec<_>>()})))
 }

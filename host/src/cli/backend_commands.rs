@@ -208,6 +208,34 @@ pub async fn run(
                 &["serial", "name", "verdict", "reason", "fixed"],
             )
         }
+        BackendCommand::ReconcileResources { fix, list } => {
+            let reply = client
+                .call(
+                    Method::POST,
+                    "/reconcile/resources",
+                    Some(json!({"fix": fix})),
+                )
+                .await?;
+            if format != OutputFormat::Json
+                && reply["resources"].as_array().is_some_and(Vec::is_empty)
+            {
+                println!("Quota usage matches every project's servers.");
+                return Ok(());
+            }
+            show_list(
+                &reply["resources"],
+                format,
+                list,
+                &[
+                    "project_id",
+                    "resource",
+                    "recorded",
+                    "actual",
+                    "fixed",
+                    "note",
+                ],
+            )
+        }
         BackendCommand::BackendHealth { list } => {
             let reply = client.get("/backends/health").await?;
             show_list(

@@ -494,6 +494,14 @@ pub enum BackendCommand {
         #[command(flatten)]
         list: ListArgs,
     },
+    /// Quota usage recorded per project vs what its servers hold; --fix corrects the record
+    /// with a forced commission (projects with jobs in flight are left for the next run).
+    ReconcileResources {
+        #[arg(long)]
+        fix: bool,
+        #[command(flatten)]
+        list: ListArgs,
+    },
     /// Per backend: last reached, last reconciled, jobs in flight, repairs made.
     BackendHealth {
         #[command(flatten)]

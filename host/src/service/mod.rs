@@ -15,6 +15,7 @@ pub mod keypairs;
 pub mod plugins;
 pub mod quota;
 pub mod reconcile;
+pub mod reconcile_resources;
 pub mod server_admin;
 pub mod server_reassign;
 pub mod server_tags;

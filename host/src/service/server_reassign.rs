@@ -11,7 +11,7 @@ const MIB: i64 = 1024 * 1024;
 
 impl Services {
     /// What a server holds in its project (spec §16.2 REASSIGN).
-    fn holdings(&self, s: &Server) -> Result<BTreeMap<String, i64>, ServiceError> {
+    pub(super) fn holdings(&self, s: &Server) -> Result<BTreeMap<String, i64>, ServiceError> {
         let f = self.store().flavor_get(s.flavor_id)?;
         let (cpu, ram) = (i64::from(f.cpu), f.ram_mb as i64 * MIB);
         let mut h = BTreeMap::from([

@@ -261,3 +261,127 @@ async fn orphaned_commissions_follow_their_jobs() {
     assert_eq!(again.body["commissions"].as_array().map(Vec::len), Some(1));
     ctx.shutdown().await;
 }
+
+/// `reconcile-resources`: recorded usage that disagrees with what the project's servers hold
+/// is reported per resource; with pending commissions `--fix` waits; otherwise it forces the
+/// record to the servers' holdings, and a second run finds nothing.
+#[tokio::test]
+async fn quota_usage_is_reconciled_with_the_servers_holdings() {
+    let ctx = TestContext::with_config(|c| c.backends.reconcile_secs = 0).await;
+    let token = ctx.demo_token().await;
+    let image = ctx.demo_image(&token).await;
+    let flavor = super::compute::flavor_id(&ctx, &token, super::compute::FLAVOR_SMALL).await;
+    let r = super::compute::create(
+        &ctx,
+        &token,
+        json!({"name": "held", "imageRef": image, "flavorRef": flavor}),
+    )
+    .await;
+    let id = r.body["server"]["id"].as_str().expect("id").to_string();
+    ctx.wait_server(&token, &id, "ACTIVE").await;
+    let report = |fix: bool| {
+        let ctx = &ctx;
+        async move {
+            let r = ctx
+                .admin(
+                    Method::POST,
+                    "/reconcile/resources",
+                    Some(json!({"fix": fix})),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            r.body["resources"].as_array().cloned().unwrap_or_default()
+        }
+    };
+    assert_eq!(
+        report(false).await,
+        Vec::<Value>::new(),
+        "a consistent start"
+    );
+
+    // Drift: two VMs and 4 CPUs recorded that no server holds (a hand-made commission).
+    let issued = ctx
+        .admin(
+            Method::POST,
+            "/commissions",
+            Some(json!({"commission": {"name": "stray", "project": "demo",
+                "provisions": {"cyclades.vm": 2, "cyclades.total_cpu": 4}}})),
+        )
+        .await;
+    assert!(issued.status.is_success(), "{}", issued.text);
+    let serial = issued.body["commission"]["serial"]
+        .as_str()
+        .expect("serial")
+        .to_string();
+    // Still pending: reported (pending is not usage), but not fixed.
+    let pending = report(true).await;
+    assert!(pending.is_empty(), "pending is not usage: {pending:?}");
+    let accepted = ctx
+        .admin(Method::POST, &format!("/commissions/{serial}/accept"), None)
+        .await;
+    assert!(accepted.status.is_success(), "{}", accepted.text);
+
+    let drift = report(false).await;
+    let rows: Vec<(String, i64, i64)> = drift
+        .iter()
+        .map(|d| {
+            (
+                d["resource"].as_str().unwrap_or("").to_string(),
+                d["recorded"].as_i64().unwrap_or(-1),
+                d["actual"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("cyclades.vm".to_string(), 3, 1),
+            ("cyclades.total_cpu".to_string(), 5, 1)
+        ]
+    );
+    assert!(drift.iter().all(|d| d["fixed"] == false));
+    // A job-like commission in flight: --fix reports and waits.
+    let busy = ctx
+        .admin(
+            Method::POST,
+            "/commissions",
+            Some(
+                json!({"commission": {"name": "in-flight", "project": "demo",
+                "provisions": {"cyclades.vm": 1}}}),
+            ),
+        )
+        .await;
+    let busy_serial = busy.body["commission"]["serial"]
+        .as_str()
+        .expect("serial")
+        .to_string();
+    let waited = report(true).await;
+    assert_eq!(waited.len(), 2, "{waited:?}");
+    assert!(
+        waited
+            .iter()
+            .all(|d| d["fixed"] == false
+                && d["note"].as_str().is_some_and(|n| n.contains("pending"))),
+        "{waited:?}"
+    );
+    let rejected = ctx
+        .admin(
+            Method::POST,
+            &format!("/commissions/{busy_serial}/reject"),
+            None,
+        )
+        .await;
+    assert!(rejected.status.is_success(), "{}", rejected.text);
+    let fixed = report(true).await;
+    assert!(fixed.iter().all(|d| d["fixed"] == true), "{fixed:?}");
+    assert_eq!(report(false).await, Vec::<Value>::new(), "nothing left");
+    let usage = ctx.admin(Method::GET, "/quotas?project=demo", None).await;
+    let vm = usage.body["quotas"]
+        .as_array()
+        .expect("quotas")
+        .iter()
+        .find(|q| q["resource"] == "cyclades.vm")
+        .and_then(|q| q["usage"].as_i64());
+    assert_eq!(vm, Some(1));
+    ctx.shutdown().await;
+}
