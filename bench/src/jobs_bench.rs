@@ -25,6 +25,7 @@ async fn world(latency: Latency, plugins: Arc<PluginHost>) -> World {
     let dir = tempfile::tempdir().expect("tmp");
     let sim = sim::start(SimOptions {
         tls: false,
+        hypervisor: "fake".into(),
         listen: "127.0.0.1:0".parse().expect("addr"),
         cluster_name: "bench.sim".into(),
         nodes: 64,

@@ -26,7 +26,29 @@ pub struct Config {
     pub security: SecurityConfig,
     pub api: ApiConfig,
     pub stats: StatsConfig,
+    pub rescue: RescueConfig,
     pub demo: DemoConfig,
+}
+
+/// `[rescue]`: booting a stopped server from a rescue CD-ROM image (Synnefo's
+/// `RESCUE_ENABLED`, `RESCUE_IMAGE_PATH`). Needs a hypervisor with `boot_order` and
+/// `cdrom_image_path` (KVM).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RescueConfig {
+    /// The `rescue` and `unrescue` actions exist (otherwise 404, as Synnefo).
+    pub enabled: bool,
+    /// Where `file` rescue images live on the Ganeti nodes.
+    pub image_path: String,
+}
+
+impl Default for RescueConfig {
+    fn default() -> Self {
+        RescueConfig {
+            enabled: false,
+            image_path: "/usr/share/cyclades/rescue-images".into(),
+        }
+    }
 }
 
 /// `[stats]`: the graph URLs of `GET /servers/<id>/stats` (Synnefo's `*_GRAPH_URL`,
@@ -85,12 +107,15 @@ pub struct DemoConfig {
     pub ganeti_other_secs: f64,
     /// Nodes of the simulated cluster (32 GiB RAM, 1000 GiB disk, 8 CPUs each).
     pub ganeti_nodes: usize,
+    /// `fake` (as the real test cluster) or `kvm` (accepts KVM `hvparams`, e.g. for rescue).
+    pub ganeti_hypervisor: String,
 }
 
 impl Default for DemoConfig {
     fn default() -> Self {
         DemoConfig {
             ganeti_nodes: 4,
+            ganeti_hypervisor: "fake".into(),
             ganeti_queued_secs: 0.2,
             ganeti_create_secs: 0.75,
             ganeti_other_secs: 0.25,
@@ -411,6 +436,12 @@ impl Config {
                     format!("'{t}' must contain %s exactly once (the encrypted instance name)"),
                 ));
             }
+        }
+        if !matches!(self.demo.ganeti_hypervisor.as_str(), "fake" | "kvm") {
+            return Err(invalid(
+                "demo.ganeti_hypervisor",
+                format!("'{}' must be fake or kvm", self.demo.ganeti_hypervisor),
+            ));
         }
         if self.identity.token_ttl_secs == 0 {
             return Err(invalid(

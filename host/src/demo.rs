@@ -40,7 +40,11 @@ pub const SIM_PASSWORD: &str = "cyclades-demo";
 
 /// Registers the in-process simulated cluster at `port` as an open backend (or, on a
 /// restart, points the existing registration at the simulator's new port).
-pub async fn register_simulator(services: &Services, port: u16) -> Result<(), ServiceError> {
+pub async fn register_simulator(
+    services: &Services,
+    port: u16,
+    hypervisor: &str,
+) -> Result<(), ServiceError> {
     let existing = services.backend_list(crate::service::Deleted::Exclude)?;
     match existing
         .iter()
@@ -66,7 +70,7 @@ pub async fn register_simulator(services: &Services, port: u16) -> Result<(), Se
                 password: SIM_PASSWORD.into(),
                 no_check: false,
                 insecure: false,
-                hypervisor: "fake".into(),
+                hypervisor: hypervisor.into(),
                 public: true,
                 http: true,
             };

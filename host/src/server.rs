@@ -172,6 +172,7 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
             username: demo::SIM_USERNAME.into(),
             password: demo::SIM_PASSWORD.into(),
             state_dir: Some(data_dir.join("ganeti-sim")),
+            hypervisor: config.demo.ganeti_hypervisor.clone(),
             latency: sim::Latency {
                 queued: config.demo.ganeti_queued_secs.max(0.0),
                 create: config.demo.ganeti_create_secs.max(0.0),
@@ -180,7 +181,8 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
         })
         .await
         .map_err(|e| ServerError::Serve(std::io::Error::other(e.to_string())))?;
-        demo::register_simulator(&services, sim.addr.port()).await?;
+        demo::register_simulator(&services, sim.addr.port(), &config.demo.ganeti_hypervisor)
+            .await?;
         Some(sim)
     } else {
         None

@@ -134,6 +134,7 @@ fn unique_id() -> u64 {
 async fn synnefo_scenario_against_the_simulator() {
     let s = sim::start(SimOptions {
         tls: false,
+        hypervisor: "fake".into(),
         listen: "127.0.0.1:0".parse().expect("addr"),
         cluster_name: "cluster.ganeti.test".into(),
         nodes: 1,

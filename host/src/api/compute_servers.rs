@@ -219,7 +219,7 @@ fn server_doc<'a>(state: &AppState, s: &'a Server) -> ServerDoc<'a> {
                 .collect(),
             fqdn: None,
             port_forwarding: BTreeMap::new(),
-            rescue: false,
+            rescue: s.rescue,
             suspended: s.suspended,
             shared_to_project: false,
             attachments: [],
@@ -579,6 +579,15 @@ async fn action(
             };
             ServerAction::Resize { flavor_ref: flavor }
         }
+        "rescue" => ServerAction::Rescue {
+            image_ref: match args.get("rescue_image_ref") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                Some(_) => return Err(malformed("'rescue_image_ref' must be an id")),
+            },
+        },
+        "unrescue" => ServerAction::Unrescue,
         "delete" => {
             services.server_delete(&caller, &id).await?;
             return Ok(StatusCode::ACCEPTED.into_response());

@@ -18,6 +18,7 @@ mod admin;
 mod admin_backends;
 mod admin_compute;
 mod admin_plugins;
+mod admin_rescue;
 mod catalog;
 mod compute_catalog;
 mod compute_keypairs;
@@ -71,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin_compute::routes())
         .merge(compute_servers::routes())
         .merge(server_stats::routes())
+        .merge(admin_rescue::routes())
         .merge(compute_tags::routes())
         .merge(compute_catalog::routes())
         .merge(compute_keypairs::routes())

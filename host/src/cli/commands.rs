@@ -40,6 +40,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             state_dir,
             job_latency,
             tls,
+            hypervisor,
         } => {
             init_logging(LogFormat::Pretty);
             let latency = if job_latency == "0" {
@@ -56,6 +57,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 state_dir: state_dir.clone(),
                 latency,
                 tls: *tls,
+                hypervisor: hypervisor.clone(),
             };
             let running = sim::start(options)
                 .await
@@ -177,6 +179,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Compute(command) => {
             super::compute_commands::run(command, &client()?, format).await
         }
+        Command::Rescue(command) => super::rescue_commands::run(command, &client()?, format).await,
         Command::QuotaList { project, list } => {
             let query = match project {
                 Some(p) => format!("/quotas?project={}", encode_segment(p)),

@@ -8,6 +8,7 @@ mod commands;
 mod compute_commands;
 pub mod output;
 mod plugin_commands;
+mod rescue_commands;
 
 use std::path::PathBuf;
 
@@ -137,6 +138,9 @@ pub enum Command {
         /// Job timing: `realistic` (from the recorded fixtures) or `0` (instant).
         #[arg(long, default_value = "realistic", value_parser = ["realistic", "0"])]
         job_latency: String,
+        /// The hypervisor the cluster reports and whose `hvparams` it accepts.
+        #[arg(long, default_value = "fake", value_parser = ["fake", "kvm"])]
+        hypervisor: String,
         /// Serve HTTPS with a self-signed certificate, as Ganeti's RAPI does (kept in
         /// `<state-dir>/rapi.pem` across restarts); add the backend with `--insecure`.
         #[arg(long)]
@@ -224,6 +228,60 @@ pub enum Command {
     Backend(BackendCommand),
     #[command(flatten)]
     Compute(ComputeCommand),
+    #[command(flatten)]
+    Rescue(RescueCommand),
+}
+
+/// The rescue-image fields `rescue-image-create` and `-modify` share.
+#[derive(clap::Args, Debug)]
+pub struct RescueImageArgs {
+    #[arg(long)]
+    pub name: Option<String>,
+    /// A file name under `rescue.image_path`, or an http(s) URL.
+    #[arg(long)]
+    pub location: Option<String>,
+    /// file or http (guessed from the location when omitted).
+    #[arg(long)]
+    pub location_type: Option<String>,
+    /// The rescue system's own OS family and OS.
+    #[arg(long)]
+    pub os_family: Option<String>,
+    #[arg(long)]
+    pub os: Option<String>,
+    /// The servers it suits (matched with their image's OSFAMILY and OS).
+    #[arg(long)]
+    pub target_os_family: Option<String>,
+    #[arg(long)]
+    pub target_os: Option<String>,
+}
+
+/// Rescue images (spec §2.5, §17).
+#[derive(Subcommand, Debug)]
+pub enum RescueCommand {
+    /// Register a rescue image (`--default` makes it the fallback for every server).
+    RescueImageCreate {
+        #[command(flatten)]
+        image: RescueImageArgs,
+        #[arg(long)]
+        default: bool,
+    },
+    /// List rescue images.
+    RescueImageList {
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// Change a rescue image; `--default true` moves the default to it.
+    RescueImageModify {
+        id: String,
+        #[command(flatten)]
+        image: RescueImageArgs,
+        #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+        default: Option<bool>,
+        #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+        deleted: Option<bool>,
+    },
+    /// Remove (soft-delete) a rescue image.
+    RescueImageRemove { id: String },
 }
 
 /// Volume types, flavors, images, servers and jobs (spec §14, §17).

@@ -285,6 +285,8 @@ fn create_records(cx: &StepCx) -> StepFuture<'_> {
             suspended: false,
             quota_charged: false,
             diagnostics: Vec::new(),
+            rescue: false,
+            rescue_image_id: None,
             created: now,
             updated: now,
             deleted: false,

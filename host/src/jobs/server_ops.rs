@@ -16,7 +16,7 @@ use crate::store::{Batch, Diagnostic, Server};
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ServerActionParams {
     pub server_id: u64,
-    /// START, STOP, REBOOT, RESIZE or DESTROY.
+    /// START, STOP, REBOOT, RESIZE, RESCUE, UNRESCUE or DESTROY.
     pub action: String,
     /// REBOOT: HARD (`shutdown_timeout: 0`) or SOFT.
     #[serde(default)]
@@ -24,6 +24,11 @@ pub struct ServerActionParams {
     /// RESIZE: the new flavor.
     #[serde(default)]
     pub flavor_id: Option<u64>,
+    /// RESCUE: the rescue image chosen at request time, and the CD-ROM path Ganeti gets.
+    #[serde(default)]
+    pub rescue_image_id: Option<u64>,
+    #[serde(default)]
+    pub rescue_path: Option<String>,
 }
 
 const MIB: i64 = 1024 * 1024;
@@ -96,7 +101,7 @@ const ACTION_STEPS: &[StepDef] = &[
     },
 ];
 
-pub static SERVER_ACTIONS: [JobKind; 4] = [
+pub static SERVER_ACTIONS: [JobKind; 6] = [
     JobKind {
         name: "server.start",
         steps: ACTION_STEPS,
@@ -117,6 +122,18 @@ pub static SERVER_ACTIONS: [JobKind; 4] = [
     },
     JobKind {
         name: "server.resize",
+        steps: ACTION_STEPS,
+        finally: Some(release_lock),
+        pivot: None,
+    },
+    JobKind {
+        name: "server.rescue",
+        steps: ACTION_STEPS,
+        finally: Some(release_lock),
+        pivot: None,
+    },
+    JobKind {
+        name: "server.unrescue",
         steps: ACTION_STEPS,
         finally: Some(release_lock),
         pivot: None,
@@ -372,6 +389,24 @@ fn ganeti_submit(cx: &StepCx) -> StepFuture<'_> {
                     "OP_INSTANCE_SET_PARAMS",
                 )
             }
+            // Spec §10.2: boot from the rescue CD-ROM, and back from the disk.
+            "RESCUE" => {
+                let path = p.rescue_path.as_deref().ok_or_else(|| {
+                    StepError::internal("RESCUE without a recorded rescue path".to_string())
+                })?;
+                let body = json!({"hvparams": {"boot_order": "cdrom", "cdrom_image_path": path}});
+                (
+                    rapi.modify_instance(&name, body).await?,
+                    "OP_INSTANCE_SET_PARAMS",
+                )
+            }
+            "UNRESCUE" => {
+                let body = json!({"hvparams": {"cdrom_image_path": "", "boot_order": "disk"}});
+                (
+                    rapi.modify_instance(&name, body).await?,
+                    "OP_INSTANCE_SET_PARAMS",
+                )
+            }
             other => {
                 return Err(StepError::internal(format!(
                     "unknown server action {other}"
@@ -402,6 +437,14 @@ fn finalize_action(cx: &StepCx) -> StepFuture<'_> {
             "START" | "REBOOT" => after.operstate = "STARTED".into(),
             "STOP" => after.operstate = "STOPPED".into(),
             "RESIZE" => after.flavor_id = p.flavor_id.unwrap_or(after.flavor_id),
+            "RESCUE" => {
+                after.rescue = true;
+                after.rescue_image_id = p.rescue_image_id;
+            }
+            "UNRESCUE" => {
+                after.rescue = false;
+                after.rescue_image_id = None;
+            }
             _ => {}
         }
         if after.active_job == Some(cx.job.id) {

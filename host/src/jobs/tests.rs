@@ -40,6 +40,8 @@ fn persisted_step_names_never_change() {
         "server.stop: reserve_quota ganeti_submit wait_ganeti_job finalize",
         "server.reboot: reserve_quota ganeti_submit wait_ganeti_job finalize",
         "server.resize: reserve_quota ganeti_submit wait_ganeti_job finalize",
+        "server.rescue: reserve_quota ganeti_submit wait_ganeti_job finalize",
+        "server.unrescue: reserve_quota ganeti_submit wait_ganeti_job finalize",
     ];
     assert_eq!(
         got, golden,
@@ -106,6 +108,7 @@ async fn world() -> World {
     let dir = tempfile::tempdir().expect("tempdir");
     let sim = sim::start(SimOptions {
         tls: false,
+        hypervisor: "fake".into(),
         listen: "127.0.0.1:0".parse().expect("addr"),
         cluster_name: "jobs.sim".into(),
         nodes: 2,
@@ -207,6 +210,8 @@ async fn submit_on_server(e: &JobEngine, server_id: u64, kind_name: &str, action
         action: action.into(),
         hard: true,
         flavor_id: None,
+        rescue_image_id: None,
+        rescue_path: None,
     };
     e.submit(
         kind(kind_name).expect("kind"),

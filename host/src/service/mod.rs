@@ -18,6 +18,7 @@ pub mod reconcile;
 pub mod reconcile_resources;
 pub mod server_admin;
 pub mod server_reassign;
+pub mod server_rescue;
 pub mod server_tags;
 pub mod servers;
 pub mod vmapi;

@@ -48,8 +48,17 @@ pub struct CreatedServer {
 pub enum ServerAction {
     Start,
     Stop,
-    Reboot { hard: bool },
-    Resize { flavor_ref: String },
+    Reboot {
+        hard: bool,
+    },
+    Resize {
+        flavor_ref: String,
+    },
+    /// Boot from a rescue image (`rescue_image_ref`, else chosen by the server's image).
+    Rescue {
+        image_ref: Option<String>,
+    },
+    Unrescue,
 }
 
 impl ServerAction {
@@ -59,6 +68,8 @@ impl ServerAction {
             ServerAction::Stop => "STOP",
             ServerAction::Reboot { .. } => "REBOOT",
             ServerAction::Resize { .. } => "RESIZE",
+            ServerAction::Rescue { .. } => "RESCUE",
+            ServerAction::Unrescue => "UNRESCUE",
         }
     }
 
@@ -68,6 +79,8 @@ impl ServerAction {
             ServerAction::Stop => "server.stop",
             ServerAction::Reboot { .. } => "server.reboot",
             ServerAction::Resize { .. } => "server.resize",
+            ServerAction::Rescue { .. } => "server.rescue",
+            ServerAction::Unrescue => "server.unrescue",
         };
         SERVER_ACTIONS
             .iter()
@@ -456,7 +469,7 @@ impl Services {
                 }
                 ("START", s) => s == "STOPPED",
                 ("STOP", s) => s == "STARTED",
-                ("RESIZE", s) => s == "STOPPED",
+                ("RESIZE" | "RESCUE" | "UNRESCUE", s) => s == "STOPPED",
                 _ => true,
             };
             if !state_ok {
@@ -512,6 +525,8 @@ impl Services {
             action: action.name().to_string(),
             hard: false,
             flavor_id: None,
+            rescue_image_id: None,
+            rescue_path: None,
         };
         match &action {
             ServerAction::Reboot { hard } => params.hard = *hard,
@@ -542,6 +557,13 @@ impl Services {
                 }
                 params.flavor_id = Some(target.id);
             }
+            ServerAction::Rescue { image_ref } => {
+                self.rescue_allowed(&server, true)?;
+                let (image, path) = self.rescue_choice(&server, image_ref.as_deref())?;
+                params.rescue_image_id = Some(image.id);
+                params.rescue_path = Some(path);
+            }
+            ServerAction::Unrescue => self.rescue_allowed(&server, false)?,
             _ => {}
         }
         self.submit_server_job(caller, server, action.name(), action.kind(), params)
@@ -556,6 +578,8 @@ impl Services {
             action: "DESTROY".into(),
             hard: false,
             flavor_id: None,
+            rescue_image_id: None,
+            rescue_path: None,
         };
         let job = self
             .submit_server_job(caller, server.clone(), "DESTROY", &SERVER_DESTROY, params)
@@ -707,6 +731,8 @@ pub fn task_state_of(s: &Server) -> &'static str {
         Some("REBOOT") => "REBOOTING",
         Some("DESTROY") => "DESTROYING",
         Some("RESIZE") => "RESIZING",
+        Some("RESCUE") => "RESCUING",
+        Some("UNRESCUE") => "UNRESCUING",
         Some(_) => "UNKNOWN",
     }
 }

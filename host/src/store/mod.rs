@@ -30,6 +30,7 @@
 //! | `servers`            | server id                   | `Server`         |
 //! | `servers_by_update`  | updated ms ‖ server id      | (empty)          |
 //! | `keypairs`           | user id ‖ 0 ‖ name          | `KeyPair`        |
+//! | `rescue_images`      | rescue image id             | `RescueImage`    |
 
 mod backend;
 mod batch;
@@ -42,6 +43,7 @@ pub mod model;
 mod model_compute;
 mod model_jobs;
 mod quota;
+mod rescue;
 pub use backend::MAX_BACKENDS;
 pub use batch::Batch;
 pub use quota::NewCommission;
@@ -74,7 +76,7 @@ pub enum Deleted {
 }
 
 impl Deleted {
-    fn keeps(self, deleted: bool) -> bool {
+    pub fn keeps(self, deleted: bool) -> bool {
         match self {
             Deleted::Exclude => !deleted,
             Deleted::Only => deleted,
@@ -124,6 +126,7 @@ struct Trees {
     servers: sled::Tree,
     servers_by_update: sled::Tree,
     keypairs: sled::Tree,
+    rescue_images: sled::Tree,
 }
 
 impl Store {
@@ -188,6 +191,7 @@ impl Store {
             servers: db.open_tree("servers")?,
             servers_by_update: db.open_tree("servers_by_update")?,
             keypairs: db.open_tree("keypairs")?,
+            rescue_images: db.open_tree("rescue_images")?,
         };
         db.flush()?;
         Ok(Store {

@@ -127,9 +127,15 @@ pub struct Server {
     /// Whether the server's creation commission was accepted (its resources are charged).
     pub quota_charged: bool,
     pub diagnostics: Vec<Diagnostic>,
+    /// Booting from a rescue image (Synnefo's `rescue`), and which one.
+    #[serde(default)]
+    pub rescue: bool,
+    #[serde(default)]
+    pub rescue_image_id: Option<u64>,
     pub created: Timestamp,
     pub updated: Timestamp,
     pub deleted: bool,
+    /// Keep last: `Store::server_generations` reads it from the tail of the stored JSON.
     pub generation: u64,
 }
 versioned!(Server, "server");
@@ -156,3 +162,26 @@ pub struct KeyPair {
     pub generation: u64,
 }
 versioned!(KeyPair, "keypair");
+
+/// A bootable rescue image (Synnefo's RescueImage): what `rescue` attaches as the server's CD-ROM.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RescueImage {
+    pub id: u64,
+    pub name: String,
+    /// A file name under `rescue.image_path` (`file`) or a URL (`http`).
+    pub location: String,
+    /// `file` or `http`.
+    pub location_type: String,
+    /// The rescue system itself.
+    pub os_family: Option<String>,
+    pub os: Option<String>,
+    /// The servers it suits: matched against their image's `OSFAMILY` and `OS` properties.
+    pub target_os_family: Option<String>,
+    pub target_os: Option<String>,
+    pub is_default: bool,
+    pub deleted: bool,
+    pub created: Timestamp,
+    pub updated: Timestamp,
+    pub generation: u64,
+}
+versioned!(RescueImage, "rescue image");

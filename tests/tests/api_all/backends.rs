@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 async fn cluster(password: &str) -> RunningSim {
     sim::start(SimOptions {
         tls: false,
+        hypervisor: "fake".into(),
         listen: "127.0.0.1:0".parse().expect("addr"),
         cluster_name: "extra.ganeti.test".into(),
         nodes: 2,

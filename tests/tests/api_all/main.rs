@@ -10,4 +10,5 @@ mod plugins;
 mod plumbing;
 mod quota;
 mod reconcile;
+mod rescue;
 mod restart;

@@ -10,6 +10,7 @@ use crate::backend::sim::{self, Latency, RunningSim, SimOptions};
 async fn simulator() -> RunningSim {
     sim::start(SimOptions {
         tls: false,
+        hypervisor: "fake".into(),
         listen: "127.0.0.1:0".parse().expect("addr"),
         cluster_name: "c1.test".into(),
         nodes: 3,
@@ -277,6 +278,7 @@ async fn tls_simulator_needs_insecure_and_keeps_its_certificate() {
     let start = || {
         sim::start(SimOptions {
             tls: true,
+            hypervisor: "fake".into(),
             listen: "127.0.0.1:0".parse().expect("addr"),
             cluster_name: "tls.test".into(),
             nodes: 2,

@@ -33,6 +33,8 @@ pub struct SimOptions {
     /// Where the cluster state lives (`ganeti-sim.json`); `None` keeps it in memory.
     pub state_dir: Option<PathBuf>,
     pub latency: Latency,
+    /// `fake` or `kvm`: the hypervisor the cluster reports and whose `hvparams` it accepts.
+    pub hypervisor: String,
     /// Serve HTTPS with a self-signed certificate (kept in the state directory), as Ganeti's
     /// RAPI does.
     pub tls: bool,
@@ -154,6 +156,8 @@ pub async fn start(options: SimOptions) -> Result<RunningSim, SimError> {
         }
         _ => Cluster::new(&options.cluster_name, options.nodes, options.latency),
     };
+    let mut cluster = cluster;
+    cluster.hypervisor = options.hypervisor.clone();
     let sim = Sim {
         cluster: Arc::new(Mutex::new(cluster)),
         credentials: Arc::new((options.username.clone(), options.password.clone())),

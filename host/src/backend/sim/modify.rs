@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::state::{Cluster, Disk, Nic, OpResult, missing, new_uuid};
+use super::state::{Cluster, Disk, Nic, OpError, OpResult, missing, new_uuid};
 
 impl Cluster {
     /// A NIC from its RAPI parameters; the MAC comes from the network's prefix, the mode and
@@ -34,11 +34,32 @@ impl Cluster {
         }
     }
 
-    /// `OP_INSTANCE_SET_PARAMS`: NIC and disk add/remove, beparams.
+    /// Ganeti refuses hypervisor parameters its hypervisor does not have (the real fake
+    /// hypervisor has only the migration ones: `serial_console` or `boot_order` fail the job).
+    pub(super) fn check_hvparams(&self, hvparams: &Value) -> Result<(), OpError> {
+        let known: &[&str] = if self.hypervisor == "kvm" {
+            KVM_PARAMETERS
+        } else {
+            &["migration_mode", "migration_port"]
+        };
+        for key in hvparams.as_object().into_iter().flat_map(|m| m.keys()) {
+            if !known.contains(&key.as_str()) {
+                return Err((
+                    "HypervisorError",
+                    format!("Parameter '{key}' is not supported"),
+                    None,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `OP_INSTANCE_SET_PARAMS`: NIC and disk add/remove, beparams, hvparams.
     pub(super) fn modify_instance(&mut self, op: &Value, name: &str, t: f64) -> OpResult {
         if !self.instances.contains_key(name) {
             return Err(missing(name));
         }
+        self.check_hvparams(&op["hvparams"])?;
         if op["hotplug"].as_bool() == Some(true) {
             return Err((
                 "OpPrereqError",
@@ -158,6 +179,16 @@ impl Cluster {
                 changes.push(json!(["be/maxmem", v]));
             }
         }
+        if let Some(hv) = op["hvparams"].as_object() {
+            let inst = self.instances.get_mut(name).ok_or_else(|| missing(name))?;
+            if !inst.hvparams.is_object() {
+                inst.hvparams = json!({});
+            }
+            for (key, value) in hv {
+                inst.hvparams[key] = value.clone();
+                changes.push(json!([format!("hv/{key}"), value]));
+            }
+        }
         if let Some(inst) = self.instances.get_mut(name) {
             inst.mtime = t;
             inst.serial_no += 1;
@@ -165,3 +196,37 @@ impl Cluster {
         Ok((json!(changes), log))
     }
 }
+
+/// The KVM hypervisor parameters the simulator accepts (Ganeti 3.0's `hv_kvm` set, abridged).
+const KVM_PARAMETERS: &[&str] = &[
+    "acpi",
+    "boot_order",
+    "cdrom_disk_type",
+    "cdrom_image_path",
+    "cdrom2_image_path",
+    "cpu_type",
+    "disk_type",
+    "floppy_image_path",
+    "initrd_path",
+    "kernel_args",
+    "kernel_path",
+    "keymap",
+    "kvm_extra",
+    "machine_version",
+    "mem_path",
+    "migration_mode",
+    "migration_port",
+    "nic_type",
+    "reboot_behavior",
+    "root_path",
+    "security_model",
+    "serial_console",
+    "serial_speed",
+    "spice_bind",
+    "usb_mouse",
+    "use_chroot",
+    "vhost_net",
+    "vnc_bind_address",
+    "vnc_password_file",
+    "vnc_tls",
+];

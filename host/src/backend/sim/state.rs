@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 use super::network::Network;
 
 /// What applying an opcode gives: (opresult, oplog messages), or (error class, message, code).
-pub type OpResult = Result<(Value, Vec<String>), (&'static str, String, Option<&'static str>)>;
+/// A failed opcode: Ganeti's error class, message and error code.
+pub type OpError = (&'static str, String, Option<&'static str>);
+pub type OpResult = Result<(Value, Vec<String>), OpError>;
 
 /// Seconds since the epoch, as Ganeti's float timestamps.
 pub fn now() -> f64 {
@@ -221,6 +223,13 @@ pub struct Cluster {
     pub faults: Faults,
     pub latency: Latency,
     pub ctime: f64,
+    /// `fake` (as the real test cluster) or `kvm`: which `hvparams` instances accept.
+    #[serde(default = "fake_hypervisor")]
+    pub hypervisor: String,
+}
+
+fn fake_hypervisor() -> String {
+    "fake".into()
 }
 
 /// A RAPI error answer: `{code, message, explain}`.
@@ -278,6 +287,7 @@ impl Cluster {
             faults: Faults::default(),
             latency,
             ctime: t,
+            hypervisor: fake_hypervisor(),
         }
     }
 
@@ -298,8 +308,8 @@ impl Cluster {
             "name": self.name,
             "master": self.nodes[0].name,
             "architecture": ["64bits", "x86_64"],
-            "default_hypervisor": "fake",
-            "enabled_hypervisors": ["fake"],
+            "default_hypervisor": self.hypervisor,
+            "enabled_hypervisors": [self.hypervisor],
             "enabled_disk_templates": Self::enabled_disk_templates(),
             "ipolicy": {"disk-templates": Self::enabled_disk_templates(), "vcpu-ratio": 4, "spindle-ratio": 32},
             "beparams": {"default": {"always_failover": false, "auto_balance": true, "maxmem": 128, "minmem": 128, "spindle_use": 1, "vcpus": 1}},
@@ -633,6 +643,7 @@ impl Cluster {
     }
 
     fn create_instance(&mut self, op: &Value, name: &str, t: f64) -> OpResult {
+        self.check_hvparams(&op["hvparams"])?;
         if self.instances.contains_key(name) {
             return Err((
                 "OpPrereqError",

@@ -11,6 +11,7 @@ use super::*;
 async fn sim(latency: Latency, state_dir: Option<PathBuf>) -> RunningSim {
     start(SimOptions {
         tls: false,
+        hypervisor: "fake".into(),
         listen: "127.0.0.1:0".parse().expect("addr"),
         cluster_name: "cluster.ganeti.test".into(),
         nodes: 2,
