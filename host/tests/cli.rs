@@ -133,6 +133,59 @@ fn operator_commands_drive_a_running_server() {
     );
     clean_failure(&served.cli(&["user-modify", "carol"]), "nothing to change");
 
+    // Rescue images: create (type guessed from the location), one default, list, move the
+    // default, remove.
+    let created = ok(served.cli(&[
+        "rescue-image-create",
+        "--name",
+        "sysrescue",
+        "--location",
+        "https://rescue.example.org/sysrescue.iso",
+        "--default",
+        "--output-format",
+        "json",
+    ]));
+    let first: serde_json::Value = serde_json::from_str(&created).expect("json");
+    assert_eq!(first["location_type"], "http");
+    clean_failure(
+        &served.cli(&["rescue-image-create", "--location", "b.iso", "--default"]),
+        "already a default",
+    );
+    let second: serde_json::Value = serde_json::from_str(&ok(served.cli(&[
+        "rescue-image-create",
+        "--location",
+        "debian.iso",
+        "--target-os-family",
+        "linux",
+        "--output-format",
+        "json",
+    ])))
+    .expect("json");
+    let second_id = second["id"].as_str().expect("id");
+    ok(served.cli(&["rescue-image-modify", second_id, "--default", "true"]));
+    let listed = ok(served.cli(&[
+        "rescue-image-list",
+        "--output-format",
+        "csv",
+        "--no-headers",
+        "-o",
+        "location,default",
+    ]));
+    assert_eq!(
+        listed.trim(),
+        "https://rescue.example.org/sysrescue.iso,false\ndebian.iso,true"
+    );
+    ok(served.cli(&["rescue-image-remove", first["id"].as_str().expect("id")]));
+    let listed = ok(served.cli(&[
+        "rescue-image-list",
+        "--output-format",
+        "csv",
+        "--no-headers",
+        "-o",
+        "name",
+    ]));
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+
     // SIGTERM shuts down gracefully, flushing the store; a restart finds everything.
     let out = served.terminate();
     assert!(out.status.success(), "exit after SIGTERM: {}", stderr(&out));

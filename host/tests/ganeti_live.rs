@@ -97,6 +97,20 @@ async fn scenario(c: &RapiClient, id: u64, template: &str) {
         matches!(&e, BackendError::JobFailed { kind, .. } if kind == "OpPrereqError"),
         "{e}"
     );
+    // Rescue's boot-device change is KVM-only: the fake hypervisor refuses it in the job.
+    let rescue =
+        json!({"hvparams": {"boot_order": "cdrom", "cdrom_image_path": "/srv/rescue.iso"}});
+    let e = c
+        .wait_job(
+            c.modify_instance(&inst, rescue).await.expect("submit"),
+            WAIT,
+        )
+        .await
+        .expect_err("fake hypervisor has no boot_order");
+    assert!(
+        matches!(&e, BackendError::JobFailed { message, .. } if message.contains("boot_order")),
+        "{e:?}"
+    );
     let remove =
         json!({"hotplug_if_possible": true, "nics": [["remove", format!("snf-nic-{id}-2"), {}]]});
     c.wait_job(
@@ -347,6 +361,8 @@ async fn server_jobs_against_real_ganeti() {
             action: action.into(),
             hard: false,
             flavor_id: None,
+            rescue_image_id: None,
+            rescue_path: None,
         };
         engine
             .submit(

@@ -308,6 +308,8 @@ struct ReconcileBody {
     #[serde(default)]
     fix_unsynced_flavors: bool,
     #[serde(default)]
+    fix_unsynced_rescue: bool,
+    #[serde(default)]
     fix_pending_tasks: bool,
 }
 
@@ -322,6 +324,7 @@ async fn reconcile_servers(
         orphans: b.fix_orphans,
         unsynced: b.fix_unsynced,
         unsynced_flavors: b.fix_unsynced_flavors,
+        unsynced_rescue: b.fix_unsynced_rescue,
         pending_tasks: b.fix_pending_tasks,
     };
     let reports = state

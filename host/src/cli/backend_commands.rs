@@ -150,6 +150,7 @@ pub async fn run(
             fix_orphans,
             fix_unsynced,
             fix_unsynced_flavors,
+            fix_unsynced_rescue,
             fix_pending_tasks,
             fix_all,
             list,
@@ -160,6 +161,7 @@ pub async fn run(
                 "fix_orphans": *fix_orphans || *fix_all,
                 "fix_unsynced": *fix_unsynced || *fix_all,
                 "fix_unsynced_flavors": *fix_unsynced_flavors || *fix_all,
+                "fix_unsynced_rescue": *fix_unsynced_rescue || *fix_all,
                 "fix_pending_tasks": *fix_pending_tasks || *fix_all,
             });
             let reply = client

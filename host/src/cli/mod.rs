@@ -536,6 +536,10 @@ pub enum BackendCommand {
         /// vCPUs/RAM differ from the flavor: switch to the matching flavor.
         #[arg(long)]
         fix_unsynced_flavors: bool,
+        /// Ganeti boots from a rescue CD-ROM and the record says not (or the reverse): follow
+        /// Ganeti.
+        #[arg(long)]
+        fix_unsynced_rescue: bool,
         /// Tasks whose job is finished or unknown: clear them.
         #[arg(long)]
         fix_pending_tasks: bool,

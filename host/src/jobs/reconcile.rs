@@ -2,7 +2,8 @@
 //!
 //! Compares one backend's bulk instance list with the store and reports drift: stale servers
 //! (in the store, gone from Ganeti), orphan instances (`snf-<id>` with no live server), unsynced
-//! operstate, unsynced flavors, and pending tasks whose job is finished or unknown. Fixes apply
+//! operstate, unsynced flavors, unsynced rescue (Ganeti boots from a CD-ROM the record does not
+//! know of, or the reverse), and pending tasks whose job is finished or unknown. Fixes apply
 //! the same record and quota changes that job results apply (`server_ops::destroyed`,
 //! `release_server_quota`, commission per §16.2). Servers whose job is still running are left
 //! alone: their job owns them.
@@ -26,6 +27,7 @@ pub struct ServerFixes {
     pub orphans: bool,
     pub unsynced: bool,
     pub unsynced_flavors: bool,
+    pub unsynced_rescue: bool,
     pub pending_tasks: bool,
 }
 
@@ -34,6 +36,7 @@ impl ServerFixes {
     pub fn safe() -> Self {
         ServerFixes {
             unsynced: true,
+            unsynced_rescue: true,
             pending_tasks: true,
             ..Default::default()
         }
@@ -45,6 +48,7 @@ impl ServerFixes {
             orphans: true,
             unsynced: true,
             unsynced_flavors: true,
+            unsynced_rescue: true,
             pending_tasks: true,
         }
     }
@@ -53,7 +57,7 @@ impl ServerFixes {
 /// One drifted thing.
 #[derive(Clone, Debug, Serialize)]
 pub struct Drift {
-    /// `stale`, `orphan`, `unsynced`, `unsynced_flavor`, `pending_task`.
+    /// `stale`, `orphan`, `unsynced`, `unsynced_flavor`, `unsynced_rescue`, `pending_task`.
     pub kind: &'static str,
     pub server_id: Option<u64>,
     pub instance: String,
@@ -153,6 +157,29 @@ pub async fn reconcile_servers(
                 fixed,
             });
         }
+        let hv = &instance["hvparams"];
+        let ganeti_rescue = hv["boot_order"]
+            .as_str()
+            .is_some_and(|b| b.starts_with("cdrom"))
+            && hv["cdrom_image_path"]
+                .as_str()
+                .is_some_and(|p| !p.is_empty());
+        if ganeti_rescue != s.rescue {
+            let fixed = fixes.unsynced_rescue && sync_rescue(env, s, ganeti_rescue)?;
+            drift.push(Drift {
+                kind: "unsynced_rescue",
+                server_id: Some(s.id),
+                instance: name.clone(),
+                detail: format!(
+                    "rescue {} in the database, {} in Ganeti (boot_order {}, cdrom {})",
+                    s.rescue,
+                    ganeti_rescue,
+                    hv["boot_order"].as_str().unwrap_or("-"),
+                    hv["cdrom_image_path"].as_str().unwrap_or("-"),
+                ),
+                fixed,
+            });
+        }
         let vcpus = instance["beparams"]["vcpus"].as_u64();
         let maxmem = instance["beparams"]["maxmem"].as_u64();
         if let (Some(vcpus), Some(maxmem)) = (vcpus, maxmem) {
@@ -233,6 +260,16 @@ fn write(env: &JobEnv, before: &Server, after: &Server) -> Result<bool, StepErro
         Err(crate::store::StoreError::GenerationMismatch { .. }) => Ok(false),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The record follows Ganeti's boot device (the image is unknown when Ganeti rescued it alone).
+fn sync_rescue(env: &JobEnv, before: &Server, rescue: bool) -> Result<bool, StepError> {
+    let mut after = before.clone();
+    after.rescue = rescue;
+    if !rescue {
+        after.rescue_image_id = None;
+    }
+    write(env, before, &after)
 }
 
 fn clear_task(env: &JobEnv, id: u64, job: u64) -> Result<bool, StepError> {

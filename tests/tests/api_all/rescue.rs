@@ -86,6 +86,7 @@ async fn rescue_boots_the_chosen_image_on_kvm_and_unrescue_undoes_it() {
     let ctx = TestContext::with_config(|c| {
         c.rescue.enabled = true;
         c.demo.ganeti_hypervisor = "kvm".into();
+        c.backends.reconcile_secs = 0;
     })
     .await;
     let token = ctx.demo_token().await;
@@ -186,6 +187,47 @@ async fn rescue_boots_the_chosen_image_on_kvm_and_unrescue_undoes_it() {
     act(&ctx, &token, &id, json!({"unrescue": {}}))
         .await
         .fault(409, "conflict");
+
+    // Drift: someone resets the boot device behind our back; reconcile-servers sees it and
+    // --fix-unsynced-rescue makes the record follow Ganeti.
+    let r = ctx
+        .http
+        .put(format!(
+            "{}/2/instances/snf-{id}/modify",
+            ctx.simulator_url()
+        ))
+        .basic_auth(
+            cyclades::demo::SIM_USERNAME,
+            Some(cyclades::demo::SIM_PASSWORD),
+        )
+        .json(&json!({"hvparams": {"boot_order": "disk", "cdrom_image_path": ""}}));
+    let job = TestContext::reply(r).await.body.clone();
+    for _ in 0..100 {
+        if hvparams(&ctx, &id).await["boot_order"] == "disk" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(!job.is_null());
+    let report = ctx
+        .admin(Method::POST, "/reconcile/servers", Some(json!({})))
+        .await;
+    let kinds: Vec<&str> = report.body["drift"]
+        .as_array()
+        .expect("drift")
+        .iter()
+        .filter_map(|d| d["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["unsynced_rescue"], "{}", report.text);
+    let fixed = ctx
+        .admin(
+            Method::POST,
+            "/reconcile/servers",
+            Some(json!({"fix_unsynced_rescue": true})),
+        )
+        .await;
+    assert_eq!(fixed.body["drift"][0]["fixed"], true, "{}", fixed.text);
+    assert_eq!(server(&ctx, &token, &id).await["SNF:rescue"], false);
     // The default cannot be unmarked, only moved.
     ctx.admin(
         Method::PATCH,
