@@ -23,6 +23,7 @@ pub fn routes() -> Router<AppState> {
             post(reconcile_commissions),
         )
         .route("/admin/v1/reconcile/resources", post(reconcile_resources))
+        .route("/admin/v1/enforce/resources", post(enforce_resources))
         .route(
             "/admin/v1/backends/{backend}",
             get(show).patch(modify).delete(remove),
@@ -373,5 +374,55 @@ async fn reconcile_resources(
     Ok(Json(json!({"resources": list.iter().map(|d| json!({
         "project_id": d.project_id, "resource": d.resource, "recorded": d.recorded,
         "actual": d.actual, "fixed": d.fixed, "note": d.note,
+    })).collect::<Vec<_>>()})))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct EnforceBody {
+    resources: Option<Vec<String>>,
+    #[serde(default)]
+    soft_resources: Vec<String>,
+    projects: Option<Vec<String>>,
+    #[serde(default)]
+    exclude_projects: Vec<String>,
+    max_operations: Option<usize>,
+    #[serde(default)]
+    fix: bool,
+}
+
+/// Resource names with or without the `cyclades.` prefix (`vm` or `cyclades.vm`).
+fn full_resource_names(names: Vec<String>) -> Vec<String> {
+    names
+        .into_iter()
+        .map(|n| {
+            if n.contains('.') {
+                n
+            } else {
+                format!("cyclades.{n}")
+            }
+        })
+        .collect()
+}
+
+async fn enforce_resources(
+    State(state): State<AppState>,
+    AdminCaller(_): AdminCaller,
+    OptionalJsonBody(body): OptionalJsonBody<EnforceBody>,
+) -> Result<Json<Value>, ApiError> {
+    let b = body.unwrap_or_default();
+    let options = crate::service::enforce_resources::EnforceOptions {
+        resources: b.resources.map(full_resource_names),
+        soft_resources: full_resource_names(b.soft_resources),
+        projects: b.projects,
+        exclude_projects: b.exclude_projects,
+        max_operations: b.max_operations,
+        fix: b.fix,
+    };
+    let plan = state.services.enforce_resources(&options).await?;
+    Ok(Json(json!({"actions": plan.iter().map(|a| json!({
+        "project_id": a.project_id, "resource": a.resource, "usage": a.usage, "limit": a.limit,
+        "server_id": a.server_id.to_string(), "action": a.action,
+        "job_id": a.job_id.map(|j| j.to_string()), "error": a.error,
     })).collect::<Vec<_>>()})))
 }

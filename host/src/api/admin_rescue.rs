@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 
 use super::extract::{AdminCaller, JsonBody};
 use super::{ApiError, AppState};
+use crate::service::RescueImage;
 use crate::service::server_rescue::{NewRescueImage, RescueImageChanges};
-use crate::store::RescueImage;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -238,6 +238,43 @@ pub async fn run(
                 ],
             )
         }
+        BackendCommand::EnforceResources {
+            resources,
+            soft_resources,
+            projects,
+            exclude_projects,
+            max_operations,
+            fix,
+            list,
+        } => {
+            let body = json!({"resources": resources, "soft_resources": soft_resources,
+                "projects": projects, "exclude_projects": exclude_projects,
+                "max_operations": max_operations, "fix": fix});
+            let reply = client
+                .call(Method::POST, "/enforce/resources", Some(body))
+                .await?;
+            if format != OutputFormat::Json
+                && reply["actions"].as_array().is_some_and(Vec::is_empty)
+            {
+                println!("Every project is within its limits.");
+                return Ok(());
+            }
+            show_list(
+                &reply["actions"],
+                format,
+                list,
+                &[
+                    "project_id",
+                    "resource",
+                    "usage",
+                    "limit",
+                    "server_id",
+                    "action",
+                    "job_id",
+                    "error",
+                ],
+            )
+        }
         BackendCommand::BackendHealth { list } => {
             let reply = client.get("/backends/health").await?;
             show_list(

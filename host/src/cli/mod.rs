@@ -564,6 +564,26 @@ pub enum BackendCommand {
         #[command(flatten)]
         list: ListArgs,
     },
+    /// Projects over their limits: plan (and with --fix, submit) deletions and shutdowns of
+    /// their servers until they fit (ERROR, BUILD, STOPPED, then running servers, newest first).
+    EnforceResources {
+        /// Only these resources, comma-separated (`vm,cpu,ram,total_cpu,total_ram,disk`).
+        #[arg(long, value_delimiter = ',')]
+        resources: Option<Vec<String>>,
+        /// Over these, shut servers down instead of deleting them.
+        #[arg(long, value_delimiter = ',')]
+        soft_resources: Vec<String>,
+        #[arg(long, value_delimiter = ',')]
+        projects: Option<Vec<String>>,
+        #[arg(long, value_delimiter = ',')]
+        exclude_projects: Vec<String>,
+        #[arg(long)]
+        max_operations: Option<usize>,
+        #[arg(long)]
+        fix: bool,
+        #[command(flatten)]
+        list: ListArgs,
+    },
     /// Per backend: last reached, last reconciled, jobs in flight, repairs made.
     BackendHealth {
         #[command(flatten)]

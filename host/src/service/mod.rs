@@ -6,6 +6,7 @@
 
 pub mod backends;
 mod credentials;
+pub mod enforce_resources;
 mod error;
 pub mod flavors;
 pub mod identity;
@@ -29,7 +30,8 @@ use std::sync::Arc;
 pub use crate::store::Deleted;
 /// Records the services hand out to the API as read-only views (the API never opens the store).
 pub use crate::store::{
-    Diagnostic, Flavor, Image, JobEvent, JobRecord, JobState, KeyPair, Server, VolumeType,
+    Diagnostic, Flavor, Image, JobEvent, JobRecord, JobState, KeyPair, RescueImage, Server,
+    VolumeType,
 };
 pub use credentials::{Credentials, ROLE_ADMIN, ROLE_MEMBER};
 pub use error::{ServiceError, chain as error_chain};

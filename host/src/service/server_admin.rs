@@ -39,6 +39,15 @@ impl Services {
         self.server_delete(&admin, id).await
     }
 
+    /// `enforce-resources`: shuts down any server as an operator.
+    pub async fn server_stop_admin(&self, id: &str) -> Result<u64, ServiceError> {
+        let server = self.server_show(id)?;
+        let mut admin = self.act_as_owner(&server)?;
+        admin.is_admin = true;
+        self.server_action(&admin, id, super::servers::ServerAction::Stop)
+            .await
+    }
+
     fn act_as_owner(&self, server: &Server) -> Result<Credentials, ServiceError> {
         Ok(member_credentials(
             server.user_id.clone(),

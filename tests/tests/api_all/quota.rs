@@ -191,3 +191,119 @@ async fn commissions_reserve_accept_and_reject() {
         .await
         .fault(404, "itemNotFound");
 }
+
+/// `enforce-resources`: after an operator lowers limits, the plan names the servers to delete
+/// or shut down in Synnefo's order (STOPPED before running, newest first), soft resources shut
+/// down instead of deleting, and `--fix` submits the jobs until the project fits.
+#[tokio::test]
+async fn enforce_resources_plans_and_applies_in_synnefos_order() {
+    use super::compute::{FLAVOR_SMALL, create, flavor_id};
+    let ctx = TestContext::with_config(|c| c.backends.reconcile_secs = 0).await;
+    let token = ctx.demo_token().await;
+    let image = ctx.demo_image(&token).await;
+    let flavor = flavor_id(&ctx, &token, FLAVOR_SMALL).await;
+    let mut ids = Vec::new();
+    for name in ["a", "b", "c"] {
+        let r = create(
+            &ctx,
+            &token,
+            json!({"name": name, "imageRef": image, "flavorRef": flavor}),
+        )
+        .await;
+        ids.push(r.body["server"]["id"].as_str().expect("id").to_string());
+    }
+    for id in &ids {
+        ctx.wait_server(&token, id, "ACTIVE").await;
+    }
+    let r = ctx
+        .request(
+            Method::POST,
+            &format!("/compute/v2.0/servers/{}/action", ids[0]),
+            Some(&token),
+            Some(json!({"os-stop": {}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    ctx.wait_server(&token, &ids[0], "STOPPED").await;
+    // Let the stop job release its lock before planning.
+    for _ in 0..100 {
+        let s = ctx
+            .get(&format!("/compute/v2.0/servers/{}", ids[0]), Some(&token))
+            .await;
+        if s.body["server"]["SNF:task_state"] == "" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let enforce = |body: Value| {
+        let ctx = &ctx;
+        async move {
+            let r = ctx
+                .admin(Method::POST, "/enforce/resources", Some(body))
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            r.body["actions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|a| {
+                    (
+                        a["server_id"].as_str().unwrap_or("").to_string(),
+                        a["action"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    assert!(enforce(json!({})).await.is_empty(), "within limits");
+    let set = |resource: &'static str, limit: i64| {
+        let ctx = &ctx;
+        async move {
+            let r = ctx
+                .admin(
+                    Method::PUT,
+                    &format!("/quotas/demo/{resource}"),
+                    Some(json!({"limit": limit})),
+                )
+                .await;
+            assert!(r.status.is_success(), "{}", r.text);
+        }
+    };
+    set("cyclades.vm", 1).await;
+    let pair = |i: usize, a: &str| (ids[i].clone(), a.to_string());
+    assert_eq!(
+        enforce(json!({})).await,
+        [pair(0, "DELETE"), pair(2, "DELETE")],
+        "the stopped server first, then the newest running one"
+    );
+    assert_eq!(
+        enforce(json!({"soft_resources": ["vm"]})).await,
+        [pair(2, "SHUTDOWN"), pair(1, "SHUTDOWN")],
+        "soft: running servers shut down, newest first"
+    );
+    set("cyclades.vm", 10).await;
+    set("cyclades.cpu", 1).await;
+    assert_eq!(enforce(json!({})).await, [pair(2, "SHUTDOWN")]);
+    assert!(
+        enforce(json!({"resources": ["vm"]})).await.is_empty(),
+        "only the resources asked for"
+    );
+    ctx.admin(
+        Method::POST,
+        "/enforce/resources",
+        Some(json!({"resources": ["gpu"]})),
+    )
+    .await
+    .fault(400, "badRequest");
+    assert_eq!(enforce(json!({"fix": true})).await, [pair(2, "SHUTDOWN")]);
+    ctx.wait_server(&token, &ids[2], "STOPPED").await;
+    for _ in 0..100 {
+        if enforce(json!({})).await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(enforce(json!({})).await.is_empty(), "the project fits now");
+    ctx.shutdown().await;
+}
