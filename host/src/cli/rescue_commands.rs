@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use super::client::AdminClient;
 use super::commands::{encode_segment, show_list, show_one};
 use super::output::OutputFormat;
-use super::{CliError, RescueCommand};
+use super::{CliError, RescueCommand, RescueImageArgs};
 
 const FIELDS: &[&str] = &[
     "id",
@@ -20,10 +20,20 @@ const FIELDS: &[&str] = &[
     "deleted",
 ];
 
-fn put(body: &mut Map<String, Value>, key: &str, value: &Option<String>) {
-    if let Some(v) = value {
-        body.insert(key.into(), json!(v));
-    }
+/// The request fields given on the command line (absent ones are left out).
+fn image_body(image: &RescueImageArgs) -> Map<String, Value> {
+    [
+        ("name", &image.name),
+        ("location", &image.location),
+        ("location_type", &image.location_type),
+        ("os_family", &image.os_family),
+        ("os", &image.os),
+        ("target_os_family", &image.target_os_family),
+        ("target_os", &image.target_os),
+    ]
+    .into_iter()
+    .filter_map(|(key, value)| Some((key.to_string(), json!(value.as_ref()?))))
+    .collect()
 }
 
 pub async fn run(
@@ -33,14 +43,7 @@ pub async fn run(
 ) -> Result<(), CliError> {
     match command {
         RescueCommand::RescueImageCreate { image, default } => {
-            let mut body = Map::new();
-            put(&mut body, "name", &image.name);
-            put(&mut body, "location", &image.location);
-            put(&mut body, "location_type", &image.location_type);
-            put(&mut body, "os_family", &image.os_family);
-            put(&mut body, "os", &image.os);
-            put(&mut body, "target_os_family", &image.target_os_family);
-            put(&mut body, "target_os", &image.target_os);
+            let mut body = image_body(image);
             body.insert("default".into(), json!(default));
             let reply = client
                 .call(Method::POST, "/rescue-images", Some(Value::Object(body)))
@@ -62,14 +65,7 @@ pub async fn run(
             default,
             deleted,
         } => {
-            let mut body = Map::new();
-            put(&mut body, "name", &image.name);
-            put(&mut body, "location", &image.location);
-            put(&mut body, "location_type", &image.location_type);
-            put(&mut body, "os_family", &image.os_family);
-            put(&mut body, "os", &image.os);
-            put(&mut body, "target_os_family", &image.target_os_family);
-            put(&mut body, "target_os", &image.target_os);
+            let mut body = image_body(image);
             if let Some(d) = default {
                 body.insert("default".into(), json!(d));
             }

@@ -31,6 +31,26 @@ pub(crate) async fn create(ctx: &TestContext, token: &str, server: Value) -> req
     .await
 }
 
+/// Creates one demo-image server of `FLAVOR_SMALL` per name and waits until all are ACTIVE.
+pub(crate) async fn active_servers(ctx: &TestContext, token: &str, names: &[&str]) -> Vec<String> {
+    let image = ctx.demo_image(token).await;
+    let flavor = flavor_id(ctx, token, FLAVOR_SMALL).await;
+    let mut ids = Vec::new();
+    for name in names {
+        let r = create(
+            ctx,
+            token,
+            json!({"name": name, "imageRef": image, "flavorRef": flavor}),
+        )
+        .await;
+        ids.push(r.body["server"]["id"].as_str().expect("id").to_string());
+    }
+    for id in &ids {
+        ctx.wait_server(token, id, "ACTIVE").await;
+    }
+    ids
+}
+
 mod reqwest_reply {
     pub use cyclades_tests::Reply;
 }

@@ -473,21 +473,7 @@ async fn reassign_moves_a_server_and_its_quota_between_projects() {
 async fn cached_detail_listing_is_byte_identical_to_fresh_rendering() {
     let ctx = TestContext::new().await;
     let token = ctx.demo_token().await;
-    let image = ctx.demo_image(&token).await;
-    let flavor = flavor_id(&ctx, &token, FLAVOR_SMALL).await;
-    let mut ids = Vec::new();
-    for name in ["one", "two", "three"] {
-        let r = create(
-            &ctx,
-            &token,
-            json!({"name": name, "imageRef": image, "flavorRef": flavor}),
-        )
-        .await;
-        ids.push(r.body["server"]["id"].as_str().expect("id").to_string());
-    }
-    for id in &ids {
-        ctx.wait_server(&token, id, "ACTIVE").await;
-    }
+    let ids = super::compute::active_servers(&ctx, &token, &["one", "two", "three"]).await;
     let same = |what: &str, cached: &cyclades_tests::Reply, fresh: &cyclades_tests::Reply| {
         assert_eq!(cached.status, StatusCode::OK, "{what}");
         assert_eq!(cached.text, fresh.text, "{what}: cached vs fresh rendering");

@@ -197,24 +197,9 @@ async fn commissions_reserve_accept_and_reject() {
 /// down instead of deleting, and `--fix` submits the jobs until the project fits.
 #[tokio::test]
 async fn enforce_resources_plans_and_applies_in_synnefos_order() {
-    use super::compute::{FLAVOR_SMALL, create, flavor_id};
     let ctx = TestContext::with_config(|c| c.backends.reconcile_secs = 0).await;
     let token = ctx.demo_token().await;
-    let image = ctx.demo_image(&token).await;
-    let flavor = flavor_id(&ctx, &token, FLAVOR_SMALL).await;
-    let mut ids = Vec::new();
-    for name in ["a", "b", "c"] {
-        let r = create(
-            &ctx,
-            &token,
-            json!({"name": name, "imageRef": image, "flavorRef": flavor}),
-        )
-        .await;
-        ids.push(r.body["server"]["id"].as_str().expect("id").to_string());
-    }
-    for id in &ids {
-        ctx.wait_server(&token, id, "ACTIVE").await;
-    }
+    let ids = super::compute::active_servers(&ctx, &token, &["a", "b", "c"]).await;
     let r = ctx
         .request(
             Method::POST,
