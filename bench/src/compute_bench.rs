@@ -37,14 +37,7 @@ fn config(dir: &std::path::Path, cache: &std::path::Path) -> Config {
     c.demo.ganeti_other_secs = 0.0;
     c.demo.ganeti_nodes = 64;
     c.backends.reconcile_secs = 0;
-    for r in [
-        "cyclades.vm",
-        "cyclades.cpu",
-        "cyclades.total_cpu",
-        "cyclades.ram",
-        "cyclades.total_ram",
-        "cyclades.disk",
-    ] {
+    for r in cyclades::resources::SERVER_RESOURCES {
         c.quota.default_limits.insert(r.into(), i64::MAX / 4);
     }
     c

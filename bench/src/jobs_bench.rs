@@ -61,14 +61,7 @@ async fn world(latency: Latency, plugins: Arc<PluginHost>) -> World {
     )
     .expect("fixture records");
     let mut config = Config::default();
-    for r in [
-        "cyclades.vm",
-        "cyclades.cpu",
-        "cyclades.total_cpu",
-        "cyclades.ram",
-        "cyclades.total_ram",
-        "cyclades.disk",
-    ] {
+    for r in cyclades::resources::SERVER_RESOURCES {
         config.quota.default_limits.insert(r.into(), i64::MAX / 4);
     }
     let engine = JobEngine::new(JobEnv {

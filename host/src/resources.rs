@@ -85,6 +85,16 @@ pub const RESOURCES: &[Resource] = &[
 ];
 
 /// Looks a resource up by name.
+/// The resources a server holds (spec §16.2); the network ones have no holders yet.
+pub const SERVER_RESOURCES: [&str; 6] = [
+    "cyclades.vm",
+    "cyclades.cpu",
+    "cyclades.total_cpu",
+    "cyclades.ram",
+    "cyclades.total_ram",
+    "cyclades.disk",
+];
+
 pub fn resource(name: &str) -> Option<&'static Resource> {
     RESOURCES.iter().find(|r| r.name == name)
 }

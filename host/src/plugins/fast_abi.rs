@@ -86,13 +86,13 @@ const _: () = assert!(<BackendFlags as ComponentType>::SIZE32 == 1);
 const _: () = assert!(<TemplateSet as ComponentType>::SIZE32 == 2);
 
 /// Flags in WIT order: bit `i` is the `i`-th flag.
-const STATE_FLAGS: [BackendFlags; 4] = [
+pub(super) const STATE_FLAGS: [BackendFlags; 4] = [
     BackendFlags::OFFLINE,
     BackendFlags::DRAINED,
     BackendFlags::PUBLIC,
     BackendFlags::DEDICATED,
 ];
-const TEMPLATE_FLAGS: [TemplateSet; 9] = [
+pub(super) const TEMPLATE_FLAGS: [TemplateSet; 9] = [
     TemplateSet::DISKLESS,
     TemplateSet::FILE,
     TemplateSet::SHAREDFILE,

@@ -568,23 +568,7 @@ fn fast_abi_matches_wasmtime_generated_marshalling() {
         seed ^= seed << 17;
         seed
     };
-    let state_flags = [
-        BackendFlags::OFFLINE,
-        BackendFlags::DRAINED,
-        BackendFlags::PUBLIC,
-        BackendFlags::DEDICATED,
-    ];
-    let template_flags = [
-        TemplateSet::DISKLESS,
-        TemplateSet::FILE,
-        TemplateSet::SHAREDFILE,
-        TemplateSet::PLAIN,
-        TemplateSet::DRBD,
-        TemplateSet::RBD,
-        TemplateSet::BLOCKDEV,
-        TemplateSet::EXT,
-        TemplateSet::GLUSTER,
-    ];
+    let (state_flags, template_flags) = (fast_abi::STATE_FLAGS, fast_abi::TEMPLATE_FLAGS);
     let mut table = |n: u32| -> Vec<Backend> {
         (0..n)
             .map(|i| {

@@ -13,15 +13,7 @@ use super::{ServiceError, Services};
 use crate::clock::Timestamp;
 use crate::store::{Deleted, NewCommission};
 
-/// The resources servers hold (the network ones have no holders yet).
-const SERVER_RESOURCES: [&str; 6] = [
-    "cyclades.vm",
-    "cyclades.cpu",
-    "cyclades.total_cpu",
-    "cyclades.ram",
-    "cyclades.total_ram",
-    "cyclades.disk",
-];
+use crate::resources::SERVER_RESOURCES;
 
 /// One project's resource whose recorded usage differs from its servers' holdings.
 #[derive(Clone, Debug)]
