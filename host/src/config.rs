@@ -155,6 +155,10 @@ pub struct BackendsConfig {
     /// `GANETI_USE_OPPORTUNISTIC_LOCKING`); a `temp_insufficient_resources` failure is then
     /// retried once without it (spec §10.5).
     pub opportunistic_locking: bool,
+    /// Users whose servers always go to one backend, bypassing the allocator (Synnefo's
+    /// `BACKEND_PER_USER`): user id or name → backend id or cluster name. Drained backends are
+    /// used all the same; offline ones answer 503.
+    pub per_user: BTreeMap<String, String>,
 }
 
 impl Default for BackendsConfig {
@@ -163,6 +167,7 @@ impl Default for BackendsConfig {
             refresh_secs: 900,
             reconcile_secs: 30,
             opportunistic_locking: true,
+            per_user: BTreeMap::new(),
         }
     }
 }

@@ -39,6 +39,28 @@ impl Services {
         self.server_delete(&admin, id).await
     }
 
+    /// The backend `[backends] per_user` pins the caller to, if any (by user id or name).
+    pub(super) fn per_user_backend(
+        &self,
+        caller: &Credentials,
+    ) -> Result<Option<u64>, ServiceError> {
+        let per_user = &self.config().backends.per_user;
+        let Some(backend) = per_user
+            .get(&caller.user_id)
+            .or_else(|| per_user.get(&caller.user_name))
+        else {
+            return Ok(None);
+        };
+        match self.backend_show(backend) {
+            Ok(b) => Ok(Some(b.backend.id)),
+            Err(ServiceError::ItemNotFound(_)) => Err(ServiceError::ServiceUnavailable(format!(
+                "backends.per_user sends {} to backend '{backend}', which does not exist",
+                caller.user_name
+            ))),
+            Err(e) => Err(e),
+        }
+    }
+
     /// `enforce-resources`: shuts down any server as an operator.
     pub async fn server_stop_admin(&self, id: &str) -> Result<u64, ServiceError> {
         let server = self.server_show(id)?;

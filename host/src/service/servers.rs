@@ -399,7 +399,10 @@ impl Services {
             image_format: image.disk_format.clone(),
             metadata: req.metadata.clone(),
             key_names: req.key_names.clone(),
-            backend_id: req.backend_id,
+            backend_id: match req.backend_id {
+                Some(id) => Some(id),
+                None => self.per_user_backend(caller)?,
+            },
             config_url,
         };
         let handle = self

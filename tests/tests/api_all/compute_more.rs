@@ -540,3 +540,56 @@ async fn cached_detail_listing_is_byte_identical_to_fresh_rendering() {
     assert_eq!(theirs.text, r#"{"servers":[]}"#);
     ctx.shutdown().await;
 }
+
+/// `[backends] per_user` (Synnefo's BACKEND_PER_USER): the user's servers go to that backend
+/// even while it is drained (the allocator would skip it); other users get the allocator's
+/// answer; a mapping to a backend that does not exist is a clear 503.
+#[tokio::test]
+async fn per_user_backends_bypass_the_allocator() {
+    let ctx = TestContext::with_config(|c| {
+        c.backends
+            .per_user
+            .insert("demo".into(), "127.0.0.1".into());
+        c.backends
+            .per_user
+            .insert("ghost".into(), "no-such-cluster".into());
+    })
+    .await;
+    let drained = ctx
+        .admin(
+            Method::PATCH,
+            "/backends/127.0.0.1",
+            Some(json!({"backend": {"drained": true}})),
+        )
+        .await;
+    assert_eq!(drained.body["backend"]["drained"], true, "{}", drained.text);
+    let token = ctx.demo_token().await;
+    let ids = super::compute::active_servers(&ctx, &token, &["pinned"]).await;
+    assert_eq!(ids.len(), 1);
+
+    ctx.create_user("other", "other-password", "demo", false)
+        .await;
+    let other = ctx.token("other", "other-password", "demo").await;
+    let image = ctx.demo_image(&other).await;
+    let flavor = flavor_id(&ctx, &other, FLAVOR_SMALL).await;
+    create(
+        &ctx,
+        &other,
+        json!({"name": "unpinned", "imageRef": image, "flavorRef": flavor}),
+    )
+    .await
+    .fault(503, "serviceUnavailable");
+
+    ctx.create_user("ghost", "ghost-password", "demo", false)
+        .await;
+    let ghost = ctx.token("ghost", "ghost-password", "demo").await;
+    let r = create(
+        &ctx,
+        &ghost,
+        json!({"name": "lost", "imageRef": image, "flavorRef": flavor}),
+    )
+    .await;
+    r.fault(503, "serviceUnavailable");
+    assert!(r.text.contains("no-such-cluster"), "{}", r.text);
+    ctx.shutdown().await;
+}
