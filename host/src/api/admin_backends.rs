@@ -311,6 +311,8 @@ struct ReconcileBody {
     #[serde(default)]
     fix_unsynced_rescue: bool,
     #[serde(default)]
+    fix_unsynced_tags: bool,
+    #[serde(default)]
     fix_pending_tasks: bool,
 }
 
@@ -326,6 +328,7 @@ async fn reconcile_servers(
         unsynced: b.fix_unsynced,
         unsynced_flavors: b.fix_unsynced_flavors,
         unsynced_rescue: b.fix_unsynced_rescue,
+        unsynced_tags: b.fix_unsynced_tags,
         pending_tasks: b.fix_pending_tasks,
     };
     let reports = state

@@ -151,6 +151,7 @@ pub async fn run(
             fix_unsynced,
             fix_unsynced_flavors,
             fix_unsynced_rescue,
+            fix_unsynced_tags,
             fix_pending_tasks,
             fix_all,
             list,
@@ -162,6 +163,7 @@ pub async fn run(
                 "fix_unsynced": *fix_unsynced || *fix_all,
                 "fix_unsynced_flavors": *fix_unsynced_flavors || *fix_all,
                 "fix_unsynced_rescue": *fix_unsynced_rescue || *fix_all,
+                "fix_unsynced_tags": *fix_unsynced_tags || *fix_all,
                 "fix_pending_tasks": *fix_pending_tasks || *fix_all,
             });
             let reply = client

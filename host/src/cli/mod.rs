@@ -540,6 +540,9 @@ pub enum BackendCommand {
         /// Ganeti.
         #[arg(long)]
         fix_unsynced_rescue: bool,
+        /// User tags in Ganeti differ from the record: follow Ganeti.
+        #[arg(long)]
+        fix_unsynced_tags: bool,
         /// Tasks whose job is finished or unknown: clear them.
         #[arg(long)]
         fix_pending_tasks: bool,

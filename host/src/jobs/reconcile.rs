@@ -2,13 +2,13 @@
 //!
 //! Compares one backend's bulk instance list with the store and reports drift: stale servers
 //! (in the store, gone from Ganeti), orphan instances (`snf-<id>` with no live server), unsynced
-//! operstate, unsynced flavors, unsynced rescue (Ganeti boots from a CD-ROM the record does not
+//! operstate, unsynced flavors, unsynced tags (user tags in Ganeti vs the record), unsynced rescue (Ganeti boots from a CD-ROM the record does not
 //! know of, or the reverse), and pending tasks whose job is finished or unknown. Fixes apply
 //! the same record and quota changes that job results apply (`server_ops::destroyed`,
 //! `release_server_quota`, commission per §16.2). Servers whose job is still running are left
 //! alone: their job owns them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -16,6 +16,7 @@ use serde_json::Value;
 use super::common::{ensure_instance_removed, issue_named_commission};
 use super::server_ops::{destroyed, release_server_quota};
 use super::{JobEnv, StepError};
+use crate::backend::rapi::{USER_TAG_PREFIX, tag_from_ganeti};
 use crate::store::{Batch, Deleted, Server};
 
 const MIB: i64 = 1024 * 1024;
@@ -28,6 +29,7 @@ pub struct ServerFixes {
     pub unsynced: bool,
     pub unsynced_flavors: bool,
     pub unsynced_rescue: bool,
+    pub unsynced_tags: bool,
     pub pending_tasks: bool,
 }
 
@@ -37,6 +39,7 @@ impl ServerFixes {
         ServerFixes {
             unsynced: true,
             unsynced_rescue: true,
+            unsynced_tags: true,
             pending_tasks: true,
             ..Default::default()
         }
@@ -49,6 +52,7 @@ impl ServerFixes {
             unsynced: true,
             unsynced_flavors: true,
             unsynced_rescue: true,
+            unsynced_tags: true,
             pending_tasks: true,
         }
     }
@@ -57,7 +61,8 @@ impl ServerFixes {
 /// One drifted thing.
 #[derive(Clone, Debug, Serialize)]
 pub struct Drift {
-    /// `stale`, `orphan`, `unsynced`, `unsynced_flavor`, `unsynced_rescue`, `pending_task`.
+    /// `stale`, `orphan`, `unsynced`, `unsynced_flavor`, `unsynced_rescue`, `unsynced_tags`,
+    /// `pending_task`.
     pub kind: &'static str,
     pub server_id: Option<u64>,
     pub instance: String,
@@ -180,6 +185,27 @@ pub async fn reconcile_servers(
                 fixed,
             });
         }
+        let in_ganeti: BTreeSet<String> = instance["tags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| tag_from_ganeti(t.as_str()?))
+            .filter_map(|t| Some(t.strip_prefix(USER_TAG_PREFIX)?.to_string()))
+            .collect();
+        let in_record: BTreeSet<String> = s.tags.keys().cloned().collect();
+        if in_ganeti != in_record {
+            let fixed = fixes.unsynced_tags && sync_tags(env, s, &in_ganeti)?;
+            drift.push(Drift {
+                kind: "unsynced_tags",
+                server_id: Some(s.id),
+                instance: name.clone(),
+                detail: format!(
+                    "tags {:?} in the database, {:?} in Ganeti",
+                    in_record, in_ganeti
+                ),
+                fixed,
+            });
+        }
         let vcpus = instance["beparams"]["vcpus"].as_u64();
         let maxmem = instance["beparams"]["maxmem"].as_u64();
         if let (Some(vcpus), Some(maxmem)) = (vcpus, maxmem) {
@@ -260,6 +286,16 @@ fn write(env: &JobEnv, before: &Server, after: &Server) -> Result<bool, StepErro
         Err(crate::store::StoreError::GenerationMismatch { .. }) => Ok(false),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The record's user tags become Ganeti's, all ACTIVE (Synnefo simulates OP_TAGS_SET/DEL).
+fn sync_tags(env: &JobEnv, before: &Server, tags: &BTreeSet<String>) -> Result<bool, StepError> {
+    let mut after = before.clone();
+    after.tags = tags
+        .iter()
+        .map(|t| (t.clone(), "ACTIVE".to_string()))
+        .collect();
+    write(env, before, &after)
 }
 
 /// The record follows Ganeti's boot device (the image is unknown when Ganeti rescued it alone).

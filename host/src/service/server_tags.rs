@@ -10,7 +10,7 @@ use crate::backend::rapi::tag_to_ganeti;
 use crate::store::Server;
 
 /// Namespace of user tags in Ganeti.
-pub const USER_TAG_PREFIX: &str = "cyclades:user:";
+pub use crate::backend::rapi::USER_TAG_PREFIX;
 /// Synnefo's tag column holds 60 characters including the namespace.
 const MAX_TAG_LEN: usize = 60 - USER_TAG_PREFIX.len();
 pub const MAX_TAGS: usize = 50;
@@ -177,5 +177,19 @@ mod tests {
         assert!(check_tag("ok-tag").is_ok());
         assert!(check_tag("a/b").is_err());
         assert!(check_tag(&"x".repeat(47)).is_err());
+    }
+
+    #[test]
+    fn decoding_inverts_encoding() {
+        use crate::backend::rapi::tag_from_ganeti;
+        for tag in ["web", "my_tag x", "ελληνικά", "a+b*c%d", "x/y:z"] {
+            let full = format!("{USER_TAG_PREFIX}{tag}");
+            assert_eq!(
+                tag_from_ganeti(&tag_to_ganeti(&full)).as_deref(),
+                Some(full.as_str())
+            );
+        }
+        assert_eq!(tag_from_ganeti("bad/ZZ"), None);
+        assert_eq!(tag_from_ganeti("cut/4"), None);
     }
 }

@@ -385,3 +385,48 @@ async fn quota_usage_is_reconciled_with_the_servers_holdings() {
     assert_eq!(vm, Some(1));
     ctx.shutdown().await;
 }
+
+/// A user tag added in Ganeti behind our back (encoded as Synnefo does) is reported as
+/// `unsynced_tags`, and `--fix-unsynced-tags` makes the record follow Ganeti.
+#[tokio::test]
+async fn tags_changed_in_ganeti_are_reconciled() {
+    let ctx = TestContext::with_config(|c| c.backends.reconcile_secs = 0).await;
+    let token = ctx.demo_token().await;
+    let ids = super::compute::active_servers(&ctx, &token, &["tagged"]).await;
+    let id = &ids[0];
+    let r = ctx
+        .request(
+            Method::PUT,
+            &format!("/compute/v2.0/servers/{id}/tags/web"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    assert!(reconcile(&ctx, json!({})).await.is_empty());
+    // "my_db tag" encoded: `_` → `*`, space → `+`.
+    let added = rapi(
+        &ctx,
+        Method::PUT,
+        &format!("/2/instances/snf-{id}/tags?tag=cyclades:user:my*db%2Btag"),
+        None,
+    )
+    .await;
+    wait_ganeti_job(&ctx, &added.body).await;
+    let drift = reconcile(&ctx, json!({})).await;
+    assert_eq!(drift.len(), 1, "{drift:?}");
+    assert_eq!(drift[0]["kind"], "unsynced_tags");
+    let fixed = reconcile(&ctx, json!({"fix_unsynced_tags": true})).await;
+    assert_eq!(fixed[0]["fixed"], true, "{fixed:?}");
+    let tags = ctx
+        .get(&format!("/compute/v2.0/servers/{id}/tags"), Some(&token))
+        .await;
+    assert_eq!(
+        tags.body["tags"],
+        json!(["my_db tag", "web"]),
+        "{}",
+        tags.text
+    );
+    assert!(reconcile(&ctx, json!({})).await.is_empty());
+    ctx.shutdown().await;
+}

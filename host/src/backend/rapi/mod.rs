@@ -575,6 +575,30 @@ fn tag_query(tags: &[String]) -> String {
         .join("&")
 }
 
+/// The namespace of users' server tags in Ganeti (`cyclades:user:<tag>`, encoded whole).
+pub const USER_TAG_PREFIX: &str = "cyclades:user:";
+
+/// The inverse of [`tag_to_ganeti`]; `None` if `tag` is not such an encoding.
+pub fn tag_from_ganeti(tag: &str) -> Option<String> {
+    let bytes = tag.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'*' => out.push(b'_'),
+            b'+' => out.push(b' '),
+            b'/' => {
+                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
 /// Synnefo's `tag_to_ganeti` (spec §10.6): UTF-8, `quote_plus(tag, safe=':')`, then `%` → `/`
 /// and `_` → `*`, so the tag fits Ganeti's tag alphabet.
 pub fn tag_to_ganeti(tag: &str) -> String {
