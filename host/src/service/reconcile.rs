@@ -56,9 +56,25 @@ impl Services {
                 .filter(|b| !b.offline)
                 .collect(),
         };
+        // Backends are independent: reconcile them at the same time (Synnefo's per-backend
+        // parallelism), then book the results in order.
+        let mut passes = tokio::task::JoinSet::new();
+        for (index, b) in targets.iter().enumerate() {
+            let env = self.jobs().env().clone();
+            let id = b.id;
+            passes.spawn(async move { (index, reconcile_servers(&env, id, fixes).await) });
+        }
+        let mut results: Vec<Option<Result<BackendDrift, _>>> =
+            (0..targets.len()).map(|_| None).collect();
+        while let Some(done) = passes.join_next().await {
+            let (index, result) = done.map_err(|e| ServiceError::Internal {
+                internal: format!("reconciliation task failed: {e}"),
+            })?;
+            results[index] = Some(result);
+        }
         let mut reports = Vec::new();
-        for b in targets {
-            let result = reconcile_servers(self.jobs().env(), b.id, fixes).await;
+        for (b, result) in targets.into_iter().zip(results) {
+            let Some(result) = result else { continue };
             let mut book =
                 self.reconcile_book()
                     .by_backend
