@@ -27,7 +27,18 @@ pub struct Config {
     pub api: ApiConfig,
     pub stats: StatsConfig,
     pub rescue: RescueConfig,
+    pub compute: ComputeConfig,
     pub demo: DemoConfig,
+}
+
+/// `[compute]`: server policies.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ComputeConfig {
+    /// Owners may share a server with its project (`reassign` with `shared_to_project`), making
+    /// it visible to and operable by every member (Synnefo's
+    /// `CYCLADES_SHARED_RESOURCES_ENABLED`). Unshared servers are visible to their owner only.
+    pub shared_resources: bool,
 }
 
 /// `[rescue]`: booting a stopped server from a rescue CD-ROM image (Synnefo's

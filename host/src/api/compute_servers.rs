@@ -221,7 +221,7 @@ fn server_doc<'a>(state: &AppState, s: &'a Server) -> ServerDoc<'a> {
             port_forwarding: BTreeMap::new(),
             rescue: s.rescue,
             suspended: s.suspended,
-            shared_to_project: false,
+            shared_to_project: s.shared_to_project,
             attachments: [],
             volumes: [],
             deleted: s.deleted,
@@ -625,7 +625,14 @@ async fn action(
                 .get("project")
                 .and_then(Value::as_str)
                 .ok_or_else(|| malformed("reassign needs 'project'"))?;
-            services.server_reassign(&caller, &id, project).await?;
+            let shared = match args.get("shared_to_project") {
+                None | Some(Value::Null) => None,
+                Some(Value::Bool(b)) => Some(*b),
+                Some(_) => return Err(malformed("'shared_to_project' must be true or false")),
+            };
+            services
+                .server_reassign(&caller, &id, project, shared)
+                .await?;
             return Ok(StatusCode::OK.into_response());
         }
         "suspend" => {

@@ -8,7 +8,8 @@
 //! whose generation matches the stored record is exactly what rendering would produce now. The
 //! listing reads every record's generation without decoding it (`Store::server_generations`),
 //! renders only the servers that changed, and splices the cached bytes together. The spliced
-//! body itself is kept for the last few project sets that asked (bounded in bytes): a poll that
+//! body itself is kept for the last few callers (user and project set) that asked (bounded in
+//! bytes): a poll that
 //! finds every generation unchanged gets the same shared bytes back without copying them.
 //!
 //! Owns the cache only; what a document contains is `compute_servers::server_doc`'s business.
@@ -23,13 +24,16 @@ use crate::service::{Credentials, Server, ServiceError};
 /// One rendered document and what the listing needs to filter it without the record.
 struct Entry {
     generation: u64,
+    owner: String,
     project_id: String,
+    shared: bool,
     deleted: bool,
     json: Arc<[u8]>,
 }
 
-/// A whole listing as last served to one set of projects.
+/// A whole listing as last served to one user with one set of projects.
 struct Listing {
+    user_id: String,
     projects: Vec<String>,
     versions: Vec<(u64, u64)>,
     body: Bytes,
@@ -59,32 +63,44 @@ impl ServerDocCache {
         let mut projects = caller.project_ids.clone();
         projects.sort();
         projects.dedup();
-        if let Some(body) = self.same_listing(&projects, &versions) {
+        if let Some(body) = self.same_listing(&caller.user_id, &projects, &versions) {
             return Ok(body);
         }
         let body = Bytes::from(self.splice(services, caller, &versions, render)?);
-        self.remember(projects, versions, body.clone());
+        self.remember(caller.user_id.clone(), projects, versions, body.clone());
         Ok(body)
     }
 
-    /// The body served last to `projects`, if no server record changed since.
-    fn same_listing(&self, projects: &[String], versions: &[(u64, u64)]) -> Option<Bytes> {
+    /// The body served last to this user and `projects`, if no server record changed since.
+    fn same_listing(
+        &self,
+        user_id: &str,
+        projects: &[String],
+        versions: &[(u64, u64)],
+    ) -> Option<Bytes> {
         let mut listings = lock(&self.listings);
-        let at = listings
-            .iter()
-            .position(|l| l.projects == projects && l.versions == versions)?;
+        let at = listings.iter().position(|l| {
+            l.user_id == user_id && l.projects == projects && l.versions == versions
+        })?;
         let hit = listings.remove(at);
         let body = hit.body.clone();
         listings.insert(0, hit);
         Some(body)
     }
 
-    fn remember(&self, projects: Vec<String>, versions: Vec<(u64, u64)>, body: Bytes) {
+    fn remember(
+        &self,
+        user_id: String,
+        projects: Vec<String>,
+        versions: Vec<(u64, u64)>,
+        body: Bytes,
+    ) {
         let mut listings = lock(&self.listings);
-        listings.retain(|l| l.projects != projects);
+        listings.retain(|l| l.user_id != user_id || l.projects != projects);
         listings.insert(
             0,
             Listing {
+                user_id,
                 projects,
                 versions,
                 body,
@@ -128,7 +144,9 @@ impl ServerDocCache {
             };
             let entry = Arc::new(Entry {
                 generation: server.generation,
+                owner: server.user_id.clone(),
                 project_id: server.project_id.clone(),
+                shared: server.shared_to_project,
                 deleted: server.deleted,
                 json: render(&server)?.into(),
             });
@@ -149,7 +167,7 @@ impl ServerDocCache {
             .iter()
             .flatten()
             .map(|e| e.as_ref())
-            .filter(|e| !e.deleted && caller.is_member_of(&e.project_id))
+            .filter(|e| !e.deleted && caller.can_see(&e.owner, &e.project_id, e.shared))
             .collect();
         let size = visible.iter().map(|e| e.json.len() + 1).sum::<usize>() + 16;
         let mut body = Vec::with_capacity(size);

@@ -287,6 +287,7 @@ fn create_records(cx: &StepCx) -> StepFuture<'_> {
             diagnostics: Vec::new(),
             rescue: false,
             rescue_image_id: None,
+            shared_to_project: false,
             created: now,
             updated: now,
             deleted: false,

@@ -30,4 +30,10 @@ impl Credentials {
     pub fn is_member_of(&self, project_id: &str) -> bool {
         self.project_ids.iter().any(|p| p == project_id)
     }
+
+    /// Synnefo's visibility of owned resources (spec §1, A10): the owner sees it, and so do
+    /// the members of its project once it is shared with the project.
+    pub fn can_see(&self, owner: &str, project_id: &str, shared_to_project: bool) -> bool {
+        owner == self.user_id || (shared_to_project && self.is_member_of(project_id))
+    }
 }

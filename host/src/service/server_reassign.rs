@@ -32,8 +32,14 @@ impl Services {
         caller: &Credentials,
         id: &str,
         project: &str,
+        shared_to_project: Option<bool>,
     ) -> Result<Server, ServiceError> {
         let before = self.server_for(caller, id)?;
+        if shared_to_project.is_some() && !self.config().compute.shared_resources {
+            return Err(ServiceError::Forbidden(
+                "Sharing resources with a project is not enabled on this cloud".into(),
+            ));
+        }
         if before.deleted {
             return Err(ServiceError::BadRequest("Server has been deleted.".into()));
         }
@@ -53,8 +59,23 @@ impl Services {
                 "Not a member of project {project}"
             )));
         }
+        let shared = shared_to_project.unwrap_or(before.shared_to_project);
         if target.id == before.project_id {
-            return Ok(before);
+            // Only the sharing flag changes (no quota moves).
+            if shared == before.shared_to_project {
+                return Ok(before);
+            }
+            let mut after = before.clone();
+            after.shared_to_project = shared;
+            let mut batch = Batch::new();
+            batch.update_server(&before, &after);
+            return match self.store().commit(&batch) {
+                Ok(()) => Ok(self.store().server_get(before.id)?),
+                Err(StoreError::GenerationMismatch { .. }) => Err(ServiceError::Conflict(format!(
+                    "Server {id} changed meanwhile; try again"
+                ))),
+                Err(e) => Err(e.into()),
+            };
         }
         let flavor = self.store().flavor_get(before.flavor_id)?;
         if !Self::flavor_usable_by(&flavor, &target.id) {
@@ -109,6 +130,7 @@ impl Services {
         }
         let mut after = before.clone();
         after.project_id = target.id.clone();
+        after.shared_to_project = shared;
         let mut batch = Batch::new();
         batch.update_server(&before, &after);
         let moved = self.store().commit(&batch);

@@ -171,10 +171,10 @@ fn fault_error(fault: JobFault) -> ServiceError {
 }
 
 impl Services {
-    /// Servers of the caller's projects (live ones).
+    /// The caller's servers and those shared with their projects (live ones).
     pub fn servers_of(&self, caller: &Credentials) -> Result<Vec<Server>, ServiceError> {
         let mut all = self.store().server_list(Deleted::Exclude)?;
-        all.retain(|s| caller.is_member_of(&s.project_id));
+        all.retain(|s| visible(caller, s));
         Ok(all)
     }
 
@@ -188,7 +188,7 @@ impl Services {
             None => self.servers_of(caller),
             Some(t) => {
                 let mut changed = self.store().server_list_changed_since(t)?;
-                changed.retain(|s| caller.is_member_of(&s.project_id));
+                changed.retain(|s| visible(caller, s));
                 Ok(changed)
             }
         }
@@ -234,7 +234,7 @@ impl Services {
             return Err(not_found());
         };
         match self.store().server_get(n) {
-            Ok(s) if caller.is_member_of(&s.project_id) => Ok(s),
+            Ok(s) if visible(caller, &s) => Ok(s),
             Ok(_) | Err(StoreError::NotFound { .. }) => Err(not_found()),
             Err(e) => Err(e.into()),
         }
@@ -705,6 +705,11 @@ impl Services {
             Ok(())
         })?)
     }
+}
+
+/// Whether `caller` sees `s`: its owner, or a member of its project once shared.
+pub fn visible(caller: &Credentials, s: &Server) -> bool {
+    caller.can_see(&s.user_id, &s.project_id, s.shared_to_project)
 }
 
 /// The API status of a server (spec §9.1).

@@ -132,6 +132,9 @@ pub struct Server {
     pub rescue: bool,
     #[serde(default)]
     pub rescue_image_id: Option<u64>,
+    /// Visible to (and operable by) every member of its project, not only its owner.
+    #[serde(default)]
+    pub shared_to_project: bool,
     pub created: Timestamp,
     pub updated: Timestamp,
     pub deleted: bool,

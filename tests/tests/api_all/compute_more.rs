@@ -593,3 +593,75 @@ async fn per_user_backends_bypass_the_allocator() {
     assert!(r.text.contains("no-such-cluster"), "{}", r.text);
     ctx.shutdown().await;
 }
+
+/// Synnefo's visibility: a server is its owner's; other members of its project see it (and
+/// may act on it) only once it is shared with the project (`reassign` with
+/// `shared_to_project`, behind `[compute] shared_resources`), in every view including the
+/// cached detail listing.
+#[tokio::test]
+async fn servers_are_private_to_their_owner_until_shared_with_the_project() {
+    let ctx = TestContext::with_config(|c| c.compute.shared_resources = true).await;
+    let token = ctx.demo_token().await;
+    let ids = super::compute::active_servers(&ctx, &token, &["mine"]).await;
+    let id = &ids[0];
+    ctx.create_user("peer", "peer-password", "demo", false)
+        .await;
+    let peer = ctx.token("peer", "peer-password", "demo").await;
+    let path = format!("/compute/v2.0/servers/{id}");
+    ctx.get(&path, Some(&peer)).await.fault(404, "itemNotFound");
+    let listed = ctx.get("/compute/v2.0/servers/detail", Some(&peer)).await;
+    assert_eq!(listed.text, r#"{"servers":[]}"#);
+
+    let share = |shared: bool| {
+        let (ctx, token, id) = (&ctx, &token, id.clone());
+        async move {
+            ctx.request(
+                Method::POST,
+                &format!("/compute/v2.0/servers/{id}/action"),
+                Some(token),
+                Some(json!({"reassign": {"project": "demo", "shared_to_project": shared}})),
+            )
+            .await
+        }
+    };
+    let r = share(true).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let seen = ctx.get(&path, Some(&peer)).await;
+    assert_eq!(seen.status, StatusCode::OK, "{}", seen.text);
+    assert_eq!(seen.body["server"]["shared_to_project"], true);
+    let listed = ctx.get("/compute/v2.0/servers/detail", Some(&peer)).await;
+    assert_eq!(listed.body["servers"].as_array().map(Vec::len), Some(1));
+    // A member may act on a shared server.
+    let r = ctx
+        .request(
+            Method::POST,
+            &format!("{path}/metadata"),
+            Some(&peer),
+            Some(json!({"metadata": {"by": "peer"}})),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+
+    let r = share(false).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    ctx.get(&path, Some(&peer)).await.fault(404, "itemNotFound");
+    let listed = ctx.get("/compute/v2.0/servers/detail", Some(&peer)).await;
+    assert_eq!(listed.text, r#"{"servers":[]}"#);
+    ctx.shutdown().await;
+}
+
+#[tokio::test]
+async fn sharing_is_403_unless_enabled() {
+    let ctx = TestContext::new().await;
+    let token = ctx.demo_token().await;
+    let ids = super::compute::active_servers(&ctx, &token, &["solo"]).await;
+    ctx.request(
+        Method::POST,
+        &format!("/compute/v2.0/servers/{}/action", ids[0]),
+        Some(&token),
+        Some(json!({"reassign": {"project": "demo", "shared_to_project": true}})),
+    )
+    .await
+    .fault(403, "forbidden");
+    ctx.shutdown().await;
+}
