@@ -421,21 +421,35 @@ struct ServerModify {
     suspended: Option<bool>,
     name: Option<String>,
     flavor: Option<String>,
+    action: Option<String>,
 }
 
 async fn server_modify(
     State(state): State<AppState>,
     AdminCaller(_): AdminCaller,
     Path(id): Path<String>,
+    Query(q): Query<WaitQuery>,
     JsonBody(b): JsonBody<ServerModify>,
 ) -> Result<Json<Value>, ApiError> {
-    let s = state.services.server_modify_admin(
-        &id,
-        b.suspended,
-        b.name.as_deref(),
-        b.flavor.as_deref(),
-    )?;
-    Ok(Json(json!({"server": server_json(&s)})))
+    let (s, job) = state
+        .services
+        .server_modify_admin(
+            &id,
+            b.suspended,
+            b.name.as_deref(),
+            b.flavor.as_deref(),
+            b.action.as_deref(),
+        )
+        .await?;
+    let mut result = json!({"server": server_json(&s), "job": job.map(|j| j.to_string())});
+    if let Some(job) = job
+        && matches!(q.wait.as_deref(), Some("1" | "true"))
+    {
+        let final_state = state.services.job_wait(job).await?;
+        result["state"] = json!(final_state.as_str());
+        result["server"] = server_json(&state.services.server_show(&id)?);
+    }
+    Ok(Json(result))
 }
 
 #[derive(Deserialize, Default)]

@@ -348,15 +348,28 @@ pub async fn run(
             suspended,
             name,
             flavor,
+            action,
+            wait,
         } => {
-            let body = json!({"suspended": suspended, "name": name, "flavor": flavor});
+            let body =
+                json!({"suspended": suspended, "name": name, "flavor": flavor, "action": action});
             let reply = client
                 .call(
                     Method::PATCH,
-                    &format!("/servers/{}", encode_segment(server)),
+                    &format!(
+                        "/servers/{}{}",
+                        encode_segment(server),
+                        if *wait { "?wait=1" } else { "" }
+                    ),
                     Some(body),
                 )
                 .await?;
+            if let Some(job) = reply["job"].as_str() {
+                match reply["state"].as_str() {
+                    Some(state) => eprintln!("server {server}: job {job} {state}"),
+                    None => eprintln!("server {server}: job {job} submitted"),
+                }
+            }
             show_one(&reply["server"], format, SERVER_FIELDS)
         }
         C::ServerRemove { server, wait } => {

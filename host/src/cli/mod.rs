@@ -427,8 +427,15 @@ pub enum ComputeCommand {
         suspended: Option<bool>,
         #[arg(long)]
         name: Option<String>,
+        /// Resize to this flavor (id or name): a resize job, as the user's would be.
         #[arg(long)]
         flavor: Option<String>,
+        /// Submit an action job.
+        #[arg(long, value_parser = ["start", "stop", "reboot_hard", "reboot_soft", "rescue", "unrescue"])]
+        action: Option<String>,
+        /// Wait until the job finishes.
+        #[arg(long)]
+        wait: bool,
     },
     /// Destroy a server.
     ServerRemove {

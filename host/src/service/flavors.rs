@@ -278,6 +278,18 @@ impl Services {
         }
     }
 
+    /// A live flavor by id or by name (`C2R2048D20drbd`), for operator commands.
+    pub fn flavor_by_id_or_name(&self, flavor: &str) -> Result<Flavor, ServiceError> {
+        if flavor.parse::<u64>().is_ok() {
+            return self.flavor_show(flavor);
+        }
+        self.store()
+            .flavor_list(Deleted::Exclude)?
+            .into_iter()
+            .find(|f| f.name() == flavor)
+            .ok_or_else(|| ServiceError::ItemNotFound(format!("Flavor {flavor} not found")))
+    }
+
     pub fn flavor_list(&self, deleted: Deleted) -> Result<Vec<Flavor>, ServiceError> {
         Ok(self.store().flavor_list(deleted)?)
     }

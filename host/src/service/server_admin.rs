@@ -64,9 +64,19 @@ impl Services {
     /// `enforce-resources`: shuts down any server as an operator.
     pub async fn server_stop_admin(&self, id: &str) -> Result<u64, ServiceError> {
         let server = self.server_show(id)?;
-        let mut admin = self.act_as_owner(&server)?;
+        self.server_action_admin(&server, super::servers::ServerAction::Stop)
+            .await
+    }
+
+    /// Any action on any server, as its owner with the operator's rights.
+    pub(super) async fn server_action_admin(
+        &self,
+        server: &Server,
+        action: super::servers::ServerAction,
+    ) -> Result<u64, ServiceError> {
+        let mut admin = self.act_as_owner(server)?;
         admin.is_admin = true;
-        self.server_action(&admin, id, super::servers::ServerAction::Stop)
+        self.server_action(&admin, &server.id.to_string(), action)
             .await
     }
 

@@ -680,30 +680,58 @@ impl Services {
     }
 
     /// Operator changes: suspension, name, flavor (records only; no Ganeti call).
-    pub fn server_modify_admin(
+    /// `server-modify`: the name and the suspension change the record; `--flavor` (a resize)
+    /// and `--action` submit the same jobs a user's request would, as the server's owner with
+    /// the operator's rights (suspension does not stop them). Returns the server and the job.
+    pub async fn server_modify_admin(
         &self,
         id: &str,
         suspended: Option<bool>,
         name: Option<&str>,
         flavor: Option<&str>,
-    ) -> Result<Server, ServiceError> {
+        action: Option<&str>,
+    ) -> Result<(Server, Option<u64>), ServiceError> {
         let server = self.server_show(id)?;
-        let flavor_id = match flavor {
-            Some(f) => Some(self.flavor_show(f)?.id),
+        let job_action = match (flavor, action) {
+            (Some(_), Some(_)) => {
+                return Err(ServiceError::BadRequest(
+                    "Give --flavor (a resize) or --action, not both".into(),
+                ));
+            }
+            (Some(f), None) => Some(ServerAction::Resize {
+                flavor_ref: self.flavor_by_id_or_name(f)?.id.to_string(),
+            }),
+            (None, Some(a)) => Some(match a {
+                "start" => ServerAction::Start,
+                "stop" => ServerAction::Stop,
+                "reboot_hard" => ServerAction::Reboot { hard: true },
+                "reboot_soft" => ServerAction::Reboot { hard: false },
+                "rescue" => ServerAction::Rescue { image_ref: None },
+                "unrescue" => ServerAction::Unrescue,
+                other => {
+                    return Err(ServiceError::BadRequest(format!(
+                        "Unknown action '{other}': use start, stop, reboot_hard, reboot_soft, rescue or unrescue"
+                    )));
+                }
+            }),
+            (None, None) => None,
+        };
+        if suspended.is_some() || name.is_some() {
+            self.store().server_update(server.id, |s| {
+                if let Some(v) = suspended {
+                    s.suspended = v;
+                }
+                if let Some(n) = name {
+                    s.name = n.to_string();
+                }
+                Ok(())
+            })?;
+        }
+        let job = match job_action {
+            Some(a) => Some(self.server_action_admin(&server, a).await?),
             None => None,
         };
-        Ok(self.store().server_update(server.id, |s| {
-            if let Some(v) = suspended {
-                s.suspended = v;
-            }
-            if let Some(n) = name {
-                s.name = n.to_string();
-            }
-            if let Some(f) = flavor_id {
-                s.flavor_id = f;
-            }
-            Ok(())
-        })?)
+        Ok((self.store().server_get(server.id)?, job))
     }
 }
 

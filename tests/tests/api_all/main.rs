@@ -1,6 +1,7 @@
 //! Every in-process API suite, in one test binary (one link, shared harness).
 
 mod admin;
+mod admin_servers;
 mod backends;
 mod catalog;
 mod compute;
