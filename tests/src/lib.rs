@@ -118,6 +118,21 @@ impl TestContext {
             .expect("demo simulator")
     }
 
+    /// A RAPI request straight to the simulated cluster, behind cyclades' back (drift, checks).
+    pub async fn rapi(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.simulator_url()))
+            .basic_auth(
+                cyclades::demo::SIM_USERNAME,
+                Some(cyclades::demo::SIM_PASSWORD),
+            );
+        if let Some(b) = body {
+            request = request.json(&b);
+        }
+        Self::reply(request).await
+    }
+
     /// Injects faults into the simulated cluster (`POST /sim/faults`).
     pub async fn sim_faults(&self, body: Value) {
         let reply = Self::reply(

@@ -17,8 +17,8 @@ use super::{ApiError, AppState};
 use crate::clock::Timestamp;
 use crate::config::Compat;
 use crate::service::Server;
-use crate::service::servers::{NewServer, ServerAction, status_of, task_state_of};
-use crate::service::{ServiceError, Services};
+use crate::service::ServiceError;
+use crate::service::servers::{NewServer, status_of, task_state_of};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -28,7 +28,10 @@ pub fn routes() -> Router<AppState> {
             "/compute/v2.0/servers/{id}",
             get(show).put(rename).delete(remove),
         )
-        .route("/compute/v2.0/servers/{id}/action", post(action))
+        .route(
+            "/compute/v2.0/servers/{id}/action",
+            post(super::compute_server_actions::action),
+        )
         .route(
             "/compute/v2.0/servers/{id}/password",
             get(password).delete(forget_password),
@@ -341,7 +344,7 @@ async fn detail(
     })
 }
 
-fn malformed(what: &str) -> ApiError {
+pub(super) fn malformed(what: &str) -> ApiError {
     ApiError::bad_request(format!("Malformed request: {what}"))
 }
 
@@ -532,123 +535,6 @@ async fn remove(
 ) -> Result<StatusCode, ApiError> {
     state.services.server_delete(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Parses `{"<action>": {args}}` (spec §2.4).
-fn parse_action(body: &Value) -> Result<(String, Value), ApiError> {
-    let obj = body
-        .as_object()
-        .filter(|o| !o.is_empty())
-        .ok_or_else(|| malformed("the body must be an object naming one action"))?;
-    let (name, args) = obj
-        .iter()
-        .next()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .unwrap_or_default();
-    Ok((name, args))
-}
-
-async fn action(
-    State(state): State<AppState>,
-    Caller(caller): Caller,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<Value>,
-) -> Result<Response, ApiError> {
-    let (name, args) = parse_action(&body)?;
-    let services: &Services = &state.services;
-    let action = match name.as_str() {
-        "start" | "os-start" => ServerAction::Start,
-        "shutdown" | "os-stop" => ServerAction::Stop,
-        "reboot" => {
-            let kind = args.get("type").and_then(Value::as_str).unwrap_or("SOFT");
-            match kind.to_ascii_uppercase().as_str() {
-                "SOFT" => ServerAction::Reboot { hard: false },
-                "HARD" => ServerAction::Reboot { hard: true },
-                _ => {
-                    return Err(ApiError::bad_request(format!(
-                        "Invalid reboot type '{kind}': use SOFT or HARD"
-                    )));
-                }
-            }
-        }
-        "resize" => {
-            let flavor = match args.get("flavorRef") {
-                Some(Value::String(s)) => s.clone(),
-                Some(Value::Number(n)) => n.to_string(),
-                _ => return Err(malformed("resize needs 'flavorRef'")),
-            };
-            ServerAction::Resize { flavor_ref: flavor }
-        }
-        "rescue" => ServerAction::Rescue {
-            image_ref: match args.get("rescue_image_ref") {
-                None | Some(Value::Null) => None,
-                Some(Value::String(s)) => Some(s.clone()),
-                Some(Value::Number(n)) => Some(n.to_string()),
-                Some(_) => return Err(malformed("'rescue_image_ref' must be an id")),
-            },
-        },
-        "unrescue" => ServerAction::Unrescue,
-        "delete" => {
-            services.server_delete(&caller, &id).await?;
-            return Ok(StatusCode::ACCEPTED.into_response());
-        }
-        "console" | "os-getVNCConsole" => {
-            let requested = args.get("type").and_then(Value::as_str).unwrap_or("");
-            let kind = match (name.as_str(), requested) {
-                ("os-getVNCConsole", "novnc") => "vnc-wss",
-                ("os-getVNCConsole", "xvpvnc") => "vnc",
-                ("os-getVNCConsole", other) => {
-                    return Err(ApiError::bad_request(format!(
-                        "Invalid console type '{other}': use novnc or xvpvnc"
-                    )));
-                }
-                (_, t) => t,
-            };
-            let c = services.server_console(&caller, &id, kind).await?;
-            let doc = if name == "console" {
-                json!({"console": {"type": c.kind, "host": c.host, "port": c.port, "password": c.password}})
-            } else {
-                json!({"console": {"type": requested,
-                    "url": format!("{}:{}?password={}", c.host, c.port, c.password)}})
-            };
-            return Ok(Json(doc).into_response());
-        }
-        "changePassword" | "rebuild" | "confirmResize" | "revertResize" | "os-getSPICEConsole"
-        | "os-getRDPConsole" => {
-            services.server_for(&caller, &id)?;
-            return Err(ApiError(ServiceError::NotImplemented(format!(
-                "Action {name} is not implemented"
-            ))));
-        }
-        "reassign" => {
-            let project = args
-                .get("project")
-                .and_then(Value::as_str)
-                .ok_or_else(|| malformed("reassign needs 'project'"))?;
-            let shared = match args.get("shared_to_project") {
-                None | Some(Value::Null) => None,
-                Some(Value::Bool(b)) => Some(*b),
-                Some(_) => return Err(malformed("'shared_to_project' must be true or false")),
-            };
-            services
-                .server_reassign(&caller, &id, project, shared)
-                .await?;
-            return Ok(StatusCode::OK.into_response());
-        }
-        "suspend" => {
-            services.server_for(&caller, &id)?;
-            return Err(ApiError(ServiceError::Forbidden(
-                "User is not allowed to suspend his server".into(),
-            )));
-        }
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "Action {other} not supported"
-            )));
-        }
-    };
-    services.server_action(&caller, &id, action).await?;
-    Ok(StatusCode::ACCEPTED.into_response())
 }
 
 async fn password(

@@ -22,6 +22,7 @@ mod admin_rescue;
 mod catalog;
 mod compute_catalog;
 mod compute_keypairs;
+mod compute_server_actions;
 mod compute_servers;
 mod compute_tags;
 mod extract;

@@ -49,13 +49,8 @@ async fn server_modify_suspends_acts_and_resizes_through_jobs() {
     let r = modify(json!({"flavor": bigger}), true).await;
     assert_eq!(r.body["state"], "succeeded", "{}", r.text);
     let instance = ctx
-        .http
-        .get(format!("{}/2/instances/snf-{id}", ctx.simulator_url()))
-        .basic_auth(
-            cyclades::demo::SIM_USERNAME,
-            Some(cyclades::demo::SIM_PASSWORD),
-        );
-    let instance = TestContext::reply(instance).await;
+        .rapi(Method::GET, &format!("/2/instances/snf-{id}"), None)
+        .await;
     assert_eq!(instance.body["beparams"]["vcpus"], 2, "{}", instance.text);
     assert_eq!(instance.body["beparams"]["maxmem"], 2048);
 

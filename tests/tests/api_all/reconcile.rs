@@ -6,32 +6,13 @@ use cyclades_tests::TestContext;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-async fn rapi(
-    ctx: &TestContext,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> cyclades_tests::Reply {
-    let mut req = ctx
-        .http
-        .request(method, format!("{}{path}", ctx.simulator_url()))
-        .basic_auth(
-            cyclades::demo::SIM_USERNAME,
-            Some(cyclades::demo::SIM_PASSWORD),
-        );
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    TestContext::reply(req).await
-}
-
 async fn wait_ganeti_job(ctx: &TestContext, job: &Value) {
     let id = job
         .as_u64()
         .or_else(|| job.as_str().and_then(|s| s.parse().ok()))
         .expect("job id");
     for _ in 0..100 {
-        let r = rapi(ctx, Method::GET, &format!("/2/jobs/{id}"), None).await;
+        let r = ctx.rapi(Method::GET, &format!("/2/jobs/{id}"), None).await;
         if r.body["status"] == "success" {
             return;
         }
@@ -94,23 +75,23 @@ async fn drift_is_reported_and_repaired_with_quota_following() {
     assert_eq!(active_cpu(&ctx).await, 2);
 
     // Behind cyclades' back: stop "a" through RAPI, lose "b", add an orphan.
-    let stop = rapi(
-        &ctx,
-        Method::PUT,
-        &format!("/2/instances/snf-{}/shutdown", ids[0]),
-        Some(json!({})),
-    )
-    .await;
+    let stop = ctx
+        .rapi(
+            Method::PUT,
+            &format!("/2/instances/snf-{}/shutdown", ids[0]),
+            Some(json!({})),
+        )
+        .await;
     wait_ganeti_job(&ctx, &stop.body).await;
-    let lost = rapi(
-        &ctx,
-        Method::DELETE,
-        &format!("/sim/instances/snf-{}", ids[1]),
-        None,
-    )
-    .await;
+    let lost = ctx
+        .rapi(
+            Method::DELETE,
+            &format!("/sim/instances/snf-{}", ids[1]),
+            None,
+        )
+        .await;
     assert!(lost.status.is_success(), "{}", lost.text);
-    let orphan = rapi(&ctx, Method::POST, "/2/instances", Some(json!({"__version__": 1, "mode": "create",
+    let orphan = ctx.rapi(Method::POST, "/2/instances", Some(json!({"__version__": 1, "mode": "create",
         "name": "snf-999999", "disk_template": "plain", "disks": [{"size": 1024}], "nics": [{"name": "x"}],
         "beparams": {"vcpus": 1, "memory": 512}, "os": "snf-image+default", "ip_check": false, "name_check": false}))).await;
     wait_ganeti_job(&ctx, &orphan.body).await;
@@ -158,7 +139,7 @@ async fn drift_is_reported_and_repaired_with_quota_following() {
         .await;
     assert_eq!(b.body["server"]["status"], "DELETED");
     assert_eq!(active_cpu(&ctx).await, 0);
-    let orphan = rapi(&ctx, Method::GET, "/2/instances/snf-999999", None).await;
+    let orphan = ctx.rapi(Method::GET, "/2/instances/snf-999999", None).await;
     assert_eq!(orphan.status, StatusCode::NOT_FOUND);
     assert!(reconcile(&ctx, json!({})).await.is_empty());
 
@@ -193,13 +174,13 @@ async fn the_continuous_reconciler_repairs_safe_drift_by_itself() {
         .await;
     let id = r.body["server"]["id"].as_str().expect("id").to_string();
     ctx.wait_server(&token, &id, "ACTIVE").await;
-    let stop = rapi(
-        &ctx,
-        Method::PUT,
-        &format!("/2/instances/snf-{id}/shutdown"),
-        Some(json!({})),
-    )
-    .await;
+    let stop = ctx
+        .rapi(
+            Method::PUT,
+            &format!("/2/instances/snf-{id}/shutdown"),
+            Some(json!({})),
+        )
+        .await;
     wait_ganeti_job(&ctx, &stop.body).await;
     // Within a couple of reconcile intervals the record follows Ganeti, with no operator.
     ctx.wait_server(&token, &id, "STOPPED").await;
@@ -405,13 +386,13 @@ async fn tags_changed_in_ganeti_are_reconciled() {
     assert!(r.status.is_success(), "{}", r.text);
     assert!(reconcile(&ctx, json!({})).await.is_empty());
     // "my_db tag" encoded: `_` → `*`, space → `+`.
-    let added = rapi(
-        &ctx,
-        Method::PUT,
-        &format!("/2/instances/snf-{id}/tags?tag=cyclades:user:my*db%2Btag"),
-        None,
-    )
-    .await;
+    let added = ctx
+        .rapi(
+            Method::PUT,
+            &format!("/2/instances/snf-{id}/tags?tag=cyclades:user:my*db%2Btag"),
+            None,
+        )
+        .await;
     wait_ganeti_job(&ctx, &added.body).await;
     let drift = reconcile(&ctx, json!({})).await;
     assert_eq!(drift.len(), 1, "{drift:?}");

@@ -39,14 +39,10 @@ async fn act(ctx: &TestContext, token: &str, id: &str, body: Value) -> cyclades_
 }
 
 async fn hvparams(ctx: &TestContext, id: &str) -> Value {
-    let r = ctx
-        .http
-        .get(format!("{}/2/instances/snf-{id}", ctx.simulator_url()))
-        .basic_auth(
-            cyclades::demo::SIM_USERNAME,
-            Some(cyclades::demo::SIM_PASSWORD),
-        );
-    TestContext::reply(r).await.body["hvparams"].clone()
+    ctx.rapi(Method::GET, &format!("/2/instances/snf-{id}"), None)
+        .await
+        .body["hvparams"]
+        .clone()
 }
 
 async fn stopped_server(ctx: &TestContext, token: &str) -> String {
@@ -190,18 +186,14 @@ async fn rescue_boots_the_chosen_image_on_kvm_and_unrescue_undoes_it() {
 
     // Drift: someone resets the boot device behind our back; reconcile-servers sees it and
     // --fix-unsynced-rescue makes the record follow Ganeti.
-    let r = ctx
-        .http
-        .put(format!(
-            "{}/2/instances/snf-{id}/modify",
-            ctx.simulator_url()
-        ))
-        .basic_auth(
-            cyclades::demo::SIM_USERNAME,
-            Some(cyclades::demo::SIM_PASSWORD),
+    let job = ctx
+        .rapi(
+            Method::PUT,
+            &format!("/2/instances/snf-{id}/modify"),
+            Some(json!({"hvparams": {"boot_order": "disk", "cdrom_image_path": ""}})),
         )
-        .json(&json!({"hvparams": {"boot_order": "disk", "cdrom_image_path": ""}}));
-    let job = TestContext::reply(r).await.body.clone();
+        .await
+        .body;
     for _ in 0..100 {
         if hvparams(&ctx, &id).await["boot_order"] == "disk" {
             break;
