@@ -273,7 +273,7 @@ impl LoadedPlugin {
                 (Result<FastAllocation, GuestError>,),
             >(&mut *store, choose)?;
             let (answer,) = func.call(&mut *store, (BackendTable(backends), *request))?;
-            Ok(answer.map(|FastAllocation(a)| a))
+            Ok(answer.and_then(|FastAllocation(a)| check_allocation(a, backends)))
         })
     }
 
@@ -669,6 +669,31 @@ fn validate_description(d: &Description, kind: Kind) -> Result<(), PluginError> 
         });
     }
     Ok(())
+}
+
+/// The allocator contract the host relies on: the choice is one of the candidates, and there is
+/// one verdict per candidate, in order. A plugin that breaks it answers an internal error.
+fn check_allocation(a: Allocation, backends: &[Backend]) -> Result<Allocation, GuestError> {
+    if let Some(chosen) = a.chosen
+        && !backends.iter().any(|b| b.id == chosen)
+    {
+        return Err(GuestError::Internal(format!(
+            "choose answered backend {chosen}, which was not a candidate"
+        )));
+    }
+    let in_order = a.candidates.len() == backends.len()
+        && a.candidates
+            .iter()
+            .zip(backends)
+            .all(|(c, b)| c.backend_id == b.id);
+    if !in_order {
+        return Err(GuestError::Internal(format!(
+            "choose explained {} candidates, not the {} it was given in order",
+            a.candidates.len(),
+            backends.len()
+        )));
+    }
+    Ok(a)
 }
 
 /// The export index of the allocator interface's `choose`, resolved once per loaded plugin.

@@ -296,6 +296,14 @@ fn every_fault_is_typed_and_contained() {
         evil.choose(&backends, &request(1008, 1, 1)),
         Err(PluginError::InvalidInput { .. })
     ));
+    // An answer that breaks the contract (a backend nobody offered, no explanation).
+    let e = evil
+        .choose(&backends, &request(1009, 1, 1))
+        .expect_err("contract");
+    assert!(
+        matches!(&e, PluginError::Internal { message, .. } if message.contains("not a candidate")),
+        "{e}"
+    );
     assert_eq!(evil.stats.faults.load(Ordering::Relaxed), 3);
     assert!(!evil.is_quarantined());
     assert_eq!(ok(evil.choose(&backends, &request(1, 1, 1))), Some(1));

@@ -81,6 +81,12 @@ impl Allocator for Evil {
             ))),
             1007 => Err(PluginError::internal("fixture-evil internal error")),
             1008 => Err(PluginError::invalid("fixture-evil refuses this request")),
+            // Breaks the contract: a backend nobody offered, and no explanation.
+            1009 => Ok(Allocation {
+                chosen: Some(u32::MAX),
+                candidates: Vec::new(),
+                capacity_fallback: false,
+            }),
             _ => Ok(answer(&backends)),
         }
     }
