@@ -274,10 +274,19 @@ fn kill_9_during_a_batch_of_creates_loses_and_duplicates_nothing() {
         servers = list(&served);
     }
     assert_eq!(servers.len(), N, "{servers:?}");
-    assert!(
-        servers.iter().all(|s| s["status"] == "ACTIVE"),
-        "{servers:?}"
-    );
+    if !servers.iter().all(|s| s["status"] == "ACTIVE") {
+        // Say why: every job with its step log.
+        let jobs: Vec<serde_json::Value> =
+            serde_json::from_str(&ok(served.cli(&["job-list", "--output-format", "json"])))
+                .unwrap_or_default();
+        let logs: Vec<String> = jobs
+            .iter()
+            .filter(|j| j["state"] != "succeeded")
+            .filter_map(|j| j["id"].as_str())
+            .map(|id| ok(served.cli(&["job-inspect", id, "--output-format", "json"])))
+            .collect();
+        panic!("not all ACTIVE: {servers:?}\njobs: {jobs:?}\nfailed: {logs:#?}");
+    }
     let jobs: Vec<serde_json::Value> =
         serde_json::from_str(&ok(served.cli(&["job-list", "--output-format", "json"])))
             .expect("jobs");

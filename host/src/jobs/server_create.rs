@@ -487,7 +487,10 @@ fn wait_create(cx: &StepCx) -> StepFuture<'_> {
                     // A replayed create whose first submission won (its own job then fails with
                     // "already exists"), or a job Ganeti has archived meanwhile (a long outage):
                     // if the instance exists, the creation happened (rule 3).
+                    // Ganeti says "Instance 'snf-<id>' is already in the cluster", code
+                    // `already_exists`.
                     let explained = matches!(&e, BackendError::NotFound { .. })
+                        || matches!(&e, BackendError::JobFailed { code: Some(c), .. } if c == "already_exists")
                         || e.to_string().contains("already exists");
                     if explained && rapi.instance(&name).await?.is_some() {
                         return Ok(StepDone::output(json!({"instance_exists": true})));

@@ -105,6 +105,10 @@ struct World {
 }
 
 async fn world() -> World {
+    world_with(Latency::zero()).await
+}
+
+async fn world_with(latency: Latency) -> World {
     let dir = tempfile::tempdir().expect("tempdir");
     let sim = sim::start(SimOptions {
         tls: false,
@@ -115,7 +119,7 @@ async fn world() -> World {
         username: SIM_USER.into(),
         password: SIM_PASSWORD.into(),
         state_dir: None,
-        latency: Latency::zero(),
+        latency,
     })
     .await
     .expect("simulator");
@@ -641,5 +645,35 @@ async fn a_create_that_loses_the_node_locks_is_retried_without_opportunistic_loc
         finish(&e, job).await,
         JobState::Succeeded,
         "the retry does not ask for locks"
+    );
+}
+
+/// A create replayed while its first Ganeti job is still queued (a crash right after
+/// submitting): the lookup finds no instance yet, a second job is submitted, the first one
+/// creates the instance and the second fails with Ganeti's `already_exists` ("Instance ... is
+/// already in the cluster"). The creation happened: the job must succeed, with one instance.
+/// (Found by the process-level kill -9 test failing once in CI.)
+#[tokio::test]
+async fn a_replayed_create_racing_its_first_ganeti_job_succeeds() {
+    let w = world_with(Latency {
+        queued: 0.2,
+        create: 0.2,
+        other: 0.1,
+    })
+    .await;
+    let store = open_store(w.dir.path());
+    let e = engine(&store);
+    e.set_test_hooks(TestHooks {
+        fail_step: None,
+        run_twice: true,
+    });
+    let (server_id, job) = submit_create(&w, &e).await;
+    assert_eq!(finish(&e, job).await, JobState::Succeeded);
+    let o = outcome(&w, &store, server_id, job);
+    assert_eq!(o.instances.len(), 1, "{:?}", o.instances);
+    assert_eq!(
+        o.server.map(|s| s.0),
+        Some("STARTED".to_string()),
+        "the server is ACTIVE"
     );
 }
