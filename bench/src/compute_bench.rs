@@ -15,16 +15,33 @@ fn ms(d: Duration) -> String {
 }
 
 fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
+    proc_mib("self", "VmRSS:")
+}
+
+/// A memory figure (`VmRSS:`, `VmHWM:`) of a process (`self` or a pid) from /proc, in MiB.
+fn proc_mib(process: &str, field: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{process}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
+}
+
+/// One authenticated GET, its body read whole.
+async fn get_bytes(http: &reqwest::Client, url: &str, token: &str) -> axum::body::Bytes {
+    http.get(url)
+        .header("X-Auth-Token", token)
+        .send()
+        .await
+        .expect("get")
+        .bytes()
+        .await
+        .expect("body")
 }
 
 fn config(dir: &std::path::Path, cache: &std::path::Path) -> Config {
@@ -204,15 +221,7 @@ pub async fn run(cache: &std::path::Path) {
 
     println!("## GET /servers/detail with 10,000 servers\n");
     let detail_url = format!("{url}/compute/v2.0/servers/detail");
-    let body = http
-        .get(&detail_url)
-        .header("X-Auth-Token", &tok)
-        .send()
-        .await
-        .expect("get")
-        .bytes()
-        .await
-        .expect("body");
+    let body = get_bytes(&http, &detail_url, &tok).await;
     // Counted without building a JSON tree: the client shares this process and its RSS.
     #[derive(serde::Deserialize)]
     struct Listing {
@@ -230,15 +239,7 @@ pub async fn run(cache: &std::path::Path) {
         .unwrap_or(10);
     let t = Instant::now();
     for _ in 0..rounds {
-        let b = http
-            .get(&detail_url)
-            .header("X-Auth-Token", &tok)
-            .send()
-            .await
-            .expect("get")
-            .bytes()
-            .await
-            .expect("body");
+        let b = get_bytes(&http, &detail_url, &tok).await;
         assert_eq!(b.len(), body.len());
     }
     let ours = t.elapsed() / rounds;
@@ -299,14 +300,7 @@ pub async fn run(cache: &std::path::Path) {
     assert_eq!(changed["servers"].as_array().map(Vec::len), Some(10));
     let t = Instant::now();
     for _ in 0..rounds {
-        http.get(&since_url)
-            .header("X-Auth-Token", &tok)
-            .send()
-            .await
-            .expect("get")
-            .bytes()
-            .await
-            .expect("body");
+        get_bytes(&http, &since_url, &tok).await;
     }
     let delta = t.elapsed() / rounds;
     println!("| changed | changes-since | full listing | ratio |");
@@ -367,29 +361,11 @@ async fn separate_process_rss(dir: &std::path::Path, http: &reqwest::Client, rou
     let mut times = Vec::new();
     for _ in 0..=rounds {
         let t = Instant::now();
-        let body = http
-            .get(&detail_url)
-            .header("X-Auth-Token", &tok)
-            .send()
-            .await
-            .expect("get")
-            .bytes()
-            .await
-            .expect("body");
+        let body = get_bytes(&http, &detail_url, &tok).await;
         times.push(t.elapsed());
         assert!(body.len() > 10_000_000, "a 10,000-server listing");
     }
-    let status =
-        std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map(|kb| kb / 1024.0)
-            .unwrap_or(0.0)
-    };
+    let pid = child.id().to_string();
     let first = times.remove(0);
     let warm = times.iter().sum::<Duration>() / times.len().max(1) as u32;
     println!(
@@ -400,8 +376,8 @@ async fn separate_process_rss(dir: &std::path::Path, http: &reqwest::Client, rou
         "| {} | {} | **{:.0} MiB** | {:.0} MiB |\n",
         ms(first),
         ms(warm),
-        field("VmRSS:"),
-        field("VmHWM:")
+        proc_mib(&pid, "VmRSS:"),
+        proc_mib(&pid, "VmHWM:")
     );
     let _ = child.kill();
     let _ = child.wait();

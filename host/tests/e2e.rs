@@ -10,25 +10,12 @@ use support::*;
 
 #[test]
 fn openstack_token_issue_against_serve_demo() {
-    let Some(openstack) = openstack_cli() else {
-        assert!(
-            std::env::var_os("CYCLADES_REQUIRE_E2E").is_none(),
-            "CYCLADES_REQUIRE_E2E is set but no openstack CLI was found (set CYCLADES_OPENSTACK_CLI)"
-        );
-        eprintln!(
-            "SKIPPED openstack_token_issue_against_serve_demo: no openstack CLI (pip install python-openstackclient, or set CYCLADES_OPENSTACK_CLI)"
-        );
+    let Some(openstack) = openstack_or_skip("openstack_token_issue_against_serve_demo") else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let served = Served::start(dir.path(), &["--demo"]);
-    let exports: Vec<(String, String)> = served
-        .banner
-        .iter()
-        .filter_map(|l| l.strip_prefix("export "))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let exports: Vec<(String, String)> = served.exports();
     assert!(
         exports
             .iter()
@@ -85,23 +72,12 @@ fn openstack_token_issue_against_serve_demo() {
 /// rename, properties, delete.
 #[test]
 fn openstack_server_lifecycle_against_serve_demo() {
-    let Some(openstack) = openstack_cli() else {
-        assert!(
-            std::env::var_os("CYCLADES_REQUIRE_E2E").is_none(),
-            "CYCLADES_REQUIRE_E2E is set but no openstack CLI was found (set CYCLADES_OPENSTACK_CLI)"
-        );
-        eprintln!("SKIPPED openstack_server_lifecycle_against_serve_demo: no openstack CLI");
+    let Some(openstack) = openstack_or_skip("openstack_server_lifecycle_against_serve_demo") else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let served = Served::start(dir.path(), &["--demo"]);
-    let exports: Vec<(String, String)> = served
-        .banner
-        .iter()
-        .filter_map(|l| l.strip_prefix("export "))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let exports: Vec<(String, String)> = served.exports();
     let run = |args: &[&str]| {
         let mut cmd = Command::new(&openstack);
         cmd.args(args);

@@ -2,12 +2,12 @@
 //! `backend-remove`, `backend-update-status`, `project-backend-add/list/remove`.
 
 use reqwest::Method;
-use serde_json::{Map, json};
+use serde_json::{Map, Value, json};
 
 use super::client::AdminClient;
 use super::commands::{encode_segment, show_list, show_one};
 use super::output::OutputFormat;
-use super::{BackendCommand, CliError};
+use super::{BackendCommand, CliError, ListArgs};
 
 const BACKEND_FIELDS: &[&str] = &[
     "id",
@@ -169,16 +169,9 @@ pub async fn run(
             let reply = client
                 .call(Method::POST, "/reconcile/servers", Some(body))
                 .await?;
-            if format != OutputFormat::Json && reply["drift"].as_array().is_some_and(Vec::is_empty)
-            {
-                println!(
-                    "No drift on {} backend(s).",
-                    reply["backends"].as_u64().unwrap_or(0)
-                );
-                return Ok(());
-            }
-            show_list(
-                &reply["drift"],
+            show_report(
+                &reply,
+                "drift",
                 format,
                 list,
                 &[
@@ -189,6 +182,10 @@ pub async fn run(
                     "detail",
                     "fixed",
                 ],
+                &format!(
+                    "No drift on {} backend(s).",
+                    reply["backends"].as_u64().unwrap_or(0)
+                ),
             )
         }
         BackendCommand::ReconcileCommissions { fix, list } => {
@@ -199,17 +196,13 @@ pub async fn run(
                     Some(json!({"fix": fix})),
                 )
                 .await?;
-            if format != OutputFormat::Json
-                && reply["commissions"].as_array().is_some_and(Vec::is_empty)
-            {
-                println!("No pending commissions.");
-                return Ok(());
-            }
-            show_list(
-                &reply["commissions"],
+            show_report(
+                &reply,
+                "commissions",
                 format,
                 list,
                 &["serial", "name", "verdict", "reason", "fixed"],
+                "No pending commissions.",
             )
         }
         BackendCommand::ReconcileResources { fix, list } => {
@@ -220,14 +213,9 @@ pub async fn run(
                     Some(json!({"fix": fix})),
                 )
                 .await?;
-            if format != OutputFormat::Json
-                && reply["resources"].as_array().is_some_and(Vec::is_empty)
-            {
-                println!("Quota usage matches every project's servers.");
-                return Ok(());
-            }
-            show_list(
-                &reply["resources"],
+            show_report(
+                &reply,
+                "resources",
                 format,
                 list,
                 &[
@@ -238,6 +226,7 @@ pub async fn run(
                     "fixed",
                     "note",
                 ],
+                "Quota usage matches every project's servers.",
             )
         }
         BackendCommand::EnforceResources {
@@ -255,14 +244,9 @@ pub async fn run(
             let reply = client
                 .call(Method::POST, "/enforce/resources", Some(body))
                 .await?;
-            if format != OutputFormat::Json
-                && reply["actions"].as_array().is_some_and(Vec::is_empty)
-            {
-                println!("Every project is within its limits.");
-                return Ok(());
-            }
-            show_list(
-                &reply["actions"],
+            show_report(
+                &reply,
+                "actions",
                 format,
                 list,
                 &[
@@ -275,6 +259,7 @@ pub async fn run(
                     "job_id",
                     "error",
                 ],
+                "Every project is within its limits.",
             )
         }
         BackendCommand::BackendHealth { list } => {
@@ -327,4 +312,20 @@ pub async fn run(
             Ok(())
         }
     }
+}
+
+/// A report's rows, or (except as JSON) one line saying there is nothing to report.
+fn show_report(
+    reply: &Value,
+    key: &str,
+    format: OutputFormat,
+    list: &ListArgs,
+    fields: &[&str],
+    nothing: &str,
+) -> Result<(), CliError> {
+    if format != OutputFormat::Json && reply[key].as_array().is_some_and(Vec::is_empty) {
+        println!("{nothing}");
+        return Ok(());
+    }
+    show_list(&reply[key], format, list, fields)
 }

@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 
 use super::{ServiceError, Services};
+use crate::resources::SERVER_RESOURCES;
 use crate::store::{Deleted, Server};
 
 /// Resources whose excess deletes servers (unless soft).
@@ -70,11 +71,7 @@ impl Services {
         &self,
         options: &EnforceOptions,
     ) -> Result<Vec<EnforceAction>, ServiceError> {
-        let all_resources: Vec<String> = DELETE_FOR
-            .iter()
-            .chain(SHUTDOWN_FOR.iter())
-            .map(|r| r.to_string())
-            .collect();
+        let all_resources: Vec<String> = SERVER_RESOURCES.iter().map(|r| r.to_string()).collect();
         let wanted = options.resources.clone().unwrap_or(all_resources.clone());
         for r in wanted.iter().chain(&options.soft_resources) {
             if !all_resources.contains(r) {

@@ -19,6 +19,16 @@ pub struct Served {
 }
 
 impl Served {
+    /// The `export OS_...=...` lines of the `--demo` banner, as (name, value).
+    pub fn exports(&self) -> Vec<(String, String)> {
+        self.banner
+            .iter()
+            .filter_map(|l| l.strip_prefix("export "))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
     /// Starts `serve` on a free port over `dir`, and waits for the banner to end.
     pub fn start(dir: &Path, extra: &[&str]) -> Served {
         let mut child = Command::new(BIN)
@@ -168,4 +178,20 @@ pub fn openstack_cli() -> Option<PathBuf> {
             .map(|p| p.join("openstack"))
             .find(|p| p.is_file())
     })
+}
+
+/// The `openstack` CLI for test `test`, or `None` after saying why it is skipped (a failure
+/// instead when `CYCLADES_REQUIRE_E2E` is set, as in CI).
+pub fn openstack_or_skip(test: &str) -> Option<PathBuf> {
+    let found = openstack_cli();
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CYCLADES_REQUIRE_E2E").is_none(),
+            "CYCLADES_REQUIRE_E2E is set but no openstack CLI was found (set CYCLADES_OPENSTACK_CLI)"
+        );
+        eprintln!(
+            "SKIPPED {test}: no openstack CLI (pip install python-openstackclient, or set CYCLADES_OPENSTACK_CLI)"
+        );
+    }
+    found
 }

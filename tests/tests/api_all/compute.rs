@@ -597,16 +597,7 @@ async fn ganeti_failures_and_quota_limits_never_leak() {
 async fn another_projects_server_is_404_everywhere() {
     let ctx = TestContext::new().await;
     let token = ctx.demo_token().await;
-    let image = ctx.demo_image(&token).await;
-    let flavor = flavor_id(&ctx, &token, FLAVOR_SMALL).await;
-    let r = create(
-        &ctx,
-        &token,
-        json!({"name": "private", "imageRef": image, "flavorRef": flavor}),
-    )
-    .await;
-    let id = r.body["server"]["id"].as_str().expect("id").to_string();
-    ctx.wait_server(&token, &id, "ACTIVE").await;
+    let id = active_servers(&ctx, &token, &["private"]).await.remove(0);
     ctx.create_project("rivals").await;
     ctx.create_user("mallory", "mallory-password", "rivals", false)
         .await;

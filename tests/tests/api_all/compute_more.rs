@@ -127,16 +127,9 @@ async fn keypairs_import_generate_limit_and_reach_the_vm_config() {
 async fn a_backend_with_servers_cannot_be_removed() {
     let ctx = TestContext::new().await;
     let token = ctx.demo_token().await;
-    let image = ctx.demo_image(&token).await;
-    let flavor = flavor_id(&ctx, &token, FLAVOR_SMALL).await;
-    let r = create(
-        &ctx,
-        &token,
-        json!({"name": "pinned", "imageRef": image, "flavorRef": flavor}),
-    )
-    .await;
-    let id = r.body["server"]["id"].as_str().expect("id").to_string();
-    ctx.wait_server(&token, &id, "ACTIVE").await;
+    let id = super::compute::active_servers(&ctx, &token, &["pinned"])
+        .await
+        .remove(0);
     let backends = ctx.admin(Method::GET, "/backends", None).await;
     let backend = backends.body["backends"][0]["id"]
         .as_str()
