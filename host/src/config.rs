@@ -28,7 +28,36 @@ pub struct Config {
     pub stats: StatsConfig,
     pub rescue: RescueConfig,
     pub compute: ComputeConfig,
+    pub network: NetworkConfig,
     pub demo: DemoConfig,
+}
+
+/// `[network]`: network policies (Synnefo's `API_ENABLED_NETWORK_FLAVORS`,
+/// `CYCLADES_DEFAULT_SERVER_NETWORKS`, `CYCLADES_FORCED_SERVER_NETWORKS`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// Network flavors users may create through the API (operators may create any).
+    pub api_enabled_flavors: Vec<String>,
+    /// Networks a server gets when its create request has no `networks`. Each entry is a
+    /// network id, `SNF:ANY_PUBLIC_IPV4`, `SNF:ANY_PUBLIC_IPV6` or `SNF:ANY_PUBLIC`, or several
+    /// of these joined by `|` (the first that works). Access and floating-IP rules apply.
+    pub default_server_networks: Vec<String>,
+    /// Networks every server gets, whatever it asks (no access control, no floating IP).
+    pub forced_server_networks: Vec<String>,
+    /// The firewall profile shown for public NICs without a firewall tag.
+    pub default_firewall_profile: String,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            api_enabled_flavors: vec!["MAC_FILTERED".into()],
+            default_server_networks: Vec::new(),
+            forced_server_networks: Vec::new(),
+            default_firewall_profile: "DISABLED".into(),
+        }
+    }
 }
 
 /// `[compute]`: server policies.
@@ -451,6 +480,41 @@ impl Config {
                     key,
                     format!("'{t}' must contain %s exactly once (the encrypted instance name)"),
                 ));
+            }
+        }
+        if !matches!(
+            self.network.default_firewall_profile.as_str(),
+            "ENABLED" | "DISABLED" | "PROTECTED"
+        ) {
+            return Err(invalid(
+                "network.default_firewall_profile",
+                format!(
+                    "'{}' must be ENABLED, DISABLED or PROTECTED",
+                    self.network.default_firewall_profile
+                ),
+            ));
+        }
+        for (key, list) in [
+            (
+                "network.default_server_networks",
+                &self.network.default_server_networks,
+            ),
+            (
+                "network.forced_server_networks",
+                &self.network.forced_server_networks,
+            ),
+        ] {
+            for entry in list {
+                for choice in entry.split('|') {
+                    if !(choice.starts_with("SNF:ANY_PUBLIC") || choice.parse::<u64>().is_ok()) {
+                        return Err(invalid(
+                            key,
+                            format!(
+                                "'{choice}' must be a network id, SNF:ANY_PUBLIC_IPV4, SNF:ANY_PUBLIC_IPV6 or SNF:ANY_PUBLIC"
+                            ),
+                        ));
+                    }
+                }
             }
         }
         if !matches!(self.demo.ganeti_hypervisor.as_str(), "fake" | "kvm") {

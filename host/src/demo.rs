@@ -24,6 +24,9 @@ pub const DEMO_IMAGE: &str = "debian-12";
 pub const DEMO_SIZES: &[(u32, u64, u64)] = &[(1, 1024, 10), (2, 2048, 20), (4, 4096, 40)];
 pub const DEMO_TEMPLATES: &[&str] = &["drbd", "plain", "file", "ext_archipelago"];
 
+/// The name of the demo's public network (a floating-IP pool).
+pub const DEMO_PUBLIC_NETWORK: &str = "public";
+
 /// What the demo seeded, for the start-up banner.
 #[derive(Clone, Debug)]
 pub struct DemoInfo {
@@ -94,6 +97,7 @@ pub async fn seed(services: &Services) -> Result<DemoInfo, ServiceError> {
         .user_ensure(DEMO_USER, Some(DEMO_PASSWORD), &project, false)
         .await?;
     seed_compute(services)?;
+    seed_network(services).await?;
     Ok(DemoInfo {
         user: DEMO_USER,
         password: DEMO_PASSWORD,
@@ -101,6 +105,54 @@ pub async fn seed(services: &Services) -> Result<DemoInfo, ServiceError> {
         admin_user: ADMIN_USER,
         admin_password: ADMIN_PASSWORD,
     })
+}
+
+/// The demo's public network: a floating-IP pool on 198.51.100.0/24 (TEST-NET-2, bridged on
+/// `br0`), and the bridge and MAC-prefix pools private networks draw from. Idempotent. The
+/// network reaches the simulated cluster when `register_simulator` adds it as a backend.
+async fn seed_network(services: &Services) -> Result<(), ServiceError> {
+    use crate::service::networks::NewNetwork;
+    use crate::service::subnets::NewSubnet;
+    for (kind, base, size) in [("bridge", "prv", 20), ("mac-prefix", "aa:00:0", 4096)] {
+        if services.pool_of_kind(kind)?.is_none() {
+            services.pool_create(kind, base, size)?;
+        }
+    }
+    let existing = services.network_list(crate::service::Deleted::Exclude)?;
+    if existing
+        .iter()
+        .any(|n| n.public && n.name == DEMO_PUBLIC_NETWORK)
+    {
+        return Ok(());
+    }
+    let mut admin = services.act_as(ADMIN_USER, None)?;
+    admin.is_admin = true;
+    let n = services
+        .network_create(
+            &admin,
+            &NewNetwork {
+                name: DEMO_PUBLIC_NETWORK.into(),
+                flavor: "CUSTOM".into(),
+                public: true,
+                floating_ip_pool: true,
+                link: Some("br0".into()),
+                ..Default::default()
+            },
+            true,
+        )
+        .await?;
+    services.subnet_create(
+        &admin,
+        &NewSubnet {
+            network_id: n.id.to_string(),
+            cidr: "198.51.100.0/24".into(),
+            name: "public-v4".into(),
+            ip_version: 4,
+            dhcp: true,
+            ..Default::default()
+        },
+    )?;
+    Ok(())
 }
 
 /// Flavors and the demo image (idempotent: existing flavors are reported, not duplicated).

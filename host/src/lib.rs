@@ -19,6 +19,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod endpoints;
+pub mod ipam;
 pub mod jobs;
 pub mod plugins;
 pub mod resources;

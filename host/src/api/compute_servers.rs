@@ -18,6 +18,7 @@ use crate::clock::Timestamp;
 use crate::config::Compat;
 use crate::service::Server;
 use crate::service::ServiceError;
+use crate::service::ports::RequestedNic;
 use crate::service::servers::{NewServer, status_of, task_state_of};
 
 pub fn routes() -> Router<AppState> {
@@ -122,7 +123,7 @@ struct SnfFields<'a> {
     rescue: bool,
     suspended: bool,
     shared_to_project: bool,
-    attachments: [u8; 0],
+    attachments: Vec<Value>,
     volumes: [u8; 0],
     deleted: bool,
     diagnostics: Vec<DiagnosticDoc<'a>>,
@@ -146,7 +147,7 @@ struct ServerDoc<'a> {
     flavor: Ref,
     image: Ref,
     metadata: &'a BTreeMap<String, String>,
-    addresses: BTreeMap<String, String>,
+    addresses: BTreeMap<String, Vec<Value>>,
     key_name: Option<&'a String>,
     security_groups: [NamedGroup; 1],
     config_drive: &'static str,
@@ -162,8 +163,40 @@ struct ServerDoc<'a> {
     snf: Option<SnfFields<'a>>,
 }
 
+/// A server's `addresses` (by network id) and Synnefo `attachments`, from its ports.
+pub(super) fn nic_docs(state: &AppState, s: &Server) -> (BTreeMap<String, Vec<Value>>, Vec<Value>) {
+    let mut addresses: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut attachments = Vec::new();
+    let ports = state.services.ports_of_server(s.id).unwrap_or_default();
+    for (index, p) in ports.iter().enumerate() {
+        let kind = if p.floating_ip_id.is_some() {
+            "floating"
+        } else {
+            "fixed"
+        };
+        let list = addresses.entry(p.network_id.to_string()).or_default();
+        if let Some((_, a)) = p.ipv4 {
+            list.push(json!({"version": 4, "addr": a.to_string(),
+                "OS-EXT-IPS:type": kind, "OS-EXT-IPS-MAC:mac_addr": p.mac}));
+        }
+        attachments.push(json!({
+            "id": format!("nic-{}-{index}", s.id),
+            "port_id": p.id.to_string(),
+            "network_id": p.network_id.to_string(),
+            "mac_address": p.mac,
+            "ipv4": p.ipv4.map(|(_, a)| a.to_string()),
+            "ipv6": Value::Null,
+            "OS-EXT-IPS:type": kind,
+            "firewallProfile": p.firewall_profile,
+            "fixed_ips": p.ipv4.map(|(subnet, a)| vec![json!({"subnet": subnet.to_string(), "ip_address": a.to_string()})]).unwrap_or_default(),
+        }));
+    }
+    (addresses, attachments)
+}
+
 fn server_doc<'a>(state: &AppState, s: &'a Server) -> ServerDoc<'a> {
     let id = s.id.to_string();
+    let (addresses, attachments) = nic_docs(state, s);
     let base = &state.public_url;
     let status = match (status_of(s), state.compat) {
         // Nova calls a stopped server SHUTOFF; Synnefo calls it STOPPED.
@@ -196,7 +229,7 @@ fn server_doc<'a>(state: &AppState, s: &'a Server) -> ServerDoc<'a> {
             links: image_links,
         },
         metadata: &s.metadata,
-        addresses: BTreeMap::new(),
+        addresses,
         key_name: s.key_names.first(),
         security_groups: [NamedGroup { name: "default" }],
         config_drive: "",
@@ -225,7 +258,7 @@ fn server_doc<'a>(state: &AppState, s: &'a Server) -> ServerDoc<'a> {
             rescue: s.rescue,
             suspended: s.suspended,
             shared_to_project: s.shared_to_project,
-            attachments: [],
+            attachments,
             volumes: [],
             deleted: s.deleted,
             diagnostics: s.diagnostics.iter().take(1).map(diagnostic_doc).collect(),
@@ -417,16 +450,7 @@ pub(super) fn parse_create(body: &Value, public_url: &str) -> Result<NewServer, 
             }
         }
     }
-    match server.get("networks") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(s)) if s == "auto" || s == "none" => {}
-        Some(Value::Array(a)) if a.is_empty() => {}
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "Networks cannot be requested yet: this deployment has no network service; omit 'networks'",
-            ));
-        }
-    }
+    let networks = parse_networks(server.get("networks"))?;
     let personality = match server.get("personality") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(a)) => a.clone(),
@@ -476,7 +500,53 @@ pub(super) fn parse_create(body: &Value, public_url: &str) -> Result<NewServer, 
         project: optional_text("project")?,
         backend_id: None,
         public_url: public_url.to_string(),
+        networks,
     })
+}
+
+/// The `networks` of a create request: absent (`None`: the default networks), `"none"`/`[]`
+/// (no NIC but the forced ones), `"auto"` (the defaults), or a list of `{"uuid", "fixed_ip"?}`
+/// and `{"port"}` items.
+fn parse_networks(value: Option<&Value>) -> Result<Option<Vec<RequestedNic>>, ApiError> {
+    let list = match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) if s == "auto" => return Ok(None),
+        Some(Value::String(s)) if s == "none" => return Ok(Some(Vec::new())),
+        Some(Value::Array(a)) => a,
+        Some(_) => return Err(malformed("'networks' must be a list")),
+    };
+    let mut out = Vec::new();
+    for item in list {
+        let obj = item
+            .as_object()
+            .ok_or_else(|| malformed("each item of 'networks' must be an object"))?;
+        let text = |v: &Value, key: &str| -> Result<String, ApiError> {
+            match v {
+                Value::String(s) => Ok(s.clone()),
+                Value::Number(n) => Ok(n.to_string()),
+                _ => Err(malformed(&format!(
+                    "'networks' item '{key}' must be a string"
+                ))),
+            }
+        };
+        if let Some(port) = obj.get("port").filter(|v| !v.is_null()) {
+            out.push(RequestedNic::Port(text(port, "port")?));
+            continue;
+        }
+        let uuid = obj
+            .get("uuid")
+            .ok_or_else(|| malformed("each item of 'networks' needs 'uuid' or 'port'"))?;
+        let fixed_ip = match obj.get("fixed_ip") {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(v) => Some(Some(text(v, "fixed_ip")?)),
+        };
+        out.push(RequestedNic::Network {
+            uuid: text(uuid, "uuid")?,
+            fixed_ip,
+        });
+    }
+    Ok(Some(out))
 }
 
 async fn create(
@@ -669,6 +739,9 @@ async fn ips(
     Caller(caller): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    state.services.server_for(&caller, &id)?;
-    Ok(Json(json!({"addresses": {}, "attachments": []})))
+    let s = state.services.server_for(&caller, &id)?;
+    let (addresses, attachments) = nic_docs(&state, &s);
+    Ok(Json(
+        json!({"addresses": addresses, "attachments": attachments}),
+    ))
 }

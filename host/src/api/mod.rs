@@ -17,6 +17,7 @@
 mod admin;
 mod admin_backends;
 mod admin_compute;
+mod admin_networks;
 mod admin_plugins;
 mod admin_rescue;
 mod catalog;
@@ -31,6 +32,8 @@ mod identity_v2;
 mod identity_v3;
 mod image;
 mod middleware;
+mod network;
+mod network_ports;
 mod server_docs;
 mod server_stats;
 
@@ -78,6 +81,9 @@ pub fn router(state: AppState) -> Router {
         .merge(compute_catalog::routes())
         .merge(compute_keypairs::routes())
         .merge(image::routes())
+        .merge(network::routes())
+        .merge(network_ports::routes())
+        .merge(admin_networks::routes())
         .fallback(middleware::unknown_endpoint)
         .with_state(state);
     // The request-context layer wraps the finished router (not each route), so it sees the

@@ -98,9 +98,20 @@ async fn network_versions(State(s): State<AppState>) -> Json<Value> {
     }]}))
 }
 
-async fn network_v2() -> Json<Value> {
-    // Resource collections are listed here as the network service grows them.
-    Json(json!({"resources": []}))
+async fn network_v2(State(s): State<AppState>) -> Json<Value> {
+    let resources: Vec<Value> = [
+        ("network", "networks"),
+        ("subnet", "subnets"),
+        ("port", "ports"),
+        ("floatingip", "floatingips"),
+    ]
+    .iter()
+    .map(|(name, collection)| {
+        json!({"name": name, "collection": collection,
+               "links": link(format!("{}/network/v2.0/{collection}", s.public_url))})
+    })
+    .collect();
+    Json(json!({"resources": resources}))
 }
 
 fn image_v1_doc(base: &str) -> Value {

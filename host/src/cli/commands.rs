@@ -180,6 +180,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             super::compute_commands::run(command, &client()?, format).await
         }
         Command::Rescue(command) => super::rescue_commands::run(command, &client()?, format).await,
+        Command::Network(command) => {
+            super::network_commands::run(command, &client()?, format).await
+        }
         Command::QuotaList { project, list } => {
             let query = match project {
                 Some(p) => format!("/quotas?project={}", encode_segment(p)),

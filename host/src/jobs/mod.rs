@@ -29,8 +29,10 @@
 mod common;
 mod engine;
 mod env;
+mod network_ops;
 mod reconcile;
 mod server_create;
+mod server_nics;
 mod server_ops;
 #[doc(hidden)]
 pub mod testkit;
@@ -42,11 +44,13 @@ use std::pin::Pin;
 
 use serde_json::Value;
 
-pub use common::{allocator_view, template_flag};
+pub use common::{allocator_view, pin_json, template_flag};
 pub use engine::{Checkpoint, JobEngine, JobHandle, TestHooks};
 pub use env::{JobEnv, JobSettings, rapi_client};
+pub use network_ops::{NETWORK_DESTROY, NETWORK_ENSURE, NetworkJobParams, network_deleted};
 pub use reconcile::{BackendDrift, Drift, ServerFixes, reconcile_servers};
 pub use server_create::{SERVER_CREATE, ServerCreateParams};
+pub use server_nics::NicPlan;
 pub use server_ops::{SERVER_ACTIONS, SERVER_DESTROY, ServerActionParams};
 
 use crate::store::{Batch, JobFault};
@@ -112,6 +116,10 @@ impl StepError {
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new("badRequest", message, false)
+    }
+    /// The request conflicts with the current state (an address or port taken meanwhile).
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new("conflict", message, false)
     }
     pub fn over_limit(message: impl Into<String>) -> Self {
         Self::new("overLimit", message, false)
@@ -210,7 +218,12 @@ pub struct JobKind {
 
 /// Every job kind this build knows.
 pub fn kinds() -> Vec<&'static JobKind> {
-    let mut all = vec![&SERVER_CREATE, &SERVER_DESTROY];
+    let mut all = vec![
+        &SERVER_CREATE,
+        &SERVER_DESTROY,
+        &NETWORK_ENSURE,
+        &NETWORK_DESTROY,
+    ];
     all.extend(SERVER_ACTIONS.iter());
     all
 }

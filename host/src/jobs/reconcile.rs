@@ -333,7 +333,13 @@ fn mark_stale(env: &JobEnv, s: &Server) -> Result<bool, StepError> {
     let mut after = destroyed(s);
     after.backend_log_msg =
         Some("Reconciliation: simulated Ganeti event (instance removed)".into());
-    let done = write(env, s, &after)?;
+    let mut batch = super::server_nics::release_ports(&env.store, s.id, &[])?;
+    batch.update_server(s, &after);
+    let done = match env.store.commit(&batch) {
+        Ok(()) => true,
+        Err(crate::store::StoreError::GenerationMismatch { .. }) => false,
+        Err(e) => return Err(e.into()),
+    };
     if done {
         tracing::warn!(
             server = s.id,

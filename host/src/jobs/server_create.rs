@@ -1,8 +1,10 @@
 //! `server.create`: allocate a backend, charge quota, record the server, render its disks with
 //! the disk-template plugin, create `snf-<id>` on Ganeti, wait, and mark it ACTIVE.
 //!
-//! Ports are not a step yet: the network issue adds `allocate_ports` between `create_records`
-//! and `render_ganeti_request` (the body already carries an empty `nics` list).
+//! Ports: `allocate_ports` records the planned ports (addresses taken) with the server, and
+//! `ensure_networks` puts their networks on the chosen backend before the create (see
+//! `server_nics`). A server with no ports gets one NIC on the backend's default link, as
+//! Ganeti's default instance policy wants 1–8 NICs.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +14,9 @@ use serde_json::{Value, json};
 use super::common::{
     allocator_view, ensure_instance_removed, finished_job, issue_commission, params_json, pin_json,
     resolve_commission, template_flag,
+};
+use super::server_nics::{
+    NicPlan, allocate_ports, ensure_networks, nic_json, ports_active, release_ports,
 };
 use super::{JobKind, StepCx, StepDef, StepDone, StepError, StepFuture};
 use crate::backend::rapi::BackendError;
@@ -37,6 +42,9 @@ pub struct ServerCreateParams {
     pub backend_id: Option<u64>,
     /// The one-time vmapi URL (the secrets behind it live in memory only).
     pub config_url: String,
+    /// The server's NICs, in order (empty: the backend's default NIC).
+    #[serde(default)]
+    pub nics: Vec<NicPlan>,
 }
 
 pub static SERVER_CREATE: JobKind = JobKind {
@@ -62,6 +70,20 @@ pub static SERVER_CREATE: JobKind = JobKind {
             undo: Some(mark_error),
             remote: false,
             checkpoint: true,
+        },
+        StepDef {
+            name: "allocate_ports",
+            run: allocate_ports_step,
+            undo: Some(release_ports_step),
+            remote: false,
+            checkpoint: false,
+        },
+        StepDef {
+            name: "ensure_networks",
+            run: ensure_networks_step,
+            undo: None,
+            remote: true,
+            checkpoint: false,
         },
         StepDef {
             name: "render_ganeti_request",
@@ -385,6 +407,14 @@ fn create_body(cx: &StepCx, p: &ServerCreateParams) -> Result<Value, StepError> 
     let flavor = cx.env.store.flavor_get(p.flavor_id)?;
     let backend = cx.env.store.backend_get(backend_of(cx)?)?;
     let r = cx.output("render_ganeti_request");
+    let ports = cx.env.store.ports_of_server(p.server_id)?;
+    // Ganeti's default instance policy wants 1-8 NICs: a server without ports gets one on the
+    // backend's default link.
+    let nics: Vec<Value> = if ports.is_empty() {
+        vec![json!({"name": format!("snf-nic-{}", p.server_id)})]
+    } else {
+        ports.iter().map(nic_json).collect()
+    };
     let mut osparams = json!({
         "config_url": p.config_url,
         "img_id": p.image_location,
@@ -400,9 +430,7 @@ fn create_body(cx: &StepCx, p: &ServerCreateParams) -> Result<Value, StepError> 
         "name": format!("snf-{}", p.server_id),
         "disk_template": r["disk_template"],
         "disks": r["disks"],
-        // Ganeti's default instance policy wants 1-8 NICs. Until ports exist (the network
-        // issue adds `allocate_ports`), a server gets one NIC on the backend's default link.
-        "nics": [{"name": format!("snf-nic-{}", p.server_id)}],
+        "nics": nics,
         "beparams": {"auto_balance": true, "vcpus": flavor.cpu, "memory": flavor.ram_mb},
         "os": "snf-image+default",
         "osparams": osparams,
@@ -448,6 +476,20 @@ fn ganeti_create(cx: &StepCx) -> StepFuture<'_> {
 
 fn wait_create(cx: &StepCx) -> StepFuture<'_> {
     Box::pin(async move {
+        let mut done = wait_create_job(cx).await?;
+        // What Ganeti made of the NICs (their MACs), recorded for `finalize` (rule 6).
+        let p: ServerCreateParams = cx.params()?;
+        let rapi = cx.env.rapi(backend_of(cx)?)?;
+        if let Some(instance) = rapi.instance(&format!("snf-{}", p.server_id)).await? {
+            done.output["nics"] =
+                json!({"nic.names": instance["nic.names"], "nic.macs": instance["nic.macs"]});
+        }
+        Ok(done)
+    })
+}
+
+async fn wait_create_job(cx: &StepCx) -> Result<StepDone, StepError> {
+    {
         let p: ServerCreateParams = cx.params()?;
         let backend_id = backend_of(cx)?;
         let rapi = cx.env.rapi(backend_id)?;
@@ -499,7 +541,7 @@ fn wait_create(cx: &StepCx) -> StepFuture<'_> {
                 }
             }
         }
-    })
+    }
 }
 
 fn remove_instance(cx: &StepCx) -> StepFuture<'_> {
@@ -521,8 +563,56 @@ fn finalize(cx: &StepCx) -> StepFuture<'_> {
         after.active_job = None;
         after.quota_charged = true;
         after.backend_job_status = Some("success".into());
-        let mut batch = Batch::new();
+        let mut batch = ports_active(
+            &cx.env.store,
+            p.server_id,
+            &cx.output("wait_ganeti_job")["nics"],
+        )?;
         batch.update_server(&before, &after);
+        Ok(StepDone::with_batch(Value::Null, batch))
+    })
+}
+
+fn allocate_ports_step(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let p: ServerCreateParams = cx.params()?;
+        let mut batch = allocate_ports(
+            &cx.env.store,
+            p.server_id,
+            &p.user_id,
+            &p.project_id,
+            &p.nics,
+        )?;
+        // The server record changes with its ports (its rendered addresses do).
+        let server = cx.env.store.server_get(p.server_id)?;
+        batch.update_server(&server, &server);
+        let ports: Vec<u64> = p.nics.iter().map(|n| n.port_id).collect();
+        Ok(StepDone::with_batch(json!({"ports": ports}), batch))
+    })
+}
+
+fn release_ports_step(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let p: ServerCreateParams = cx.params()?;
+        let existing: Vec<u64> = p
+            .nics
+            .iter()
+            .filter(|n| n.existing)
+            .map(|n| n.port_id)
+            .collect();
+        let mut batch = release_ports(&cx.env.store, p.server_id, &existing)?;
+        // The server record changes with its ports (its rendered addresses do).
+        let before = cx.env.store.server_get(p.server_id)?;
+        batch.update_server(&before, &before);
+        Ok(StepDone::with_batch(Value::Null, batch))
+    })
+}
+
+fn ensure_networks_step(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let p: ServerCreateParams = cx.params()?;
+        let ports = cx.env.store.ports_of_server(p.server_id)?;
+        let batch = ensure_networks(&cx.env, backend_of(cx)?, &ports).await?;
         Ok(StepDone::with_batch(Value::Null, batch))
     })
 }

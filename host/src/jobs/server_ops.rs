@@ -294,7 +294,8 @@ fn finalize_destroy(cx: &StepCx) -> StepFuture<'_> {
         let (_, before) = server(cx)?;
         let mut after = destroyed(&before);
         after.backend_job_status = Some("success".into());
-        let mut batch = Batch::new();
+        // Its ports go with it: addresses back to the pools, floating IPs to their owners.
+        let mut batch = super::server_nics::release_ports(&cx.env.store, before.id, &[])?;
         batch.update_server(&before, &after);
         Ok(StepDone::with_batch(Value::Null, batch))
     })

@@ -210,7 +210,18 @@ impl Services {
             }
             other => other.into(),
         })?;
-        self.backend_info(stored)
+        if !new.no_check {
+            // Spec §15.3: every public network is created on the new backend, synchronously.
+            for n in self.store().network_list(Deleted::Exclude)? {
+                if n.public
+                    && let Err(e) = self.network_ensure_on(n.id, vec![stored.id], true).await
+                {
+                    tracing::warn!(network = n.id, backend = stored.id, error = %e,
+                        "could not create a public network on the new backend; reconcile-networks --fix-missing will");
+                }
+            }
+        }
+        self.backend_info(self.store().backend_get(stored.id)?)
     }
 
     pub fn backend_list(&self, deleted: Deleted) -> Result<Vec<BackendInfo>, ServiceError> {

@@ -9,11 +9,15 @@ mod credentials;
 pub mod enforce_resources;
 mod error;
 pub mod flavors;
+pub mod floating_ips;
 pub mod identity;
 pub mod images;
 pub mod jobs;
 pub mod keypairs;
+pub mod network_pools;
+pub mod networks;
 pub mod plugins;
+pub mod ports;
 pub mod quota;
 pub mod reconcile;
 pub mod reconcile_resources;
@@ -22,6 +26,7 @@ pub mod server_reassign;
 pub mod server_rescue;
 pub mod server_tags;
 pub mod servers;
+pub mod subnets;
 pub mod vmapi;
 
 use std::sync::Arc;
@@ -30,8 +35,8 @@ use std::sync::Arc;
 pub use crate::store::Deleted;
 /// Records the services hand out to the API as read-only views (the API never opens the store).
 pub use crate::store::{
-    Diagnostic, Flavor, Image, JobEvent, JobRecord, JobState, KeyPair, RescueImage, Server,
-    VolumeType,
+    Diagnostic, Flavor, FloatingIp, Image, JobEvent, JobRecord, JobState, KeyPair, Network, Port,
+    RescueImage, ResourcePool, Server, Subnet, VolumeType,
 };
 pub use credentials::{Credentials, ROLE_ADMIN, ROLE_MEMBER};
 pub use error::{ServiceError, chain as error_chain};

@@ -35,6 +35,8 @@ pub struct NewServer {
     pub backend_id: Option<u64>,
     /// Base URL of this deployment, for the one-time `config_url`.
     pub public_url: String,
+    /// The request's `networks`; `None` when absent (the default networks apply).
+    pub networks: Option<Vec<super::ports::RequestedNic>>,
 }
 
 /// A created server and its admin password (shown once).
@@ -364,6 +366,7 @@ impl Services {
             })?;
         let clone = driver.disk_capabilities().is_some_and(|c| c.clone);
 
+        let nics = self.plan_server_nics(caller, req.networks.as_deref())?;
         let admin_pass = req.admin_pass.clone().unwrap_or_else(generate_password);
         let server_id = self.store().generate_id()?;
         let job_id = self.store().generate_id()?;
@@ -404,6 +407,7 @@ impl Services {
                 None => self.per_user_backend(caller)?,
             },
             config_url,
+            nics,
         };
         let handle = self
             .jobs()

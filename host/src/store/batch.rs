@@ -11,20 +11,51 @@ use sled::transaction::ConflictableTransactionError as TxError;
 use super::model::Versioned;
 use super::{Store, StoreError, decode, encode};
 use crate::clock::Timestamp;
-use crate::store::{Backend, Image, JobEvent, JobRecord, Server};
+use crate::store::{
+    Backend, FloatingIp, Image, JobEvent, JobRecord, Network, Port, ResourcePool, Server,
+};
+
+/// A record a batch writes by its own key and tree (the network service's records).
+pub trait BatchRecord: Serialize + Versioned + Clone {
+    const TREE: TreeId;
+    fn key(&self) -> Vec<u8>;
+    fn touch(&mut self, now: Timestamp);
+}
+
+macro_rules! batch_record {
+    ($ty:ty, $tree:ident) => {
+        impl BatchRecord for $ty {
+            const TREE: TreeId = TreeId::$tree;
+            fn key(&self) -> Vec<u8> {
+                self.id.to_be_bytes().to_vec()
+            }
+            fn touch(&mut self, now: Timestamp) {
+                self.updated = now;
+            }
+        }
+    };
+}
+batch_record!(Network, Networks);
+batch_record!(Port, Ports);
+batch_record!(FloatingIp, FloatingIps);
+batch_record!(ResourcePool, Pools);
 
 /// The trees a batch may write, in the order `Store::commit` opens them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum TreeId {
+pub enum TreeId {
     Servers,
     ServersByUpdate,
     Backends,
     Jobs,
     JobLog,
     Images,
+    Networks,
+    Ports,
+    FloatingIps,
+    Pools,
 }
 
-const TREE_COUNT: usize = 6;
+const TREE_COUNT: usize = 10;
 
 #[derive(Clone, Debug)]
 enum Expect {
@@ -183,6 +214,37 @@ impl Batch {
         );
     }
 
+    /// Inserts a new record (fails if its id exists).
+    pub fn insert<T: BatchRecord>(&mut self, record: &T) {
+        let mut r = record.clone();
+        r.set_generation(1);
+        self.write(T::TREE, r.key(), &r, Expect::Absent);
+    }
+
+    /// Writes back a record read at `record.generation()`, bumping it and `updated`.
+    pub fn update<T: BatchRecord>(&mut self, record: &T) {
+        let mut r = record.clone();
+        r.set_generation(record.generation() + 1);
+        r.touch(Timestamp::now());
+        self.write(
+            T::TREE,
+            r.key(),
+            &r,
+            Expect::Generation(record.generation()),
+        );
+    }
+
+    /// Removes a record read at `record.generation()`.
+    pub fn remove<T: BatchRecord>(&mut self, record: &T) {
+        self.ops.push(Op {
+            tree: T::TREE,
+            kind: T::KIND,
+            key: record.key(),
+            value: None,
+            expect: Expect::Generation(record.generation()),
+        });
+    }
+
     /// Writes back an image read at `image.generation`.
     pub fn update_image(&mut self, image: &Image) {
         let mut i = image.clone();
@@ -212,6 +274,10 @@ impl Store {
             TreeId::Jobs => &self.trees.jobs,
             TreeId::JobLog => &self.trees.job_log,
             TreeId::Images => &self.trees.images,
+            TreeId::Networks => &self.trees.networks,
+            TreeId::Ports => &self.trees.ports,
+            TreeId::FloatingIps => &self.trees.floating_ips,
+            TreeId::Pools => &self.trees.pools,
         }
     }
 
@@ -227,6 +293,10 @@ impl Store {
             TreeId::Jobs,
             TreeId::JobLog,
             TreeId::Images,
+            TreeId::Networks,
+            TreeId::Ports,
+            TreeId::FloatingIps,
+            TreeId::Pools,
         ];
         let trees: Vec<&sled::Tree> = order.iter().map(|t| self.batch_tree(*t)).collect();
         debug_assert_eq!(trees.len(), TREE_COUNT);

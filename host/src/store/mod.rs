@@ -31,6 +31,10 @@
 //! | `servers_by_update`  | updated ms ‖ server id      | (empty)          |
 //! | `keypairs`           | user id ‖ 0 ‖ name          | `KeyPair`        |
 //! | `rescue_images`      | rescue image id             | `RescueImage`    |
+//! | `networks`           | network id                  | `Network` (with its subnets) |
+//! | `ports`              | port id                     | `Port`           |
+//! | `floating_ips`       | floating IP id              | `FloatingIp`     |
+//! | `pools`              | pool id                     | `ResourcePool`   |
 
 mod backend;
 mod batch;
@@ -42,10 +46,12 @@ mod keypairs;
 pub mod model;
 mod model_compute;
 mod model_jobs;
+mod model_network;
+mod network;
 mod quota;
 mod rescue;
 pub use backend::MAX_BACKENDS;
-pub use batch::Batch;
+pub use batch::{Batch, BatchRecord};
 pub use quota::NewCommission;
 
 use std::path::Path;
@@ -56,6 +62,7 @@ pub use error::StoreError;
 pub use model::*;
 pub use model_compute::*;
 pub use model_jobs::*;
+pub use model_network::*;
 
 /// The schema version this build writes. Bump it (and add a migration in `open`) whenever a
 /// persisted shape changes incompatibly.
@@ -127,6 +134,10 @@ struct Trees {
     servers_by_update: sled::Tree,
     keypairs: sled::Tree,
     rescue_images: sled::Tree,
+    networks: sled::Tree,
+    ports: sled::Tree,
+    floating_ips: sled::Tree,
+    pools: sled::Tree,
 }
 
 impl Store {
@@ -192,6 +203,10 @@ impl Store {
             servers_by_update: db.open_tree("servers_by_update")?,
             keypairs: db.open_tree("keypairs")?,
             rescue_images: db.open_tree("rescue_images")?,
+            networks: db.open_tree("networks")?,
+            ports: db.open_tree("ports")?,
+            floating_ips: db.open_tree("floating_ips")?,
+            pools: db.open_tree("pools")?,
         };
         db.flush()?;
         Ok(Store {

@@ -7,6 +7,7 @@ mod catalog;
 mod compute;
 mod compute_more;
 mod identity;
+mod networks;
 mod plugins;
 mod plumbing;
 mod quota;

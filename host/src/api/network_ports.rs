@@ -1,0 +1,292 @@
+//! Ports and floating IPs (spec §3.3, §3.4) under `/network/v2.0`, and the compute view of
+//! floating IPs `/compute/v2.0/os-floating-ips` (spec §2.9).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use super::extract::{Caller, JsonBody};
+use super::network::{body_object, opt_bool, opt_str};
+use super::{ApiError, AppState};
+use crate::service::floating_ips::NewFloatingIp;
+use crate::service::ports::NewPort;
+use crate::service::{FloatingIp, Port};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/network/v2.0/ports", get(ports).post(port_create))
+        .route("/network/v2.0/ports/detail", get(ports))
+        .route(
+            "/network/v2.0/ports/{id}",
+            get(port_show).put(port_update).delete(port_delete),
+        )
+        .route("/network/v2.0/floatingips", get(fips).post(fip_create))
+        .route("/network/v2.0/floatingips/detail", get(fips))
+        .route(
+            "/network/v2.0/floatingips/{id}",
+            get(fip_show).put(fip_put).delete(fip_delete),
+        )
+        .route("/network/v2.0/floatingips/{id}/action", post(fip_action))
+        .route(
+            "/compute/v2.0/os-floating-ips",
+            get(compute_fips).post(compute_fip_create),
+        )
+        .route(
+            "/compute/v2.0/os-floating-ips/{id}",
+            get(fip_show).delete(fip_delete),
+        )
+}
+
+pub(super) fn port_doc(state: &AppState, p: &Port) -> Value {
+    let id = p.id.to_string();
+    let href = format!("{}/network/v2.0/ports/{id}", state.public_url);
+    json!({
+        "id": id,
+        "name": p.name,
+        "links": [{"rel": "self", "href": href}, {"rel": "bookmark", "href": href}],
+        "user_id": p.user_id,
+        "tenant_id": p.user_id,
+        "project_id": p.project_id,
+        "device_id": p.device_id.map(|d| d.to_string()),
+        "device_owner": if p.device_id.is_some() { "vm" } else { "" },
+        "admin_state_up": true,
+        "mac_address": p.mac,
+        "status": p.status,
+        "network_id": p.network_id.to_string(),
+        "fixed_ips": p.ipv4.map(|(subnet, a)| vec![json!({"subnet": subnet.to_string(), "subnet_id": subnet.to_string(), "ip_address": a.to_string()})]).unwrap_or_default(),
+        "security_groups": p.security_groups,
+        "created": p.created.iso(),
+        "updated": p.updated.iso(),
+    })
+}
+
+pub(super) fn fip_doc(f: &FloatingIp) -> Value {
+    json!({
+        "id": f.id.to_string(),
+        "floating_ip_address": f.address.to_string(),
+        "fixed_ip_address": Value::Null,
+        "instance_id": f.server_id.map(|s| s.to_string()),
+        "port_id": f.port_id.map(|p| p.to_string()),
+        "floating_network_id": f.network_id.to_string(),
+        "user_id": f.user_id,
+        "tenant_id": f.project_id,
+        "project_id": f.project_id,
+        "shared_to_project": f.shared_to_project,
+        "status": if f.port_id.is_some() { "ACTIVE" } else { "DOWN" },
+        "router_id": Value::Null,
+        "deleted": false,
+    })
+}
+
+async fn ports(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<Json<Value>, ApiError> {
+    let docs: Vec<Value> = state
+        .services
+        .ports_for(&caller)?
+        .iter()
+        .map(|p| port_doc(&state, p))
+        .collect();
+    Ok(Json(json!({"ports": docs})))
+}
+
+async fn port_create(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    let obj = body_object(&body, "port")?;
+    let network_id = opt_str(obj, "network_id")?
+        .ok_or_else(|| ApiError::bad_request("Malformed request: 'network_id' is required"))?;
+    if opt_str(obj, "device_id")?.is_some() {
+        return Err(ApiError::bad_request(
+            "Attaching a port to a running server is not supported yet: pass the port in 'networks' when creating the server, or use addFloatingIp",
+        ));
+    }
+    let fixed_ip = match obj.get("fixed_ips") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(list)) => {
+            if list.len() > 1 {
+                return Err(ApiError::bad_request(
+                    "A port can have at most one fixed IP",
+                ));
+            }
+            match list.first() {
+                None => None,
+                Some(item) => Some(
+                    item.get("ip_address")
+                        .and_then(Value::as_str)
+                        .filter(|a| a.parse::<std::net::Ipv4Addr>().is_ok())
+                        .ok_or_else(|| {
+                            ApiError::bad_request("'fixed_ips' items need an IPv4 'ip_address'")
+                        })?
+                        .to_string(),
+                ),
+            }
+        }
+        Some(_) => return Err(ApiError::bad_request("'fixed_ips' must be a list")),
+    };
+    let req = NewPort {
+        network_id,
+        name: opt_str(obj, "name")?.unwrap_or_default(),
+        fixed_ip,
+    };
+    let p = state.services.port_create(&caller, &req)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"port": port_doc(&state, &p)})),
+    )
+        .into_response())
+}
+
+async fn port_show(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let p = state.services.port_for(&caller, &id)?;
+    Ok(Json(json!({"port": port_doc(&state, &p)})))
+}
+
+async fn port_update(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Json<Value>, ApiError> {
+    let obj = body_object(&body, "port")?;
+    if let Some(groups) = obj.get("security_groups").and_then(Value::as_array)
+        && let Some(g) = groups.first()
+    {
+        return Err(ApiError::from(crate::service::ServiceError::ItemNotFound(
+            format!("Security group {g} not found"),
+        )));
+    }
+    let p = match opt_str(obj, "name")? {
+        Some(name) => state.services.port_rename(&caller, &id, &name)?,
+        None => state.services.port_for(&caller, &id)?,
+    };
+    Ok(Json(json!({"port": port_doc(&state, &p)})))
+}
+
+async fn port_delete(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.services.port_delete(&caller, &id)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ----- floating IPs -----
+
+async fn fips(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<Json<Value>, ApiError> {
+    let docs: Vec<Value> = state
+        .services
+        .floating_ips_for(&caller)?
+        .iter()
+        .map(fip_doc)
+        .collect();
+    Ok(Json(json!({"floatingips": docs})))
+}
+
+async fn fip_create(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Json<Value>, ApiError> {
+    let obj = body_object(&body, "floatingip")?;
+    let req = NewFloatingIp {
+        network_id: opt_str(obj, "floating_network_id")?,
+        address: opt_str(obj, "floating_ip_address")?,
+        project: opt_str(obj, "project")?,
+        shared_to_project: opt_bool(obj, "shared_to_project")?.unwrap_or(false),
+    };
+    let f = state.services.floating_ip_create(&caller, &req)?;
+    Ok(Json(json!({"floatingip": fip_doc(&f)})))
+}
+
+async fn fip_show(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let f = state.services.floating_ip_for(&caller, &id)?;
+    Ok(Json(json!({"floatingip": fip_doc(&f)})))
+}
+
+async fn fip_put(Caller(_): Caller) -> Result<StatusCode, ApiError> {
+    Err(ApiError::from(
+        crate::service::ServiceError::NotImplemented(
+            "Updating a floating IP is not supported: attach it with addFloatingIp or a port"
+                .into(),
+        ),
+    ))
+}
+
+async fn fip_delete(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.services.floating_ip_delete(&caller, &id)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn fip_action(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Json<Value>, ApiError> {
+    let obj = body_object(&body, "reassign")?;
+    let project = opt_str(obj, "project")?.ok_or_else(|| {
+        ApiError::bad_request("Malformed request: 'reassign.project' is required")
+    })?;
+    let shared = opt_bool(obj, "shared_to_project")?;
+    let f = state
+        .services
+        .floating_ip_reassign(&caller, &id, &project, shared)?;
+    Ok(Json(json!({"floatingip": fip_doc(&f)})))
+}
+
+fn compute_fip_doc(f: &FloatingIp) -> Value {
+    json!({
+        "id": f.id.to_string(),
+        "ip": f.address.to_string(),
+        "fixed_ip": Value::Null,
+        "instance_id": f.server_id.map(|s| s.to_string()),
+        "pool": Value::Null,
+    })
+}
+
+async fn compute_fips(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<Json<Value>, ApiError> {
+    let docs: Vec<Value> = state
+        .services
+        .floating_ips_for(&caller)?
+        .iter()
+        .map(compute_fip_doc)
+        .collect();
+    Ok(Json(json!({"floating_ips": docs})))
+}
+
+/// `POST /os-floating-ips`: the body is ignored; an address from any pool.
+async fn compute_fip_create(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<Json<Value>, ApiError> {
+    let f = state
+        .services
+        .floating_ip_create(&caller, &NewFloatingIp::default())?;
+    Ok(Json(json!({"floating_ip": compute_fip_doc(&f)})))
+}

@@ -1,0 +1,241 @@
+//! `network-create/list/modify/remove`, `pool-create/list/remove`, `port-list` and
+//! `floating-ip-list` (Synnefo's commands of the same names), over the admin API. Owns
+//! argument-to-request mapping only.
+
+use reqwest::Method;
+use serde_json::{Map, Value, json};
+
+use super::client::AdminClient;
+use super::commands::{show_list, show_one};
+use super::output::OutputFormat;
+use super::{CliError, NetworkCommand};
+
+const NETWORK_FIELDS: &[&str] = &[
+    "id",
+    "name",
+    "type",
+    "public",
+    "SNF:floating_ip_pool",
+    "status",
+    "cidr",
+    "link",
+    "mac_prefix",
+    "addresses_used",
+    "addresses_free",
+    "backends",
+    "user_id",
+    "tenant_id",
+    "deleted",
+];
+const POOL_FIELDS: &[&str] = &[
+    "id",
+    "type",
+    "base",
+    "size",
+    "used",
+    "reserved",
+    "available",
+];
+const PORT_FIELDS: &[&str] = &[
+    "id",
+    "name",
+    "network_id",
+    "device_id",
+    "status",
+    "mac_address",
+    "fixed_ips",
+    "user_id",
+];
+const FIP_FIELDS: &[&str] = &[
+    "id",
+    "floating_ip_address",
+    "floating_network_id",
+    "instance_id",
+    "port_id",
+    "user_id",
+    "tenant_id",
+];
+
+fn split(list: &Option<String>) -> Vec<String> {
+    list.as_deref()
+        .map(|s| {
+            s.split(',')
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub async fn run(
+    command: &NetworkCommand,
+    client: &AdminClient,
+    format: OutputFormat,
+) -> Result<(), CliError> {
+    match command {
+        NetworkCommand::NetworkCreate {
+            name,
+            flavor,
+            public,
+            floating_ip_pool,
+            drained,
+            mode,
+            link,
+            mac_prefix,
+            tags,
+            user,
+            project,
+            subnet,
+            gateway,
+            no_gateway,
+            dhcp,
+            allocation_pools,
+            subnet6,
+            gateway6,
+        } => {
+            let mut body = Map::new();
+            body.insert("name".into(), json!(name));
+            body.insert("flavor".into(), json!(flavor));
+            body.insert("public".into(), json!(public));
+            body.insert("floating_ip_pool".into(), json!(floating_ip_pool));
+            body.insert("drained".into(), json!(drained));
+            for (k, v) in [
+                ("mode", mode),
+                ("link", link),
+                ("mac_prefix", mac_prefix),
+                ("user", user),
+                ("project", project),
+            ] {
+                if let Some(v) = v {
+                    body.insert(k.into(), json!(v));
+                }
+            }
+            if tags.is_some() {
+                body.insert("tags".into(), json!(split(tags)));
+            }
+            if let Some(cidr) = subnet {
+                let mut s = json!({"cidr": cidr, "enable_dhcp": dhcp});
+                if *no_gateway {
+                    s["gateway_ip"] = Value::Null;
+                } else if let Some(g) = gateway {
+                    s["gateway_ip"] = json!(g);
+                }
+                if allocation_pools.is_some() {
+                    let pools: Result<Vec<Value>, CliError> = split(allocation_pools)
+                        .iter()
+                        .map(|r| {
+                            let (a, b) = r.split_once('-').ok_or_else(|| {
+                                CliError::Message(format!(
+                                    "allocation pool '{r}' must be START-END"
+                                ))
+                            })?;
+                            Ok(json!({"start": a, "end": b}))
+                        })
+                        .collect();
+                    s["allocation_pools"] = json!(pools?);
+                }
+                body.insert("subnet".into(), s);
+            }
+            if let Some(cidr) = subnet6 {
+                let mut s = json!({"cidr": cidr, "enable_slaac": dhcp});
+                if let Some(g) = gateway6 {
+                    s["gateway_ip"] = json!(g);
+                }
+                body.insert("subnet6".into(), s);
+            }
+            let reply = client
+                .call(Method::POST, "/networks", Some(Value::Object(body)))
+                .await?;
+            show_one(&reply["network"], format, NETWORK_FIELDS)
+        }
+        NetworkCommand::NetworkList { list } => {
+            let path = if list.deleted {
+                "/networks?deleted=only"
+            } else {
+                "/networks"
+            };
+            let reply = client.get(path).await?;
+            show_list(&reply["networks"], format, list, NETWORK_FIELDS)
+        }
+        NetworkCommand::NetworkInspect { id } => {
+            let reply = client.get(&format!("/networks/{id}")).await?;
+            show_one(&reply["network"], format, &[])
+        }
+        NetworkCommand::NetworkModify {
+            id,
+            name,
+            drained,
+            floating_ip_pool,
+            add_reserved_ips,
+            remove_reserved_ips,
+            add_to_backend,
+        } => {
+            let mut body = Map::new();
+            if let Some(n) = name {
+                body.insert("name".into(), json!(n));
+            }
+            if let Some(d) = drained {
+                body.insert("drained".into(), json!(d));
+            }
+            if let Some(p) = floating_ip_pool {
+                body.insert("floating_ip_pool".into(), json!(p));
+            }
+            body.insert("add_reserved_ips".into(), json!(split(add_reserved_ips)));
+            body.insert(
+                "remove_reserved_ips".into(),
+                json!(split(remove_reserved_ips)),
+            );
+            body.insert("add_to_backends".into(), json!(add_to_backend));
+            let reply = client
+                .call(
+                    Method::PATCH,
+                    &format!("/networks/{id}"),
+                    Some(Value::Object(body)),
+                )
+                .await?;
+            show_one(&reply["network"], format, NETWORK_FIELDS)
+        }
+        NetworkCommand::NetworkRemove { id } => {
+            client
+                .call(Method::DELETE, &format!("/networks/{id}"), None)
+                .await?;
+            println!("Network {id} removed.");
+            Ok(())
+        }
+        NetworkCommand::PoolCreate { kind, base, size } => {
+            let body = json!({"type": kind, "base": base, "size": size});
+            let reply = client.call(Method::POST, "/pools", Some(body)).await?;
+            show_one(&reply["pool"], format, POOL_FIELDS)
+        }
+        NetworkCommand::PoolList { list } => {
+            let reply = client.get("/pools").await?;
+            show_list(&reply["pools"], format, list, POOL_FIELDS)
+        }
+        NetworkCommand::PoolModify {
+            id,
+            add_reserved,
+            remove_reserved,
+        } => {
+            let body = json!({"add_reserved": split(add_reserved), "remove_reserved": split(remove_reserved)});
+            let reply = client
+                .call(Method::PATCH, &format!("/pools/{id}"), Some(body))
+                .await?;
+            show_one(&reply["pool"], format, POOL_FIELDS)
+        }
+        NetworkCommand::PoolRemove { id } => {
+            client
+                .call(Method::DELETE, &format!("/pools/{id}"), None)
+                .await?;
+            println!("Pool {id} removed.");
+            Ok(())
+        }
+        NetworkCommand::PortList { list } => {
+            let reply = client.get("/ports").await?;
+            show_list(&reply["ports"], format, list, PORT_FIELDS)
+        }
+        NetworkCommand::FloatingIpList { list } => {
+            let reply = client.get("/floating-ips").await?;
+            show_list(&reply["floating_ips"], format, list, FIP_FIELDS)
+        }
+    }
+}

@@ -1,0 +1,340 @@
+//! Networks on Ganeti (spec §10.2, §15.3): `network.ensure` puts a network on backends
+//! (`OP_NETWORK_ADD`, then `OP_NETWORK_CONNECT` for every node group), `network.destroy` takes
+//! it off them (disconnect, remove) and deletes the record, returning pooled values and quota.
+//!
+//! `ensure_on_backend` is also the `ensure_networks` step of `server.create` and
+//! `server.connect` (Synnefo's `ensure_network_is_active`). Every remote call is idempotent by
+//! the deterministic name `snf-net-<id>` (rule 3).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::common::{issue_named_commission, resolve_commission};
+use super::{JobEnv, JobKind, StepCx, StepDef, StepDone, StepError, StepFuture};
+use crate::backend::rapi::BackendError;
+use crate::clock::Timestamp;
+use crate::store::{BackendNetwork, Batch, Network, ResourcePool, Store, StoreError};
+
+/// Inputs of `network.ensure` and `network.destroy`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NetworkJobParams {
+    pub network_id: u64,
+    pub backend_ids: Vec<u64>,
+}
+
+pub static NETWORK_ENSURE: JobKind = JobKind {
+    name: "network.ensure",
+    steps: &[
+        StepDef {
+            name: "ensure_on_backends",
+            run: ensure_step,
+            undo: None,
+            remote: true,
+            checkpoint: false,
+        },
+        StepDef {
+            name: "release_lock",
+            run: release_lock,
+            undo: None,
+            remote: false,
+            checkpoint: false,
+        },
+    ],
+    finally: Some(release_lock),
+    pivot: None,
+};
+
+pub static NETWORK_DESTROY: JobKind = JobKind {
+    name: "network.destroy",
+    steps: &[
+        StepDef {
+            name: "remove_from_backends",
+            run: remove_step,
+            undo: None,
+            remote: true,
+            checkpoint: false,
+        },
+        StepDef {
+            name: "finalize",
+            run: finalize_destroy,
+            undo: None,
+            remote: false,
+            checkpoint: false,
+        },
+    ],
+    finally: Some(abandon_destroy),
+    pivot: None,
+};
+
+/// Puts `network` on one backend: adds it if Ganeti lacks it, connects it to every node group
+/// it is not connected to, and waits for each job. Returns the backend's record of it.
+pub async fn ensure_on_backend(
+    env: &JobEnv,
+    network: &Network,
+    backend_id: u64,
+) -> Result<BackendNetwork, StepError> {
+    let backend = env.store.backend_get(backend_id)?;
+    let rapi = env.rapi(backend_id)?;
+    let name = network.ganeti_name();
+    let mac_prefix = match network.backends.get(&backend_id) {
+        Some(b) if b.state != "DELETED" => b.mac_prefix.clone(),
+        _ => {
+            let plugin = env.plugins.network_flavor(&network.flavor)?;
+            plugin.backend_mac_prefix(&network.mac_prefix, u32::from(backend.index))?
+        }
+    };
+    let timeout = env.settings.ganeti_job_timeout;
+    if rapi.network(&name).await?.is_none() {
+        let job = rapi.create_network(add_body(network, &mac_prefix)).await?;
+        if let Err(e) = rapi.wait_job(job, timeout).await {
+            // A replay whose first submission won finds it there (rule 3).
+            if rapi.network(&name).await?.is_none() {
+                return Err(e.into());
+            }
+        }
+    }
+    let info = rapi
+        .network(&name)
+        .await?
+        .ok_or_else(|| StepError::transient(format!("{name} vanished after being added")))?;
+    let connected: Vec<String> = info["group_list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|g| g[0].as_str().map(str::to_string))
+        .collect();
+    for group in rapi.groups().await? {
+        let Some(group) = group["name"].as_str() else {
+            continue;
+        };
+        if connected.iter().any(|c| c == group) {
+            continue;
+        }
+        let job = rapi
+            .connect_network(&name, group, &network.mode, &network.link)
+            .await?;
+        rapi.wait_job(job, timeout).await?;
+    }
+    Ok(BackendNetwork {
+        state: "ACTIVE".into(),
+        mac_prefix,
+        updated: Timestamp::now(),
+    })
+}
+
+/// The `OP_NETWORK_ADD` body (spec §10.2): IPv6-only networks get Ganeti's dummy IPv4.
+fn add_body(n: &Network, mac_prefix: &str) -> Value {
+    let mut tags = n.tags.clone();
+    tags.push(if n.public { "public" } else { "private" }.into());
+    if n.subnets.iter().any(|s| s.dhcp) {
+        tags.push("nfdhcpd".into());
+    }
+    let v4 = n.subnet_v4();
+    let v6 = n.subnet_v6();
+    json!({
+        "network_name": n.ganeti_name(),
+        "network": v4.map(|s| s.cidr.clone()).unwrap_or_else(|| "10.0.0.0/29".into()),
+        "gateway": v4.and_then(|s| s.gateway.clone()),
+        "network6": v6.map(|s| s.cidr.clone()),
+        "gateway6": v6.and_then(|s| s.gateway.clone()),
+        "mac_prefix": mac_prefix,
+        "tags": tags,
+        "conflicts_check": false,
+    })
+}
+
+/// Writes the backends' records of a network (retrying on concurrent writers).
+pub(super) fn record_presence(
+    store: &Store,
+    network_id: u64,
+    presence: &[(u64, BackendNetwork)],
+) -> Result<Batch, StepError> {
+    let n = store.network_get(network_id)?;
+    let mut after = n.clone();
+    for (backend, record) in presence {
+        after.backends.insert(*backend, record.clone());
+    }
+    let mut batch = Batch::new();
+    if after != n {
+        batch.update(&after);
+    }
+    Ok(batch)
+}
+
+fn params(cx: &StepCx) -> Result<NetworkJobParams, StepError> {
+    cx.params()
+}
+
+fn ensure_step(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let p = params(cx)?;
+        let n = cx.env.store.network_get(p.network_id)?;
+        let mut presence = Vec::new();
+        for backend in &p.backend_ids {
+            presence.push((*backend, ensure_on_backend(&cx.env, &n, *backend).await?));
+        }
+        let batch = record_presence(&cx.env.store, n.id, &presence)?;
+        Ok(StepDone::with_batch(
+            json!({"backends": p.backend_ids}),
+            batch,
+        ))
+    })
+}
+
+fn release_lock(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let p = params(cx)?;
+        let n = cx.env.store.network_get(p.network_id)?;
+        let mut batch = Batch::new();
+        if n.active_job == Some(cx.job.id) {
+            let mut after = n.clone();
+            after.active_job = None;
+            batch.update(&after);
+        }
+        Ok(StepDone::with_batch(Value::Null, batch))
+    })
+}
+
+/// A failed destroy leaves the network as it was (not being destroyed; public ones stay
+/// drained for the operator to look at).
+fn abandon_destroy(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let p = params(cx)?;
+        let n = cx.env.store.network_get(p.network_id)?;
+        let mut batch = Batch::new();
+        if n.active_job == Some(cx.job.id) && !n.deleted {
+            let mut after = n.clone();
+            after.active_job = None;
+            after.action = None;
+            batch.update(&after);
+        }
+        Ok(StepDone::with_batch(Value::Null, batch))
+    })
+}
+
+/// Takes `network` off one backend: disconnects every node group, removes it, waits.
+pub async fn remove_from_backend(
+    env: &JobEnv,
+    network: &Network,
+    backend_id: u64,
+) -> Result<(), StepError> {
+    let rapi = env.rapi(backend_id)?;
+    let name = network.ganeti_name();
+    let timeout = env.settings.ganeti_job_timeout;
+    let Some(info) = rapi.network(&name).await? else {
+        return Ok(());
+    };
+    for g in info["group_list"].as_array().into_iter().flatten() {
+        if let Some(group) = g[0].as_str() {
+            let job = rapi.disconnect_network(&name, group).await?;
+            rapi.wait_job(job, timeout).await?;
+        }
+    }
+    match rapi.delete_network(&name).await {
+        Ok(job) => {
+            if let Err(e) = rapi.wait_job(job, timeout).await
+                && rapi.network(&name).await?.is_some()
+            {
+                return Err(e.into());
+            }
+            Ok(())
+        }
+        Err(BackendError::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn remove_step(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let p = params(cx)?;
+        let n = cx.env.store.network_get(p.network_id)?;
+        let mut presence = Vec::new();
+        for backend in &p.backend_ids {
+            let offline = cx
+                .env
+                .store
+                .backend_get(*backend)
+                .map(|b| b.deleted)
+                .unwrap_or(true);
+            if !offline {
+                remove_from_backend(&cx.env, &n, *backend).await?;
+            }
+            let mac_prefix = n
+                .backends
+                .get(backend)
+                .map(|b| b.mac_prefix.clone())
+                .unwrap_or_default();
+            presence.push((
+                *backend,
+                BackendNetwork {
+                    state: "DELETED".into(),
+                    mac_prefix,
+                    updated: Timestamp::now(),
+                },
+            ));
+        }
+        let batch = record_presence(&cx.env.store, n.id, &presence)?;
+        Ok(StepDone::with_batch(Value::Null, batch))
+    })
+}
+
+/// `network` marked deleted (state DELETED, not drained, subnets' addresses dropped), and the
+/// pools with its pooled values given back; both to be written in one batch.
+pub fn network_deleted(
+    store: &Store,
+    n: &Network,
+) -> Result<(Network, Vec<ResourcePool>), StoreError> {
+    let mut after = n.clone();
+    after.deleted = true;
+    after.state = "DELETED".into();
+    after.drained = false;
+    after.action = Some("DESTROY".into());
+    after.active_job = None;
+    for s in &mut after.subnets {
+        s.used.clear();
+    }
+    let mut pools = Vec::new();
+    for mut pool in store.pool_list()? {
+        let read = pool.clone();
+        for value in [&n.pooled_link, &n.pooled_mac_prefix].into_iter().flatten() {
+            pool.give_back(value);
+        }
+        if pool != read {
+            pools.push(pool);
+        }
+    }
+    Ok((after, pools))
+}
+
+fn finalize_destroy(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let p = params(cx)?;
+        let n = cx.env.store.network_get(p.network_id)?;
+        if n.deleted {
+            return Ok(StepDone::default());
+        }
+        // Issued and accepted before the record change commits with this step: a replay finds
+        // the commission by name (already accepted) and does not release the quota twice.
+        let serial = match (&n.project_id, n.public) {
+            (Some(project), false) => {
+                let serial = issue_named_commission(
+                    &cx.env,
+                    &format!("job-{}", cx.job.id),
+                    project,
+                    [("cyclades.network.private".to_string(), -1)].into(),
+                    true,
+                )?;
+                resolve_commission(&json!(serial), true, cx)?;
+                Some(serial)
+            }
+            _ => None,
+        };
+        let (after, pools) = network_deleted(&cx.env.store, &n)?;
+        let mut batch = Batch::new();
+        batch.update(&after);
+        for pool in &pools {
+            batch.update(pool);
+        }
+        Ok(StepDone::with_batch(json!({"commission": serial}), batch))
+    })
+}
