@@ -96,6 +96,7 @@ async fn submit(w: &World) -> u64 {
         key_names: vec![],
         backend_id: None,
         config_url: "http://127.0.0.1:1/x".into(),
+        nics: vec![],
     };
     w.engine
         .submit(

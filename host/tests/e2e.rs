@@ -263,9 +263,11 @@ fn kill_9_during_a_batch_of_creates_loses_and_duplicates_nothing() {
             .collect();
         panic!("not all ACTIVE: {servers:?}\njobs: {jobs:?}\nfailed: {logs:#?}");
     }
-    let jobs: Vec<serde_json::Value> =
+    let mut jobs: Vec<serde_json::Value> =
         serde_json::from_str(&ok(served.cli(&["job-list", "--output-format", "json"])))
             .expect("jobs");
+    // The demo's own start-up job (its public network put on the cluster) is not a create.
+    jobs.retain(|j| j["kind"] != "network.ensure");
     assert_eq!(jobs.len(), N, "{jobs:?}");
     assert!(jobs.iter().all(|j| j["state"] == "succeeded"), "{jobs:?}");
     // Ganeti holds one instance per server, no more.

@@ -277,6 +277,7 @@ async fn server_jobs_against_real_ganeti() {
         key_names: vec![],
         backend_id: None,
         config_url: "http://127.0.0.1:1/vmapi/v1.0/server-params/x".into(),
+        nics: vec![],
     };
     engine
         .submit(

@@ -34,8 +34,10 @@ fn persisted_step_names_never_change() {
         })
         .collect();
     let golden = [
-        "server.create: allocate_backend reserve_quota create_records render_ganeti_request ganeti_create_undo ganeti_create wait_ganeti_job finalize",
+        "server.create: allocate_backend reserve_quota create_records allocate_ports ensure_networks render_ganeti_request ganeti_create_undo ganeti_create wait_ganeti_job finalize",
         "server.destroy: ganeti_remove wait_ganeti_job release_quota finalize",
+        "network.ensure: ensure_on_backends release_lock",
+        "network.destroy: remove_from_backends finalize",
         "server.start: reserve_quota ganeti_submit wait_ganeti_job finalize",
         "server.stop: reserve_quota ganeti_submit wait_ganeti_job finalize",
         "server.reboot: reserve_quota ganeti_submit wait_ganeti_job finalize",
@@ -171,6 +173,7 @@ impl World {
             key_names: vec![],
             backend_id: None,
             config_url: "http://127.0.0.1:1/vmapi/v1.0/server-params/x".into(),
+            nics: vec![],
         })
         .expect("params")
     }

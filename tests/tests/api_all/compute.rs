@@ -148,7 +148,19 @@ async fn create_validation_names_the_problem() {
             "adminPass",
         ),
         (
-            with("networks", json!([{"uuid": "1"}])),
+            with("networks", json!([{"uuid": "999999"}])),
+            404,
+            "itemNotFound",
+            "Network 999999",
+        ),
+        (
+            with("networks", json!([{"fixed_ip": "10.0.0.1"}])),
+            400,
+            "badRequest",
+            "networks",
+        ),
+        (
+            with("networks", json!("some")),
             400,
             "badRequest",
             "networks",

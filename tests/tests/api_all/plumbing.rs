@@ -30,7 +30,12 @@ async fn version_documents_answer_without_auth() {
             json!(format!("{base}/compute/v2.0/")),
         ),
         ("/network", 200, "/versions/0/status", json!("CURRENT")),
-        ("/network/v2.0", 200, "/resources", json!([])),
+        (
+            "/network/v2.0",
+            200,
+            "/resources/0/collection",
+            json!("networks"),
+        ),
         ("/image", 300, "/versions/0/id", json!("v2.9")),
         ("/image", 300, "/versions/1/id", json!("v1.0")),
         ("/image/v1.0", 200, "/version/id", json!("v1.0")),
