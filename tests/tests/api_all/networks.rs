@@ -447,3 +447,115 @@ async fn floating_ips_are_limited_by_quota_and_private_to_their_owner() {
     let r = ctx.get("/compute/v2.0/os-floating-ips", Some(&other)).await;
     assert_eq!(r.body["floating_ips"], json!([]));
 }
+
+#[tokio::test]
+async fn operators_create_public_networks_on_every_backend_and_remove_them() {
+    let ctx = TestContext::new().await;
+    // Pools: one per kind; values come out of them and go back on deletion.
+    let r = ctx
+        .admin(
+            Method::POST,
+            "/pools",
+            Some(json!({"type": "bridge", "base": "prv", "size": 2})),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::CONFLICT,
+        "the demo made one: {}",
+        r.text
+    );
+    let r = ctx
+        .admin(
+            Method::POST,
+            "/pools",
+            Some(json!({"type": "vlan", "base": "x", "size": 2})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+
+    let r = ctx
+        .admin(
+            Method::POST,
+            "/networks",
+            Some(json!({"name": "pub2", "flavor": "CUSTOM",
+            "public": true, "floating_ip_pool": true, "link": "br1",
+            "subnet": {"cidr": "203.0.113.0/24"}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let id = r.body["network"]["id"].as_str().expect("id").to_string();
+    assert!(
+        r.body["network"]["backends"]
+            .as_str()
+            .expect("backends")
+            .ends_with(":ACTIVE"),
+        "{}",
+        r.text
+    );
+    let g = ctx
+        .rapi(Method::GET, &format!("/2/networks/snf-net-{id}"), None)
+        .await;
+    assert_eq!(g.body["network"], "203.0.113.0/24", "{}", g.text);
+    assert!(
+        g.body["tags"]
+            .as_array()
+            .expect("tags")
+            .contains(&json!("public"))
+    );
+    assert_eq!(g.body["group_list"][0][2], "br1");
+
+    // A private PHYSICAL_VLAN network for a user takes a bridge from the pool.
+    let r = ctx
+        .admin(
+            Method::POST,
+            "/networks",
+            Some(json!({"name": "vlan", "flavor": "PHYSICAL_VLAN",
+            "user": "demo", "project": "demo"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.body["network"]["link"], "prv1");
+    let vlan = r.body["network"]["id"].as_str().expect("id").to_string();
+    let r = ctx
+        .admin(Method::DELETE, &format!("/networks/{vlan}"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let pools = ctx.admin(Method::GET, "/pools", None).await;
+    let bridge = pools.body["pools"]
+        .as_array()
+        .expect("pools")
+        .iter()
+        .find(|p| p["type"] == "bridge")
+        .expect("bridge pool")
+        .clone();
+    assert_eq!(bridge["used"], 0, "the bridge went back: {bridge}");
+
+    // Drained networks hand out nothing; removal takes the network off Ganeti first.
+    let r = ctx
+        .admin(
+            Method::PATCH,
+            &format!("/networks/{id}"),
+            Some(json!({"drained": true})),
+        )
+        .await;
+    assert_eq!(r.body["network"]["status"], "SNF:DRAINED", "{}", r.text);
+    let token = ctx.demo_token().await;
+    let r = post(
+        &ctx,
+        &token,
+        "/network/v2.0/floatingips",
+        json!({"floatingip": {"floating_network_id": id}}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    let r = ctx
+        .admin(Method::DELETE, &format!("/networks/{id}"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["network"]["status"], "DELETED", "{}", r.text);
+    let g = ctx
+        .rapi(Method::GET, &format!("/2/networks/snf-net-{id}"), None)
+        .await;
+    assert_eq!(g.status, StatusCode::NOT_FOUND, "{}", g.text);
+}
