@@ -237,19 +237,12 @@ impl Services {
         if target == f.project_id {
             commit()?;
         } else {
-            let g = f.generation;
-            self.charged(
-                format!("floating-ip-{}-reassign-{g}-from", f.id),
+            self.charged_move(
+                &format!("floating-ip-{}-reassign-{}", f.id, f.generation),
+                QUOTA,
                 &f.project_id,
-                BTreeMap::from([(QUOTA.to_string(), -1)]),
-                || {
-                    self.charged(
-                        format!("floating-ip-{}-reassign-{g}-to", f.id),
-                        &target,
-                        BTreeMap::from([(QUOTA.to_string(), 1)]),
-                        commit,
-                    )
-                },
+                &target,
+                commit,
             )?;
         }
         Ok(self.store().floating_ip_get(f.id)?)

@@ -101,6 +101,31 @@ impl Services {
         }
     }
 
+    /// Moves one unit of `resource` from project `from` to `to` around `apply` (reassign):
+    /// two commissions named `<name>-from` and `<name>-to`, accepted once `apply` commits.
+    pub(super) fn charged_move(
+        &self,
+        name: &str,
+        resource: &str,
+        from: &str,
+        to: &str,
+        apply: impl FnOnce() -> Result<(), ServiceError>,
+    ) -> Result<(), ServiceError> {
+        self.charged(
+            format!("{name}-from"),
+            from,
+            BTreeMap::from([(resource.to_string(), -1)]),
+            || {
+                self.charged(
+                    format!("{name}-to"),
+                    to,
+                    BTreeMap::from([(resource.to_string(), 1)]),
+                    apply,
+                )
+            },
+        )
+    }
+
     /// Networks `caller` sees (live ones), in id order.
     pub fn networks_for(&self, caller: &Credentials) -> Result<Vec<Network>, ServiceError> {
         let mut all = self.store().network_list(Deleted::Exclude)?;
@@ -504,22 +529,15 @@ impl Services {
             return Ok(self.store().network_get(n.id)?);
         }
         after.project_id = Some(target.clone());
-        let serial = n.generation;
-        self.charged(
-            format!("network-{}-reassign-{serial}-from", n.id),
+        self.charged_move(
+            &format!("network-{}-reassign-{}", n.id, n.generation),
+            PRIVATE_QUOTA,
             &old,
-            BTreeMap::from([(PRIVATE_QUOTA.to_string(), -1)]),
+            &target,
             || {
-                self.charged(
-                    format!("network-{}-reassign-{serial}-to", n.id),
-                    &target,
-                    BTreeMap::from([(PRIVATE_QUOTA.to_string(), 1)]),
-                    || {
-                        let mut batch = Batch::new();
-                        batch.update(&after);
-                        Ok(self.store().commit(&batch)?)
-                    },
-                )
+                let mut batch = Batch::new();
+                batch.update(&after);
+                Ok(self.store().commit(&batch)?)
             },
         )?;
         Ok(self.store().network_get(n.id)?)
