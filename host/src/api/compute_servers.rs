@@ -14,7 +14,6 @@ use serde_json::{Map, Value, json};
 
 use super::extract::{Caller, JsonBody};
 use super::{ApiError, AppState};
-use crate::clock::Timestamp;
 use crate::config::Compat;
 use crate::service::Server;
 use crate::service::ServiceError;
@@ -313,14 +312,7 @@ fn listing(
     caller: &crate::service::Credentials,
     q: &ListQuery,
 ) -> Result<Option<Vec<Server>>, ApiError> {
-    let since = match &q.changes_since {
-        None => None,
-        Some(text) => Some(Timestamp::parse_iso(text).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "Invalid changes-since parameter '{text}': use ISO 8601, e.g. 2026-11-25T10:00:00Z"
-            ))
-        })?),
-    };
+    let since = super::extract::changes_since(q.changes_since.as_deref())?;
     let mut servers = state.services.server_list_for(caller, since)?;
     if since.is_some() && servers.is_empty() {
         return Ok(None);

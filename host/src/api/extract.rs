@@ -197,3 +197,17 @@ mod tests {
         assert!(m.contains("Could not decode"), "{m}");
     }
 }
+
+/// The `changes-since` query parameter (spec §1, A8), or a 400 naming the expected format.
+pub fn changes_since(text: Option<&str>) -> Result<Option<crate::clock::Timestamp>, ApiError> {
+    match text {
+        None => Ok(None),
+        Some(text) => crate::clock::Timestamp::parse_iso(text)
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "Invalid changes-since parameter '{text}': use ISO 8601, e.g. 2026-11-25T10:00:00Z"
+                ))
+            }),
+    }
+}

@@ -95,14 +95,7 @@ struct ListQuery {
 }
 
 fn since(q: &ListQuery) -> Result<Option<Timestamp>, ApiError> {
-    match &q.changes_since {
-        None => Ok(None),
-        Some(text) => Ok(Some(Timestamp::parse_iso(text).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "Invalid changes-since parameter '{text}': use ISO 8601, e.g. 2026-11-25T10:00:00Z"
-            ))
-        })?)),
-    }
+    super::extract::changes_since(q.changes_since.as_deref())
 }
 
 async fn list(

@@ -1,14 +1,127 @@
 //! `network-create/list/modify/remove`, `pool-create/list/remove`, `port-list` and
 //! `floating-ip-list` (Synnefo's commands of the same names), over the admin API. Owns
-//! argument-to-request mapping only.
+//! their arguments and the argument-to-request mapping only.
 
+use clap::Subcommand;
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
 use super::client::AdminClient;
 use super::commands::{show_list, show_one};
 use super::output::OutputFormat;
-use super::{CliError, NetworkCommand};
+use super::{CliError, ListArgs};
+
+/// Networks, pools, ports and floating IPs (spec §15, §17).
+#[derive(Subcommand, Debug)]
+pub enum NetworkCommand {
+    /// Create a network; `--public` ones go on every online backend at once.
+    NetworkCreate {
+        #[arg(long)]
+        name: String,
+        /// CUSTOM, IP_LESS_ROUTED, MAC_FILTERED or PHYSICAL_VLAN.
+        #[arg(long)]
+        flavor: String,
+        #[arg(long)]
+        public: bool,
+        #[arg(long)]
+        floating_ip_pool: bool,
+        #[arg(long)]
+        drained: bool,
+        /// Overrides of the flavor's mode, link, MAC prefix and tags (where it allows them).
+        #[arg(long)]
+        mode: Option<String>,
+        #[arg(long)]
+        link: Option<String>,
+        #[arg(long)]
+        mac_prefix: Option<String>,
+        /// Comma-separated Ganeti network tags.
+        #[arg(long)]
+        tags: Option<String>,
+        /// Owner (user name or id) and project of a private network.
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        project: Option<String>,
+        /// IPv4 subnet, e.g. 203.0.113.0/24.
+        #[arg(long)]
+        subnet: Option<String>,
+        #[arg(long)]
+        gateway: Option<String>,
+        #[arg(long)]
+        no_gateway: bool,
+        #[arg(long)]
+        dhcp: bool,
+        /// Comma-separated START-END ranges.
+        #[arg(long)]
+        allocation_pools: Option<String>,
+        /// IPv6 subnet (a /64).
+        #[arg(long)]
+        subnet6: Option<String>,
+        #[arg(long)]
+        gateway6: Option<String>,
+    },
+    /// List networks.
+    NetworkList {
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// Show one network with its backends and address usage.
+    NetworkInspect { id: u64 },
+    /// Change a network (operators): name, drain, floating-IP pool, reservations, backends.
+    NetworkModify {
+        id: u64,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+        drained: Option<bool>,
+        #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+        floating_ip_pool: Option<bool>,
+        /// Comma-separated IPv4 addresses.
+        #[arg(long)]
+        add_reserved_ips: Option<String>,
+        #[arg(long)]
+        remove_reserved_ips: Option<String>,
+        /// Backend id to create the network on now (repeatable).
+        #[arg(long)]
+        add_to_backend: Vec<u64>,
+    },
+    /// Delete a network (taken off every backend first).
+    NetworkRemove { id: u64 },
+    /// Create the bridge or MAC-prefix pool (`--type bridge --base prv --size 20`).
+    PoolCreate {
+        #[arg(long = "type")]
+        kind: String,
+        #[arg(long)]
+        base: String,
+        #[arg(long)]
+        size: u32,
+    },
+    /// List pools.
+    PoolList {
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// Reserve or free pool values (comma-separated).
+    PoolModify {
+        id: u64,
+        #[arg(long)]
+        add_reserved: Option<String>,
+        #[arg(long)]
+        remove_reserved: Option<String>,
+    },
+    /// Remove a pool (refused while values are in use).
+    PoolRemove { id: u64 },
+    /// List every port.
+    PortList {
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// List every floating IP.
+    FloatingIpList {
+        #[command(flatten)]
+        list: ListArgs,
+    },
+}
 
 const NETWORK_FIELDS: &[&str] = &[
     "id",

@@ -250,13 +250,14 @@ fn remove_step(cx: &StepCx) -> StepFuture<'_> {
         let n = cx.env.store.network_get(p.network_id)?;
         let mut presence = Vec::new();
         for backend in &p.backend_ids {
-            let offline = cx
+            // A backend removed meanwhile has nothing left to take the network off.
+            let gone = cx
                 .env
                 .store
                 .backend_get(*backend)
                 .map(|b| b.deleted)
                 .unwrap_or(true);
-            if !offline {
+            if !gone {
                 remove_from_backend(&cx.env, &n, *backend).await?;
             }
             let mac_prefix = n
