@@ -195,6 +195,11 @@ pub struct BackendsConfig {
     /// `GANETI_USE_OPPORTUNISTIC_LOCKING`); a `temp_insufficient_resources` failure is then
     /// retried once without it (spec §10.5).
     pub opportunistic_locking: bool,
+    /// Change NICs of running servers (Synnefo's `GANETI_USE_HOTPLUG`): connecting and
+    /// disconnecting need no stopped server, and kvm backends are asked to hot-plug
+    /// (`hotplug_if_possible`; other hypervisors apply the change at the next boot). When off,
+    /// CONNECT and DISCONNECT need a STOPPED server.
+    pub use_hotplug: bool,
     /// Users whose servers always go to one backend, bypassing the allocator (Synnefo's
     /// `BACKEND_PER_USER`): user id or name → backend id or cluster name. Drained backends are
     /// used all the same; offline ones answer 503.
@@ -207,6 +212,7 @@ impl Default for BackendsConfig {
             refresh_secs: 900,
             reconcile_secs: 30,
             opportunistic_locking: true,
+            use_hotplug: true,
             per_user: BTreeMap::new(),
         }
     }

@@ -1,6 +1,7 @@
 //! `POST /compute/v2.0/servers/<id>/action` (spec §2.4): parses `{"<action>": {args}}` and
-//! hands each action to the service (jobs for start/stop/reboot/resize/rescue/unrescue,
-//! direct answers for console, reassign, delete), with the 501/403 answers Synnefo gives for
+//! hands each action to the service (jobs for start/stop/reboot/resize/rescue/unrescue and
+//! the NIC actions addFloatingIp/removeFloatingIp/firewallProfile, direct answers for
+//! console, reassign, delete), with the 501/403 answers Synnefo gives for
 //! the actions it does not support. Owns request parsing only.
 
 use axum::Json;
@@ -27,6 +28,19 @@ fn parse_action(body: &Value) -> Result<(String, Value), ApiError> {
         .map(|(k, v)| (k.clone(), v.clone()))
         .unwrap_or_default();
     Ok((name, args))
+}
+
+/// A required action argument given as a string or a number (Synnefo's "Missing 'x'
+/// attribute" when absent).
+fn required_arg(args: &Value, key: &str) -> Result<String, ApiError> {
+    match args.get(key) {
+        None | Some(Value::Null) => {
+            Err(ApiError::bad_request(format!("Missing '{key}' attribute")))
+        }
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        Some(_) => Err(ApiError::bad_request(format!("'{key}' must be a string"))),
+    }
 }
 
 pub(super) async fn action(
@@ -115,6 +129,27 @@ pub(super) async fn action(
                 .server_reassign(&caller, &id, project, shared)
                 .await?;
             return Ok(StatusCode::OK.into_response());
+        }
+        "addFloatingIp" | "removeFloatingIp" => {
+            let address = required_arg(&args, "address")?;
+            if name == "addFloatingIp" {
+                services
+                    .server_add_floating_ip(&caller, &id, &address)
+                    .await?;
+            } else {
+                services
+                    .server_remove_floating_ip(&caller, &id, &address)
+                    .await?;
+            }
+            return Ok(StatusCode::ACCEPTED.into_response());
+        }
+        "firewallProfile" => {
+            let profile = required_arg(&args, "profile")?;
+            let nic = required_arg(&args, "nic")?;
+            services
+                .server_firewall_profile(&caller, &id, &profile, &nic)
+                .await?;
+            return Ok(StatusCode::ACCEPTED.into_response());
         }
         "suspend" => {
             services.server_for(&caller, &id)?;

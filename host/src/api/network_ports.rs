@@ -102,11 +102,7 @@ async fn port_create(
     let obj = body_object(&body, "port")?;
     let network_id = opt_str(obj, "network_id")?
         .ok_or_else(|| ApiError::bad_request("Malformed request: 'network_id' is required"))?;
-    if opt_str(obj, "device_id")?.is_some() {
-        return Err(ApiError::bad_request(
-            "Attaching a port to a running server is not supported yet: pass the port in 'networks' when creating the server, or use addFloatingIp",
-        ));
-    }
+    let device_id = opt_str(obj, "device_id")?.filter(|d| !d.is_empty());
     let fixed_ip = match obj.get("fixed_ips") {
         None | Some(Value::Null) => None,
         Some(Value::Array(list)) => {
@@ -135,7 +131,15 @@ async fn port_create(
         name: opt_str(obj, "name")?.unwrap_or_default(),
         fixed_ip,
     };
-    let p = state.services.port_create(&caller, &req)?;
+    let p = match device_id {
+        Some(server) => {
+            state
+                .services
+                .port_create_attached(&caller, &req, &server)
+                .await?
+        }
+        None => state.services.port_create(&caller, &req)?,
+    };
     Ok((
         StatusCode::CREATED,
         Json(json!({"port": port_doc(&state, &p)})),
@@ -178,7 +182,7 @@ async fn port_delete(
     Caller(caller): Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.services.port_delete(&caller, &id)?;
+    state.services.port_delete(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -31,6 +31,7 @@ mod engine;
 mod env;
 mod network_ops;
 mod reconcile;
+mod server_connect;
 mod server_create;
 mod server_nics;
 mod server_ops;
@@ -49,6 +50,10 @@ pub use engine::{Checkpoint, JobEngine, JobHandle, TestHooks};
 pub use env::{JobEnv, JobSettings, rapi_client};
 pub use network_ops::{NETWORK_DESTROY, NETWORK_ENSURE, NetworkJobParams, network_deleted};
 pub use reconcile::{BackendDrift, Drift, ServerFixes, reconcile_servers};
+pub use server_connect::{
+    FIREWALL_PROFILES, SERVER_CONNECT, SERVER_DISCONNECT, SERVER_FIREWALL, ServerNicParams,
+    firewall_tag, profile_from_tags,
+};
 pub use server_create::{SERVER_CREATE, ServerCreateParams};
 pub use server_nics::NicPlan;
 pub use server_ops::{SERVER_ACTIONS, SERVER_DESTROY, ServerActionParams};
@@ -225,6 +230,7 @@ pub fn kinds() -> Vec<&'static JobKind> {
         &NETWORK_DESTROY,
     ];
     all.extend(SERVER_ACTIONS.iter());
+    all.extend([&SERVER_CONNECT, &SERVER_DISCONNECT, &SERVER_FIREWALL]);
     all
 }
 

@@ -566,6 +566,7 @@ fn finalize(cx: &StepCx) -> StepFuture<'_> {
         let mut batch = ports_active(
             &cx.env.store,
             p.server_id,
+            None,
             &cx.output("wait_ganeti_job")["nics"],
         )?;
         batch.update_server(&before, &after);

@@ -31,6 +31,9 @@ pub struct NicPlan {
     /// The floating IP that gives the port its address (public networks).
     #[serde(default)]
     pub floating_ip_id: Option<u64>,
+    /// The new port's name (`POST /ports` with a `device_id`).
+    #[serde(default)]
+    pub name: String,
 }
 
 /// The ports of `plans` attached to `server_id` in BUILD, with their addresses taken, as one
@@ -97,7 +100,7 @@ pub fn allocate_ports(
         };
         batch.insert(&Port {
             id: plan.port_id,
-            name: String::new(),
+            name: plan.name.clone(),
             network_id: plan.network_id,
             user_id: user_id.into(),
             project_id: project_id.into(),
@@ -128,36 +131,73 @@ pub fn release_ports(store: &Store, server_id: u64, existing: &[u64]) -> Result<
     let mut batch = Batch::new();
     let mut networks: BTreeMap<u64, (Network, Network)> = BTreeMap::new();
     for port in store.ports_of_server(server_id)? {
-        if existing.contains(&port.id) {
-            let mut after = port.clone();
-            after.device_id = None;
-            after.status = "DOWN".into();
-            batch.update(&after);
-            continue;
-        }
-        batch.remove(&port);
-        match port.floating_ip_id {
-            Some(fid) => {
-                if let Ok(fip) = store.floating_ip_get(fid) {
-                    let mut after = fip.clone();
-                    after.port_id = None;
-                    after.server_id = None;
-                    batch.update(&after);
-                }
+        release_one(
+            store,
+            &port,
+            existing.contains(&port.id),
+            &mut batch,
+            &mut networks,
+        )?;
+    }
+    finish(batch, &networks)
+}
+
+/// Releases one port (`keep`: detach it and keep it, else remove it). A port already gone
+/// releases nothing.
+pub fn release_port(store: &Store, port_id: u64, keep: bool) -> Result<Batch, StepError> {
+    let mut batch = Batch::new();
+    let mut networks = BTreeMap::new();
+    if let Ok(port) = store.port_get(port_id) {
+        release_one(store, &port, keep, &mut batch, &mut networks)?;
+    }
+    finish(batch, &networks)
+}
+
+fn release_one(
+    store: &Store,
+    port: &Port,
+    keep: bool,
+    batch: &mut Batch,
+    networks: &mut BTreeMap<u64, (Network, Network)>,
+) -> Result<(), StepError> {
+    if keep {
+        let mut after = port.clone();
+        after.device_id = None;
+        after.status = "DOWN".into();
+        after.firewall_profile = None;
+        batch.update(&after);
+        return Ok(());
+    }
+    batch.remove(port);
+    match port.floating_ip_id {
+        Some(fid) => {
+            if let Ok(fip) = store.floating_ip_get(fid) {
+                let mut after = fip.clone();
+                after.port_id = None;
+                after.server_id = None;
+                batch.update(&after);
             }
-            None => {
-                if let Some((_, address)) = port.ipv4 {
-                    if !networks.contains_key(&port.network_id) {
-                        let n = store.network_get(port.network_id)?;
-                        networks.insert(n.id, (n.clone(), n));
-                    }
-                    if let Some((_, n)) = networks.get_mut(&port.network_id) {
-                        n.release_v4(address);
-                    }
+        }
+        None => {
+            if let Some((_, address)) = port.ipv4 {
+                if !networks.contains_key(&port.network_id) {
+                    let n = store.network_get(port.network_id)?;
+                    networks.insert(n.id, (n.clone(), n));
+                }
+                if let Some((_, n)) = networks.get_mut(&port.network_id) {
+                    n.release_v4(address);
                 }
             }
         }
     }
+    Ok(())
+}
+
+/// Adds the networks whose address sets changed to `batch`.
+fn finish(
+    mut batch: Batch,
+    networks: &BTreeMap<u64, (Network, Network)>,
+) -> Result<Batch, StepError> {
     for (read, after) in networks.values() {
         if read != after {
             batch.update(after);
@@ -206,8 +246,14 @@ pub fn nic_json(port: &Port) -> Value {
     })
 }
 
-/// Marks the ports ACTIVE with the MACs Ganeti reports (`nic.names` / `nic.macs`).
-pub fn ports_active(store: &Store, server_id: u64, instance: &Value) -> Result<Batch, StepError> {
+/// Marks the ports ACTIVE with the MACs Ganeti reports (`nic.names` / `nic.macs`), ERROR when
+/// Ganeti lacks them; `only` limits this to one port.
+pub fn ports_active(
+    store: &Store,
+    server_id: u64,
+    only: Option<u64>,
+    instance: &Value,
+) -> Result<Batch, StepError> {
     let names = instance["nic.names"]
         .as_array()
         .cloned()
@@ -215,6 +261,9 @@ pub fn ports_active(store: &Store, server_id: u64, instance: &Value) -> Result<B
     let macs = instance["nic.macs"].as_array().cloned().unwrap_or_default();
     let mut batch = Batch::new();
     for port in store.ports_of_server(server_id)? {
+        if only.is_some_and(|id| id != port.id) {
+            continue;
+        }
         let mac = names
             .iter()
             .position(|n| n.as_str() == Some(port.ganeti_name().as_str()))

@@ -140,19 +140,19 @@ pub static SERVER_ACTIONS: [JobKind; 6] = [
     },
 ];
 
-fn server(cx: &StepCx) -> Result<(ServerActionParams, Server), StepError> {
+pub(super) fn server(cx: &StepCx) -> Result<(ServerActionParams, Server), StepError> {
     let p: ServerActionParams = cx.params()?;
     let s = cx.env.store.server_get(p.server_id)?;
     Ok((p, s))
 }
 
-fn backend_id(s: &Server) -> Result<u64, StepError> {
+pub(super) fn backend_id(s: &Server) -> Result<u64, StepError> {
     s.backend_id
         .ok_or_else(|| StepError::bad_request(format!("Server {} has no backend", s.id)))
 }
 
 /// `finally` of a failed job: the lock goes and the reason is kept for the user.
-fn release_lock(cx: &StepCx) -> StepFuture<'_> {
+pub(super) fn release_lock(cx: &StepCx) -> StepFuture<'_> {
     Box::pin(async move {
         let (p, before) = server(cx)?;
         let mut after = before.clone();
@@ -185,7 +185,7 @@ fn release_lock(cx: &StepCx) -> StepFuture<'_> {
     })
 }
 
-fn record_ganeti_job(before: &Server, job: Option<u64>, opcode: &str) -> Batch {
+pub(super) fn record_ganeti_job(before: &Server, job: Option<u64>, opcode: &str) -> Batch {
     let mut after = before.clone();
     after.backend_job_id = job;
     after.backend_opcode = Some(opcode.into());

@@ -6,6 +6,8 @@
 //! - a crash at every log boundary (engine dropped, sled reopened, jobs recovered): the final
 //!   store and simulator state equal those of a run without a crash.
 
+mod nics;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -44,6 +46,9 @@ fn persisted_step_names_never_change() {
         "server.resize: reserve_quota ganeti_submit wait_ganeti_job finalize",
         "server.rescue: reserve_quota ganeti_submit wait_ganeti_job finalize",
         "server.unrescue: reserve_quota ganeti_submit wait_ganeti_job finalize",
+        "server.connect: allocate_port ensure_networks ganeti_nic_add_undo ganeti_nic_add wait_ganeti_job finalize",
+        "server.disconnect: ganeti_nic_remove wait_ganeti_job finalize",
+        "server.firewall: ganeti_retag finalize",
     ];
     assert_eq!(
         got, golden,

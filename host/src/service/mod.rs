@@ -22,6 +22,7 @@ pub mod quota;
 pub mod reconcile;
 pub mod reconcile_resources;
 pub mod server_admin;
+pub mod server_ports;
 pub mod server_reassign;
 pub mod server_rescue;
 pub mod server_tags;

@@ -41,7 +41,7 @@ pub fn port_visible(caller: &Credentials, p: &Port) -> bool {
     p.user_id == caller.user_id
 }
 
-fn usable(n: &Network) -> Result<(), ServiceError> {
+pub(super) fn usable(n: &Network) -> Result<(), ServiceError> {
     if n.deleted || n.action.as_deref() == Some("DESTROY") {
         return Err(ServiceError::Conflict(format!(
             "Network {} is being deleted",
@@ -65,7 +65,7 @@ fn usable(n: &Network) -> Result<(), ServiceError> {
 
 /// How a plan is being made: forced networks skip access control and floating IPs.
 #[derive(Clone, Copy, PartialEq)]
-enum Rules {
+pub(super) enum Rules {
     Forced,
     User,
 }
@@ -181,21 +181,20 @@ impl Services {
         Ok(self.store().port_get(p.id)?)
     }
 
-    /// Deletes an unattached port, returning its address (a floating IP stays its owner's).
-    /// Ports of servers go with their server (or `removeFloatingIp`): 409.
-    pub fn port_delete(&self, caller: &Credentials, id: &str) -> Result<(), ServiceError> {
+    /// Deletes a port. An unattached one goes at once, returning its address (a floating IP
+    /// stays its owner's); one attached to a server goes through `server.disconnect` once
+    /// Ganeti has dropped the NIC.
+    pub async fn port_delete(&self, caller: &Credentials, id: &str) -> Result<(), ServiceError> {
         let p = self.port_for(caller, id)?;
-        if let Some(server) = p.device_id {
-            return Err(ServiceError::Conflict(format!(
-                "Port {} is attached to server {server}: delete the server, or detach a floating IP with removeFloatingIp",
-                p.id
-            )));
-        }
         let n = self.store().network_get(p.network_id)?;
         if n.public && p.floating_ip_id.is_none() && !caller.is_admin {
             return Err(ServiceError::Forbidden(
                 "Cannot disconnect from public network.".into(),
             ));
+        }
+        if let Some(server) = p.device_id {
+            self.port_detach(caller, &p, server).await?;
+            return Ok(());
         }
         let mut batch = Batch::new();
         match p.floating_ip_id {
@@ -308,6 +307,7 @@ impl Services {
                                 network_id: p.network_id,
                                 address: None,
                                 floating_ip_id: None,
+                                name: String::new(),
                             }
                         }
                         RequestedNic::Network { uuid, fixed_ip } => {
@@ -365,7 +365,7 @@ impl Services {
     }
 
     /// A NIC on network `n`: on public IPv4 networks, users need a free floating IP.
-    fn plan_on(
+    pub(super) fn plan_on(
         &self,
         caller: &Credentials,
         n: &Network,
@@ -398,6 +398,7 @@ impl Services {
             network_id: n.id,
             address,
             floating_ip_id: None,
+            name: String::new(),
         };
         if n.public && rules == Rules::User && !caller.is_admin {
             if n.subnet_v4().is_none() {

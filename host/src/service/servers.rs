@@ -437,13 +437,13 @@ impl Services {
     }
 
     /// Checks the state rules of spec §9.2 and takes the task lock in the job's transaction.
-    async fn submit_server_job(
+    pub(super) async fn submit_server_job(
         &self,
         caller: &Credentials,
         server: Server,
         action: &str,
         kind: &'static JobKind,
-        params: ServerActionParams,
+        params: impl serde::Serialize,
     ) -> Result<u64, ServiceError> {
         if server.deleted {
             return Err(ServiceError::BadRequest("Server has been deleted.".into()));
@@ -477,6 +477,9 @@ impl Services {
                 ("START", s) => s == "STOPPED",
                 ("STOP", s) => s == "STARTED",
                 ("RESIZE" | "RESCUE" | "UNRESCUE", s) => s == "STOPPED",
+                ("CONNECT" | "DISCONNECT", s) => {
+                    self.config().backends.use_hotplug || s == "STOPPED"
+                }
                 _ => true,
             };
             if !state_ok {
@@ -773,6 +776,8 @@ pub fn task_state_of(s: &Server) -> &'static str {
         Some("RESIZE") => "RESIZING",
         Some("RESCUE") => "RESCUING",
         Some("UNRESCUE") => "UNRESCUING",
+        Some("CONNECT") => "CONNECTING",
+        Some("DISCONNECT") => "DISCONNECTING",
         Some(_) => "UNKNOWN",
     }
 }

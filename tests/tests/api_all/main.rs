@@ -14,3 +14,4 @@ mod quota;
 mod reconcile;
 mod rescue;
 mod restart;
+mod server_nics;

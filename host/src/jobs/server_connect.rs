@@ -1,0 +1,447 @@
+//! NICs of existing servers (spec §9.2 CONNECT / DISCONNECT / SET_FIREWALL_PROFILE, §10.2 NIC
+//! hot-add and remove, §15.8 firewall tags):
+//!
+//! - `server.connect` takes the port's address, puts its network on the server's backend and
+//!   adds NIC `snf-nic-<port>` (`hotplug_if_possible` on kvm when `[backends] use_hotplug`);
+//! - `server.disconnect` removes the NIC and its firewall tag, then the port (its address back
+//!   to the pool, a floating IP back to its owner, unattached);
+//! - `server.firewall` swaps the NIC's `synnefo:network:snf-nic-<port>:<profile>` tag.
+//!
+//! Each holds the server's task lock from submission and releases it in `finalize`, or in
+//! `release_lock` when a step fails. Decisions (port id, address plan, hotplug) are made at
+//! submission and recorded in the params (rule 4); remote steps look Ganeti up first (rule 3).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::common::wait_ganeti;
+use super::server_nics::{NicPlan, allocate_ports, ensure_networks, nic_json, ports_active};
+use super::server_ops::{backend_id, record_ganeti_job, release_lock};
+use super::{JobKind, StepCx, StepDef, StepDone, StepError, StepFuture};
+use crate::store::{Batch, Server};
+
+/// Inputs of `server.connect`, `server.disconnect` and `server.firewall`. Decodes as
+/// `ServerActionParams` too (`server_id`, `action`), which the shared `release_lock` reads.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ServerNicParams {
+    pub server_id: u64,
+    /// CONNECT, DISCONNECT or SET_FIREWALL_PROFILE.
+    pub action: String,
+    pub port_id: u64,
+    /// CONNECT: the NIC to add.
+    #[serde(default)]
+    pub plan: Option<NicPlan>,
+    /// Ask Ganeti to hot-plug the change (`hotplug_if_possible`).
+    #[serde(default)]
+    pub hotplug: bool,
+    /// SET_FIREWALL_PROFILE: ENABLED, DISABLED or PROTECTED.
+    #[serde(default)]
+    pub profile: Option<String>,
+}
+
+/// The firewall profiles and their Ganeti instance tags (Synnefo's `GANETI_FIREWALL_*_TAG`).
+pub const FIREWALL_PROFILES: [(&str, &str); 3] = [
+    ("ENABLED", "protected"),
+    ("DISABLED", "unprotected"),
+    ("PROTECTED", "limited"),
+];
+
+/// The instance tag of `profile` on NIC `nic` (`snf-nic-<port>`); DISABLED has none in Ganeti.
+pub fn firewall_tag(nic: &str, profile: &str) -> Option<String> {
+    FIREWALL_PROFILES
+        .iter()
+        .find(|(p, _)| *p == profile && *p != "DISABLED")
+        .map(|(_, tag)| format!("synnefo:network:{nic}:{tag}"))
+}
+
+/// The profile a NIC's firewall tags in Ganeti say (`None` without one).
+pub fn profile_from_tags(nic: &str, tags: &[String]) -> Option<&'static str> {
+    FIREWALL_PROFILES.iter().find_map(|(profile, tag)| {
+        tags.contains(&format!("synnefo:network:{nic}:{tag}"))
+            .then_some(*profile)
+    })
+}
+
+pub static SERVER_CONNECT: JobKind = JobKind {
+    name: "server.connect",
+    steps: &[
+        StepDef {
+            name: "allocate_port",
+            run: allocate_port,
+            undo: Some(release_port),
+            remote: false,
+            checkpoint: true,
+        },
+        StepDef {
+            name: "ensure_networks",
+            run: ensure_network,
+            undo: None,
+            remote: true,
+            checkpoint: false,
+        },
+        // Rule 5: the NIC's removal is in place before the NIC is asked for.
+        StepDef {
+            name: "ganeti_nic_add_undo",
+            run: nothing,
+            undo: Some(remove_added_nic),
+            remote: false,
+            checkpoint: false,
+        },
+        StepDef {
+            name: "ganeti_nic_add",
+            run: ganeti_nic_add,
+            undo: None,
+            remote: true,
+            checkpoint: false,
+        },
+        StepDef {
+            name: "wait_ganeti_job",
+            run: wait_nic_add,
+            undo: None,
+            remote: true,
+            checkpoint: false,
+        },
+        StepDef {
+            name: "finalize",
+            run: finalize_connect,
+            undo: None,
+            remote: false,
+            checkpoint: false,
+        },
+    ],
+    finally: Some(release_lock),
+    pivot: None,
+};
+
+pub static SERVER_DISCONNECT: JobKind = JobKind {
+    name: "server.disconnect",
+    steps: &[
+        StepDef {
+            name: "ganeti_nic_remove",
+            run: ganeti_nic_remove,
+            undo: None,
+            remote: true,
+            checkpoint: true,
+        },
+        StepDef {
+            name: "wait_ganeti_job",
+            run: wait_nic_remove,
+            undo: None,
+            remote: true,
+            checkpoint: false,
+        },
+        StepDef {
+            name: "finalize",
+            run: finalize_disconnect,
+            undo: None,
+            remote: false,
+            checkpoint: false,
+        },
+    ],
+    finally: Some(release_lock),
+    // Once Ganeti has dropped the NIC, the port can only go.
+    pivot: Some("wait_ganeti_job"),
+};
+
+pub static SERVER_FIREWALL: JobKind = JobKind {
+    name: "server.firewall",
+    steps: &[
+        StepDef {
+            name: "ganeti_retag",
+            run: ganeti_retag,
+            undo: None,
+            remote: true,
+            checkpoint: true,
+        },
+        StepDef {
+            name: "finalize",
+            run: finalize_firewall,
+            undo: None,
+            remote: false,
+            checkpoint: false,
+        },
+    ],
+    finally: Some(release_lock),
+    pivot: None,
+};
+
+fn load(cx: &StepCx) -> Result<(ServerNicParams, Server), StepError> {
+    let p: ServerNicParams = cx.params()?;
+    let s = cx.env.store.server_get(p.server_id)?;
+    Ok((p, s))
+}
+
+/// The instance's NIC names, as Ganeti reports them.
+fn nic_names(instance: &Value) -> Vec<String> {
+    instance["nic.names"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
+}
+
+/// Whether the server's instance has NIC `nic` (an instance Ganeti lost is an error).
+async fn has_nic(cx: &StepCx, s: &Server, nic: &str) -> Result<(bool, Value), StepError> {
+    let rapi = cx.env.rapi(backend_id(s)?)?;
+    let instance = rapi.instance(&s.instance_name()).await?.ok_or_else(|| {
+        StepError::conflict(format!(
+            "Server {} has no instance {} in Ganeti",
+            s.id,
+            s.instance_name()
+        ))
+    })?;
+    Ok((nic_names(&instance).iter().any(|n| n == nic), instance))
+}
+
+/// Clears the lock this job holds (the `finalize` of every kind here).
+fn unlock(cx: &StepCx, before: &Server) -> Server {
+    let mut after = before.clone();
+    if after.active_job == Some(cx.job.id) {
+        after.active_job = None;
+        after.task = None;
+    }
+    after.backend_job_status = Some("success".into());
+    after
+}
+
+// ----- connect -----
+
+fn allocate_port(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let (p, s) = load(cx)?;
+        let plan = p
+            .plan
+            .ok_or_else(|| StepError::internal("server.connect without a NIC plan"))?;
+        let batch = allocate_ports(&cx.env.store, s.id, &s.user_id, &s.project_id, &[plan])?;
+        Ok(StepDone::with_batch(Value::Null, batch))
+    })
+}
+
+fn release_port(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let (p, _) = load(cx)?;
+        let keep = p.plan.as_ref().is_some_and(|plan| plan.existing);
+        let batch = super::server_nics::release_port(&cx.env.store, p.port_id, keep)?;
+        Ok(StepDone::with_batch(Value::Null, batch))
+    })
+}
+
+fn ensure_network(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let (p, s) = load(cx)?;
+        let port = cx.env.store.port_get(p.port_id)?;
+        let batch = ensure_networks(&cx.env, backend_id(&s)?, &[port]).await?;
+        Ok(StepDone::with_batch(Value::Null, batch))
+    })
+}
+
+fn nothing(_: &StepCx) -> StepFuture<'_> {
+    Box::pin(async { Ok(StepDone::default()) })
+}
+
+/// Undo of `ganeti_nic_add`: lets a submitted add finish (so it cannot land afterwards), then
+/// removes the NIC if Ganeti has it.
+fn remove_added_nic(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let (p, s) = load(cx)?;
+        let rapi = cx.env.rapi(backend_id(&s)?)?;
+        let timeout = cx.env.settings.ganeti_job_timeout;
+        if let Some(job) = cx.output("ganeti_nic_add")["job"].as_u64() {
+            // Its outcome does not matter: only whether the NIC is there afterwards.
+            let _ = rapi.wait_job(job, timeout).await;
+        }
+        let nic = format!("snf-nic-{}", p.port_id);
+        let Some(instance) = rapi.instance(&s.instance_name()).await? else {
+            return Ok(StepDone::default());
+        };
+        if nic_names(&instance).contains(&nic) {
+            let mut body = json!({"nics": [["remove", nic, {}]]});
+            if p.hotplug {
+                body["hotplug_if_possible"] = json!(true);
+            }
+            let job = rapi.modify_instance(&s.instance_name(), body).await?;
+            rapi.wait_job(job, timeout).await?;
+        }
+        Ok(StepDone::default())
+    })
+}
+
+fn ganeti_nic_add(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let (p, s) = load(cx)?;
+        let port = cx.env.store.port_get(p.port_id)?;
+        let (present, _) = has_nic(cx, &s, &port.ganeti_name()).await?;
+        let job = if present {
+            None
+        } else {
+            let mut body = json!({"nics": [["add", -1, nic_json(&port)]]});
+            if p.hotplug {
+                body["hotplug_if_possible"] = json!(true);
+            }
+            let rapi = cx.env.rapi(backend_id(&s)?)?;
+            Some(rapi.modify_instance(&s.instance_name(), body).await?)
+        };
+        Ok(StepDone::with_batch(
+            json!({"job": job}),
+            record_ganeti_job(&s, job, "OP_INSTANCE_SET_PARAMS"),
+        ))
+    })
+}
+
+fn wait_nic_add(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let (p, s) = load(cx)?;
+        let nic = format!("snf-nic-{}", p.port_id);
+        let waited = wait_ganeti(cx, backend_id(&s)?, &cx.output("ganeti_nic_add")["job"]).await;
+        // A failed job whose NIC is there anyway (a replayed submission) is a success.
+        let (present, instance) = has_nic(cx, &s, &nic).await?;
+        match waited {
+            Err(e) if !present => Err(e),
+            _ if !present => Err(StepError::conflict(format!(
+                "Ganeti did not add NIC {nic} to {}",
+                s.instance_name()
+            ))),
+            result => Ok(StepDone::output(json!({
+                "ganeti": result.ok().flatten(),
+                "nics": {"nic.names": instance["nic.names"], "nic.macs": instance["nic.macs"]},
+            }))),
+        }
+    })
+}
+
+fn finalize_connect(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let (p, before) = load(cx)?;
+        let mut batch = ports_active(
+            &cx.env.store,
+            before.id,
+            Some(p.port_id),
+            &cx.output("wait_ganeti_job")["nics"],
+        )?;
+        batch.update_server(&before, &unlock(cx, &before));
+        Ok(StepDone::with_batch(Value::Null, batch))
+    })
+}
+
+// ----- disconnect -----
+
+fn ganeti_nic_remove(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let (p, s) = load(cx)?;
+        let nic = format!("snf-nic-{}", p.port_id);
+        let (present, instance) = has_nic(cx, &s, &nic).await?;
+        let rapi = cx.env.rapi(backend_id(&s)?)?;
+        // The NIC's firewall tag goes with it (spec §10.2).
+        let tags: Vec<String> = instance["tags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .filter(|t| t.starts_with(&format!("synnefo:network:{nic}:")))
+            .map(str::to_string)
+            .collect();
+        if !tags.is_empty() {
+            let job = rapi.delete_instance_tags(&s.instance_name(), &tags).await?;
+            rapi.wait_job(job, cx.env.settings.ganeti_job_timeout)
+                .await?;
+        }
+        let job = if present {
+            let mut body = json!({"nics": [["remove", nic, {}]]});
+            if p.hotplug {
+                body["hotplug_if_possible"] = json!(true);
+            }
+            Some(rapi.modify_instance(&s.instance_name(), body).await?)
+        } else {
+            None
+        };
+        Ok(StepDone::with_batch(
+            json!({"job": job}),
+            record_ganeti_job(&s, job, "OP_INSTANCE_SET_PARAMS"),
+        ))
+    })
+}
+
+fn wait_nic_remove(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let (p, s) = load(cx)?;
+        let nic = format!("snf-nic-{}", p.port_id);
+        let waited = wait_ganeti(cx, backend_id(&s)?, &cx.output("ganeti_nic_remove")["job"]).await;
+        match waited {
+            Ok(out) => Ok(StepDone::output(out.unwrap_or(Value::Null))),
+            // Gone anyway counts as success.
+            Err(e) => match has_nic(cx, &s, &nic).await? {
+                (false, _) => Ok(StepDone::output(json!({"already_gone": true}))),
+                (true, _) => Err(e),
+            },
+        }
+    })
+}
+
+fn finalize_disconnect(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let (p, before) = load(cx)?;
+        let mut batch = super::server_nics::release_port(&cx.env.store, p.port_id, false)?;
+        batch.update_server(&before, &unlock(cx, &before));
+        Ok(StepDone::with_batch(Value::Null, batch))
+    })
+}
+
+// ----- firewall profile -----
+
+fn ganeti_retag(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let (p, s) = load(cx)?;
+        let profile = p
+            .profile
+            .as_deref()
+            .ok_or_else(|| StepError::internal("server.firewall without a profile"))?;
+        let nic = format!("snf-nic-{}", p.port_id);
+        let rapi = cx.env.rapi(backend_id(&s)?)?;
+        let instance = rapi.instance(&s.instance_name()).await?.ok_or_else(|| {
+            StepError::conflict(format!("Server {} has no instance in Ganeti", s.id))
+        })?;
+        let tags: Vec<String> = instance["tags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect();
+        let wanted = firewall_tag(&nic, profile);
+        let stale: Vec<String> = FIREWALL_PROFILES
+            .iter()
+            .filter_map(|(other, _)| firewall_tag(&nic, other))
+            .filter(|t| tags.contains(t) && Some(t) != wanted.as_ref())
+            .collect();
+        let timeout = cx.env.settings.ganeti_job_timeout;
+        if !stale.is_empty() {
+            let job = rapi
+                .delete_instance_tags(&s.instance_name(), &stale)
+                .await?;
+            rapi.wait_job(job, timeout).await?;
+        }
+        if let Some(tag) = wanted.filter(|t| !tags.contains(t)) {
+            let job = rapi.add_instance_tags(&s.instance_name(), &[tag]).await?;
+            rapi.wait_job(job, timeout).await?;
+        }
+        Ok(StepDone::output(json!({"removed": stale})))
+    })
+}
+
+fn finalize_firewall(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let (p, before) = load(cx)?;
+        let mut batch = Batch::new();
+        if let Ok(port) = cx.env.store.port_get(p.port_id) {
+            let mut after = port.clone();
+            after.firewall_profile = p.profile.clone();
+            if after != port {
+                batch.update(&after);
+            }
+        }
+        batch.update_server(&before, &unlock(cx, &before));
+        Ok(StepDone::with_batch(Value::Null, batch))
+    })
+}
