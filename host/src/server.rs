@@ -257,6 +257,13 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
                         }
                         Err(e) => tracing::warn!(error = %e, "reconciliation failed"),
                     }
+                    match housekeeping_services.reconcile_networks_safe().await {
+                        Ok((repaired, open)) if repaired + open > 0 => {
+                            tracing::info!(repaired, awaiting_operator = open, "network reconciliation pass");
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "network reconciliation failed"),
+                    }
                 }
             }
         }

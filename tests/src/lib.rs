@@ -180,9 +180,16 @@ impl TestContext {
     }
 
     /// Stops the server (graceful, store flushed) and starts a new one on the same directory.
-    pub async fn restart(mut self) -> Self {
+    pub async fn restart(self) -> Self {
+        self.restart_with(|_| {}).await
+    }
+
+    /// `restart`, running `between` on the data dir while no server holds it (to change the
+    /// store behind the server's back, as a crash or a bug would).
+    pub async fn restart_with(mut self, between: impl FnOnce(&Path)) -> Self {
         let server = self.server.take().expect("running");
         server.shutdown().await.expect("clean shutdown");
+        between(&self.config.server.data_dir);
         let mut config = self.config.clone();
         config.server.listen = "127.0.0.1:0".parse().expect("addr");
         let dir = self.dir.take();

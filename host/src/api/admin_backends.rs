@@ -23,6 +23,8 @@ pub fn routes() -> Router<AppState> {
             post(reconcile_commissions),
         )
         .route("/admin/v1/reconcile/resources", post(reconcile_resources))
+        .route("/admin/v1/reconcile/networks", post(reconcile_networks))
+        .route("/admin/v1/reconcile/pools", post(reconcile_pools))
         .route("/admin/v1/enforce/resources", post(enforce_resources))
         .route(
             "/admin/v1/backends/{backend}",
@@ -313,6 +315,8 @@ struct ReconcileBody {
     #[serde(default)]
     fix_unsynced_tags: bool,
     #[serde(default)]
+    fix_unsynced_nics: bool,
+    #[serde(default)]
     fix_pending_tasks: bool,
 }
 
@@ -329,6 +333,7 @@ async fn reconcile_servers(
         unsynced_flavors: b.fix_unsynced_flavors,
         unsynced_rescue: b.fix_unsynced_rescue,
         unsynced_tags: b.fix_unsynced_tags,
+        unsynced_nics: b.fix_unsynced_nics,
         pending_tasks: b.fix_pending_tasks,
     };
     let reports = state
@@ -428,4 +433,45 @@ async fn enforce_resources(
         "server_id": a.server_id.to_string(), "action": a.action,
         "job_id": a.job_id.map(|j| j.to_string()), "error": a.error,
     })).collect::<Vec<_>>()})))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct NetworkReconcileBody {
+    backend: Option<String>,
+    #[serde(default)]
+    fix: bool,
+}
+
+async fn reconcile_networks(
+    State(state): State<AppState>,
+    AdminCaller(_): AdminCaller,
+    OptionalJsonBody(body): OptionalJsonBody<NetworkReconcileBody>,
+) -> Result<Json<Value>, ApiError> {
+    let b = body.unwrap_or_default();
+    let reports = state
+        .services
+        .reconcile_networks(b.backend.as_deref(), b.fix)
+        .await?;
+    let drift: Vec<Value> = reports
+        .iter()
+        .flat_map(|r| {
+            r.drift.iter().map(move |d| {
+                json!({"backend": r.clustername, "kind": d.kind,
+                       "network_id": d.network_id.map(|i| i.to_string()),
+                       "ganeti_name": d.ganeti_name, "detail": d.detail, "fixed": d.fixed})
+            })
+        })
+        .collect();
+    Ok(Json(json!({"backends": reports.len(), "drift": drift})))
+}
+
+async fn reconcile_pools(
+    State(state): State<AppState>,
+    AdminCaller(_): AdminCaller,
+    OptionalJsonBody(body): OptionalJsonBody<CommissionFix>,
+) -> Result<Json<Value>, ApiError> {
+    let fix = body.unwrap_or_default().fix;
+    let list = state.services.reconcile_pools(fix)?;
+    Ok(Json(json!({"drift": list})))
 }

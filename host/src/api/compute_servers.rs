@@ -186,7 +186,7 @@ pub(super) fn nic_docs(state: &AppState, s: &Server) -> (BTreeMap<String, Vec<Va
             "ipv4": p.ipv4.map(|(_, a)| a.to_string()),
             "ipv6": Value::Null,
             "OS-EXT-IPS:type": kind,
-            "firewallProfile": p.firewall_profile,
+            "firewallProfile": state.services.port_firewall_profile(p),
             "fixed_ips": p.ipv4.map(|(subnet, a)| vec![json!({"subnet": subnet.to_string(), "ip_address": a.to_string()})]).unwrap_or_default(),
         }));
     }

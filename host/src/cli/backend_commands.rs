@@ -152,6 +152,7 @@ pub async fn run(
             fix_unsynced_flavors,
             fix_unsynced_rescue,
             fix_unsynced_tags,
+            fix_unsynced_nics,
             fix_pending_tasks,
             fix_all,
             list,
@@ -164,6 +165,7 @@ pub async fn run(
                 "fix_unsynced_flavors": *fix_unsynced_flavors || *fix_all,
                 "fix_unsynced_rescue": *fix_unsynced_rescue || *fix_all,
                 "fix_unsynced_tags": *fix_unsynced_tags || *fix_all,
+                "fix_unsynced_nics": *fix_unsynced_nics || *fix_all,
                 "fix_pending_tasks": *fix_pending_tasks || *fix_all,
             });
             let reply = client
@@ -315,7 +317,7 @@ pub async fn run(
 }
 
 /// A report's rows, or (except as JSON) one line saying there is nothing to report.
-fn show_report(
+pub(super) fn show_report(
     reply: &Value,
     key: &str,
     format: OutputFormat,

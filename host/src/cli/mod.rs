@@ -530,7 +530,8 @@ pub enum BackendCommand {
         list: ListArgs,
     },
     /// Compare servers with Ganeti and report drift; repair with the --fix-* flags (spec §12).
-    /// The server repairs operstate and pending tasks by itself every `backends.reconcile_secs`.
+    /// The server repairs operstate, rescue, tags, NICs and pending tasks by itself every
+    /// `backends.reconcile_secs`.
     ReconcileServers {
         /// Only this backend (id or cluster name).
         #[arg(long)]
@@ -554,6 +555,10 @@ pub enum BackendCommand {
         /// User tags in Ganeti differ from the record: follow Ganeti.
         #[arg(long)]
         fix_unsynced_tags: bool,
+        /// Ports differ from the instance's NICs (address, MAC, firewall tag, NIC gone):
+        /// follow Ganeti.
+        #[arg(long)]
+        fix_unsynced_nics: bool,
         /// Tasks whose job is finished or unknown: clear them.
         #[arg(long)]
         fix_pending_tasks: bool,

@@ -1,11 +1,13 @@
-//! `network-create/list/modify/remove`, `pool-create/list/remove`, `port-list` and
-//! `floating-ip-list` (Synnefo's commands of the same names), over the admin API. Owns
+//! `network-create/list/modify/remove`, `pool-create/list/remove`, `port-list`,
+//! `floating-ip-list`, `reconcile-networks` and `reconcile-pools` (Synnefo's commands of the
+//! same names), over the admin API. Owns
 //! their arguments and the argument-to-request mapping only.
 
 use clap::Subcommand;
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
+use super::backend_commands::show_report;
 use super::client::AdminClient;
 use super::commands::{show_list, show_one};
 use super::output::OutputFormat;
@@ -118,6 +120,26 @@ pub enum NetworkCommand {
     },
     /// List every floating IP.
     FloatingIpList {
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// Compare networks with Ganeti on every online backend (or one) and report drift:
+    /// missing, unregistered, parted (node groups not connected), unsynced state, external
+    /// reservations, stale, orphans. `--fix-all` repairs them (orphans are removed).
+    ReconcileNetworks {
+        /// Only this backend (id or cluster name).
+        #[arg(long)]
+        backend_id: Option<String>,
+        #[arg(long)]
+        fix_all: bool,
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// Compare the bridge and MAC-prefix pools and each subnet's used addresses with what
+    /// networks, ports and floating IPs hold; report duplicates and rebuild with `--fix`.
+    ReconcilePools {
+        #[arg(long)]
+        fix: bool,
         #[command(flatten)]
         list: ListArgs,
     },
@@ -349,6 +371,47 @@ pub async fn run(
         NetworkCommand::FloatingIpList { list } => {
             let reply = client.get("/floating-ips").await?;
             show_list(&reply["floating_ips"], format, list, FIP_FIELDS)
+        }
+        NetworkCommand::ReconcileNetworks {
+            backend_id,
+            fix_all,
+            list,
+        } => {
+            let body = json!({"backend": backend_id, "fix": fix_all});
+            let reply = client
+                .call(Method::POST, "/reconcile/networks", Some(body))
+                .await?;
+            show_report(
+                &reply,
+                "drift",
+                format,
+                list,
+                &[
+                    "backend",
+                    "kind",
+                    "network_id",
+                    "ganeti_name",
+                    "detail",
+                    "fixed",
+                ],
+                &format!(
+                    "No network drift on {} backend(s).",
+                    reply["backends"].as_u64().unwrap_or(0)
+                ),
+            )
+        }
+        NetworkCommand::ReconcilePools { fix, list } => {
+            let reply = client
+                .call(Method::POST, "/reconcile/pools", Some(json!({"fix": fix})))
+                .await?;
+            show_report(
+                &reply,
+                "drift",
+                format,
+                list,
+                &["kind", "pool", "detail", "fixed"],
+                "No pool drift.",
+            )
         }
     }
 }

@@ -31,6 +31,8 @@ mod engine;
 mod env;
 mod network_ops;
 mod reconcile;
+mod reconcile_networks;
+mod reconcile_nics;
 mod server_connect;
 mod server_create;
 mod server_nics;
@@ -50,6 +52,7 @@ pub use engine::{Checkpoint, JobEngine, JobHandle, TestHooks};
 pub use env::{JobEnv, JobSettings, rapi_client};
 pub use network_ops::{NETWORK_DESTROY, NETWORK_ENSURE, NetworkJobParams, network_deleted};
 pub use reconcile::{BackendDrift, Drift, ServerFixes, reconcile_servers};
+pub use reconcile_networks::{NetworkDrift, NetworkDriftItem, reconcile_networks};
 pub use server_connect::{
     FIREWALL_PROFILES, SERVER_CONNECT, SERVER_DISCONNECT, SERVER_FIREWALL, ServerNicParams,
     firewall_tag, profile_from_tags,

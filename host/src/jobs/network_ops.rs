@@ -218,22 +218,30 @@ pub async fn remove_from_backend(
     network: &Network,
     backend_id: u64,
 ) -> Result<(), StepError> {
+    remove_named(env, &network.ganeti_name(), backend_id).await
+}
+
+/// Takes Ganeti network `name` off one backend (also for orphans with no record).
+pub(super) async fn remove_named(
+    env: &JobEnv,
+    name: &str,
+    backend_id: u64,
+) -> Result<(), StepError> {
     let rapi = env.rapi(backend_id)?;
-    let name = network.ganeti_name();
     let timeout = env.settings.ganeti_job_timeout;
-    let Some(info) = rapi.network(&name).await? else {
+    let Some(info) = rapi.network(name).await? else {
         return Ok(());
     };
     for g in info["group_list"].as_array().into_iter().flatten() {
         if let Some(group) = g[0].as_str() {
-            let job = rapi.disconnect_network(&name, group).await?;
+            let job = rapi.disconnect_network(name, group).await?;
             rapi.wait_job(job, timeout).await?;
         }
     }
-    match rapi.delete_network(&name).await {
+    match rapi.delete_network(name).await {
         Ok(job) => {
             if let Err(e) = rapi.wait_job(job, timeout).await
-                && rapi.network(&name).await?.is_some()
+                && rapi.network(name).await?.is_some()
             {
                 return Err(e.into());
             }

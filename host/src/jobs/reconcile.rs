@@ -2,8 +2,9 @@
 //!
 //! Compares one backend's bulk instance list with the store and reports drift: stale servers
 //! (in the store, gone from Ganeti), orphan instances (`snf-<id>` with no live server), unsynced
-//! operstate, unsynced flavors, unsynced tags (user tags in Ganeti vs the record), unsynced rescue (Ganeti boots from a CD-ROM the record does not
-//! know of, or the reverse), and pending tasks whose job is finished or unknown. Fixes apply
+//! operstate, unsynced flavors, unsynced tags (user tags in Ganeti vs the record), unsynced
+//! rescue (Ganeti boots from a CD-ROM the record does not know of, or the reverse), unsynced
+//! NICs (`reconcile_nics`), and pending tasks whose job is finished or unknown. Fixes apply
 //! the same record and quota changes that job results apply (`server_ops::destroyed`,
 //! `release_server_quota`, commission per §16.2). Servers whose job is still running are left
 //! alone: their job owns them.
@@ -30,6 +31,7 @@ pub struct ServerFixes {
     pub unsynced_flavors: bool,
     pub unsynced_rescue: bool,
     pub unsynced_tags: bool,
+    pub unsynced_nics: bool,
     pub pending_tasks: bool,
 }
 
@@ -40,6 +42,7 @@ impl ServerFixes {
             unsynced: true,
             unsynced_rescue: true,
             unsynced_tags: true,
+            unsynced_nics: true,
             pending_tasks: true,
             ..Default::default()
         }
@@ -53,6 +56,7 @@ impl ServerFixes {
             unsynced_flavors: true,
             unsynced_rescue: true,
             unsynced_tags: true,
+            unsynced_nics: true,
             pending_tasks: true,
         }
     }
@@ -62,7 +66,7 @@ impl ServerFixes {
 #[derive(Clone, Debug, Serialize)]
 pub struct Drift {
     /// `stale`, `orphan`, `unsynced`, `unsynced_flavor`, `unsynced_rescue`, `unsynced_tags`,
-    /// `pending_task`.
+    /// `unsynced_nics`, `pending_task`.
     pub kind: &'static str,
     pub server_id: Option<u64>,
     pub instance: String,
@@ -206,6 +210,12 @@ pub async fn reconcile_servers(
                 fixed,
             });
         }
+        drift.extend(super::reconcile_nics::nic_drift(
+            env,
+            s,
+            instance,
+            fixes.unsynced_nics,
+        )?);
         let vcpus = instance["beparams"]["vcpus"].as_u64();
         let maxmem = instance["beparams"]["maxmem"].as_u64();
         if let (Some(vcpus), Some(maxmem)) = (vcpus, maxmem) {

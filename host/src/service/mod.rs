@@ -20,6 +20,7 @@ pub mod plugins;
 pub mod ports;
 pub mod quota;
 pub mod reconcile;
+pub mod reconcile_pools;
 pub mod reconcile_resources;
 pub mod server_admin;
 pub mod server_ports;

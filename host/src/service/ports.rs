@@ -83,6 +83,19 @@ impl Services {
         Ok(self.store().port_list()?)
     }
 
+    /// A NIC's firewall profile as shown: its own, else on public networks
+    /// `[network] default_firewall_profile` (spec §15.8), else none.
+    pub fn port_firewall_profile(&self, p: &Port) -> Option<String> {
+        if p.firewall_profile.is_some() {
+            return p.firewall_profile.clone();
+        }
+        let public = self
+            .store()
+            .network_get(p.network_id)
+            .is_ok_and(|n| n.public);
+        public.then(|| self.config().network.default_firewall_profile.clone())
+    }
+
     /// The ports of a server, in NIC order (for its `addresses` and `attachments`).
     pub fn ports_of_server(&self, server_id: u64) -> Result<Vec<Port>, ServiceError> {
         Ok(self.store().ports_of_server(server_id)?)

@@ -11,7 +11,7 @@ use crate::clock::Timestamp;
 /// Which drift to repair (the `--fix-*` flags).
 pub use crate::jobs::ServerFixes as Fixes;
 use crate::jobs::ServerFixes;
-use crate::jobs::{BackendDrift, reconcile_servers};
+use crate::jobs::{BackendDrift, NetworkDrift, reconcile_networks, reconcile_servers};
 
 /// What the reconciler knows of one backend (in memory; a restart starts afresh).
 #[derive(Clone, Debug, Default)]
@@ -105,6 +105,75 @@ impl Services {
             }
         }
         Ok(reports)
+    }
+
+    /// `reconcile-networks`: every online backend, or the one named, one after another.
+    /// `fix` repairs everything, orphans included (`--fix-all`).
+    pub async fn reconcile_networks(
+        &self,
+        backend: Option<&str>,
+        fix: bool,
+    ) -> Result<Vec<NetworkDrift>, ServiceError> {
+        let targets = match backend {
+            Some(b) => vec![self.backend_show(b)?.backend],
+            None => self
+                .store()
+                .backend_list(Deleted::Exclude)?
+                .into_iter()
+                .filter(|b| !b.offline)
+                .collect(),
+        };
+        let env = self.jobs().env().clone();
+        let mut reports = Vec::new();
+        for b in targets {
+            match reconcile_networks(&env, b.id, fix, fix).await {
+                Ok(report) => reports.push(report),
+                Err(e) => {
+                    return Err(ServiceError::ServiceUnavailable(format!(
+                        "Cannot reconcile networks on backend {}: {}",
+                        b.clustername, e.fault.message
+                    )));
+                }
+            }
+        }
+        Ok(reports)
+    }
+
+    /// The continuous pass's network part: the safe network fixes on every online backend
+    /// (orphan networks are only reported) and the pools rebuilt from actual use. Returns the
+    /// repairs made and the drift left for an operator.
+    pub async fn reconcile_networks_safe(&self) -> Result<(usize, usize), ServiceError> {
+        let env = self.jobs().env().clone();
+        let (mut repaired, mut open) = (0, 0);
+        for b in self.store().backend_list(Deleted::Exclude)? {
+            if b.offline {
+                continue;
+            }
+            match reconcile_networks(&env, b.id, true, false).await {
+                Ok(report) => {
+                    for d in &report.drift {
+                        if d.fixed {
+                            repaired += 1;
+                            tracing::info!(backend = %b.clustername, kind = d.kind, network = %d.ganeti_name, detail = %d.detail, "reconciler repaired a network");
+                        } else {
+                            open += 1;
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(backend = %b.clustername, error = %e.fault.message, "network reconciliation failed");
+                }
+            }
+        }
+        for d in self.reconcile_pools(true)? {
+            if d.fixed {
+                repaired += 1;
+                tracing::info!(pool = %d.pool, detail = %d.detail, "reconciler rebuilt a pool");
+            } else {
+                open += 1;
+            }
+        }
+        Ok((repaired, open))
     }
 
     /// Health of every live backend.

@@ -12,6 +12,7 @@ mod plugins;
 mod plumbing;
 mod quota;
 mod reconcile;
+mod reconcile_networks;
 mod rescue;
 mod restart;
 mod server_nics;

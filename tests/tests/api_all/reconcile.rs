@@ -6,7 +6,7 @@ use cyclades_tests::TestContext;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-async fn wait_ganeti_job(ctx: &TestContext, job: &Value) {
+pub(super) async fn wait_ganeti_job(ctx: &TestContext, job: &Value) {
     let id = job
         .as_u64()
         .or_else(|| job.as_str().and_then(|s| s.parse().ok()))

@@ -173,6 +173,8 @@ async fn floating_ips_and_ports_attach_to_running_servers() {
     let public = p["network_id"].as_str().expect("network").to_string();
     assert_eq!(s["addresses"][&public][0]["addr"], address.as_str(), "{s}");
     assert_eq!(s["addresses"][&public][0]["OS-EXT-IPS:type"], "floating");
+    // No tag yet: a public NIC shows `[network] default_firewall_profile`.
+    assert_eq!(s["attachments"][0]["firewallProfile"], "DISABLED", "{s}");
 
     // The same floating IP twice: 409.
     let r = action(
