@@ -469,6 +469,40 @@ fn backend_commands_drive_a_simulated_cluster() {
     assert!(ok(served.cli(&["project-backend-list"])).contains("| lab"));
     let status = ok(served.cli(&["backend-update-status"]));
     assert!(status.contains("127.0.0.1"), "{status}");
+    // A public network goes onto the cluster; the reconcile commands find it in sync.
+    let created = ok(served.cli(&[
+        "network-create",
+        "--name",
+        "pub",
+        "--flavor",
+        "CUSTOM",
+        "--link",
+        "br0",
+        "--public",
+        "--floating-ip-pool",
+        "--subnet",
+        "203.0.113.0/24",
+    ]));
+    assert!(created.contains("1:ACTIVE"), "on the backend: {created}");
+    let list = ok(served.cli(&[
+        "network-list",
+        "--output-format",
+        "csv",
+        "--no-headers",
+        "-o",
+        "id,name,public",
+    ]));
+    let (id, rest) = list.trim().split_once(',').expect("csv");
+    assert_eq!(rest, "pub,true", "{list}");
+    let id = id.to_string();
+    let in_sync = ok(served.cli(&["reconcile-networks"]));
+    assert!(
+        in_sync.contains("No network drift on 1 backend"),
+        "{in_sync}"
+    );
+    assert!(ok(served.cli(&["reconcile-pools"])).contains("No pool drift"));
+    assert!(ok(served.cli(&["reconcile-servers", "--fix-unsynced-nics"])).contains("No drift"));
+    ok(served.cli(&["network-remove", &id]));
     clean_failure(
         &served.cli(&["backend-modify", "127.0.0.1"]),
         "nothing to change",

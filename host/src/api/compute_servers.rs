@@ -46,6 +46,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/compute/v2.0/servers/{id}/diagnostics", get(diagnostics))
         .route("/compute/v2.0/servers/{id}/ips", get(ips))
+        .route("/compute/v2.0/servers/{id}/ips/{network}", get(ips_on))
 }
 
 fn links(base: &str, kind: &str, id: &str) -> Value {
@@ -736,4 +737,18 @@ async fn ips(
     Ok(Json(
         json!({"addresses": addresses, "attachments": attachments}),
     ))
+}
+
+/// `GET /servers/<id>/ips/<network>`: the server's addresses on one network (Synnefo's
+/// `{"network": {<id>: [...]}}`; empty when it has no NIC there).
+async fn ips_on(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((id, network)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let s = state.services.server_for(&caller, &id)?;
+    let n = state.services.network_for(&caller, &network)?;
+    let (mut addresses, _) = nic_docs(&state, &s);
+    addresses.retain(|k, _| *k == n.id.to_string());
+    Ok(Json(json!({"network": addresses})))
 }

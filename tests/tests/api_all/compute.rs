@@ -645,6 +645,21 @@ async fn another_projects_server_is_404_everywhere() {
         (Method::GET, format!("{base}/diagnostics"), None),
         (Method::GET, format!("{base}/ips"), None),
         (Method::GET, format!("{base}/stats"), None),
+        (
+            Method::POST,
+            format!("{base}/action"),
+            Some(json!({"addFloatingIp": {"address": "198.51.100.2"}})),
+        ),
+        (
+            Method::POST,
+            format!("{base}/action"),
+            Some(json!({"removeFloatingIp": {"address": "198.51.100.2"}})),
+        ),
+        (
+            Method::POST,
+            format!("{base}/action"),
+            Some(json!({"firewallProfile": {"profile": "ENABLED", "nic": "1"}})),
+        ),
     ];
     for (method, path, body) in probes {
         let r = ctx.request(method.clone(), &path, Some(&eve), body).await;

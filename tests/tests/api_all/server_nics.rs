@@ -173,6 +173,43 @@ async fn floating_ips_and_ports_attach_to_running_servers() {
     let public = p["network_id"].as_str().expect("network").to_string();
     assert_eq!(s["addresses"][&public][0]["addr"], address.as_str(), "{s}");
     assert_eq!(s["addresses"][&public][0]["OS-EXT-IPS:type"], "floating");
+    let r = ctx
+        .get(
+            &format!("/compute/v2.0/servers/{id}/ips/{public}"),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        r.body["network"][&public][0]["addr"],
+        address.as_str(),
+        "{}",
+        r.text
+    );
+    let r = ctx
+        .get(
+            &format!("/compute/v2.0/servers/{id}/ips/{public}"),
+            Some(&other),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_FOUND,
+        "another user's server: {}",
+        r.text
+    );
+    let r = ctx
+        .get(
+            &format!("/compute/v2.0/servers/{id}/ips/424242"),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_FOUND,
+        "unknown network: {}",
+        r.text
+    );
     // No tag yet: a public NIC shows `[network] default_firewall_profile`.
     assert_eq!(s["attachments"][0]["firewallProfile"], "DISABLED", "{s}");
 
