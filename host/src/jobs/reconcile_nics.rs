@@ -16,7 +16,7 @@ use std::net::Ipv4Addr;
 use serde_json::Value;
 
 use super::reconcile::Drift;
-use super::server_connect::profile_from_tags;
+use super::server_connect::{instance_tags, profile_from_tags};
 use super::server_nics::release_port;
 use super::{JobEnv, StepError};
 use crate::clock::Timestamp;
@@ -60,13 +60,7 @@ pub fn nic_drift(
     fix: bool,
 ) -> Result<Vec<Drift>, StepError> {
     let nics = ganeti_nics(instance);
-    let tags: Vec<String> = instance["tags"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_string)
-        .collect();
+    let tags = instance_tags(instance);
     let ports = env.store.ports_of_server(s.id)?;
     let mut drift = Vec::new();
     let now = Timestamp::now();

@@ -182,6 +182,17 @@ fn nic_names(instance: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The instance's tags, as Ganeti reports them.
+pub(super) fn instance_tags(instance: &Value) -> Vec<String> {
+    instance["tags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
+}
+
 /// Whether the server's instance has NIC `nic` (an instance Ganeti lost is an error).
 async fn has_nic(cx: &StepCx, s: &Server, nic: &str) -> Result<(bool, Value), StepError> {
     let rapi = cx.env.rapi(backend_id(s)?)?;
@@ -334,13 +345,9 @@ fn ganeti_nic_remove(cx: &StepCx) -> StepFuture<'_> {
         let (present, instance) = has_nic(cx, &s, &nic).await?;
         let rapi = cx.env.rapi(backend_id(&s)?)?;
         // The NIC's firewall tag goes with it (spec §10.2).
-        let tags: Vec<String> = instance["tags"]
-            .as_array()
+        let tags: Vec<String> = instance_tags(&instance)
             .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
             .filter(|t| t.starts_with(&format!("synnefo:network:{nic}:")))
-            .map(str::to_string)
             .collect();
         if !tags.is_empty() {
             let job = rapi.delete_instance_tags(&s.instance_name(), &tags).await?;
@@ -402,13 +409,7 @@ fn ganeti_retag(cx: &StepCx) -> StepFuture<'_> {
         let instance = rapi.instance(&s.instance_name()).await?.ok_or_else(|| {
             StepError::conflict(format!("Server {} has no instance in Ganeti", s.id))
         })?;
-        let tags: Vec<String> = instance["tags"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect();
+        let tags = instance_tags(&instance);
         let wanted = firewall_tag(&nic, profile);
         let stale: Vec<String> = FIREWALL_PROFILES
             .iter()

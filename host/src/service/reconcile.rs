@@ -12,6 +12,7 @@ use crate::clock::Timestamp;
 pub use crate::jobs::ServerFixes as Fixes;
 use crate::jobs::ServerFixes;
 use crate::jobs::{BackendDrift, NetworkDrift, reconcile_networks, reconcile_servers};
+use crate::store::Backend;
 
 /// What the reconciler knows of one backend (in memory; a restart starts afresh).
 #[derive(Clone, Debug, Default)]
@@ -41,13 +42,9 @@ pub struct ReconcileBook {
 }
 
 impl Services {
-    /// One pass: every online backend, or the one named. Returns the drift found per backend.
-    pub async fn reconcile(
-        &self,
-        backend: Option<&str>,
-        fixes: ServerFixes,
-    ) -> Result<Vec<BackendDrift>, ServiceError> {
-        let targets = match backend {
+    /// The backend named (id or cluster name), or every online one.
+    fn reconcile_targets(&self, backend: Option<&str>) -> Result<Vec<Backend>, ServiceError> {
+        Ok(match backend {
             Some(b) => vec![self.backend_show(b)?.backend],
             None => self
                 .store()
@@ -55,7 +52,16 @@ impl Services {
                 .into_iter()
                 .filter(|b| !b.offline)
                 .collect(),
-        };
+        })
+    }
+
+    /// One pass: every online backend, or the one named. Returns the drift found per backend.
+    pub async fn reconcile(
+        &self,
+        backend: Option<&str>,
+        fixes: ServerFixes,
+    ) -> Result<Vec<BackendDrift>, ServiceError> {
+        let targets = self.reconcile_targets(backend)?;
         // Backends are independent: reconcile them at the same time (Synnefo's per-backend
         // parallelism), then book the results in order.
         let mut passes = tokio::task::JoinSet::new();
@@ -114,15 +120,7 @@ impl Services {
         backend: Option<&str>,
         fix: bool,
     ) -> Result<Vec<NetworkDrift>, ServiceError> {
-        let targets = match backend {
-            Some(b) => vec![self.backend_show(b)?.backend],
-            None => self
-                .store()
-                .backend_list(Deleted::Exclude)?
-                .into_iter()
-                .filter(|b| !b.offline)
-                .collect(),
-        };
+        let targets = self.reconcile_targets(backend)?;
         let env = self.jobs().env().clone();
         let mut reports = Vec::new();
         for b in targets {
@@ -145,10 +143,7 @@ impl Services {
     pub async fn reconcile_networks_safe(&self) -> Result<(usize, usize), ServiceError> {
         let env = self.jobs().env().clone();
         let (mut repaired, mut open) = (0, 0);
-        for b in self.store().backend_list(Deleted::Exclude)? {
-            if b.offline {
-                continue;
-            }
+        for b in self.reconcile_targets(None)? {
             match reconcile_networks(&env, b.id, true, false).await {
                 Ok(report) => {
                     for d in &report.drift {
