@@ -27,6 +27,7 @@ pub struct Config {
     pub api: ApiConfig,
     pub stats: StatsConfig,
     pub rescue: RescueConfig,
+    pub console: ConsoleConfig,
     pub compute: ComputeConfig,
     pub network: NetworkConfig,
     pub demo: DemoConfig,
@@ -68,6 +69,32 @@ pub struct ComputeConfig {
     /// it visible to and operable by every member (Synnefo's
     /// `CYCLADES_SHARED_RESOURCES_ENABLED`). Unshared servers are visible to their owner only.
     pub shared_resources: bool,
+}
+
+/// `[console]`: the built-in VNC console proxy (Synnefo's snf-vncauthproxy; see
+/// `crate::console`). Each console request opens a one-time forwarding with its own password.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// The address forwardings listen on; default: the API's listen address.
+    pub listen: Option<std::net::IpAddr>,
+    /// The host name or address clients are told to connect to; default: the public URL's host.
+    pub public_host: Option<String>,
+    /// Inclusive range of ports for forwardings, e.g. `[30000, 30999]`; default: any free port.
+    pub ports: Option<[u16; 2]>,
+    /// How long a forwarding waits for its client, in seconds.
+    pub connect_timeout_secs: u64,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            listen: None,
+            public_host: None,
+            ports: None,
+            connect_timeout_secs: 30,
+        }
+    }
 }
 
 /// `[rescue]`: booting a stopped server from a rescue CD-ROM image (Synnefo's
@@ -465,6 +492,20 @@ impl Config {
 
     /// Checks values that parse but make no sense.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some([first, last]) = self.console.ports
+            && (first == 0 || first > last)
+        {
+            return Err(invalid(
+                "console.ports",
+                format!("[{first}, {last}] must be a range of non-zero ports, low to high"),
+            ));
+        }
+        if self.console.connect_timeout_secs == 0 {
+            return Err(invalid(
+                "console.connect_timeout_secs",
+                "must be at least 1".into(),
+            ));
+        }
         if let Some(url) = &self.server.public_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {

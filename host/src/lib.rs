@@ -17,6 +17,7 @@ pub mod backend;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod demo;
 pub mod endpoints;
 pub mod ipam;

@@ -99,7 +99,9 @@ pub(super) async fn action(
                 }
                 (_, t) => t,
             };
-            let c = services.server_console(&caller, &id, kind).await?;
+            let c = services
+                .server_console(&caller, &id, kind, &state.public_url)
+                .await?;
             let doc = if name == "console" {
                 json!({"console": {"type": c.kind, "host": c.host, "port": c.port, "password": c.password}})
             } else {

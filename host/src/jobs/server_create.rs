@@ -451,6 +451,9 @@ fn create_body(cx: &StepCx, p: &ServerCreateParams) -> Result<Value, StepError> 
     Ok(body)
 }
 
+/// The RAPI feature that says the cluster understands our create body.
+const CREATE_FEATURE: &str = "instance-create-reqv1";
+
 fn ganeti_create(cx: &StepCx) -> StepFuture<'_> {
     Box::pin(async move {
         let p: ServerCreateParams = cx.params()?;
@@ -461,6 +464,15 @@ fn ganeti_create(cx: &StepCx) -> StepFuture<'_> {
         let job = if rapi.instance(&name).await?.is_some() {
             None
         } else {
+            // Spec §10.2: the create body is request version 1; a cluster without the
+            // feature would misread it, so ask first (as Synnefo does before every create).
+            if !rapi.features().await?.iter().any(|f| f == CREATE_FEATURE) {
+                let backend = cx.env.store.backend_get(backend_id)?;
+                return Err(StepError::unavailable(format!(
+                    "Backend {} does not support instance creation request version 1 (RAPI feature {CREATE_FEATURE}); upgrade Ganeti",
+                    backend.clustername
+                )));
+            }
             Some(rapi.create_instance(create_body(cx, &p)?).await?)
         };
         let before = cx.env.store.server_get(p.server_id)?;

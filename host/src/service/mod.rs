@@ -23,6 +23,7 @@ pub mod reconcile;
 pub mod reconcile_pools;
 pub mod reconcile_resources;
 pub mod server_admin;
+pub mod server_console;
 pub mod server_ports;
 pub mod server_reassign;
 pub mod server_rescue;

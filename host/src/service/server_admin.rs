@@ -1,10 +1,9 @@
 //! Servers as operators and consoles see them: acting as a user (`server-create`), removing
 //! any server, the Ganeti view and recorded allocation of `server-inspect`, name resolution for
-//! the CLI, and the VNC console. Validation, jobs and the task lock live in `servers.rs`.
+//! the CLI. The VNC console is `server_console.rs`. Validation, jobs and the task lock live in `servers.rs`.
 
 use serde_json::{Value, json};
 
-use super::servers::generate_password;
 use super::{Credentials, ServiceError, Services};
 use crate::clock::Timestamp;
 use crate::store::Server;
@@ -198,73 +197,5 @@ impl Services {
             Err(e) => return Err(e),
         };
         Ok((flavor_id, image_id))
-    }
-}
-
-/// Where a server's console listens (spec §2.4 `console`).
-#[derive(Clone, Debug)]
-pub struct ConsoleInfo {
-    pub kind: String,
-    pub host: String,
-    pub port: u64,
-    pub password: String,
-}
-
-impl Services {
-    /// The VNC console of a running server: Ganeti's primary node and `network_port`. There is
-    /// no vncauthproxy in front (Synnefo's deployment adds one); the password is a fresh
-    /// one-time value for a proxy to enforce.
-    pub async fn server_console(
-        &self,
-        caller: &Credentials,
-        id: &str,
-        kind: &str,
-    ) -> Result<ConsoleInfo, ServiceError> {
-        if !["vnc", "vnc-ws", "vnc-wss"].contains(&kind) {
-            return Err(ServiceError::BadRequest(format!(
-                "Invalid console type '{kind}': use vnc, vnc-ws or vnc-wss"
-            )));
-        }
-        let s = self.server_for(caller, id)?;
-        if s.deleted {
-            return Err(ServiceError::BadRequest("Server has been deleted.".into()));
-        }
-        if s.suspended && !caller.is_admin {
-            return Err(ServiceError::Forbidden(
-                "Administratively Suspended VM".into(),
-            ));
-        }
-        if s.operstate != "STARTED" {
-            return Err(ServiceError::BadRequest(
-                "Server not in ACTIVE state.".into(),
-            ));
-        }
-        let backend = s
-            .backend_id
-            .ok_or_else(|| ServiceError::BadRequest("Server has no backend".into()))?;
-        let rapi = self
-            .jobs()
-            .env()
-            .rapi(backend)
-            .map_err(|e| ServiceError::ServiceUnavailable(e.fault.message))?;
-        let info = rapi.instance(&s.instance_name()).await?.ok_or_else(|| {
-            ServiceError::ServiceUnavailable(format!(
-                "{} is not on its backend (the reconciler will repair the record)",
-                s.instance_name()
-            ))
-        })?;
-        let (Some(host), Some(port)) = (info["pnode"].as_str(), info["network_port"].as_u64())
-        else {
-            return Err(ServiceError::ServiceUnavailable(format!(
-                "Server {id} has no console: its hypervisor ({}) exports none",
-                info["hypervisor"].as_str().unwrap_or("unknown")
-            )));
-        };
-        Ok(ConsoleInfo {
-            kind: kind.to_string(),
-            host: host.to_string(),
-            port,
-            password: generate_password(),
-        })
     }
 }

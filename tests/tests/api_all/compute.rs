@@ -366,12 +366,12 @@ async fn server_lifecycle_with_task_lock_quota_and_one_time_config() {
     act(json!({"rebuild": {}}))
         .await
         .fault(501, "notImplemented");
-    // The fake hypervisor exports no VNC port (network_port is null on real Ganeti too).
+    // The fake hypervisor has no VNC console (Ganeti answers with a message, as real Ganeti).
     let console = act(json!({"console": {"type": "vnc"}})).await;
     assert!(
         console
             .fault(503, "serviceUnavailable")
-            .contains("no console")
+            .contains("Console not available for fake hypervisor")
     );
     act(json!({"console": {"type": "telnet"}}))
         .await
@@ -553,6 +553,47 @@ async fn ganeti_failures_and_quota_limits_never_leak() {
     );
     ctx.wait_server(&token, &id, "DELETED").await;
     assert_eq!(usage(&ctx, "demo", "cyclades.vm").await, (0, 0));
+
+    // A cluster without RAPI feature instance-create-reqv1 is never sent a create.
+    ctx.sim_faults(json!({"features_missing": ["instance-create-reqv1"]}))
+        .await;
+    let r = create(
+        &ctx,
+        &token,
+        json!({"name": "old-ganeti", "imageRef": image, "flavorRef": flavor}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let id = r.body["server"]["id"].as_str().expect("id").to_string();
+    let failed = ctx.wait_server(&token, &id, "ERROR").await;
+    assert!(
+        failed["fault"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("instance-create-reqv1"),
+        "{failed}"
+    );
+    let instances = ctx.rapi(Method::GET, "/2/instances", None).await.body;
+    assert!(
+        !instances.to_string().contains(&format!("snf-{id}")),
+        "{instances}"
+    );
+    ctx.sim_faults(json!({"features_missing": []})).await;
+    for _ in 0..50 {
+        if usage(&ctx, "demo", "cyclades.vm").await.0 == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(usage(&ctx, "demo", "cyclades.vm").await.0, 0);
+    ctx.request(
+        Method::DELETE,
+        &format!("/compute/v2.0/servers/{id}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    ctx.wait_server(&token, &id, "DELETED").await;
 
     // Over quota: 413 naming the resource, nothing created.
     let r = ctx

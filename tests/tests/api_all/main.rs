@@ -6,6 +6,7 @@ mod backends;
 mod catalog;
 mod compute;
 mod compute_more;
+mod console;
 mod identity;
 mod networks;
 mod plugins;

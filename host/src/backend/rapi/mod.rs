@@ -319,6 +319,13 @@ impl RapiClient {
         }
     }
 
+    /// `GET /2/instances/<name>/console`: `{kind: "vnc", host, port, display}` for a VNC
+    /// console, `{kind: "msg", message}` when the hypervisor has none.
+    pub async fn console(&self, name: &str) -> Result<Value, BackendError> {
+        self.call(Method::GET, &format!("/2/instances/{name}/console"), None)
+            .await
+    }
+
     /// Submits an instance creation (`__version__: 1` is added). Returns the job id.
     pub async fn create_instance(&self, mut body: Value) -> Result<u64, BackendError> {
         body["__version__"] = json!(1);

@@ -11,6 +11,7 @@ pub mod network;
 mod routes;
 pub mod state;
 pub mod tls;
+pub mod vnc;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -46,6 +47,8 @@ pub struct Sim {
     pub(crate) cluster: Arc<Mutex<Cluster>>,
     pub(crate) credentials: Arc<(String, String)>,
     state_file: Option<PathBuf>,
+    /// The VNC server running instances' consoles point at (kvm clusters only).
+    pub(crate) vnc: Option<SocketAddr>,
 }
 
 impl Sim {
@@ -158,10 +161,23 @@ pub async fn start(options: SimOptions) -> Result<RunningSim, SimError> {
     };
     let mut cluster = cluster;
     cluster.hypervisor = options.hypervisor.clone();
+    let vnc = if options.hypervisor == "kvm" {
+        Some(
+            vnc::start(options.listen.ip())
+                .await
+                .map_err(|source| SimError::Listen {
+                    addr: options.listen,
+                    source,
+                })?,
+        )
+    } else {
+        None
+    };
     let sim = Sim {
         cluster: Arc::new(Mutex::new(cluster)),
         credentials: Arc::new((options.username.clone(), options.password.clone())),
         state_file,
+        vnc,
     };
     sim.write(|_| ());
     let listener = TcpListener::bind(options.listen)

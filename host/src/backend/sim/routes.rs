@@ -33,17 +33,7 @@ pub fn router(sim: Sim) -> Router {
     Router::new()
         .route("/version", get(|| async { axum::Json(json!(2)) }))
         .route("/2/info", get(info))
-        .route(
-            "/2/features",
-            get(|| async {
-                axum::Json(json!([
-                    "instance-reinstall-reqv1",
-                    "node-migrate-reqv1",
-                    "instance-create-reqv1",
-                    "node-evac-res1"
-                ]))
-            }),
-        )
+        .route("/2/features", get(features))
         .route(
             "/2/os",
             get(|| async { axum::Json(json!(["snf-image+default"])) }),
@@ -58,6 +48,7 @@ pub fn router(sim: Sim) -> Router {
         .route("/2/instances/{name}/shutdown", put(shutdown))
         .route("/2/instances/{name}/reboot", post(reboot))
         .route("/2/instances/{name}/modify", put(modify))
+        .route("/2/instances/{name}/console", get(console))
         .route(
             "/2/instances/{name}/tags",
             get(instance_tags)
@@ -155,6 +146,22 @@ impl Bulk {
     }
 }
 
+/// Ganeti 3.0's RAPI features, less those a fault hides.
+async fn features(State(sim): State<Sim>) -> Reply {
+    let missing = sim.read(|c| c.faults.features_missing.clone());
+    let all = [
+        "instance-reinstall-reqv1",
+        "node-migrate-reqv1",
+        "instance-create-reqv1",
+        "node-evac-res1",
+    ];
+    Ok(axum::Json(json!(
+        all.iter()
+            .filter(|f| !missing.iter().any(|m| m == *f))
+            .collect::<Vec<_>>()
+    )))
+}
+
 async fn info(State(sim): State<Sim>) -> Reply {
     Ok(axum::Json(sim.read(|c| c.render_info())))
 }
@@ -219,6 +226,26 @@ async fn instance(State(sim): State<Sim>, Path(name): Path<String>) -> Reply {
     sim.read(|c| c.instances.get(&name).map(|i| c.render_instance(i)))
         .map(axum::Json)
         .ok_or_else(|| RapiError::new(404, format!("Instance '{name}' not known")))
+}
+
+/// Ganeti's console info: VNC on kvm (the simulator's one VNC server), a message otherwise.
+async fn console(State(sim): State<Sim>, Path(name): Path<String>) -> Reply {
+    let running = sim
+        .read(|c| c.instances.get(&name).map(|i| i.admin_up))
+        .ok_or_else(|| RapiError::new(404, format!("Instance '{name}' not known")))?;
+    let Some(vnc) = sim.vnc else {
+        let hypervisor = sim.read(|c| c.hypervisor.clone());
+        return Ok(axum::Json(json!({"instance": name, "kind": "msg",
+            "message": format!("Console not available for {hypervisor} hypervisor")})));
+    };
+    if !running {
+        return Err(RapiError::new(
+            400,
+            format!("Instance {name} is stopped, cannot get console"),
+        ));
+    }
+    Ok(axum::Json(json!({"instance": name, "kind": "vnc",
+        "host": vnc.ip().to_string(), "port": vnc.port(), "display": vnc.port().saturating_sub(5900)})))
 }
 
 fn json_body(body: &Bytes) -> Result<Value, RapiError> {
@@ -468,6 +495,8 @@ struct FaultRequest {
     errors_next: Option<u32>,
     #[serde(default)]
     lock_contention: Option<u32>,
+    #[serde(default)]
+    features_missing: Option<Vec<String>>,
 }
 
 async fn faults_set(State(sim): State<Sim>, body: Bytes) -> Reply {
@@ -485,6 +514,9 @@ async fn faults_set(State(sim): State<Sim>, body: Bytes) -> Reply {
         }
         if let Some(n) = request.lock_contention {
             c.faults.lock_contention = n;
+        }
+        if let Some(missing) = request.features_missing {
+            c.faults.features_missing = missing;
         }
         serde_json::to_value(&c.faults).unwrap_or(Value::Null)
     })))

@@ -176,6 +176,10 @@ pub struct Faults {
     /// taken and fail with `temp_insufficient_resources`, as Ganeti's iallocator does.
     #[serde(default)]
     pub lock_contention: u32,
+    /// RAPI features `GET /2/features` leaves out (an older Ganeti without
+    /// `instance-create-reqv1`, say).
+    #[serde(default)]
+    pub features_missing: Vec<String>,
 }
 
 /// Job timing: how long a job waits in the queue and runs, by opcode (seconds).
