@@ -41,6 +41,12 @@ const RULES: &[(&str, &[&str])] = &[
         &["api", "service", "store", "cli", "server", "demo"],
     ),
     ("cli", &["store", "api", "service", "plugins", "jobs"]),
+    (
+        "console.rs",
+        &[
+            "api", "service", "store", "jobs", "plugins", "cli", "server", "demo", "config",
+        ],
+    ),
 ];
 
 fn rust_files(path: &Path, out: &mut Vec<std::path::PathBuf>) {
