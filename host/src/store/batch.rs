@@ -53,9 +53,11 @@ pub enum TreeId {
     Ports,
     FloatingIps,
     Pools,
+    /// Maintained by `commit` alongside `Ports`; never written by batches directly.
+    PortsByServer,
 }
 
-const TREE_COUNT: usize = 10;
+const TREE_COUNT: usize = 11;
 
 #[derive(Clone, Debug)]
 enum Expect {
@@ -260,6 +262,45 @@ impl Batch {
 }
 
 #[derive(serde::Deserialize)]
+struct DeviceOnly {
+    #[serde(default)]
+    device_id: Option<u64>,
+}
+
+/// Moves a port's `ports_by_server` entry from its stored server to the one in `new` (before
+/// the port itself is written, in the same transaction).
+fn reindex_port(
+    index: &sled::transaction::TransactionalTree,
+    ports: &sled::transaction::TransactionalTree,
+    key: &[u8],
+    new: Option<&[u8]>,
+) -> Result<(), TxError<StoreError>> {
+    let device = |raw: &[u8]| -> Result<Option<u64>, TxError<StoreError>> {
+        Ok(decode::<DeviceOnly>("ports", raw)
+            .map_err(TxError::Abort)?
+            .device_id)
+    };
+    let port_id = u64::from_be_bytes(key.try_into().unwrap_or([0; 8]));
+    let old = match ports.get(key)? {
+        Some(raw) => device(&raw)?,
+        None => None,
+    };
+    let new = match new {
+        Some(raw) => device(raw)?,
+        None => None,
+    };
+    if old != new {
+        if let Some(server) = old {
+            index.remove(super::network::port_index_key(server, port_id))?;
+        }
+        if let Some(server) = new {
+            index.insert(super::network::port_index_key(server, port_id), &[])?;
+        }
+    }
+    Ok(())
+}
+
+#[derive(serde::Deserialize)]
 struct GenerationOnly {
     #[serde(default)]
     generation: u64,
@@ -278,6 +319,7 @@ impl Store {
             TreeId::Ports => &self.trees.ports,
             TreeId::FloatingIps => &self.trees.floating_ips,
             TreeId::Pools => &self.trees.pools,
+            TreeId::PortsByServer => &self.trees.ports_by_server,
         }
     }
 
@@ -297,7 +339,12 @@ impl Store {
             TreeId::Ports,
             TreeId::FloatingIps,
             TreeId::Pools,
+            TreeId::PortsByServer,
         ];
+        let port_index = order
+            .iter()
+            .position(|t| *t == TreeId::PortsByServer)
+            .unwrap_or(0);
         let trees: Vec<&sled::Tree> = order.iter().map(|t| self.batch_tree(*t)).collect();
         debug_assert_eq!(trees.len(), TREE_COUNT);
         use sled::Transactional;
@@ -341,6 +388,9 @@ impl Store {
                                 }));
                             }
                         }
+                    }
+                    if op.tree == TreeId::Ports {
+                        reindex_port(&view[port_index], tree, &op.key, op.value.as_deref())?;
                     }
                     match &op.value {
                         Some(v) => {

@@ -33,6 +33,7 @@
 //! | `rescue_images`      | rescue image id             | `RescueImage`    |
 //! | `networks`           | network id                  | `Network` (with its subnets) |
 //! | `ports`              | port id                     | `Port`           |
+//! | `ports_by_server`    | server id ‖ port id         | (empty; rebuilt at open) |
 //! | `floating_ips`       | floating IP id              | `FloatingIp`     |
 //! | `pools`              | pool id                     | `ResourcePool`   |
 
@@ -136,6 +137,8 @@ struct Trees {
     rescue_images: sled::Tree,
     networks: sled::Tree,
     ports: sled::Tree,
+    /// Index: server id ‖ port id (both big-endian) → empty, kept by `commit`.
+    ports_by_server: sled::Tree,
     floating_ips: sled::Tree,
     pools: sled::Tree,
 }
@@ -205,15 +208,19 @@ impl Store {
             rescue_images: db.open_tree("rescue_images")?,
             networks: db.open_tree("networks")?,
             ports: db.open_tree("ports")?,
+            ports_by_server: db.open_tree("ports_by_server")?,
             floating_ips: db.open_tree("floating_ips")?,
             pools: db.open_tree("pools")?,
         };
-        db.flush()?;
-        Ok(Store {
+        let store = Store {
             db,
             trees,
             group: Default::default(),
-        })
+        };
+        // Derived data is rebuilt rather than trusted (and stores from before the index get it).
+        store.rebuild_port_index()?;
+        store.db.flush()?;
+        Ok(store)
     }
 
     /// The schema version recorded in the database.

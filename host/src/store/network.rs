@@ -39,10 +39,41 @@ impl Store {
     }
 
     /// The ports attached to one server, in id order (the NIC order in Ganeti).
+    /// The ports attached to a server, by port id (NIC order), through the `ports_by_server`
+    /// index.
     pub fn ports_of_server(&self, server_id: u64) -> Result<Vec<Port>, StoreError> {
-        let mut ports = self.port_list()?;
-        ports.retain(|p| p.device_id == Some(server_id));
+        let mut ports = Vec::new();
+        for item in self
+            .trees
+            .ports_by_server
+            .scan_prefix(server_id.to_be_bytes())
+        {
+            let (key, _) = item?;
+            let Some(port_id) = key.get(8..16).and_then(|b| b.try_into().ok()) else {
+                continue;
+            };
+            match self.port_get(u64::from_be_bytes(port_id)) {
+                // The index entry and the port are written in one transaction; a port that
+                // moved meanwhile (a concurrent commit) is left out.
+                Ok(p) if p.device_id == Some(server_id) => ports.push(p),
+                Ok(_) | Err(StoreError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
         Ok(ports)
+    }
+
+    /// Rebuilds the `ports_by_server` index from the ports (at every open).
+    pub(super) fn rebuild_port_index(&self) -> Result<(), StoreError> {
+        self.trees.ports_by_server.clear()?;
+        for p in self.port_list()? {
+            if let Some(server) = p.device_id {
+                self.trees
+                    .ports_by_server
+                    .insert(port_index_key(server, p.id), &[])?;
+            }
+        }
+        Ok(())
     }
 
     pub fn floating_ip_get(&self, id: u64) -> Result<FloatingIp, StoreError> {
@@ -60,4 +91,11 @@ impl Store {
     pub fn pool_list(&self) -> Result<Vec<ResourcePool>, StoreError> {
         scan(&self.trees.pools, "pools", b"")
     }
+}
+
+/// Key of the `ports_by_server` index.
+pub(super) fn port_index_key(server_id: u64, port_id: u64) -> Vec<u8> {
+    let mut key = server_id.to_be_bytes().to_vec();
+    key.extend_from_slice(&port_id.to_be_bytes());
+    key
 }

@@ -270,3 +270,64 @@ fn tokens_are_revoked_and_purged() {
     assert!(store.token_get(b"digest-2").unwrap().is_some());
     assert_eq!(store.token_revoke_user("u1").unwrap(), 1);
 }
+
+fn port(id: u64, device: Option<u64>) -> Port {
+    Port {
+        id,
+        name: String::new(),
+        network_id: 1,
+        user_id: "u".into(),
+        project_id: "p".into(),
+        device_id: device,
+        mac: None,
+        ipv4: None,
+        floating_ip_id: None,
+        status: "DOWN".into(),
+        firewall_profile: None,
+        security_groups: vec![],
+        created: Timestamp::now(),
+        updated: Timestamp::now(),
+        generation: 0,
+    }
+}
+
+fn ids(ports: Vec<Port>) -> Vec<u64> {
+    ports.into_iter().map(|p| p.id).collect()
+}
+
+#[test]
+fn the_ports_of_a_server_follow_attach_move_and_remove() {
+    let (dir, store) = temp_store();
+    let mut batch = Batch::new();
+    for (id, device) in [(11, Some(1)), (12, Some(1)), (13, Some(2)), (14, None)] {
+        batch.insert(&port(id, device));
+    }
+    store.commit(&batch).expect("insert");
+    assert_eq!(ids(store.ports_of_server(1).expect("ports")), vec![11, 12]);
+    assert_eq!(ids(store.ports_of_server(2).expect("ports")), vec![13]);
+    // 12 moves to server 2, 14 is attached to 1, 11 goes.
+    let mut batch = Batch::new();
+    let mut moved = store.port_get(12).expect("port");
+    moved.device_id = Some(2);
+    batch.update(&moved);
+    let mut attached = store.port_get(14).expect("port");
+    attached.device_id = Some(1);
+    batch.update(&attached);
+    batch.remove(&store.port_get(11).expect("port"));
+    store.commit(&batch).expect("update");
+    assert_eq!(ids(store.ports_of_server(1).expect("ports")), vec![14]);
+    assert_eq!(ids(store.ports_of_server(2).expect("ports")), vec![12, 13]);
+    // A failed batch leaves the index as it was.
+    let mut batch = Batch::new();
+    let mut stale = moved.clone();
+    stale.device_id = None;
+    batch.update(&stale);
+    assert!(store.commit(&batch).is_err(), "stale generation");
+    assert_eq!(ids(store.ports_of_server(2).expect("ports")), vec![12, 13]);
+    // The index is rebuilt at open (a store written before it existed gets it).
+    store.trees.ports_by_server.clear().expect("clear");
+    drop(store);
+    let store = Store::open(dir.path()).expect("reopen");
+    assert_eq!(ids(store.ports_of_server(1).expect("ports")), vec![14]);
+    assert_eq!(ids(store.ports_of_server(2).expect("ports")), vec![12, 13]);
+}
