@@ -339,6 +339,7 @@ fn load_times() {
 
 mod compute_bench;
 mod jobs_bench;
+mod store_bench;
 
 fn main() {
     if cfg!(debug_assertions) {
@@ -374,6 +375,9 @@ fn main() {
         }
         println!("mean {}", us(t.elapsed() / n));
         return;
+    }
+    if only == "all" || only == "store" {
+        store_bench::run();
     }
     if only == "all" || only == "plugins" {
         load_times();

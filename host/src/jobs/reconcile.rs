@@ -220,18 +220,24 @@ pub async fn reconcile_servers(
         let maxmem = instance["beparams"]["maxmem"].as_u64();
         if let (Some(vcpus), Some(maxmem)) = (vcpus, maxmem) {
             let flavor = env.store.flavor_get(s.flavor_id)?;
-            if u64::from(flavor.cpu) != vcpus || flavor.ram_mb != maxmem {
-                let target = env.store.flavor_find(
-                    vcpus as u32,
-                    maxmem,
-                    flavor.disk_gb,
-                    flavor.volume_type_id,
-                )?;
+            // Spec §12: the root disk's size (MiB) >> 10 is the flavor's disk in GiB.
+            let disk_gb = instance["disk.sizes"][0]
+                .as_u64()
+                .map(|mib| mib >> 10)
+                .unwrap_or(flavor.disk_gb);
+            if u64::from(flavor.cpu) != vcpus
+                || flavor.ram_mb != maxmem
+                || flavor.disk_gb != disk_gb
+            {
+                let target =
+                    env.store
+                        .flavor_find(vcpus as u32, maxmem, disk_gb, flavor.volume_type_id)?;
                 let detail = format!(
-                    "flavor {} ({} vCPU, {} MiB) in the database, {vcpus} vCPU {maxmem} MiB in Ganeti{}",
+                    "flavor {} ({} vCPU, {} MiB, {} GiB) in the database, {vcpus} vCPU {maxmem} MiB {disk_gb} GiB in Ganeti{}",
                     flavor.id,
                     flavor.cpu,
                     flavor.ram_mb,
+                    flavor.disk_gb,
                     if target.is_none() {
                         " (no matching flavor)"
                     } else {
@@ -398,10 +404,14 @@ fn sync_flavor(env: &JobEnv, s: &Server, flavor_id: u64) -> Result<bool, StepErr
         let new = env.store.flavor_get(flavor_id)?;
         let d_cpu = i64::from(new.cpu) - i64::from(old.cpu);
         let d_ram = (new.ram_mb as i64 - old.ram_mb as i64) * MIB;
+        let d_disk = (new.disk_gb as i64 - old.disk_gb as i64) * 1024 * MIB;
         let mut provisions = BTreeMap::from([
             ("cyclades.total_cpu".to_string(), d_cpu),
             ("cyclades.total_ram".to_string(), d_ram),
         ]);
+        if d_disk != 0 {
+            provisions.insert("cyclades.disk".into(), d_disk);
+        }
         if s.operstate == "STARTED" {
             provisions.insert("cyclades.cpu".into(), d_cpu);
             provisions.insert("cyclades.ram".into(), d_ram);

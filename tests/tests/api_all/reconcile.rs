@@ -411,3 +411,71 @@ async fn tags_changed_in_ganeti_are_reconciled() {
     assert!(reconcile(&ctx, json!({})).await.is_empty());
     ctx.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_resized_instance_moves_to_the_matching_flavor_with_quota() {
+    let ctx = TestContext::with_config(|c| c.backends.reconcile_secs = 0).await;
+    let token = ctx.demo_token().await;
+    let image = ctx.demo_image(&token).await;
+    let flavor = super::compute::flavor_id(&ctx, &token, "C1R1024D10plain").await;
+    let r = ctx
+        .request(
+            Method::POST,
+            "/compute/v2.0/servers",
+            Some(&token),
+            Some(json!({"server": {"name": "grown", "imageRef": image, "flavorRef": flavor}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let id = r.body["server"]["id"].as_str().expect("id").to_string();
+    ctx.wait_server(&token, &id, "ACTIVE").await;
+    assert!(
+        reconcile(&ctx, json!({})).await.is_empty(),
+        "in sync after create"
+    );
+    assert_eq!(active_cpu(&ctx).await, 1);
+
+    // Behind our back: 2 vCPUs and 2 GiB, a size no flavor has yet.
+    let job = ctx
+        .rapi(
+            Method::PUT,
+            &format!("/2/instances/snf-{id}/modify"),
+            Some(json!({"beparams": {"vcpus": 2, "maxmem": 2048, "minmem": 2048}})),
+        )
+        .await;
+    wait_ganeti_job(&ctx, &job.body).await;
+    let drift = reconcile(&ctx, json!({"fix_unsynced_flavors": true})).await;
+    assert_eq!(drift.len(), 1, "{drift:?}");
+    assert_eq!(drift[0]["kind"], "unsynced_flavor");
+    assert_eq!(drift[0]["fixed"], false, "no flavor to move to: {drift:?}");
+    assert!(
+        drift[0]["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("2 vCPU 2048 MiB 10 GiB in Ganeti (no matching flavor)"),
+        "{drift:?}"
+    );
+
+    // The operator adds the flavor; the server moves to it and quota follows.
+    let r = ctx
+        .admin(
+            Method::POST,
+            "/flavors",
+            Some(json!({"cpus": [2], "rams": [2048], "disks": [10], "volume_types": ["plain"]})),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    let drift = reconcile(&ctx, json!({"fix_unsynced_flavors": true})).await;
+    assert_eq!(drift.len(), 1, "{drift:?}");
+    assert_eq!(drift[0]["fixed"], true, "{drift:?}");
+    let s = ctx
+        .get(&format!("/compute/v2.0/servers/{id}"), Some(&token))
+        .await;
+    let now = s.body["server"]["flavor"]["id"]
+        .as_str()
+        .expect("flavor")
+        .to_string();
+    assert_ne!(now, flavor, "moved to the new flavor");
+    assert_eq!(active_cpu(&ctx).await, 2, "active CPUs follow the flavor");
+    assert!(reconcile(&ctx, json!({})).await.is_empty(), "in sync again");
+}
