@@ -229,6 +229,49 @@ impl Services {
     /// (`job-<id>`) follows its job: accepted if the job succeeded, rejected if it failed or no
     /// longer exists, kept while it runs. A repair's (`reconcile-*`) is rejected (the record
     /// change it paid for did not land). Others are reported only.
+    /// The verdict on a pending commission the network service issued around one record
+    /// change (`network-<id>-create|delete|reassign-<g>-from|to`, the same for `floating-ip-`):
+    /// did the change land? Commissions younger than a minute may still be in flight: kept.
+    fn judge_named_commission(
+        &self,
+        c: &crate::store::Commission,
+    ) -> Result<Option<(&'static str, String)>, ServiceError> {
+        let (kind, rest) = if let Some(r) = c.name.strip_prefix("network-") {
+            ("network", r)
+        } else if let Some(r) = c.name.strip_prefix("floating-ip-") {
+            ("floating IP", r)
+        } else {
+            return Ok(None);
+        };
+        let Some((id, what)) = rest
+            .split_once('-')
+            .and_then(|(id, what)| Some((id.parse::<u64>().ok()?, what)))
+        else {
+            return Ok(None);
+        };
+        if Timestamp::now().0 - c.created.0 < 60_000 {
+            return Ok(Some(("keep", "issued less than a minute ago".into())));
+        }
+        // The record's project, if it is live.
+        let live_project = if kind == "network" {
+            self.store()
+                .network_get(id)
+                .ok()
+                .filter(|n| !n.deleted)
+                .map(|n| n.project_id.unwrap_or_default())
+        } else {
+            self.store().floating_ip_get(id).ok().map(|f| f.project_id)
+        };
+        let Some(landed) = change_landed(what, &c.project_id, live_project.as_deref()) else {
+            return Ok(None);
+        };
+        Ok(Some(if landed {
+            ("accept", format!("{kind} {id}: the {what} happened"))
+        } else {
+            ("reject", format!("{kind} {id}: the {what} did not happen"))
+        }))
+    }
+
     pub fn reconcile_commissions(&self, fix: bool) -> Result<Vec<CommissionDrift>, ServiceError> {
         use crate::store::{CommissionState, JobState};
         let mut out = Vec::new();
@@ -251,6 +294,8 @@ impl Services {
                     Ok(j) => ("reject", format!("job {job} is {}", j.state.as_str())),
                     Err(_) => ("reject", format!("job {job} does not exist")),
                 }
+            } else if let Some(judged) = self.judge_named_commission(&c)? {
+                judged
             } else if c.name.starts_with("reconcile-") {
                 (
                     "reject",
@@ -277,5 +322,49 @@ impl Services {
             });
         }
         Ok(out)
+    }
+}
+
+/// Whether the change a named commission charged for happened, given the project of the live
+/// record (`None`: no live record). `None` for a name this does not know.
+fn change_landed(what: &str, commission_project: &str, live_project: Option<&str>) -> Option<bool> {
+    Some(match what {
+        "create" => live_project.is_some(),
+        "delete" => live_project.is_none(),
+        w if w.starts_with("reassign-") && w.ends_with("-to") => {
+            live_project == Some(commission_project)
+        }
+        w if w.starts_with("reassign-") && w.ends_with("-from") => {
+            live_project.is_some_and(|p| p != commission_project)
+        }
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::change_landed;
+
+    #[test]
+    fn named_commissions_follow_what_the_records_say() {
+        assert_eq!(change_landed("create", "p", Some("p")), Some(true));
+        assert_eq!(change_landed("create", "p", None), Some(false));
+        assert_eq!(change_landed("delete", "p", None), Some(true));
+        assert_eq!(change_landed("delete", "p", Some("p")), Some(false));
+        // A reassign from p1 to p2: the record now in p2 means both halves landed.
+        assert_eq!(change_landed("reassign-4-to", "p2", Some("p2")), Some(true));
+        assert_eq!(
+            change_landed("reassign-4-from", "p1", Some("p2")),
+            Some(true)
+        );
+        assert_eq!(
+            change_landed("reassign-4-to", "p2", Some("p1")),
+            Some(false)
+        );
+        assert_eq!(
+            change_landed("reassign-4-from", "p1", Some("p1")),
+            Some(false)
+        );
+        assert_eq!(change_landed("rename", "p", Some("p")), None);
     }
 }
