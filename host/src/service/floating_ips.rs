@@ -194,7 +194,11 @@ impl Services {
         batch.update(&after);
         batch.remove(&f);
         self.charged(
-            format!("floating-ip-{}-delete", f.id),
+            format!(
+                "floating-ip-{}-delete-{}",
+                f.id,
+                self.store().generate_id()?
+            ),
             &f.project_id,
             BTreeMap::from([(QUOTA.to_string(), -1)]),
             || Ok(self.store().commit(&batch)?),
@@ -238,7 +242,11 @@ impl Services {
             commit()?;
         } else {
             self.charged_move(
-                &format!("floating-ip-{}-reassign-{}", f.id, f.generation),
+                &format!(
+                    "floating-ip-{}-reassign-{}",
+                    f.id,
+                    self.store().generate_id()?
+                ),
                 QUOTA,
                 &f.project_id,
                 &target,

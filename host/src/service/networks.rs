@@ -71,7 +71,9 @@ pub(super) fn parse_id(kind: &str, id: &str) -> Result<u64, ServiceError> {
 
 impl Services {
     /// Issues and accepts a commission for a change that has no job (spec §16.3: accepted at
-    /// commit). `apply` commits the change; if it fails the commission is rejected.
+    /// commit). `apply` commits the change; if it fails the commission is rejected. Names must
+    /// be unique per attempt (callers add a fresh id where one operation may be retried):
+    /// issuing a name again returns the first commission, which a failed attempt has rejected.
     pub(super) fn charged<T>(
         &self,
         name: String,
@@ -479,7 +481,7 @@ impl Services {
         }
         match &n.project_id {
             Some(project) if !n.public => self.charged(
-                format!("network-{}-delete", n.id),
+                format!("network-{}-delete-{}", n.id, self.store().generate_id()?),
                 project,
                 BTreeMap::from([(PRIVATE_QUOTA.to_string(), -1)]),
                 || Ok(self.store().commit(&batch)?),
@@ -530,7 +532,7 @@ impl Services {
         }
         after.project_id = Some(target.clone());
         self.charged_move(
-            &format!("network-{}-reassign-{}", n.id, n.generation),
+            &format!("network-{}-reassign-{}", n.id, self.store().generate_id()?),
             PRIVATE_QUOTA,
             &old,
             &target,

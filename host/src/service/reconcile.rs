@@ -230,7 +230,8 @@ impl Services {
     /// longer exists, kept while it runs. A repair's (`reconcile-*`) is rejected (the record
     /// change it paid for did not land). Others are reported only.
     /// The verdict on a pending commission the network service issued around one record
-    /// change (`network-<id>-create|delete|reassign-<g>-from|to`, the same for `floating-ip-`):
+    /// change (`network-<id>-create`, `-delete-<n>`, `-reassign-<n>-from|to`, the same for
+    /// `floating-ip-`):
     /// did the change land? Commissions younger than a minute may still be in flight: kept.
     fn judge_named_commission(
         &self,
@@ -329,8 +330,8 @@ impl Services {
 /// record (`None`: no live record). `None` for a name this does not know.
 fn change_landed(what: &str, commission_project: &str, live_project: Option<&str>) -> Option<bool> {
     Some(match what {
-        "create" => live_project.is_some(),
-        "delete" => live_project.is_none(),
+        w if w == "create" || w.starts_with("create-") => live_project.is_some(),
+        w if w == "delete" || w.starts_with("delete-") => live_project.is_none(),
         w if w.starts_with("reassign-") && w.ends_with("-to") => {
             live_project == Some(commission_project)
         }
@@ -350,6 +351,7 @@ mod tests {
         assert_eq!(change_landed("create", "p", Some("p")), Some(true));
         assert_eq!(change_landed("create", "p", None), Some(false));
         assert_eq!(change_landed("delete", "p", None), Some(true));
+        assert_eq!(change_landed("delete-81", "p", None), Some(true));
         assert_eq!(change_landed("delete", "p", Some("p")), Some(false));
         // A reassign from p1 to p2: the record now in p2 means both halves landed.
         assert_eq!(change_landed("reassign-4-to", "p2", Some("p2")), Some(true));

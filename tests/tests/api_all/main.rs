@@ -8,6 +8,7 @@ mod compute;
 mod compute_more;
 mod console;
 mod identity;
+mod network_reassign;
 mod networks;
 mod plugins;
 mod plumbing;
