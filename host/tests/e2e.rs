@@ -199,6 +199,125 @@ fn openstack_server_lifecycle_against_serve_demo() {
     assert_eq!(after, serde_json::json!([]), "{after}");
 }
 
+/// The network commands of today's `openstack` CLI: a private network and subnet, a
+/// floating IP from the demo's public pool, a server on the network, a port attached to the
+/// running server with `--device` and detached by deleting it, and everything released.
+#[test]
+fn openstack_networks_and_ports_against_serve_demo() {
+    let Some(openstack) = openstack_or_skip("openstack_networks_and_ports_against_serve_demo")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let served = Served::start(dir.path(), &["--demo"]);
+    let exports: Vec<(String, String)> = served.exports();
+    let run = |args: &[&str]| {
+        let mut cmd = Command::new(&openstack);
+        cmd.args(args);
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("OS_")) {
+            cmd.env_remove(k);
+        }
+        cmd.envs(exports.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        cmd.output().expect("run openstack")
+    };
+    let json = |args: &[&str]| -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.extend(["-f", "json"]);
+        let text = ok(run(&all));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}: {text}"))
+    };
+    let net = json(&["network", "create", "backnet"]);
+    let net_id = net["id"].as_str().expect("network id").to_string();
+    json(&[
+        "subnet",
+        "create",
+        "--network",
+        "backnet",
+        "--subnet-range",
+        "10.5.0.0/24",
+        "backsub",
+    ]);
+    let fip = json(&["floating", "ip", "create", "public"]);
+    let address = fip["floating_ip_address"]
+        .as_str()
+        .expect("address")
+        .to_string();
+    let server = json(&[
+        "server",
+        "create",
+        "--flavor",
+        "C1R1024D10plain",
+        "--image",
+        "debian-12",
+        "--network",
+        "backnet",
+        "--wait",
+        "web",
+    ]);
+    assert_eq!(server["status"], "ACTIVE", "{server}");
+    let id = server["id"].as_str().expect("id").to_string();
+    assert!(
+        server["addresses"].to_string().contains("10.5.0."),
+        "{server}"
+    );
+
+    // A second NIC on the running server, through a port with --device.
+    let port = json(&[
+        "port",
+        "create",
+        "--network",
+        "backnet",
+        "--device",
+        &id,
+        "--fixed-ip",
+        "ip-address=10.5.0.50",
+        "eth1",
+    ]);
+    let port_id = port["id"].as_str().expect("port id").to_string();
+    let mut shown = json(&["port", "show", &port_id]);
+    for _ in 0..100 {
+        if shown["status"] == "ACTIVE" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        shown = json(&["port", "show", &port_id]);
+    }
+    assert_eq!(shown["status"], "ACTIVE", "{shown}");
+    assert_eq!(shown["device_id"], id.as_str(), "{shown}");
+    let mut with_nic = json(&["server", "show", &id]);
+    for _ in 0..100 {
+        if with_nic["addresses"].to_string().contains("10.5.0.50") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        with_nic = json(&["server", "show", &id]);
+    }
+    assert!(
+        with_nic["addresses"].to_string().contains("10.5.0.50"),
+        "{with_nic}"
+    );
+
+    // Deleting the attached port takes the NIC off.
+    ok(run(&["port", "delete", &port_id]));
+    let mut gone = false;
+    for _ in 0..100 {
+        let ports = json(&["port", "list"]);
+        if !ports.to_string().contains(&port_id) {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(gone, "port {port_id} still listed");
+    let listed = json(&["floating", "ip", "list"]);
+    assert!(listed.to_string().contains(&address), "{listed}");
+    ok(run(&["server", "delete", "--wait", &id]));
+    ok(run(&["floating", "ip", "delete", &address]));
+    ok(run(&["network", "delete", &net_id]));
+    let networks = json(&["network", "list"]);
+    assert!(!networks.to_string().contains("backnet"), "{networks}");
+}
+
 /// `kill -9` in the middle of a batch of creates: after a restart on the same data directory
 /// every server ends ACTIVE exactly once, the cluster holds exactly one instance per server,
 /// every job finished, and quota matches.

@@ -235,12 +235,19 @@ async fn image_metadata(
     Ok(Json(json!({"metadata": i.properties})))
 }
 
-async fn extensions(Caller(_): Caller) -> Json<Value> {
+/// `GET .../extensions` (compute and network): none. Neutron clients ask before some
+/// commands (`openstack network create`) and need the list, even empty.
+pub(super) async fn extensions(Caller(_): Caller) -> Json<Value> {
     Json(json!({"extensions": []}))
 }
 
-async fn extension(Caller(_): Caller) -> StatusCode {
-    StatusCode::NOT_FOUND
+pub(super) async fn extension(
+    Caller(_): Caller,
+    axum::extract::Path(alias): axum::extract::Path<String>,
+) -> ApiError {
+    ApiError(ServiceError::ItemNotFound(format!(
+        "Extension {alias} not found."
+    )))
 }
 
 /// `{"metadata": {k: v}}` (or `{"meta": ...}`) with string values, naming the first bad entry.

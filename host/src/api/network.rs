@@ -25,6 +25,14 @@ pub fn routes() -> Router<AppState> {
             get(show).put(rename).delete(remove),
         )
         .route("/network/v2.0/networks/{id}/action", post(action))
+        .route(
+            "/network/v2.0/extensions",
+            get(super::compute_catalog::extensions),
+        )
+        .route(
+            "/network/v2.0/extensions/{alias}",
+            get(super::compute_catalog::extension),
+        )
         .route("/network/v2.0/subnets", get(subnets).post(subnet_create))
         .route("/network/v2.0/subnets/detail", get(subnets))
         .route(
