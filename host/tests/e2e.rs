@@ -297,6 +297,28 @@ fn openstack_networks_and_ports_against_serve_demo() {
         "{with_nic}"
     );
 
+    // `server add floating ip` (Neutron's association): the floating IP becomes a NIC of the
+    // server on the public network; `server remove floating ip` takes it off again.
+    ok(run(&["server", "add", "floating", "ip", &id, &address]));
+    let wait_address = |present: bool| {
+        for _ in 0..100 {
+            let s = json(&["server", "show", &id]);
+            if s["addresses"].to_string().contains(&address) == present {
+                return s;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        panic!(
+            "the floating IP never {}",
+            if present { "appeared" } else { "went" }
+        );
+    };
+    wait_address(true);
+    let shown_ip = json(&["floating", "ip", "show", &address]);
+    assert!(!shown_ip["port_id"].is_null(), "{shown_ip}");
+    ok(run(&["server", "remove", "floating", "ip", &id, &address]));
+    wait_address(false);
+
     // Deleting the attached port takes the NIC off.
     ok(run(&["port", "delete", &port_id]));
     let mut gone = false;

@@ -110,6 +110,7 @@ async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Query(q): Query<ListQuery>,
+    Query(filters): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     let mut list = match since(&q)? {
         Some(t) => {
@@ -125,7 +126,48 @@ async fn list(
         list.retain(|n| &n.name == name);
     }
     let docs: Vec<Value> = list.iter().map(|n| network_doc(&state, n)).collect();
+    let docs = neutron_filter(docs, &filters);
     Ok(Json(json!({"networks": docs})).into_response())
+}
+
+/// Neutron's list filters: every query parameter but paging, sorting, `fields` and
+/// `changes-since` names a field that must equal one of its values (`?device_id=5`,
+/// `?floating_ip_address=A`, `?name=a&name=b`). Filters on fields the documents lack or hold
+/// as lists/objects are ignored, as older Neutron does. Booleans match case-insensitively.
+pub(super) fn neutron_filter(docs: Vec<Value>, pairs: &[(String, String)]) -> Vec<Value> {
+    const NOT_FILTERS: [&str; 7] = [
+        "changes-since",
+        "fields",
+        "limit",
+        "marker",
+        "page_reverse",
+        "sort_key",
+        "sort_dir",
+    ];
+    let mut wanted: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (k, v) in pairs {
+        if !NOT_FILTERS.contains(&k.as_str()) {
+            wanted.entry(k.clone()).or_default().push(v.clone());
+        }
+    }
+    docs.into_iter()
+        .filter(|doc| {
+            wanted.iter().all(|(key, values)| {
+                let text = match doc.get(key) {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(Value::Number(n)) => n.to_string(),
+                    Some(Value::Bool(b)) => b.to_string(),
+                    Some(Value::Null) => String::new(),
+                    _ => return true,
+                };
+                values.iter().any(|v| {
+                    *v == text
+                        || (matches!(doc.get(key), Some(Value::Bool(_)))
+                            && v.eq_ignore_ascii_case(&text))
+                })
+            })
+        })
+        .collect()
 }
 
 /// The object under `key`, or a 400 naming it.
@@ -255,6 +297,7 @@ async fn subnets(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Query(q): Query<ListQuery>,
+    Query(filters): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     let since = since(&q)?;
     let mut list = state.services.subnets_for(&caller)?;
@@ -268,6 +311,7 @@ async fn subnets(
         list.retain(|(_, s)| &s.name == name);
     }
     let docs: Vec<Value> = list.iter().map(|(n, s)| subnet_doc(&state, n, s)).collect();
+    let docs = neutron_filter(docs, &filters);
     Ok(Json(json!({"subnets": docs})).into_response())
 }
 

@@ -1,7 +1,7 @@
 //! Ports and floating IPs (spec §3.3, §3.4) under `/network/v2.0`, and the compute view of
 //! floating IPs `/compute/v2.0/os-floating-ips` (spec §2.9).
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use super::extract::{Caller, JsonBody};
-use super::network::{body_object, opt_bool, opt_str};
+use super::network::{body_object, neutron_filter, opt_bool, opt_str};
 use super::{ApiError, AppState};
 use crate::service::floating_ips::NewFloatingIp;
 use crate::service::ports::NewPort;
@@ -84,6 +84,7 @@ pub(super) fn fip_doc(f: &FloatingIp) -> Value {
 async fn ports(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    Query(filters): Query<Vec<(String, String)>>,
 ) -> Result<Json<Value>, ApiError> {
     let docs: Vec<Value> = state
         .services
@@ -91,7 +92,7 @@ async fn ports(
         .iter()
         .map(|p| port_doc(&state, p))
         .collect();
-    Ok(Json(json!({"ports": docs})))
+    Ok(Json(json!({"ports": neutron_filter(docs, &filters)})))
 }
 
 async fn port_create(
@@ -191,6 +192,7 @@ async fn port_delete(
 async fn fips(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    Query(filters): Query<Vec<(String, String)>>,
 ) -> Result<Json<Value>, ApiError> {
     let docs: Vec<Value> = state
         .services
@@ -198,7 +200,7 @@ async fn fips(
         .iter()
         .map(fip_doc)
         .collect();
-    Ok(Json(json!({"floatingips": docs})))
+    Ok(Json(json!({"floatingips": neutron_filter(docs, &filters)})))
 }
 
 async fn fip_create(
@@ -226,13 +228,36 @@ async fn fip_show(
     Ok(Json(json!({"floatingip": fip_doc(&f)})))
 }
 
-async fn fip_put(Caller(_): Caller) -> Result<StatusCode, ApiError> {
-    Err(ApiError::from(
-        crate::service::ServiceError::NotImplemented(
-            "Updating a floating IP is not supported: attach it with addFloatingIp or a port"
-                .into(),
-        ),
-    ))
+/// `PUT /floatingips/<id>` `{"floatingip": {"port_id": P | null}}`, what `openstack server
+/// add/remove floating ip` sends. See `Services::floating_ip_associate` for how Neutron's
+/// association maps onto Synnefo's floating IPs.
+async fn fip_put(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Json<Value>, ApiError> {
+    let obj = body_object(&body, "floatingip")?;
+    let port = match obj.get("port_id") {
+        None => {
+            return Err(ApiError::bad_request(
+                "Malformed request: 'floatingip.port_id' is required (a port id, or null)",
+            ));
+        }
+        Some(Value::Null) => None,
+        Some(Value::String(p)) => Some(p.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "'floatingip.port_id' must be a port id or null",
+            ));
+        }
+    };
+    let f = state
+        .services
+        .floating_ip_associate(&caller, &id, port.as_deref())
+        .await?;
+    Ok(Json(json!({"floatingip": fip_doc(&f)})))
 }
 
 async fn fip_delete(

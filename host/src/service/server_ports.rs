@@ -142,6 +142,51 @@ impl Services {
         self.disconnect_nic(caller, server, port_id).await
     }
 
+    /// Neutron's floating-IP association (`PUT /floatingips/<id>` with `port_id`). Neutron
+    /// NATs the floating IP to that port's fixed address; Synnefo has no NAT: a floating IP is
+    /// an address on the public network. So associating with a port of server S gives S a NIC
+    /// on the public network holding the floating IP (`addFloatingIp`), and `null` removes that
+    /// NIC (`removeFloatingIp`). The floating IP's `port_id` is then that NIC's port.
+    pub async fn floating_ip_associate(
+        &self,
+        caller: &Credentials,
+        id: &str,
+        port: Option<&str>,
+    ) -> Result<FloatingIp, ServiceError> {
+        let f = self.floating_ip_for(caller, id)?;
+        let address = f.address.to_string();
+        match port {
+            None => {
+                if let Some(server) = f.server_id.filter(|_| f.port_id.is_some()) {
+                    self.server_remove_floating_ip(caller, &server.to_string(), &address)
+                        .await?;
+                }
+            }
+            Some(p) => {
+                let port = self.port_for(caller, p)?;
+                let server = port.device_id.ok_or_else(|| {
+                    ServiceError::BadRequest(format!(
+                        "Port {} is not attached to a server",
+                        port.id
+                    ))
+                })?;
+                match f.server_id {
+                    Some(s) if s == server => {}
+                    Some(s) => {
+                        return Err(ServiceError::Conflict(format!(
+                            "Floating IP {address} is in use by server {s}"
+                        )));
+                    }
+                    None => {
+                        self.server_add_floating_ip(caller, &server.to_string(), &address)
+                            .await?;
+                    }
+                }
+            }
+        }
+        Ok(self.store().floating_ip_get(f.id)?)
+    }
+
     /// `POST /ports` with a `device_id`: a new port attached to that server (status BUILD
     /// until Ganeti has the NIC). On a public network the address must be one of the caller's
     /// floating IPs (operators may take any address).

@@ -424,7 +424,12 @@ async fn floating_ips_are_limited_by_quota_and_private_to_their_owner() {
             Some(json!({})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::NOT_IMPLEMENTED, "{}", r.text);
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "no 'floatingip': {}",
+        r.text
+    );
     ctx.create_user("mallory", "mallorypass1", "demo", false)
         .await;
     let other = ctx.token("mallory", "mallorypass1", "demo").await;

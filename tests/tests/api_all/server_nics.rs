@@ -213,6 +213,38 @@ async fn floating_ips_and_ports_attach_to_running_servers() {
     // No tag yet: a public NIC shows `[network] default_firewall_profile`.
     assert_eq!(s["attachments"][0]["firewallProfile"], "DISABLED", "{s}");
 
+    // Neutron's list filters, as the openstack CLI uses them.
+    let r = ctx
+        .get(&format!("/network/v2.0/ports?device_id={id}"), Some(&token))
+        .await;
+    assert_eq!(
+        r.body["ports"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        r.text
+    );
+    let r = ctx
+        .get("/network/v2.0/ports?device_id=424242", Some(&token))
+        .await;
+    assert_eq!(r.body["ports"], json!([]), "{}", r.text);
+    let r = ctx
+        .get(
+            &format!("/network/v2.0/floatingips?floating_ip_address={address}"),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(r.body["floatingips"][0]["id"], fid.as_str(), "{}", r.text);
+    let r = ctx
+        .get("/network/v2.0/networks?router:external=true", Some(&token))
+        .await;
+    assert!(
+        r.body["networks"]
+            .as_array()
+            .is_some_and(|l| l.iter().all(|n| n["router:external"] == true)),
+        "{}",
+        r.text
+    );
+
     // The same floating IP twice: 409.
     let r = action(
         &ctx,
