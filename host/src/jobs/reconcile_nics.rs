@@ -77,7 +77,7 @@ pub fn nic_drift(
             if port.status == "BUILD" && now.0 - port.updated.0 < BUILD_GRACE_MS {
                 continue;
             }
-            let fixed = fix && commit(env, release_port(&env.store, port.id, false)?)?;
+            let fixed = fix && commit(env, s.id, release_port(&env.store, port.id, false)?)?;
             drift.push(report(
                 format!("port {} in the database, no NIC {name} in Ganeti", port.id),
                 fixed,
@@ -143,7 +143,7 @@ pub fn nic_drift(
             continue;
         }
         batch.update(&after);
-        let fixed = fix && commit(env, batch)?;
+        let fixed = fix && commit(env, s.id, batch)?;
         drift.push(report(format!("{name}: {}", changes.join("; ")), fixed));
     }
     // A server created without ports has one default NIC named after the server itself.
@@ -171,8 +171,11 @@ fn show(ip: Option<Ipv4Addr>) -> String {
     ip.map(|a| a.to_string()).unwrap_or_else(|| "none".into())
 }
 
-/// Commits a repair; false if something changed meanwhile (the next pass looks again).
-fn commit(env: &JobEnv, batch: Batch) -> Result<bool, StepError> {
+/// Commits a repair; false if something changed meanwhile (the next pass looks again). The
+/// server's generation moves with it, so cached renderings of its addresses are redone.
+fn commit(env: &JobEnv, server_id: u64, mut batch: Batch) -> Result<bool, StepError> {
+    let server = env.store.server_get(server_id)?;
+    batch.update_server(&server, &server);
     match env.store.commit(&batch) {
         Ok(()) => {
             tracing::info!("reconciler synced a server's NICs with Ganeti");

@@ -225,16 +225,19 @@ fn allocate_port(cx: &StepCx) -> StepFuture<'_> {
         let plan = p
             .plan
             .ok_or_else(|| StepError::internal("server.connect without a NIC plan"))?;
-        let batch = allocate_ports(&cx.env.store, s.id, &s.user_id, &s.project_id, &[plan])?;
+        let mut batch = allocate_ports(&cx.env.store, s.id, &s.user_id, &s.project_id, &[plan])?;
+        // The server's generation moves with its ports (cached renderings list them).
+        batch.update_server(&s, &s);
         Ok(StepDone::with_batch(Value::Null, batch))
     })
 }
 
 fn release_port(cx: &StepCx) -> StepFuture<'_> {
     Box::pin(async move {
-        let (p, _) = load(cx)?;
+        let (p, s) = load(cx)?;
         let keep = p.plan.as_ref().is_some_and(|plan| plan.existing);
-        let batch = super::server_nics::release_port(&cx.env.store, p.port_id, keep)?;
+        let mut batch = super::server_nics::release_port(&cx.env.store, p.port_id, keep)?;
+        batch.update_server(&s, &s);
         Ok(StepDone::with_batch(Value::Null, batch))
     })
 }

@@ -89,6 +89,9 @@ async fn nic_drift_is_reported_then_repaired() {
             .is_empty(),
         "in sync after create"
     );
+    // Rendered (and cached) while both NICs are there.
+    let detail = ctx.get("/compute/v2.0/servers/detail", Some(&token)).await;
+    assert!(detail.text.contains("10.30.0.10"), "{}", detail.text);
 
     // Behind our back: the first NIC goes, the second gets a firewall tag, a NIC nobody
     // knows of appears.
@@ -158,6 +161,10 @@ async fn nic_drift_is_reported_then_repaired() {
         .clone();
     assert_eq!(s["attachments"].as_array().map(Vec::len), Some(1), "{s}");
     assert_eq!(s["attachments"][0]["firewallProfile"], "PROTECTED", "{s}");
+    // The cached listing follows too (the repair moves the server's generation).
+    let detail = ctx.get("/compute/v2.0/servers/detail", Some(&token)).await;
+    assert!(!detail.text.contains("10.30.0.10"), "{}", detail.text);
+    assert!(detail.text.contains("10.30.0.11"), "{}", detail.text);
     // The released address can be taken again.
     let r = ctx
         .request(
