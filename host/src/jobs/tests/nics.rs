@@ -349,3 +349,108 @@ async fn a_crash_at_every_log_boundary_of_connect_and_disconnect_changes_nothing
         }
     }
 }
+
+/// `server.create` with a NIC on a private network, crashing after `crash_at` log writes:
+/// the outcome (server, instances, quota, port, address, NIC in Ganeti) of the finished job.
+async fn create_with_nic(crash_at: Option<u64>) -> ((Outcome, NicOutcome), u64) {
+    let w = world().await;
+    let (server_id, port_id, network_id, job, writes) = {
+        let store = open_store(w.dir.path());
+        let e = engine(&store);
+        let network_id = private_network(&store);
+        let server_id = store.generate_id().expect("id");
+        let port_id = store.generate_id().expect("id");
+        let job = store.generate_id().expect("id");
+        let mut params = w.create_params(server_id);
+        params["nics"] = serde_json::to_value(vec![NicPlan {
+            port_id,
+            existing: false,
+            network_id,
+            address: None,
+            floating_ip_id: None,
+            name: String::new(),
+        }])
+        .expect("nics");
+        e.crash_after_writes(crash_at);
+        e.submit(
+            &SERVER_CREATE,
+            format!("server/{server_id}"),
+            params,
+            job,
+            Batch::new(),
+        )
+        .await
+        .expect("submit");
+        until_idle(&e).await;
+        (server_id, port_id, network_id, job, e.log_writes())
+    };
+    let store = open_store(w.dir.path());
+    let e = engine(&store);
+    e.recover().expect("recover");
+    assert_eq!(
+        finish(&e, job).await,
+        JobState::Succeeded,
+        "crash at {crash_at:?}"
+    );
+    let o = outcome(&w, &store, server_id, job);
+    let n = nic_outcome(&w, &store, server_id, network_id, port_id, job);
+    ((o, n), writes)
+}
+
+#[tokio::test]
+async fn a_crash_at_every_log_boundary_of_a_create_with_a_nic_changes_nothing() {
+    let (reference, writes) = create_with_nic(None).await;
+    assert_eq!(
+        (
+            reference.1.port.clone(),
+            reference.1.used_addresses,
+            reference.1.in_ganeti
+        ),
+        (Some(("ACTIVE".to_string(), true, None)), 1, true),
+        "{reference:?}"
+    );
+    for k in 0..writes {
+        let (o, _) = create_with_nic(Some(k)).await;
+        assert_eq!(o, reference, "crash after {k} log writes");
+    }
+}
+
+#[tokio::test]
+async fn a_crash_at_every_log_boundary_of_a_firewall_change_changes_nothing() {
+    async fn run(crash_at: Option<u64>) -> (NicOutcome, u64) {
+        let (w, store, e, server_id, network_id) = server_and_network().await;
+        let port_id = store.generate_id().expect("id");
+        let job = submit_nic(&e, server_id, &SERVER_CONNECT, port_id, Some(network_id)).await;
+        assert_eq!(finish(&e, job).await, JobState::Succeeded);
+        e.crash_after_writes(crash_at);
+        let job = submit_nic(&e, server_id, &SERVER_FIREWALL, port_id, None).await;
+        until_idle(&e).await;
+        let writes = e.log_writes();
+        drop(e);
+        drop(store);
+        let store = open_store(w.dir.path());
+        let e = engine(&store);
+        e.recover().expect("recover");
+        assert_eq!(
+            finish(&e, job).await,
+            JobState::Succeeded,
+            "crash at {crash_at:?}"
+        );
+        (
+            nic_outcome(&w, &store, server_id, network_id, port_id, job),
+            writes,
+        )
+    }
+    let (reference, writes) = run(None).await;
+    assert_eq!(
+        reference.tags,
+        vec!["synnefo:network:NIC:protected".to_string()]
+    );
+    for k in 0..writes {
+        assert_eq!(
+            run(Some(k)).await.0,
+            reference,
+            "crash after {k} log writes"
+        );
+    }
+}
