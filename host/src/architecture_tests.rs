@@ -42,6 +42,13 @@ const RULES: &[(&str, &[&str])] = &[
     ),
     ("cli", &["store", "api", "service", "plugins", "jobs"]),
     (
+        "names.rs",
+        &[
+            "api", "service", "store", "jobs", "plugins", "cli", "server", "demo", "config",
+            "backend", "clock",
+        ],
+    ),
+    (
         "console.rs",
         &[
             "api", "service", "store", "jobs", "plugins", "cli", "server", "demo", "config",

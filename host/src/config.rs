@@ -227,6 +227,11 @@ pub struct BackendsConfig {
     /// (`hotplug_if_possible`; other hypervisors apply the change at the next boot). When off,
     /// CONNECT and DISCONNECT need a STOPPED server.
     pub use_hotplug: bool,
+    /// The prefix of every Ganeti name cyclades gives (Synnefo's `BACKEND_PREFIX_ID`):
+    /// instances `<prefix><id>`, networks `<prefix>net-<id>`, NICs `<prefix>nic-<id>`, disks
+    /// `<prefix>vol-<id>`. Set it once, before the first server: instances named with another
+    /// prefix are not cyclades' (the reconciler leaves them alone).
+    pub name_prefix: String,
     /// Users whose servers always go to one backend, bypassing the allocator (Synnefo's
     /// `BACKEND_PER_USER`): user id or name → backend id or cluster name. Drained backends are
     /// used all the same; offline ones answer 503.
@@ -240,6 +245,7 @@ impl Default for BackendsConfig {
             reconcile_secs: 30,
             opportunistic_locking: true,
             use_hotplug: true,
+            name_prefix: crate::names::DEFAULT_PREFIX.into(),
             per_user: BTreeMap::new(),
         }
     }
@@ -499,6 +505,9 @@ impl Config {
                 "console.ports",
                 format!("[{first}, {last}] must be a range of non-zero ports, low to high"),
             ));
+        }
+        if let Some(problem) = crate::names::prefix_problem(&self.backends.name_prefix) {
+            return Err(invalid("backends.name_prefix", problem));
         }
         if self.console.connect_timeout_secs == 0 {
             return Err(invalid(

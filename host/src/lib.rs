@@ -22,6 +22,7 @@ pub mod demo;
 pub mod endpoints;
 pub mod ipam;
 pub mod jobs;
+pub mod names;
 pub mod plugins;
 pub mod resources;
 pub mod secrets;

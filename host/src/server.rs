@@ -48,6 +48,8 @@ pub enum ServerError {
     Plugin(#[from] PluginError),
     #[error("server failed: {0}")]
     Serve(std::io::Error),
+    #[error("backends.name_prefix: {0}")]
+    NamePrefix(String),
 }
 
 /// What to start.
@@ -128,6 +130,7 @@ impl RunningServer {
 /// Starts the server and returns once it accepts requests.
 pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError> {
     let config = options.config;
+    crate::names::set_prefix(&config.backends.name_prefix).map_err(ServerError::NamePrefix)?;
     let addr = config.server.listen;
     let listener = TcpListener::bind(addr)
         .await

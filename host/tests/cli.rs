@@ -561,3 +561,56 @@ fn operator_commands_explain_a_missing_server_or_token() {
         .expect("run");
     clean_failure(&out, "no admin token");
 }
+
+/// `[backends] name_prefix` (Synnefo's `BACKEND_PREFIX_ID`): every Ganeti name carries it, and
+/// a prefix Ganeti names could not take is refused at start in one line.
+#[test]
+fn the_ganeti_name_prefix_names_instances_and_is_checked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("cyclades.toml");
+    std::fs::write(&config, "[backends]\nname_prefix = \"lab-\"\n").expect("config");
+    let data = dir.path().join("data");
+    let served = Served::start(
+        &data,
+        &["--demo", "--config", config.to_str().expect("utf-8")],
+    );
+    let created = ok(served.cli(&[
+        "server-create",
+        "--name",
+        "web1",
+        "--user",
+        "demo",
+        "--flavor",
+        "C1R1024D10plain",
+        "--image",
+        "debian-12",
+        "--wait",
+        "--output-format",
+        "json",
+    ]));
+    let server: serde_json::Value = serde_json::from_str(&created).expect("json");
+    let id = server["id"]
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| server["id"].as_u64().map(|n| n.to_string()))
+        .expect("id");
+    let inspected = ok(served.cli(&["server-inspect", &id]));
+    assert!(inspected.contains(&format!("lab-{id}")), "{inspected}");
+    assert!(!inspected.contains(&format!("snf-{id}")), "{inspected}");
+    // Nothing to reconcile: the reconciler knows its own instances by the prefix.
+    assert!(ok(served.cli(&["reconcile-servers"])).contains("No drift"));
+    drop(served);
+
+    std::fs::write(&config, "[backends]\nname_prefix = \"lab_\"\n").expect("config");
+    let bad = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("other"))
+        .output()
+        .expect("run serve");
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("backends.name_prefix"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+}

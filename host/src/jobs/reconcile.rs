@@ -83,7 +83,7 @@ pub struct BackendDrift {
 }
 
 fn server_id(instance: &str) -> Option<u64> {
-    instance.strip_prefix("snf-")?.parse().ok()
+    crate::names::instance_id(instance)
 }
 
 /// The pass over one backend. `fixes` says which drift to repair.

@@ -45,7 +45,7 @@ pub struct NetworkDrift {
 }
 
 fn network_id(name: &str) -> Option<u64> {
-    name.strip_prefix("snf-net-")?.parse().ok()
+    crate::names::network_id(name)
 }
 
 fn connected_groups(info: &Value) -> BTreeSet<String> {

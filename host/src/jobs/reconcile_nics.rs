@@ -147,10 +147,10 @@ pub fn nic_drift(
         drift.push(report(format!("{name}: {}", changes.join("; ")), fixed));
     }
     // A server created without ports has one default NIC named after the server itself.
-    let default_nic = format!("snf-nic-{}", s.id);
+    let default_nic = crate::names::nic(s.id);
     for nic in &nics {
         let known = nic.name == default_nic || ports.iter().any(|p| p.ganeti_name() == nic.name);
-        if !known && nic.name.starts_with("snf-nic-") {
+        if !known && crate::names::is_nic(&nic.name) {
             drift.push(Drift {
                 kind: "unsynced_nics",
                 server_id: Some(s.id),

@@ -266,7 +266,7 @@ fn remove_added_nic(cx: &StepCx) -> StepFuture<'_> {
             // Its outcome does not matter: only whether the NIC is there afterwards.
             let _ = rapi.wait_job(job, timeout).await;
         }
-        let nic = format!("snf-nic-{}", p.port_id);
+        let nic = crate::names::nic(p.port_id);
         let Some(instance) = rapi.instance(&s.instance_name()).await? else {
             return Ok(StepDone::default());
         };
@@ -307,7 +307,7 @@ fn ganeti_nic_add(cx: &StepCx) -> StepFuture<'_> {
 fn wait_nic_add(cx: &StepCx) -> StepFuture<'_> {
     Box::pin(async move {
         let (p, s) = load(cx)?;
-        let nic = format!("snf-nic-{}", p.port_id);
+        let nic = crate::names::nic(p.port_id);
         let waited = wait_ganeti(cx, backend_id(&s)?, &cx.output("ganeti_nic_add")["job"]).await;
         // A failed job whose NIC is there anyway (a replayed submission) is a success.
         let (present, instance) = has_nic(cx, &s, &nic).await?;
@@ -344,7 +344,7 @@ fn finalize_connect(cx: &StepCx) -> StepFuture<'_> {
 fn ganeti_nic_remove(cx: &StepCx) -> StepFuture<'_> {
     Box::pin(async move {
         let (p, s) = load(cx)?;
-        let nic = format!("snf-nic-{}", p.port_id);
+        let nic = crate::names::nic(p.port_id);
         let (present, instance) = has_nic(cx, &s, &nic).await?;
         let rapi = cx.env.rapi(backend_id(&s)?)?;
         // The NIC's firewall tag goes with it (spec §10.2).
@@ -376,7 +376,7 @@ fn ganeti_nic_remove(cx: &StepCx) -> StepFuture<'_> {
 fn wait_nic_remove(cx: &StepCx) -> StepFuture<'_> {
     Box::pin(async move {
         let (p, s) = load(cx)?;
-        let nic = format!("snf-nic-{}", p.port_id);
+        let nic = crate::names::nic(p.port_id);
         let waited = wait_ganeti(cx, backend_id(&s)?, &cx.output("ganeti_nic_remove")["job"]).await;
         match waited {
             Ok(out) => Ok(StepDone::output(out.unwrap_or(Value::Null))),
@@ -407,7 +407,7 @@ fn ganeti_retag(cx: &StepCx) -> StepFuture<'_> {
             .profile
             .as_deref()
             .ok_or_else(|| StepError::internal("server.firewall without a profile"))?;
-        let nic = format!("snf-nic-{}", p.port_id);
+        let nic = crate::names::nic(p.port_id);
         let rapi = cx.env.rapi(backend_id(&s)?)?;
         let instance = rapi.instance(&s.instance_name()).await?.ok_or_else(|| {
             StepError::conflict(format!("Server {} has no instance in Ganeti", s.id))

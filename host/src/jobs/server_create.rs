@@ -375,7 +375,7 @@ fn render_request(cx: &StepCx) -> StepFuture<'_> {
             .cloned()
             .ok_or_else(|| StepError::internal("disk template plugin without capabilities"))?;
         let volume = Volume {
-            name: format!("snf-vol-{}", p.server_id),
+            name: crate::names::volume(p.server_id),
             size_gb: u32::try_from(flavor.disk_gb).unwrap_or(u32::MAX),
             origin: caps.clone.then(|| p.image_location.clone()),
             origin_size_mb: caps.clone.then_some(flavor.disk_gb * 1024),
@@ -411,7 +411,7 @@ fn create_body(cx: &StepCx, p: &ServerCreateParams) -> Result<Value, StepError> 
     // Ganeti's default instance policy wants 1-8 NICs: a server without ports gets one on the
     // backend's default link.
     let nics: Vec<Value> = if ports.is_empty() {
-        vec![json!({"name": format!("snf-nic-{}", p.server_id)})]
+        vec![json!({"name": crate::names::nic(p.server_id)})]
     } else {
         ports.iter().map(nic_json).collect()
     };
@@ -427,7 +427,7 @@ fn create_body(cx: &StepCx, p: &ServerCreateParams) -> Result<Value, StepError> 
     }
     let mut body = json!({
         "mode": "create",
-        "name": format!("snf-{}", p.server_id),
+        "name": crate::names::instance(p.server_id),
         "disk_template": r["disk_template"],
         "disks": r["disks"],
         "nics": nics,
@@ -459,7 +459,7 @@ fn ganeti_create(cx: &StepCx) -> StepFuture<'_> {
         let p: ServerCreateParams = cx.params()?;
         let backend_id = backend_of(cx)?;
         let rapi = cx.env.rapi(backend_id)?;
-        let name = format!("snf-{}", p.server_id);
+        let name = crate::names::instance(p.server_id);
         // Rule 3: look up before submitting, so a replay never creates twice.
         let job = if rapi.instance(&name).await?.is_some() {
             None
@@ -492,7 +492,7 @@ fn wait_create(cx: &StepCx) -> StepFuture<'_> {
         // What Ganeti made of the NICs (their MACs), recorded for `finalize` (rule 6).
         let p: ServerCreateParams = cx.params()?;
         let rapi = cx.env.rapi(backend_of(cx)?)?;
-        if let Some(instance) = rapi.instance(&format!("snf-{}", p.server_id)).await? {
+        if let Some(instance) = rapi.instance(&crate::names::instance(p.server_id)).await? {
             done.output["nics"] =
                 json!({"nic.names": instance["nic.names"], "nic.macs": instance["nic.macs"]});
         }
@@ -505,7 +505,7 @@ async fn wait_create_job(cx: &StepCx) -> Result<StepDone, StepError> {
         let p: ServerCreateParams = cx.params()?;
         let backend_id = backend_of(cx)?;
         let rapi = cx.env.rapi(backend_id)?;
-        let name = format!("snf-{}", p.server_id);
+        let name = crate::names::instance(p.server_id);
         let Some(mut job) = cx.output("ganeti_create")["job"].as_u64() else {
             return Ok(StepDone::output(json!({"instance_exists": true})));
         };
@@ -559,7 +559,12 @@ async fn wait_create_job(cx: &StepCx) -> Result<StepDone, StepError> {
 fn remove_instance(cx: &StepCx) -> StepFuture<'_> {
     Box::pin(async move {
         let p: ServerCreateParams = cx.params()?;
-        ensure_instance_removed(&cx.env, backend_of(cx)?, &format!("snf-{}", p.server_id)).await?;
+        ensure_instance_removed(
+            &cx.env,
+            backend_of(cx)?,
+            &crate::names::instance(p.server_id),
+        )
+        .await?;
         Ok(StepDone::default())
     })
 }

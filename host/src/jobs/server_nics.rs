@@ -241,7 +241,7 @@ pub async fn ensure_networks(
 pub fn nic_json(port: &Port) -> Value {
     json!({
         "name": port.ganeti_name(),
-        "network": format!("snf-net-{}", port.network_id),
+        "network": crate::names::network(port.network_id),
         "ip": port.ipv4.map(|(_, a)| a.to_string()),
     })
 }

@@ -256,7 +256,7 @@ impl Services {
             pool_mac_prefix: pooled_mac_prefix.clone(),
         })?;
         let link = if params.link.is_empty() {
-            format!("snf-link-{id}")
+            crate::names::link(id)
         } else {
             params.link
         };

@@ -146,7 +146,7 @@ versioned!(Server, "server");
 impl Server {
     /// The Ganeti instance name (`snf-<id>`).
     pub fn instance_name(&self) -> String {
-        format!("snf-{}", self.id)
+        crate::names::instance(self.id)
     }
 }
 

@@ -56,7 +56,7 @@ versioned!(Network, "network");
 impl Network {
     /// The Ganeti name (`snf-net-<id>`).
     pub fn ganeti_name(&self) -> String {
-        format!("snf-net-{}", self.id)
+        crate::names::network(self.id)
     }
 
     pub fn subnet_v4(&self) -> Option<&Subnet> {
@@ -134,7 +134,7 @@ versioned!(Port, "port");
 impl Port {
     /// The Ganeti NIC name (`snf-nic-<id>`).
     pub fn ganeti_name(&self) -> String {
-        format!("snf-nic-{}", self.id)
+        crate::names::nic(self.id)
     }
 }
 
