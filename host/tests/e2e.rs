@@ -8,6 +8,40 @@ use std::time::Duration;
 
 use support::*;
 
+/// The real `openstack` CLI pointed at a served cyclades (and nothing else from the caller's
+/// `OS_*` environment).
+struct Osc {
+    bin: std::path::PathBuf,
+    exports: Vec<(String, String)>,
+}
+
+impl Osc {
+    fn new(bin: std::path::PathBuf, served: &Served) -> Self {
+        Osc {
+            bin,
+            exports: served.exports(),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(args);
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("OS_")) {
+            cmd.env_remove(k);
+        }
+        cmd.envs(self.exports.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        cmd.output().expect("run openstack")
+    }
+
+    /// Runs with `-f json` and parses the output.
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.extend(["-f", "json"]);
+        let text = ok(self.run(&all));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}: {text}"))
+    }
+}
+
 #[test]
 fn openstack_token_issue_against_serve_demo() {
     let Some(openstack) = openstack_or_skip("openstack_token_issue_against_serve_demo") else {
@@ -23,15 +57,8 @@ fn openstack_token_issue_against_serve_demo() {
         "{:?}",
         served.banner
     );
-    let run = |args: &[&str]| {
-        let mut cmd = Command::new(&openstack);
-        cmd.args(args);
-        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("OS_")) {
-            cmd.env_remove(k);
-        }
-        cmd.envs(exports.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        cmd.output().expect("run openstack")
-    };
+    let osc = Osc::new(openstack, &served);
+    let run = |args: &[&str]| osc.run(args);
     let issued = ok(run(&["token", "issue", "-f", "json"]));
     let token: serde_json::Value =
         serde_json::from_str(&issued).expect("json from openstack token issue");
@@ -77,22 +104,9 @@ fn openstack_server_lifecycle_against_serve_demo() {
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let served = Served::start(dir.path(), &["--demo"]);
-    let exports: Vec<(String, String)> = served.exports();
-    let run = |args: &[&str]| {
-        let mut cmd = Command::new(&openstack);
-        cmd.args(args);
-        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("OS_")) {
-            cmd.env_remove(k);
-        }
-        cmd.envs(exports.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        cmd.output().expect("run openstack")
-    };
-    let json = |args: &[&str]| -> serde_json::Value {
-        let mut all = args.to_vec();
-        all.extend(["-f", "json"]);
-        let text = ok(run(&all));
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}: {text}"))
-    };
+    let osc = Osc::new(openstack, &served);
+    let run = |args: &[&str]| osc.run(args);
+    let json = |args: &[&str]| osc.json(args);
     let flavors = json(&["flavor", "list"]);
     assert!(
         flavors
@@ -210,22 +224,9 @@ fn openstack_networks_and_ports_against_serve_demo() {
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let served = Served::start(dir.path(), &["--demo"]);
-    let exports: Vec<(String, String)> = served.exports();
-    let run = |args: &[&str]| {
-        let mut cmd = Command::new(&openstack);
-        cmd.args(args);
-        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("OS_")) {
-            cmd.env_remove(k);
-        }
-        cmd.envs(exports.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        cmd.output().expect("run openstack")
-    };
-    let json = |args: &[&str]| -> serde_json::Value {
-        let mut all = args.to_vec();
-        all.extend(["-f", "json"]);
-        let text = ok(run(&all));
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}: {text}"))
-    };
+    let osc = Osc::new(openstack, &served);
+    let run = |args: &[&str]| osc.run(args);
+    let json = |args: &[&str]| osc.json(args);
     let net = json(&["network", "create", "backnet"]);
     let net_id = net["id"].as_str().expect("network id").to_string();
     json(&[
