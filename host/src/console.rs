@@ -3,7 +3,8 @@
 //! A console request gets a one-time forwarding: a fresh listening socket on
 //! `[console] listen` (from `[console] ports`, or any free port) and a random password. The
 //! first client to connect within `[console] connect_timeout_secs` is taken through the RFB
-//! handshake (protocol 3.3, 3.7 or 3.8) with VNC authentication (DES of a random challenge);
+//! handshake (protocol 3.3, 3.7 or 3.8; over plain TCP, or inside WebSocket binary messages for
+//! noVNC) with VNC authentication (DES of a random challenge);
 //! only then does the proxy connect to the instance's VNC server (as Ganeti's kvm exports it,
 //! without a password) and relay bytes both ways. The socket closes after that one client, or
 //! when the timeout passes unused, so a password opens one session at most.
@@ -51,6 +52,14 @@ pub enum RfbError {
     Protocol(String),
 }
 
+/// How the client reaches a forwarding: plain RFB over TCP (`vnc`), or RFB inside WebSocket
+/// binary messages (`vnc-ws`, what noVNC and Synnefo's UI use), on the same one-time port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Tcp,
+    WebSocket,
+}
+
 /// A forwarding ready for one client.
 #[derive(Clone, Debug)]
 pub struct Forwarding {
@@ -90,6 +99,7 @@ pub async fn forward(
     settings: &ConsoleSettings,
     target: SocketAddr,
     password: String,
+    transport: Transport,
 ) -> Result<Forwarding, ConsoleError> {
     let listener = bind(settings).await?;
     let port = listener.local_addr().map_err(ConsoleError::Listen)?.port();
@@ -100,10 +110,12 @@ pub async fn forward(
         // One client per forwarding: nobody else can connect from here on.
         drop(listener);
         match accepted {
-            Ok(Ok((client, peer))) => match session(client, target, &secret).await {
-                Ok(()) => tracing::info!(%peer, port, "console session ended"),
-                Err(e) => tracing::info!(%peer, port, error = %e, "console session refused"),
-            },
+            Ok(Ok((client, peer))) => {
+                match serve_client(client, transport, target, &secret).await {
+                    Ok(()) => tracing::info!(%peer, port, "console session ended"),
+                    Err(e) => tracing::info!(%peer, port, error = %e, "console session refused"),
+                }
+            }
             Ok(Err(e)) => tracing::warn!(port, error = %e, "console accept failed"),
             Err(_) => tracing::debug!(port, "console forwarding expired unused"),
         }
@@ -152,8 +164,76 @@ fn banner(minor: u8) -> &'static [u8; 12] {
     }
 }
 
-async fn session(
-    mut client: TcpStream,
+/// Takes the accepted client through its transport to the RFB session.
+async fn serve_client(
+    client: TcpStream,
+    transport: Transport,
+    target: SocketAddr,
+    password: &str,
+) -> Result<(), RfbError> {
+    match transport {
+        Transport::Tcp => session(client, target, password).await,
+        Transport::WebSocket => {
+            let ws = timed(async {
+                tokio_tungstenite::accept_async(client)
+                    .await
+                    .map_err(|e| RfbError::Protocol(format!("WebSocket handshake: {e}")))
+            })
+            .await?;
+            let (near, far) = tokio::io::duplex(64 * 1024);
+            tokio::spawn(websocket_bridge(ws, far));
+            session(near, target, password).await
+        }
+    }
+}
+
+/// Moves bytes between WebSocket binary messages and a byte pipe, both ways, until either
+/// side closes.
+async fn websocket_bridge(
+    ws: tokio_tungstenite::WebSocketStream<TcpStream>,
+    pipe: tokio::io::DuplexStream,
+) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let (mut sink, mut stream) = ws.split();
+    let (mut from_pipe, mut to_pipe) = tokio::io::split(pipe);
+    let inbound = async {
+        while let Some(Ok(message)) = stream.next().await {
+            match message {
+                Message::Binary(bytes) => {
+                    if to_pipe.write_all(&bytes).await.is_err() {
+                        break;
+                    }
+                }
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+        let _ = to_pipe.shutdown().await;
+    };
+    let outbound = async {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            match from_pipe.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if sink
+                        .send(Message::Binary(buf[..n].to_vec().into()))
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = sink.close().await;
+    };
+    tokio::join!(inbound, outbound);
+}
+
+async fn session<S: AsyncRead + AsyncWrite + Unpin>(
+    mut client: S,
     target: SocketAddr,
     password: &str,
 ) -> Result<(), RfbError> {
@@ -271,7 +351,10 @@ async fn open_backend(target: SocketAddr) -> Result<TcpStream, RfbError> {
     Ok(server)
 }
 
-async fn relay(mut client: TcpStream, mut backend: TcpStream) -> Result<(), RfbError> {
+async fn relay<S: AsyncRead + AsyncWrite + Unpin>(
+    mut client: S,
+    mut backend: TcpStream,
+) -> Result<(), RfbError> {
     tokio::io::copy_bidirectional(&mut client, &mut backend).await?;
     Ok(())
 }
@@ -338,7 +421,7 @@ mod tests {
             .await
             .expect("vnc");
         for minor in [3, 7, 8] {
-            let f = forward(&settings(), vnc, one_time_password())
+            let f = forward(&settings(), vnc, one_time_password(), Transport::Tcp)
                 .await
                 .expect("forward");
             assert_eq!(f.password.len(), 8);
@@ -369,7 +452,7 @@ mod tests {
         let vnc = crate::backend::sim::vnc::start("127.0.0.1".parse().expect("ip"))
             .await
             .expect("vnc");
-        let f = forward(&settings(), vnc, "Right123".into())
+        let f = forward(&settings(), vnc, "Right123".into(), Transport::Tcp)
             .await
             .expect("forward");
         let (result, mut s) = client(f.port, 8, "Wrong123").await;
@@ -380,7 +463,7 @@ mod tests {
         s.read_exact(&mut reason).await.expect("reason");
         assert_eq!(reason, b"Authentication failed");
         // Only the first 8 characters count, as in every VNC client.
-        let f = forward(&settings(), vnc, "Right123".into())
+        let f = forward(&settings(), vnc, "Right123".into(), Transport::Tcp)
             .await
             .expect("forward");
         assert_eq!(client(f.port, 8, "Right123-and-more").await.0, 0);
@@ -392,7 +475,7 @@ mod tests {
         let closed = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let target = closed.local_addr().expect("addr");
         drop(closed);
-        let f = forward(&settings(), target, "secret12".into())
+        let f = forward(&settings(), target, "secret12".into(), Transport::Tcp)
             .await
             .expect("forward");
         assert_eq!(client(f.port, 8, "secret12").await.0, 1);
@@ -400,7 +483,7 @@ mod tests {
             connect_timeout: Duration::from_millis(100),
             ..settings()
         };
-        let f = forward(&quick, target, "secret12".into())
+        let f = forward(&quick, target, "secret12".into(), Transport::Tcp)
             .await
             .expect("forward");
         tokio::time::sleep(Duration::from_millis(400)).await;
@@ -417,12 +500,12 @@ mod tests {
             ..settings()
         };
         let target: SocketAddr = "127.0.0.1:9".parse().expect("addr");
-        let f = forward(&ranged, target, "secret12".into())
+        let f = forward(&ranged, target, "secret12".into(), Transport::Tcp)
             .await
             .expect("forward");
         assert_eq!(f.port, base);
         // The one port is taken until that forwarding ends.
-        let err = forward(&ranged, target, "secret12".into())
+        let err = forward(&ranged, target, "secret12".into(), Transport::Tcp)
             .await
             .expect_err("range exhausted");
         assert!(err.to_string().contains("no free console port"), "{err}");

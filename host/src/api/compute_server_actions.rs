@@ -90,7 +90,7 @@ pub(super) async fn action(
         "console" | "os-getVNCConsole" => {
             let requested = args.get("type").and_then(Value::as_str).unwrap_or("");
             let kind = match (name.as_str(), requested) {
-                ("os-getVNCConsole", "novnc") => "vnc-wss",
+                ("os-getVNCConsole", "novnc") => "vnc-ws",
                 ("os-getVNCConsole", "xvpvnc") => "vnc",
                 ("os-getVNCConsole", other) => {
                     return Err(ApiError::bad_request(format!(
@@ -104,6 +104,13 @@ pub(super) async fn action(
                 .await?;
             let doc = if name == "console" {
                 json!({"console": {"type": c.kind, "host": c.host, "port": c.port, "password": c.password}})
+            } else if requested == "novnc" {
+                let url = c.novnc_url.ok_or_else(|| {
+                    ApiError(ServiceError::NotImplemented(
+                        "noVNC consoles need [console] novnc_url (a noVNC vnc_lite.html page); the console action with type vnc-ws works without it".into(),
+                    ))
+                })?;
+                json!({"console": {"type": "novnc", "url": url}})
             } else {
                 json!({"console": {"type": requested,
                     "url": format!("{}:{}?password={}", c.host, c.port, c.password)}})

@@ -1,6 +1,7 @@
 //! `console` / `os-getVNCConsole` (spec §2.4): checks the server, asks Ganeti where the
 //! instance's VNC console is, opens a one-time forwarding through the built-in proxy
-//! (`crate::console`) with a fresh password, re-checks that the console did not move meanwhile,
+//! (`crate::console`; plain RFB for `vnc`, WebSocket for `vnc-ws` and noVNC) with a fresh
+//! password, re-checks that the console did not move meanwhile,
 //! and answers with the proxy's host, port and password. Never hands out the node's address.
 
 use std::net::SocketAddr;
@@ -9,7 +10,7 @@ use std::time::Duration;
 use super::reconcile::Fixes;
 use super::{Credentials, ServiceError, Services};
 use crate::backend::rapi::BackendError;
-use crate::console::{ConsoleSettings, forward, one_time_password};
+use crate::console::{ConsoleSettings, Transport, forward, one_time_password};
 
 /// Where a server's console is reached (spec §2.4 `console`).
 #[derive(Clone, Debug)]
@@ -18,6 +19,8 @@ pub struct ConsoleInfo {
     pub host: String,
     pub port: u64,
     pub password: String,
+    /// For `vnc-ws`: the noVNC page that opens this console, when `[console] novnc_url` is set.
+    pub novnc_url: Option<String>,
 }
 
 /// The host in an `http(s)://host[:port]/...` URL.
@@ -49,20 +52,21 @@ impl Services {
         kind: &str,
         public_url: &str,
     ) -> Result<ConsoleInfo, ServiceError> {
-        match kind {
-            "vnc" => {}
-            "vnc-ws" | "vnc-wss" => {
+        let transport = match kind {
+            "vnc" => Transport::Tcp,
+            "vnc-ws" => Transport::WebSocket,
+            "vnc-wss" => {
                 self.server_for(caller, id)?;
-                return Err(ServiceError::NotImplemented(format!(
-                    "Console type '{kind}' needs a WebSocket proxy, which cyclades does not have yet; use 'vnc'"
-                )));
+                return Err(ServiceError::NotImplemented(
+                    "Console type 'vnc-wss' needs TLS on the console proxy, which cyclades does not have yet; use 'vnc-ws' behind a TLS-terminating proxy, or 'vnc'".into(),
+                ));
             }
             _ => {
                 return Err(ServiceError::BadRequest(format!(
                     "Invalid console type '{kind}': use vnc, vnc-ws or vnc-wss"
                 )));
             }
-        }
+        };
         let s = self.server_for(caller, id)?;
         if s.deleted {
             return Err(ServiceError::BadRequest("Server has been deleted.".into()));
@@ -137,9 +141,14 @@ impl Services {
                     "Cannot resolve the console host {host} of server {id}"
                 ))
             })?;
-        let forwarding = forward(&self.console_settings(), target, one_time_password())
-            .await
-            .map_err(|e| ServiceError::ServiceUnavailable(e.to_string()))?;
+        let forwarding = forward(
+            &self.console_settings(),
+            target,
+            one_time_password(),
+            transport,
+        )
+        .await
+        .map_err(|e| ServiceError::ServiceUnavailable(e.to_string()))?;
         // Re-check: a migration meanwhile would leave the forwarding pointing at the old
         // node (it then expires unused).
         let again = rapi.console(&name).await?;
@@ -154,11 +163,19 @@ impl Services {
             .public_host
             .clone()
             .unwrap_or_else(|| url_host(public_url).to_string());
+        let novnc_url = match (&self.config().console.novnc_url, transport) {
+            (Some(page), Transport::WebSocket) => Some(format!(
+                "{page}?host={public_host}&port={}&password={}&encrypt=0&path=",
+                forwarding.port, forwarding.password
+            )),
+            _ => None,
+        };
         Ok(ConsoleInfo {
             kind: kind.to_string(),
             host: public_host,
             port: u64::from(forwarding.port),
             password: forwarding.password,
+            novnc_url,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! The VNC console end to end on a simulated kvm cluster: the `console` action opens a
-//! one-time forwarding through the built-in proxy, a VNC client authenticates with the
-//! password it got and reaches the instance's console; the node's own address is never
+//! one-time forwarding through the built-in proxy, a VNC client (plain, or over WebSocket as
+//! noVNC) authenticates with the password it got and reaches the instance's console; noVNC URLs
+//! point at the configured page; the node's own address is never
 //! handed out; an instance Ganeti stopped behind our back is refused and its record synced.
 
 use cyclades_tests::TestContext;
@@ -37,6 +38,50 @@ async fn vnc_desktop_name(host: &str, port: u16, password: &str) -> String {
     let mut name = vec![0u8; len];
     s.read_exact(&mut name).await.expect("name");
     String::from_utf8(name).expect("utf-8")
+}
+
+/// A WebSocket VNC client, as noVNC is: RFB 3.8 with VNC authentication in binary messages.
+async fn websocket_desktop_name(port: u16, password: &str) -> String {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let (mut ws, _) = tokio_tungstenite::client_async(format!("ws://127.0.0.1:{port}/"), tcp)
+        .await
+        .expect("WebSocket handshake");
+    let mut buffer: Vec<u8> = Vec::new();
+    let mut read = async |ws: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+                          n: usize|
+           -> Vec<u8> {
+        while buffer.len() < n {
+            match ws.next().await.expect("message").expect("frame") {
+                Message::Binary(b) => buffer.extend_from_slice(&b),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        buffer.drain(..n).collect()
+    };
+    assert_eq!(read(&mut ws, 12).await, b"RFB 003.008\n");
+    ws.send(Message::Binary(b"RFB 003.008\n".to_vec().into()))
+        .await
+        .expect("send");
+    assert_eq!(read(&mut ws, 2).await, [1, 2]);
+    ws.send(Message::Binary(vec![2].into()))
+        .await
+        .expect("send");
+    let challenge: [u8; 16] = read(&mut ws, 16).await.try_into().expect("16 bytes");
+    let response = cyclades::console::vnc_auth_response(&challenge, password);
+    ws.send(Message::Binary(response.to_vec().into()))
+        .await
+        .expect("send");
+    assert_eq!(read(&mut ws, 4).await, [0, 0, 0, 0], "authenticated");
+    ws.send(Message::Binary(vec![1].into()))
+        .await
+        .expect("ClientInit");
+    let init = read(&mut ws, 24).await;
+    let len = u32::from_be_bytes([init[20], init[21], init[22], init[23]]) as usize;
+    String::from_utf8(read(&mut ws, len).await).expect("utf-8")
 }
 
 #[tokio::test]
@@ -99,11 +144,28 @@ async fn the_console_goes_through_a_one_time_authenticated_forwarding() {
         "{}",
         r.text
     );
+    // Without [console] novnc_url there is no page to send a browser to.
     let r = act(json!({"os-getVNCConsole": {"type": "novnc"}})).await;
-    r.fault(501, "notImplemented");
+    assert!(
+        r.fault(501, "notImplemented").contains("novnc_url"),
+        "{}",
+        r.text
+    );
     act(json!({"console": {"type": "vnc-wss"}}))
         .await
         .fault(501, "notImplemented");
+
+    // vnc-ws: the same one-time forwarding, RFB inside WebSocket binary messages (noVNC).
+    let r = act(json!({"console": {"type": "vnc-ws"}})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let c = &r.body["console"];
+    assert_eq!(c["type"], "vnc-ws");
+    let port = c["port"].as_u64().expect("port") as u16;
+    let password = c["password"].as_str().expect("password").to_string();
+    assert_eq!(
+        websocket_desktop_name(port, &password).await,
+        "cyclades simulated console"
+    );
 
     // Ganeti stops the instance behind our back: 400, and the record follows Ganeti.
     let job = ctx
@@ -118,4 +180,47 @@ async fn the_console_goes_through_a_one_time_authenticated_forwarding() {
         .await
         .fault(400, "badRequest");
     ctx.wait_server(&token, &id, "STOPPED").await;
+}
+
+#[tokio::test]
+async fn novnc_urls_point_at_the_configured_page() {
+    let ctx = TestContext::with_config(|c| {
+        c.demo.ganeti_hypervisor = "kvm".into();
+        c.console.novnc_url = Some("https://novnc.example.org/vnc_lite.html".into());
+    })
+    .await;
+    let token = ctx.demo_token().await;
+    let image = ctx.demo_image(&token).await;
+    let flavor = flavor_id(&ctx, &token, FLAVOR_SMALL).await;
+    let r = create(
+        &ctx,
+        &token,
+        json!({"name": "web", "imageRef": image, "flavorRef": flavor}),
+    )
+    .await;
+    let id = r.body["server"]["id"].as_str().expect("id").to_string();
+    ctx.wait_server(&token, &id, "ACTIVE").await;
+    let r = ctx
+        .request(
+            Method::POST,
+            &format!("/compute/v2.0/servers/{id}/action"),
+            Some(&token),
+            Some(json!({"os-getVNCConsole": {"type": "novnc"}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let url = r.body["console"]["url"].as_str().expect("url").to_string();
+    assert!(
+        url.starts_with("https://novnc.example.org/vnc_lite.html?host=127.0.0.1&port="),
+        "{url}"
+    );
+    let query: std::collections::HashMap<&str, &str> = url
+        .split_once('?')
+        .map(|(_, q)| q.split('&').filter_map(|kv| kv.split_once('=')).collect())
+        .unwrap_or_default();
+    let port: u16 = query["port"].parse().expect("port");
+    assert_eq!(
+        websocket_desktop_name(port, query["password"]).await,
+        "cyclades simulated console"
+    );
 }
