@@ -84,6 +84,9 @@ pub struct ConsoleConfig {
     pub ports: Option<[u16; 2]>,
     /// How long a forwarding waits for its client, in seconds.
     pub connect_timeout_secs: u64,
+    /// At most this many forwardings wait for their client at once (each holds a port): more
+    /// console requests answer 503 until some are used or expire.
+    pub max_waiting: usize,
     /// A noVNC page (its `vnc_lite.html`, e.g. Debian's `novnc` package behind a web server)
     /// for `os-getVNCConsole` `novnc` URLs; without it those answer 501.
     pub novnc_url: Option<String>,
@@ -96,6 +99,7 @@ impl Default for ConsoleConfig {
             public_host: None,
             ports: None,
             connect_timeout_secs: 30,
+            max_waiting: 256,
             novnc_url: None,
         }
     }

@@ -31,6 +31,35 @@ pub struct ConsoleSettings {
     /// An inclusive port range, or any free port.
     pub ports: Option<(u16, u16)>,
     pub connect_timeout: Duration,
+    /// At most this many forwardings wait for a client at once, counted in `waiting`.
+    pub max_waiting: usize,
+    pub waiting: WaitingCount,
+}
+
+/// How many forwardings are waiting for their client (shared by every request of a server).
+#[derive(Clone, Debug, Default)]
+pub struct WaitingCount(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+/// One waiting forwarding; counted until dropped.
+struct Waiting(WaitingCount);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        (self.0).0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl WaitingCount {
+    /// Counts one more, unless `max` already wait.
+    fn enter(&self, max: usize) -> Option<Waiting> {
+        use std::sync::atomic::Ordering;
+        self.0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Waiting(self.clone()))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +68,8 @@ pub enum ConsoleError {
     NoFreePort(u16, u16),
     #[error("cannot listen for a console connection: {0}")]
     Listen(#[source] std::io::Error),
+    #[error("{0} consoles are already waiting for their clients; try again shortly")]
+    Busy(usize),
 }
 
 /// Why a console session ended early (logged, never shown to API users).
@@ -101,6 +132,10 @@ pub async fn forward(
     password: String,
     transport: Transport,
 ) -> Result<Forwarding, ConsoleError> {
+    let waiting = settings
+        .waiting
+        .enter(settings.max_waiting)
+        .ok_or(ConsoleError::Busy(settings.max_waiting))?;
     let listener = bind(settings).await?;
     let port = listener.local_addr().map_err(ConsoleError::Listen)?.port();
     let timeout = settings.connect_timeout;
@@ -109,6 +144,7 @@ pub async fn forward(
         let accepted = tokio::time::timeout(timeout, listener.accept()).await;
         // One client per forwarding: nobody else can connect from here on.
         drop(listener);
+        drop(waiting);
         match accepted {
             Ok(Ok((client, peer))) => {
                 match serve_client(client, transport, target, &secret).await {
@@ -412,6 +448,8 @@ mod tests {
             listen: "127.0.0.1".parse().expect("ip"),
             ports: None,
             connect_timeout: Duration::from_secs(5),
+            max_waiting: 8,
+            waiting: WaitingCount::default(),
         }
     }
 
@@ -509,6 +547,30 @@ mod tests {
             .await
             .expect_err("range exhausted");
         assert!(err.to_string().contains("no free console port"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn waiting_forwardings_are_bounded_and_counted_down() {
+        let vnc = crate::backend::sim::vnc::start("127.0.0.1".parse().expect("ip"))
+            .await
+            .expect("vnc");
+        let one = ConsoleSettings {
+            max_waiting: 1,
+            ..settings()
+        };
+        let f = forward(&one, vnc, "secret12".into(), Transport::Tcp)
+            .await
+            .expect("first");
+        let err = forward(&one, vnc, "secret12".into(), Transport::Tcp)
+            .await
+            .expect_err("one already waits");
+        assert!(matches!(err, ConsoleError::Busy(1)), "{err}");
+        // Used: the slot is free again.
+        assert_eq!(client(f.port, 8, "secret12").await.0, 0);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        forward(&one, vnc, "secret12".into(), Transport::Tcp)
+            .await
+            .expect("the slot came back");
     }
 
     #[test]

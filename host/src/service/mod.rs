@@ -64,6 +64,8 @@ struct Inner {
     jobs: JobEngine,
     secrets: vmapi::SecretCache,
     reconcile: reconcile::ReconcileBook,
+    /// Console forwardings waiting for their client (bounded by `[console] max_waiting`).
+    console_waiting: crate::console::WaitingCount,
 }
 
 impl Services {
@@ -95,6 +97,7 @@ impl Services {
                 jobs,
                 secrets: vmapi::SecretCache::default(),
                 reconcile: reconcile::ReconcileBook::default(),
+                console_waiting: Default::default(),
             }),
         }
     }
@@ -106,6 +109,10 @@ impl Services {
 
     fn secrets(&self) -> &vmapi::SecretCache {
         &self.inner.secrets
+    }
+
+    fn console_waiting(&self) -> &crate::console::WaitingCount {
+        &self.inner.console_waiting
     }
 
     fn reconcile_book(&self) -> &reconcile::ReconcileBook {

@@ -40,6 +40,8 @@ impl Services {
             listen: c.listen.unwrap_or_else(|| self.config().server.listen.ip()),
             ports: c.ports.map(|[a, b]| (a, b)),
             connect_timeout: Duration::from_secs(c.connect_timeout_secs),
+            max_waiting: c.max_waiting,
+            waiting: self.console_waiting().clone(),
         }
     }
 
