@@ -336,8 +336,17 @@ fn openstack_networks_and_ports_against_serve_demo() {
     assert!(listed.to_string().contains(&address), "{listed}");
     ok(run(&["server", "delete", "--wait", &id]));
     ok(run(&["floating", "ip", "delete", &address]));
+    // The network is on the cluster: its removal is a network.destroy job; it leaves the
+    // list when that finishes.
     ok(run(&["network", "delete", &net_id]));
-    let networks = json(&["network", "list"]);
+    let mut networks = json(&["network", "list"]);
+    for _ in 0..100 {
+        if !networks.to_string().contains("backnet") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        networks = json(&["network", "list"]);
+    }
     assert!(!networks.to_string().contains("backnet"), "{networks}");
 }
 

@@ -6,6 +6,7 @@
 //! - a crash at every log boundary (engine dropped, sled reopened, jobs recovered): the final
 //!   store and simulator state equal those of a run without a crash.
 
+mod networks;
 mod nics;
 
 use std::collections::BTreeMap;

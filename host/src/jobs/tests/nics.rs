@@ -11,7 +11,7 @@ use crate::clock::Timestamp;
 use crate::store::{Network, Subnet};
 
 /// A private network with one IPv4 subnet, 10.9.0.0/24, in the store.
-fn private_network(store: &Store) -> u64 {
+pub(super) fn private_network(store: &Store) -> u64 {
     let id = store.generate_id().expect("id");
     let now = Timestamp::now();
     let network = Network {
