@@ -87,6 +87,9 @@ pub struct ConsoleConfig {
     /// At most this many forwardings wait for their client at once (each holds a port): more
     /// console requests answer 503 until some are used or expire.
     pub max_waiting: usize,
+    /// One PEM file with the private key and certificate chain for `vnc-wss` consoles
+    /// (WebSocket over TLS); without it `vnc-wss` answers 501.
+    pub tls_pem: Option<PathBuf>,
     /// A noVNC page (its `vnc_lite.html`, e.g. Debian's `novnc` package behind a web server)
     /// for `os-getVNCConsole` `novnc` URLs; without it those answer 501.
     pub novnc_url: Option<String>,
@@ -100,6 +103,7 @@ impl Default for ConsoleConfig {
             ports: None,
             connect_timeout_secs: 30,
             max_waiting: 256,
+            tls_pem: None,
             novnc_url: None,
         }
     }

@@ -13,6 +13,7 @@
 //! the service layer finds the instance's VNC address and re-checks it.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chacha20poly1305::aead::OsRng;
@@ -83,12 +84,34 @@ pub enum RfbError {
     Protocol(String),
 }
 
-/// How the client reaches a forwarding: plain RFB over TCP (`vnc`), or RFB inside WebSocket
-/// binary messages (`vnc-ws`, what noVNC and Synnefo's UI use), on the same one-time port.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How the client reaches a forwarding: plain RFB over TCP (`vnc`), RFB inside WebSocket
+/// binary messages (`vnc-ws`, what noVNC and Synnefo's UI use), or the same over TLS
+/// (`vnc-wss`), on the one-time port.
+#[derive(Clone)]
 pub enum Transport {
     Tcp,
     WebSocket,
+    WebSocketTls(Arc<rustls::ServerConfig>),
+}
+
+/// A TLS server configuration from one PEM file holding the private key and the certificate
+/// chain (the format of Ganeti's own `rapi.pem`).
+pub fn tls_config_from_pem(pem: &[u8]) -> Result<Arc<rustls::ServerConfig>, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("certificate: {e}"))?;
+    if certs.is_empty() {
+        return Err("no certificate in it".into());
+    }
+    let key = PrivateKeyDer::from_pem_slice(pem).map_err(|e| format!("key: {e}"))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
+        .map_err(|e| e.to_string())?;
+    Ok(Arc::new(config))
 }
 
 /// A forwarding ready for one client.
@@ -209,24 +232,40 @@ async fn serve_client(
 ) -> Result<(), RfbError> {
     match transport {
         Transport::Tcp => session(client, target, password).await,
-        Transport::WebSocket => {
-            let ws = timed(async {
-                tokio_tungstenite::accept_async(client)
+        Transport::WebSocket => websocket_session(client, target, password).await,
+        Transport::WebSocketTls(config) => {
+            let tls = timed(async {
+                tokio_rustls::TlsAcceptor::from(config)
+                    .accept(client)
                     .await
-                    .map_err(|e| RfbError::Protocol(format!("WebSocket handshake: {e}")))
+                    .map_err(RfbError::Io)
             })
             .await?;
-            let (near, far) = tokio::io::duplex(64 * 1024);
-            tokio::spawn(websocket_bridge(ws, far));
-            session(near, target, password).await
+            websocket_session(tls, target, password).await
         }
     }
 }
 
+/// The WebSocket handshake on `stream`, then the RFB session through a byte pipe.
+async fn websocket_session<S>(stream: S, target: SocketAddr, password: &str) -> Result<(), RfbError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let ws = timed(async {
+        tokio_tungstenite::accept_async(stream)
+            .await
+            .map_err(|e| RfbError::Protocol(format!("WebSocket handshake: {e}")))
+    })
+    .await?;
+    let (near, far) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(websocket_bridge(ws, far));
+    session(near, target, password).await
+}
+
 /// Moves bytes between WebSocket binary messages and a byte pipe, both ways, until either
 /// side closes.
-async fn websocket_bridge(
-    ws: tokio_tungstenite::WebSocketStream<TcpStream>,
+async fn websocket_bridge<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: tokio_tungstenite::WebSocketStream<S>,
     pipe: tokio::io::DuplexStream,
 ) {
     use futures_util::{SinkExt, StreamExt};

@@ -90,6 +90,10 @@ pub(super) async fn action(
         "console" | "os-getVNCConsole" => {
             let requested = args.get("type").and_then(Value::as_str).unwrap_or("");
             let kind = match (name.as_str(), requested) {
+                // A noVNC page served over HTTPS may only open wss:// connections.
+                ("os-getVNCConsole", "novnc") if services.config().console.tls_pem.is_some() => {
+                    "vnc-wss"
+                }
                 ("os-getVNCConsole", "novnc") => "vnc-ws",
                 ("os-getVNCConsole", "xvpvnc") => "vnc",
                 ("os-getVNCConsole", other) => {

@@ -58,10 +58,25 @@ impl Services {
             "vnc" => Transport::Tcp,
             "vnc-ws" => Transport::WebSocket,
             "vnc-wss" => {
-                self.server_for(caller, id)?;
-                return Err(ServiceError::NotImplemented(
-                    "Console type 'vnc-wss' needs TLS on the console proxy, which cyclades does not have yet; use 'vnc-ws' behind a TLS-terminating proxy, or 'vnc'".into(),
-                ));
+                let Some(path) = &self.config().console.tls_pem else {
+                    self.server_for(caller, id)?;
+                    return Err(ServiceError::NotImplemented(
+                        "Console type 'vnc-wss' needs [console] tls_pem (the proxy's key and certificate); use 'vnc-ws' or 'vnc'".into(),
+                    ));
+                };
+                let pem = std::fs::read(path).map_err(|e| {
+                    ServiceError::ServiceUnavailable(format!(
+                        "Cannot read the console certificate {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                let config = crate::console::tls_config_from_pem(&pem).map_err(|e| {
+                    ServiceError::ServiceUnavailable(format!(
+                        "The console certificate {} is unusable: {e}",
+                        path.display()
+                    ))
+                })?;
+                Transport::WebSocketTls(config)
             }
             _ => {
                 return Err(ServiceError::BadRequest(format!(
@@ -165,10 +180,12 @@ impl Services {
             .public_host
             .clone()
             .unwrap_or_else(|| url_host(public_url).to_string());
-        let novnc_url = match (&self.config().console.novnc_url, transport) {
-            (Some(page), Transport::WebSocket) => Some(format!(
-                "{page}?host={public_host}&port={}&password={}&encrypt=0&path=",
-                forwarding.port, forwarding.password
+        let novnc_url = match (&self.config().console.novnc_url, kind) {
+            (Some(page), "vnc-ws" | "vnc-wss") => Some(format!(
+                "{page}?host={public_host}&port={}&password={}&encrypt={}&path=",
+                forwarding.port,
+                forwarding.password,
+                u8::from(kind == "vnc-wss")
             )),
             _ => None,
         };

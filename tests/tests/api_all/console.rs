@@ -1,7 +1,7 @@
 //! The VNC console end to end on a simulated kvm cluster: the `console` action opens a
 //! one-time forwarding through the built-in proxy, a VNC client (plain, or over WebSocket as
-//! noVNC) authenticates with the password it got and reaches the instance's console; noVNC URLs
-//! point at the configured page; the node's own address is never
+//! noVNC, and over TLS for vnc-wss) authenticates with the password it got and reaches the
+//! instance's console; noVNC URLs point at the configured page; the node's own address is never
 //! handed out; an instance Ganeti stopped behind our back is refused and its record synced.
 
 use cyclades_tests::TestContext;
@@ -42,18 +42,54 @@ async fn vnc_desktop_name(host: &str, port: u16, password: &str) -> String {
 
 /// A WebSocket VNC client, as noVNC is: RFB 3.8 with VNC authentication in binary messages.
 async fn websocket_desktop_name(port: u16, password: &str) -> String {
-    use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::Message;
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect");
-    let (mut ws, _) = tokio_tungstenite::client_async(format!("ws://127.0.0.1:{port}/"), tcp)
+    let (ws, _) = tokio_tungstenite::client_async(format!("ws://127.0.0.1:{port}/"), tcp)
         .await
         .expect("WebSocket handshake");
+    rfb_over_websocket(ws, password).await
+}
+
+/// The same over TLS, trusting only `cert` (a browser's noVNC on an HTTPS page).
+async fn secure_websocket_desktop_name(port: u16, password: &str, cert: &[u8]) -> String {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(cert) {
+        roots.add(c.expect("certificate")).expect("trusted");
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .expect("TLS handshake with the console proxy");
+    let (ws, _) = tokio_tungstenite::client_async(format!("wss://localhost:{port}/"), tls)
+        .await
+        .expect("WebSocket handshake");
+    rfb_over_websocket(ws, password).await
+}
+
+async fn rfb_over_websocket<S>(
+    mut ws: tokio_tungstenite::WebSocketStream<S>,
+    password: &str,
+) -> String
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
     let mut buffer: Vec<u8> = Vec::new();
-    let mut read = async |ws: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
-                          n: usize|
-           -> Vec<u8> {
+    let mut read = async |ws: &mut tokio_tungstenite::WebSocketStream<S>, n: usize| -> Vec<u8> {
         while buffer.len() < n {
             match ws.next().await.expect("message").expect("frame") {
                 Message::Binary(b) => buffer.extend_from_slice(&b),
@@ -223,4 +259,63 @@ async fn novnc_urls_point_at_the_configured_page() {
         websocket_desktop_name(port, query["password"]).await,
         "cyclades simulated console"
     );
+}
+
+#[tokio::test]
+async fn vnc_wss_consoles_speak_tls_with_the_configured_certificate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
+    let cert = certified.cert.pem();
+    let pem = format!("{}{cert}", certified.key_pair.serialize_pem());
+    let path = dir.path().join("console.pem");
+    std::fs::write(&path, pem).expect("pem");
+    let ctx = TestContext::with_config(|c| {
+        c.demo.ganeti_hypervisor = "kvm".into();
+        c.console.tls_pem = Some(path.clone());
+        c.console.novnc_url = Some("https://cloud.example.org/novnc/vnc_lite.html".into());
+    })
+    .await;
+    let token = ctx.demo_token().await;
+    let image = ctx.demo_image(&token).await;
+    let flavor = flavor_id(&ctx, &token, FLAVOR_SMALL).await;
+    let r = create(
+        &ctx,
+        &token,
+        json!({"name": "tls", "imageRef": image, "flavorRef": flavor}),
+    )
+    .await;
+    let id = r.body["server"]["id"].as_str().expect("id").to_string();
+    ctx.wait_server(&token, &id, "ACTIVE").await;
+    let path = format!("/compute/v2.0/servers/{id}/action");
+    let r = ctx
+        .request(
+            Method::POST,
+            &path,
+            Some(&token),
+            Some(json!({"console": {"type": "vnc-wss"}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let port = r.body["console"]["port"].as_u64().expect("port") as u16;
+    let password = r.body["console"]["password"]
+        .as_str()
+        .expect("password")
+        .to_string();
+    assert_eq!(
+        secure_websocket_desktop_name(port, &password, cert.as_bytes()).await,
+        "cyclades simulated console"
+    );
+    // noVNC on an HTTPS page gets a wss console (encrypt=1).
+    let r = ctx
+        .request(
+            Method::POST,
+            &path,
+            Some(&token),
+            Some(json!({"os-getVNCConsole": {"type": "novnc"}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let url = r.body["console"]["url"].as_str().expect("url");
+    assert!(url.contains("encrypt=1"), "{url}");
 }

@@ -12,8 +12,6 @@ use axum::Router;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use rustls::ServerConfig;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio_rustls::TlsAcceptor;
@@ -39,19 +37,7 @@ pub fn server_config(
             pem
         }
     };
-    let certs = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| pem_error(format!("certificate: {e}")))?;
-    if certs.is_empty() {
-        return Err(pem_error("no certificate in it".into()));
-    }
-    let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| pem_error(format!("key: {e}")))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
-        .map_err(|e| pem_error(e.to_string()))?;
-    Ok(Arc::new(config))
+    crate::console::tls_config_from_pem(&pem).map_err(pem_error)
 }
 
 /// A new self-signed certificate for `names`, as PEM: the private key, then the certificate.
