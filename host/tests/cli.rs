@@ -393,28 +393,30 @@ fn backend_commands_drive_a_simulated_cluster() {
     // A standalone simulator process, as an operator would run it, serving HTTPS with a
     // self-signed certificate as Ganeti's RAPI does.
     let state = tempfile::tempdir().expect("tempdir");
-    let mut sim = Command::new(BIN)
-        .args([
-            "ganeti-sim",
-            "--listen",
-            "127.0.0.1:0",
-            "--nodes",
-            "2",
-            "--job-latency",
-            "0",
-            "--password",
-            "sim-pw",
-            "--tls",
-            "--state-dir",
-        ])
-        .arg(state.path())
-        .env("CYCLADES_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn ganeti-sim");
+    let mut sim = KillOnDrop(
+        Command::new(BIN)
+            .args([
+                "ganeti-sim",
+                "--listen",
+                "127.0.0.1:0",
+                "--nodes",
+                "2",
+                "--job-latency",
+                "0",
+                "--password",
+                "sim-pw",
+                "--tls",
+                "--state-dir",
+            ])
+            .arg(state.path())
+            .env("CYCLADES_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn ganeti-sim"),
+    );
     let mut line = String::new();
-    BufReader::new(sim.stdout.take().expect("stdout"))
+    BufReader::new(sim.0.stdout.take().expect("stdout"))
         .read_line(&mut line)
         .expect("banner");
     let port = line
@@ -512,8 +514,7 @@ fn backend_commands_drive_a_simulated_cluster() {
         ok(served.cli(&["backend-list", "--no-headers", "--output-format", "csv"])).trim(),
         ""
     );
-    let _ = sim.kill();
-    let _ = sim.wait();
+    drop(sim);
 }
 
 #[test]
@@ -613,4 +614,14 @@ fn the_ganeti_name_prefix_names_instances_and_is_checked() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("backends.name_prefix"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+}
+
+/// A child process ended when the test ends, also when it fails half-way.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
