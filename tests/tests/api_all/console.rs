@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::compute::{FLAVOR_SMALL, create, flavor_id};
+use super::compute::active_servers;
 use super::reconcile::wait_ganeti_job;
 
 /// RFB 3.8 with VNC authentication; returns the desktop name from ServerInit.
@@ -128,17 +128,7 @@ async fn the_console_goes_through_a_one_time_authenticated_forwarding() {
     })
     .await;
     let token = ctx.demo_token().await;
-    let image = ctx.demo_image(&token).await;
-    let flavor = flavor_id(&ctx, &token, FLAVOR_SMALL).await;
-    let r = create(
-        &ctx,
-        &token,
-        json!({"name": "con", "imageRef": image, "flavorRef": flavor}),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
-    let id = r.body["server"]["id"].as_str().expect("id").to_string();
-    ctx.wait_server(&token, &id, "ACTIVE").await;
+    let id = active_servers(&ctx, &token, &["con"]).await.remove(0);
     let path = format!("/compute/v2.0/servers/{id}/action");
     let act = |body| ctx.request(Method::POST, &path, Some(&token), Some(body));
 
@@ -226,16 +216,7 @@ async fn novnc_urls_point_at_the_configured_page() {
     })
     .await;
     let token = ctx.demo_token().await;
-    let image = ctx.demo_image(&token).await;
-    let flavor = flavor_id(&ctx, &token, FLAVOR_SMALL).await;
-    let r = create(
-        &ctx,
-        &token,
-        json!({"name": "web", "imageRef": image, "flavorRef": flavor}),
-    )
-    .await;
-    let id = r.body["server"]["id"].as_str().expect("id").to_string();
-    ctx.wait_server(&token, &id, "ACTIVE").await;
+    let id = active_servers(&ctx, &token, &["web"]).await.remove(0);
     let r = ctx
         .request(
             Method::POST,
@@ -277,16 +258,7 @@ async fn vnc_wss_consoles_speak_tls_with_the_configured_certificate() {
     })
     .await;
     let token = ctx.demo_token().await;
-    let image = ctx.demo_image(&token).await;
-    let flavor = flavor_id(&ctx, &token, FLAVOR_SMALL).await;
-    let r = create(
-        &ctx,
-        &token,
-        json!({"name": "tls", "imageRef": image, "flavorRef": flavor}),
-    )
-    .await;
-    let id = r.body["server"]["id"].as_str().expect("id").to_string();
-    ctx.wait_server(&token, &id, "ACTIVE").await;
+    let id = active_servers(&ctx, &token, &["tls"]).await.remove(0);
     let path = format!("/compute/v2.0/servers/{id}/action");
     let r = ctx
         .request(

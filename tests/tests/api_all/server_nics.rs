@@ -7,7 +7,7 @@ use cyclades_tests::TestContext;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::compute::{FLAVOR_SMALL, create, flavor_id};
+use super::compute::active_servers;
 
 async fn post(ctx: &TestContext, token: &str, path: &str, body: Value) -> cyclades_tests::Reply {
     ctx.request(Method::POST, path, Some(token), Some(body))
@@ -57,21 +57,6 @@ async fn instance(ctx: &TestContext, id: &str) -> Value {
         .body
 }
 
-async fn active_server(ctx: &TestContext, token: &str, name: &str) -> String {
-    let image = ctx.demo_image(token).await;
-    let flavor = flavor_id(ctx, token, FLAVOR_SMALL).await;
-    let r = create(
-        ctx,
-        token,
-        json!({"name": name, "imageRef": image, "flavorRef": flavor}),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
-    let id = r.body["server"]["id"].as_str().expect("id").to_string();
-    ctx.wait_server(token, &id, "ACTIVE").await;
-    id
-}
-
 async fn floating_ip(ctx: &TestContext, token: &str) -> (String, String) {
     let r = post(ctx, token, "/compute/v2.0/os-floating-ips", json!({})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
@@ -95,7 +80,7 @@ fn strings(v: &Value) -> Vec<String> {
 async fn floating_ips_and_ports_attach_to_running_servers() {
     let ctx = TestContext::new().await;
     let token = ctx.demo_token().await;
-    let id = active_server(&ctx, &token, "web").await;
+    let id = active_servers(&ctx, &token, &["web"]).await.remove(0);
     let (fid, address) = floating_ip(&ctx, &token).await;
 
     // Validation: missing, unknown, and someone else's server.
@@ -464,7 +449,7 @@ async fn floating_ips_and_ports_attach_to_running_servers() {
 async fn without_hotplug_nics_change_only_on_stopped_servers() {
     let ctx = TestContext::with_config(|c| c.backends.use_hotplug = false).await;
     let token = ctx.demo_token().await;
-    let id = active_server(&ctx, &token, "cold").await;
+    let id = active_servers(&ctx, &token, &["cold"]).await.remove(0);
     let (_, address) = floating_ip(&ctx, &token).await;
     let r = action(
         &ctx,
