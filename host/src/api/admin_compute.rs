@@ -410,8 +410,21 @@ async fn server_show(
         .map(job_json)
         .collect();
     let allocation = state.services.server_allocation(&s)?;
+    // The NICs as the database has them, beside Ganeti's `nic.*` columns.
+    let ports: Vec<Value> = state
+        .services
+        .ports_of_server(s.id)?
+        .iter()
+        .map(|p| {
+            json!({"port": p.id.to_string(), "nic": p.ganeti_name(),
+                   "network": p.network_id.to_string(),
+                   "ipv4": p.ipv4.map(|(_, a)| a.to_string()), "mac": p.mac,
+                   "status": p.status, "floating_ip": p.floating_ip_id.map(|f| f.to_string()),
+                   "firewall": state.services.port_firewall_profile(p)})
+        })
+        .collect();
     Ok(Json(
-        json!({"server": server_json(&s), "ganeti": ganeti, "jobs": jobs, "allocation": allocation}),
+        json!({"server": server_json(&s), "ports": ports, "ganeti": ganeti, "jobs": jobs, "allocation": allocation}),
     ))
 }
 

@@ -330,6 +330,22 @@ pub async fn run(
                     "updated",
                 ],
             )?;
+            println!("\n== Database NICs");
+            show_list(
+                &reply["ports"],
+                format,
+                &ListArgs::default(),
+                &[
+                    "port",
+                    "nic",
+                    "network",
+                    "ipv4",
+                    "mac",
+                    "status",
+                    "floating_ip",
+                    "firewall",
+                ],
+            )?;
             println!("\n== Ganeti");
             println!(
                 "{}",

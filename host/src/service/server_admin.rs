@@ -126,7 +126,9 @@ impl Services {
             Ok(Some(i)) => json!({
                 "name": i["name"], "status": i["status"], "oper_state": i["oper_state"],
                 "admin_state": i["admin_state"], "pnode": i["pnode"], "disk_template": i["disk_template"],
-                "beparams": i["beparams"], "nic.names": i["nic.names"], "disk.sizes": i["disk.sizes"],
+                "beparams": i["beparams"], "nic.names": i["nic.names"], "nic.ips": i["nic.ips"],
+                "nic.macs": i["nic.macs"], "nic.networks.names": i["nic.networks.names"],
+                "disk.sizes": i["disk.sizes"],
                 "tags": i["tags"], "osparams": i["osparams"],
             }),
             Ok(None) => {

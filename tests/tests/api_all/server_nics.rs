@@ -195,6 +195,18 @@ async fn floating_ips_and_ports_attach_to_running_servers() {
         "unknown network: {}",
         r.text
     );
+    // server-inspect's view: the database's NICs beside Ganeti's.
+    let inspected = ctx
+        .admin(Method::GET, &format!("/servers/{id}"), None)
+        .await
+        .body;
+    assert_eq!(inspected["ports"][0]["port"], port.as_str(), "{inspected}");
+    assert_eq!(inspected["ports"][0]["ipv4"], address.as_str());
+    assert_eq!(inspected["ports"][0]["nic"], format!("snf-nic-{port}"));
+    assert!(
+        strings(&inspected["ganeti"]["nic.ips"]).contains(&address),
+        "{inspected}"
+    );
     // No tag yet: a public NIC shows `[network] default_firewall_profile`.
     assert_eq!(s["attachments"][0]["firewallProfile"], "DISABLED", "{s}");
 
