@@ -739,8 +739,9 @@ async fn ips(
     ))
 }
 
-/// `GET /servers/<id>/ips/<network>`: the server's addresses on one network (Synnefo's
-/// `{"network": {<id>: [...]}}`; empty when it has no NIC there).
+/// `GET /servers/<id>/ips/<network>`: the server's addresses on one network: Synnefo's
+/// `{"network": {<id>: [...]}}` (empty when it has no NIC there), or Nova's `{<id>: [...]}`
+/// under `api.compat = "openstack"` (404 when it has none).
 async fn ips_on(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -750,5 +751,12 @@ async fn ips_on(
     let n = state.services.network_for(&caller, &network)?;
     let (mut addresses, _) = nic_docs(&state, &s);
     addresses.retain(|k, _| *k == n.id.to_string());
-    Ok(Json(json!({"network": addresses})))
+    match state.compat {
+        Compat::Synnefo => Ok(Json(json!({"network": addresses}))),
+        // Nova: 404 for a network the server is not on.
+        Compat::Openstack if addresses.is_empty() => Err(ApiError(ServiceError::ItemNotFound(
+            "Instance is not a member of specified network".into(),
+        ))),
+        Compat::Openstack => Ok(Json(json!(addresses))),
+    }
 }

@@ -792,5 +792,17 @@ async fn openstack_compat_returns_strict_shapes() {
         .await;
     assert_eq!(stop.status, StatusCode::ACCEPTED);
     ctx.wait_server(&token, &id, "SHUTOFF").await;
+    // Nova's shape for one network's addresses: 404 for a network the server is not on.
+    let nets = ctx.get("/network/v2.0/networks", Some(&token)).await;
+    let public = nets.body["networks"][0]["id"]
+        .as_str()
+        .expect("network")
+        .to_string();
+    ctx.get(
+        &format!("/compute/v2.0/servers/{id}/ips/{public}"),
+        Some(&token),
+    )
+    .await
+    .fault(404, "itemNotFound");
     ctx.shutdown().await;
 }
