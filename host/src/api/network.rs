@@ -170,6 +170,15 @@ pub(super) fn neutron_filter(docs: Vec<Value>, pairs: &[(String, String)]) -> Ve
         .collect()
 }
 
+/// `{"reassign": {"project": P, "shared_to_project"?: bool}}` of networks and floating IPs.
+pub(super) fn reassign_args(body: &Value) -> Result<(String, Option<bool>), ApiError> {
+    let obj = body_object(body, "reassign")?;
+    let project = opt_str(obj, "project")?.ok_or_else(|| {
+        ApiError::bad_request("Malformed request: 'reassign.project' is required")
+    })?;
+    Ok((project, opt_bool(obj, "shared_to_project")?))
+}
+
 /// The object under `key`, or a 400 naming it.
 pub(super) fn body_object<'a>(
     body: &'a Value,
@@ -280,11 +289,7 @@ async fn action(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let obj = body_object(&body, "reassign")?;
-    let project = opt_str(obj, "project")?.ok_or_else(|| {
-        ApiError::bad_request("Malformed request: 'reassign.project' is required")
-    })?;
-    let shared = opt_bool(obj, "shared_to_project")?;
+    let (project, shared) = reassign_args(&body)?;
     let n = state
         .services
         .network_reassign(&caller, &id, &project, shared)?;

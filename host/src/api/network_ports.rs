@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use super::extract::{Caller, JsonBody};
-use super::network::{body_object, neutron_filter, opt_bool, opt_str};
+use super::network::{body_object, neutron_filter, opt_bool, opt_str, reassign_args};
 use super::{ApiError, AppState};
 use crate::service::floating_ips::NewFloatingIp;
 use crate::service::ports::NewPort;
@@ -275,11 +275,7 @@ async fn fip_action(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let obj = body_object(&body, "reassign")?;
-    let project = opt_str(obj, "project")?.ok_or_else(|| {
-        ApiError::bad_request("Malformed request: 'reassign.project' is required")
-    })?;
-    let shared = opt_bool(obj, "shared_to_project")?;
+    let (project, shared) = reassign_args(&body)?;
     let f = state
         .services
         .floating_ip_reassign(&caller, &id, &project, shared)?;

@@ -238,6 +238,20 @@ async fn submit_on_server(e: &JobEngine, server_id: u64, kind_name: &str, action
     job_id
 }
 
+/// A process restart after a (possibly injected) crash: waits until the engine is idle, drops
+/// it and the store, reopens the same directory and recovers unfinished jobs. Returns the new
+/// store and engine, and how many log writes the old engine made.
+async fn restart(w: &World, store: Store, e: JobEngine) -> (Store, JobEngine, u64) {
+    until_idle(&e).await;
+    let writes = e.log_writes();
+    drop(e);
+    drop(store);
+    let store = open_store(w.dir.path());
+    let e = engine(&store);
+    e.recover().expect("recover");
+    (store, e, writes)
+}
+
 async fn finish(e: &JobEngine, job: u64) -> JobState {
     tokio::time::timeout(Duration::from_secs(30), e.wait_finished(job))
         .await

@@ -1,5 +1,6 @@
 //! More compute API suites: keypairs (import, generation, limit, the VM config), image
-//! metadata in the compute view, Nova quota sets, and backend removal with servers on it.
+//! metadata in the compute view, Nova quota sets, backend removal with servers on it, and the
+//! strict OpenStack shapes of `api.compat = "openstack"`.
 
 use cyclades_tests::TestContext;
 use reqwest::{Method, StatusCode};
@@ -656,5 +657,81 @@ async fn sharing_is_403_unless_enabled() {
     )
     .await
     .fault(403, "forbidden");
+    ctx.shutdown().await;
+}
+
+#[tokio::test]
+async fn openstack_compat_returns_strict_shapes() {
+    let ctx =
+        TestContext::with_config(|c| c.api.compat = cyclades::config::Compat::Openstack).await;
+    let token = ctx.demo_token().await;
+    let flavors = ctx.get("/compute/v2.0/flavors/detail", Some(&token)).await;
+    assert!(
+        flavors.body["flavors"][0]
+            .get("SNF:disk_template")
+            .is_none()
+    );
+    let image = ctx.demo_image(&token).await;
+    let flavor = flavor_id(&ctx, &token, FLAVOR_SMALL).await;
+    let r = create(
+        &ctx,
+        &token,
+        json!({"name": "strict", "imageRef": image, "flavorRef": flavor}),
+    )
+    .await;
+    let keys: Vec<&String> = r.body["server"]
+        .as_object()
+        .expect("server")
+        .keys()
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "OS-DCF:diskConfig",
+            "adminPass",
+            "id",
+            "links",
+            "security_groups"
+        ]
+    );
+    let id = r.body["server"]["id"].as_str().expect("id").to_string();
+    let s = ctx.wait_server(&token, &id, "ACTIVE").await;
+    assert!(
+        s.as_object()
+            .expect("server")
+            .keys()
+            .all(|k| !k.starts_with("SNF:") && k != "suspended" && k != "attachments")
+    );
+    let rename = ctx
+        .request(
+            Method::PUT,
+            &format!("/compute/v2.0/servers/{id}"),
+            Some(&token),
+            Some(json!({"server": {"name": "x"}})),
+        )
+        .await;
+    assert_eq!(rename.status, StatusCode::OK);
+    let stop = ctx
+        .request(
+            Method::POST,
+            &format!("/compute/v2.0/servers/{id}/action"),
+            Some(&token),
+            Some(json!({"os-stop": {}})),
+        )
+        .await;
+    assert_eq!(stop.status, StatusCode::ACCEPTED);
+    ctx.wait_server(&token, &id, "SHUTOFF").await;
+    // Nova's shape for one network's addresses: 404 for a network the server is not on.
+    let nets = ctx.get("/network/v2.0/networks", Some(&token)).await;
+    let public = nets.body["networks"][0]["id"]
+        .as_str()
+        .expect("network")
+        .to_string();
+    ctx.get(
+        &format!("/compute/v2.0/servers/{id}/ips/{public}"),
+        Some(&token),
+    )
+    .await
+    .fault(404, "itemNotFound");
     ctx.shutdown().await;
 }

@@ -141,13 +141,7 @@ async fn ensure_then_destroy(crash_in: usize, crash_at: Option<u64>) -> (Vec<Net
         }
         let job = submit_network(&e, &w, network_id, kind).await;
         if n == crash_in {
-            until_idle(&e).await;
-            writes = e.log_writes();
-            drop(e);
-            drop(store);
-            store = open_store(w.dir.path());
-            e = engine(&store);
-            e.recover().expect("recover");
+            (store, e, writes) = restart(&w, store, e).await;
         }
         assert_eq!(
             finish(&e, job).await,

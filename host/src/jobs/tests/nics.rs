@@ -319,13 +319,7 @@ async fn connect_disconnect(crash_in: usize, crash_at: Option<u64>) -> (Vec<NicO
         }
         let job = submit_nic(&e, server_id, kind, port_id, network).await;
         if n == crash_in {
-            until_idle(&e).await;
-            writes = e.log_writes();
-            drop(e);
-            drop(store);
-            store = open_store(w.dir.path());
-            e = engine(&store);
-            e.recover().expect("recover");
+            (store, e, writes) = restart(&w, store, e).await;
         }
         assert_eq!(
             finish(&e, job).await,
@@ -354,39 +348,33 @@ async fn a_crash_at_every_log_boundary_of_connect_and_disconnect_changes_nothing
 /// the outcome (server, instances, quota, port, address, NIC in Ganeti) of the finished job.
 async fn create_with_nic(crash_at: Option<u64>) -> ((Outcome, NicOutcome), u64) {
     let w = world().await;
-    let (server_id, port_id, network_id, job, writes) = {
-        let store = open_store(w.dir.path());
-        let e = engine(&store);
-        let network_id = private_network(&store);
-        let server_id = store.generate_id().expect("id");
-        let port_id = store.generate_id().expect("id");
-        let job = store.generate_id().expect("id");
-        let mut params = w.create_params(server_id);
-        params["nics"] = serde_json::to_value(vec![NicPlan {
-            port_id,
-            existing: false,
-            network_id,
-            address: None,
-            floating_ip_id: None,
-            name: String::new(),
-        }])
-        .expect("nics");
-        e.crash_after_writes(crash_at);
-        e.submit(
-            &SERVER_CREATE,
-            format!("server/{server_id}"),
-            params,
-            job,
-            Batch::new(),
-        )
-        .await
-        .expect("submit");
-        until_idle(&e).await;
-        (server_id, port_id, network_id, job, e.log_writes())
-    };
     let store = open_store(w.dir.path());
     let e = engine(&store);
-    e.recover().expect("recover");
+    let network_id = private_network(&store);
+    let server_id = store.generate_id().expect("id");
+    let port_id = store.generate_id().expect("id");
+    let job = store.generate_id().expect("id");
+    let mut params = w.create_params(server_id);
+    params["nics"] = serde_json::to_value(vec![NicPlan {
+        port_id,
+        existing: false,
+        network_id,
+        address: None,
+        floating_ip_id: None,
+        name: String::new(),
+    }])
+    .expect("nics");
+    e.crash_after_writes(crash_at);
+    e.submit(
+        &SERVER_CREATE,
+        format!("server/{server_id}"),
+        params,
+        job,
+        Batch::new(),
+    )
+    .await
+    .expect("submit");
+    let (store, e, writes) = restart(&w, store, e).await;
     assert_eq!(
         finish(&e, job).await,
         JobState::Succeeded,
@@ -424,13 +412,7 @@ async fn a_crash_at_every_log_boundary_of_a_firewall_change_changes_nothing() {
         assert_eq!(finish(&e, job).await, JobState::Succeeded);
         e.crash_after_writes(crash_at);
         let job = submit_nic(&e, server_id, &SERVER_FIREWALL, port_id, None).await;
-        until_idle(&e).await;
-        let writes = e.log_writes();
-        drop(e);
-        drop(store);
-        let store = open_store(w.dir.path());
-        let e = engine(&store);
-        e.recover().expect("recover");
+        let (store, e, writes) = restart(&w, store, e).await;
         assert_eq!(
             finish(&e, job).await,
             JobState::Succeeded,
