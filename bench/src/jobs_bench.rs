@@ -97,6 +97,7 @@ async fn submit(w: &World) -> u64 {
         backend_id: None,
         config_url: "http://127.0.0.1:1/x".into(),
         nics: vec![],
+        helper: false,
     };
     w.engine
         .submit(

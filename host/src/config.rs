@@ -30,6 +30,7 @@ pub struct Config {
     pub console: ConsoleConfig,
     pub compute: ComputeConfig,
     pub network: NetworkConfig,
+    pub volumes: VolumesConfig,
     pub demo: DemoConfig,
 }
 
@@ -69,6 +70,30 @@ pub struct ComputeConfig {
     /// it visible to and operable by every member (Synnefo's
     /// `CYCLADES_SHARED_RESOURCES_ENABLED`). Unshared servers are visible to their owner only.
     pub shared_resources: bool,
+}
+
+/// `[volumes]`: the block storage API's limits (Synnefo's `CYCLADES_VOLUME_MAX_SIZE`,
+/// `CYCLADES_VOLUME_MAX_METADATA`, `GANETI_MAX_DISKS_PER_INSTANCE`). Which templates have
+/// detachable volumes is the disk-template plugin's `detachable` capability.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VolumesConfig {
+    /// Largest volume a user may create, in GiB.
+    pub max_size_gb: u64,
+    /// Most metadata items per volume.
+    pub max_metadata: usize,
+    /// Most volumes (disks) per server, the root volume included.
+    pub max_per_server: usize,
+}
+
+impl Default for VolumesConfig {
+    fn default() -> Self {
+        VolumesConfig {
+            max_size_gb: 200,
+            max_metadata: 10,
+            max_per_server: 8,
+        }
+    }
 }
 
 /// `[console]`: the built-in VNC console proxy (Synnefo's snf-vncauthproxy; see
@@ -520,6 +545,18 @@ impl Config {
         }
         if let Some(problem) = crate::names::prefix_problem(&self.backends.name_prefix) {
             return Err(invalid("backends.name_prefix", problem));
+        }
+        if self.volumes.max_size_gb == 0 {
+            return Err(invalid("volumes.max_size_gb", "must be at least 1".into()));
+        }
+        if !(1..=16).contains(&self.volumes.max_per_server) {
+            return Err(invalid(
+                "volumes.max_per_server",
+                format!(
+                    "{} must be 1 to 16 (Ganeti's limit)",
+                    self.volumes.max_per_server
+                ),
+            ));
         }
         if self.console.connect_timeout_secs == 0 {
             return Err(invalid(

@@ -625,3 +625,118 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// `volume-*` commands against `serve --demo` (Synnefo's snf-manage volume commands): a volume
+/// made on a server, listed and inspected with its Ganeti disk, detached, re-attached,
+/// removed; a standalone one removed through an operator's helper server (`--helper`).
+#[test]
+fn volume_commands_drive_volumes_through_ganeti() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let served = Served::start(dir.path(), &["--demo"]);
+    let json_id = |out: &str| -> String {
+        let v: serde_json::Value = serde_json::from_str(out).expect("json");
+        v["id"].as_str().expect("id").to_string()
+    };
+    let server_create = |name: &str, helper: bool| -> String {
+        let mut args = vec![
+            "server-create",
+            "--name",
+            name,
+            "--user",
+            "demo",
+            "--flavor",
+            "C1R1024D10ext_archipelago",
+            "--image",
+            "debian-12",
+            "--wait",
+            "--output-format",
+            "json",
+        ];
+        if helper {
+            args.push("--helper");
+        }
+        json_id(&ok(served.cli(&args)))
+    };
+    let server = server_create("vm", false);
+    let created = ok(served.cli(&[
+        "volume-create",
+        "--name",
+        "data",
+        "--size",
+        "2",
+        "--user",
+        "demo",
+        "--server",
+        &server,
+        "--wait",
+        "--output-format",
+        "json",
+    ]));
+    let volume = json_id(&created);
+    assert!(created.contains("\"IN_USE\""), "{created}");
+    let listed = ok(served.cli(&[
+        "volume-list",
+        "--server",
+        &server,
+        "--output-format",
+        "csv",
+        "--no-headers",
+        "-o",
+        "id,index,status",
+    ]));
+    assert_eq!(
+        listed.trim(),
+        format!("{server},0,IN_USE\n{volume},1,IN_USE"),
+        "{listed}"
+    );
+    let inspected = ok(served.cli(&["volume-inspect", &volume]));
+    assert!(
+        inspected.contains(&format!("snf-vol-{volume}")),
+        "{inspected}"
+    );
+    assert!(inspected.contains(&format!("snf-{server}")), "{inspected}");
+    ok(served.cli(&["volume-modify", &volume, "--name", "renamed"]));
+    let detached = ok(served.cli(&["volume-detach", &volume, "--wait"]));
+    assert!(detached.contains("AVAILABLE"), "{detached}");
+    clean_failure(&served.cli(&["volume-detach", &volume]), "already detached");
+    let attached = ok(served.cli(&["volume-attach", &volume, "--server", &server, "--wait"]));
+    assert!(attached.contains("IN_USE"), "{attached}");
+    clean_failure(&served.cli(&["volume-detach", &server]), "root volume");
+    let removed = ok(served.cli(&["volume-remove", &volume, "--wait"]));
+    assert!(removed.contains("DELETED"), "{removed}");
+
+    // A detached volume with data needs a stopped helper server to be deleted.
+    let standalone = json_id(&ok(served.cli(&[
+        "volume-create",
+        "--name",
+        "spare",
+        "--size",
+        "1",
+        "--user",
+        "demo",
+        "--server",
+        &server,
+        "--wait",
+        "--output-format",
+        "json",
+    ])));
+    ok(served.cli(&["volume-detach", &standalone, "--wait"]));
+    clean_failure(
+        &served.cli(&["volume-remove", &standalone]),
+        "helper server",
+    );
+    let helper = server_create("helper", true);
+    ok(served.cli(&["server-modify", &helper, "--action", "stop", "--wait"]));
+    let removed = ok(served.cli(&["volume-remove", &standalone, "--wait"]));
+    assert!(removed.contains("DELETED"), "{removed}");
+    let deleted = ok(served.cli(&[
+        "volume-list",
+        "--deleted",
+        "--output-format",
+        "csv",
+        "--no-headers",
+        "-o",
+        "id",
+    ]));
+    assert!(deleted.contains(&standalone), "{deleted}");
+}

@@ -278,6 +278,7 @@ async fn server_jobs_against_real_ganeti() {
         backend_id: None,
         config_url: "http://127.0.0.1:1/vmapi/v1.0/server-params/x".into(),
         nics: vec![],
+        helper: false,
     };
     engine
         .submit(

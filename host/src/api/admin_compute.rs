@@ -318,7 +318,7 @@ fn server_json(s: &Server) -> Value {
            "action": s.action, "active_job": s.active_job.map(|j| j.to_string()),
            "backend_job_id": s.backend_job_id, "backend_opcode": s.backend_opcode,
            "backend_job_status": s.backend_job_status, "backend_log_msg": s.backend_log_msg,
-           "suspended": s.suspended, "metadata": s.metadata, "deleted": s.deleted,
+           "suspended": s.suspended, "helper": s.helper, "metadata": s.metadata, "deleted": s.deleted,
            "created": s.created.iso(), "updated": s.updated.iso()})
 }
 
@@ -361,6 +361,8 @@ struct ServerCreateBody {
     password: Option<String>,
     #[serde(default)]
     wait: bool,
+    #[serde(default)]
+    helper: bool,
 }
 
 async fn server_create(
@@ -380,6 +382,7 @@ async fn server_create(
         project: caller.project_id.clone(),
         backend_id: b.backend_id,
         public_url: state.public_url.clone(),
+        helper: b.helper,
         ..Default::default()
     };
     let created = state.services.server_create(&caller, &req).await?;

@@ -124,7 +124,8 @@ struct SnfFields<'a> {
     suspended: bool,
     shared_to_project: bool,
     attachments: Vec<Value>,
-    volumes: [u8; 0],
+    /// Ids of its volumes, by id (Synnefo renders numbers here).
+    volumes: Vec<u64>,
     deleted: bool,
     diagnostics: Vec<DiagnosticDoc<'a>>,
 }
@@ -157,6 +158,8 @@ struct ServerDoc<'a> {
     access_ipv6: &'static str,
     #[serde(rename = "OS-DCF:diskConfig")]
     disk_config: &'static str,
+    #[serde(rename = "os-extended-volumes:volumes_attached")]
+    volumes_attached: Vec<VolumeRef>,
     #[serde(skip_serializing_if = "Option::is_none")]
     fault: Option<Fault<'a>>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
@@ -194,9 +197,21 @@ pub(super) fn nic_docs(state: &AppState, s: &Server) -> (BTreeMap<String, Vec<Va
     (addresses, attachments)
 }
 
+/// Nova 2.1's `os-extended-volumes:volumes_attached` item (exactly `id`).
+#[derive(Serialize)]
+struct VolumeRef {
+    id: String,
+}
+
 fn server_doc<'a>(state: &AppState, s: &'a Server) -> ServerDoc<'a> {
     let id = s.id.to_string();
     let (addresses, attachments) = nic_docs(state, s);
+    let mut volumes = if s.deleted {
+        Vec::new()
+    } else {
+        state.services.volumes_of_server(s.id).unwrap_or_default()
+    };
+    volumes.sort_by_key(|v| v.id);
     let base = &state.public_url;
     let status = match (status_of(s), state.compat) {
         // Nova calls a stopped server SHUTOFF; Synnefo calls it STOPPED.
@@ -236,6 +251,12 @@ fn server_doc<'a>(state: &AppState, s: &'a Server) -> ServerDoc<'a> {
         access_ipv4: "",
         access_ipv6: "",
         disk_config: "MANUAL",
+        volumes_attached: volumes
+            .iter()
+            .map(|v| VolumeRef {
+                id: v.id.to_string(),
+            })
+            .collect(),
         fault: match (&s.backend_log_msg, status) {
             (Some(msg), "ERROR") => Some(Fault {
                 code: 500,
@@ -259,7 +280,7 @@ fn server_doc<'a>(state: &AppState, s: &'a Server) -> ServerDoc<'a> {
             suspended: s.suspended,
             shared_to_project: s.shared_to_project,
             attachments,
-            volumes: [],
+            volumes: volumes.iter().map(|v| v.id).collect(),
             deleted: s.deleted,
             diagnostics: s.diagnostics.iter().take(1).map(diagnostic_doc).collect(),
         }),
@@ -494,6 +515,7 @@ pub(super) fn parse_create(body: &Value, public_url: &str) -> Result<NewServer, 
         backend_id: None,
         public_url: public_url.to_string(),
         networks,
+        helper: false,
     })
 }
 

@@ -20,6 +20,7 @@ mod admin_compute;
 mod admin_networks;
 mod admin_plugins;
 mod admin_rescue;
+mod admin_volumes;
 mod catalog;
 mod compute_catalog;
 mod compute_keypairs;
@@ -39,6 +40,7 @@ mod server_stats;
 
 pub use server_stats::StatsUrls;
 mod versions;
+mod volume;
 
 use axum::Router;
 use axum::routing::get;
@@ -83,6 +85,8 @@ pub fn router(state: AppState) -> Router {
         .merge(image::routes())
         .merge(network::routes())
         .merge(network_ports::routes())
+        .merge(volume::routes())
+        .merge(admin_volumes::routes())
         .merge(admin_networks::routes())
         .fallback(middleware::unknown_endpoint)
         .with_state(state);

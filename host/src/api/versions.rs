@@ -24,6 +24,8 @@ pub fn routes() -> Router<AppState> {
         ("/image/v1.0", get(image_v1)),
         ("/volume", get(volume_versions)),
         ("/volume/v2.0", get(volume_v2)),
+        ("/volume/v2", get(volume_v2)),
+        ("/volume/v3", get(volume_v3)),
         ("/vmapi/v1.0", get(vmapi_v1)),
         ("/admin/v1", get(admin_v1)),
     ] {
@@ -139,8 +141,26 @@ fn volume_doc(base: &str) -> Value {
     })
 }
 
-async fn volume_versions(State(s): State<AppState>) -> Json<Value> {
-    Json(json!({"versions": [volume_doc(&s.public_url)]}))
+/// Cinder v3 (no microversions beyond 3.0): the same resources, for clients that only
+/// speak v3 (`openstack volume ...`).
+fn volume_v3_doc(base: &str) -> Value {
+    json!({
+        "id": "v3.0", "status": "CURRENT", "updated": "2016-02-08T12:20:21Z",
+        "version": "3.0", "min_version": "3.0",
+        "links": link(format!("{base}/volume/v3/")),
+        "media-types": [{"base": "application/json", "type": "application/vnd.openstack.volume+json;version=3"}],
+    })
+}
+
+async fn volume_versions(State(s): State<AppState>) -> Response {
+    let mut v2 = volume_doc(&s.public_url);
+    v2["status"] = json!("SUPPORTED");
+    let body = json!({"versions": [volume_v3_doc(&s.public_url), v2]});
+    (StatusCode::MULTIPLE_CHOICES, Json(body)).into_response()
+}
+
+async fn volume_v3(State(s): State<AppState>) -> Json<Value> {
+    Json(json!({"version": volume_v3_doc(&s.public_url)}))
 }
 
 async fn volume_v2(State(s): State<AppState>) -> Json<Value> {

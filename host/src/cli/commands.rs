@@ -183,6 +183,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Network(command) => {
             super::network_commands::run(command, &client()?, format).await
         }
+        Command::Volume(command) => super::volume_commands::run(command, &client()?, format).await,
         Command::QuotaList { project, list } => {
             let query = match project {
                 Some(p) => format!("/quotas?project={}", encode_segment(p)),

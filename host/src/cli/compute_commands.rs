@@ -260,9 +260,11 @@ pub async fn run(
             backend_id,
             password,
             wait,
+            helper,
         } => {
             let body = json!({"name": name, "user": user, "project": project, "flavor": flavor,
-                              "image": image, "backend_id": backend_id, "password": password, "wait": wait});
+                              "image": image, "backend_id": backend_id, "password": password,
+                              "wait": wait, "helper": helper});
             let reply = client.call(Method::POST, "/servers", Some(body)).await?;
             let mut fields = SERVER_FIELDS.to_vec();
             fields.push("adminPass");

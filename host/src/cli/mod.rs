@@ -11,6 +11,8 @@ pub use network_commands::NetworkCommand;
 pub mod output;
 mod plugin_commands;
 mod rescue_commands;
+mod volume_commands;
+pub use volume_commands::VolumeCommand;
 
 use std::path::PathBuf;
 
@@ -234,6 +236,8 @@ pub enum Command {
     Rescue(RescueCommand),
     #[command(flatten)]
     Network(NetworkCommand),
+    #[command(flatten)]
+    Volume(VolumeCommand),
 }
 
 /// The rescue-image fields `rescue-image-create` and `-modify` share.
@@ -410,6 +414,10 @@ pub enum ComputeCommand {
         /// Wait until the server is ACTIVE (or ERROR).
         #[arg(long)]
         wait: bool,
+        /// A helper server for internal actions (deleting detached volumes); stop it once
+        /// it is ACTIVE: only STOPPED helpers are used.
+        #[arg(long)]
+        helper: bool,
     },
     /// List servers.
     ServerList {

@@ -41,6 +41,7 @@ mod server_ops;
 pub mod testkit;
 #[cfg(test)]
 mod tests;
+mod volume_ops;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -60,6 +61,7 @@ pub use server_connect::{
 pub use server_create::{SERVER_CREATE, ServerCreateParams};
 pub use server_nics::NicPlan;
 pub use server_ops::{SERVER_ACTIONS, SERVER_DESTROY, ServerActionParams};
+pub use volume_ops::{VOLUME_ATTACH, VOLUME_DELETE, VOLUME_DETACH, VOLUME_PURGE, VolumeJobParams};
 
 use crate::store::{Batch, JobFault};
 
@@ -234,6 +236,12 @@ pub fn kinds() -> Vec<&'static JobKind> {
     ];
     all.extend(SERVER_ACTIONS.iter());
     all.extend([&SERVER_CONNECT, &SERVER_DISCONNECT, &SERVER_FIREWALL]);
+    all.extend([
+        &VOLUME_ATTACH,
+        &VOLUME_DETACH,
+        &VOLUME_DELETE,
+        &VOLUME_PURGE,
+    ]);
     all
 }
 

@@ -350,6 +350,11 @@ fn mark_stale(env: &JobEnv, s: &Server) -> Result<bool, StepError> {
     after.backend_log_msg =
         Some("Reconciliation: simulated Ganeti event (instance removed)".into());
     let mut batch = super::server_nics::release_ports(&env.store, s.id, &[])?;
+    batch.extend(super::volume_ops::server_volumes_gone(
+        env,
+        s.id,
+        &format!("reconcile-{}-destroy", s.id),
+    )?);
     batch.update_server(s, &after);
     let done = match env.store.commit(&batch) {
         Ok(()) => true,

@@ -18,6 +18,7 @@ use super::common::{
 use super::server_nics::{
     NicPlan, allocate_ports, ensure_networks, nic_json, ports_active, release_ports,
 };
+use super::volume_ops::server_volumes_status;
 use super::{JobKind, StepCx, StepDef, StepDone, StepError, StepFuture};
 use crate::backend::rapi::BackendError;
 use crate::clock::Timestamp;
@@ -45,6 +46,9 @@ pub struct ServerCreateParams {
     /// The server's NICs, in order (empty: the backend's default NIC).
     #[serde(default)]
     pub nics: Vec<NicPlan>,
+    /// An operator's helper server (see `Server::helper`).
+    #[serde(default)]
+    pub helper: bool,
 }
 
 pub static SERVER_CREATE: JobKind = JobKind {
@@ -310,6 +314,34 @@ fn create_records(cx: &StepCx) -> StepFuture<'_> {
             rescue: false,
             rescue_image_id: None,
             shared_to_project: false,
+            helper: p.helper,
+            created: now,
+            updated: now,
+            deleted: false,
+            generation: 1,
+        };
+        let flavor = cx.env.store.flavor_get(p.flavor_id)?;
+        let root = crate::store::Volume {
+            id: server.id,
+            name: String::new(),
+            description: String::new(),
+            user_id: server.user_id.clone(),
+            project_id: server.project_id.clone(),
+            shared_to_project: false,
+            size_gb: flavor.disk_gb,
+            volume_type_id: flavor.volume_type_id,
+            disk_template: flavor.disk_template.clone(),
+            delete_on_termination: true,
+            source: Some(format!("image:{}", server.image_id)),
+            status: "CREATING".into(),
+            server_id: Some(server.id),
+            index: Some(0),
+            backend_id: server.backend_id,
+            backend_job_id: None,
+            initialised: false,
+            // Charged with the server (`quota_charged` on the server record).
+            quota_charged: false,
+            metadata: BTreeMap::new(),
             created: now,
             updated: now,
             deleted: false,
@@ -317,6 +349,7 @@ fn create_records(cx: &StepCx) -> StepFuture<'_> {
         };
         let mut batch = Batch::new();
         batch.insert_server(&server);
+        batch.insert(&root);
         Ok(StepDone::with_batch(json!({"server_id": server.id}), batch))
     })
 }
@@ -357,7 +390,7 @@ fn mark_error(cx: &StepCx) -> StepFuture<'_> {
                 },
             );
         }
-        let mut batch = Batch::new();
+        let mut batch = server_volumes_status(&cx.env.store, before.id, "ERROR")?;
         batch.update_server(&before, &after);
         Ok(StepDone::with_batch(Value::Null, batch))
     })
@@ -586,6 +619,7 @@ fn finalize(cx: &StepCx) -> StepFuture<'_> {
             None,
             &cx.output("wait_ganeti_job")["nics"],
         )?;
+        batch.extend(server_volumes_status(&cx.env.store, p.server_id, "IN_USE")?);
         batch.update_server(&before, &after);
         Ok(StepDone::with_batch(Value::Null, batch))
     })

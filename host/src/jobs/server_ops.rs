@@ -296,6 +296,11 @@ fn finalize_destroy(cx: &StepCx) -> StepFuture<'_> {
         after.backend_job_status = Some("success".into());
         // Its ports go with it: addresses back to the pools, floating IPs to their owners.
         let mut batch = super::server_nics::release_ports(&cx.env.store, before.id, &[])?;
+        batch.extend(super::volume_ops::server_volumes_gone(
+            &cx.env,
+            before.id,
+            &super::common::commission_name(cx),
+        )?);
         batch.update_server(&before, &after);
         Ok(StepDone::with_batch(Value::Null, batch))
     })

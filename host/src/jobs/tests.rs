@@ -8,6 +8,7 @@
 
 mod networks;
 mod nics;
+mod volumes;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -50,6 +51,10 @@ fn persisted_step_names_never_change() {
         "server.connect: allocate_port ensure_networks ganeti_nic_add_undo ganeti_nic_add wait_ganeti_job finalize",
         "server.disconnect: ganeti_nic_remove wait_ganeti_job finalize",
         "server.firewall: ganeti_retag finalize",
+        "volume.attach: claim_volume reserve_quota render_disk ganeti_disk_add_undo ganeti_disk_add wait_ganeti_job finalize",
+        "volume.detach: claim_volume ganeti_disk_remove wait_ganeti_job finalize",
+        "volume.delete: claim_volume ganeti_disk_remove wait_ganeti_job release_quota finalize",
+        "volume.purge: claim_volume render_disk ganeti_disk_add_undo ganeti_disk_add wait_ganeti_add ganeti_disk_remove wait_ganeti_job release_quota finalize",
     ];
     assert_eq!(
         got, golden,
@@ -180,6 +185,7 @@ impl World {
             backend_id: None,
             config_url: "http://127.0.0.1:1/vmapi/v1.0/server-params/x".into(),
             nics: vec![],
+            helper: false,
         })
         .expect("params")
     }

@@ -31,6 +31,7 @@ pub mod server_tags;
 pub mod servers;
 pub mod subnets;
 pub mod vmapi;
+pub mod volumes;
 
 use std::sync::Arc;
 
@@ -39,7 +40,7 @@ pub use crate::store::Deleted;
 /// Records the services hand out to the API as read-only views (the API never opens the store).
 pub use crate::store::{
     Diagnostic, Flavor, FloatingIp, Image, JobEvent, JobRecord, JobState, KeyPair, Network, Port,
-    RescueImage, ResourcePool, Server, Subnet, VolumeType,
+    RescueImage, ResourcePool, Server, Subnet, Volume, VolumeType,
 };
 pub use credentials::{Credentials, ROLE_ADMIN, ROLE_MEMBER};
 pub use error::{ServiceError, chain as error_chain};

@@ -79,6 +79,29 @@ impl Services {
             .await
     }
 
+    /// Credentials of volume `id`'s owner, with the admin role (operators' volume commands:
+    /// suspension and ownership checks do not stop them).
+    pub fn act_as_volume_owner(&self, id: &str) -> Result<Credentials, ServiceError> {
+        let n: u64 = id
+            .parse()
+            .map_err(|_| ServiceError::ItemNotFound(format!("Volume {id} not found")))?;
+        let v = match self.store().volume_get(n) {
+            Ok(v) => v,
+            Err(crate::store::StoreError::NotFound { .. }) => {
+                return Err(ServiceError::ItemNotFound(format!("Volume {id} not found")));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut c = member_credentials(
+            v.user_id.clone(),
+            String::new(),
+            Some(v.project_id.clone()),
+            vec![v.project_id],
+        );
+        c.is_admin = true;
+        Ok(c)
+    }
+
     fn act_as_owner(&self, server: &Server) -> Result<Credentials, ServiceError> {
         Ok(member_credentials(
             server.user_id.clone(),
@@ -128,7 +151,7 @@ impl Services {
                 "admin_state": i["admin_state"], "pnode": i["pnode"], "disk_template": i["disk_template"],
                 "beparams": i["beparams"], "nic.names": i["nic.names"], "nic.ips": i["nic.ips"],
                 "nic.macs": i["nic.macs"], "nic.networks.names": i["nic.networks.names"],
-                "disk.sizes": i["disk.sizes"],
+                "disk.sizes": i["disk.sizes"], "disk.names": i["disk.names"],
                 "tags": i["tags"], "osparams": i["osparams"],
             }),
             Ok(None) => {

@@ -22,7 +22,7 @@ fn parse_address(address: &str) -> Result<Ipv4Addr, ServiceError> {
 impl Services {
     /// Whether Ganeti is asked to hot-plug NIC changes of `s`: kvm backends with
     /// `[backends] use_hotplug` (Synnefo's `Backend.use_hotplug`).
-    fn hotplug_for(&self, s: &Server) -> Result<bool, ServiceError> {
+    pub(super) fn hotplug_for(&self, s: &Server) -> Result<bool, ServiceError> {
         let Some(backend) = s.backend_id else {
             return Ok(false);
         };

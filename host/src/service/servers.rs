@@ -37,6 +37,8 @@ pub struct NewServer {
     pub public_url: String,
     /// The request's `networks`; `None` when absent (the default networks apply).
     pub networks: Option<Vec<super::ports::RequestedNic>>,
+    /// An operator's helper server (`server-create --helper`).
+    pub helper: bool,
 }
 
 /// A created server and its admin password (shown once).
@@ -408,6 +410,7 @@ impl Services {
             },
             config_url,
             nics,
+            helper: req.helper,
         };
         let handle = self
             .jobs()
@@ -445,6 +448,20 @@ impl Services {
         kind: &'static JobKind,
         params: impl serde::Serialize,
     ) -> Result<u64, ServiceError> {
+        self.submit_server_job_with(caller, server, action, kind, params, Batch::new())
+            .await
+    }
+
+    /// `submit_server_job`, committing `extra` with the lock and the job (e.g. a new volume).
+    pub(super) async fn submit_server_job_with(
+        &self,
+        caller: &Credentials,
+        server: Server,
+        action: &str,
+        kind: &'static JobKind,
+        params: impl serde::Serialize,
+        extra: Batch,
+    ) -> Result<u64, ServiceError> {
         if server.deleted {
             return Err(ServiceError::BadRequest("Server has been deleted.".into()));
         }
@@ -477,9 +494,10 @@ impl Services {
                 ("START", s) => s == "STOPPED",
                 ("STOP", s) => s == "STARTED",
                 ("RESIZE" | "RESCUE" | "UNRESCUE", s) => s == "STOPPED",
-                ("CONNECT" | "DISCONNECT", s) => {
-                    self.config().backends.use_hotplug || s == "STOPPED"
-                }
+                (
+                    "CONNECT" | "DISCONNECT" | "ATTACH_VOLUME" | "DETACH_VOLUME" | "DELETE_VOLUME",
+                    s,
+                ) => self.config().backends.use_hotplug || s == "STOPPED",
                 _ => true,
             };
             if !state_ok {
@@ -494,7 +512,7 @@ impl Services {
         locked.task = Some(action.to_string());
         locked.active_job = Some(job_id);
         locked.action = action.to_string();
-        let mut lock = Batch::new();
+        let mut lock = extra;
         lock.update_server(&server, &locked);
         let handle = match self
             .jobs()

@@ -12,7 +12,7 @@ use super::model::Versioned;
 use super::{Store, StoreError, decode, encode};
 use crate::clock::Timestamp;
 use crate::store::{
-    Backend, FloatingIp, Image, JobEvent, JobRecord, Network, Port, ResourcePool, Server,
+    Backend, FloatingIp, Image, JobEvent, JobRecord, Network, Port, ResourcePool, Server, Volume,
 };
 
 /// A record a batch writes by its own key and tree (the network service's records).
@@ -39,6 +39,7 @@ batch_record!(Network, Networks);
 batch_record!(Port, Ports);
 batch_record!(FloatingIp, FloatingIps);
 batch_record!(ResourcePool, Pools);
+batch_record!(Volume, Volumes);
 
 /// The trees a batch may write, in the order `Store::commit` opens them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,11 +54,14 @@ pub enum TreeId {
     Ports,
     FloatingIps,
     Pools,
+    Volumes,
     /// Maintained by `commit` alongside `Ports`; never written by batches directly.
     PortsByServer,
+    /// Maintained by `commit` alongside `Volumes`; never written by batches directly.
+    VolumesByServer,
 }
 
-const TREE_COUNT: usize = 11;
+const TREE_COUNT: usize = 13;
 
 #[derive(Clone, Debug)]
 enum Expect {
@@ -261,40 +265,42 @@ impl Batch {
     }
 }
 
+/// The server a port (`device_id`) or a volume (`server_id`) belongs to.
 #[derive(serde::Deserialize)]
-struct DeviceOnly {
+struct ServerOf {
     #[serde(default)]
     device_id: Option<u64>,
+    #[serde(default)]
+    server_id: Option<u64>,
 }
 
-/// Moves a port's `ports_by_server` entry from its stored server to the one in `new` (before
-/// the port itself is written, in the same transaction).
-fn reindex_port(
+/// Moves a port's or volume's by-server index entry from its stored server to the one in `new`
+/// (before the record itself is written, in the same transaction).
+fn reindex_by_server(
     index: &sled::transaction::TransactionalTree,
-    ports: &sled::transaction::TransactionalTree,
+    records: &sled::transaction::TransactionalTree,
     key: &[u8],
     new: Option<&[u8]>,
 ) -> Result<(), TxError<StoreError>> {
-    let device = |raw: &[u8]| -> Result<Option<u64>, TxError<StoreError>> {
-        Ok(decode::<DeviceOnly>("ports", raw)
-            .map_err(TxError::Abort)?
-            .device_id)
+    let server = |raw: &[u8]| -> Result<Option<u64>, TxError<StoreError>> {
+        let of = decode::<ServerOf>("batch", raw).map_err(TxError::Abort)?;
+        Ok(of.device_id.or(of.server_id))
     };
-    let port_id = u64::from_be_bytes(key.try_into().unwrap_or([0; 8]));
-    let old = match ports.get(key)? {
-        Some(raw) => device(&raw)?,
+    let record_id = u64::from_be_bytes(key.try_into().unwrap_or([0; 8]));
+    let old = match records.get(key)? {
+        Some(raw) => server(&raw)?,
         None => None,
     };
     let new = match new {
-        Some(raw) => device(raw)?,
+        Some(raw) => server(raw)?,
         None => None,
     };
     if old != new {
         if let Some(server) = old {
-            index.remove(super::network::port_index_key(server, port_id))?;
+            index.remove(super::network::by_server_key(server, record_id))?;
         }
         if let Some(server) = new {
-            index.insert(super::network::port_index_key(server, port_id), &[])?;
+            index.insert(super::network::by_server_key(server, record_id), &[])?;
         }
     }
     Ok(())
@@ -319,7 +325,9 @@ impl Store {
             TreeId::Ports => &self.trees.ports,
             TreeId::FloatingIps => &self.trees.floating_ips,
             TreeId::Pools => &self.trees.pools,
+            TreeId::Volumes => &self.trees.volumes,
             TreeId::PortsByServer => &self.trees.ports_by_server,
+            TreeId::VolumesByServer => &self.trees.volumes_by_server,
         }
     }
 
@@ -339,12 +347,15 @@ impl Store {
             TreeId::Ports,
             TreeId::FloatingIps,
             TreeId::Pools,
+            TreeId::Volumes,
             TreeId::PortsByServer,
+            TreeId::VolumesByServer,
         ];
-        let port_index = order
-            .iter()
-            .position(|t| *t == TreeId::PortsByServer)
-            .unwrap_or(0);
+        let position = |id: TreeId| order.iter().position(|t| *t == id).unwrap_or(0);
+        let (port_index, volume_index) = (
+            position(TreeId::PortsByServer),
+            position(TreeId::VolumesByServer),
+        );
         let trees: Vec<&sled::Tree> = order.iter().map(|t| self.batch_tree(*t)).collect();
         debug_assert_eq!(trees.len(), TREE_COUNT);
         use sled::Transactional;
@@ -389,8 +400,20 @@ impl Store {
                             }
                         }
                     }
-                    if op.tree == TreeId::Ports {
-                        reindex_port(&view[port_index], tree, &op.key, op.value.as_deref())?;
+                    match op.tree {
+                        TreeId::Ports => reindex_by_server(
+                            &view[port_index],
+                            tree,
+                            &op.key,
+                            op.value.as_deref(),
+                        )?,
+                        TreeId::Volumes => reindex_by_server(
+                            &view[volume_index],
+                            tree,
+                            &op.key,
+                            op.value.as_deref(),
+                        )?,
+                        _ => {}
                     }
                     match &op.value {
                         Some(v) => {

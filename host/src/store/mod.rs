@@ -36,6 +36,8 @@
 //! | `ports_by_server`    | server id ‖ port id         | (empty; rebuilt at open) |
 //! | `floating_ips`       | floating IP id              | `FloatingIp`     |
 //! | `pools`              | pool id                     | `ResourcePool`   |
+//! | `volumes`            | volume id                   | `Volume`         |
+//! | `volumes_by_server`  | server id ‖ volume id       | (empty; rebuilt at open) |
 
 mod backend;
 mod batch;
@@ -48,9 +50,11 @@ pub mod model;
 mod model_compute;
 mod model_jobs;
 mod model_network;
+mod model_volume;
 mod network;
 mod quota;
 mod rescue;
+mod volume;
 pub use backend::MAX_BACKENDS;
 pub use batch::{Batch, BatchRecord};
 pub use quota::NewCommission;
@@ -64,6 +68,7 @@ pub use model::*;
 pub use model_compute::*;
 pub use model_jobs::*;
 pub use model_network::*;
+pub use model_volume::*;
 
 /// The schema version this build writes. Bump it (and add a migration in `open`) whenever a
 /// persisted shape changes incompatibly.
@@ -141,6 +146,9 @@ struct Trees {
     ports_by_server: sled::Tree,
     floating_ips: sled::Tree,
     pools: sled::Tree,
+    volumes: sled::Tree,
+    /// Index: server id ‖ volume id (both big-endian) → empty, kept by `commit`.
+    volumes_by_server: sled::Tree,
 }
 
 impl Store {
@@ -211,6 +219,8 @@ impl Store {
             ports_by_server: db.open_tree("ports_by_server")?,
             floating_ips: db.open_tree("floating_ips")?,
             pools: db.open_tree("pools")?,
+            volumes: db.open_tree("volumes")?,
+            volumes_by_server: db.open_tree("volumes_by_server")?,
         };
         let store = Store {
             db,
@@ -219,6 +229,7 @@ impl Store {
         };
         // Derived data is rebuilt rather than trusted (and stores from before the index get it).
         store.rebuild_port_index()?;
+        store.rebuild_volume_index()?;
         store.db.flush()?;
         Ok(store)
     }

@@ -135,6 +135,10 @@ pub struct Server {
     /// Visible to (and operable by) every member of its project, not only its owner.
     #[serde(default)]
     pub shared_to_project: bool,
+    /// An operator's server for internal actions (`server-create --helper`): deleting a
+    /// detached volume attaches it here first, as Ganeti only removes disks of instances.
+    #[serde(default)]
+    pub helper: bool,
     pub created: Timestamp,
     pub updated: Timestamp,
     pub deleted: bool,

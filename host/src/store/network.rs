@@ -38,7 +38,6 @@ impl Store {
         scan(&self.trees.ports, "ports", b"")
     }
 
-    /// The ports attached to one server, in id order (the NIC order in Ganeti).
     /// The ports attached to a server, by port id (NIC order), through the `ports_by_server`
     /// index.
     pub fn ports_of_server(&self, server_id: u64) -> Result<Vec<Port>, StoreError> {
@@ -70,7 +69,7 @@ impl Store {
             if let Some(server) = p.device_id {
                 self.trees
                     .ports_by_server
-                    .insert(port_index_key(server, p.id), &[])?;
+                    .insert(by_server_key(server, p.id), &[])?;
             }
         }
         Ok(())
@@ -93,8 +92,8 @@ impl Store {
     }
 }
 
-/// Key of the `ports_by_server` index.
-pub(super) fn port_index_key(server_id: u64, port_id: u64) -> Vec<u8> {
+/// Key of the `ports_by_server` and `volumes_by_server` indexes.
+pub(super) fn by_server_key(server_id: u64, port_id: u64) -> Vec<u8> {
     let mut key = server_id.to_be_bytes().to_vec();
     key.extend_from_slice(&port_id.to_be_bytes());
     key

@@ -18,3 +18,4 @@ mod reconcile_networks;
 mod rescue;
 mod restart;
 mod server_nics;
+mod volumes;

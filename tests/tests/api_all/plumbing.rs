@@ -39,8 +39,11 @@ async fn version_documents_answer_without_auth() {
         ("/image", 300, "/versions/0/id", json!("v2.9")),
         ("/image", 300, "/versions/1/id", json!("v1.0")),
         ("/image/v1.0", 200, "/version/id", json!("v1.0")),
-        ("/volume", 200, "/versions/0/id", json!("v2.0")),
+        ("/volume", 300, "/versions/0/id", json!("v3.0")),
+        ("/volume", 300, "/versions/1/id", json!("v2.0")),
         ("/volume/v2.0", 200, "/version/id", json!("v2.0")),
+        ("/volume/v2", 200, "/version/id", json!("v2.0")),
+        ("/volume/v3", 200, "/version/min_version", json!("3.0")),
         ("/vmapi/v1.0", 200, "/version/id", json!("v1.0")),
         ("/admin/v1", 200, "/version/id", json!("v1")),
     ];

@@ -1,0 +1,504 @@
+//! Block storage API (spec §5, Cinder v2 subset as Synnefo has it) at `/volume/v2.0`, its
+//! alias `/volume/v2`, and `/volume/v3` (the same resources, for clients that only speak
+//! Cinder v3, such as today's `openstack volume` commands); and the compute view of
+//! attachments, `/compute/v2.0/servers/<id>/os-volume_attachments` (spec §2.1).
+//!
+//! Documents carry Cinder's `name`/`description` and Synnefo's `display_name`/
+//! `display_description` (kamaki reads the latter); requests may use either.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::extract::{Caller, JsonBody};
+use super::network::{body_object, opt_bool, opt_str};
+use super::{ApiError, AppState};
+use crate::service::Volume;
+use crate::service::volumes::{NewVolume, VolumeTypeView};
+
+/// The path prefixes the block storage API answers under.
+const PREFIXES: [&str; 3] = ["/volume/v2.0", "/volume/v2", "/volume/v3"];
+
+pub fn routes() -> Router<AppState> {
+    let mut router = Router::new();
+    for base in PREFIXES {
+        router = router
+            .route(&format!("{base}/volumes"), get(list).post(create))
+            .route(&format!("{base}/volumes/detail"), get(detail))
+            .route(
+                &format!("{base}/volumes/{{id}}"),
+                get(show).put(update).delete(remove),
+            )
+            .route(
+                &format!("{base}/volumes/{{id}}/metadata"),
+                get(metadata).post(metadata_merge).put(metadata_replace),
+            )
+            .route(
+                &format!("{base}/volumes/{{id}}/metadata/{{key}}"),
+                axum::routing::delete(metadata_delete),
+            )
+            .route(&format!("{base}/volumes/{{id}}/action"), post(action))
+            .route(&format!("{base}/types"), get(types))
+            .route(&format!("{base}/types/{{id}}"), get(type_show))
+            .route(
+                &format!("{base}/snapshots"),
+                get(snapshots_off).post(snapshots_off),
+            )
+            .route(&format!("{base}/snapshots/detail"), get(snapshots_off))
+            .route(
+                &format!("{base}/snapshots/{{id}}"),
+                get(snapshots_off).put(snapshots_off).delete(snapshots_off),
+            )
+    }
+    router
+        .route(
+            "/compute/v2.0/servers/{id}/os-volume_attachments",
+            get(attachments).post(attach),
+        )
+        .route(
+            "/compute/v2.0/servers/{id}/os-volume_attachments/{volume}",
+            get(attachment).delete(detach),
+        )
+}
+
+fn volume_links(state: &AppState, id: &str) -> Value {
+    let href = format!("{}/volume/v2.0/volumes/{id}", state.public_url);
+    json!([{"rel": "self", "href": href}, {"rel": "bookmark", "href": href}])
+}
+
+/// The list view (`GET /volumes`): id, names and links.
+fn volume_brief(state: &AppState, v: &Volume) -> Value {
+    let id = v.id.to_string();
+    json!({"id": id, "name": v.name, "display_name": v.name, "links": volume_links(state, &id)})
+}
+
+/// `source` = `image:<id>` (or `snapshot:`/`volume:`) split into Cinder's fields.
+fn source_of<'a>(v: &'a Volume, kind: &str) -> Option<&'a str> {
+    v.source
+        .as_deref()
+        .and_then(|s| s.strip_prefix(kind))
+        .and_then(|s| s.strip_prefix(':'))
+}
+
+/// Synnefo shows the lower-cased status (`in_use`); Cinder clients expect `in-use`, which
+/// `api.compat = "openstack"` gives.
+fn status_of(state: &AppState, v: &Volume) -> String {
+    let status = v.status.to_lowercase();
+    match state.compat {
+        crate::config::Compat::Openstack => status.replace('_', "-"),
+        crate::config::Compat::Synnefo => status,
+    }
+}
+
+/// The detail view (spec §5 volume object, plus Cinder's names).
+fn volume_doc(state: &AppState, v: &Volume) -> Value {
+    let id = v.id.to_string();
+    let attachments: Vec<Value> = match v.server_id {
+        Some(server) if !v.deleted => vec![json!({
+            "server_id": server.to_string(),
+            "volume_id": id,
+            "id": id,
+            "attachment_id": id,
+            "device_index": v.index,
+            "device": "",
+        })],
+        _ => Vec::new(),
+    };
+    json!({
+        "id": id,
+        "name": v.name,
+        "display_name": v.name,
+        "description": v.description,
+        "display_description": v.description,
+        "links": volume_links(state, &id),
+        "status": status_of(state, v),
+        "size": v.size_gb,
+        "created_at": v.created.iso(),
+        "updated_at": v.updated.iso(),
+        "metadata": v.metadata,
+        "snapshot_id": source_of(v, "snapshot"),
+        "source_volid": source_of(v, "volume"),
+        "image_id": source_of(v, "image"),
+        "attachments": attachments,
+        "volume_type": v.volume_type_id.to_string(),
+        "deleted": v.deleted,
+        "delete_on_termination": v.delete_on_termination,
+        "bootable": if v.is_root() { "true" } else { "false" },
+        "encrypted": false,
+        "multiattach": false,
+        "availability_zone": "nova",
+        "replication_status": "disabled",
+        "consistencygroup_id": null,
+        "os-vol-tenant-attr:tenant_id": v.project_id,
+        "user_id": v.user_id,
+        "tenant_id": v.project_id,
+        "shared_to_project": v.shared_to_project,
+    })
+}
+
+fn type_doc(t: &VolumeTypeView) -> Value {
+    let vt = &t.volume_type;
+    json!({
+        "id": vt.id.to_string(),
+        "name": vt.name,
+        "deleted": vt.deleted,
+        "description": null,
+        "is_public": true,
+        "extra_specs": vt.specs,
+        "SNF:disk_template": vt.disk_template,
+        "SNF:detachable": t.detachable,
+    })
+}
+
+#[derive(Deserialize, Default)]
+struct ListQuery {
+    #[serde(rename = "changes-since")]
+    changes_since: Option<String>,
+    name: Option<String>,
+    status: Option<String>,
+    all_tenants: Option<String>,
+}
+
+/// The volumes a listing shows, or `None` for 304 (nothing changed since `changes-since`).
+fn listed(
+    state: &AppState,
+    caller: &crate::service::Credentials,
+    q: &ListQuery,
+) -> Result<Option<Vec<Volume>>, ApiError> {
+    let mut list = match super::extract::changes_since(q.changes_since.as_deref())? {
+        Some(t) => {
+            let changed = state.services.volumes_changed_since(caller, t)?;
+            if changed.is_empty() {
+                return Ok(None);
+            }
+            changed
+        }
+        None if caller.is_admin && q.all_tenants.as_deref().is_some_and(|a| a != "0") => state
+            .services
+            .volume_list(crate::service::Deleted::Exclude)?,
+        None => state.services.volumes_for(caller)?,
+    };
+    if let Some(name) = &q.name {
+        list.retain(|v| &v.name == name);
+    }
+    if let Some(status) = &q.status {
+        list.retain(|v| v.status.eq_ignore_ascii_case(status));
+    }
+    Ok(Some(list))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    let Some(list) = listed(&state, &caller, &q)? else {
+        return Ok(StatusCode::NOT_MODIFIED.into_response());
+    };
+    let docs: Vec<Value> = list.iter().map(|v| volume_brief(&state, v)).collect();
+    Ok(Json(json!({"volumes": docs})).into_response())
+}
+
+async fn detail(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    let Some(list) = listed(&state, &caller, &q)? else {
+        return Ok(StatusCode::NOT_MODIFIED.into_response());
+    };
+    let docs: Vec<Value> = list.iter().map(|v| volume_doc(&state, v)).collect();
+    Ok(Json(json!({"volumes": docs})).into_response())
+}
+
+/// A size given as a number or a numeric string (Synnefo accepts both).
+fn size_of(obj: &serde_json::Map<String, Value>) -> Result<u64, ApiError> {
+    let raw = obj
+        .get("size")
+        .ok_or_else(|| ApiError::bad_request("Malformed request: 'size' is required"))?;
+    let parsed = match raw {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse::<i64>().ok(),
+        _ => None,
+    };
+    match parsed {
+        Some(n) if n > 0 => Ok(n as u64),
+        _ => Err(ApiError::bad_request(format!(
+            "Volume 'size' needs to be a positive integer value. '{}' cannot be accepted.",
+            match raw {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            }
+        ))),
+    }
+}
+
+/// `display_name` (Synnefo, Cinder v1) or `name` (Cinder v2/v3).
+fn either(
+    obj: &serde_json::Map<String, Value>,
+    synnefo: &str,
+    cinder: &str,
+) -> Result<Option<String>, ApiError> {
+    Ok(opt_str(obj, synnefo)?.or(opt_str(obj, cinder)?))
+}
+
+fn string_map(
+    v: Option<&Value>,
+    what: &str,
+) -> Result<std::collections::BTreeMap<String, String>, ApiError> {
+    let mut out = std::collections::BTreeMap::new();
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(out);
+    };
+    let obj = v.as_object().ok_or_else(|| {
+        ApiError::bad_request(format!("Malformed request: '{what}' must be an object"))
+    })?;
+    for (k, v) in obj {
+        let text = v.as_str().ok_or_else(|| {
+            ApiError::bad_request(format!("Invalid {what} value for key '{k}': use a string"))
+        })?;
+        out.insert(k.clone(), text.to_string());
+    }
+    Ok(out)
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    let obj = body_object(&body, "volume")?;
+    let name = either(obj, "display_name", "name")?
+        .ok_or_else(|| ApiError::bad_request("Malformed request: 'display_name' is required"))?;
+    let req = NewVolume {
+        name,
+        size_gb: size_of(obj)?,
+        volume_type: opt_str(obj, "volume_type")?,
+        description: either(obj, "display_description", "description")?.unwrap_or_default(),
+        metadata: string_map(obj.get("metadata"), "metadata")?,
+        source_volid: opt_str(obj, "source_volid")?,
+        snapshot_id: opt_str(obj, "snapshot_id")?,
+        image_ref: either(obj, "imageRef", "image_id")?,
+        server_id: opt_str(obj, "server_id")?,
+        project: opt_str(obj, "project")?,
+        shared_to_project: opt_bool(obj, "shared_to_project")?.unwrap_or(false),
+    };
+    let v = state.services.volume_create(&caller, &req).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"volume": volume_doc(&state, &v)})),
+    )
+        .into_response())
+}
+
+async fn show(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let v = state.services.volume_for(&caller, &id)?;
+    Ok(Json(json!({"volume": volume_doc(&state, &v)})))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Json<Value>, ApiError> {
+    let obj = body_object(&body, "volume")?;
+    let v = state.services.volume_update(
+        &caller,
+        &id,
+        either(obj, "display_name", "name")?,
+        either(obj, "display_description", "description")?,
+        opt_bool(obj, "delete_on_termination")?,
+    )?;
+    Ok(Json(json!({"volume": volume_doc(&state, &v)})))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.services.volume_delete(&caller, &id).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+async fn metadata(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let v = state.services.volume_for(&caller, &id)?;
+    Ok(Json(json!({"metadata": v.metadata})))
+}
+
+async fn metadata_write(
+    state: AppState,
+    caller: crate::service::Credentials,
+    id: String,
+    body: Value,
+    replace: bool,
+) -> Result<Json<Value>, ApiError> {
+    if !body.get("metadata").is_some_and(Value::is_object) {
+        return Err(ApiError::bad_request(
+            "Malformed request: missing 'metadata' object",
+        ));
+    }
+    let items = string_map(body.get("metadata"), "metadata")?;
+    let v = state
+        .services
+        .volume_metadata_set(&caller, &id, items, replace)?;
+    Ok(Json(json!({"metadata": v.metadata})))
+}
+
+async fn metadata_merge(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Json<Value>, ApiError> {
+    metadata_write(state, caller, id, body, false).await
+}
+
+async fn metadata_replace(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Json<Value>, ApiError> {
+    metadata_write(state, caller, id, body, true).await
+}
+
+async fn metadata_delete(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((id, key)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    state.services.volume_metadata_delete(&caller, &id, &key)?;
+    Ok(StatusCode::OK)
+}
+
+/// `POST /volumes/<id>/action`: `reassign` (Synnefo); anything else is a 400 naming it.
+async fn action(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    let name = body
+        .as_object()
+        .filter(|o| o.len() == 1)
+        .and_then(|o| o.keys().next().cloned())
+        .ok_or_else(|| ApiError::bad_request("Malformed request: one action expected"))?;
+    match name.as_str() {
+        "reassign" => {
+            let (project, shared) = super::network::reassign_args(&body)?;
+            state
+                .services
+                .volume_reassign(&caller, &id, &project, shared.unwrap_or(false))?;
+            Ok(StatusCode::OK.into_response())
+        }
+        other => Err(ApiError::bad_request(format!(
+            "Volume action '{other}' is not supported"
+        ))),
+    }
+}
+
+async fn types(State(state): State<AppState>, Caller(_): Caller) -> Result<Json<Value>, ApiError> {
+    let docs: Vec<Value> = state
+        .services
+        .volume_types_view()?
+        .iter()
+        .map(type_doc)
+        .collect();
+    Ok(Json(json!({"volume_types": docs})))
+}
+
+async fn type_show(
+    State(state): State<AppState>,
+    Caller(_): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let t = state.services.volume_type_view(&id)?;
+    Ok(Json(json!({"volume_type": type_doc(&t)})))
+}
+
+/// Snapshots are not enabled in this deployment (Synnefo's `CYCLADES_SNAPSHOTS_ENABLED`
+/// false): 501, as Synnefo answers.
+async fn snapshots_off(Caller(_): Caller) -> ApiError {
+    ApiError(crate::service::ServiceError::NotImplemented(
+        "Snapshots are not enabled".into(),
+    ))
+}
+
+// ----- compute view: os-volume_attachments -----
+
+fn attachment_doc(server_id: u64, v: &Volume) -> Value {
+    json!({
+        "id": v.id.to_string(),
+        "volumeId": v.id.to_string(),
+        "serverId": server_id.to_string(),
+        "device": "",
+    })
+}
+
+async fn attachments(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let server = state.services.server_for(&caller, &id)?;
+    let docs: Vec<Value> = state
+        .services
+        .volumes_of_server(server.id)?
+        .iter()
+        .map(|v| attachment_doc(server.id, v))
+        .collect();
+    Ok(Json(json!({"volumeAttachments": docs})))
+}
+
+async fn attach(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    let obj = body_object(&body, "volumeAttachment")?;
+    let volume = opt_str(obj, "volumeId")?.ok_or_else(|| {
+        ApiError::bad_request("Malformed request: 'volumeAttachment.volumeId' is required")
+    })?;
+    let v = state.services.volume_attach(&caller, &id, &volume).await?;
+    let server_id = v.server_id.unwrap_or_default();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"volumeAttachment": attachment_doc(server_id, &v)})),
+    )
+        .into_response())
+}
+
+async fn attachment(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((id, volume)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let v = state.services.volume_attachment(&caller, &id, &volume)?;
+    Ok(Json(
+        json!({"volumeAttachment": attachment_doc(v.server_id.unwrap_or_default(), &v)}),
+    ))
+}
+
+async fn detach(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((id, volume)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    state.services.volume_detach(&caller, &id, &volume).await?;
+    Ok(StatusCode::ACCEPTED)
+}

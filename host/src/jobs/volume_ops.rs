@@ -1,0 +1,572 @@
+//! Volumes of existing servers (spec §5, §9.5, §10.2 disk add/remove, Synnefo's
+//! `server_attachments`):
+//!
+//! - `volume.attach` adds disk `snf-vol-<id>` to the server (a new volume is charged to
+//!   `cyclades.disk` here; a detachable volume with data comes back with `reuse_data`);
+//! - `volume.detach` removes the disk keeping its data (`keep_disks`, detachable templates);
+//! - `volume.delete` removes the disk and its data, and gives the size back;
+//! - `volume.purge` deletes a detached volume with data: Ganeti can only delete a disk of an
+//!   instance, so it attaches the volume to a helper server and removes it there.
+//!
+//! Each holds the server's task lock from submission (ATTACH_VOLUME, DETACH_VOLUME,
+//! DELETE_VOLUME) and releases it in `finalize`, or in `release_lock` when a step fails. The
+//! first step claims the volume (status, server, index) in a local step whose undo puts it back,
+//! so a failed job leaves the volume as it found it (a new volume: ERROR, uncharged).
+//! Remote steps look the instance's disks up first (rule 3).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::common::{issue_commission, params_json, resolve_commission, wait_ganeti};
+use super::server_ops::{backend_id, record_ganeti_job, release_lock};
+use super::{JobKind, StepCx, StepDef, StepDone, StepError, StepFuture};
+use crate::store::{Batch, Server, Store, StoreError, Volume};
+
+/// Inputs of the volume jobs. Decodes as `ServerActionParams` too (`server_id`, `action`),
+/// which the shared `release_lock` reads.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct VolumeJobParams {
+    pub server_id: u64,
+    /// ATTACH_VOLUME, DETACH_VOLUME or DELETE_VOLUME.
+    pub action: String,
+    pub volume_id: u64,
+    /// Ask Ganeti to hot-plug the change (`hotplug_if_possible`).
+    #[serde(default)]
+    pub hotplug: bool,
+    /// ATTACH of a volume created for this server: charge its size to its project.
+    #[serde(default)]
+    pub charge: bool,
+}
+
+const GIB: i64 = 1024 * 1024 * 1024;
+
+const fn step(name: &'static str, run: super::StepFn, undo: Option<super::StepFn>) -> StepDef {
+    StepDef {
+        name,
+        run,
+        undo,
+        remote: false,
+        checkpoint: false,
+    }
+}
+
+const fn remote(name: &'static str, run: super::StepFn) -> StepDef {
+    StepDef {
+        name,
+        run,
+        undo: None,
+        remote: true,
+        checkpoint: false,
+    }
+}
+
+/// The first step of every volume job: claims the volume; the API answers once it is done.
+const CLAIM: StepDef = StepDef {
+    name: "claim_volume",
+    run: claim_volume,
+    undo: Some(unclaim_volume),
+    remote: false,
+    checkpoint: true,
+};
+
+pub static VOLUME_ATTACH: JobKind = JobKind {
+    name: "volume.attach",
+    steps: &[
+        CLAIM,
+        step("reserve_quota", reserve_quota, Some(reject_quota)),
+        step("render_disk", render_disk, None),
+        // Rule 5: the disk's removal is in place before the disk is asked for.
+        step("ganeti_disk_add_undo", nothing, Some(remove_added_disk)),
+        remote("ganeti_disk_add", ganeti_disk_add),
+        remote("wait_ganeti_job", wait_disk_add),
+        step("finalize", finalize_attach, None),
+    ],
+    finally: Some(release_volume),
+    pivot: None,
+};
+
+pub static VOLUME_DETACH: JobKind = JobKind {
+    name: "volume.detach",
+    steps: &[
+        CLAIM,
+        remote("ganeti_disk_remove", ganeti_disk_remove),
+        remote("wait_ganeti_job", wait_disk_remove),
+        step("finalize", finalize_detach, None),
+    ],
+    finally: Some(release_lock),
+    // Once Ganeti has let the disk go, the volume is detached.
+    pivot: Some("wait_ganeti_job"),
+};
+
+pub static VOLUME_DELETE: JobKind = JobKind {
+    name: "volume.delete",
+    steps: &[
+        CLAIM,
+        remote("ganeti_disk_remove", ganeti_disk_remove),
+        remote("wait_ganeti_job", wait_disk_remove),
+        step("release_quota", release_quota, None),
+        step("finalize", finalize_delete, None),
+    ],
+    finally: Some(release_lock),
+    // Once Ganeti has removed the disk, its data is gone.
+    pivot: Some("wait_ganeti_job"),
+};
+
+pub static VOLUME_PURGE: JobKind = JobKind {
+    name: "volume.purge",
+    steps: &[
+        CLAIM,
+        step("render_disk", render_disk, None),
+        step("ganeti_disk_add_undo", nothing, Some(remove_added_disk)),
+        remote("ganeti_disk_add", ganeti_disk_add),
+        remote("wait_ganeti_add", wait_disk_add),
+        remote("ganeti_disk_remove", ganeti_disk_remove),
+        remote("wait_ganeti_job", wait_disk_remove),
+        step("release_quota", release_quota, None),
+        step("finalize", finalize_delete, None),
+    ],
+    finally: Some(release_lock),
+    pivot: Some("wait_ganeti_job"),
+};
+
+/// `finally` of a failed attach: the server's lock goes (`release_lock`), and a volume made
+/// for this server that the job never claimed (its first step failed) goes to ERROR.
+fn release_volume(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let mut done = release_lock(cx).await?;
+        let (p, _, v) = load(cx)?;
+        if p.charge && v.status == "CREATING" && v.server_id.is_none() {
+            let mut after = v.clone();
+            after.status = "ERROR".into();
+            done.batch.update(&after);
+        }
+        Ok(done)
+    })
+}
+
+fn load(cx: &StepCx) -> Result<(VolumeJobParams, Server, Volume), StepError> {
+    let p: VolumeJobParams = cx.params()?;
+    let s = cx.env.store.server_get(p.server_id)?;
+    let v = cx.env.store.volume_get(p.volume_id)?;
+    Ok((p, s, v))
+}
+
+fn nothing(_: &StepCx) -> StepFuture<'_> {
+    Box::pin(async { Ok(StepDone::default()) })
+}
+
+/// The status a volume shows while `kind` runs on it.
+fn working_status(kind: &str, v: &Volume) -> &'static str {
+    match kind {
+        "volume.attach" if v.status == "CREATING" => "CREATING",
+        "volume.attach" => "ATTACHING",
+        "volume.detach" => "DETACHING",
+        _ => "DELETING",
+    }
+}
+
+/// The next disk index of a server (Ganeti appends: the disk count).
+fn next_index(store: &Store, server_id: u64) -> Result<u32, StoreError> {
+    Ok(store
+        .volumes_of_server(server_id)?
+        .iter()
+        .filter_map(|v| v.index)
+        .max()
+        .map_or(0, |i| i + 1))
+}
+
+fn claim_volume(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let (_, s, v) = load(cx)?;
+        let attaching = matches!(cx.job.kind.as_str(), "volume.attach" | "volume.purge");
+        let mut after = v.clone();
+        if attaching {
+            if let Some(other) = v.server_id.filter(|o| *o != s.id) {
+                return Err(StepError::conflict(format!(
+                    "Volume {} is attached to server {other}",
+                    v.id
+                )));
+            }
+            if v.server_id.is_none() {
+                after.server_id = Some(s.id);
+                after.index = Some(next_index(&cx.env.store, s.id)?);
+            }
+        } else if v.server_id != Some(s.id) {
+            return Err(StepError::bad_request(format!(
+                "Volume '{}' is not attached to server '{}'",
+                v.id, s.id
+            )));
+        }
+        after.status = working_status(&cx.job.kind, &v).into();
+        let mut batch = Batch::new();
+        if after != v {
+            batch.update(&after);
+        }
+        // The server's generation moves with its volumes (cached renderings list them).
+        batch.update_server(&s, &s);
+        Ok(StepDone::with_batch(
+            json!({"status": v.status, "server_id": v.server_id, "index": v.index}),
+            batch,
+        ))
+    })
+}
+
+/// Undo of `claim_volume`: the volume as the job found it; a volume created for the server
+/// (never attached) is left in ERROR, unattached.
+fn unclaim_volume(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let (p, s, v) = load(cx)?;
+        let found = cx.output("claim_volume");
+        let mut after = v.clone();
+        if p.charge {
+            after.status = "ERROR".into();
+            after.server_id = None;
+            after.index = None;
+        } else {
+            after.status = found["status"].as_str().unwrap_or("AVAILABLE").into();
+            after.server_id = found["server_id"].as_u64();
+            after.index = found["index"].as_u64().map(|i| i as u32);
+        }
+        let mut batch = Batch::new();
+        if after != v {
+            batch.update(&after);
+            batch.update_server(&s, &s);
+        }
+        Ok(StepDone::with_batch(Value::Null, batch))
+    })
+}
+
+fn reserve_quota(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let (p, _, v) = load(cx)?;
+        if !p.charge {
+            return Ok(StepDone::default());
+        }
+        let provisions = BTreeMap::from([("cyclades.disk".to_string(), v.size_gb as i64 * GIB)]);
+        let serial = issue_commission(cx, &v.project_id, provisions, false)?;
+        Ok(StepDone::output(json!({"serial": serial})))
+    })
+}
+
+fn reject_quota(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        resolve_commission(&cx.output("reserve_quota")["serial"], false, cx)?;
+        Ok(StepDone::default())
+    })
+}
+
+/// The volume's Ganeti disk parameters from the disk-template plugin (recorded, rule 6).
+fn render_disk(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let (_, _, v) = load(cx)?;
+        let vt = cx.env.store.volume_type_get(v.volume_type_id)?;
+        let driver = cx.env.plugins.disk_template(&v.disk_template)?;
+        let caps = driver
+            .disk_capabilities()
+            .cloned()
+            .ok_or_else(|| StepError::internal("disk template plugin without capabilities"))?;
+        // A volume from an image is a clone of it (clone-capable templates only).
+        let origin = match v.source.as_deref().and_then(|s| s.strip_prefix("image:")) {
+            Some(image) if caps.clone => Some(cx.env.store.image_get(image)?.location),
+            _ => None,
+        };
+        let volume = crate::plugins::Volume {
+            name: v.ganeti_name(),
+            size_gb: u32::try_from(v.size_gb).unwrap_or(u32::MAX),
+            origin_size_mb: origin.is_some().then_some(v.size_gb * 1024),
+            origin,
+            specs: vt.specs.into_iter().collect(),
+        };
+        let rendered = tokio::task::spawn_blocking(move || driver.render_disks(&[volume]))
+            .await
+            .map_err(|e| StepError::internal(format!("disk template task: {e}")))??;
+        let mut disk = rendered
+            .disks
+            .first()
+            .map(|d| params_json(d))
+            .ok_or_else(|| StepError::internal("disk template rendered no disk"))?;
+        // Detachable (ExtStorage) volumes tell the provider whether their data exists
+        // (Synnefo's `reuse_data`).
+        if caps.detachable {
+            disk["reuse_data"] = json!(if v.initialised { "True" } else { "False" });
+        }
+        Ok(StepDone::output(json!({"disk": disk})))
+    })
+}
+
+/// The instance's disk names, as Ganeti reports them.
+fn disk_names(instance: &Value) -> Vec<String> {
+    instance["disk.names"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
+}
+
+/// Whether the server's instance has disk `disk` (an instance Ganeti lost is an error).
+async fn has_disk(cx: &StepCx, s: &Server, disk: &str) -> Result<bool, StepError> {
+    let rapi = cx.env.rapi(backend_id(s)?)?;
+    let instance = rapi.instance(&s.instance_name()).await?.ok_or_else(|| {
+        StepError::conflict(format!(
+            "Server {} has no instance {} in Ganeti",
+            s.id,
+            s.instance_name()
+        ))
+    })?;
+    Ok(disk_names(&instance).iter().any(|n| n == disk))
+}
+
+fn with_hotplug(mut body: Value, hotplug: bool) -> Value {
+    if hotplug {
+        body["hotplug_if_possible"] = json!(true);
+    }
+    body
+}
+
+/// Undo of `ganeti_disk_add`: lets a submitted add finish (so it cannot land afterwards), then
+/// takes the disk off again, keeping its data unless the volume was blank before this job.
+fn remove_added_disk(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let (p, s, v) = load(cx)?;
+        let rapi = cx.env.rapi(backend_id(&s)?)?;
+        let timeout = cx.env.settings.ganeti_job_timeout;
+        if let Some(job) = cx.output("ganeti_disk_add")["job"].as_u64() {
+            // Its outcome does not matter: only whether the disk is there afterwards.
+            let _ = rapi.wait_job(job, timeout).await;
+        }
+        let Some(instance) = rapi.instance(&s.instance_name()).await? else {
+            return Ok(StepDone::default());
+        };
+        if disk_names(&instance).contains(&v.ganeti_name()) {
+            let mut body = json!({"disks": [["remove", v.ganeti_name(), {}]]});
+            if v.initialised {
+                body["keep_disks"] = json!(true);
+            }
+            let job = rapi
+                .modify_instance(&s.instance_name(), with_hotplug(body, p.hotplug))
+                .await?;
+            rapi.wait_job(job, timeout).await?;
+        }
+        Ok(StepDone::default())
+    })
+}
+
+fn ganeti_disk_add(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let (p, s, v) = load(cx)?;
+        let job = if has_disk(cx, &s, &v.ganeti_name()).await? {
+            None
+        } else {
+            let disk = cx.output("render_disk")["disk"].clone();
+            let body = json!({"disks": [["add", -1, disk]]});
+            let rapi = cx.env.rapi(backend_id(&s)?)?;
+            Some(
+                rapi.modify_instance(&s.instance_name(), with_hotplug(body, p.hotplug))
+                    .await?,
+            )
+        };
+        Ok(StepDone::with_batch(
+            json!({"job": job}),
+            record_ganeti_job(&s, job, "OP_INSTANCE_SET_PARAMS"),
+        ))
+    })
+}
+
+fn wait_disk_add(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let (_, s, v) = load(cx)?;
+        let job = &cx.output("ganeti_disk_add")["job"];
+        let waited = wait_ganeti(cx, backend_id(&s)?, job).await;
+        // A failed job whose disk is there anyway (a replayed submission) is a success.
+        let present = has_disk(cx, &s, &v.ganeti_name()).await?;
+        match waited {
+            Err(e) if !present => Err(e),
+            _ if !present => Err(StepError::conflict(format!(
+                "Ganeti did not add disk {} to {}",
+                v.ganeti_name(),
+                s.instance_name()
+            ))),
+            result => Ok(StepDone::output(json!({
+                "ganeti": result.ok().flatten(),
+                "job": job,
+            }))),
+        }
+    })
+}
+
+fn finalize_attach(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let (_, before, v) = load(cx)?;
+        resolve_commission(&cx.output("reserve_quota")["serial"], true, cx)?;
+        let mut after = v.clone();
+        after.status = "IN_USE".into();
+        after.backend_id = before.backend_id;
+        after.initialised = true;
+        if let Some(job) = cx.output("ganeti_disk_add")["job"].as_u64() {
+            after.backend_job_id = Some(job);
+        }
+        if cx.output("reserve_quota")["serial"].is_u64() {
+            after.quota_charged = true;
+        }
+        let mut batch = Batch::new();
+        batch.update(&after);
+        batch.update_server(&before, &unlock(cx, &before));
+        Ok(StepDone::with_batch(Value::Null, batch))
+    })
+}
+
+/// Clears the lock this job holds.
+fn unlock(cx: &StepCx, before: &Server) -> Server {
+    let mut after = before.clone();
+    if after.active_job == Some(cx.job.id) {
+        after.active_job = None;
+        after.task = None;
+    }
+    after.backend_job_status = Some("success".into());
+    after
+}
+
+fn ganeti_disk_remove(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let (p, s, v) = load(cx)?;
+        if v.is_root() {
+            return Err(StepError::bad_request(format!(
+                "Cannot remove the root volume of server {}",
+                s.id
+            )));
+        }
+        let job = if has_disk(cx, &s, &v.ganeti_name()).await? {
+            let mut body = json!({"disks": [["remove", v.ganeti_name(), {}]]});
+            if cx.job.kind == "volume.detach" {
+                body["keep_disks"] = json!(true);
+            }
+            let rapi = cx.env.rapi(backend_id(&s)?)?;
+            Some(
+                rapi.modify_instance(&s.instance_name(), with_hotplug(body, p.hotplug))
+                    .await?,
+            )
+        } else {
+            None
+        };
+        Ok(StepDone::with_batch(
+            json!({"job": job}),
+            record_ganeti_job(&s, job, "OP_INSTANCE_SET_PARAMS"),
+        ))
+    })
+}
+
+fn wait_disk_remove(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let (_, s, v) = load(cx)?;
+        let waited =
+            wait_ganeti(cx, backend_id(&s)?, &cx.output("ganeti_disk_remove")["job"]).await;
+        match waited {
+            Ok(out) => Ok(StepDone::output(out.unwrap_or(Value::Null))),
+            // Gone anyway counts as success.
+            Err(e) => match has_disk(cx, &s, &v.ganeti_name()).await? {
+                false => Ok(StepDone::output(json!({"already_gone": true}))),
+                true => Err(e),
+            },
+        }
+    })
+}
+
+fn finalize_detach(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let (_, before, v) = load(cx)?;
+        let mut after = v.clone();
+        after.status = "AVAILABLE".into();
+        after.server_id = None;
+        after.index = None;
+        after.backend_id = before.backend_id;
+        if let Some(job) = cx.output("ganeti_disk_remove")["job"].as_u64() {
+            after.backend_job_id = Some(job);
+        }
+        let mut batch = Batch::new();
+        batch.update(&after);
+        batch.update_server(&before, &unlock(cx, &before));
+        Ok(StepDone::with_batch(Value::Null, batch))
+    })
+}
+
+fn release_quota(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let (_, _, v) = load(cx)?;
+        let serial = release_volume_quota(&cx.env, &v, &super::common::commission_name(cx))?;
+        Ok(StepDone::output(json!({"serial": serial})))
+    })
+}
+
+/// Gives a deleted volume's size back to its project, as an accepted commission named `name`
+/// (volumes charged with their server give nothing here).
+pub(super) fn release_volume_quota(
+    env: &super::JobEnv,
+    v: &Volume,
+    name: &str,
+) -> Result<Option<u64>, StepError> {
+    if !v.quota_charged {
+        return Ok(None);
+    }
+    let provisions = BTreeMap::from([("cyclades.disk".to_string(), -(v.size_gb as i64) * GIB)]);
+    let serial = super::common::issue_named_commission(env, name, &v.project_id, provisions, true)?;
+    env.store.commission_resolve(serial, true)?;
+    Ok(Some(serial))
+}
+
+/// The record of a volume whose data is gone.
+pub(super) fn volume_deleted(before: &Volume) -> Volume {
+    let mut after = before.clone();
+    after.status = "DELETED".into();
+    after.deleted = true;
+    after.server_id = None;
+    after.index = None;
+    after.quota_charged = false;
+    after
+}
+
+fn finalize_delete(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let (_, before, v) = load(cx)?;
+        let mut batch = Batch::new();
+        batch.update(&volume_deleted(&v));
+        batch.update_server(&before, &unlock(cx, &before));
+        Ok(StepDone::with_batch(Value::Null, batch))
+    })
+}
+
+/// What a server's removal does to its volumes (spec §9.5 "VM removal → DELETED"): every
+/// attached volume is deleted and the sizes charged on their own are given back, one accepted
+/// commission per volume named `<name>-vol-<id>`. Shared by `server.destroy` and the reconciler.
+pub(super) fn server_volumes_gone(
+    env: &super::JobEnv,
+    server_id: u64,
+    name: &str,
+) -> Result<Batch, StepError> {
+    let mut batch = Batch::new();
+    for v in env.store.volumes_of_server(server_id)? {
+        release_volume_quota(env, &v, &format!("{name}-vol-{}", v.id))?;
+        batch.update(&volume_deleted(&v));
+    }
+    Ok(batch)
+}
+
+/// The status of a server's volumes after its create job: IN_USE, or ERROR when it failed.
+pub(super) fn server_volumes_status(
+    store: &Store,
+    server_id: u64,
+    status: &str,
+) -> Result<Batch, StepError> {
+    let mut batch = Batch::new();
+    for v in store.volumes_of_server(server_id)? {
+        if v.status != status && v.status != "DELETED" {
+            let mut after = v.clone();
+            after.status = status.into();
+            batch.update(&after);
+        }
+    }
+    Ok(batch)
+}

@@ -1,0 +1,748 @@
+//! The block storage service (spec §5, §9.5, Synnefo's `volume/volumes.py` and
+//! `logic/server_attachments.py`): volumes with or without a server, their metadata,
+//! attachment, detachment, deletion and reassignment, and the volume types users see.
+//!
+//! Rules are checked here; changes to Ganeti go through the volume jobs (`jobs::volume_ops`)
+//! under the server's task lock. A volume without a server exists only in the store (it is
+//! charged to `cyclades.disk` at once, as Synnefo does); a detachable template is required for
+//! that. Root volumes (index 0) are created with their server and charged with it.
+
+use std::collections::BTreeMap;
+
+use super::{Credentials, ServiceError, Services};
+use crate::clock::Timestamp;
+use crate::jobs::{VOLUME_ATTACH, VOLUME_DELETE, VOLUME_DETACH, VOLUME_PURGE, VolumeJobParams};
+use crate::store::{Batch, Deleted, Server, StoreError, Volume, VolumeType};
+
+const GIB: i64 = 1024 * 1024 * 1024;
+
+/// A validated create request (the API layer has checked JSON types).
+#[derive(Clone, Debug, Default)]
+pub struct NewVolume {
+    pub name: String,
+    pub size_gb: u64,
+    pub volume_type: Option<String>,
+    pub description: String,
+    pub metadata: BTreeMap<String, String>,
+    pub source_volid: Option<String>,
+    pub snapshot_id: Option<String>,
+    pub image_ref: Option<String>,
+    pub server_id: Option<String>,
+    pub project: Option<String>,
+    pub shared_to_project: bool,
+}
+
+/// A volume type as users see it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VolumeTypeView {
+    pub volume_type: VolumeType,
+    /// Its volumes can exist without a server (the disk template's `detachable` capability).
+    pub detachable: bool,
+}
+
+/// Whether `caller` sees volume `v` (owner, or members once shared with its project).
+pub fn volume_visible(caller: &Credentials, v: &Volume) -> bool {
+    caller.can_see(&v.user_id, &v.project_id, v.shared_to_project)
+}
+
+fn check_text(what: &str, text: &str) -> Result<(), ServiceError> {
+    if text.chars().count() > 255 {
+        return Err(ServiceError::BadRequest(format!(
+            "Volume {what} is too long"
+        )));
+    }
+    Ok(())
+}
+
+impl Services {
+    fn check_volume_metadata(
+        &self,
+        metadata: &BTreeMap<String, String>,
+    ) -> Result<(), ServiceError> {
+        let max = self.config().volumes.max_metadata;
+        if metadata.len() > max {
+            return Err(ServiceError::BadRequest(format!(
+                "Volumes cannot have more than {max} metadata items"
+            )));
+        }
+        for (k, v) in metadata {
+            if k.is_empty() || k.chars().count() > 64 {
+                return Err(ServiceError::BadRequest(format!(
+                    "Metadata key '{k}' must be 1 to 64 characters"
+                )));
+            }
+            if v.chars().count() > 255 {
+                return Err(ServiceError::BadRequest(format!(
+                    "Metadata value of '{k}' is longer than 255 characters"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether volumes of disk template `template` can exist without a server.
+    fn detachable(&self, template: &str) -> bool {
+        self.plugins()
+            .disk_template(template)
+            .ok()
+            .and_then(|d| d.disk_capabilities().map(|c| c.detachable))
+            .unwrap_or(false)
+    }
+
+    fn assert_detachable(&self, vt_name: &str, template: &str) -> Result<(), ServiceError> {
+        if self.detachable(template) {
+            Ok(())
+        } else {
+            Err(ServiceError::BadRequest(format!(
+                "Volume type '{vt_name}' is not detachable"
+            )))
+        }
+    }
+
+    /// Live volume types, with whether they are detachable (`GET /types`).
+    pub fn volume_types_view(&self) -> Result<Vec<VolumeTypeView>, ServiceError> {
+        Ok(self
+            .store()
+            .volume_type_list(Deleted::Exclude)?
+            .into_iter()
+            .map(|vt| VolumeTypeView {
+                detachable: self.detachable(&vt.disk_template),
+                volume_type: vt,
+            })
+            .collect())
+    }
+
+    /// One volume type by id (deleted ones too), 404 if unknown.
+    pub fn volume_type_view(&self, id: &str) -> Result<VolumeTypeView, ServiceError> {
+        let not_found = || ServiceError::ItemNotFound(format!("Volume type {id} not found"));
+        let n: u64 = id.parse().map_err(|_| not_found())?;
+        match self.store().volume_type_get(n) {
+            Ok(vt) => Ok(VolumeTypeView {
+                detachable: self.detachable(&vt.disk_template),
+                volume_type: vt,
+            }),
+            Err(StoreError::NotFound { .. }) => Err(not_found()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Volumes `caller` sees (live ones), in id order.
+    pub fn volumes_for(&self, caller: &Credentials) -> Result<Vec<Volume>, ServiceError> {
+        let mut all = self.store().volume_list(Deleted::Exclude)?;
+        all.retain(|v| volume_visible(caller, v));
+        Ok(all)
+    }
+
+    /// Volumes changed at or after `since`, deleted ones included (`changes-since`).
+    pub fn volumes_changed_since(
+        &self,
+        caller: &Credentials,
+        since: Timestamp,
+    ) -> Result<Vec<Volume>, ServiceError> {
+        let mut all = self.store().volume_list(Deleted::Include)?;
+        all.retain(|v| v.updated >= since && volume_visible(caller, v));
+        Ok(all)
+    }
+
+    /// Every volume (operators).
+    pub fn volume_list(&self, deleted: Deleted) -> Result<Vec<Volume>, ServiceError> {
+        Ok(self.store().volume_list(deleted)?)
+    }
+
+    /// One volume the caller sees (deleted ones too); 404 otherwise.
+    pub fn volume_for(&self, caller: &Credentials, id: &str) -> Result<Volume, ServiceError> {
+        let not_found = || ServiceError::ItemNotFound(format!("Volume {id} not found"));
+        let n: u64 = id.parse().map_err(|_| not_found())?;
+        match self.store().volume_get(n) {
+            Ok(v) if volume_visible(caller, &v) || caller.is_admin => Ok(v),
+            Ok(_) | Err(StoreError::NotFound { .. }) => Err(not_found()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn live_volume_for(&self, caller: &Credentials, id: &str) -> Result<Volume, ServiceError> {
+        let v = self.volume_for(caller, id)?;
+        if v.deleted {
+            return Err(ServiceError::ItemNotFound(format!("Volume {id} not found")));
+        }
+        Ok(v)
+    }
+
+    /// The volumes attached to a server, root first.
+    pub fn volumes_of_server(&self, server_id: u64) -> Result<Vec<Volume>, ServiceError> {
+        Ok(self.store().volumes_of_server(server_id)?)
+    }
+
+    /// `POST /volumes`: a volume in the store only (AVAILABLE, charged at once), or created
+    /// and attached to `server_id` by `volume.attach` (CREATING, charged by the job).
+    pub async fn volume_create(
+        &self,
+        caller: &Credentials,
+        req: &NewVolume,
+    ) -> Result<Volume, ServiceError> {
+        check_text("name", &req.name)?;
+        check_text("description", &req.description)?;
+        self.check_volume_metadata(&req.metadata)?;
+        let max = self.config().volumes.max_size_gb;
+        if req.size_gb == 0 {
+            return Err(ServiceError::BadRequest(
+                "Volume size must be a positive integer".into(),
+            ));
+        }
+        if req.size_gb > max {
+            return Err(ServiceError::BadRequest(format!(
+                "Maximum volume size is {max}GB"
+            )));
+        }
+        let sources = [&req.source_volid, &req.snapshot_id, &req.image_ref];
+        if sources.iter().filter(|s| s.is_some()).count() > 1 {
+            return Err(ServiceError::BadRequest(
+                "Volume can not have more than one source!".into(),
+            ));
+        }
+        if req.snapshot_id.is_some() {
+            return Err(ServiceError::NotImplemented(
+                "Making a clone from a snapshot is not implemented".into(),
+            ));
+        }
+        if req.source_volid.is_some() {
+            return Err(ServiceError::BadRequest(
+                "Cloning a volume is not supported".into(),
+            ));
+        }
+        let project_id = match &req.project {
+            Some(p) => p.clone(),
+            None => caller.project_id.clone().ok_or_else(|| {
+                ServiceError::BadRequest(
+                    "No project: scope the token to a project or pass 'project'".into(),
+                )
+            })?,
+        };
+        if !caller.is_member_of(&project_id) && !caller.is_admin {
+            return Err(ServiceError::Forbidden(format!(
+                "Not a member of project {project_id}"
+            )));
+        }
+        let server = match &req.server_id {
+            None => None,
+            Some(id) => Some(self.server_for(caller, id).map_err(|e| match e {
+                ServiceError::ItemNotFound(_) => {
+                    ServiceError::BadRequest(format!("Server {id} not found"))
+                }
+                other => other,
+            })?),
+        };
+        let requested_type = match &req.volume_type {
+            None => None,
+            Some(id) => Some(
+                id.parse::<u64>()
+                    .ok()
+                    .and_then(|n| self.store().volume_type_get(n).ok())
+                    .filter(|vt| !vt.deleted)
+                    .ok_or_else(|| {
+                        ServiceError::BadRequest(format!("Volume type {id} does not exist"))
+                    })?,
+            ),
+        };
+        let vt = match (&server, requested_type) {
+            (Some(s), requested) => {
+                let flavor = self.store().flavor_get(s.flavor_id)?;
+                match requested {
+                    Some(vt) if vt.disk_template != flavor.disk_template => {
+                        return Err(ServiceError::BadRequest(format!(
+                            "Cannot create a volume with template '{}' to a server with volume template '{}'.",
+                            vt.disk_template, flavor.disk_template
+                        )));
+                    }
+                    Some(vt) => vt,
+                    None => self.store().volume_type_get(flavor.volume_type_id)?,
+                }
+            }
+            (None, Some(vt)) => {
+                self.assert_detachable(&vt.name, &vt.disk_template)?;
+                vt
+            }
+            (None, None) => {
+                return Err(ServiceError::BadRequest(
+                    "A volume without 'server_id' needs a 'volume_type'".into(),
+                ));
+            }
+        };
+        if let Some(image_ref) = &req.image_ref {
+            self.check_image_source(caller, image_ref, &vt, req.size_gb)?;
+        }
+        let now = Timestamp::now();
+        let mut volume = Volume {
+            id: self.store().generate_id()?,
+            name: req.name.clone(),
+            description: req.description.clone(),
+            user_id: caller.user_id.clone(),
+            project_id,
+            shared_to_project: req.shared_to_project,
+            size_gb: req.size_gb,
+            volume_type_id: vt.id,
+            disk_template: vt.disk_template.clone(),
+            delete_on_termination: true,
+            source: req.image_ref.as_ref().map(|i| format!("image:{i}")),
+            status: "AVAILABLE".into(),
+            server_id: None,
+            index: None,
+            backend_id: None,
+            backend_job_id: None,
+            initialised: false,
+            quota_charged: false,
+            metadata: req.metadata.clone(),
+            created: now,
+            updated: now,
+            deleted: false,
+            generation: 1,
+        };
+        let Some(server) = server else {
+            volume.quota_charged = true;
+            let provisions =
+                BTreeMap::from([("cyclades.disk".to_string(), volume.size_gb as i64 * GIB)]);
+            let mut batch = Batch::new();
+            batch.insert(&volume);
+            self.charged(
+                format!("volume-{}-create", volume.id),
+                &volume.project_id.clone(),
+                provisions,
+                || Ok(self.store().commit(&batch)?),
+            )?;
+            return Ok(self.store().volume_get(volume.id)?);
+        };
+        self.check_disk_slots(&server)?;
+        volume.status = "CREATING".into();
+        let mut batch = Batch::new();
+        batch.insert(&volume);
+        let params = VolumeJobParams {
+            server_id: server.id,
+            action: "ATTACH_VOLUME".into(),
+            volume_id: volume.id,
+            hotplug: self.hotplug_for(&server)?,
+            charge: true,
+        };
+        // The volume is committed with the job; a job that fails leaves it in ERROR.
+        self.submit_server_job_with(
+            caller,
+            server,
+            "ATTACH_VOLUME",
+            &VOLUME_ATTACH,
+            params,
+            batch,
+        )
+        .await?;
+        Ok(self.store().volume_get(volume.id)?)
+    }
+
+    /// An image source: only for clone-capable templates; the image must be usable and fit.
+    fn check_image_source(
+        &self,
+        caller: &Credentials,
+        image_ref: &str,
+        vt: &VolumeType,
+        size_gb: u64,
+    ) -> Result<(), ServiceError> {
+        let clone = self
+            .plugins()
+            .disk_template(&vt.disk_template)
+            .ok()
+            .and_then(|d| d.disk_capabilities().map(|c| c.clone))
+            .unwrap_or(false);
+        if !clone {
+            return Err(ServiceError::BadRequest(format!(
+                "Cannot specify a 'source' attribute for volume type '{}' with disk template '{}'",
+                vt.id, vt.disk_template
+            )));
+        }
+        let image = self
+            .image_for(caller, image_ref)
+            .map_err(|_| ServiceError::BadRequest(format!("Image '{image_ref}' not found")))?;
+        if image.status.to_lowercase() != "available" {
+            return Err(ServiceError::BadRequest(format!(
+                "Cannot create volume from image, while image is in '{}' status",
+                image.status.to_uppercase()
+            )));
+        }
+        if size_gb << 30 < image.size {
+            return Err(ServiceError::BadRequest(format!(
+                "Volume size '{}' is smaller than image's size '{}'",
+                size_gb << 30,
+                image.size
+            )));
+        }
+        Ok(())
+    }
+
+    /// The server may take one more disk (`[volumes] max_per_server`, Ganeti's limit).
+    fn check_disk_slots(&self, server: &Server) -> Result<(), ServiceError> {
+        let attached = self.store().volumes_of_server(server.id)?.len();
+        if attached >= self.config().volumes.max_per_server {
+            return Err(ServiceError::BadRequest(
+                "Maximum volumes per server limit reached".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `PUT /volumes/<id>`: name, description; `delete_on_termination` false is refused as
+    /// Synnefo refuses it (every volume goes with its server).
+    pub fn volume_update(
+        &self,
+        caller: &Credentials,
+        id: &str,
+        name: Option<String>,
+        description: Option<String>,
+        delete_on_termination: Option<bool>,
+    ) -> Result<Volume, ServiceError> {
+        if name.is_none() && description.is_none() && delete_on_termination.is_none() {
+            return Err(ServiceError::BadRequest("Nothing to update.".into()));
+        }
+        let before = self.live_volume_for(caller, id)?;
+        if let Some(n) = &name {
+            check_text("name", n)?;
+        }
+        if let Some(d) = &description {
+            check_text("description", d)?;
+        }
+        if delete_on_termination == Some(false) {
+            if !before.disk_template.starts_with("ext_") {
+                return Err(ServiceError::BadRequest(format!(
+                    "Volumes of '{}' disk template cannot have 'delete_on_termination' attribute set to 'False'",
+                    before.disk_template
+                )));
+            }
+            return Err(ServiceError::NotImplemented(
+                "Volumes with the 'delete_on_termination' attribute set to False are not supported"
+                    .into(),
+            ));
+        }
+        let mut after = before.clone();
+        after.name = name.unwrap_or(after.name);
+        after.description = description.unwrap_or(after.description);
+        self.write_volume(&before, &after)
+    }
+
+    fn write_volume(&self, before: &Volume, after: &Volume) -> Result<Volume, ServiceError> {
+        let mut batch = Batch::new();
+        batch.update(after);
+        match self.store().commit(&batch) {
+            Ok(()) => Ok(self.store().volume_get(before.id)?),
+            Err(StoreError::GenerationMismatch { .. }) => Err(ServiceError::Conflict(format!(
+                "Volume {} changed meanwhile; try again",
+                before.id
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Metadata: `replace` (PUT) or merge (POST) `items` into the volume's metadata.
+    pub fn volume_metadata_set(
+        &self,
+        caller: &Credentials,
+        id: &str,
+        items: BTreeMap<String, String>,
+        replace: bool,
+    ) -> Result<Volume, ServiceError> {
+        let before = self.live_volume_for(caller, id)?;
+        let mut after = before.clone();
+        if replace {
+            after.metadata = items;
+        } else {
+            after.metadata.extend(items);
+        }
+        self.check_volume_metadata(&after.metadata)?;
+        self.write_volume(&before, &after)
+    }
+
+    /// `DELETE /volumes/<id>/metadata/<key>` (400 for an unknown key, as Synnefo).
+    pub fn volume_metadata_delete(
+        &self,
+        caller: &Credentials,
+        id: &str,
+        key: &str,
+    ) -> Result<Volume, ServiceError> {
+        let before = self.live_volume_for(caller, id)?;
+        let mut after = before.clone();
+        if after.metadata.remove(key).is_none() {
+            return Err(ServiceError::BadRequest("Metadata key not found".into()));
+        }
+        self.write_volume(&before, &after)
+    }
+
+    /// `DELETE /volumes/<id>` (spec §5): attached → `volume.delete`; never initialised → at
+    /// once; detached with data → `volume.purge` through a helper server.
+    pub async fn volume_delete(&self, caller: &Credentials, id: &str) -> Result<(), ServiceError> {
+        let v = self.live_volume_for(caller, id)?;
+        if let Some(server_id) = v.server_id {
+            let server = self.store().server_get(server_id)?;
+            if !matches!(v.status.as_str(), "IN_USE" | "ERROR") {
+                return Err(ServiceError::BadRequest(format!(
+                    "Cannot delete volume while volume is in '{}' status.",
+                    v.status
+                )));
+            }
+            if v.is_root() {
+                return Err(ServiceError::BadRequest(format!(
+                    "Cannot delete the root volume of server {server_id}."
+                )));
+            }
+            let params = VolumeJobParams {
+                server_id,
+                action: "DELETE_VOLUME".into(),
+                volume_id: v.id,
+                hotplug: self.hotplug_for(&server)?,
+                charge: false,
+            };
+            self.submit_server_job(caller, server, "DELETE_VOLUME", &VOLUME_DELETE, params)
+                .await?;
+            return Ok(());
+        }
+        if !matches!(v.status.as_str(), "AVAILABLE" | "ERROR") {
+            return Err(ServiceError::BadRequest(format!(
+                "Volume is in invalid state: {}",
+                v.status
+            )));
+        }
+        if !v.initialised {
+            let mut after = v.clone();
+            after.status = "DELETED".into();
+            after.deleted = true;
+            after.quota_charged = false;
+            let mut batch = Batch::new();
+            batch.update(&after);
+            if !v.quota_charged {
+                return match self.store().commit(&batch) {
+                    Ok(()) => Ok(()),
+                    Err(StoreError::GenerationMismatch { .. }) => Err(ServiceError::Conflict(
+                        format!("Volume {} changed meanwhile; try again", v.id),
+                    )),
+                    Err(e) => Err(e.into()),
+                };
+            }
+            let provisions =
+                BTreeMap::from([("cyclades.disk".to_string(), -(v.size_gb as i64) * GIB)]);
+            let attempt = self.store().generate_id()?;
+            return self.charged(
+                format!("volume-{}-delete-{attempt}", v.id),
+                &v.project_id,
+                provisions,
+                || Ok(self.store().commit(&batch)?),
+            );
+        }
+        let helper = self.helper_server_for(&v)?;
+        let params = VolumeJobParams {
+            server_id: helper.id,
+            action: "DELETE_VOLUME".into(),
+            volume_id: v.id,
+            hotplug: false,
+            charge: false,
+        };
+        let owner = Credentials {
+            user_id: helper.user_id.clone(),
+            project_id: Some(helper.project_id.clone()),
+            project_ids: vec![helper.project_id.clone()],
+            is_admin: true,
+            ..caller.clone()
+        };
+        self.submit_server_job(&owner, helper, "DELETE_VOLUME", &VOLUME_PURGE, params)
+            .await?;
+        Ok(())
+    }
+
+    /// A STOPPED, unlocked helper server on the backend that holds `v`'s data (Synnefo's
+    /// `get_random_helper_vm`); 404 when there is none.
+    fn helper_server_for(&self, v: &Volume) -> Result<Server, ServiceError> {
+        let backends = self.store().backend_list(Deleted::Exclude)?;
+        let usable = |id: Option<u64>| {
+            backends
+                .iter()
+                .any(|b| Some(b.id) == id && !b.offline && !b.drained)
+        };
+        self.store()
+            .server_list(Deleted::Exclude)?
+            .into_iter()
+            .filter(|s| s.helper && s.operstate == "STOPPED" && s.task.is_none())
+            .filter(|s| usable(s.backend_id))
+            .filter(|s| v.backend_id.is_none() || s.backend_id == v.backend_id)
+            .find(|s| {
+                self.flavor_template(s.flavor_id)
+                    .is_ok_and(|t| t == v.disk_template)
+            })
+            .ok_or_else(|| {
+                ServiceError::ItemNotFound("Cannot find an available helper server".into())
+            })
+    }
+
+    fn flavor_template(&self, flavor_id: u64) -> Result<String, ServiceError> {
+        Ok(self.store().flavor_get(flavor_id)?.disk_template)
+    }
+
+    /// `POST /servers/<id>/os-volume_attachments`: attaches an AVAILABLE detachable volume.
+    pub async fn volume_attach(
+        &self,
+        caller: &Credentials,
+        server_id: &str,
+        volume_id: &str,
+    ) -> Result<Volume, ServiceError> {
+        let server = self.server_for(caller, server_id)?;
+        let v = self
+            .live_volume_for(caller, volume_id)
+            .map_err(|_| ServiceError::BadRequest(format!("Volume {volume_id} not found")))?;
+        if v.status != "AVAILABLE" {
+            return Err(ServiceError::BadRequest(format!(
+                "Cannot attach volume while volume is in '{}' status.",
+                v.status
+            )));
+        }
+        let vt = self.store().volume_type_get(v.volume_type_id)?;
+        self.assert_detachable(&vt.name, &vt.disk_template)?;
+        let template = self.flavor_template(server.flavor_id)?;
+        if v.disk_template != template {
+            return Err(ServiceError::BadRequest(format!(
+                "Volume and server must have the same volume template. Volume has volume template '{}' while server has '{template}'",
+                v.disk_template
+            )));
+        }
+        if let (Some(data), Some(here)) = (v.backend_id, server.backend_id)
+            && data != here
+        {
+            return Err(ServiceError::BadRequest(format!(
+                "Volume {} holds data on another Ganeti backend than server {}",
+                v.id, server.id
+            )));
+        }
+        self.check_disk_slots(&server)?;
+        let params = VolumeJobParams {
+            server_id: server.id,
+            action: "ATTACH_VOLUME".into(),
+            volume_id: v.id,
+            hotplug: self.hotplug_for(&server)?,
+            charge: false,
+        };
+        self.submit_server_job(caller, server, "ATTACH_VOLUME", &VOLUME_ATTACH, params)
+            .await?;
+        Ok(self.store().volume_get(v.id)?)
+    }
+
+    /// `DELETE /servers/<id>/os-volume_attachments/<volume>`: detaches, keeping the data.
+    pub async fn volume_detach(
+        &self,
+        caller: &Credentials,
+        server_id: &str,
+        volume_id: &str,
+    ) -> Result<(), ServiceError> {
+        let server = self.server_for(caller, server_id)?;
+        let v = self
+            .live_volume_for(caller, volume_id)
+            .map_err(|_| ServiceError::BadRequest(format!("Volume {volume_id} not found")))?;
+        let vt = self.store().volume_type_get(v.volume_type_id)?;
+        self.assert_detachable(&vt.name, &vt.disk_template)?;
+        if v.server_id != Some(server.id) {
+            return Err(ServiceError::BadRequest(format!(
+                "Volume '{}' is not attached to server '{}'",
+                v.id, server.id
+            )));
+        }
+        if !matches!(v.status.as_str(), "IN_USE" | "ERROR") {
+            return Err(ServiceError::BadRequest(format!(
+                "Cannot detach volume while volume is in '{}' status.",
+                v.status
+            )));
+        }
+        if v.is_root() {
+            return Err(ServiceError::BadRequest(format!(
+                "Cannot detach the root volume of server {}.",
+                server.id
+            )));
+        }
+        let params = VolumeJobParams {
+            server_id: server.id,
+            action: "DETACH_VOLUME".into(),
+            volume_id: v.id,
+            hotplug: self.hotplug_for(&server)?,
+            charge: false,
+        };
+        self.submit_server_job(caller, server, "DETACH_VOLUME", &VOLUME_DETACH, params)
+            .await?;
+        Ok(())
+    }
+
+    /// `GET /servers/<id>/os-volume_attachments/<volume>`: 400 unless attached there.
+    pub fn volume_attachment(
+        &self,
+        caller: &Credentials,
+        server_id: &str,
+        volume_id: &str,
+    ) -> Result<Volume, ServiceError> {
+        let server = self.server_for(caller, server_id)?;
+        let attached = self.store().volumes_of_server(server.id)?;
+        attached
+            .into_iter()
+            .find(|v| v.id.to_string() == volume_id)
+            .ok_or_else(|| {
+                ServiceError::BadRequest(format!(
+                    "Volume '{volume_id}' is not attached to server '{}'",
+                    server.id
+                ))
+            })
+    }
+
+    /// `POST /volumes/<id>/action {"reassign": ...}`: owner or admin; root volumes go with
+    /// their server (409).
+    pub fn volume_reassign(
+        &self,
+        caller: &Credentials,
+        id: &str,
+        project: &str,
+        shared_to_project: bool,
+    ) -> Result<Volume, ServiceError> {
+        let before = self.live_volume_for(caller, id)?;
+        if !caller.is_admin && caller.user_id != before.user_id {
+            return Err(ServiceError::Forbidden(
+                "Action 'reassign' is allowed only to the owner of the volume.".into(),
+            ));
+        }
+        if before.is_root() {
+            return Err(ServiceError::Conflict(format!(
+                "Cannot reassign: {} is a system volume",
+                before.id
+            )));
+        }
+        if !caller.is_admin && !caller.is_member_of(project) {
+            return Err(ServiceError::Forbidden(format!(
+                "Not a member of project {project}"
+            )));
+        }
+        if let Some(server_id) = before.server_id
+            && let Ok(s) = self.store().server_get(server_id)
+            && let Some(task) = &s.task
+        {
+            return Err(ServiceError::Conflict(format!(
+                "Cannot perform REASSIGN while there is a pending {task}"
+            )));
+        }
+        let mut after = before.clone();
+        after.project_id = project.to_string();
+        after.shared_to_project = shared_to_project;
+        if before.project_id == project || !before.quota_charged {
+            return self.write_volume(&before, &after);
+        }
+        let attempt = self.store().generate_id()?;
+        let size = before.size_gb as i64 * GIB;
+        let name = format!("volume-{}-reassign-{attempt}", before.id);
+        self.charged(
+            format!("{name}-from"),
+            &before.project_id,
+            BTreeMap::from([("cyclades.disk".to_string(), -size)]),
+            || {
+                self.charged(
+                    format!("{name}-to"),
+                    project,
+                    BTreeMap::from([("cyclades.disk".to_string(), size)]),
+                    || self.write_volume(&before, &after),
+                )
+            },
+        )
+    }
+}
