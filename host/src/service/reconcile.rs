@@ -231,7 +231,7 @@ impl Services {
     /// change it paid for did not land). Others are reported only.
     /// The verdict on a pending commission the network service issued around one record
     /// change (`network-<id>-create`, `-delete-<n>`, `-reassign-<n>-from|to`, the same for
-    /// `floating-ip-`):
+    /// `floating-ip-` and `volume-`):
     /// did the change land? Commissions younger than a minute may still be in flight: kept.
     fn judge_named_commission(
         &self,
@@ -241,6 +241,8 @@ impl Services {
             ("network", r)
         } else if let Some(r) = c.name.strip_prefix("floating-ip-") {
             ("floating IP", r)
+        } else if let Some(r) = c.name.strip_prefix("volume-") {
+            ("volume", r)
         } else {
             return Ok(None);
         };
@@ -254,14 +256,20 @@ impl Services {
             return Ok(Some(("keep", "issued less than a minute ago".into())));
         }
         // The record's project, if it is live.
-        let live_project = if kind == "network" {
-            self.store()
+        let live_project = match kind {
+            "network" => self
+                .store()
                 .network_get(id)
                 .ok()
                 .filter(|n| !n.deleted)
-                .map(|n| n.project_id.unwrap_or_default())
-        } else {
-            self.store().floating_ip_get(id).ok().map(|f| f.project_id)
+                .map(|n| n.project_id.unwrap_or_default()),
+            "volume" => self
+                .store()
+                .volume_get(id)
+                .ok()
+                .filter(|v| !v.deleted)
+                .map(|v| v.project_id),
+            _ => self.store().floating_ip_get(id).ok().map(|f| f.project_id),
         };
         let Some(landed) = change_landed(what, &c.project_id, live_project.as_deref()) else {
             return Ok(None);

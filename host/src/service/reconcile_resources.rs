@@ -42,6 +42,14 @@ impl Services {
                     .or_default() += quantity;
             }
         }
+        // Volumes charged on their own (not root volumes: those are in their server's holdings).
+        for v in self.store().volume_list(Deleted::Exclude)? {
+            if v.quota_charged {
+                *actual
+                    .entry((v.project_id.clone(), "cyclades.disk".to_string()))
+                    .or_default() += v.size_gb as i64 * (1 << 30);
+            }
+        }
         let mut out = Vec::new();
         for project in self.store().project_list(Deleted::Exclude)? {
             let usages = self.store().quota_usages(&project.id)?;

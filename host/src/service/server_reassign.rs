@@ -133,6 +133,16 @@ impl Services {
         after.shared_to_project = shared;
         let mut batch = Batch::new();
         batch.update_server(&before, &after);
+        // The root volume goes with its server (its disk is in the server's holdings); other
+        // volumes keep their own project (`volume reassign`).
+        if let Ok(root) = self.store().volume_get(before.id)
+            && root.is_root()
+            && root.server_id == Some(before.id)
+        {
+            let mut moved = root.clone();
+            moved.project_id = target.id.clone();
+            batch.update(&moved);
+        }
         let moved = self.store().commit(&batch);
         for serial in &serials {
             self.store().commission_resolve(*serial, moved.is_ok())?;

@@ -709,6 +709,8 @@ impl Services {
                 before.id
             )));
         }
+        let target = self.project_lookup(project)?.id;
+        let project = target.as_str();
         if !caller.is_admin && !caller.is_member_of(project) {
             return Err(ServiceError::Forbidden(format!(
                 "Not a member of project {project}"

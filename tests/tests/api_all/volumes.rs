@@ -39,6 +39,19 @@ async fn disk_usage(ctx: &TestContext) -> (i64, i64) {
     )
 }
 
+/// `reconcile-resources` finds recorded usage equal to what servers and volumes hold.
+async fn no_resource_drift(ctx: &TestContext) {
+    let r = ctx
+        .admin(
+            Method::POST,
+            "/reconcile/resources",
+            Some(json!({"fix": false})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["resources"], json!([]), "{}", r.text);
+}
+
 async fn type_id(ctx: &TestContext, token: &str, template: &str) -> String {
     let r = call(ctx, token, Method::GET, "/types", None).await;
     r.body["volume_types"]
@@ -393,6 +406,65 @@ async fn volume_types_and_standalone_volume_rules() {
     let r = call(&ctx, &other, Method::GET, "/volumes", None).await;
     assert_eq!(r.body["volumes"], json!([]), "{}", r.text);
 
+    // Reassign (owner only; the size moves between the projects; a root volume is refused).
+    ctx.create_project("lab").await;
+    let r = ctx
+        .admin(
+            Method::PATCH,
+            "/users/demo",
+            Some(json!({"user": {"add_projects": ["lab"]}})),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    let token = ctx.demo_token().await;
+    let lab_usage = || async {
+        let r = ctx.admin(Method::GET, "/quotas?project=lab", None).await;
+        r.body["quotas"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .find(|q| q["resource"] == "cyclades.disk")
+            .and_then(|q| q["usage"].as_i64())
+            .unwrap_or(0)
+    };
+    let action = format!("/volumes/{id}/action");
+    let r = call(
+        &ctx,
+        &other,
+        Method::POST,
+        &action,
+        Some(json!({"reassign": {"project": "lab"}})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    let r = call(
+        &ctx,
+        &token,
+        Method::POST,
+        &action,
+        Some(json!({"reassign": {}})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    let lab = ctx.admin(Method::GET, "/projects/lab", None).await.body["project"]["id"]
+        .as_str()
+        .expect("lab id")
+        .to_string();
+    let r = call(
+        &ctx,
+        &token,
+        Method::POST,
+        &action,
+        Some(json!({"reassign": {"project": "lab"}})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(lab_usage().await, 3 * GIB);
+    assert_eq!(disk_usage(&ctx).await, before);
+    let r = call(&ctx, &token, Method::GET, &path, None).await;
+    assert_eq!(r.body["volume"]["tenant_id"], lab.as_str(), "{}", r.text);
+    no_resource_drift(&ctx).await;
+
     // Delete of a never-initialised volume: at once, quota back, still readable as deleted.
     let r = call(&ctx, &token, Method::DELETE, &path, None).await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
@@ -400,6 +472,7 @@ async fn volume_types_and_standalone_volume_rules() {
     assert_eq!(r.body["volume"]["status"], "deleted", "{}", r.text);
     assert_eq!(r.body["volume"]["deleted"], true);
     assert_eq!(disk_usage(&ctx).await, before);
+    assert_eq!(lab_usage().await, 0);
     let r = call(&ctx, &token, Method::DELETE, &path, None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
 }
@@ -536,6 +609,7 @@ async fn attach_detach_and_delete_through_ganeti() {
     );
     let r = ctx.get(&format!("{attachments}/{vol}"), Some(&token)).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    no_resource_drift(&ctx).await;
 
     // Its data lives on: deleting it needs a helper server, and there is none yet.
     let r = call(
@@ -633,6 +707,7 @@ async fn volumes_created_on_servers_and_removed_with_them() {
             .await
             .contains(&format!("snf-vol-{vol}"))
     );
+    no_resource_drift(&ctx).await;
 
     // The task lock: a second volume while the server is busy is refused with 409.
     let r = ctx
@@ -744,4 +819,5 @@ async fn volumes_created_on_servers_and_removed_with_them() {
         before.0 - 10 * GIB,
         "root and extra volume quota released"
     );
+    no_resource_drift(&ctx).await;
 }
