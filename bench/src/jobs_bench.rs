@@ -98,6 +98,7 @@ async fn submit(w: &World) -> u64 {
         config_url: "http://127.0.0.1:1/x".into(),
         nics: vec![],
         helper: false,
+        extra_volumes: vec![],
     };
     w.engine
         .submit(

@@ -279,6 +279,7 @@ async fn server_jobs_against_real_ganeti() {
         config_url: "http://127.0.0.1:1/vmapi/v1.0/server-params/x".into(),
         nics: vec![],
         helper: false,
+        extra_volumes: vec![],
     };
     engine
         .submit(

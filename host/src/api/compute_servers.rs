@@ -452,18 +452,10 @@ pub(super) fn parse_create(body: &Value, public_url: &str) -> Result<NewServer, 
             )));
         }
     }
-    if let Some(bdm) = server.get("block_device_mapping_v2") {
-        let list = bdm
-            .as_array()
-            .ok_or_else(|| malformed("'block_device_mapping_v2' must be a list"))?;
-        for d in list {
-            if d["source_type"] != "image" || d["uuid"].as_str() != Some(image_ref.as_str()) {
-                return Err(ApiError::bad_request(
-                    "Only an image-backed root disk matching imageRef is supported in block_device_mapping_v2",
-                ));
-            }
-        }
-    }
+    let (root_size_gb, volumes) = match server.get("block_device_mapping_v2") {
+        None | Some(Value::Null) => (None, Vec::new()),
+        Some(bdm) => super::server_bdm::parse(bdm, &image_ref)?,
+    };
     let networks = parse_networks(server.get("networks"))?;
     let personality = match server.get("personality") {
         None | Some(Value::Null) => Vec::new(),
@@ -516,6 +508,8 @@ pub(super) fn parse_create(body: &Value, public_url: &str) -> Result<NewServer, 
         public_url: public_url.to_string(),
         networks,
         helper: false,
+        root_size_gb,
+        volumes,
     })
 }
 

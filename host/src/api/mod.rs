@@ -35,6 +35,7 @@ mod image;
 mod middleware;
 mod network;
 mod network_ports;
+mod server_bdm;
 mod server_docs;
 mod server_stats;
 

@@ -58,7 +58,7 @@ pub use server_connect::{
     FIREWALL_PROFILES, SERVER_CONNECT, SERVER_DISCONNECT, SERVER_FIREWALL, ServerNicParams,
     firewall_tag, profile_from_tags,
 };
-pub use server_create::{SERVER_CREATE, ServerCreateParams};
+pub use server_create::{ExtraVolume, SERVER_CREATE, ServerCreateParams};
 pub use server_nics::NicPlan;
 pub use server_ops::{SERVER_ACTIONS, SERVER_DESTROY, ServerActionParams};
 pub use volume_ops::{VOLUME_ATTACH, VOLUME_DELETE, VOLUME_DETACH, VOLUME_PURGE, VolumeJobParams};

@@ -18,7 +18,7 @@ use super::common::{
 use super::server_nics::{
     NicPlan, allocate_ports, ensure_networks, nic_json, ports_active, release_ports,
 };
-use super::volume_ops::server_volumes_status;
+use super::volume_ops::{server_volumes_built, server_volumes_status};
 use super::{JobKind, StepCx, StepDef, StepDone, StepError, StepFuture};
 use crate::backend::rapi::BackendError;
 use crate::clock::Timestamp;
@@ -49,6 +49,18 @@ pub struct ServerCreateParams {
     /// An operator's helper server (see `Server::helper`).
     #[serde(default)]
     pub helper: bool,
+    /// New volumes besides the root one (`block_device_mapping_v2`), disks 1, 2, ...
+    #[serde(default)]
+    pub extra_volumes: Vec<ExtraVolume>,
+}
+
+/// A volume created with its server, after the root volume.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExtraVolume {
+    pub id: u64,
+    pub size_gb: u64,
+    /// A clone of this image (clone-capable templates), or blank.
+    pub image_id: Option<String>,
 }
 
 pub static SERVER_CREATE: JobKind = JobKind {
@@ -262,16 +274,14 @@ fn reserve_quota(cx: &StepCx) -> StepFuture<'_> {
         let flavor = cx.env.store.flavor_get(p.flavor_id)?;
         let cpu = i64::from(flavor.cpu);
         let ram = flavor.ram_mb as i64 * MIB;
+        let disk_gb = flavor.disk_gb + p.extra_volumes.iter().map(|v| v.size_gb).sum::<u64>();
         let provisions = BTreeMap::from([
             ("cyclades.vm".to_string(), 1),
             ("cyclades.total_cpu".to_string(), cpu),
             ("cyclades.cpu".to_string(), cpu),
             ("cyclades.total_ram".to_string(), ram),
             ("cyclades.ram".to_string(), ram),
-            (
-                "cyclades.disk".to_string(),
-                flavor.disk_gb as i64 * 1024 * MIB,
-            ),
+            ("cyclades.disk".to_string(), disk_gb as i64 * 1024 * MIB),
         ]);
         let serial = issue_commission(cx, &p.project_id, provisions, false)?;
         Ok(StepDone::output(json!({"serial": serial})))
@@ -349,6 +359,15 @@ fn create_records(cx: &StepCx) -> StepFuture<'_> {
         };
         let mut batch = Batch::new();
         batch.insert_server(&server);
+        for (i, extra) in p.extra_volumes.iter().enumerate() {
+            batch.insert(&crate::store::Volume {
+                id: extra.id,
+                size_gb: extra.size_gb,
+                source: extra.image_id.as_ref().map(|i| format!("image:{i}")),
+                index: Some(i as u32 + 1),
+                ..root.clone()
+            });
+        }
         batch.insert(&root);
         Ok(StepDone::with_batch(json!({"server_id": server.id}), batch))
     })
@@ -407,20 +426,35 @@ fn render_request(cx: &StepCx) -> StepFuture<'_> {
             .disk_capabilities()
             .cloned()
             .ok_or_else(|| StepError::internal("disk template plugin without capabilities"))?;
-        let volume = Volume {
+        let specs: Vec<(String, String)> = vt
+            .specs
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut volumes = vec![Volume {
             name: crate::names::volume(p.server_id),
             size_gb: u32::try_from(flavor.disk_gb).unwrap_or(u32::MAX),
             origin: caps.clone.then(|| p.image_location.clone()),
             origin_size_mb: caps.clone.then_some(flavor.disk_gb * 1024),
-            specs: vt
-                .specs
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        };
+            specs: specs.clone(),
+        }];
+        for extra in &p.extra_volumes {
+            // An image source is a clone of it (the service allows it on clone templates only).
+            let origin = match &extra.image_id {
+                Some(image) if caps.clone => Some(store.image_get(image)?.location),
+                _ => None,
+            };
+            volumes.push(Volume {
+                name: crate::names::volume(extra.id),
+                size_gb: u32::try_from(extra.size_gb).unwrap_or(u32::MAX),
+                origin_size_mb: origin.is_some().then_some(extra.size_gb * 1024),
+                origin,
+                specs: specs.clone(),
+            });
+        }
         let rendered = tokio::task::spawn_blocking({
             let driver = driver.clone();
-            move || driver.render_disks(&[volume])
+            move || driver.render_disks(&volumes)
         })
         .await
         .map_err(|e| StepError::internal(format!("disk template task: {e}")))??;
@@ -619,7 +653,7 @@ fn finalize(cx: &StepCx) -> StepFuture<'_> {
             None,
             &cx.output("wait_ganeti_job")["nics"],
         )?;
-        batch.extend(server_volumes_status(&cx.env.store, p.server_id, "IN_USE")?);
+        batch.extend(server_volumes_built(&cx.env.store, p.server_id)?);
         batch.update_server(&before, &after);
         Ok(StepDone::with_batch(Value::Null, batch))
     })

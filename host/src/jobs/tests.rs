@@ -186,6 +186,7 @@ impl World {
             config_url: "http://127.0.0.1:1/vmapi/v1.0/server-params/x".into(),
             nics: vec![],
             helper: false,
+            extra_volumes: vec![],
         })
         .expect("params")
     }

@@ -39,6 +39,20 @@ pub struct NewServer {
     pub networks: Option<Vec<super::ports::RequestedNic>>,
     /// An operator's helper server (`server-create --helper`).
     pub helper: bool,
+    /// The root volume's size from `block_device_mapping_v2` (must be the flavor's disk).
+    pub root_size_gb: Option<u64>,
+    /// Volumes besides the root one, from `block_device_mapping_v2`, in order.
+    pub volumes: Vec<RequestedVolume>,
+}
+
+/// A volume a create request asks for besides the root volume (`block_device_mapping_v2`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RequestedVolume {
+    /// `blank` or `image` (`volume` and `snapshot` sources are refused by the API).
+    pub source_type: String,
+    /// The image id of an `image` source.
+    pub uuid: Option<String>,
+    pub size_gb: Option<u64>,
 }
 
 /// A created server and its admin password (shown once).
@@ -371,6 +385,8 @@ impl Services {
         let nics = self.plan_server_nics(caller, req.networks.as_deref())?;
         let admin_pass = req.admin_pass.clone().unwrap_or_else(generate_password);
         let server_id = self.store().generate_id()?;
+        // After the server's id: the volumes' ids follow the root volume's (the server's).
+        let extra_volumes = self.plan_server_volumes(caller, req, &flavor)?;
         let job_id = self.store().generate_id()?;
         let config_key = uuid::Uuid::new_v4().to_string();
         let config_url = format!("{}/vmapi/v1.0/server-params/{config_key}", req.public_url);
@@ -411,6 +427,7 @@ impl Services {
             config_url,
             nics,
             helper: req.helper,
+            extra_volumes,
         };
         let handle = self
             .jobs()

@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 
 use super::{Credentials, ServiceError, Services};
 use crate::clock::Timestamp;
-use crate::jobs::{VOLUME_ATTACH, VOLUME_DELETE, VOLUME_DETACH, VOLUME_PURGE, VolumeJobParams};
+use crate::jobs::{
+    ExtraVolume, VOLUME_ATTACH, VOLUME_DELETE, VOLUME_DETACH, VOLUME_PURGE, VolumeJobParams,
+};
 use crate::store::{Batch, Deleted, Server, StoreError, Volume, VolumeType};
 
 const GIB: i64 = 1024 * 1024 * 1024;
@@ -372,6 +374,58 @@ impl Services {
             )));
         }
         Ok(())
+    }
+
+    /// The volumes a create request asks for besides the root one (`block_device_mapping_v2`),
+    /// checked as `POST /volumes` checks them, with their ids.
+    pub(super) fn plan_server_volumes(
+        &self,
+        caller: &Credentials,
+        req: &super::servers::NewServer,
+        flavor: &crate::store::Flavor,
+    ) -> Result<Vec<ExtraVolume>, ServiceError> {
+        if let Some(size) = req.root_size_gb
+            && size != flavor.disk_gb
+        {
+            return Err(ServiceError::BadRequest(format!(
+                "The root volume's size must be the flavor's disk size ({} GB)",
+                flavor.disk_gb
+            )));
+        }
+        if req.volumes.len() + 1 > self.config().volumes.max_per_server {
+            return Err(ServiceError::BadRequest(
+                "Maximum volumes per server limit reached".into(),
+            ));
+        }
+        let max = self.config().volumes.max_size_gb;
+        let vt = self.store().volume_type_get(flavor.volume_type_id)?;
+        let mut planned = Vec::new();
+        for v in &req.volumes {
+            let size_gb = v.size_gb.unwrap_or(0);
+            if size_gb == 0 {
+                return Err(ServiceError::BadRequest(
+                    "Volume size must be a positive integer".into(),
+                ));
+            }
+            if size_gb > max {
+                return Err(ServiceError::BadRequest(format!(
+                    "Maximum volume size is {max}GB"
+                )));
+            }
+            let image_id = match (v.source_type.as_str(), &v.uuid) {
+                ("image", Some(image)) => {
+                    self.check_image_source(caller, image, &vt, size_gb)?;
+                    Some(self.image_for(caller, image)?.id)
+                }
+                _ => None,
+            };
+            planned.push(ExtraVolume {
+                id: self.store().generate_id()?,
+                size_gb,
+                image_id,
+            });
+        }
+        Ok(planned)
     }
 
     /// The server may take one more disk (`[volumes] max_per_server`, Ganeti's limit).

@@ -821,3 +821,188 @@ async fn volumes_created_on_servers_and_removed_with_them() {
     );
     no_resource_drift(&ctx).await;
 }
+
+#[tokio::test]
+async fn block_device_mapping_creates_volumes_with_the_server() {
+    let ctx = TestContext::new().await;
+    let token = ctx.demo_token().await;
+    let image = ctx.demo_image(&token).await;
+    let ext = flavor_id(&ctx, &token, EXT_SMALL).await;
+    let drbd = flavor_id(&ctx, &token, super::compute::FLAVOR_SMALL).await;
+    let root = json!({"uuid": image, "boot_index": 0, "source_type": "image",
+                      "destination_type": "local", "delete_on_termination": true});
+    let before = disk_usage(&ctx).await;
+
+    // Every rule of Synnefo's parser, and what cyclades does not do, with its reason.
+    let cases = [
+        (
+            ext.clone(),
+            json!("not-a-list"),
+            "Block Device Mapping is Invalid",
+        ),
+        (
+            ext.clone(),
+            json!([{"uuid": image}]),
+            "Invalid source_type field",
+        ),
+        (
+            ext.clone(),
+            json!([{"uuid": image, "source_type": "snapshot"}]),
+            "source_type must be on of image, volume, blank",
+        ),
+        (
+            ext.clone(),
+            json!([{"source_type": "image"}]),
+            "uuid of image is missing",
+        ),
+        (
+            ext.clone(),
+            json!([{"source_type": "blank", "volume_size": 1}]),
+            "Root volume cannot be blank",
+        ),
+        (
+            ext.clone(),
+            json!([{"source_type": "volume", "uuid": "7"}]),
+            "Booting from an existing volume is not supported",
+        ),
+        (
+            ext.clone(),
+            json!([{"source_type": "image", "uuid": "other"}]),
+            "different from the the source of the first volume",
+        ),
+        (
+            ext.clone(),
+            json!([root, {"source_type": "blank", "volume_size": "x"}]),
+            "Invalid size field",
+        ),
+        (
+            ext.clone(),
+            json!([root, {"source_type": "blank"}]),
+            "volume_size of a blank volume is missing",
+        ),
+        (
+            ext.clone(),
+            json!([root, {"source_type": "blank", "volume_size": 1, "delete_on_termination": false}]),
+            "delete_on_termination",
+        ),
+        (
+            ext.clone(),
+            json!([root, {"source_type": "volume", "uuid": "7"}]),
+            "os-volume_attachments",
+        ),
+        (
+            ext.clone(),
+            json!([{"uuid": image, "source_type": "image", "volume_size": 11}]),
+            "flavor's disk size (10 GB)",
+        ),
+        (
+            ext.clone(),
+            json!([root, {"source_type": "blank", "volume_size": 201}]),
+            "Maximum volume size is 200GB",
+        ),
+        (
+            drbd.clone(),
+            json!([root, {"source_type": "image", "uuid": image, "volume_size": 5}]),
+            "Cannot specify a 'source' attribute",
+        ),
+    ];
+    for (flavor, bdm, needle) in &cases {
+        let r = create(
+            &ctx,
+            &token,
+            json!({"name": "x", "imageRef": image, "flavorRef": flavor, "block_device_mapping_v2": bdm}),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bdm}: {}", r.text);
+        assert!(r.text.contains(needle), "{bdm}: {}", r.text);
+    }
+    let many: Vec<Value> = std::iter::once(root.clone())
+        .chain((0..8).map(|_| json!({"source_type": "blank", "volume_size": 1})))
+        .collect();
+    let r = create(
+        &ctx,
+        &token,
+        json!({"name": "x", "imageRef": image, "flavorRef": ext, "block_device_mapping_v2": many}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(r.text.contains("Maximum volumes per server"), "{}", r.text);
+    assert_eq!(
+        disk_usage(&ctx).await,
+        before,
+        "a refused create charged quota"
+    );
+
+    // Root, a blank volume and a clone of the image: three disks, each charged.
+    let r = create(
+        &ctx,
+        &token,
+        json!({"name": "three", "imageRef": image, "flavorRef": ext, "block_device_mapping_v2": [
+            root,
+            {"source_type": "blank", "volume_size": 2, "destination_type": "volume"},
+            {"source_type": "image", "uuid": image, "volume_size": 3, "destination_type": "volume"},
+        ]}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let server = r.body["server"]["id"].as_str().expect("id").to_string();
+    let s = ctx.wait_server(&token, &server, "ACTIVE").await;
+    let ids: Vec<String> = s["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
+    assert_eq!(ids.len(), 3, "{s}");
+    let disks = ganeti_disks(&ctx, &server).await;
+    assert_eq!(
+        disks,
+        ids.iter()
+            .map(|id| format!("snf-vol-{id}"))
+            .collect::<Vec<_>>()
+    );
+    let clone = call(
+        &ctx,
+        &token,
+        Method::GET,
+        &format!("/volumes/{}", ids[2]),
+        None,
+    )
+    .await;
+    assert_eq!(
+        clone.body["volume"]["image_id"],
+        image.as_str(),
+        "{}",
+        clone.text
+    );
+    assert_eq!(clone.body["volume"]["status"], "in_use");
+    assert_eq!(clone.body["volume"]["attachments"][0]["device_index"], 2);
+    let instance = ctx
+        .rapi(Method::GET, &format!("/2/instances/snf-{server}"), None)
+        .await;
+    assert_eq!(
+        instance.body["disk.sizes"],
+        json!([10240, 2048, 3072]),
+        "{}",
+        instance.text
+    );
+    assert_eq!(disk_usage(&ctx).await, (before.0 + 15 * GIB, 0));
+    no_resource_drift(&ctx).await;
+
+    // Removed with the server, quota and all.
+    let r = ctx
+        .request(
+            Method::DELETE,
+            &format!("/compute/v2.0/servers/{server}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    ctx.wait_server(&token, &server, "DELETED").await;
+    for id in &ids {
+        wait_volume(&ctx, &token, id, "deleted").await;
+    }
+    assert_eq!(disk_usage(&ctx).await, before);
+    no_resource_drift(&ctx).await;
+}

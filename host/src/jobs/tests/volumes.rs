@@ -362,3 +362,98 @@ async fn a_destroyed_server_takes_its_volumes_and_their_quota() {
     let flavor = store.flavor_get(w.flavor_id).expect("flavor");
     assert_eq!(o.disk_usage, base - flavor.disk_gb as i64 * GIB);
 }
+
+/// `server.create` with a blank volume besides the root one, crashing after `crash_at` log
+/// writes: the outcome of the finished job (server, quota, both volumes, both disks).
+async fn create_with_volume(crash_at: Option<u64>) -> ((Outcome, VolumeOutcome), u64) {
+    let w = world().await;
+    let store = open_store(w.dir.path());
+    let e = engine(&store);
+    let server_id = store.generate_id().expect("id");
+    let volume_id = store.generate_id().expect("id");
+    let job = store.generate_id().expect("id");
+    let mut params = w.create_params(server_id);
+    params["extra_volumes"] = json!([{"id": volume_id, "size_gb": 3, "image_id": null}]);
+    e.crash_after_writes(crash_at);
+    e.submit(
+        &SERVER_CREATE,
+        format!("server/{server_id}"),
+        params,
+        job,
+        Batch::new(),
+    )
+    .await
+    .expect("submit");
+    let (store, e, writes) = restart(&w, store, e).await;
+    assert_eq!(
+        finish(&e, job).await,
+        JobState::Succeeded,
+        "crash at {crash_at:?}"
+    );
+    let o = outcome(&w, &store, server_id, job);
+    let v = volume_outcome(&w, &store, server_id, volume_id, job);
+    ((o, v), writes)
+}
+
+#[tokio::test]
+async fn a_crash_at_every_log_boundary_of_a_create_with_a_volume_changes_nothing() {
+    let (reference, writes) = create_with_volume(None).await;
+    let v = &reference.1;
+    assert_eq!(
+        (v.status.as_str(), v.index, v.charged, v.in_ganeti),
+        ("IN_USE", Some(1), true, true),
+        "{reference:?}"
+    );
+    for k in 0..writes {
+        let (o, _) = create_with_volume(Some(k)).await;
+        assert_eq!(o, reference, "crash after {k} log writes");
+    }
+}
+
+#[tokio::test]
+async fn each_failed_create_step_leaves_its_volumes_uncharged() {
+    for step in SERVER_CREATE.steps {
+        let w = world().await;
+        let store = open_store(w.dir.path());
+        let e = engine(&store);
+        e.set_test_hooks(TestHooks {
+            fail_step: Some(step.name),
+            run_twice: true,
+        });
+        let server_id = store.generate_id().expect("id");
+        let volume_id = store.generate_id().expect("id");
+        let job = store.generate_id().expect("id");
+        let mut params = w.create_params(server_id);
+        params["extra_volumes"] = json!([{"id": volume_id, "size_gb": 3, "image_id": null}]);
+        e.submit(
+            &SERVER_CREATE,
+            format!("server/{server_id}"),
+            params,
+            job,
+            Batch::new(),
+        )
+        .await
+        .expect("submit");
+        assert_eq!(finish(&e, job).await, JobState::Failed, "{}", step.name);
+        let in_ganeti = w
+            .sim
+            .sim
+            .read(|c| c.instances.contains_key(&format!("snf-{server_id}")));
+        assert!(!in_ganeti, "{}", step.name);
+        let usage = store
+            .quota_usages(&w.project)
+            .expect("usage")
+            .into_iter()
+            .find(|u| u.resource == "cyclades.disk")
+            .map_or((0, 0), |u| (u.usage, u.pending_add));
+        assert_eq!(usage, (0, 0), "{}", step.name);
+        if let Ok(v) = store.volume_get(volume_id) {
+            assert_eq!(
+                (v.status.as_str(), v.quota_charged),
+                ("ERROR", false),
+                "{}",
+                step.name
+            );
+        }
+    }
+}
