@@ -128,6 +128,18 @@ impl Services {
         }
     }
 
+    /// A live volume type by id (Synnefo) or name (Cinder clients send names).
+    fn volume_type_named(&self, id_or_name: &str) -> Result<VolumeType, ServiceError> {
+        let live = self.store().volume_type_list(Deleted::Exclude)?;
+        live.iter()
+            .find(|vt| vt.id.to_string() == id_or_name)
+            .or_else(|| live.iter().find(|vt| vt.name == id_or_name))
+            .cloned()
+            .ok_or_else(|| {
+                ServiceError::BadRequest(format!("Volume type {id_or_name} does not exist"))
+            })
+    }
+
     /// Volumes `caller` sees (live ones), in id order.
     pub fn volumes_for(&self, caller: &Credentials) -> Result<Vec<Volume>, ServiceError> {
         let mut all = self.store().volume_list(Deleted::Exclude)?;
@@ -236,15 +248,7 @@ impl Services {
         };
         let requested_type = match &req.volume_type {
             None => None,
-            Some(id) => Some(
-                id.parse::<u64>()
-                    .ok()
-                    .and_then(|n| self.store().volume_type_get(n).ok())
-                    .filter(|vt| !vt.deleted)
-                    .ok_or_else(|| {
-                        ServiceError::BadRequest(format!("Volume type {id} does not exist"))
-                    })?,
-            ),
+            Some(id) => Some(self.volume_type_named(id)?),
         };
         let vt = match (&server, requested_type) {
             (Some(s), requested) => {
@@ -605,7 +609,7 @@ impl Services {
     }
 
     /// A STOPPED, unlocked helper server on the backend that holds `v`'s data (Synnefo's
-    /// `get_random_helper_vm`); 404 when there is none.
+    /// `get_random_helper_vm`); 503 when there is none.
     fn helper_server_for(&self, v: &Volume) -> Result<Server, ServiceError> {
         let backends = self.store().backend_list(Deleted::Exclude)?;
         let usable = |id: Option<u64>| {
@@ -624,7 +628,12 @@ impl Services {
                     .is_ok_and(|t| t == v.disk_template)
             })
             .ok_or_else(|| {
-                ServiceError::ItemNotFound("Cannot find an available helper server".into())
+                // Synnefo answers 404 here; clients take a 404 on DELETE for "already gone"
+                // (`openstack volume delete` exits 0), so this is a 503 that says what to do.
+                ServiceError::ServiceUnavailable(format!(
+                    "Cannot find an available helper server to delete detached volume {}: an operator needs a stopped one on its backend (cyclades server-create --helper)",
+                    v.id
+                ))
             })
     }
 

@@ -261,8 +261,9 @@ async fn volume_types_and_standalone_volume_rules() {
         Method::POST,
         "/volumes",
         Some(
-            json!({"volume": {"name": "data", "description": "d", "size": "3", "volume_type": ext,
-                               "metadata": {"a": "1"}}}),
+            // Cinder's field names, and the type by name as Cinder clients send it.
+            json!({"volume": {"name": "data", "description": "d", "size": "3",
+                               "volume_type": "ext_archipelago", "metadata": {"a": "1"}}}),
         ),
     )
     .await;
@@ -270,6 +271,7 @@ async fn volume_types_and_standalone_volume_rules() {
     let v = r.body["volume"].clone();
     let id = v["id"].as_str().expect("id").to_string();
     assert_eq!(v["status"], "available");
+    assert_eq!(v["volume_type"], ext.as_str());
     assert_eq!(v["display_name"], "data");
     assert_eq!(v["size"], 3);
     assert_eq!(v["metadata"], json!({"a": "1"}));
@@ -620,8 +622,9 @@ async fn attach_detach_and_delete_through_ganeti() {
         None,
     )
     .await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
-    assert!(r.text.contains("helper server"), "{}", r.text);
+    // 503, not Synnefo's 404: clients read a 404 on DELETE as "already gone".
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+    assert!(r.text.contains("server-create --helper"), "{}", r.text);
 
     // An operator's helper (stopped) takes it: attach, remove, deleted, quota back.
     let image = ctx.demo_image(&token).await;
