@@ -317,6 +317,8 @@ struct ReconcileBody {
     #[serde(default)]
     fix_unsynced_nics: bool,
     #[serde(default)]
+    fix_unsynced_disks: bool,
+    #[serde(default)]
     fix_pending_tasks: bool,
 }
 
@@ -334,6 +336,7 @@ async fn reconcile_servers(
         unsynced_rescue: b.fix_unsynced_rescue,
         unsynced_tags: b.fix_unsynced_tags,
         unsynced_nics: b.fix_unsynced_nics,
+        unsynced_disks: b.fix_unsynced_disks,
         pending_tasks: b.fix_pending_tasks,
     };
     let reports = state

@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use super::ApiError;
-use crate::service::servers::RequestedVolume;
+use crate::service::volumes::RequestedVolume;
 
 const ALLOWED: &str = "image, volume, blank";
 

@@ -153,6 +153,7 @@ pub async fn run(
             fix_unsynced_rescue,
             fix_unsynced_tags,
             fix_unsynced_nics,
+            fix_unsynced_disks,
             fix_pending_tasks,
             fix_all,
             list,
@@ -166,6 +167,7 @@ pub async fn run(
                 "fix_unsynced_rescue": *fix_unsynced_rescue || *fix_all,
                 "fix_unsynced_tags": *fix_unsynced_tags || *fix_all,
                 "fix_unsynced_nics": *fix_unsynced_nics || *fix_all,
+                "fix_unsynced_disks": *fix_unsynced_disks || *fix_all,
                 "fix_pending_tasks": *fix_pending_tasks || *fix_all,
             });
             let reply = client

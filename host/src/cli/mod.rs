@@ -567,6 +567,10 @@ pub enum BackendCommand {
         /// follow Ganeti.
         #[arg(long)]
         fix_unsynced_nics: bool,
+        /// Volumes differ from the instance's disks: a volume whose disk is gone is deleted
+        /// (its quota given back); one whose disk is there becomes IN_USE.
+        #[arg(long)]
+        fix_unsynced_disks: bool,
         /// Tasks whose job is finished or unknown: clear them.
         #[arg(long)]
         fix_pending_tasks: bool,

@@ -31,6 +31,7 @@ mod engine;
 mod env;
 mod network_ops;
 mod reconcile;
+mod reconcile_disks;
 mod reconcile_networks;
 mod reconcile_nics;
 mod server_connect;

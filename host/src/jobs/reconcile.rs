@@ -32,6 +32,8 @@ pub struct ServerFixes {
     pub unsynced_rescue: bool,
     pub unsynced_tags: bool,
     pub unsynced_nics: bool,
+    /// Destructive (a volume whose disk is gone is deleted): never in the continuous pass.
+    pub unsynced_disks: bool,
     pub pending_tasks: bool,
 }
 
@@ -57,6 +59,7 @@ impl ServerFixes {
             unsynced_rescue: true,
             unsynced_tags: true,
             unsynced_nics: true,
+            unsynced_disks: true,
             pending_tasks: true,
         }
     }
@@ -66,7 +69,7 @@ impl ServerFixes {
 #[derive(Clone, Debug, Serialize)]
 pub struct Drift {
     /// `stale`, `orphan`, `unsynced`, `unsynced_flavor`, `unsynced_rescue`, `unsynced_tags`,
-    /// `unsynced_nics`, `pending_task`.
+    /// `unsynced_nics`, `unsynced_disks`, `pending_task`.
     pub kind: &'static str,
     pub server_id: Option<u64>,
     pub instance: String,
@@ -215,6 +218,12 @@ pub async fn reconcile_servers(
             s,
             instance,
             fixes.unsynced_nics,
+        )?);
+        drift.extend(super::reconcile_disks::disk_drift(
+            env,
+            s,
+            instance,
+            fixes.unsynced_disks,
         )?);
         let vcpus = instance["beparams"]["vcpus"].as_u64();
         let maxmem = instance["beparams"]["maxmem"].as_u64();

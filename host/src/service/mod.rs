@@ -24,6 +24,7 @@ pub mod reconcile_pools;
 pub mod reconcile_resources;
 pub mod server_admin;
 pub mod server_console;
+mod server_input;
 pub mod server_ports;
 pub mod server_reassign;
 pub mod server_rescue;
@@ -31,6 +32,7 @@ pub mod server_tags;
 pub mod servers;
 pub mod subnets;
 pub mod vmapi;
+pub mod volume_attachments;
 pub mod volumes;
 
 use std::sync::Arc;

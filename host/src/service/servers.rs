@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use super::server_input::{base64_decoded_len, strong_password};
+pub use super::server_input::{generate_password, is_base64};
 use super::{Credentials, Deleted, ServiceError, Services};
 use crate::clock::Timestamp;
 use crate::jobs::{
@@ -42,17 +44,7 @@ pub struct NewServer {
     /// The root volume's size from `block_device_mapping_v2` (must be the flavor's disk).
     pub root_size_gb: Option<u64>,
     /// Volumes besides the root one, from `block_device_mapping_v2`, in order.
-    pub volumes: Vec<RequestedVolume>,
-}
-
-/// A volume a create request asks for besides the root volume (`block_device_mapping_v2`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct RequestedVolume {
-    /// `blank` or `image` (`volume` and `snapshot` sources are refused by the API).
-    pub source_type: String,
-    /// The image id of an `image` source.
-    pub uuid: Option<String>,
-    pub size_gb: Option<u64>,
+    pub volumes: Vec<super::volumes::RequestedVolume>,
 }
 
 /// A created server and its admin password (shown once).
@@ -105,53 +97,6 @@ impl ServerAction {
             .find(|k| k.name == name)
             .unwrap_or(&SERVER_ACTIONS[0])
     }
-}
-
-/// Strict base64 (standard alphabet, padded), as Synnefo's user_data regex.
-pub fn is_base64(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    if !bytes.len().is_multiple_of(4) {
-        return false;
-    }
-    let body = text.trim_end_matches('=');
-    text.len() - body.len() <= 2
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
-}
-
-fn base64_decoded_len(text: &str) -> usize {
-    let pad = text.len() - text.trim_end_matches('=').len();
-    (text.len() / 4) * 3 - pad
-}
-
-/// A random admin password: 10 characters with upper, lower and digits (spec §2.3).
-pub fn generate_password() -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
-    loop {
-        let bytes: Vec<u8> = uuid::Uuid::new_v4()
-            .as_bytes()
-            .iter()
-            .chain(uuid::Uuid::new_v4().as_bytes())
-            .copied()
-            .collect();
-        let password: String = bytes
-            .iter()
-            .filter(|b| (**b as usize) < 256 - 256 % ALPHABET.len())
-            .take(10)
-            .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
-            .collect();
-        if password.len() == 10 && strong_password(&password) {
-            return password;
-        }
-    }
-}
-
-fn strong_password(p: &str) -> bool {
-    p.chars().count() >= 10
-        && p.chars().any(|c| c.is_ascii_uppercase())
-        && p.chars().any(|c| c.is_ascii_lowercase())
-        && p.chars().any(|c| c.is_ascii_digit())
 }
 
 fn check_metadata(metadata: &BTreeMap<String, String>) -> Result<(), ServiceError> {

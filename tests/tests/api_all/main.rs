@@ -19,3 +19,4 @@ mod rescue;
 mod restart;
 mod server_nics;
 mod volumes;
+mod volumes_more;

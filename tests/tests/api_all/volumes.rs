@@ -1,8 +1,8 @@
 //! Block storage end to end against the simulated cluster (spec §5, §9.5, checklist B45, G):
-//! volume types, standalone volumes and their rules, attach / detach / delete through
-//! `os-volume_attachments` and `/volumes` with what Ganeti ends up with, volumes created on a
-//! server, deletion of a detached volume through a helper server, quota after every path, a
-//! failed attach, and another tenant's view.
+//! volume types, standalone volumes and their rules (metadata, update, reassign, another
+//! tenant's view), attach / detach / delete through `os-volume_attachments` and `/volumes` with
+//! what Ganeti ends up with, deletion of a detached volume through a helper server, and quota
+//! after every path. The shared helpers serve `volumes_more` too.
 
 use cyclades_tests::{Reply, TestContext};
 use reqwest::{Method, StatusCode};
@@ -10,10 +10,10 @@ use serde_json::{Value, json};
 
 use super::compute::{create, flavor_id};
 
-const GIB: i64 = 1 << 30;
-const EXT_SMALL: &str = "C1R1024D10ext_archipelago";
+pub(super) const GIB: i64 = 1 << 30;
+pub(super) const EXT_SMALL: &str = "C1R1024D10ext_archipelago";
 
-async fn call(
+pub(super) async fn call(
     ctx: &TestContext,
     token: &str,
     method: Method,
@@ -24,7 +24,7 @@ async fn call(
         .await
 }
 
-async fn disk_usage(ctx: &TestContext) -> (i64, i64) {
+pub(super) async fn disk_usage(ctx: &TestContext) -> (i64, i64) {
     let reply = ctx.admin(Method::GET, "/quotas?project=demo", None).await;
     let row = reply.body["quotas"]
         .as_array()
@@ -40,7 +40,7 @@ async fn disk_usage(ctx: &TestContext) -> (i64, i64) {
 }
 
 /// `reconcile-resources` finds recorded usage equal to what servers and volumes hold.
-async fn no_resource_drift(ctx: &TestContext) {
+pub(super) async fn no_resource_drift(ctx: &TestContext) {
     let r = ctx
         .admin(
             Method::POST,
@@ -52,7 +52,7 @@ async fn no_resource_drift(ctx: &TestContext) {
     assert_eq!(r.body["resources"], json!([]), "{}", r.text);
 }
 
-async fn type_id(ctx: &TestContext, token: &str, template: &str) -> String {
+pub(super) async fn type_id(ctx: &TestContext, token: &str, template: &str) -> String {
     let r = call(ctx, token, Method::GET, "/types", None).await;
     r.body["volume_types"]
         .as_array()
@@ -65,7 +65,7 @@ async fn type_id(ctx: &TestContext, token: &str, template: &str) -> String {
 }
 
 /// Polls a volume until `done` holds (panics after 30 s).
-async fn wait_volume(ctx: &TestContext, token: &str, id: &str, status: &str) -> Value {
+pub(super) async fn wait_volume(ctx: &TestContext, token: &str, id: &str, status: &str) -> Value {
     let mut last = Value::Null;
     for _ in 0..300 {
         last = call(ctx, token, Method::GET, &format!("/volumes/{id}"), None)
@@ -81,7 +81,7 @@ async fn wait_volume(ctx: &TestContext, token: &str, id: &str, status: &str) -> 
 }
 
 /// Waits until the server holds no task lock.
-async fn wait_idle(ctx: &TestContext, token: &str, id: &str) -> Value {
+pub(super) async fn wait_idle(ctx: &TestContext, token: &str, id: &str) -> Value {
     for _ in 0..300 {
         let s = ctx
             .get(&format!("/compute/v2.0/servers/{id}"), Some(token))
@@ -96,7 +96,7 @@ async fn wait_idle(ctx: &TestContext, token: &str, id: &str) -> Value {
     panic!("server {id} stayed locked");
 }
 
-async fn ganeti_disks(ctx: &TestContext, server: &str) -> Vec<String> {
+pub(super) async fn ganeti_disks(ctx: &TestContext, server: &str) -> Vec<String> {
     let r = ctx
         .rapi(Method::GET, &format!("/2/instances/snf-{server}"), None)
         .await;
@@ -109,7 +109,7 @@ async fn ganeti_disks(ctx: &TestContext, server: &str) -> Vec<String> {
         .collect()
 }
 
-async fn ext_server(ctx: &TestContext, token: &str, name: &str) -> String {
+pub(super) async fn ext_server(ctx: &TestContext, token: &str, name: &str) -> String {
     let image = ctx.demo_image(token).await;
     let flavor = flavor_id(ctx, token, EXT_SMALL).await;
     let r = create(
@@ -124,7 +124,7 @@ async fn ext_server(ctx: &TestContext, token: &str, name: &str) -> String {
     id
 }
 
-async fn standalone(ctx: &TestContext, token: &str, name: &str, size: u64) -> String {
+pub(super) async fn standalone(ctx: &TestContext, token: &str, name: &str, size: u64) -> String {
     let vt = type_id(ctx, token, "ext_archipelago").await;
     let r = call(
         ctx,
@@ -680,332 +680,4 @@ async fn attach_detach_and_delete_through_ganeti() {
         "{ops:?}"
     );
     assert_eq!(disk_usage(&ctx).await.0, disk_with_data.0 - 2 * GIB);
-}
-
-#[tokio::test]
-async fn volumes_created_on_servers_and_removed_with_them() {
-    let ctx = TestContext::new().await;
-    let token = ctx.demo_token().await;
-    let server = ext_server(&ctx, &token, "vm").await;
-    let before = disk_usage(&ctx).await;
-
-    // Created on the server: CREATING, charged by the attach job, then IN_USE in Ganeti.
-    let r = call(
-        &ctx,
-        &token,
-        Method::POST,
-        "/volumes",
-        Some(json!({"volume": {"display_name": "scratch", "size": 4, "server_id": server}})),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
-    let vol = r.body["volume"]["id"].as_str().expect("id").to_string();
-    let v = wait_volume(&ctx, &token, &vol, "in_use").await;
-    assert_eq!(v["attachments"][0]["server_id"], server.as_str());
-    assert_eq!(v["attachments"][0]["device_index"], 1);
-    wait_idle(&ctx, &token, &server).await;
-    assert_eq!(disk_usage(&ctx).await, (before.0 + 4 * GIB, 0));
-    assert!(
-        ganeti_disks(&ctx, &server)
-            .await
-            .contains(&format!("snf-vol-{vol}"))
-    );
-    no_resource_drift(&ctx).await;
-
-    // The task lock: a second volume while the server is busy is refused with 409.
-    let r = ctx
-        .request(
-            Method::POST,
-            &format!("/compute/v2.0/servers/{server}/action"),
-            Some(&token),
-            Some(json!({"reboot": {"type": "SOFT"}})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
-    let r = call(
-        &ctx,
-        &token,
-        Method::POST,
-        "/volumes",
-        Some(json!({"volume": {"display_name": "busy", "size": 1, "server_id": server}})),
-    )
-    .await;
-    if r.status != StatusCode::ACCEPTED {
-        assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
-    }
-    wait_idle(&ctx, &token, &server).await;
-
-    // A failed attach: the Ganeti job fails, the new volume ends in ERROR, uncharged.
-    let usage = disk_usage(&ctx).await;
-    ctx.sim_faults(json!({"fail_next": {"OP_INSTANCE_SET_PARAMS": 1}}))
-        .await;
-    let r = call(
-        &ctx,
-        &token,
-        Method::POST,
-        "/volumes",
-        Some(json!({"volume": {"display_name": "doomed", "size": 1, "server_id": server}})),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
-    let doomed = r.body["volume"]["id"].as_str().expect("id").to_string();
-    let v = wait_volume(&ctx, &token, &doomed, "error").await;
-    assert_eq!(v["attachments"], json!([]));
-    wait_idle(&ctx, &token, &server).await;
-    assert_eq!(
-        disk_usage(&ctx).await,
-        usage,
-        "a failed attach left quota behind"
-    );
-    assert!(
-        !ganeti_disks(&ctx, &server)
-            .await
-            .contains(&format!("snf-vol-{doomed}"))
-    );
-    // An ERROR volume without data is deleted at once.
-    let r = call(
-        &ctx,
-        &token,
-        Method::DELETE,
-        &format!("/volumes/{doomed}"),
-        None,
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
-
-    // Delete while attached: DELETE_VOLUME job, the disk goes, quota back.
-    let r = call(
-        &ctx,
-        &token,
-        Method::DELETE,
-        &format!("/volumes/{vol}"),
-        None,
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
-    wait_volume(&ctx, &token, &vol, "deleted").await;
-    wait_idle(&ctx, &token, &server).await;
-    assert!(
-        !ganeti_disks(&ctx, &server)
-            .await
-            .contains(&format!("snf-vol-{vol}"))
-    );
-    assert_eq!(disk_usage(&ctx).await, before);
-
-    // A server's removal takes its volumes with it, and their quota.
-    let r = call(
-        &ctx,
-        &token,
-        Method::POST,
-        "/volumes",
-        Some(json!({"volume": {"display_name": "last", "size": 5, "server_id": server}})),
-    )
-    .await;
-    let last = r.body["volume"]["id"].as_str().expect("id").to_string();
-    wait_volume(&ctx, &token, &last, "in_use").await;
-    wait_idle(&ctx, &token, &server).await;
-    let r = ctx
-        .request(
-            Method::DELETE,
-            &format!("/compute/v2.0/servers/{server}"),
-            Some(&token),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
-    ctx.wait_server(&token, &server, "DELETED").await;
-    wait_volume(&ctx, &token, &last, "deleted").await;
-    wait_volume(&ctx, &token, &server, "deleted").await;
-    let after = disk_usage(&ctx).await;
-    assert_eq!(
-        after.0,
-        before.0 - 10 * GIB,
-        "root and extra volume quota released"
-    );
-    no_resource_drift(&ctx).await;
-}
-
-#[tokio::test]
-async fn block_device_mapping_creates_volumes_with_the_server() {
-    let ctx = TestContext::new().await;
-    let token = ctx.demo_token().await;
-    let image = ctx.demo_image(&token).await;
-    let ext = flavor_id(&ctx, &token, EXT_SMALL).await;
-    let drbd = flavor_id(&ctx, &token, super::compute::FLAVOR_SMALL).await;
-    let root = json!({"uuid": image, "boot_index": 0, "source_type": "image",
-                      "destination_type": "local", "delete_on_termination": true});
-    let before = disk_usage(&ctx).await;
-
-    // Every rule of Synnefo's parser, and what cyclades does not do, with its reason.
-    let cases = [
-        (
-            ext.clone(),
-            json!("not-a-list"),
-            "Block Device Mapping is Invalid",
-        ),
-        (
-            ext.clone(),
-            json!([{"uuid": image}]),
-            "Invalid source_type field",
-        ),
-        (
-            ext.clone(),
-            json!([{"uuid": image, "source_type": "snapshot"}]),
-            "source_type must be on of image, volume, blank",
-        ),
-        (
-            ext.clone(),
-            json!([{"source_type": "image"}]),
-            "uuid of image is missing",
-        ),
-        (
-            ext.clone(),
-            json!([{"source_type": "blank", "volume_size": 1}]),
-            "Root volume cannot be blank",
-        ),
-        (
-            ext.clone(),
-            json!([{"source_type": "volume", "uuid": "7"}]),
-            "Booting from an existing volume is not supported",
-        ),
-        (
-            ext.clone(),
-            json!([{"source_type": "image", "uuid": "other"}]),
-            "different from the the source of the first volume",
-        ),
-        (
-            ext.clone(),
-            json!([root, {"source_type": "blank", "volume_size": "x"}]),
-            "Invalid size field",
-        ),
-        (
-            ext.clone(),
-            json!([root, {"source_type": "blank"}]),
-            "volume_size of a blank volume is missing",
-        ),
-        (
-            ext.clone(),
-            json!([root, {"source_type": "blank", "volume_size": 1, "delete_on_termination": false}]),
-            "delete_on_termination",
-        ),
-        (
-            ext.clone(),
-            json!([root, {"source_type": "volume", "uuid": "7"}]),
-            "os-volume_attachments",
-        ),
-        (
-            ext.clone(),
-            json!([{"uuid": image, "source_type": "image", "volume_size": 11}]),
-            "flavor's disk size (10 GB)",
-        ),
-        (
-            ext.clone(),
-            json!([root, {"source_type": "blank", "volume_size": 201}]),
-            "Maximum volume size is 200GB",
-        ),
-        (
-            drbd.clone(),
-            json!([root, {"source_type": "image", "uuid": image, "volume_size": 5}]),
-            "Cannot specify a 'source' attribute",
-        ),
-    ];
-    for (flavor, bdm, needle) in &cases {
-        let r = create(
-            &ctx,
-            &token,
-            json!({"name": "x", "imageRef": image, "flavorRef": flavor, "block_device_mapping_v2": bdm}),
-        )
-        .await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bdm}: {}", r.text);
-        assert!(r.text.contains(needle), "{bdm}: {}", r.text);
-    }
-    let many: Vec<Value> = std::iter::once(root.clone())
-        .chain((0..8).map(|_| json!({"source_type": "blank", "volume_size": 1})))
-        .collect();
-    let r = create(
-        &ctx,
-        &token,
-        json!({"name": "x", "imageRef": image, "flavorRef": ext, "block_device_mapping_v2": many}),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
-    assert!(r.text.contains("Maximum volumes per server"), "{}", r.text);
-    assert_eq!(
-        disk_usage(&ctx).await,
-        before,
-        "a refused create charged quota"
-    );
-
-    // Root, a blank volume and a clone of the image: three disks, each charged.
-    let r = create(
-        &ctx,
-        &token,
-        json!({"name": "three", "imageRef": image, "flavorRef": ext, "block_device_mapping_v2": [
-            root,
-            {"source_type": "blank", "volume_size": 2, "destination_type": "volume"},
-            {"source_type": "image", "uuid": image, "volume_size": 3, "destination_type": "volume"},
-        ]}),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
-    let server = r.body["server"]["id"].as_str().expect("id").to_string();
-    let s = ctx.wait_server(&token, &server, "ACTIVE").await;
-    let ids: Vec<String> = s["volumes"]
-        .as_array()
-        .expect("volumes")
-        .iter()
-        .map(|v| v.to_string())
-        .collect();
-    assert_eq!(ids.len(), 3, "{s}");
-    let disks = ganeti_disks(&ctx, &server).await;
-    assert_eq!(
-        disks,
-        ids.iter()
-            .map(|id| format!("snf-vol-{id}"))
-            .collect::<Vec<_>>()
-    );
-    let clone = call(
-        &ctx,
-        &token,
-        Method::GET,
-        &format!("/volumes/{}", ids[2]),
-        None,
-    )
-    .await;
-    assert_eq!(
-        clone.body["volume"]["image_id"],
-        image.as_str(),
-        "{}",
-        clone.text
-    );
-    assert_eq!(clone.body["volume"]["status"], "in_use");
-    assert_eq!(clone.body["volume"]["attachments"][0]["device_index"], 2);
-    let instance = ctx
-        .rapi(Method::GET, &format!("/2/instances/snf-{server}"), None)
-        .await;
-    assert_eq!(
-        instance.body["disk.sizes"],
-        json!([10240, 2048, 3072]),
-        "{}",
-        instance.text
-    );
-    assert_eq!(disk_usage(&ctx).await, (before.0 + 15 * GIB, 0));
-    no_resource_drift(&ctx).await;
-
-    // Removed with the server, quota and all.
-    let r = ctx
-        .request(
-            Method::DELETE,
-            &format!("/compute/v2.0/servers/{server}"),
-            Some(&token),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
-    ctx.wait_server(&token, &server, "DELETED").await;
-    for id in &ids {
-        wait_volume(&ctx, &token, id, "deleted").await;
-    }
-    assert_eq!(disk_usage(&ctx).await, before);
-    no_resource_drift(&ctx).await;
 }
