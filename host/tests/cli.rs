@@ -702,6 +702,13 @@ fn volume_commands_drive_volumes_through_ganeti() {
     let attached = ok(served.cli(&["volume-attach", &volume, "--server", &server, "--wait"]));
     assert!(attached.contains("IN_USE"), "{attached}");
     clean_failure(&served.cli(&["volume-detach", &server]), "root volume");
+    // Removing a disk of a running instance needs hot-plugging, which the demo's fake
+    // hypervisor cannot do: refused until the server is stopped.
+    clean_failure(
+        &served.cli(&["volume-remove", &volume]),
+        "stop the server first",
+    );
+    ok(served.cli(&["server-modify", &server, "--action", "stop", "--wait"]));
     let removed = ok(served.cli(&["volume-remove", &volume, "--wait"]));
     assert!(removed.contains("DELETED"), "{removed}");
 

@@ -1,8 +1,8 @@
 //! One Synnefo-shaped scenario through our RAPI client and job tracking, run against the
 //! simulator and, when `GANETI_RAPI_URL` is set (by `scripts/ganeti/up.sh` in CI), against a
 //! real Ganeti 3.0 cluster, so that both must agree: create a network and connect it, create an
-//! instance with the body Synnefo builds, stop, start, reboot it, add and remove a NIC, delete
-//! it, then disconnect and delete the network.
+//! instance with the body Synnefo builds, stop, start, reboot it, add and remove a NIC, add,
+//! detach, attach and remove a disk, delete it, then disconnect and delete the network.
 
 use std::time::Duration;
 
@@ -120,6 +120,68 @@ async fn scenario(c: &RapiClient, id: u64, template: &str) {
     .await
     .expect("NIC removed");
 
+    // Volumes (Ganeti 3.0 disk actions, as the volume jobs send them): add a disk to the
+    // running instance, detach it (Ganeti keeps it), attach it again; removing it is refused
+    // while the instance runs (no hot-plug on this hypervisor), and works once it is stopped.
+    let vol = format!("snf-vol-{id}-2");
+    let disks = |info: serde_json::Value| info["disk.names"].clone();
+    for (body, expect) in [
+        (
+            json!({"hotplug_if_possible": true, "disks": [["add", -1, {"name": vol, "size": 1024}]]}),
+            json!([format!("snf-vol-{id}"), vol]),
+        ),
+        (
+            json!({"hotplug_if_possible": true, "disks": [["detach", vol, {}]]}),
+            json!([format!("snf-vol-{id}")]),
+        ),
+        (
+            json!({"hotplug_if_possible": true, "disks": [["attach", -1, {"name": vol}]]}),
+            json!([format!("snf-vol-{id}"), vol]),
+        ),
+    ] {
+        c.wait_job(
+            c.modify_instance(&inst, body.clone())
+                .await
+                .expect("submit"),
+            WAIT,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{body}: {e}"));
+        assert_eq!(
+            disks(c.instance(&inst).await.expect("get").expect("exists")),
+            expect,
+            "{body}"
+        );
+    }
+    let remove = json!({"hotplug_if_possible": true, "disks": [["remove", vol, {}]]});
+    let e = c
+        .wait_job(
+            c.modify_instance(&inst, remove.clone())
+                .await
+                .expect("submit"),
+            WAIT,
+        )
+        .await
+        .expect_err("a running instance keeps its disks");
+    assert!(
+        matches!(&e, BackendError::JobFailed { kind, message, .. }
+            if kind == "OpPrereqError" && message.contains("without using hotplug")),
+        "{e:?}"
+    );
+    c.wait_job(c.shutdown(&inst, Some(0)).await.expect("submit"), WAIT)
+        .await
+        .expect("stopped");
+    c.wait_job(
+        c.modify_instance(&inst, remove).await.expect("submit"),
+        WAIT,
+    )
+    .await
+    .expect("disk removed");
+    assert_eq!(
+        disks(c.instance(&inst).await.expect("get").expect("exists")),
+        json!([format!("snf-vol-{id}")])
+    );
+
     c.wait_job(c.delete_instance(&inst).await.expect("submit"), WAIT)
         .await
         .expect("deleted");
@@ -205,7 +267,7 @@ async fn synnefo_scenario_against_real_ganeti() {
 async fn server_jobs_against_real_ganeti() {
     use cyclades::jobs::{
         JobEngine, JobEnv, JobSettings, SERVER_CREATE, ServerActionParams, ServerCreateParams,
-        kind, testkit,
+        VOLUME_ATTACH, VOLUME_DELETE, VOLUME_DETACH, VolumeJobParams, kind, testkit,
     };
     use cyclades::store::{BackendResources, Batch, JobEventKind, JobState, Store};
     let Ok(url) = std::env::var("GANETI_RAPI_URL") else {
@@ -346,6 +408,104 @@ async fn server_jobs_against_real_ganeti() {
         .await
         .expect("untag");
     rapi.wait_job(j, WAIT).await.expect("untagged");
+
+    // Volume jobs on the running instance: a new volume (the disk-template plugin's disk
+    // parameters), detached, attached again; deleted below once the server is stopped.
+    let flavor = store.flavor_get(flavor_id).expect("flavor");
+    let volume_id = server_id + 1;
+    let now = cyclades::clock::Timestamp::now();
+    let mut batch = Batch::new();
+    batch.insert(&cyclades::store::Volume {
+        id: volume_id,
+        name: "data".into(),
+        description: String::new(),
+        user_id: "u".into(),
+        project_id: "p".into(),
+        shared_to_project: false,
+        size_gb: 1,
+        volume_type_id: flavor.volume_type_id,
+        disk_template: flavor.disk_template.clone(),
+        delete_on_termination: true,
+        source: None,
+        status: "CREATING".into(),
+        server_id: None,
+        index: None,
+        backend_id: None,
+        backend_job_id: None,
+        initialised: false,
+        quota_charged: false,
+        metadata: Default::default(),
+        created: now,
+        updated: now,
+        deleted: false,
+        generation: 1,
+    });
+    store.commit(&batch).expect("volume");
+    let volume_job = |kind: &'static cyclades::jobs::JobKind, action: &str, charge: bool| {
+        let store = store.clone();
+        let engine = &engine;
+        let action = action.to_string();
+        async move {
+            let before = store.server_get(server_id).expect("server");
+            let job = store.generate_id().expect("id");
+            let mut locked = before.clone();
+            locked.task = Some(action.clone());
+            locked.active_job = Some(job);
+            let mut lock = Batch::new();
+            lock.update_server(&before, &locked);
+            let params = VolumeJobParams {
+                server_id,
+                action,
+                volume_id,
+                hotplug: false,
+                charge,
+            };
+            engine
+                .submit(
+                    kind,
+                    format!("server/{server_id}"),
+                    serde_json::to_value(params).expect("json"),
+                    job,
+                    lock,
+                )
+                .await
+                .expect("submit");
+            let state = engine.wait_finished(job).await.expect("state");
+            assert_eq!(
+                state,
+                JobState::Succeeded,
+                "{}: {:?}",
+                kind.name,
+                store.job_get(job).map(|j| j.fault)
+            );
+            store.volume_get(volume_id).expect("volume").status
+        }
+    };
+    let disk = format!("snf-vol-{volume_id}");
+    let has_disk = || async {
+        let info = rapi.instance(&name).await.expect("get").expect("exists");
+        info["disk.names"]
+            .as_array()
+            .expect("names")
+            .iter()
+            .any(|d| d == disk.as_str())
+    };
+    assert_eq!(
+        volume_job(&VOLUME_ATTACH, "ATTACH_VOLUME", true).await,
+        "IN_USE"
+    );
+    assert!(has_disk().await);
+    assert_eq!(
+        volume_job(&VOLUME_DETACH, "DETACH_VOLUME", false).await,
+        "AVAILABLE"
+    );
+    assert!(!has_disk().await);
+    assert_eq!(
+        volume_job(&VOLUME_ATTACH, "ATTACH_VOLUME", false).await,
+        "IN_USE"
+    );
+    assert!(has_disk().await);
+
     for (kind_name, action, expect) in [
         ("server.stop", "STOP", "STOPPED"),
         ("server.start", "START", "STARTED"),
@@ -391,6 +551,13 @@ async fn server_jobs_against_real_ganeti() {
         );
         if kind_name != "server.destroy" {
             overheads.push(overhead(job));
+        }
+        if kind_name == "server.stop" {
+            assert_eq!(
+                volume_job(&VOLUME_DELETE, "DELETE_VOLUME", false).await,
+                "DELETED"
+            );
+            assert!(!has_disk().await);
         }
     }
     overheads.sort_by(|a, b| a.total_cmp(b));

@@ -2,8 +2,8 @@
 //! `server_attachments`):
 //!
 //! - `volume.attach` adds disk `snf-vol-<id>` to the server (a new volume is charged to
-//!   `cyclades.disk` here; a detachable volume with data comes back with `reuse_data`);
-//! - `volume.detach` removes the disk keeping its data (`keep_disks`, detachable templates);
+//!   `cyclades.disk` here; a volume with data is a detached disk Ganeti attaches again);
+//! - `volume.detach` detaches the disk (Ganeti 3.0 `detach`: Ganeti keeps it and its data);
 //! - `volume.delete` removes the disk and its data, and gives the size back;
 //! - `volume.purge` deletes a detached volume with data: Ganeti can only delete a disk of an
 //!   instance, so it attaches the volume to a helper server and removes it there.
@@ -282,16 +282,11 @@ fn render_disk(cx: &StepCx) -> StepFuture<'_> {
         let rendered = tokio::task::spawn_blocking(move || driver.render_disks(&[volume]))
             .await
             .map_err(|e| StepError::internal(format!("disk template task: {e}")))??;
-        let mut disk = rendered
+        let disk = rendered
             .disks
             .first()
             .map(|d| params_json(d))
             .ok_or_else(|| StepError::internal("disk template rendered no disk"))?;
-        // Detachable (ExtStorage) volumes tell the provider whether their data exists
-        // (Synnefo's `reuse_data`).
-        if caps.detachable {
-            disk["reuse_data"] = json!(if v.initialised { "True" } else { "False" });
-        }
         Ok(StepDone::output(json!({"disk": disk})))
     })
 }
@@ -341,17 +336,32 @@ fn remove_added_disk(cx: &StepCx) -> StepFuture<'_> {
         let Some(instance) = rapi.instance(&s.instance_name()).await? else {
             return Ok(StepDone::default());
         };
-        if disk_names(&instance).contains(&v.ganeti_name()) {
-            let mut body = json!({"disks": [["remove", v.ganeti_name(), {}]]});
-            if v.initialised {
-                body["keep_disks"] = json!(true);
-            }
-            let job = rapi
-                .modify_instance(&s.instance_name(), with_hotplug(body, p.hotplug))
-                .await?;
-            rapi.wait_job(job, timeout).await?;
+        if !disk_names(&instance).contains(&v.ganeti_name()) {
+            return Ok(StepDone::default());
         }
-        Ok(StepDone::default())
+        // A volume with data goes back to being detached. A new one is removed, unless Ganeti
+        // cannot remove disks of this instance now (running, no hot-plug): then it is detached
+        // too, and the volume records that its (empty) data exists, so that its deletion goes
+        // through a helper server.
+        let removable = s.operstate == "STOPPED" || p.hotplug;
+        let action = if v.initialised || !removable {
+            "detach"
+        } else {
+            "remove"
+        };
+        let body = json!({"disks": [[action, v.ganeti_name(), {}]]});
+        let job = rapi
+            .modify_instance(&s.instance_name(), with_hotplug(body, p.hotplug))
+            .await?;
+        rapi.wait_job(job, timeout).await?;
+        let mut batch = Batch::new();
+        if action == "detach" && !v.initialised {
+            let mut after = v.clone();
+            after.initialised = true;
+            after.backend_id = s.backend_id;
+            batch.update(&after);
+        }
+        Ok(StepDone::with_batch(Value::Null, batch))
     })
 }
 
@@ -361,8 +371,13 @@ fn ganeti_disk_add(cx: &StepCx) -> StepFuture<'_> {
         let job = if has_disk(cx, &s, &v.ganeti_name()).await? {
             None
         } else {
-            let disk = cx.output("render_disk")["disk"].clone();
-            let body = json!({"disks": [["add", -1, disk]]});
+            // A volume with data is a detached disk Ganeti keeps (Ganeti 3.0 `attach`); a new
+            // one is made from the disk-template plugin's parameters.
+            let body = if v.initialised {
+                json!({"disks": [["attach", -1, {"name": v.ganeti_name()}]]})
+            } else {
+                json!({"disks": [["add", -1, cx.output("render_disk")["disk"].clone()]]})
+            };
             let rapi = cx.env.rapi(backend_id(&s)?)?;
             Some(
                 rapi.modify_instance(&s.instance_name(), with_hotplug(body, p.hotplug))
@@ -440,10 +455,13 @@ fn ganeti_disk_remove(cx: &StepCx) -> StepFuture<'_> {
             )));
         }
         let job = if has_disk(cx, &s, &v.ganeti_name()).await? {
-            let mut body = json!({"disks": [["remove", v.ganeti_name(), {}]]});
-            if cx.job.kind == "volume.detach" {
-                body["keep_disks"] = json!(true);
-            }
+            // Detach keeps the disk in Ganeti (Ganeti 3.0 `detach`); delete removes it.
+            let action = if cx.job.kind == "volume.detach" {
+                "detach"
+            } else {
+                "remove"
+            };
+            let body = json!({"disks": [[action, v.ganeti_name(), {}]]});
             let rapi = cx.env.rapi(backend_id(&s)?)?;
             Some(
                 rapi.modify_instance(&s.instance_name(), with_hotplug(body, p.hotplug))

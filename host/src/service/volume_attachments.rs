@@ -30,11 +30,19 @@ impl Services {
                     "Cannot delete the root volume of server {server_id}."
                 )));
             }
+            let hotplug = self.hotplug_for(&server)?;
+            // Ganeti removes disks of a running instance only by hot-plugging them.
+            if !hotplug && server.operstate == "STARTED" {
+                return Err(ServiceError::Conflict(format!(
+                    "Cannot delete volume {} while server {server_id} is running: its backend cannot hot-plug disks; stop the server first",
+                    v.id
+                )));
+            }
             let params = VolumeJobParams {
                 server_id,
                 action: "DELETE_VOLUME".into(),
                 volume_id: v.id,
-                hotplug: self.hotplug_for(&server)?,
+                hotplug,
                 charge: false,
             };
             self.submit_server_job(caller, server, "DELETE_VOLUME", &VOLUME_DELETE, params)

@@ -9,6 +9,21 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::compute::{create, flavor_id};
+
+/// Stops a server through the API and waits until it is STOPPED.
+async fn stop_server(ctx: &TestContext, token: &str, id: &str) {
+    let r = ctx
+        .request(
+            Method::POST,
+            &format!("/compute/v2.0/servers/{id}/action"),
+            Some(token),
+            Some(json!({"os-stop": {}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    ctx.wait_server(token, id, "STOPPED").await;
+    wait_idle(ctx, token, id).await;
+}
 use super::volumes::{
     EXT_SMALL, GIB, call, disk_usage, ext_server, ganeti_disks, no_resource_drift, wait_idle,
     wait_volume,
@@ -234,6 +249,8 @@ async fn disks_changed_behind_our_back_are_reconciled() {
         }
     };
     assert_eq!(reconcile(false).await, Vec::<Value>::new(), "in sync");
+    // (Ganeti removes disks of stopped instances only, on this hypervisor.)
+    stop_server(&ctx, &token, &server).await;
 
     // Behind our back: the volume's disk removed, an unknown disk added.
     for body in [
@@ -371,7 +388,20 @@ async fn volumes_created_on_servers_and_removed_with_them() {
     .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
 
-    // Delete while attached: DELETE_VOLUME job, the disk goes, quota back.
+    // Delete while attached: Ganeti removes disks of a running instance only by hot-plugging,
+    // which this (fake-hypervisor) backend cannot do: 409 until the server is stopped.
+    let r = call(
+        &ctx,
+        &token,
+        Method::DELETE,
+        &format!("/volumes/{vol}"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    assert!(r.text.contains("stop the server first"), "{}", r.text);
+    stop_server(&ctx, &token, &server).await;
+    // Then a DELETE_VOLUME job: the disk goes, quota back.
     let r = call(
         &ctx,
         &token,

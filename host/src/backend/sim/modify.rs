@@ -1,6 +1,7 @@
 //! Instance modification in the simulator (`OP_INSTANCE_SET_PARAMS`): NIC and disk
-//! add/remove, beparams, Ganeti's hotplug rules for the fake hypervisor, and how NICs get
-//! their MAC, mode and link from their network.
+//! add/remove, disk detach/attach (Ganeti 3.0), beparams, Ganeti's hotplug rules (the fake
+//! hypervisor cannot hot-plug, so a running instance keeps its disks; kvm can), and how NICs
+//! get their MAC, mode and link from their network.
 
 use serde_json::{Value, json};
 
@@ -54,13 +55,26 @@ impl Cluster {
         Ok(())
     }
 
+    /// Whether a disk name is taken: by any instance's disk, or (unless attaching it) by a
+    /// detached disk.
+    fn disk_name_used(&self, name: &str, attaching: bool) -> bool {
+        self.instances
+            .values()
+            .any(|i| i.disks.iter().any(|d| d.name.as_deref() == Some(name)))
+            || (!attaching && self.detached_disks.contains_key(name))
+    }
+
     /// `OP_INSTANCE_SET_PARAMS`: NIC and disk add/remove, beparams, hvparams.
     pub(super) fn modify_instance(&mut self, op: &Value, name: &str, t: f64) -> OpResult {
         if !self.instances.contains_key(name) {
             return Err(missing(name));
         }
         self.check_hvparams(&op["hvparams"])?;
-        if op["hotplug"].as_bool() == Some(true) {
+        let can_hotplug = self.hypervisor == "kvm";
+        let hotplug = can_hotplug
+            && (op["hotplug"].as_bool() == Some(true)
+                || op["hotplug_if_possible"].as_bool() == Some(true));
+        if op["hotplug"].as_bool() == Some(true) && !can_hotplug {
             return Err((
                 "OpPrereqError",
                 "Hotplug is not possible: Hotplug is not supported: Hotplug is not supported by this hypervisor".into(),
@@ -92,7 +106,7 @@ impl Cluster {
                         )
                     ]));
                     inst.nics.push(nic);
-                    if op["hotplug_if_possible"].as_bool() == Some(true) {
+                    if op["hotplug_if_possible"].as_bool() == Some(true) && !can_hotplug {
                         log.push(" - WARNING: Hotplug is not supported by this hypervisor; the change applies at the next reboot".into());
                     }
                 }
@@ -127,12 +141,24 @@ impl Cluster {
             }
         }
         for change in op["disks"].as_array().into_iter().flatten() {
+            let action = change[0].as_str().unwrap_or("");
+            let wanted = change[2]["name"].as_str().map(str::to_string);
+            if matches!(action, "add" | "attach")
+                && let Some(n) = &wanted
+                && self.disk_name_used(n, action == "attach")
+            {
+                return Err((
+                    "OpPrereqError",
+                    format!("Disk name '{n}' already used"),
+                    Some("wrong_input"),
+                ));
+            }
             let inst = self.instances.get_mut(name).ok_or_else(|| missing(name))?;
-            match change[0].as_str().unwrap_or("") {
+            match action {
                 "add" => {
                     let size = change[2]["size"].as_u64().unwrap_or(0);
                     let disk = Disk {
-                        name: change[2]["name"].as_str().map(str::to_string),
+                        name: wanted,
                         size,
                         uuid: new_uuid(),
                     };
@@ -142,7 +168,26 @@ impl Cluster {
                     ]));
                     inst.disks.push(disk);
                 }
-                "remove" => {
+                "attach" => {
+                    let disk = wanted
+                        .as_ref()
+                        .and_then(|n| self.detached_disks.remove(n))
+                        .ok_or((
+                            "OpPrereqError",
+                            format!(
+                                "Disk '{}' not found among the detached disks",
+                                wanted.clone().unwrap_or_default()
+                            ),
+                            Some("unknown_entity"),
+                        ))?;
+                    let inst = self.instances.get_mut(name).ok_or_else(|| missing(name))?;
+                    changes.push(json!([
+                        format!("disk/{}", inst.disks.len()),
+                        format!("attach:size={},mode=rw", disk.size)
+                    ]));
+                    inst.disks.push(disk);
+                }
+                "remove" | "detach" => {
                     let key = &change[1];
                     let index = match key.as_str() {
                         Some(n) => inst.disks.iter().position(|d| d.name.as_deref() == Some(n)),
@@ -156,8 +201,23 @@ impl Cluster {
                         format!("Disk {key} not found"),
                         Some("unknown_entity"),
                     ))?;
-                    inst.disks.remove(index);
-                    changes.push(json!([format!("disk/{index}"), "remove"]));
+                    // Ganeti 3.0: disks of a running instance go only by hot-plugging.
+                    if action == "remove" && inst.admin_up && !hotplug {
+                        return Err((
+                            "OpPrereqError",
+                            format!(
+                                "Instance '{name}' is marked to be up, can't remove volume from a running instance without using hotplug"
+                            ),
+                            Some("wrong_state"),
+                        ));
+                    }
+                    let disk = inst.disks.remove(index);
+                    changes.push(json!([format!("disk/{index}"), action]));
+                    if action == "detach"
+                        && let Some(n) = disk.name.clone()
+                    {
+                        self.detached_disks.insert(n, disk);
+                    }
                 }
                 other => {
                     return Err((

@@ -230,6 +230,10 @@ pub struct Cluster {
     /// `fake` (as the real test cluster) or `kvm`: which `hvparams` instances accept.
     #[serde(default = "fake_hypervisor")]
     pub hypervisor: String,
+    /// Disks detached from their instance (Ganeti 3.0 `detach`), by name: kept in the
+    /// configuration until an instance attaches them again.
+    #[serde(default)]
+    pub detached_disks: BTreeMap<String, Disk>,
 }
 
 fn fake_hypervisor() -> String {
@@ -292,6 +296,7 @@ impl Cluster {
             latency,
             ctime: t,
             hypervisor: fake_hypervisor(),
+            detached_disks: BTreeMap::new(),
         }
     }
 

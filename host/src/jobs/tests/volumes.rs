@@ -145,6 +145,13 @@ fn volume_outcome(
     }
 }
 
+/// Stops the server: Ganeti removes disks of running instances only by hot-plugging them,
+/// which the fake hypervisor cannot do.
+async fn stop(e: &JobEngine, server_id: u64) {
+    let job = submit_on_server(e, server_id, "server.stop", "STOP").await;
+    assert_eq!(finish(e, job).await, JobState::Succeeded, "stop");
+}
+
 /// A world with a running server: `(world, store, engine, server, its disk usage)`.
 async fn running_server() -> (World, Store, JobEngine, u64, i64) {
     let w = world().await;
@@ -203,6 +210,7 @@ async fn attach_detach_attach_and_delete_run_twice_reach_the_same_state() {
         "IN_USE"
     );
 
+    stop(&e, server_id).await;
     let job = submit_volume(&e, server_id, &VOLUME_DELETE, vol, false).await;
     assert_eq!(finish(&e, job).await, JobState::Succeeded);
     assert_eq!(
@@ -259,6 +267,7 @@ async fn each_failed_delete_step_keeps_the_volume_until_ganeti_removed_the_disk(
         let vol = insert_volume(&w, &store, 2, false);
         let job = submit_volume(&e, server_id, &VOLUME_ATTACH, vol, true).await;
         assert_eq!(finish(&e, job).await, JobState::Succeeded);
+        stop(&e, server_id).await;
         e.set_test_hooks(TestHooks {
             fail_step: Some(step.name),
             run_twice: true,
@@ -306,6 +315,10 @@ async fn attach_detach_purge(crash_in: usize, crash_at: Option<u64>) -> (Vec<Vol
     .into_iter()
     .enumerate()
     {
+        if n == 2 {
+            // The helper server is a stopped one.
+            stop(&e, server_id).await;
+        }
         if n == crash_in {
             e.crash_after_writes(crash_at);
         }
