@@ -701,6 +701,40 @@ async fn another_projects_server_is_404_everywhere() {
             format!("{base}/action"),
             Some(json!({"firewallProfile": {"profile": "ENABLED", "nic": "1"}})),
         ),
+        // Its volumes, through the compute view and the block storage API.
+        (Method::GET, format!("{base}/os-volume_attachments"), None),
+        (
+            Method::POST,
+            format!("{base}/os-volume_attachments"),
+            Some(json!({"volumeAttachment": {"volumeId": id}})),
+        ),
+        (
+            Method::GET,
+            format!("{base}/os-volume_attachments/{id}"),
+            None,
+        ),
+        (
+            Method::DELETE,
+            format!("{base}/os-volume_attachments/{id}"),
+            None,
+        ),
+        (Method::GET, format!("/volume/v2.0/volumes/{id}"), None),
+        (
+            Method::PUT,
+            format!("/volume/v2.0/volumes/{id}"),
+            Some(json!({"volume": {"display_name": "pwned"}})),
+        ),
+        (Method::DELETE, format!("/volume/v2.0/volumes/{id}"), None),
+        (
+            Method::GET,
+            format!("/volume/v2.0/volumes/{id}/metadata"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/volume/v2.0/volumes/{id}/action"),
+            Some(json!({"reassign": {"project": "rivals"}})),
+        ),
     ];
     for (method, path, body) in probes {
         let r = ctx.request(method.clone(), &path, Some(&eve), body).await;
