@@ -402,6 +402,21 @@ fn openstack_volumes_against_serve_demo() {
     ]);
     assert_eq!(server["status"], "ACTIVE", "{server}");
     let id = server["id"].as_str().expect("id").to_string();
+    // `quota show` reads compute, network and (with a block-storage service) volume quotas;
+    // gigabytes in use: the standalone volume and the server's root volume.
+    let usage = json(&["quota", "show", "--usage"]);
+    let row = |name: &str| {
+        usage
+            .as_array()
+            .expect("rows")
+            .iter()
+            .find(|r| r["Resource"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name}: {usage}"))
+    };
+    assert_eq!(row("gigabytes")["In Use"], 12, "{usage}");
+    assert_eq!(row("instances")["In Use"], 1, "{usage}");
+    assert_eq!(row("networks")["Limit"], 5, "{usage}");
 
     ok(run(&["server", "add", "volume", "vol-host", "data"]));
     wait_status(&vol, "in_use");

@@ -41,6 +41,10 @@ pub fn routes() -> Router<AppState> {
                 .delete(image_meta_delete),
         )
         .route("/compute/v2.0/os-quota-sets/{project}", get(quota_set))
+        .route(
+            "/compute/v2.0/os-quota-sets/{project}/detail",
+            get(quota_set_detail),
+        )
         .route("/compute/v2.0/extensions", get(extensions))
         .route("/compute/v2.0/extensions/{alias}", get(extension))
 }
@@ -331,34 +335,76 @@ async fn image_meta_delete(
 
 /// Nova's quota set of a project the caller belongs to, from the quota holder's limits
 /// (`openstack quota show`).
+/// Nova's quota set of a project the caller belongs to; with `detail`, `{limit, in_use,
+/// reserved}` per item (`/detail`, what `openstack quota show --usage` reads).
+fn quota_set_doc(
+    state: &AppState,
+    caller: &crate::service::Credentials,
+    project: &str,
+    detail: bool,
+) -> Result<Value, ApiError> {
+    if !caller.is_member_of(project) && !caller.is_admin {
+        return Err(ApiError(ServiceError::ItemNotFound(format!(
+            "Project {project} not found"
+        ))));
+    }
+    let rows = state.services.quota_list(Some(project))?;
+    let row = |r: &str, unit: i64| {
+        rows.iter()
+            .find(|q| q.resource == r)
+            .map_or((0, 0, 0), |q| {
+                // Negative limits mean "unlimited" (-1), whatever the unit.
+                let scale = |v: i64| if v < 0 { -1 } else { v / unit };
+                (scale(q.limit), scale(q.usage), scale(q.pending))
+            })
+    };
+    let fixed = |n: usize| (n as i64, 0, 0);
+    let items = [
+        ("instances", row("cyclades.vm", 1)),
+        ("cores", row("cyclades.total_cpu", 1)),
+        ("ram", row("cyclades.total_ram", 1024 * 1024)),
+        ("key_pairs", fixed(crate::service::keypairs::MAX_KEYPAIRS)),
+        (
+            "metadata_items",
+            fixed(crate::service::servers::MAX_METADATA),
+        ),
+        (
+            "injected_files",
+            fixed(crate::service::servers::MAX_PERSONALITY),
+        ),
+        (
+            "injected_file_content_bytes",
+            fixed(crate::service::servers::MAX_PERSONALITY_SIZE),
+        ),
+        ("injected_file_path_bytes", fixed(255)),
+        ("server_groups", fixed(0)),
+        ("server_group_members", fixed(0)),
+    ];
+    let mut set = serde_json::Map::new();
+    set.insert("id".into(), json!(project));
+    for (key, (limit, in_use, reserved)) in items {
+        let value = if detail {
+            json!({"limit": limit, "in_use": in_use, "reserved": reserved})
+        } else {
+            json!(limit)
+        };
+        set.insert(key.into(), value);
+    }
+    Ok(json!({"quota_set": set}))
+}
+
 async fn quota_set(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(project): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if !caller.is_member_of(&project) && !caller.is_admin {
-        return Err(ApiError(ServiceError::ItemNotFound(format!(
-            "Project {project} not found"
-        ))));
-    }
-    let rows = state.services.quota_list(Some(&project))?;
-    let limit = |r: &str| {
-        rows.iter()
-            .find(|q| q.resource == r)
-            .map(|q| q.limit)
-            .unwrap_or(0)
-    };
-    Ok(Json(json!({"quota_set": {
-        "id": project,
-        "instances": limit("cyclades.vm"),
-        "cores": limit("cyclades.total_cpu"),
-        "ram": limit("cyclades.total_ram") / (1024 * 1024),
-        "key_pairs": crate::service::keypairs::MAX_KEYPAIRS,
-        "metadata_items": crate::service::servers::MAX_METADATA,
-        "injected_files": crate::service::servers::MAX_PERSONALITY,
-        "injected_file_content_bytes": crate::service::servers::MAX_PERSONALITY_SIZE,
-        "injected_file_path_bytes": 255,
-        "server_groups": 0,
-        "server_group_members": 0,
-    }})))
+    Ok(Json(quota_set_doc(&state, &caller, &project, false)?))
+}
+
+async fn quota_set_detail(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(project): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(quota_set_doc(&state, &caller, &project, true)?))
 }

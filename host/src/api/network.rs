@@ -33,6 +33,12 @@ pub fn routes() -> Router<AppState> {
             "/network/v2.0/extensions/{alias}",
             get(super::compute_catalog::extension),
         )
+        .route("/network/v2.0/quotas/{project}", get(quota))
+        .route("/network/v2.0/quotas/{project}/details", get(quota_details))
+        .route(
+            "/network/v2.0/quotas/{project}/details.json",
+            get(quota_details),
+        )
         .route("/network/v2.0/subnets", get(subnets).post(subnet_create))
         .route("/network/v2.0/subnets/detail", get(subnets))
         .route(
@@ -452,4 +458,63 @@ async fn subnet_delete(
     Err(ApiError::bad_request(
         "Deletion of a subnet is not supported",
     ))
+}
+
+/// Neutron's quota of a project the caller belongs to, from the quota holder: `network` is
+/// `cyclades.network.private`, `floatingip` is `cyclades.floating_ip`; ports and subnets have
+/// no limit (-1); routers and security groups do not exist (0). With usage: `{limit, used,
+/// reserved}` per resource (`.../details`, what `openstack quota show --usage` reads).
+fn quota_doc(
+    state: &AppState,
+    caller: &crate::service::Credentials,
+    project: &str,
+    details: bool,
+) -> Result<Value, ApiError> {
+    if !caller.is_member_of(project) && !caller.is_admin {
+        return Err(ApiError(crate::service::ServiceError::ItemNotFound(
+            format!("Project {project} not found"),
+        )));
+    }
+    let rows = state.services.quota_list(Some(project))?;
+    let row = |r: &str| {
+        rows.iter()
+            .find(|q| q.resource == r)
+            .map_or((0, 0, 0), |q| (q.limit, q.usage, q.pending))
+    };
+    let items = [
+        ("network", row("cyclades.network.private")),
+        ("floatingip", row("cyclades.floating_ip")),
+        ("port", (-1, 0, 0)),
+        ("subnet", (-1, 0, 0)),
+        ("router", (0, 0, 0)),
+        ("security_group", (0, 0, 0)),
+        ("security_group_rule", (0, 0, 0)),
+        ("rbac_policy", (-1, 0, 0)),
+    ];
+    let mut quota = serde_json::Map::new();
+    for (key, (limit, used, reserved)) in items {
+        let value = if details {
+            json!({"limit": limit, "used": used, "reserved": reserved})
+        } else {
+            json!(limit)
+        };
+        quota.insert(key.into(), value);
+    }
+    Ok(json!({"quota": quota}))
+}
+
+async fn quota(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(project): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(quota_doc(&state, &caller, &project, false)?))
+}
+
+async fn quota_details(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(project): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(quota_doc(&state, &caller, &project, true)?))
 }

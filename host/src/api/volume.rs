@@ -53,6 +53,7 @@ pub fn routes() -> Router<AppState> {
                 &format!("{base}/snapshots/{{id}}"),
                 get(snapshots_off).put(snapshots_off).delete(snapshots_off),
             )
+            .route(&format!("{base}/os-quota-sets/{{project}}"), get(quota_set))
     }
     router
         .route(
@@ -436,6 +437,69 @@ async fn snapshots_off(Caller(_): Caller) -> ApiError {
     ApiError(crate::service::ServiceError::NotImplemented(
         "Snapshots are not enabled".into(),
     ))
+}
+
+#[derive(Deserialize, Default)]
+struct QuotaQuery {
+    usage: Option<String>,
+}
+
+/// Cinder's quota set of a project the caller belongs to (`openstack quota show` reads it once
+/// a block-storage service is in the catalog): `gigabytes` is `cyclades.disk` (every volume,
+/// root volumes included, as Synnefo counts it); volumes have no count limit (-1); snapshots
+/// and backups do not exist (0). `?usage=true` gives `{limit, in_use, reserved, allocated}`.
+async fn quota_set(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(project): Path<String>,
+    Query(q): Query<QuotaQuery>,
+) -> Result<Json<Value>, ApiError> {
+    if !caller.is_member_of(&project) && !caller.is_admin {
+        return Err(ApiError(crate::service::ServiceError::ItemNotFound(
+            format!("Project {project} not found"),
+        )));
+    }
+    let rows = state.services.quota_list(Some(&project))?;
+    let disk = rows.iter().find(|r| r.resource == "cyclades.disk");
+    let gib = |bytes: i64| if bytes < 0 { -1 } else { bytes >> 30 };
+    let volumes_in_use = state
+        .services
+        .volume_list(crate::service::Deleted::Exclude)?
+        .iter()
+        .filter(|v| v.project_id == project)
+        .count() as i64;
+    let items = [
+        ("volumes", -1, volumes_in_use),
+        (
+            "gigabytes",
+            disk.map_or(0, |d| gib(d.limit)),
+            disk.map_or(0, |d| gib(d.usage)),
+        ),
+        ("snapshots", 0, 0),
+        ("backups", 0, 0),
+        ("backup_gigabytes", 0, 0),
+        ("groups", 0, 0),
+        (
+            "per_volume_gigabytes",
+            state.services.config().volumes.max_size_gb as i64,
+            0,
+        ),
+    ];
+    let with_usage = q
+        .usage
+        .as_deref()
+        .is_some_and(|u| u.eq_ignore_ascii_case("true") || u == "1");
+    let mut set = serde_json::Map::new();
+    set.insert("id".into(), json!(project));
+    for (key, limit, in_use) in items {
+        let value = if with_usage {
+            json!({"limit": limit, "in_use": in_use, "reserved": 0, "allocated": 0})
+        } else {
+            json!(limit)
+        };
+        set.insert(key.into(), value);
+    }
+    Ok(Json(json!({"quota_set": set})))
 }
 
 // ----- compute view: os-volume_attachments -----

@@ -452,3 +452,76 @@ async fn volumes_created_on_servers_and_removed_with_them() {
     );
     no_resource_drift(&ctx).await;
 }
+
+/// The quota sets `openstack quota show [--usage]` reads from the three services: Cinder's
+/// (`gigabytes` is `cyclades.disk`), Neutron's and Nova's detail view; another project's are 404.
+#[tokio::test]
+async fn quota_sets_of_every_service_follow_the_quota_holder() {
+    let ctx = TestContext::new().await;
+    let token = ctx.demo_token().await;
+    super::volumes::standalone(&ctx, &token, "q", 3).await;
+    let project = ctx.admin(Method::GET, "/projects/demo", None).await.body["project"]["id"]
+        .as_str()
+        .expect("project id")
+        .to_string();
+    let r = ctx
+        .get(
+            &format!("/volume/v3/os-quota-sets/{project}?usage=True"),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["quota_set"]["gigabytes"]["in_use"], 3, "{}", r.text);
+    assert_eq!(r.body["quota_set"]["volumes"]["in_use"], 1, "{}", r.text);
+    let r = ctx
+        .get(
+            &format!("/volume/v2.0/os-quota-sets/{project}"),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(
+        r.body["quota_set"]["per_volume_gigabytes"], 200,
+        "{}",
+        r.text
+    );
+    let r = ctx
+        .get(
+            &format!("/network/v2.0/quotas/{project}/details.json"),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["quota"]["network"]["used"], 0, "{}", r.text);
+    assert!(
+        r.body["quota"]["floatingip"]["limit"].as_i64().is_some(),
+        "{}",
+        r.text
+    );
+    let r = ctx
+        .get(
+            &format!("/compute/v2.0/os-quota-sets/{project}/detail"),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["quota_set"]["instances"]["in_use"], 0, "{}", r.text);
+    assert!(
+        r.body["quota_set"]["ram"]["limit"]
+            .as_i64()
+            .is_some_and(|l| l > 0),
+        "{}",
+        r.text
+    );
+
+    ctx.create_project("rivals").await;
+    ctx.create_user("mallory", "mallory-password", "rivals", false)
+        .await;
+    let eve = ctx.token("mallory", "mallory-password", "rivals").await;
+    for path in [
+        format!("/volume/v3/os-quota-sets/{project}"),
+        format!("/network/v2.0/quotas/{project}"),
+        format!("/compute/v2.0/os-quota-sets/{project}/detail"),
+    ] {
+        ctx.get(&path, Some(&eve)).await.fault(404, "itemNotFound");
+    }
+}
