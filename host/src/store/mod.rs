@@ -46,6 +46,7 @@ mod error;
 mod identity;
 mod jobs;
 mod keypairs;
+mod migrate;
 pub mod model;
 mod model_compute;
 mod model_jobs;
@@ -72,7 +73,7 @@ pub use model_volume::*;
 
 /// The schema version this build writes. Bump it (and add a migration in `open`) whenever a
 /// persisted shape changes incompatibly.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
@@ -171,6 +172,7 @@ impl Store {
                 },
             })?;
         let meta = db.open_tree("meta")?;
+        let mut migrate_from = None;
         match meta.get(SCHEMA_KEY)? {
             None => {
                 meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
@@ -188,7 +190,9 @@ impl Store {
                         supported: SCHEMA_VERSION,
                     });
                 }
-                // Older schemas would be migrated here, one version at a time.
+                if found < SCHEMA_VERSION {
+                    migrate_from = Some(found);
+                }
             }
         }
         let trees = Trees {
@@ -230,6 +234,18 @@ impl Store {
         // Derived data is rebuilt rather than trusted (and stores from before the index get it).
         store.rebuild_port_index()?;
         store.rebuild_volume_index()?;
+        // Older schemas are migrated one version at a time; each version is written after its
+        // migration, so a crash re-runs (idempotent) migrations.
+        if let Some(mut version) = migrate_from {
+            while version < SCHEMA_VERSION {
+                if version == 1 {
+                    let added = migrate::add_root_volumes(&store)?;
+                    tracing::info!(added, "schema 1 → 2: root volumes recorded for servers");
+                }
+                version += 1;
+                meta.insert(SCHEMA_KEY, &version.to_be_bytes())?;
+            }
+        }
         store.db.flush()?;
         Ok(store)
     }

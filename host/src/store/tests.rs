@@ -331,3 +331,71 @@ fn the_ports_of_a_server_follow_attach_move_and_remove() {
     assert_eq!(ids(store.ports_of_server(1).expect("ports")), vec![14]);
     assert_eq!(ids(store.ports_of_server(2).expect("ports")), vec![12, 13]);
 }
+
+/// Schema 1 → 2: servers recorded before volumes existed get their root volume at open, with a
+/// status that follows the server's; deleted servers get none; a second open changes nothing.
+#[test]
+fn a_schema_1_store_gets_root_volumes_for_its_servers() {
+    let (dir, store) = temp_store();
+    let now = Timestamp::now();
+    let flavor = store
+        .flavor_insert(&Flavor {
+            id: 0,
+            cpu: 1,
+            ram_mb: 1024,
+            disk_gb: 10,
+            volume_type_id: 3,
+            disk_template: "drbd".into(),
+            public: true,
+            allow_create: true,
+            access: vec![],
+            specs: BTreeMap::new(),
+            created: now,
+            updated: now,
+            deleted: false,
+            generation: 0,
+        })
+        .expect("flavor");
+    let server = |id: u64, operstate: &str, deleted: bool| -> Server {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "name": "n", "user_id": "u", "project_id": "p", "flavor_id": flavor.id,
+            "image_id": "img", "key_names": [], "metadata": {}, "backend_id": 1,
+            "operstate": operstate, "action": "CREATE", "task": null, "active_job": null,
+            "backend_job_id": null, "backend_opcode": null, "backend_job_status": null,
+            "backend_log_msg": null, "suspended": false, "quota_charged": true,
+            "diagnostics": [], "created": 0, "updated": 0, "deleted": deleted, "generation": 0
+        }))
+        .expect("server")
+    };
+    let mut batch = Batch::new();
+    for s in [
+        server(101, "STARTED", false),
+        server(102, "ERROR", false),
+        server(103, "DESTROYED", true),
+    ] {
+        batch.insert_server(&s);
+    }
+    store.commit(&batch).expect("servers");
+    store.force_schema_version(1).expect("v1");
+    drop(store);
+
+    let store = Store::open(dir.path()).expect("migrated");
+    assert_eq!(store.schema_version().expect("version"), 2);
+    let root = store.volume_get(101).expect("root volume");
+    assert_eq!(
+        (
+            root.status.as_str(),
+            root.index,
+            root.size_gb,
+            root.volume_type_id
+        ),
+        ("IN_USE", Some(0), 10, 3)
+    );
+    assert!(root.initialised && !root.quota_charged);
+    assert_eq!(store.volume_get(102).expect("root").status, "ERROR");
+    assert!(store.volume_get(103).is_err(), "deleted servers get none");
+    assert_eq!(store.volumes_of_server(101).expect("index").len(), 1);
+    drop(store);
+    let store = Store::open(dir.path()).expect("reopen");
+    assert_eq!(store.volume_list(Deleted::Include).expect("list").len(), 2);
+}
