@@ -637,8 +637,8 @@ fn volume_commands_drive_volumes_through_ganeti() {
         let v: serde_json::Value = serde_json::from_str(out).expect("json");
         v["id"].as_str().expect("id").to_string()
     };
-    let server_create = |name: &str, helper: bool| -> String {
-        let mut args = vec![
+    let server_create = |name: &str| -> String {
+        let args = vec![
             "server-create",
             "--name",
             name,
@@ -652,12 +652,9 @@ fn volume_commands_drive_volumes_through_ganeti() {
             "--output-format",
             "json",
         ];
-        if helper {
-            args.push("--helper");
-        }
         json_id(&ok(served.cli(&args)))
     };
-    let server = server_create("vm", false);
+    let server = server_create("vm");
     let created = ok(served.cli(&[
         "volume-create",
         "--name",
@@ -732,8 +729,35 @@ fn volume_commands_drive_volumes_through_ganeti() {
         &served.cli(&["volume-remove", &standalone]),
         "helper server",
     );
-    let helper = server_create("helper", true);
-    ok(served.cli(&["server-modify", &helper, "--action", "stop", "--wait"]));
+    // helper-servers-sync makes one and stops it; a second run has nothing to do.
+    let sync = [
+        "helper-servers-sync",
+        "--user",
+        "admin",
+        "--flavor",
+        "C1R1024D10ext_archipelago",
+        "--image",
+        "debian-12",
+        "--output-format",
+        "json",
+    ];
+    let first: serde_json::Value = serde_json::from_str(&ok(served.cli(&sync))).expect("json");
+    assert_eq!(first[0]["helpers"], 1, "{first}");
+    assert_eq!(
+        first[0]["created"].as_array().map(Vec::len),
+        Some(1),
+        "{first}"
+    );
+    assert_eq!(first[0]["stopped"], first[0]["created"], "{first}");
+    let second: serde_json::Value = serde_json::from_str(&ok(served.cli(&sync))).expect("json");
+    assert_eq!(second[0]["created"], serde_json::json!([]), "{second}");
+    assert_eq!(second[0]["helpers"], 1, "{second}");
+    let helper = first[0]["created"][0]
+        .as_str()
+        .expect("helper id")
+        .to_string();
+    let shown = ok(served.cli(&["server-inspect", &helper, "--output-format", "json"]));
+    assert!(shown.contains("\"helper\": true"), "{shown}");
     let removed = ok(served.cli(&["volume-remove", &standalone, "--wait"]));
     assert!(removed.contains("DELETED"), "{removed}");
     let deleted = ok(served.cli(&[

@@ -38,6 +38,7 @@ pub fn routes() -> Router<AppState> {
             "/admin/v1/servers/{id}",
             get(server_show).patch(server_modify).delete(server_remove),
         )
+        .route("/admin/v1/helper-servers/sync", post(helper_sync))
         .route("/admin/v1/jobs", get(job_list))
         .route("/admin/v1/jobs/{id}", get(job_show))
 }
@@ -486,6 +487,55 @@ async fn server_remove(
         result["state"] = json!(final_state.as_str());
     }
     Ok(Json(result))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HelperSyncBody {
+    user: String,
+    project: Option<String>,
+    flavor: String,
+    image: String,
+    backend_id: Option<u64>,
+    #[serde(default = "one")]
+    copies: usize,
+    name: Option<String>,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// `helper-servers-sync`: N stopped helper servers per backend (see `service::helper_servers`).
+async fn helper_sync(
+    State(state): State<AppState>,
+    AdminCaller(_): AdminCaller,
+    JsonBody(b): JsonBody<HelperSyncBody>,
+) -> Result<Json<Value>, ApiError> {
+    let owner = state.services.act_as(&b.user, b.project.as_deref())?;
+    let (flavor, image) = state
+        .services
+        .resolve_flavor_and_image(&owner, &b.flavor, &b.image)?;
+    let report = state
+        .services
+        .helper_servers_sync(
+            &owner,
+            &crate::service::helper_servers::HelperSyncRequest {
+                flavor_ref: flavor,
+                image_ref: image,
+                name: b.name.unwrap_or_else(|| "Helper VM".into()),
+                copies: b.copies,
+                backend_id: b.backend_id,
+                public_url: state.public_url.clone(),
+            },
+        )
+        .await?;
+    Ok(Json(json!({"backends": report.iter().map(|r| json!({
+        "backend_id": r.backend_id.to_string(), "clustername": r.clustername,
+        "created": r.created.iter().map(u64::to_string).collect::<Vec<_>>(),
+        "stopped": r.stopped.iter().map(u64::to_string).collect::<Vec<_>>(),
+        "helpers": r.helpers, "errors": r.errors,
+    })).collect::<Vec<_>>()})))
 }
 
 fn job_json(j: &JobRecord) -> Value {

@@ -270,6 +270,34 @@ pub async fn run(
             fields.push("adminPass");
             show_one(&reply["server"], format, &fields)
         }
+        C::HelperServersSync {
+            user,
+            project,
+            flavor,
+            image,
+            backend_id,
+            copies,
+            name,
+        } => {
+            let body = json!({"user": user, "project": project, "flavor": flavor, "image": image,
+                              "backend_id": backend_id, "copies": copies, "name": name});
+            let reply = client
+                .call(Method::POST, "/helper-servers/sync", Some(body))
+                .await?;
+            show_list(
+                &reply["backends"],
+                format,
+                &ListArgs::default(),
+                &[
+                    "backend_id",
+                    "clustername",
+                    "helpers",
+                    "created",
+                    "stopped",
+                    "errors",
+                ],
+            )
+        }
         C::ServerList {
             user,
             project,

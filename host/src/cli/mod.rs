@@ -419,6 +419,27 @@ pub enum ComputeCommand {
         #[arg(long)]
         helper: bool,
     },
+    /// Keep N stopped helper servers on every online backend that can host the flavor (they
+    /// let detached volumes with data be deleted).
+    HelperServersSync {
+        /// Owner of the helpers (user name or id).
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        project: Option<String>,
+        #[arg(long)]
+        flavor: String,
+        #[arg(long)]
+        image: String,
+        /// Only this backend.
+        #[arg(long)]
+        backend_id: Option<u64>,
+        /// Helpers per backend.
+        #[arg(long, default_value_t = 1)]
+        copies: usize,
+        #[arg(long)]
+        name: Option<String>,
+    },
     /// List servers.
     ServerList {
         /// Only this user's servers (name or id).

@@ -10,6 +10,7 @@ pub mod enforce_resources;
 mod error;
 pub mod flavors;
 pub mod floating_ips;
+pub mod helper_servers;
 pub mod identity;
 pub mod images;
 pub mod jobs;
