@@ -206,8 +206,8 @@ async fn has_nic(cx: &StepCx, s: &Server, nic: &str) -> Result<(bool, Value), St
     Ok((nic_names(&instance).iter().any(|n| n == nic), instance))
 }
 
-/// Clears the lock this job holds (the `finalize` of every kind here).
-fn unlock(cx: &StepCx, before: &Server) -> Server {
+/// Clears the lock this job holds (the `finalize` of every kind here and of the volume jobs).
+pub(super) fn unlock(cx: &StepCx, before: &Server) -> Server {
     let mut after = before.clone();
     if after.active_job == Some(cx.job.id) {
         after.active_job = None;

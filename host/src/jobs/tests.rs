@@ -217,14 +217,6 @@ async fn submit_destroy(e: &JobEngine, server_id: u64) -> u64 {
 
 /// Takes the server's task lock and submits a job of `kind` for `action` on it.
 async fn submit_on_server(e: &JobEngine, server_id: u64, kind_name: &str, action: &str) -> u64 {
-    let store = &e.env().store;
-    let before = store.server_get(server_id).expect("server");
-    let job_id = store.generate_id().expect("id");
-    let mut locked = before.clone();
-    locked.task = Some(action.into());
-    locked.active_job = Some(job_id);
-    let mut lock = Batch::new();
-    lock.update_server(&before, &locked);
     let params = ServerActionParams {
         server_id,
         action: action.into(),
@@ -233,8 +225,28 @@ async fn submit_on_server(e: &JobEngine, server_id: u64, kind_name: &str, action
         rescue_image_id: None,
         rescue_path: None,
     };
+    submit_locked(e, server_id, kind(kind_name).expect("kind"), action, params).await
+}
+
+/// Takes the server's task lock for `action` and submits `kind` with `params` in the same
+/// transaction, as the services do. Returns the job id.
+async fn submit_locked(
+    e: &JobEngine,
+    server_id: u64,
+    kind: &'static JobKind,
+    action: &str,
+    params: impl serde::Serialize,
+) -> u64 {
+    let store = &e.env().store;
+    let before = store.server_get(server_id).expect("server");
+    let job_id = store.generate_id().expect("id");
+    let mut locked = before.clone();
+    locked.task = Some(action.into());
+    locked.active_job = Some(job_id);
+    let mut lock = Batch::new();
+    lock.update_server(&before, &locked);
     e.submit(
-        kind(kind_name).expect("kind"),
+        kind,
         format!("server/{server_id}"),
         serde_json::to_value(params).expect("params"),
         job_id,

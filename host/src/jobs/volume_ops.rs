@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::common::{issue_commission, params_json, resolve_commission, wait_ganeti};
+use super::server_connect::unlock;
 use super::server_ops::{backend_id, record_ganeti_job, release_lock};
 use super::{JobKind, StepCx, StepDef, StepDone, StepError, StepFuture};
 use crate::store::{Batch, Server, Store, StoreError, Volume};
@@ -432,17 +433,6 @@ fn finalize_attach(cx: &StepCx) -> StepFuture<'_> {
         batch.update_server(&before, &unlock(cx, &before));
         Ok(StepDone::with_batch(Value::Null, batch))
     })
-}
-
-/// Clears the lock this job holds.
-fn unlock(cx: &StepCx, before: &Server) -> Server {
-    let mut after = before.clone();
-    if after.active_job == Some(cx.job.id) {
-        after.active_job = None;
-        after.task = None;
-    }
-    after.backend_job_status = Some("success".into());
-    after
 }
 
 fn ganeti_disk_remove(cx: &StepCx) -> StepFuture<'_> {

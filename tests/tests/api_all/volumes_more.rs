@@ -10,6 +10,24 @@ use serde_json::{Value, json};
 
 use super::compute::{create, flavor_id};
 
+/// `POST /volumes` of a volume on `server` (the reply, whatever its status).
+async fn on_server(
+    ctx: &TestContext,
+    token: &str,
+    name: &str,
+    size: u64,
+    server: &str,
+) -> cyclades_tests::Reply {
+    call(
+        ctx,
+        token,
+        Method::POST,
+        "/volumes",
+        Some(json!({"volume": {"display_name": name, "size": size, "server_id": server}})),
+    )
+    .await
+}
+
 /// Stops a server through the API and waits until it is STOPPED.
 async fn stop_server(ctx: &TestContext, token: &str, id: &str) {
     let r = ctx
@@ -223,14 +241,7 @@ async fn disks_changed_behind_our_back_are_reconciled() {
     let token = ctx.demo_token().await;
     let server = ext_server(&ctx, &token, "drifty").await;
     let before = disk_usage(&ctx).await;
-    let r = call(
-        &ctx,
-        &token,
-        Method::POST,
-        "/volumes",
-        Some(json!({"volume": {"display_name": "lost", "size": 2, "server_id": server}})),
-    )
-    .await;
+    let r = on_server(&ctx, &token, "lost", 2, &server).await;
     let vol = r.body["volume"]["id"].as_str().expect("id").to_string();
     wait_volume(&ctx, &token, &vol, "in_use").await;
     wait_idle(&ctx, &token, &server).await;
@@ -305,14 +316,7 @@ async fn volumes_created_on_servers_and_removed_with_them() {
     let before = disk_usage(&ctx).await;
 
     // Created on the server: CREATING, charged by the attach job, then IN_USE in Ganeti.
-    let r = call(
-        &ctx,
-        &token,
-        Method::POST,
-        "/volumes",
-        Some(json!({"volume": {"display_name": "scratch", "size": 4, "server_id": server}})),
-    )
-    .await;
+    let r = on_server(&ctx, &token, "scratch", 4, &server).await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
     let vol = r.body["volume"]["id"].as_str().expect("id").to_string();
     let v = wait_volume(&ctx, &token, &vol, "in_use").await;
@@ -337,14 +341,7 @@ async fn volumes_created_on_servers_and_removed_with_them() {
         )
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
-    let r = call(
-        &ctx,
-        &token,
-        Method::POST,
-        "/volumes",
-        Some(json!({"volume": {"display_name": "busy", "size": 1, "server_id": server}})),
-    )
-    .await;
+    let r = on_server(&ctx, &token, "busy", 1, &server).await;
     if r.status != StatusCode::ACCEPTED {
         assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
     }
@@ -354,14 +351,7 @@ async fn volumes_created_on_servers_and_removed_with_them() {
     let usage = disk_usage(&ctx).await;
     ctx.sim_faults(json!({"fail_next": {"OP_INSTANCE_SET_PARAMS": 1}}))
         .await;
-    let r = call(
-        &ctx,
-        &token,
-        Method::POST,
-        "/volumes",
-        Some(json!({"volume": {"display_name": "doomed", "size": 1, "server_id": server}})),
-    )
-    .await;
+    let r = on_server(&ctx, &token, "doomed", 1, &server).await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
     let doomed = r.body["volume"]["id"].as_str().expect("id").to_string();
     let v = wait_volume(&ctx, &token, &doomed, "error").await;
@@ -421,14 +411,7 @@ async fn volumes_created_on_servers_and_removed_with_them() {
     assert_eq!(disk_usage(&ctx).await, before);
 
     // A server's removal takes its volumes with it, and their quota.
-    let r = call(
-        &ctx,
-        &token,
-        Method::POST,
-        "/volumes",
-        Some(json!({"volume": {"display_name": "last", "size": 5, "server_id": server}})),
-    )
-    .await;
+    let r = on_server(&ctx, &token, "last", 5, &server).await;
     let last = r.body["volume"]["id"].as_str().expect("id").to_string();
     wait_volume(&ctx, &token, &last, "in_use").await;
     wait_idle(&ctx, &token, &server).await;

@@ -69,19 +69,11 @@ async fn submit_nic(
     port_id: u64,
     network_id: Option<u64>,
 ) -> u64 {
-    let store = &e.env().store;
-    let before = store.server_get(server_id).expect("server");
-    let job_id = store.generate_id().expect("id");
     let action = match kind.name {
         "server.connect" => "CONNECT",
         "server.disconnect" => "DISCONNECT",
         _ => "SET_FIREWALL_PROFILE",
     };
-    let mut locked = before.clone();
-    locked.task = Some(action.into());
-    locked.active_job = Some(job_id);
-    let mut lock = Batch::new();
-    lock.update_server(&before, &locked);
     let params = ServerNicParams {
         server_id,
         action: action.into(),
@@ -97,16 +89,7 @@ async fn submit_nic(
         hotplug: true,
         profile: Some("ENABLED".into()),
     };
-    e.submit(
-        kind,
-        format!("server/{server_id}"),
-        serde_json::to_value(params).expect("params"),
-        job_id,
-        lock,
-    )
-    .await
-    .expect("submit");
-    job_id
+    submit_locked(e, server_id, kind, action, params).await
 }
 
 /// What a NIC job leaves behind, without ids (so runs in different worlds compare).

@@ -56,19 +56,11 @@ async fn submit_volume(
     volume_id: u64,
     charge: bool,
 ) -> u64 {
-    let store = &e.env().store;
-    let before = store.server_get(server_id).expect("server");
-    let job_id = store.generate_id().expect("id");
     let action = match kind.name {
         "volume.attach" => "ATTACH_VOLUME",
         "volume.detach" => "DETACH_VOLUME",
         _ => "DELETE_VOLUME",
     };
-    let mut locked = before.clone();
-    locked.task = Some(action.into());
-    locked.active_job = Some(job_id);
-    let mut lock = Batch::new();
-    lock.update_server(&before, &locked);
     let params = VolumeJobParams {
         server_id,
         action: action.into(),
@@ -76,16 +68,7 @@ async fn submit_volume(
         hotplug: false,
         charge,
     };
-    e.submit(
-        kind,
-        format!("server/{server_id}"),
-        serde_json::to_value(params).expect("params"),
-        job_id,
-        lock,
-    )
-    .await
-    .expect("submit");
-    job_id
+    submit_locked(e, server_id, kind, action, params).await
 }
 
 /// What a volume job leaves behind, without ids (so runs in different worlds compare).
