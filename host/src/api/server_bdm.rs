@@ -1,7 +1,8 @@
 //! `block_device_mapping_v2` of `POST /servers` (spec §2.3, checklist B20, Synnefo's
 //! `parse_block_device_mapping`): the root device must be the image (`imageRef`), further
-//! devices become new volumes (blank, or a clone of an image on clone-capable templates).
-//! Existing volumes (`volume`) are attached after creation instead (`os-volume_attachments`),
+//! devices become new volumes (blank, or a clone of an image on clone-capable templates) or
+//! existing volumes (`volume`: AVAILABLE, detachable, attached once the instance exists).
+//! Booting from an existing volume is not possible (the root volume is made from the image),
 //! and snapshots are not enabled: both answer a 400 that says so.
 
 use serde_json::Value;
@@ -24,7 +25,7 @@ pub(super) fn parse(
         .as_array()
         .ok_or_else(|| ApiError::bad_request("Block Device Mapping is Invalid"))?;
     let mut devices = Vec::new();
-    for (i, device) in list.iter().enumerate() {
+    for device in list {
         let obj = device
             .as_object()
             .ok_or_else(|| ApiError::bad_request("Block Device Mapping is Invalid"))?;
@@ -51,6 +52,9 @@ pub(super) fn parse(
             Some(Value::String(s)) => Some(s.parse().map_err(|_| invalid("Invalid size field"))?),
             Some(_) => return Err(invalid("Invalid size field")),
         };
+        // Nova keeps an existing volume when its server goes unless told otherwise; here every
+        // volume goes with its server (Synnefo), so that must be asked for (checked below).
+        let confirmed = obj.get("delete_on_termination") == Some(&Value::Bool(true));
         match obj.get("delete_on_termination") {
             None | Some(Value::Null) | Some(Value::Bool(true)) => {}
             Some(Value::Bool(false)) => {
@@ -60,19 +64,17 @@ pub(super) fn parse(
             }
             Some(_) => return Err(invalid("Invalid delete_on_termination field")),
         }
-        if i > 0 && source_type == "volume" {
-            return Err(ApiError::bad_request(
-                "Attaching an existing volume at server creation is not supported: attach it once the server is ACTIVE (os-volume_attachments)",
-            ));
-        }
-        devices.push(RequestedVolume {
-            source_type,
-            uuid,
-            size_gb,
-        });
+        devices.push((
+            RequestedVolume {
+                source_type,
+                uuid,
+                size_gb,
+            },
+            confirmed,
+        ));
     }
     let mut devices = devices.into_iter();
-    let Some(root) = devices.next() else {
+    let Some((root, _)) = devices.next() else {
         return Ok((None, Vec::new()));
     };
     match root.source_type.as_str() {
@@ -89,8 +91,20 @@ pub(super) fn parse(
             "The specified server's image is different from the the source of the first volume.",
         ));
     }
-    let rest: Vec<RequestedVolume> = devices.collect();
-    if let Some(v) = rest.iter().find(|v| v.size_gb.is_none()) {
+    let mut rest = Vec::new();
+    for (v, confirmed) in devices {
+        if v.source_type == "volume" && !confirmed {
+            return Err(ApiError::bad_request(format!(
+                "Volume {} would be deleted with the server (every volume of a server is): set 'delete_on_termination' to true to attach it at creation",
+                v.uuid.as_deref().unwrap_or_default()
+            )));
+        }
+        rest.push(v);
+    }
+    if let Some(v) = rest
+        .iter()
+        .find(|v| v.size_gb.is_none() && v.source_type != "volume")
+    {
         return Err(invalid(&format!(
             "volume_size of a {} volume is missing",
             v.source_type

@@ -38,6 +38,7 @@ mod server_connect;
 mod server_create;
 mod server_nics;
 mod server_ops;
+mod server_volumes;
 #[doc(hidden)]
 pub mod testkit;
 #[cfg(test)]

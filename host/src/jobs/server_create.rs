@@ -18,7 +18,10 @@ use super::common::{
 use super::server_nics::{
     NicPlan, allocate_ports, ensure_networks, nic_json, ports_active, release_ports,
 };
-use super::volume_ops::{server_volumes_built, server_volumes_status};
+use super::server_volumes::{
+    attach_volumes, detach_volumes, nothing, server_volumes_built, server_volumes_failed,
+    volume_records,
+};
 use super::{JobKind, StepCx, StepDef, StepDone, StepError, StepFuture};
 use crate::backend::rapi::BackendError;
 use crate::clock::Timestamp;
@@ -61,6 +64,9 @@ pub struct ExtraVolume {
     pub size_gb: u64,
     /// A clone of this image (clone-capable templates), or blank.
     pub image_id: Option<String>,
+    /// An existing AVAILABLE volume (its id and size), attached once the instance exists.
+    #[serde(default)]
+    pub existing: bool,
 }
 
 pub static SERVER_CREATE: JobKind = JobKind {
@@ -125,6 +131,22 @@ pub static SERVER_CREATE: JobKind = JobKind {
         StepDef {
             name: "wait_ganeti_job",
             run: wait_create,
+            undo: None,
+            remote: true,
+            checkpoint: false,
+        },
+        // Existing volumes (`block_device_mapping_v2` `volume` sources) once the instance
+        // exists; the undo detaches them before the instance's removal (rule 5).
+        StepDef {
+            name: "attach_volumes_undo",
+            run: nothing,
+            undo: Some(detach_volumes),
+            remote: false,
+            checkpoint: false,
+        },
+        StepDef {
+            name: "attach_volumes",
+            run: attach_volumes,
             undo: None,
             remote: true,
             checkpoint: false,
@@ -274,7 +296,14 @@ fn reserve_quota(cx: &StepCx) -> StepFuture<'_> {
         let flavor = cx.env.store.flavor_get(p.flavor_id)?;
         let cpu = i64::from(flavor.cpu);
         let ram = flavor.ram_mb as i64 * MIB;
-        let disk_gb = flavor.disk_gb + p.extra_volumes.iter().map(|v| v.size_gb).sum::<u64>();
+        // Existing volumes are charged already.
+        let new_gb: u64 = p
+            .extra_volumes
+            .iter()
+            .filter(|v| !v.existing)
+            .map(|v| v.size_gb)
+            .sum();
+        let disk_gb = flavor.disk_gb + new_gb;
         let provisions = BTreeMap::from([
             ("cyclades.vm".to_string(), 1),
             ("cyclades.total_cpu".to_string(), cpu),
@@ -331,44 +360,8 @@ fn create_records(cx: &StepCx) -> StepFuture<'_> {
             generation: 1,
         };
         let flavor = cx.env.store.flavor_get(p.flavor_id)?;
-        let root = crate::store::Volume {
-            id: server.id,
-            name: String::new(),
-            description: String::new(),
-            user_id: server.user_id.clone(),
-            project_id: server.project_id.clone(),
-            shared_to_project: false,
-            size_gb: flavor.disk_gb,
-            volume_type_id: flavor.volume_type_id,
-            disk_template: flavor.disk_template.clone(),
-            delete_on_termination: true,
-            source: Some(format!("image:{}", server.image_id)),
-            status: "CREATING".into(),
-            server_id: Some(server.id),
-            index: Some(0),
-            backend_id: server.backend_id,
-            backend_job_id: None,
-            initialised: false,
-            // Charged with the server (`quota_charged` on the server record).
-            quota_charged: false,
-            metadata: BTreeMap::new(),
-            created: now,
-            updated: now,
-            deleted: false,
-            generation: 1,
-        };
-        let mut batch = Batch::new();
+        let mut batch = volume_records(&cx.env.store, &cx.params()?, &server, &flavor)?;
         batch.insert_server(&server);
-        for (i, extra) in p.extra_volumes.iter().enumerate() {
-            batch.insert(&crate::store::Volume {
-                id: extra.id,
-                size_gb: extra.size_gb,
-                source: extra.image_id.as_ref().map(|i| format!("image:{i}")),
-                index: Some(i as u32 + 1),
-                ..root.clone()
-            });
-        }
-        batch.insert(&root);
         Ok(StepDone::with_batch(json!({"server_id": server.id}), batch))
     })
 }
@@ -409,7 +402,7 @@ fn mark_error(cx: &StepCx) -> StepFuture<'_> {
                 },
             );
         }
-        let mut batch = server_volumes_status(&cx.env.store, before.id, "ERROR")?;
+        let mut batch = server_volumes_failed(&cx.env.store, &p)?;
         batch.update_server(&before, &after);
         Ok(StepDone::with_batch(Value::Null, batch))
     })
@@ -441,6 +434,7 @@ fn render_request(cx: &StepCx) -> StepFuture<'_> {
         for extra in &p.extra_volumes {
             // An image source is a clone of it (the service allows it on clone templates only).
             let origin = match &extra.image_id {
+                _ if extra.existing => None,
                 Some(image) if caps.clone => Some(store.image_get(image)?.location),
                 _ => None,
             };
@@ -458,10 +452,22 @@ fn render_request(cx: &StepCx) -> StepFuture<'_> {
         })
         .await
         .map_err(|e| StepError::internal(format!("disk template task: {e}")))??;
-        let disks: Vec<Value> = rendered.disks.iter().map(|d| params_json(d)).collect();
+        // The instance is created with the root and the new volumes; existing volumes are
+        // attached afterwards (`attach_volumes`), with these parameters if they never held data.
+        let mut disks = Vec::new();
+        let mut attach_disks = serde_json::Map::new();
+        for (i, d) in rendered.disks.iter().enumerate() {
+            match i.checked_sub(1).map(|e| &p.extra_volumes[e]) {
+                Some(extra) if extra.existing => {
+                    attach_disks.insert(extra.id.to_string(), params_json(d));
+                }
+                _ => disks.push(params_json(d)),
+            }
+        }
         Ok(StepDone::output(json!({
             "disk_template": caps.ganeti_template,
             "disks": disks,
+            "attach_disks": attach_disks,
             "instance_params": params_json(&rendered.instance_params),
             "os_params": params_json(&rendered.os_params),
             "plugin": pin_json(&PluginPin::of(&driver)),

@@ -561,36 +561,3 @@ pub(super) fn server_volumes_gone(
     }
     Ok(batch)
 }
-
-/// A server's volumes once its create job succeeded: IN_USE with data; those besides the root
-/// volume are charged on their own from now on (their size was in the server's commission).
-pub(super) fn server_volumes_built(store: &Store, server_id: u64) -> Result<Batch, StepError> {
-    let mut batch = Batch::new();
-    for v in store.volumes_of_server(server_id)? {
-        let mut after = v.clone();
-        after.status = "IN_USE".into();
-        after.initialised = true;
-        after.quota_charged = !v.is_root();
-        if after != v {
-            batch.update(&after);
-        }
-    }
-    Ok(batch)
-}
-
-/// The status of a server's volumes after a failed create job (ERROR).
-pub(super) fn server_volumes_status(
-    store: &Store,
-    server_id: u64,
-    status: &str,
-) -> Result<Batch, StepError> {
-    let mut batch = Batch::new();
-    for v in store.volumes_of_server(server_id)? {
-        if v.status != status && v.status != "DELETED" {
-            let mut after = v.clone();
-            after.status = status.into();
-            batch.update(&after);
-        }
-    }
-    Ok(batch)
-}

@@ -331,7 +331,7 @@ impl Services {
         let admin_pass = req.admin_pass.clone().unwrap_or_else(generate_password);
         let server_id = self.store().generate_id()?;
         // After the server's id: the volumes' ids follow the root volume's (the server's).
-        let extra_volumes = self.plan_server_volumes(caller, req, &flavor)?;
+        let (extra_volumes, pinned_backend) = self.plan_server_volumes(caller, req, &flavor)?;
         let job_id = self.store().generate_id()?;
         let config_key = uuid::Uuid::new_v4().to_string();
         let config_url = format!("{}/vmapi/v1.0/server-params/{config_key}", req.public_url);
@@ -365,7 +365,7 @@ impl Services {
             image_format: image.disk_format.clone(),
             metadata: req.metadata.clone(),
             key_names: req.key_names.clone(),
-            backend_id: match req.backend_id {
+            backend_id: match pinned_backend {
                 Some(id) => Some(id),
                 None => self.per_user_backend(caller)?,
             },

@@ -397,13 +397,14 @@ impl Services {
     }
 
     /// The volumes a create request asks for besides the root one (`block_device_mapping_v2`),
-    /// checked as `POST /volumes` checks them, with their ids.
+    /// checked as `POST /volumes` and `os-volume_attachments` check them, with their ids; and
+    /// the backend the server must go to when an existing volume's data lives on one.
     pub(super) fn plan_server_volumes(
         &self,
         caller: &Credentials,
         req: &super::servers::NewServer,
         flavor: &crate::store::Flavor,
-    ) -> Result<Vec<ExtraVolume>, ServiceError> {
+    ) -> Result<(Vec<ExtraVolume>, Option<u64>), ServiceError> {
         if let Some(size) = req.root_size_gb
             && size != flavor.disk_gb
         {
@@ -420,7 +421,24 @@ impl Services {
         let max = self.config().volumes.max_size_gb;
         let vt = self.store().volume_type_get(flavor.volume_type_id)?;
         let mut planned = Vec::new();
+        let mut pinned = req.backend_id;
         for v in &req.volumes {
+            if v.source_type == "volume" {
+                let id = v.uuid.clone().unwrap_or_default();
+                let existing = self.existing_volume_for(caller, &id, flavor, &mut pinned)?;
+                if planned.iter().any(|p: &ExtraVolume| p.id == existing.id) {
+                    return Err(ServiceError::BadRequest(format!(
+                        "Volume {id} appears twice in block_device_mapping_v2"
+                    )));
+                }
+                planned.push(ExtraVolume {
+                    id: existing.id,
+                    size_gb: existing.size_gb,
+                    image_id: None,
+                    existing: true,
+                });
+                continue;
+            }
             let size_gb = v.size_gb.unwrap_or(0);
             if size_gb == 0 {
                 return Err(ServiceError::BadRequest(
@@ -443,9 +461,49 @@ impl Services {
                 id: self.store().generate_id()?,
                 size_gb,
                 image_id,
+                existing: false,
             });
         }
-        Ok(planned)
+        Ok((planned, pinned))
+    }
+
+    /// An existing volume for a new server: the caller's, AVAILABLE, detachable, of the
+    /// flavor's template; one with data pins the server to the backend holding it.
+    fn existing_volume_for(
+        &self,
+        caller: &Credentials,
+        id: &str,
+        flavor: &crate::store::Flavor,
+        pinned: &mut Option<u64>,
+    ) -> Result<Volume, ServiceError> {
+        let v = self
+            .live_volume_for(caller, id)
+            .map_err(|_| ServiceError::BadRequest(format!("Volume {id} not found")))?;
+        if v.status != "AVAILABLE" {
+            return Err(ServiceError::BadRequest(format!(
+                "Cannot attach volume while volume is in '{}' status.",
+                v.status
+            )));
+        }
+        let vt = self.store().volume_type_get(v.volume_type_id)?;
+        self.assert_detachable(&vt.name, &vt.disk_template)?;
+        if v.disk_template != flavor.disk_template {
+            return Err(ServiceError::BadRequest(format!(
+                "Volume and server must have the same volume template. Volume has volume template '{}' while server has '{}'",
+                v.disk_template, flavor.disk_template
+            )));
+        }
+        if let Some(data) = v.backend_id.filter(|_| v.initialised) {
+            match *pinned {
+                Some(b) if b != data => {
+                    return Err(ServiceError::BadRequest(format!(
+                        "Volume {id} holds data on another Ganeti backend than the one asked for"
+                    )));
+                }
+                _ => *pinned = Some(data),
+            }
+        }
+        Ok(v)
     }
 
     /// The server may take one more disk (`[volumes] max_per_server`, Ganeti's limit).

@@ -113,7 +113,12 @@ async fn block_device_mapping_creates_volumes_with_the_server() {
         (
             ext.clone(),
             json!([root, {"source_type": "volume", "uuid": "7"}]),
-            "os-volume_attachments",
+            "set 'delete_on_termination' to true",
+        ),
+        (
+            ext.clone(),
+            json!([root, {"source_type": "volume", "uuid": "7", "delete_on_termination": true}]),
+            "Volume 7 not found",
         ),
         (
             ext.clone(),
@@ -158,7 +163,10 @@ async fn block_device_mapping_creates_volumes_with_the_server() {
         "a refused create charged quota"
     );
 
-    // Root, a blank volume and a clone of the image: three disks, each charged.
+    // Root, a blank volume, a clone of the image and an existing volume: four disks (the
+    // existing one attached once the instance exists), the new ones charged with the server.
+    let existing = super::volumes::standalone(&ctx, &token, "kept", 4).await;
+    let before = disk_usage(&ctx).await;
     let r = create(
         &ctx,
         &token,
@@ -166,6 +174,8 @@ async fn block_device_mapping_creates_volumes_with_the_server() {
             root,
             {"source_type": "blank", "volume_size": 2, "destination_type": "volume"},
             {"source_type": "image", "uuid": image, "volume_size": 3, "destination_type": "volume"},
+            {"source_type": "volume", "uuid": existing, "destination_type": "volume",
+             "delete_on_termination": true},
         ]}),
     )
     .await;
@@ -178,19 +188,28 @@ async fn block_device_mapping_creates_volumes_with_the_server() {
         .iter()
         .map(|v| v.to_string())
         .collect();
-    assert_eq!(ids.len(), 3, "{s}");
+    // By id: the existing volume (older), the root volume (the server's id), then the new ones.
+    assert_eq!(ids.len(), 4, "{s}");
+    assert_eq!(
+        (ids[0].as_str(), ids[1].as_str()),
+        (existing.as_str(), server.as_str())
+    );
     let disks = ganeti_disks(&ctx, &server).await;
+    let in_index_order = [&ids[1], &ids[2], &ids[3], &ids[0]];
     assert_eq!(
         disks,
-        ids.iter()
+        in_index_order
+            .iter()
             .map(|id| format!("snf-vol-{id}"))
             .collect::<Vec<_>>()
     );
+    let kept = wait_volume(&ctx, &token, &existing, "in_use").await;
+    assert_eq!(kept["attachments"][0]["device_index"], 3, "{kept}");
     let clone = call(
         &ctx,
         &token,
         Method::GET,
-        &format!("/volumes/{}", ids[2]),
+        &format!("/volumes/{}", ids[3]),
         None,
     )
     .await;
@@ -207,14 +226,24 @@ async fn block_device_mapping_creates_volumes_with_the_server() {
         .await;
     assert_eq!(
         instance.body["disk.sizes"],
-        json!([10240, 2048, 3072]),
+        json!([10240, 2048, 3072, 4096]),
         "{}",
         instance.text
     );
     assert_eq!(disk_usage(&ctx).await, (before.0 + 15 * GIB, 0));
     no_resource_drift(&ctx).await;
+    // An attached volume cannot go to a second server.
+    let r = create(
+        &ctx,
+        &token,
+        json!({"name": "again", "imageRef": image, "flavorRef": ext, "block_device_mapping_v2": [
+            root, {"source_type": "volume", "uuid": existing, "delete_on_termination": true}]}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(r.text.contains("'IN_USE' status"), "{}", r.text);
 
-    // Removed with the server, quota and all.
+    // Removed with the server, quota and all (the existing volume too, as asked).
     let r = ctx
         .request(
             Method::DELETE,
@@ -228,7 +257,7 @@ async fn block_device_mapping_creates_volumes_with_the_server() {
     for id in &ids {
         wait_volume(&ctx, &token, id, "deleted").await;
     }
-    assert_eq!(disk_usage(&ctx).await, before);
+    assert_eq!(disk_usage(&ctx).await, (before.0 - 4 * GIB, 0));
     no_resource_drift(&ctx).await;
 }
 

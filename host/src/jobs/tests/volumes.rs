@@ -453,3 +453,111 @@ async fn each_failed_create_step_leaves_its_volumes_uncharged() {
         }
     }
 }
+
+/// Params of a `server.create` with one existing (AVAILABLE, standalone) volume as disk 1.
+fn create_with_existing(w: &World, store: &Store) -> (u64, u64, u64, serde_json::Value) {
+    let server_id = store.generate_id().expect("id");
+    let volume_id = insert_volume(w, store, 2, true);
+    let job = store.generate_id().expect("id");
+    let mut params = w.create_params(server_id);
+    params["extra_volumes"] =
+        json!([{"id": volume_id, "size_gb": 2, "image_id": null, "existing": true}]);
+    (server_id, volume_id, job, params)
+}
+
+/// A crash at every log boundary of a create that attaches an existing volume ends where a
+/// run without one ends: the volume IN_USE as disk 1, still charged once.
+#[tokio::test]
+async fn a_crash_at_every_log_boundary_of_a_create_with_an_existing_volume_changes_nothing() {
+    async fn run(crash_at: Option<u64>) -> ((Outcome, VolumeOutcome), u64) {
+        let w = world().await;
+        let store = open_store(w.dir.path());
+        let e = engine(&store);
+        let (server_id, volume_id, job, params) = create_with_existing(&w, &store);
+        e.crash_after_writes(crash_at);
+        e.submit(
+            &SERVER_CREATE,
+            format!("server/{server_id}"),
+            params,
+            job,
+            Batch::new(),
+        )
+        .await
+        .expect("submit");
+        let (store, e, writes) = restart(&w, store, e).await;
+        assert_eq!(
+            finish(&e, job).await,
+            JobState::Succeeded,
+            "crash at {crash_at:?}"
+        );
+        let o = outcome(&w, &store, server_id, job);
+        let v = volume_outcome(&w, &store, server_id, volume_id, job);
+        ((o, v), writes)
+    }
+    let (reference, writes) = run(None).await;
+    let v = &reference.1;
+    assert_eq!(
+        (
+            v.status.as_str(),
+            v.index,
+            v.attached,
+            v.in_ganeti,
+            v.initialised
+        ),
+        ("IN_USE", Some(1), true, true, true),
+        "{reference:?}"
+    );
+    for k in 0..writes {
+        assert_eq!(
+            run(Some(k)).await.0,
+            reference,
+            "crash after {k} log writes"
+        );
+    }
+}
+
+/// Each failed step of such a create gives the existing volume back as it was (AVAILABLE,
+/// unattached, charged once); once Ganeti held it, it stays in Ganeti as a detached disk.
+#[tokio::test]
+async fn each_failed_create_step_gives_an_existing_volume_back() {
+    for step in SERVER_CREATE.steps {
+        let w = world().await;
+        let store = open_store(w.dir.path());
+        let e = engine(&store);
+        e.set_test_hooks(TestHooks {
+            fail_step: Some(step.name),
+            run_twice: true,
+        });
+        let (server_id, volume_id, job, params) = create_with_existing(&w, &store);
+        e.submit(
+            &SERVER_CREATE,
+            format!("server/{server_id}"),
+            params,
+            job,
+            Batch::new(),
+        )
+        .await
+        .expect("submit");
+        assert_eq!(finish(&e, job).await, JobState::Failed, "{}", step.name);
+        let v = store.volume_get(volume_id).expect("volume");
+        assert_eq!(
+            (v.status.as_str(), v.server_id, v.index, v.deleted),
+            ("AVAILABLE", None, None, false),
+            "{}",
+            step.name
+        );
+        let detached = w.sim.sim.read(|c| {
+            c.detached_disks
+                .contains_key(&format!("snf-vol-{volume_id}"))
+        });
+        assert_eq!(v.initialised, detached, "{}", step.name);
+        let in_instance = w.sim.sim.read(|c| {
+            c.instances.values().any(|i| {
+                i.disks
+                    .iter()
+                    .any(|d| d.name.as_deref() == Some(&*format!("snf-vol-{volume_id}")))
+            })
+        });
+        assert!(!in_instance, "{}", step.name);
+    }
+}
