@@ -462,7 +462,8 @@ async fn reconcile_networks(
             r.drift.iter().map(move |d| {
                 json!({"backend": r.clustername, "kind": d.kind,
                        "network_id": d.network_id.map(|i| i.to_string()),
-                       "ganeti_name": d.ganeti_name, "detail": d.detail, "fixed": d.fixed})
+                       "ganeti_name": d.ganeti_name, "detail": d.detail, "fixed": d.fixed,
+                       "repair_failed": d.repair_failed})
             })
         })
         .collect();

@@ -34,6 +34,9 @@ pub struct NetworkDriftItem {
     pub ganeti_name: String,
     pub detail: String,
     pub fixed: bool,
+    /// The repair was tried and Ganeti (or the store) refused it: the detail says why.
+    #[serde(default)]
+    pub repair_failed: bool,
 }
 
 /// What one pass over one backend found.
@@ -67,13 +70,15 @@ fn external_reservations(info: &Value) -> BTreeSet<Ipv4Addr> {
         .collect()
 }
 
-/// The pass over one backend; repairs when `fix`, and removes orphans when `fix_orphans` (the
-/// one destructive fix, left to operators).
+/// The pass over one backend; repairs when `fix` (except the networks in `postponed`, whose
+/// repairs failed lately), and removes orphans when `fix_orphans` (the one destructive fix,
+/// left to operators). A repair that fails is reported on its item; the pass goes on.
 pub async fn reconcile_networks(
     env: &JobEnv,
     backend_id: u64,
     fix: bool,
     fix_orphans: bool,
+    postponed: &BTreeSet<u64>,
 ) -> Result<NetworkDrift, StepError> {
     let backend = env.store.backend_get(backend_id)?;
     let rapi = env.rapi(backend_id)?;
@@ -96,25 +101,33 @@ pub async fn reconcile_networks(
             continue;
         }
         let name = n.ganeti_name();
-        let item = |kind, detail: String, fixed| NetworkDriftItem {
-            kind,
-            network_id: Some(n.id),
-            ganeti_name: name.clone(),
-            detail,
-            fixed,
+        let fix = fix && !postponed.contains(&n.id);
+        let item = |kind, detail: String, fixed: Result<bool, String>| {
+            let (fixed, repair_failed, detail) = match fixed {
+                Ok(fixed) => (fixed, false, detail),
+                Err(why) => (false, true, format!("{detail}; repair failed: {why}")),
+            };
+            NetworkDriftItem {
+                kind,
+                network_id: Some(n.id),
+                ganeti_name: name.clone(),
+                detail,
+                fixed,
+                repair_failed,
+            }
         };
         let recorded = n.backends.get(&backend_id).filter(|b| b.state != "DELETED");
         let destroying = n.action.as_deref() == Some("DESTROY");
         let Some(info) = in_ganeti.get(&name) else {
             if recorded.is_some() && destroying {
-                let fixed = fix && mark_deleted(env, n, backend_id)?;
+                let fixed = Ok(fix && mark_deleted(env, n, backend_id)?);
                 drift.push(item(
                     "stale",
                     "being destroyed, already gone from Ganeti".into(),
                     fixed,
                 ));
             } else if recorded.is_some() || (n.public && !destroying) {
-                let fixed = fix && ensure(env, n, backend_id).await?;
+                let fixed = repair(fix, ensure(env, n, backend_id)).await;
                 let why = if recorded.is_some() {
                     format!(
                         "{} in the database, missing from Ganeti",
@@ -131,7 +144,7 @@ pub async fn reconcile_networks(
         let unconnected: Vec<&String> = groups.difference(&connected).collect();
         match recorded {
             None => {
-                let fixed = fix && ensure(env, n, backend_id).await?;
+                let fixed = repair(fix, ensure(env, n, backend_id)).await;
                 drift.push(item(
                     "unregistered",
                     "in Ganeti, not recorded on this backend".into(),
@@ -139,7 +152,7 @@ pub async fn reconcile_networks(
                 ));
             }
             Some(_) if !unconnected.is_empty() => {
-                let fixed = fix && ensure(env, n, backend_id).await?;
+                let fixed = repair(fix, ensure(env, n, backend_id)).await;
                 drift.push(item(
                     "parted",
                     format!("not connected to node group(s) {unconnected:?}"),
@@ -147,7 +160,7 @@ pub async fn reconcile_networks(
                 ));
             }
             Some(b) if b.state != "ACTIVE" => {
-                let fixed = fix && ensure(env, n, backend_id).await?;
+                let fixed = repair(fix, ensure(env, n, backend_id)).await;
                 drift.push(item(
                     "unsynced_state",
                     format!(
@@ -160,7 +173,7 @@ pub async fn reconcile_networks(
             Some(_) => {}
         }
         if let Some(found) = reservation_drift(env, n, info, fix)? {
-            drift.push(item("external_reservations", found.0, found.1));
+            drift.push(item("external_reservations", found.0, Ok(found.1)));
         }
     }
     let live: BTreeSet<u64> = networks.iter().map(|n| n.id).collect();
@@ -183,6 +196,7 @@ pub async fn reconcile_networks(
             ganeti_name: name.clone(),
             detail: "in Ganeti, no live network in the database".into(),
             fixed,
+            repair_failed: false,
         });
     }
     Ok(NetworkDrift {
@@ -190,6 +204,17 @@ pub async fn reconcile_networks(
         clustername: backend.clustername,
         drift,
     })
+}
+
+/// Runs `attempt` when `fix`; its error becomes the item's reason instead of stopping the pass.
+async fn repair(
+    fix: bool,
+    attempt: impl std::future::Future<Output = Result<bool, StepError>>,
+) -> Result<bool, String> {
+    if !fix {
+        return Ok(false);
+    }
+    attempt.await.map_err(|e| e.fault.message)
 }
 
 /// Creates and connects the network on the backend, then records it (`network.ensure`'s path).

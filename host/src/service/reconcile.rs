@@ -3,7 +3,7 @@
 //! `backends.reconcile_secs` with the safe fixes only, and the per-backend health view (last
 //! reached, last reconciled, jobs in flight, repairs made).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use super::{Deleted, ServiceError, Services};
@@ -39,6 +39,15 @@ pub struct BackendHealth {
 #[derive(Default)]
 pub struct ReconcileBook {
     by_backend: Mutex<BTreeMap<u64, ReconcileState>>,
+    /// Network repairs that failed in the continuous pass, by (network, backend): how many
+    /// times in a row, and when the next try may be (exponential backoff).
+    network_retries: Mutex<BTreeMap<(u64, u64), (u32, Timestamp)>>,
+}
+
+/// The continuous pass retries a network repair Ganeti refused after 30 s, 1 min, 2 min, ...
+/// up to an hour (operators' `reconcile-networks --fix-all` always tries at once).
+fn retry_delay_ms(failures: u32) -> i64 {
+    (30_000i64 << failures.saturating_sub(1).min(7)).min(3_600_000)
 }
 
 impl Services {
@@ -124,7 +133,7 @@ impl Services {
         let env = self.jobs().env().clone();
         let mut reports = Vec::new();
         for b in targets {
-            match reconcile_networks(&env, b.id, fix, fix).await {
+            match reconcile_networks(&env, b.id, fix, fix, &BTreeSet::new()).await {
                 Ok(report) => reports.push(report),
                 Err(e) => {
                     return Err(ServiceError::ServiceUnavailable(format!(
@@ -144,8 +153,39 @@ impl Services {
         let env = self.jobs().env().clone();
         let (mut repaired, mut open) = (0, 0);
         for b in self.reconcile_targets(None)? {
-            match reconcile_networks(&env, b.id, true, false).await {
+            let now = Timestamp::now();
+            let postponed: BTreeSet<u64> = self
+                .reconcile_book()
+                .network_retries
+                .lock()
+                .map(|r| {
+                    r.iter()
+                        .filter(|((_, backend), (_, next))| *backend == b.id && *next > now)
+                        .map(|((network, _), _)| *network)
+                        .collect()
+                })
+                .unwrap_or_default();
+            match reconcile_networks(&env, b.id, true, false, &postponed).await {
                 Ok(report) => {
+                    if let Ok(mut retries) = self.reconcile_book().network_retries.lock() {
+                        retries.retain(|(network, backend), _| {
+                            *backend != b.id
+                                || postponed.contains(network)
+                                || report
+                                    .drift
+                                    .iter()
+                                    .any(|d| d.repair_failed && d.network_id == Some(*network))
+                        });
+                        for d in report.drift.iter().filter(|d| d.repair_failed) {
+                            let Some(network) = d.network_id else {
+                                continue;
+                            };
+                            let entry = retries.entry((network, b.id)).or_insert((0, now));
+                            entry.0 += 1;
+                            entry.1 = Timestamp(now.0 + retry_delay_ms(entry.0));
+                            tracing::warn!(backend = %b.clustername, network = %d.ganeti_name, failures = entry.0, retry_in_s = retry_delay_ms(entry.0) / 1000, detail = %d.detail, "network repair failed; postponed");
+                        }
+                    }
                     for d in &report.drift {
                         if d.fixed {
                             repaired += 1;
@@ -353,6 +393,14 @@ fn change_landed(what: &str, commission_project: &str, live_project: Option<&str
 #[cfg(test)]
 mod tests {
     use super::change_landed;
+
+    #[test]
+    fn network_repairs_back_off_exponentially_up_to_an_hour() {
+        let delays: Vec<i64> = (1..=10).map(super::retry_delay_ms).collect();
+        assert_eq!(&delays[..4], &[30_000, 60_000, 120_000, 240_000]);
+        assert_eq!(delays[7], 3_600_000);
+        assert!(delays.iter().all(|d| *d <= 3_600_000));
+    }
 
     #[test]
     fn named_commissions_follow_what_the_records_say() {

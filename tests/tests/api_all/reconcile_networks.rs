@@ -266,6 +266,22 @@ async fn network_drift_is_reported_then_repaired() {
         vec![("missing".to_string(), false)],
         "{drift:?}"
     );
+    // A repair Ganeti refuses is reported on its item (the pass goes on, no 5xx).
+    ctx.sim_faults(json!({"fail_next": {"OP_NETWORK_ADD": 1}}))
+        .await;
+    let drift = admin_post(&ctx, "/reconcile/networks", json!({"fix": true})).await;
+    assert_eq!(
+        kinds(&drift),
+        vec![("missing".to_string(), false)],
+        "{drift:?}"
+    );
+    assert_eq!(drift[0]["repair_failed"], true, "{drift:?}");
+    assert!(
+        drift[0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("repair failed")),
+        "{drift:?}"
+    );
     behind_our_back(
         &ctx,
         Method::POST,
@@ -377,4 +393,46 @@ async fn pool_bookkeeping_is_rebuilt_from_actual_use() {
             .await;
         assert_eq!(r.status, status, "{address}: {}", r.text);
     }
+}
+
+/// The continuous pass backs off a network repair Ganeti keeps refusing (30 s, then doubling)
+/// instead of retrying it every pass.
+#[tokio::test]
+async fn the_continuous_pass_backs_off_a_refused_network_repair() {
+    let ctx = TestContext::with_config(|c| c.backends.reconcile_secs = 1).await;
+    let token = ctx.demo_token().await;
+    let r = ctx.get("/network/v2.0/networks", Some(&token)).await;
+    let public = r.body["networks"]
+        .as_array()
+        .expect("networks")
+        .iter()
+        .find(|n| n["public"] == true)
+        .and_then(|n| n["id"].as_str())
+        .expect("the demo public network")
+        .to_string();
+    let name = format!("snf-net-{public}");
+    let groups = ctx.rapi(Method::GET, "/2/groups", None).await.body;
+    let group = groups[0]["name"].as_str().expect("group").to_string();
+    ctx.sim_faults(json!({"fail_next": {"OP_NETWORK_ADD": 100}}))
+        .await;
+    behind_our_back(
+        &ctx,
+        Method::PUT,
+        &format!("/2/networks/{name}/disconnect"),
+        Some(json!({"group_name": group})),
+    )
+    .await;
+    behind_our_back(&ctx, Method::DELETE, &format!("/2/networks/{name}"), None).await;
+    // Five passes (one a second): the first tries and fails, the next try is 30 s away.
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let jobs = ctx.rapi(Method::GET, "/2/jobs?bulk=1", None).await.body;
+    let adds = jobs
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .filter(|j| j["ops"][0]["OP_ID"] == "OP_NETWORK_ADD")
+        .filter(|j| j["ops"][0]["network_name"] == name.as_str())
+        .filter(|j| j["status"] == "error")
+        .count();
+    assert_eq!(adds, 1, "one refused attempt, then backoff: {jobs}");
 }
