@@ -61,6 +61,14 @@ pub static NETWORK_DESTROY: JobKind = JobKind {
             remote: false,
             checkpoint: false,
         },
+        // The quota goes back once the record change has committed (with `finalize`).
+        StepDef {
+            name: "accept_quota",
+            run: accept_quota,
+            undo: None,
+            remote: false,
+            checkpoint: false,
+        },
     ],
     finally: Some(abandon_destroy),
     pivot: None,
@@ -208,6 +216,15 @@ fn abandon_destroy(cx: &StepCx) -> StepFuture<'_> {
             after.action = None;
             batch.update(&after);
         }
+        // A release `finalize` issued settles by whether the deletion landed.
+        if let Some(c) = cx
+            .env
+            .store
+            .commission_find_by_name(&format!("job-{}", cx.job.id))?
+            .filter(|c| c.state == crate::store::CommissionState::Pending)
+        {
+            resolve_commission(&json!(c.serial), n.deleted, cx)?;
+        }
         Ok(StepDone::with_batch(Value::Null, batch))
     })
 }
@@ -315,6 +332,20 @@ pub fn network_deleted(
     Ok((after, pools))
 }
 
+fn accept_quota(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        // By name: whatever `finalize` recorded, its commission is `job-<id>`.
+        if let Some(c) = cx
+            .env
+            .store
+            .commission_find_by_name(&format!("job-{}", cx.job.id))?
+        {
+            resolve_commission(&json!(c.serial), true, cx)?;
+        }
+        Ok(StepDone::default())
+    })
+}
+
 fn finalize_destroy(cx: &StepCx) -> StepFuture<'_> {
     Box::pin(async move {
         let p = params(cx)?;
@@ -322,20 +353,16 @@ fn finalize_destroy(cx: &StepCx) -> StepFuture<'_> {
         if n.deleted {
             return Ok(StepDone::default());
         }
-        // Issued and accepted before the record change commits with this step: a replay finds
-        // the commission by name (already accepted) and does not release the quota twice.
+        // Issued pending before the record change commits with this step (a replay finds it
+        // by name), accepted by `accept_quota` once it has: a store error here releases nothing.
         let serial = match (&n.project_id, n.public) {
-            (Some(project), false) => {
-                let serial = issue_named_commission(
-                    &cx.env,
-                    &format!("job-{}", cx.job.id),
-                    project,
-                    [("cyclades.network.private".to_string(), -1)].into(),
-                    true,
-                )?;
-                resolve_commission(&json!(serial), true, cx)?;
-                Some(serial)
-            }
+            (Some(project), false) => Some(issue_named_commission(
+                &cx.env,
+                &format!("job-{}", cx.job.id),
+                project,
+                [("cyclades.network.private".to_string(), -1)].into(),
+                true,
+            )?),
             _ => None,
         };
         let (after, pools) = network_deleted(&cx.env.store, &n)?;

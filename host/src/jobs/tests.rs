@@ -41,7 +41,7 @@ fn persisted_step_names_never_change() {
         "server.create: allocate_backend reserve_quota create_records allocate_ports ensure_networks render_ganeti_request ganeti_create_undo ganeti_create wait_ganeti_job attach_volumes_undo attach_volumes finalize",
         "server.destroy: ganeti_remove wait_ganeti_job release_quota finalize",
         "network.ensure: ensure_on_backends release_lock",
-        "network.destroy: remove_from_backends finalize",
+        "network.destroy: remove_from_backends finalize accept_quota",
         "server.start: reserve_quota ganeti_submit wait_ganeti_job finalize",
         "server.stop: reserve_quota ganeti_submit wait_ganeti_job finalize",
         "server.reboot: reserve_quota ganeti_submit wait_ganeti_job finalize",

@@ -116,6 +116,17 @@ async fn each_failed_network_step_releases_the_lock_and_keeps_a_live_network() {
             );
             let o = net_outcome(&w, &store, network_id, job);
             let (deleted, state, action, locked, _) = o.record;
+            if step.name == "accept_quota" {
+                // The deletion committed with `finalize`: it stands, and `finally` settles
+                // the release it issued (accepted, since the change landed).
+                assert_eq!((deleted, locked), (true, false), "{}", step.name);
+                let release = store
+                    .commission_find_by_name(&format!("job-{job}"))
+                    .expect("lookup")
+                    .expect("commission");
+                assert_eq!(release.state, CommissionState::Accepted);
+                continue;
+            }
             assert_eq!(
                 (deleted, state.as_str(), action, locked),
                 (false, "ACTIVE", None, false),
@@ -123,6 +134,13 @@ async fn each_failed_network_step_releases_the_lock_and_keeps_a_live_network() {
                 kind.name,
                 step.name
             );
+            // Nothing released for a network that stays.
+            if let Some(c) = store
+                .commission_find_by_name(&format!("job-{job}"))
+                .expect("lookup")
+            {
+                assert_eq!(c.state, CommissionState::Rejected, "{}", step.name);
+            }
         }
     }
 }
