@@ -112,6 +112,9 @@ pub struct ConsoleConfig {
     /// At most this many forwardings wait for their client at once (each holds a port): more
     /// console requests answer 503 until some are used or expire.
     pub max_waiting: usize,
+    /// At most this many of those per user (more answer 413 `overLimit`), so that one user
+    /// cannot hold every port.
+    pub max_waiting_per_user: usize,
     /// One PEM file with the private key and certificate chain for `vnc-wss` consoles
     /// (WebSocket over TLS); without it `vnc-wss` answers 501.
     pub tls_pem: Option<PathBuf>,
@@ -128,6 +131,7 @@ impl Default for ConsoleConfig {
             ports: None,
             connect_timeout_secs: 30,
             max_waiting: 256,
+            max_waiting_per_user: 8,
             tls_pem: None,
             novnc_url: None,
         }
@@ -545,6 +549,12 @@ impl Config {
         }
         if let Some(problem) = crate::names::prefix_problem(&self.backends.name_prefix) {
             return Err(invalid("backends.name_prefix", problem));
+        }
+        if self.console.max_waiting_per_user == 0 {
+            return Err(invalid(
+                "console.max_waiting_per_user",
+                "must be at least 1".into(),
+            ));
         }
         if self.volumes.max_size_gb == 0 {
             return Err(invalid("volumes.max_size_gb", "must be at least 1".into()));

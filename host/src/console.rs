@@ -35,6 +35,8 @@ pub struct ConsoleSettings {
     /// At most this many forwardings wait for a client at once, counted in `waiting`.
     pub max_waiting: usize,
     pub waiting: WaitingCount,
+    /// The requesting user's own count and limit, if any.
+    pub user_waiting: Option<(WaitingCount, usize)>,
 }
 
 /// How many forwardings are waiting for their client (shared by every request of a server).
@@ -51,6 +53,11 @@ impl Drop for Waiting {
 }
 
 impl WaitingCount {
+    /// How many wait now.
+    pub fn in_use(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Counts one more, unless `max` already wait.
     fn enter(&self, max: usize) -> Option<Waiting> {
         use std::sync::atomic::Ordering;
@@ -69,6 +76,10 @@ pub enum ConsoleError {
     NoFreePort(u16, u16),
     #[error("cannot listen for a console connection: {0}")]
     Listen(#[source] std::io::Error),
+    #[error(
+        "you have {0} consoles waiting for their clients already; connect to one or let them expire"
+    )]
+    UserBusy(usize),
     #[error("{0} consoles are already waiting for their clients; try again shortly")]
     Busy(usize),
 }
@@ -155,6 +166,10 @@ pub async fn forward(
     password: String,
     transport: Transport,
 ) -> Result<Forwarding, ConsoleError> {
+    let user_waiting = match &settings.user_waiting {
+        Some((count, max)) => Some(count.enter(*max).ok_or(ConsoleError::UserBusy(*max))?),
+        None => None,
+    };
     let waiting = settings
         .waiting
         .enter(settings.max_waiting)
@@ -168,6 +183,7 @@ pub async fn forward(
         // One client per forwarding: nobody else can connect from here on.
         drop(listener);
         drop(waiting);
+        drop(user_waiting);
         match accepted {
             Ok(Ok((client, peer))) => {
                 match serve_client(client, transport, target, &secret).await {
@@ -489,6 +505,7 @@ mod tests {
             connect_timeout: Duration::from_secs(5),
             max_waiting: 8,
             waiting: WaitingCount::default(),
+            user_waiting: None,
         }
     }
 
@@ -608,6 +625,45 @@ mod tests {
         assert_eq!(client(f.port, 8, "secret12").await.0, 0);
         tokio::time::sleep(Duration::from_millis(50)).await;
         forward(&one, vnc, "secret12".into(), Transport::Tcp)
+            .await
+            .expect("the slot came back");
+    }
+
+    #[tokio::test]
+    async fn one_user_cannot_hold_every_waiting_forwarding() {
+        let vnc = crate::backend::sim::vnc::start("127.0.0.1".parse().expect("ip"))
+            .await
+            .expect("vnc");
+        let mallory = WaitingCount::default();
+        let as_mallory = ConsoleSettings {
+            user_waiting: Some((mallory.clone(), 2)),
+            ..settings()
+        };
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            held.push(
+                forward(&as_mallory, vnc, "secret12".into(), Transport::Tcp)
+                    .await
+                    .expect("within the user's share"),
+            );
+        }
+        let err = forward(&as_mallory, vnc, "secret12".into(), Transport::Tcp)
+            .await
+            .expect_err("over the user's share");
+        assert!(matches!(err, ConsoleError::UserBusy(2)), "{err}");
+        // Another user shares the same global pool and is not affected.
+        let alice = ConsoleSettings {
+            user_waiting: Some((WaitingCount::default(), 2)),
+            waiting: as_mallory.waiting.clone(),
+            ..settings()
+        };
+        forward(&alice, vnc, "secret12".into(), Transport::Tcp)
+            .await
+            .expect("another user");
+        // One of mallory's is used: her share has room again.
+        assert_eq!(client(held[0].port, 8, "secret12").await.0, 0);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        forward(&as_mallory, vnc, "secret12".into(), Transport::Tcp)
             .await
             .expect("the slot came back");
     }

@@ -70,6 +70,8 @@ struct Inner {
     reconcile: reconcile::ReconcileBook,
     /// Console forwardings waiting for their client (bounded by `[console] max_waiting`).
     console_waiting: crate::console::WaitingCount,
+    console_waiting_by_user:
+        std::sync::Mutex<std::collections::HashMap<String, crate::console::WaitingCount>>,
 }
 
 impl Services {
@@ -102,6 +104,7 @@ impl Services {
                 secrets: vmapi::SecretCache::default(),
                 reconcile: reconcile::ReconcileBook::default(),
                 console_waiting: Default::default(),
+                console_waiting_by_user: Default::default(),
             }),
         }
     }
@@ -117,6 +120,12 @@ impl Services {
 
     fn console_waiting(&self) -> &crate::console::WaitingCount {
         &self.inner.console_waiting
+    }
+
+    fn console_waiting_by_user(
+        &self,
+    ) -> &std::sync::Mutex<std::collections::HashMap<String, crate::console::WaitingCount>> {
+        &self.inner.console_waiting_by_user
     }
 
     fn reconcile_book(&self) -> &reconcile::ReconcileBook {

@@ -34,14 +34,24 @@ fn url_host(url: &str) -> &str {
 }
 
 impl Services {
-    fn console_settings(&self) -> ConsoleSettings {
+    fn console_settings(&self, user_id: &str) -> ConsoleSettings {
         let c = &self.config().console;
+        let user = self
+            .console_waiting_by_user()
+            .lock()
+            .map(|mut by_user| {
+                // Users with nothing waiting are forgotten (only the map holds their count).
+                by_user.retain(|_, count| count.in_use() > 0);
+                by_user.entry(user_id.to_string()).or_default().clone()
+            })
+            .unwrap_or_default();
         ConsoleSettings {
             listen: c.listen.unwrap_or_else(|| self.config().server.listen.ip()),
             ports: c.ports.map(|[a, b]| (a, b)),
             connect_timeout: Duration::from_secs(c.connect_timeout_secs),
             max_waiting: c.max_waiting,
             waiting: self.console_waiting().clone(),
+            user_waiting: Some((user, c.max_waiting_per_user)),
         }
     }
 
@@ -159,13 +169,16 @@ impl Services {
                 ))
             })?;
         let forwarding = forward(
-            &self.console_settings(),
+            &self.console_settings(&caller.user_id),
             target,
             one_time_password(),
             transport,
         )
         .await
-        .map_err(|e| ServiceError::ServiceUnavailable(e.to_string()))?;
+        .map_err(|e| match e {
+            crate::console::ConsoleError::UserBusy(_) => ServiceError::OverLimit(e.to_string()),
+            _ => ServiceError::ServiceUnavailable(e.to_string()),
+        })?;
         // Re-check: a migration meanwhile would leave the forwarding pointing at the old
         // node (it then expires unused).
         let again = rapi.console(&name).await?;
