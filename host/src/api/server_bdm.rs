@@ -52,29 +52,22 @@ pub(super) fn parse(
             Some(Value::String(s)) => Some(s.parse().map_err(|_| invalid("Invalid size field"))?),
             Some(_) => return Err(invalid("Invalid size field")),
         };
-        // Nova keeps an existing volume when its server goes unless told otherwise; here every
-        // volume goes with its server (Synnefo), so that must be asked for (checked below).
-        let confirmed = obj.get("delete_on_termination") == Some(&Value::Bool(true));
-        match obj.get("delete_on_termination") {
-            None | Some(Value::Null) | Some(Value::Bool(true)) => {}
-            Some(Value::Bool(false)) => {
-                return Err(ApiError::bad_request(
-                    "Volumes with 'delete_on_termination' set to false are not supported: every volume of a server is deleted with it",
-                ));
-            }
+        // Synnefo's (and Nova's) default: an existing volume is kept when its server goes,
+        // anything made for the server goes with it.
+        let delete_on_termination = match obj.get("delete_on_termination") {
+            None | Some(Value::Null) => source_type != "volume",
+            Some(Value::Bool(b)) => *b,
             Some(_) => return Err(invalid("Invalid delete_on_termination field")),
-        }
-        devices.push((
-            RequestedVolume {
-                source_type,
-                uuid,
-                size_gb,
-            },
-            confirmed,
-        ));
+        };
+        devices.push(RequestedVolume {
+            source_type,
+            uuid,
+            size_gb,
+            delete_on_termination,
+        });
     }
     let mut devices = devices.into_iter();
-    let Some((root, _)) = devices.next() else {
+    let Some(root) = devices.next() else {
         return Ok((None, Vec::new()));
     };
     match root.source_type.as_str() {
@@ -91,16 +84,12 @@ pub(super) fn parse(
             "The specified server's image is different from the the source of the first volume.",
         ));
     }
-    let mut rest = Vec::new();
-    for (v, confirmed) in devices {
-        if v.source_type == "volume" && !confirmed {
-            return Err(ApiError::bad_request(format!(
-                "Volume {} would be deleted with the server (every volume of a server is): set 'delete_on_termination' to true to attach it at creation",
-                v.uuid.as_deref().unwrap_or_default()
-            )));
-        }
-        rest.push(v);
+    if !root.delete_on_termination {
+        return Err(ApiError::bad_request(
+            "The root volume goes with its server: 'delete_on_termination' of the first device must be true",
+        ));
     }
+    let rest: Vec<RequestedVolume> = devices.collect();
     if let Some(v) = rest
         .iter()
         .find(|v| v.size_gb.is_none() && v.source_type != "volume")

@@ -363,6 +363,7 @@ fn mark_stale(env: &JobEnv, s: &Server) -> Result<bool, StepError> {
         env,
         s.id,
         &format!("reconcile-{}-destroy", s.id),
+        &[],
     )?);
     batch.update_server(s, &after);
     let done = match env.store.commit(&batch) {

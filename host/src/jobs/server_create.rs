@@ -67,6 +67,13 @@ pub struct ExtraVolume {
     /// An existing AVAILABLE volume (its id and size), attached once the instance exists.
     #[serde(default)]
     pub existing: bool,
+    /// Deleted with the server; false: detached and kept (`server.destroy`'s `keep_volumes`).
+    #[serde(default = "yes")]
+    pub delete_on_termination: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 pub static SERVER_CREATE: JobKind = JobKind {

@@ -36,6 +36,22 @@ const MIB: i64 = 1024 * 1024;
 pub static SERVER_DESTROY: JobKind = JobKind {
     name: "server.destroy",
     steps: &[
+        // Volumes with `delete_on_termination` false outlive their server: detached first
+        // (Ganeti 3.0 `detach`), attached back if the destroy fails before the removal (rule 5).
+        StepDef {
+            name: "keep_volumes_undo",
+            run: super::server_volumes::nothing,
+            undo: Some(super::server_volumes::reattach_kept),
+            remote: false,
+            checkpoint: false,
+        },
+        StepDef {
+            name: "keep_volumes",
+            run: super::server_volumes::detach_kept,
+            undo: None,
+            remote: true,
+            checkpoint: false,
+        },
         StepDef {
             name: "ganeti_remove",
             run: ganeti_remove,
@@ -296,10 +312,17 @@ fn finalize_destroy(cx: &StepCx) -> StepFuture<'_> {
         after.backend_job_status = Some("success".into());
         // Its ports go with it: addresses back to the pools, floating IPs to their owners.
         let mut batch = super::server_nics::release_ports(&cx.env.store, before.id, &[])?;
+        let kept: Vec<u64> = cx.output("keep_volumes")["kept"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(serde_json::Value::as_u64)
+            .collect();
         batch.extend(super::volume_ops::server_volumes_gone(
             &cx.env,
             before.id,
             &super::common::commission_name(cx),
+            &kept,
         )?);
         batch.update_server(&before, &after);
         Ok(StepDone::with_batch(Value::Null, batch))

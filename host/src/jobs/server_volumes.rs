@@ -62,6 +62,7 @@ pub(super) fn volume_records(
                 )));
             }
             let mut claimed = v.clone();
+            claimed.delete_on_termination = extra.delete_on_termination;
             claimed.status = "ATTACHING".into();
             claimed.server_id = Some(server.id);
             claimed.index = index;
@@ -70,6 +71,7 @@ pub(super) fn volume_records(
             batch.insert(&Volume {
                 id: extra.id,
                 size_gb: extra.size_gb,
+                delete_on_termination: extra.delete_on_termination,
                 source: extra.image_id.as_ref().map(|i| format!("image:{i}")),
                 index,
                 ..root.clone()
@@ -207,5 +209,69 @@ pub(super) fn detach_volumes(cx: &StepCx) -> StepFuture<'_> {
             }
         }
         Ok(StepDone::with_batch(Value::Null, batch))
+    })
+}
+
+/// The volumes of a server that outlive it (`delete_on_termination` false; never the root).
+fn kept_volumes(store: &Store, server_id: u64) -> Result<Vec<Volume>, StepError> {
+    Ok(store
+        .volumes_of_server(server_id)?
+        .into_iter()
+        .filter(|v| !v.delete_on_termination && !v.is_root())
+        .collect())
+}
+
+/// `server.destroy`'s `keep_volumes`: detaches the volumes that outlive the server, each looked
+/// up first (rule 3). Records which they are for `finalize`.
+pub(super) fn detach_kept(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let p: super::ServerActionParams = cx.params()?;
+        let s = cx.env.store.server_get(p.server_id)?;
+        let kept = kept_volumes(&cx.env.store, s.id)?;
+        if let (Some(backend), false) = (s.backend_id, kept.is_empty()) {
+            let rapi = cx.env.rapi(backend)?;
+            let name = s.instance_name();
+            for v in &kept {
+                let Some(instance) = rapi.instance(&name).await? else {
+                    break;
+                };
+                if !disk_names(&instance).contains(&v.ganeti_name()) {
+                    continue;
+                }
+                let body = json!({"disks": [["detach", v.ganeti_name(), {}]]});
+                let job = rapi.modify_instance(&name, body).await?;
+                rapi.wait_job(job, cx.env.settings.ganeti_job_timeout)
+                    .await?;
+            }
+        }
+        let ids: Vec<u64> = kept.iter().map(|v| v.id).collect();
+        Ok(StepDone::output(json!({"kept": ids})))
+    })
+}
+
+/// Undo of `keep_volumes`: the destroy failed before the instance went, so the volumes it
+/// detached are attached back.
+pub(super) fn reattach_kept(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        let p: super::ServerActionParams = cx.params()?;
+        let s = cx.env.store.server_get(p.server_id)?;
+        let Some(backend) = s.backend_id else {
+            return Ok(StepDone::default());
+        };
+        let rapi = cx.env.rapi(backend)?;
+        let name = s.instance_name();
+        for v in kept_volumes(&cx.env.store, s.id)? {
+            let Some(instance) = rapi.instance(&name).await? else {
+                break;
+            };
+            if disk_names(&instance).contains(&v.ganeti_name()) {
+                continue;
+            }
+            let body = json!({"disks": [["attach", -1, {"name": v.ganeti_name()}]]});
+            let job = rapi.modify_instance(&name, body).await?;
+            rapi.wait_job(job, cx.env.settings.ganeti_job_timeout)
+                .await?;
+        }
+        Ok(StepDone::default())
     })
 }

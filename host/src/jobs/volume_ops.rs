@@ -548,14 +548,26 @@ fn finalize_delete(cx: &StepCx) -> StepFuture<'_> {
 
 /// What a server's removal does to its volumes (spec §9.5 "VM removal → DELETED"): every
 /// attached volume is deleted and the sizes charged on their own are given back, one accepted
-/// commission per volume named `<name>-vol-<id>`. Shared by `server.destroy` and the reconciler.
+/// commission per volume named `<name>-vol-<id>`; the volumes in `kept` (detached before the
+/// removal: `delete_on_termination` false) are AVAILABLE instead, still charged. Shared by
+/// `server.destroy` and the reconciler.
 pub(super) fn server_volumes_gone(
     env: &super::JobEnv,
     server_id: u64,
     name: &str,
+    kept: &[u64],
 ) -> Result<Batch, StepError> {
     let mut batch = Batch::new();
     for v in env.store.volumes_of_server(server_id)? {
+        if kept.contains(&v.id) {
+            let mut after = v.clone();
+            after.status = "AVAILABLE".into();
+            after.server_id = None;
+            after.index = None;
+            after.initialised = true;
+            batch.update(&after);
+            continue;
+        }
         release_volume_quota(env, &v, &format!("{name}-vol-{}", v.id))?;
         batch.update(&volume_deleted(&v));
     }

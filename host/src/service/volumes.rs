@@ -40,6 +40,8 @@ pub struct RequestedVolume {
     /// The image id of an `image` source.
     pub uuid: Option<String>,
     pub size_gb: Option<u64>,
+    /// Deleted with the server (else detached and kept; detachable templates only).
+    pub delete_on_termination: bool,
 }
 
 /// A volume type as users see it.
@@ -436,6 +438,7 @@ impl Services {
                     size_gb: existing.size_gb,
                     image_id: None,
                     existing: true,
+                    delete_on_termination: v.delete_on_termination,
                 });
                 continue;
             }
@@ -457,11 +460,15 @@ impl Services {
                 }
                 _ => None,
             };
+            if !v.delete_on_termination {
+                self.check_keepable(&flavor.disk_template, false)?;
+            }
             planned.push(ExtraVolume {
                 id: self.store().generate_id()?,
                 size_gb,
                 image_id,
                 existing: false,
+                delete_on_termination: v.delete_on_termination,
             });
         }
         Ok((planned, pinned))
@@ -517,8 +524,8 @@ impl Services {
         Ok(())
     }
 
-    /// `PUT /volumes/<id>`: name, description; `delete_on_termination` false is refused as
-    /// Synnefo refuses it (every volume goes with its server).
+    /// `PUT /volumes/<id>`: name, description, `delete_on_termination` (false: the volume is
+    /// detached and kept when its server goes; detachable templates only, never the root).
     pub fn volume_update(
         &self,
         caller: &Credentials,
@@ -538,21 +545,30 @@ impl Services {
             check_text("description", d)?;
         }
         if delete_on_termination == Some(false) {
-            if !before.disk_template.starts_with("ext_") {
-                return Err(ServiceError::BadRequest(format!(
-                    "Volumes of '{}' disk template cannot have 'delete_on_termination' attribute set to 'False'",
-                    before.disk_template
-                )));
-            }
-            return Err(ServiceError::NotImplemented(
-                "Volumes with the 'delete_on_termination' attribute set to False are not supported"
-                    .into(),
-            ));
+            self.check_keepable(&before.disk_template, before.is_root())?;
         }
         let mut after = before.clone();
         after.name = name.unwrap_or(after.name);
         after.description = description.unwrap_or(after.description);
+        after.delete_on_termination = delete_on_termination.unwrap_or(after.delete_on_termination);
         self.write_volume(&before, &after)
+    }
+
+    /// A volume may outlive its server (`delete_on_termination` false) only on a detachable
+    /// template, and never as a root volume.
+    fn check_keepable(&self, template: &str, root: bool) -> Result<(), ServiceError> {
+        if root {
+            return Err(ServiceError::BadRequest(
+                "The root volume goes with its server: 'delete_on_termination' must stay true"
+                    .into(),
+            ));
+        }
+        if !self.detachable(template) {
+            return Err(ServiceError::BadRequest(format!(
+                "Volumes of '{template}' disk template cannot have 'delete_on_termination' attribute set to 'False'"
+            )));
+        }
+        Ok(())
     }
 
     fn write_volume(&self, before: &Volume, after: &Volume) -> Result<Volume, ServiceError> {

@@ -309,7 +309,8 @@ async fn volume_types_and_standalone_volume_rules() {
     .await;
     assert_eq!(r.status, StatusCode::NOT_MODIFIED);
 
-    // Update: name and description; nothing → 400; delete_on_termination false → 501.
+    // Update: name and description; nothing → 400; delete_on_termination (false: kept when its
+    // server goes; detachable templates only).
     let path = format!("/volumes/{id}");
     let r = call(
         &ctx,
@@ -339,7 +340,12 @@ async fn volume_types_and_standalone_volume_rules() {
         Some(json!({"volume": {"delete_on_termination": false}})),
     )
     .await;
-    assert_eq!(r.status.as_u16(), 501, "{}", r.text);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        r.body["volume"]["delete_on_termination"], false,
+        "{}",
+        r.text
+    );
 
     // Metadata: merge, replace, delete, unknown key, the limit.
     let meta = format!("/volumes/{id}/metadata");

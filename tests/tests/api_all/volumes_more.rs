@@ -106,18 +106,18 @@ async fn block_device_mapping_creates_volumes_with_the_server() {
             "volume_size of a blank volume is missing",
         ),
         (
-            ext.clone(),
+            drbd.clone(),
             json!([root, {"source_type": "blank", "volume_size": 1, "delete_on_termination": false}]),
-            "delete_on_termination",
+            "cannot have 'delete_on_termination' attribute set to 'False'",
+        ),
+        (
+            ext.clone(),
+            json!([{"uuid": image, "source_type": "image", "delete_on_termination": false}]),
+            "The root volume goes with its server",
         ),
         (
             ext.clone(),
             json!([root, {"source_type": "volume", "uuid": "7"}]),
-            "set 'delete_on_termination' to true",
-        ),
-        (
-            ext.clone(),
-            json!([root, {"source_type": "volume", "uuid": "7", "delete_on_termination": true}]),
             "Volume 7 not found",
         ),
         (
@@ -174,8 +174,8 @@ async fn block_device_mapping_creates_volumes_with_the_server() {
             root,
             {"source_type": "blank", "volume_size": 2, "destination_type": "volume"},
             {"source_type": "image", "uuid": image, "volume_size": 3, "destination_type": "volume"},
-            {"source_type": "volume", "uuid": existing, "destination_type": "volume",
-             "delete_on_termination": true},
+            // Nova's and Synnefo's default for an existing volume: kept when the server goes.
+            {"source_type": "volume", "uuid": existing, "destination_type": "volume"},
         ]}),
     )
     .await;
@@ -243,7 +243,8 @@ async fn block_device_mapping_creates_volumes_with_the_server() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
     assert!(r.text.contains("'IN_USE' status"), "{}", r.text);
 
-    // Removed with the server, quota and all (the existing volume too, as asked).
+    // Removed with the server, quota and all; the existing volume is detached first and kept
+    // (still charged), its data with Ganeti as a detached disk.
     let r = ctx
         .request(
             Method::DELETE,
@@ -254,11 +255,31 @@ async fn block_device_mapping_creates_volumes_with_the_server() {
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
     ctx.wait_server(&token, &server, "DELETED").await;
-    for id in &ids {
+    for id in &ids[1..] {
         wait_volume(&ctx, &token, id, "deleted").await;
     }
-    assert_eq!(disk_usage(&ctx).await, (before.0 - 4 * GIB, 0));
+    let kept = wait_volume(&ctx, &token, &existing, "available").await;
+    assert_eq!(kept["attachments"], json!([]), "{kept}");
+    assert_eq!(kept["delete_on_termination"], false, "{kept}");
+    assert_eq!(disk_usage(&ctx).await, (before.0, 0));
     no_resource_drift(&ctx).await;
+    // It goes to another server with its data (Ganeti 3.0 `attach` of the detached disk).
+    let other = ext_server(&ctx, &token, "next").await;
+    let r = ctx
+        .request(
+            Method::POST,
+            &format!("/compute/v2.0/servers/{other}/os-volume_attachments"),
+            Some(&token),
+            Some(json!({"volumeAttachment": {"volumeId": existing}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    wait_volume(&ctx, &token, &existing, "in_use").await;
+    assert!(
+        ganeti_disks(&ctx, &other)
+            .await
+            .contains(&format!("snf-vol-{existing}"))
+    );
 }
 
 /// `reconcile-servers --fix-unsynced-disks` (J105, G86): a disk removed and one added behind

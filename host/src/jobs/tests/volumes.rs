@@ -72,7 +72,7 @@ async fn submit_volume(
 }
 
 /// What a volume job leaves behind, without ids (so runs in different worlds compare).
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 struct VolumeOutcome {
     job: JobState,
     status: String,
@@ -560,4 +560,87 @@ async fn each_failed_create_step_gives_an_existing_volume_back() {
         });
         assert!(!in_instance, "{}", step.name);
     }
+}
+
+/// A server whose attached volume is kept (`delete_on_termination` false), destroyed with a
+/// crash after `crash_at` log writes: the volume ends AVAILABLE, charged, detached in Ganeti.
+async fn destroy_keeping(crash_at: Option<u64>) -> (VolumeOutcome, bool, u64) {
+    let (w, store, e, server_id, _) = running_server().await;
+    let vol = insert_volume(&w, &store, 2, false);
+    let job = submit_volume(&e, server_id, &VOLUME_ATTACH, vol, true).await;
+    assert_eq!(finish(&e, job).await, JobState::Succeeded);
+    let mut keep = store.volume_get(vol).expect("volume");
+    keep.delete_on_termination = false;
+    let mut batch = Batch::new();
+    batch.update(&keep);
+    store.commit(&batch).expect("keep");
+    e.crash_after_writes(crash_at);
+    let job = submit_destroy(&e, server_id).await;
+    let (store, e, writes) = restart(&w, store, e).await;
+    assert_eq!(
+        finish(&e, job).await,
+        JobState::Succeeded,
+        "crash at {crash_at:?}"
+    );
+    let detached = w
+        .sim
+        .sim
+        .read(|c| c.detached_disks.contains_key(&format!("snf-vol-{vol}")));
+    (
+        volume_outcome(&w, &store, server_id, vol, job),
+        detached,
+        writes,
+    )
+}
+
+#[tokio::test]
+async fn a_crash_at_every_log_boundary_of_a_destroy_keeping_a_volume_changes_nothing() {
+    let (reference, detached, writes) = destroy_keeping(None).await;
+    assert_eq!(
+        (
+            reference.status.as_str(),
+            reference.attached,
+            reference.charged,
+            detached
+        ),
+        ("AVAILABLE", false, true, true),
+        "{reference:?}"
+    );
+    for k in 0..writes {
+        let (o, d, _) = destroy_keeping(Some(k)).await;
+        assert_eq!(
+            (o, d),
+            (reference.clone(), true),
+            "crash after {k} log writes"
+        );
+    }
+}
+
+/// A destroy failing before Ganeti removed the instance attaches the kept volume back.
+#[tokio::test]
+async fn a_destroy_failing_after_detaching_a_kept_volume_attaches_it_back() {
+    let (w, store, e, server_id, _) = running_server().await;
+    let vol = insert_volume(&w, &store, 2, false);
+    let job = submit_volume(&e, server_id, &VOLUME_ATTACH, vol, true).await;
+    assert_eq!(finish(&e, job).await, JobState::Succeeded);
+    let mut keep = store.volume_get(vol).expect("volume");
+    keep.delete_on_termination = false;
+    let mut batch = Batch::new();
+    batch.update(&keep);
+    store.commit(&batch).expect("keep");
+    e.set_test_hooks(TestHooks {
+        fail_step: Some("ganeti_remove"),
+        run_twice: true,
+    });
+    let job = submit_destroy(&e, server_id).await;
+    assert_eq!(finish(&e, job).await, JobState::Failed);
+    let o = volume_outcome(&w, &store, server_id, vol, job);
+    assert_eq!(
+        (o.status.as_str(), o.attached, o.in_ganeti, o.locked),
+        ("IN_USE", true, true, false)
+    );
+    assert_eq!(
+        store.server_get(server_id).expect("server").operstate,
+        "STARTED"
+    );
 }
