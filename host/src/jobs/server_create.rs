@@ -461,10 +461,17 @@ fn render_request(cx: &StepCx) -> StepFuture<'_> {
         .map_err(|e| StepError::internal(format!("disk template task: {e}")))??;
         // The instance is created with the root and the new volumes; existing volumes are
         // attached afterwards (`attach_volumes`), with these parameters if they never held data.
+        if rendered.disks.len() != 1 + p.extra_volumes.len() {
+            return Err(StepError::internal(format!(
+                "the disk template plugin rendered {} disks for {} volumes",
+                rendered.disks.len(),
+                1 + p.extra_volumes.len()
+            )));
+        }
         let mut disks = Vec::new();
         let mut attach_disks = serde_json::Map::new();
         for (i, d) in rendered.disks.iter().enumerate() {
-            match i.checked_sub(1).map(|e| &p.extra_volumes[e]) {
+            match i.checked_sub(1).and_then(|e| p.extra_volumes.get(e)) {
                 Some(extra) if extra.existing => {
                     attach_disks.insert(extra.id.to_string(), params_json(d));
                 }
