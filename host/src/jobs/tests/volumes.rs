@@ -359,17 +359,30 @@ async fn a_destroyed_server_takes_its_volumes_and_their_quota() {
     assert_eq!(o.disk_usage, base - flavor.disk_gb as i64 * GIB);
 }
 
-/// `server.create` with a blank volume besides the root one, crashing after `crash_at` log
-/// writes: the outcome of the finished job (server, quota, both volumes, both disks).
-async fn create_with_volume(crash_at: Option<u64>) -> ((Outcome, VolumeOutcome), u64) {
+/// `server.create` with one volume besides the root one (a new blank one, or an existing
+/// AVAILABLE one), crashing after `crash_at` log writes: the outcome of the finished job
+/// (server, quota, the volume, its disk).
+async fn create_with_volume(
+    existing: bool,
+    crash_at: Option<u64>,
+) -> ((Outcome, VolumeOutcome), u64) {
     let w = world().await;
     let store = open_store(w.dir.path());
     let e = engine(&store);
-    let server_id = store.generate_id().expect("id");
-    let volume_id = store.generate_id().expect("id");
-    let job = store.generate_id().expect("id");
-    let mut params = w.create_params(server_id);
-    params["extra_volumes"] = json!([{"id": volume_id, "size_gb": 3, "image_id": null}]);
+    let (server_id, volume_id, job, params) = if existing {
+        create_with_existing(&w, &store)
+    } else {
+        let server_id = store.generate_id().expect("id");
+        let volume_id = store.generate_id().expect("id");
+        let mut params = w.create_params(server_id);
+        params["extra_volumes"] = json!([{"id": volume_id, "size_gb": 3, "image_id": null}]);
+        (
+            server_id,
+            volume_id,
+            store.generate_id().expect("id"),
+            params,
+        )
+    };
     e.crash_after_writes(crash_at);
     e.submit(
         &SERVER_CREATE,
@@ -393,7 +406,7 @@ async fn create_with_volume(crash_at: Option<u64>) -> ((Outcome, VolumeOutcome),
 
 #[tokio::test]
 async fn a_crash_at_every_log_boundary_of_a_create_with_a_volume_changes_nothing() {
-    let (reference, writes) = create_with_volume(None).await;
+    let (reference, writes) = create_with_volume(false, None).await;
     let v = &reference.1;
     assert_eq!(
         (v.status.as_str(), v.index, v.charged, v.in_ganeti),
@@ -401,7 +414,7 @@ async fn a_crash_at_every_log_boundary_of_a_create_with_a_volume_changes_nothing
         "{reference:?}"
     );
     for k in 0..writes {
-        let (o, _) = create_with_volume(Some(k)).await;
+        let (o, _) = create_with_volume(false, Some(k)).await;
         assert_eq!(o, reference, "crash after {k} log writes");
     }
 }
@@ -469,31 +482,7 @@ fn create_with_existing(w: &World, store: &Store) -> (u64, u64, u64, serde_json:
 /// run without one ends: the volume IN_USE as disk 1, still charged once.
 #[tokio::test]
 async fn a_crash_at_every_log_boundary_of_a_create_with_an_existing_volume_changes_nothing() {
-    async fn run(crash_at: Option<u64>) -> ((Outcome, VolumeOutcome), u64) {
-        let w = world().await;
-        let store = open_store(w.dir.path());
-        let e = engine(&store);
-        let (server_id, volume_id, job, params) = create_with_existing(&w, &store);
-        e.crash_after_writes(crash_at);
-        e.submit(
-            &SERVER_CREATE,
-            format!("server/{server_id}"),
-            params,
-            job,
-            Batch::new(),
-        )
-        .await
-        .expect("submit");
-        let (store, e, writes) = restart(&w, store, e).await;
-        assert_eq!(
-            finish(&e, job).await,
-            JobState::Succeeded,
-            "crash at {crash_at:?}"
-        );
-        let o = outcome(&w, &store, server_id, job);
-        let v = volume_outcome(&w, &store, server_id, volume_id, job);
-        ((o, v), writes)
-    }
+    let run = |crash_at| create_with_volume(true, crash_at);
     let (reference, writes) = run(None).await;
     let v = &reference.1;
     assert_eq!(
