@@ -115,7 +115,10 @@ async fn floating_ips_and_ports_attach_to_running_servers() {
     .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
 
-    // addFloatingIp: 202, the server is locked while the NIC is added, then Ganeti has it.
+    // addFloatingIp: 202, the server is locked while the NIC is added (the NIC's Ganeti job is
+    // made to run 3 s, so the lock is observed for certain), then Ganeti has it.
+    ctx.sim_faults(json!({"slow_next": {"OP_INSTANCE_SET_PARAMS": 3.0}}))
+        .await;
     let r = action(
         &ctx,
         &token,
@@ -127,10 +130,13 @@ async fn floating_ips_and_ports_attach_to_running_servers() {
     let r = ctx
         .get(&format!("/compute/v2.0/servers/{id}"), Some(&token))
         .await;
-    if r.body["server"]["SNF:task_state"] == "CONNECTING" {
-        let r = action(&ctx, &token, &id, json!({"reboot": {"type": "SOFT"}})).await;
-        assert_eq!(r.status, StatusCode::CONFLICT, "locked: {}", r.text);
-    }
+    assert_eq!(
+        r.body["server"]["SNF:task_state"], "CONNECTING",
+        "{}",
+        r.text
+    );
+    let r = action(&ctx, &token, &id, json!({"reboot": {"type": "SOFT"}})).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "locked: {}", r.text);
     let s = wait_idle(&ctx, &token, &id).await;
     let fip = ctx
         .get(&format!("/network/v2.0/floatingips/{fid}"), Some(&token))

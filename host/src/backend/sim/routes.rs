@@ -497,6 +497,8 @@ struct FaultRequest {
     lock_contention: Option<u32>,
     #[serde(default)]
     features_missing: Option<Vec<String>>,
+    #[serde(default)]
+    slow_next: Option<std::collections::BTreeMap<String, f64>>,
 }
 
 async fn faults_set(State(sim): State<Sim>, body: Bytes) -> Reply {
@@ -517,6 +519,9 @@ async fn faults_set(State(sim): State<Sim>, body: Bytes) -> Reply {
         }
         if let Some(missing) = request.features_missing {
             c.faults.features_missing = missing;
+        }
+        if let Some(slow) = request.slow_next {
+            c.faults.slow_next.extend(slow);
         }
         serde_json::to_value(&c.faults).unwrap_or(Value::Null)
     })))

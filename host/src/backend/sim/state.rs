@@ -180,6 +180,10 @@ pub struct Faults {
     /// `instance-create-reqv1`, say).
     #[serde(default)]
     pub features_missing: Vec<String>,
+    /// Opcode → extra seconds the next such job runs (once), so that a test can observe
+    /// what holds while a job is in flight.
+    #[serde(default)]
+    pub slow_next: BTreeMap<String, f64>,
 }
 
 /// Job timing: how long a job waits in the queue and runs, by opcode (seconds).
@@ -450,11 +454,17 @@ impl Cluster {
         let id = self.next_job;
         self.next_job += 1;
         let t = now();
-        let run = if op["OP_ID"] == "OP_INSTANCE_CREATE" {
+        let mut run = if op["OP_ID"] == "OP_INSTANCE_CREATE" {
             self.latency.create
         } else {
             self.latency.other
         };
+        if let Some(extra) = op["OP_ID"]
+            .as_str()
+            .and_then(|opcode| self.faults.slow_next.remove(opcode))
+        {
+            run += extra.max(0.0);
+        }
         let job = Job {
             id,
             op,
