@@ -22,7 +22,8 @@ pub struct Resource {
     pub api_visible: bool,
 }
 
-const GIB: i64 = 1 << 30;
+/// Bytes in a GiB (`cyclades.disk` and the RAM resources count bytes).
+pub const GIB: i64 = 1 << 30;
 
 /// Every resource the quota holder knows, in display order.
 pub const RESOURCES: &[Resource] = &[

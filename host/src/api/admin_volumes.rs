@@ -120,7 +120,7 @@ async fn create(
     };
     let mut v = state.services.volume_create(&caller, &req).await?;
     if b.wait {
-        v = wait_server_job(&state, v).await?;
+        v = settled(&state, &v.id.to_string(), v.server_id).await?;
     }
     Ok((
         axum::http::StatusCode::ACCEPTED,
@@ -128,16 +128,17 @@ async fn create(
     ))
 }
 
-/// Waits for the job holding the volume's server, then rereads the volume.
-async fn wait_server_job(state: &AppState, v: Volume) -> Result<Volume, ApiError> {
-    if let Some(server) = v.server_id
+/// Waits for the job holding `server` (the volume jobs hold their server's lock), then
+/// rereads volume `id` as its owner (`--wait`).
+async fn settled(state: &AppState, id: &str, server: Option<u64>) -> Result<Volume, ApiError> {
+    if let Some(server) = server
         && let Some(s) = state.services.server_record(server)?
         && let Some(job) = s.active_job
     {
         state.services.job_wait(job).await?;
     }
-    let admin = state.services.act_as_volume_owner(&v.id.to_string())?;
-    Ok(state.services.volume_for(&admin, &v.id.to_string())?)
+    let owner = state.services.act_as_volume_owner(id)?;
+    Ok(state.services.volume_for(&owner, id)?)
 }
 
 #[derive(Deserialize)]
@@ -182,13 +183,7 @@ async fn remove(
     let mut v = state.services.volume_for(&owner, &id)?;
     if waits(&q) {
         // The job runs on the volume's server, or on the helper it now names.
-        let on = v.server_id.or(server);
-        if let Some(s) = on.and_then(|s| state.services.server_record(s).ok().flatten())
-            && let Some(job) = s.active_job
-        {
-            state.services.job_wait(job).await?;
-        }
-        v = state.services.volume_for(&owner, &id)?;
+        v = settled(&state, &id, v.server_id.or(server)).await?;
     }
     Ok(Json(json!({"volume": volume_json(&v)})))
 }
@@ -209,7 +204,7 @@ async fn attach(
     let owner = state.services.act_as_volume_owner(&id)?;
     let mut v = state.services.volume_attach(&owner, &b.server, &id).await?;
     if waits(&q) {
-        v = wait_server_job(&state, v).await?;
+        v = settled(&state, &id, v.server_id).await?;
     }
     Ok(Json(json!({"volume": volume_json(&v)})))
 }
@@ -231,12 +226,7 @@ async fn detach(
         .await?;
     let mut v = state.services.volume_for(&owner, &id)?;
     if waits(&q) {
-        if let Some(s) = state.services.server_record(server)?
-            && let Some(job) = s.active_job
-        {
-            state.services.job_wait(job).await?;
-        }
-        v = state.services.volume_for(&owner, &id)?;
+        v = settled(&state, &id, Some(server)).await?;
     }
     Ok(Json(json!({"volume": volume_json(&v)})))
 }

@@ -181,3 +181,19 @@ pub async fn ensure_instance_removed(
         }
     }
 }
+
+/// A step with nothing to do: the run of an `*_undo` step, whose undo is the point (rule 5).
+pub fn nothing(_: &StepCx) -> super::StepFuture<'_> {
+    Box::pin(async { Ok(super::StepDone::default()) })
+}
+
+/// A list of strings in a Ganeti document (`tags`, `nic.names`, `disk.names`); other entries
+/// (Ganeti's null for an unnamed disk) are left out.
+pub fn strings(list: &Value) -> Vec<String> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
+}

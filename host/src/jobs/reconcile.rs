@@ -456,3 +456,27 @@ fn resolve(env: &JobEnv, serial: Option<u64>, accept: bool) -> Result<(), StepEr
     }
     Ok(())
 }
+
+/// Commits a repair of a server's NICs or volumes (`what`); false if something changed
+/// meanwhile (the next pass looks again). The server's generation moves with it, so cached
+/// renderings of the server are redone.
+pub(super) fn commit_repair(
+    env: &JobEnv,
+    server_id: u64,
+    what: &str,
+    mut batch: Batch,
+) -> Result<bool, StepError> {
+    let server = env.store.server_get(server_id)?;
+    batch.update_server(&server, &server);
+    match env.store.commit(&batch) {
+        Ok(()) => {
+            tracing::info!(
+                server = server_id,
+                "reconciler synced a server's {what} with Ganeti"
+            );
+            Ok(true)
+        }
+        Err(crate::store::StoreError::GenerationMismatch { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -14,10 +14,10 @@
 
 use serde_json::Value;
 
-use super::reconcile::Drift;
-use super::volume_ops::{release_volume_quota, volume_deleted};
+use super::reconcile::{Drift, commit_repair};
+use super::volume_ops::release_volume_quota;
 use super::{JobEnv, StepError};
-use crate::store::{Batch, Server, StoreError};
+use crate::store::{Batch, Server};
 
 /// One disk as Ganeti reports it: its name (if any) and size in MiB.
 fn ganeti_disks(instance: &Value) -> Vec<(Option<String>, Option<u64>)> {
@@ -73,8 +73,8 @@ pub fn disk_drift(
                 let reason = format!("reconcile-{}-disk-gone", v.id);
                 release_volume_quota(env, v, &reason)?;
                 let mut batch = Batch::new();
-                batch.update(&volume_deleted(v));
-                commit(env, s.id, batch)?
+                batch.update(&v.as_deleted());
+                commit_repair(env, s.id, "volumes", batch)?
             };
             drift.push(report(
                 format!(
@@ -91,7 +91,7 @@ pub fn disk_drift(
             after.initialised = true;
             let mut batch = Batch::new();
             batch.update(&after);
-            let fixed = fix && commit(env, s.id, batch)?;
+            let fixed = fix && commit_repair(env, s.id, "volumes", batch)?;
             drift.push(report(
                 format!(
                     "volume {} is {} in the database, {name} is in Ganeti",
@@ -129,22 +129,4 @@ pub fn disk_drift(
         }
     }
     Ok(drift)
-}
-
-/// Commits a repair; false if something changed meanwhile (the next pass looks again). The
-/// server's generation moves with it, so cached renderings of its volumes are redone.
-fn commit(env: &JobEnv, server_id: u64, mut batch: Batch) -> Result<bool, StepError> {
-    let server = env.store.server_get(server_id)?;
-    batch.update_server(&server, &server);
-    match env.store.commit(&batch) {
-        Ok(()) => {
-            tracing::info!(
-                server = server_id,
-                "reconciler synced a server's volumes with Ganeti"
-            );
-            Ok(true)
-        }
-        Err(StoreError::GenerationMismatch { .. }) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
 }

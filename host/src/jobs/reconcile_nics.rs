@@ -15,12 +15,13 @@ use std::net::Ipv4Addr;
 
 use serde_json::Value;
 
-use super::reconcile::Drift;
-use super::server_connect::{instance_tags, profile_from_tags};
+use super::common::strings;
+use super::reconcile::{Drift, commit_repair};
+use super::server_connect::profile_from_tags;
 use super::server_nics::release_port;
 use super::{JobEnv, StepError};
 use crate::clock::Timestamp;
-use crate::store::{Batch, Server, StoreError};
+use crate::store::{Batch, Server};
 
 /// A port in BUILD this young may still be on its way to Ganeti.
 const BUILD_GRACE_MS: i64 = 120_000;
@@ -60,7 +61,7 @@ pub fn nic_drift(
     fix: bool,
 ) -> Result<Vec<Drift>, StepError> {
     let nics = ganeti_nics(instance);
-    let tags = instance_tags(instance);
+    let tags = strings(&instance["tags"]);
     let ports = env.store.ports_of_server(s.id)?;
     let mut drift = Vec::new();
     let now = Timestamp::now();
@@ -77,7 +78,8 @@ pub fn nic_drift(
             if port.status == "BUILD" && now.0 - port.updated.0 < BUILD_GRACE_MS {
                 continue;
             }
-            let fixed = fix && commit(env, s.id, release_port(&env.store, port.id, false)?)?;
+            let fixed =
+                fix && commit_repair(env, s.id, "NICs", release_port(&env.store, port.id, false)?)?;
             drift.push(report(
                 format!("port {} in the database, no NIC {name} in Ganeti", port.id),
                 fixed,
@@ -143,7 +145,7 @@ pub fn nic_drift(
             continue;
         }
         batch.update(&after);
-        let fixed = fix && commit(env, s.id, batch)?;
+        let fixed = fix && commit_repair(env, s.id, "NICs", batch)?;
         drift.push(report(format!("{name}: {}", changes.join("; ")), fixed));
     }
     // A server created without ports has one default NIC named after the server itself.
@@ -169,19 +171,4 @@ pub fn nic_drift(
 
 fn show(ip: Option<Ipv4Addr>) -> String {
     ip.map(|a| a.to_string()).unwrap_or_else(|| "none".into())
-}
-
-/// Commits a repair; false if something changed meanwhile (the next pass looks again). The
-/// server's generation moves with it, so cached renderings of its addresses are redone.
-fn commit(env: &JobEnv, server_id: u64, mut batch: Batch) -> Result<bool, StepError> {
-    let server = env.store.server_get(server_id)?;
-    batch.update_server(&server, &server);
-    match env.store.commit(&batch) {
-        Ok(()) => {
-            tracing::info!("reconciler synced a server's NICs with Ganeti");
-            Ok(true)
-        }
-        Err(StoreError::GenerationMismatch { .. }) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
 }

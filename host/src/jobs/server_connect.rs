@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::common::wait_ganeti;
+use super::common::{nothing, strings, wait_ganeti};
 use super::server_nics::{NicPlan, allocate_ports, ensure_networks, nic_json, ports_active};
 use super::server_ops::{backend_id, record_ganeti_job, release_lock};
 use super::{JobKind, StepCx, StepDef, StepDone, StepError, StepFuture};
@@ -171,28 +171,6 @@ fn load(cx: &StepCx) -> Result<(ServerNicParams, Server), StepError> {
     Ok((p, s))
 }
 
-/// The instance's NIC names, as Ganeti reports them.
-fn nic_names(instance: &Value) -> Vec<String> {
-    instance["nic.names"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_string)
-        .collect()
-}
-
-/// The instance's tags, as Ganeti reports them.
-pub(super) fn instance_tags(instance: &Value) -> Vec<String> {
-    instance["tags"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_string)
-        .collect()
-}
-
 /// Whether the server's instance has NIC `nic` (an instance Ganeti lost is an error).
 async fn has_nic(cx: &StepCx, s: &Server, nic: &str) -> Result<(bool, Value), StepError> {
     let rapi = cx.env.rapi(backend_id(s)?)?;
@@ -203,7 +181,10 @@ async fn has_nic(cx: &StepCx, s: &Server, nic: &str) -> Result<(bool, Value), St
             s.instance_name()
         ))
     })?;
-    Ok((nic_names(&instance).iter().any(|n| n == nic), instance))
+    Ok((
+        strings(&instance["nic.names"]).iter().any(|n| n == nic),
+        instance,
+    ))
 }
 
 /// Clears the lock this job holds (the `finalize` of every kind here and of the volume jobs).
@@ -251,10 +232,6 @@ fn ensure_network(cx: &StepCx) -> StepFuture<'_> {
     })
 }
 
-fn nothing(_: &StepCx) -> StepFuture<'_> {
-    Box::pin(async { Ok(StepDone::default()) })
-}
-
 /// Undo of `ganeti_nic_add`: lets a submitted add finish (so it cannot land afterwards), then
 /// removes the NIC if Ganeti has it.
 fn remove_added_nic(cx: &StepCx) -> StepFuture<'_> {
@@ -270,7 +247,7 @@ fn remove_added_nic(cx: &StepCx) -> StepFuture<'_> {
         let Some(instance) = rapi.instance(&s.instance_name()).await? else {
             return Ok(StepDone::default());
         };
-        if nic_names(&instance).contains(&nic) {
+        if strings(&instance["nic.names"]).contains(&nic) {
             let mut body = json!({"nics": [["remove", nic, {}]]});
             if p.hotplug {
                 body["hotplug_if_possible"] = json!(true);
@@ -348,7 +325,7 @@ fn ganeti_nic_remove(cx: &StepCx) -> StepFuture<'_> {
         let (present, instance) = has_nic(cx, &s, &nic).await?;
         let rapi = cx.env.rapi(backend_id(&s)?)?;
         // The NIC's firewall tag goes with it (spec §10.2).
-        let tags: Vec<String> = instance_tags(&instance)
+        let tags: Vec<String> = strings(&instance["tags"])
             .into_iter()
             .filter(|t| t.starts_with(&format!("synnefo:network:{nic}:")))
             .collect();
@@ -412,7 +389,7 @@ fn ganeti_retag(cx: &StepCx) -> StepFuture<'_> {
         let instance = rapi.instance(&s.instance_name()).await?.ok_or_else(|| {
             StepError::conflict(format!("Server {} has no instance in Ganeti", s.id))
         })?;
-        let tags = instance_tags(&instance);
+        let tags = strings(&instance["tags"]);
         let wanted = firewall_tag(&nic, profile);
         let stale: Vec<String> = FIREWALL_PROFILES
             .iter()

@@ -12,15 +12,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::common::{
-    allocator_view, ensure_instance_removed, finished_job, issue_commission, params_json, pin_json,
-    resolve_commission, template_flag,
+    allocator_view, ensure_instance_removed, finished_job, issue_commission, nothing, params_json,
+    pin_json, resolve_commission, template_flag,
 };
 use super::server_nics::{
     NicPlan, allocate_ports, ensure_networks, nic_json, ports_active, release_ports,
 };
 use super::server_volumes::{
-    attach_volumes, detach_volumes, nothing, server_volumes_built, server_volumes_failed,
-    volume_records,
+    attach_volumes, detach_volumes, server_volumes_built, server_volumes_failed, volume_records,
 };
 use super::{JobKind, StepCx, StepDef, StepDone, StepError, StepFuture};
 use crate::backend::rapi::BackendError;
@@ -123,7 +122,7 @@ pub static SERVER_CREATE: JobKind = JobKind {
         },
         StepDef {
             name: "ganeti_create_undo",
-            run: noop,
+            run: nothing,
             undo: Some(remove_instance),
             remote: false,
             checkpoint: false,
@@ -171,10 +170,6 @@ pub static SERVER_CREATE: JobKind = JobKind {
 };
 
 const MIB: i64 = 1024 * 1024;
-
-fn noop(_: &StepCx) -> StepFuture<'_> {
-    Box::pin(async { Ok(StepDone::default()) })
-}
 
 fn backend_of(cx: &StepCx) -> Result<u64, StepError> {
     cx.output("allocate_backend")["backend_id"]

@@ -40,7 +40,7 @@ pub static SERVER_DESTROY: JobKind = JobKind {
         // (Ganeti 3.0 `detach`), attached back if the destroy fails before the removal (rule 5).
         StepDef {
             name: "keep_volumes_undo",
-            run: super::server_volumes::nothing,
+            run: super::common::nothing,
             undo: Some(super::server_volumes::reattach_kept),
             remote: false,
             checkpoint: false,

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use super::common::strings;
 use super::server_create::{ExtraVolume, ServerCreateParams};
 use super::{StepCx, StepDone, StepError, StepFuture};
 use crate::clock::Timestamp;
@@ -127,16 +128,6 @@ fn existing(p: &ServerCreateParams) -> impl Iterator<Item = &ExtraVolume> {
     p.extra_volumes.iter().filter(|e| e.existing)
 }
 
-fn disk_names(instance: &Value) -> Vec<String> {
-    instance["disk.names"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_string)
-        .collect()
-}
-
 /// Attaches the existing volumes to the new instance, each looked up first (rule 3).
 pub(super) fn attach_volumes(cx: &StepCx) -> StepFuture<'_> {
     Box::pin(async move {
@@ -153,7 +144,7 @@ pub(super) fn attach_volumes(cx: &StepCx) -> StepFuture<'_> {
             let instance = rapi.instance(&name).await?.ok_or_else(|| {
                 StepError::conflict(format!("Ganeti lost instance {name} after creating it"))
             })?;
-            if disk_names(&instance).contains(&v.ganeti_name()) {
+            if strings(&instance["disk.names"]).contains(&v.ganeti_name()) {
                 continue;
             }
             let change = if v.initialised {
@@ -170,10 +161,6 @@ pub(super) fn attach_volumes(cx: &StepCx) -> StepFuture<'_> {
         }
         Ok(StepDone::output(json!({"jobs": jobs})))
     })
-}
-
-pub(super) fn nothing(_: &StepCx) -> StepFuture<'_> {
-    Box::pin(async { Ok(StepDone::default()) })
 }
 
 /// Undo of `attach_volumes`: lets Ganeti finish, then detaches every existing volume it holds
@@ -193,7 +180,7 @@ pub(super) fn detach_volumes(cx: &StepCx) -> StepFuture<'_> {
                 break;
             };
             let v = cx.env.store.volume_get(e.id)?;
-            if !disk_names(&instance).contains(&v.ganeti_name()) {
+            if !strings(&instance["disk.names"]).contains(&v.ganeti_name()) {
                 continue;
             }
             let job = rapi
@@ -235,7 +222,7 @@ pub(super) fn detach_kept(cx: &StepCx) -> StepFuture<'_> {
                 let Some(instance) = rapi.instance(&name).await? else {
                     break;
                 };
-                if !disk_names(&instance).contains(&v.ganeti_name()) {
+                if !strings(&instance["disk.names"]).contains(&v.ganeti_name()) {
                     continue;
                 }
                 let body = json!({"disks": [["detach", v.ganeti_name(), {}]]});
@@ -264,7 +251,7 @@ pub(super) fn reattach_kept(cx: &StepCx) -> StepFuture<'_> {
             let Some(instance) = rapi.instance(&name).await? else {
                 break;
             };
-            if disk_names(&instance).contains(&v.ganeti_name()) {
+            if strings(&instance["disk.names"]).contains(&v.ganeti_name()) {
                 continue;
             }
             let body = json!({"disks": [["attach", -1, {"name": v.ganeti_name()}]]});

@@ -19,10 +19,13 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::common::{issue_commission, params_json, resolve_commission, wait_ganeti};
+use super::common::{
+    issue_commission, nothing, params_json, resolve_commission, strings, wait_ganeti,
+};
 use super::server_connect::unlock;
 use super::server_ops::{backend_id, record_ganeti_job, release_lock};
 use super::{JobKind, StepCx, StepDef, StepDone, StepError, StepFuture};
+use crate::resources::GIB;
 use crate::store::{Batch, Server, Store, StoreError, Volume};
 
 /// Inputs of the volume jobs. Decodes as `ServerActionParams` too (`server_id`, `action`),
@@ -40,8 +43,6 @@ pub struct VolumeJobParams {
     #[serde(default)]
     pub charge: bool,
 }
-
-const GIB: i64 = 1024 * 1024 * 1024;
 
 const fn step(name: &'static str, run: super::StepFn, undo: Option<super::StepFn>) -> StepDef {
     StepDef {
@@ -152,10 +153,6 @@ fn load(cx: &StepCx) -> Result<(VolumeJobParams, Server, Volume), StepError> {
     let s = cx.env.store.server_get(p.server_id)?;
     let v = cx.env.store.volume_get(p.volume_id)?;
     Ok((p, s, v))
-}
-
-fn nothing(_: &StepCx) -> StepFuture<'_> {
-    Box::pin(async { Ok(StepDone::default()) })
 }
 
 /// The status a volume shows while `kind` runs on it.
@@ -292,17 +289,6 @@ fn render_disk(cx: &StepCx) -> StepFuture<'_> {
     })
 }
 
-/// The instance's disk names, as Ganeti reports them.
-fn disk_names(instance: &Value) -> Vec<String> {
-    instance["disk.names"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_string)
-        .collect()
-}
-
 /// Whether the server's instance has disk `disk` (an instance Ganeti lost is an error).
 async fn has_disk(cx: &StepCx, s: &Server, disk: &str) -> Result<bool, StepError> {
     let rapi = cx.env.rapi(backend_id(s)?)?;
@@ -313,7 +299,7 @@ async fn has_disk(cx: &StepCx, s: &Server, disk: &str) -> Result<bool, StepError
             s.instance_name()
         ))
     })?;
-    Ok(disk_names(&instance).iter().any(|n| n == disk))
+    Ok(strings(&instance["disk.names"]).iter().any(|n| n == disk))
 }
 
 fn with_hotplug(mut body: Value, hotplug: bool) -> Value {
@@ -337,7 +323,7 @@ fn remove_added_disk(cx: &StepCx) -> StepFuture<'_> {
         let Some(instance) = rapi.instance(&s.instance_name()).await? else {
             return Ok(StepDone::default());
         };
-        if !disk_names(&instance).contains(&v.ganeti_name()) {
+        if !strings(&instance["disk.names"]).contains(&v.ganeti_name()) {
             return Ok(StepDone::default());
         }
         // A volume with data goes back to being detached. A new one is removed, unless Ganeti
@@ -525,22 +511,11 @@ pub(super) fn release_volume_quota(
     Ok(Some(serial))
 }
 
-/// The record of a volume whose data is gone.
-pub(super) fn volume_deleted(before: &Volume) -> Volume {
-    let mut after = before.clone();
-    after.status = "DELETED".into();
-    after.deleted = true;
-    after.server_id = None;
-    after.index = None;
-    after.quota_charged = false;
-    after
-}
-
 fn finalize_delete(cx: &StepCx) -> StepFuture<'_> {
     Box::pin(async move {
         let (_, before, v) = load(cx)?;
         let mut batch = Batch::new();
-        batch.update(&volume_deleted(&v));
+        batch.update(&v.as_deleted());
         batch.update_server(&before, &unlock(cx, &before));
         Ok(StepDone::with_batch(Value::Null, batch))
     })
@@ -569,7 +544,7 @@ pub(super) fn server_volumes_gone(
             continue;
         }
         release_volume_quota(env, &v, &format!("{name}-vol-{}", v.id))?;
-        batch.update(&volume_deleted(&v));
+        batch.update(&v.as_deleted());
     }
     Ok(batch)
 }

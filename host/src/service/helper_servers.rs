@@ -44,11 +44,8 @@ impl Services {
         let flavor = self.flavor_for(owner, &req.flavor_ref)?;
         // Backends list Ganeti's templates (`ext` for every ExtStorage provider).
         let template = &self
-            .plugins()
-            .disk_template(&flavor.disk_template)
-            .ok()
-            .and_then(|d| d.disk_capabilities().map(|c| c.ganeti_template.clone()))
-            .unwrap_or_else(|| flavor.disk_template.clone());
+            .template_capabilities(&flavor.disk_template)
+            .map_or_else(|| flavor.disk_template.clone(), |c| c.ganeti_template);
         let backends: Vec<_> = self
             .store()
             .backend_list(Deleted::Exclude)?

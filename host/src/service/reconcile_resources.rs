@@ -47,7 +47,7 @@ impl Services {
             if v.quota_charged {
                 *actual
                     .entry((v.project_id.clone(), "cyclades.disk".to_string()))
-                    .or_default() += v.size_gb as i64 * (1 << 30);
+                    .or_default() += v.size_gb as i64 * crate::resources::GIB;
             }
         }
         let mut out = Vec::new();

@@ -8,9 +8,8 @@ use std::collections::BTreeMap;
 
 use super::{Credentials, ServiceError, Services};
 use crate::jobs::{VOLUME_ATTACH, VOLUME_DELETE, VOLUME_DETACH, VOLUME_PURGE, VolumeJobParams};
-use crate::store::{Batch, Deleted, Server, StoreError, Volume};
-
-const GIB: i64 = 1024 * 1024 * 1024;
+use crate::resources::GIB;
+use crate::store::{Deleted, Server, Volume};
 
 impl Services {
     /// `DELETE /volumes/<id>` (spec §5): attached → `volume.delete`; never initialised → at
@@ -56,20 +55,9 @@ impl Services {
             )));
         }
         if !v.initialised {
-            let mut after = v.clone();
-            after.status = "DELETED".into();
-            after.deleted = true;
-            after.quota_charged = false;
-            let mut batch = Batch::new();
-            batch.update(&after);
+            let delete = || self.write_volume(&v, &v.as_deleted()).map(|_| ());
             if !v.quota_charged {
-                return match self.store().commit(&batch) {
-                    Ok(()) => Ok(()),
-                    Err(StoreError::GenerationMismatch { .. }) => Err(ServiceError::Conflict(
-                        format!("Volume {} changed meanwhile; try again", v.id),
-                    )),
-                    Err(e) => Err(e.into()),
-                };
+                return delete();
             }
             let provisions =
                 BTreeMap::from([("cyclades.disk".to_string(), -(v.size_gb as i64) * GIB)]);
@@ -78,7 +66,7 @@ impl Services {
                 format!("volume-{}-delete-{attempt}", v.id),
                 &v.project_id,
                 provisions,
-                || Ok(self.store().commit(&batch)?),
+                delete,
             );
         }
         let helper = self.helper_server_for(&v)?;

@@ -12,9 +12,8 @@ use std::collections::BTreeMap;
 use super::{Credentials, ServiceError, Services};
 use crate::clock::Timestamp;
 use crate::jobs::{ExtraVolume, VOLUME_ATTACH, VolumeJobParams};
+use crate::resources::GIB;
 use crate::store::{Batch, Deleted, Server, StoreError, Volume, VolumeType};
-
-const GIB: i64 = 1024 * 1024 * 1024;
 
 /// A validated create request (the API layer has checked JSON types).
 #[derive(Clone, Debug, Default)]
@@ -92,13 +91,21 @@ impl Services {
         Ok(())
     }
 
-    /// Whether volumes of disk template `template` can exist without a server.
-    pub(super) fn detachable(&self, template: &str) -> bool {
+    /// What the loaded disk-template plugin of `template` says it can do (`None` without one).
+    pub(super) fn template_capabilities(
+        &self,
+        template: &str,
+    ) -> Option<crate::plugins::TemplateCapabilities> {
         self.plugins()
             .disk_template(template)
             .ok()
-            .and_then(|d| d.disk_capabilities().map(|c| c.detachable))
-            .unwrap_or(false)
+            .and_then(|d| d.disk_capabilities().cloned())
+    }
+
+    /// Whether volumes of disk template `template` can exist without a server.
+    pub(super) fn detachable(&self, template: &str) -> bool {
+        self.template_capabilities(template)
+            .is_some_and(|c| c.detachable)
     }
 
     pub(super) fn assert_detachable(
@@ -360,19 +367,17 @@ impl Services {
     }
 
     /// An image source: only for clone-capable templates; the image must be usable and fit.
+    /// Returns the image.
     fn check_image_source(
         &self,
         caller: &Credentials,
         image_ref: &str,
         vt: &VolumeType,
         size_gb: u64,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<crate::store::Image, ServiceError> {
         let clone = self
-            .plugins()
-            .disk_template(&vt.disk_template)
-            .ok()
-            .and_then(|d| d.disk_capabilities().map(|c| c.clone))
-            .unwrap_or(false);
+            .template_capabilities(&vt.disk_template)
+            .is_some_and(|c| c.clone);
         if !clone {
             return Err(ServiceError::BadRequest(format!(
                 "Cannot specify a 'source' attribute for volume type '{}' with disk template '{}'",
@@ -395,7 +400,7 @@ impl Services {
                 image.size
             )));
         }
-        Ok(())
+        Ok(image)
     }
 
     /// The volumes a create request asks for besides the root one (`block_device_mapping_v2`),
@@ -455,8 +460,7 @@ impl Services {
             }
             let image_id = match (v.source_type.as_str(), &v.uuid) {
                 ("image", Some(image)) => {
-                    self.check_image_source(caller, image, &vt, size_gb)?;
-                    Some(self.image_for(caller, image)?.id)
+                    Some(self.check_image_source(caller, image, &vt, size_gb)?.id)
                 }
                 _ => None,
             };
@@ -571,7 +575,11 @@ impl Services {
         Ok(())
     }
 
-    fn write_volume(&self, before: &Volume, after: &Volume) -> Result<Volume, ServiceError> {
+    pub(super) fn write_volume(
+        &self,
+        before: &Volume,
+        after: &Volume,
+    ) -> Result<Volume, ServiceError> {
         let mut batch = Batch::new();
         batch.update(after);
         match self.store().commit(&batch) {

@@ -60,4 +60,16 @@ impl Volume {
     pub fn is_root(&self) -> bool {
         self.index == Some(0)
     }
+
+    /// The record once the volume and its data are gone: DELETED, unattached, nothing charged.
+    pub fn as_deleted(&self) -> Volume {
+        Volume {
+            status: "DELETED".into(),
+            deleted: true,
+            server_id: None,
+            index: None,
+            quota_charged: false,
+            ..self.clone()
+        }
+    }
 }

@@ -37,6 +37,25 @@ fn kinds(drift: &[Value]) -> Vec<(String, bool)> {
     k
 }
 
+/// The id of the demo's public network.
+async fn public_network(ctx: &TestContext, token: &str) -> String {
+    let r = ctx.get("/network/v2.0/networks", Some(token)).await;
+    r.body["networks"]
+        .as_array()
+        .expect("networks")
+        .iter()
+        .find(|n| n["public"] == true)
+        .and_then(|n| n["id"].as_str())
+        .expect("the demo public network")
+        .to_string()
+}
+
+/// The simulated cluster's (only) node group.
+async fn node_group(ctx: &TestContext) -> String {
+    let groups = ctx.rapi(Method::GET, "/2/groups", None).await.body;
+    groups[0]["name"].as_str().expect("group").to_string()
+}
+
 async fn private_network(ctx: &TestContext, token: &str, cidr: &str) -> String {
     let r = ctx
         .request(
@@ -187,15 +206,7 @@ async fn nic_drift_is_reported_then_repaired() {
 async fn network_drift_is_reported_then_repaired() {
     let ctx = TestContext::with_config(|c| c.backends.reconcile_secs = 0).await;
     let token = ctx.demo_token().await;
-    let r = ctx.get("/network/v2.0/networks", Some(&token)).await;
-    let public = r.body["networks"]
-        .as_array()
-        .expect("networks")
-        .iter()
-        .find(|n| n["public"] == true)
-        .and_then(|n| n["id"].as_str())
-        .expect("the demo public network")
-        .to_string();
+    let public = public_network(&ctx, &token).await;
     let public_name = format!("snf-net-{public}");
     assert!(
         admin_post(&ctx, "/reconcile/networks", json!({}))
@@ -203,8 +214,7 @@ async fn network_drift_is_reported_then_repaired() {
             .is_empty(),
         "in sync at start"
     );
-    let groups = ctx.rapi(Method::GET, "/2/groups", None).await.body;
-    let group = groups[0]["name"].as_str().expect("group").to_string();
+    let group = node_group(&ctx).await;
 
     // Behind our back: the public network is disconnected (parted), an orphan appears.
     behind_our_back(
@@ -401,18 +411,9 @@ async fn pool_bookkeeping_is_rebuilt_from_actual_use() {
 async fn the_continuous_pass_backs_off_a_refused_network_repair() {
     let ctx = TestContext::with_config(|c| c.backends.reconcile_secs = 1).await;
     let token = ctx.demo_token().await;
-    let r = ctx.get("/network/v2.0/networks", Some(&token)).await;
-    let public = r.body["networks"]
-        .as_array()
-        .expect("networks")
-        .iter()
-        .find(|n| n["public"] == true)
-        .and_then(|n| n["id"].as_str())
-        .expect("the demo public network")
-        .to_string();
+    let public = public_network(&ctx, &token).await;
     let name = format!("snf-net-{public}");
-    let groups = ctx.rapi(Method::GET, "/2/groups", None).await.body;
-    let group = groups[0]["name"].as_str().expect("group").to_string();
+    let group = node_group(&ctx).await;
     // Every repair fails (a pass may catch the network disconnected but not yet removed, and
     // try to connect it: that fails too, so our removal is never raced).
     ctx.sim_faults(json!({"fail_next": {"OP_NETWORK_ADD": 100, "OP_NETWORK_CONNECT": 100}}))

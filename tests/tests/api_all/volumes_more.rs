@@ -381,7 +381,10 @@ async fn volumes_created_on_servers_and_removed_with_them() {
     );
     no_resource_drift(&ctx).await;
 
-    // The task lock: a second volume while the server is busy is refused with 409.
+    // The task lock: a volume for a server busy rebooting (its Ganeti job held 3 s) is refused
+    // with 409, and nothing of it is recorded.
+    ctx.sim_faults(json!({"slow_next": {"OP_INSTANCE_REBOOT": 3.0}}))
+        .await;
     let r = ctx
         .request(
             Method::POST,
@@ -392,9 +395,10 @@ async fn volumes_created_on_servers_and_removed_with_them() {
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
     let r = on_server(&ctx, &token, "busy", 1, &server).await;
-    if r.status != StatusCode::ACCEPTED {
-        assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
-    }
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    assert!(r.text.contains("pending REBOOT"), "{}", r.text);
+    let listed = call(&ctx, &token, Method::GET, "/volumes", None).await;
+    assert!(!listed.text.contains("\"busy\""), "{}", listed.text);
     wait_idle(&ctx, &token, &server).await;
 
     // A failed attach: the Ganeti job fails, the new volume ends in ERROR, uncharged.
