@@ -73,7 +73,7 @@ pub async fn register_simulator(
                 password: SIM_PASSWORD.into(),
                 no_check: false,
                 insecure: false,
-                hypervisor: hypervisor.into(),
+                hypervisor: Some(hypervisor.into()),
                 public: true,
                 http: true,
             };

@@ -110,8 +110,9 @@ struct AddFields {
     no_check: bool,
     #[serde(default)]
     insecure: bool,
-    #[serde(default = "default_hypervisor")]
-    hypervisor: String,
+    /// Absent: the cluster's default hypervisor.
+    #[serde(default)]
+    hypervisor: Option<String>,
     #[serde(default = "default_public")]
     public: bool,
     #[serde(default)]
@@ -120,9 +121,6 @@ struct AddFields {
 
 fn default_port() -> u16 {
     5080
-}
-fn default_hypervisor() -> String {
-    "kvm".into()
 }
 fn default_public() -> bool {
     true

@@ -508,8 +508,10 @@ pub enum BackendCommand {
         /// Accept the cluster's self-signed RAPI certificate.
         #[arg(long)]
         insecure: bool,
-        #[arg(long, default_value = "kvm")]
-        hypervisor: String,
+        /// The hypervisor of its instances; by default the cluster's own (`default_hypervisor`
+        /// in Ganeti's `/2/info`). One the cluster does not enable is refused.
+        #[arg(long)]
+        hypervisor: Option<String>,
         #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
         public: bool,
         /// Plain HTTP instead of HTTPS (the Ganeti simulator).

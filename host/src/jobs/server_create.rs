@@ -253,14 +253,16 @@ fn allocate_backend(cx: &StepCx) -> StepFuture<'_> {
                 )
             }
         };
-        // Charge the backend optimistically so that back-to-back allocations see it (Synnefo).
+        // Charge the backend optimistically so that back-to-back allocations see it (Synnefo):
+        // every figure an allocator reads, so memory, disk and the instance count.
         let mut charged = backend.clone();
         charged.resources.mfree = charged.resources.mfree.saturating_sub(flavor.ram_mb);
         charged.resources.dfree = charged.resources.dfree.saturating_sub(disk_mb);
+        charged.resources.pinst_cnt += 1;
         let mut batch = Batch::new();
         batch.update_backend(&charged_from(&backend, &charged));
         let mut output = output;
-        output["charge"] = json!({"mem_mb": flavor.ram_mb, "disk_mb": disk_mb});
+        output["charge"] = json!({"mem_mb": flavor.ram_mb, "disk_mb": disk_mb, "instances": 1});
         Ok(StepDone::with_batch(output, batch))
     })
 }
@@ -286,6 +288,10 @@ fn release_backend(cx: &StepCx) -> StepFuture<'_> {
             (r.mfree + out["charge"]["mem_mb"].as_u64().unwrap_or(0)).min(r.mtotal.max(r.mfree));
         r.dfree =
             (r.dfree + out["charge"]["disk_mb"].as_u64().unwrap_or(0)).min(r.dtotal.max(r.dfree));
+        // A log written before instances were charged has no count to give back.
+        r.pinst_cnt = r
+            .pinst_cnt
+            .saturating_sub(out["charge"]["instances"].as_u64().unwrap_or(0));
         let mut batch = Batch::new();
         batch.update_backend(&released);
         Ok(StepDone::with_batch(Value::Null, batch))

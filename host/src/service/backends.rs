@@ -27,7 +27,8 @@ pub struct NewBackend {
     pub password: String,
     pub no_check: bool,
     pub insecure: bool,
-    pub hypervisor: String,
+    /// `None`: the cluster's `default_hypervisor` (kvm when the cluster is not contacted).
+    pub hypervisor: Option<String>,
     pub public: bool,
     /// Plain HTTP (the simulator) instead of HTTPS.
     pub http: bool,
@@ -56,6 +57,33 @@ fn check_hypervisor(h: &str) -> Result<(), ServiceError> {
             "Invalid hypervisor '{h}': use one of {}",
             HYPERVISORS.join(", ")
         )))
+    }
+}
+
+/// The hypervisor a new backend's instances get: the one asked for, if the cluster enables it,
+/// else the cluster's default (Ganeti's `/2/info`).
+fn cluster_hypervisor(info: &serde_json::Value, new: &NewBackend) -> Result<String, ServiceError> {
+    let enabled: Vec<&str> = info["enabled_hypervisors"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|h| h.as_str()).collect())
+        .unwrap_or_default();
+    let default = info["default_hypervisor"].as_str();
+    match (&new.hypervisor, default) {
+        (Some(h), _) if enabled.contains(&h.as_str()) => Ok(h.clone()),
+        (Some(h), _) => Err(ServiceError::BadRequest(format!(
+            "Hypervisor '{h}' is not enabled on {}: it enables {}",
+            new.clustername,
+            if enabled.is_empty() {
+                "none".to_string()
+            } else {
+                enabled.join(", ")
+            }
+        ))),
+        (None, Some(d)) => Ok(d.to_string()),
+        (None, None) => Err(ServiceError::BadRequest(format!(
+            "{} reports no default hypervisor: name one with --hypervisor",
+            new.clustername
+        ))),
     }
 }
 
@@ -137,7 +165,9 @@ impl Services {
     /// Registers a Ganeti cluster, drained.
     pub async fn backend_add(&self, new: &NewBackend) -> Result<BackendInfo, ServiceError> {
         check_clustername(&new.clustername)?;
-        check_hypervisor(&new.hypervisor)?;
+        if let Some(h) = &new.hypervisor {
+            check_hypervisor(h)?;
+        }
         if new.port == 0 {
             return Err(ServiceError::BadRequest("Invalid port 0".into()));
         }
@@ -169,7 +199,7 @@ impl Services {
             username: new.username.clone(),
             password_sealed: self.sealer().seal(&new.password),
             insecure: new.insecure,
-            hypervisor: new.hypervisor.clone(),
+            hypervisor: new.hypervisor.clone().unwrap_or_else(|| "kvm".into()),
             public: new.public,
             drained: true,
             offline: false,
@@ -199,6 +229,7 @@ impl Services {
                     new.clustername
                 )));
             }
+            backend.hypervisor = cluster_hypervisor(&rapi.info().await?, new)?;
             backend.disk_templates = rapi.disk_templates().await?;
             backend.resources = to_resources(rapi.resources().await?);
             backend.resources_updated = Some(Timestamp::now());

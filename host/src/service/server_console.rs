@@ -94,15 +94,7 @@ impl Services {
                 )));
             }
         };
-        let s = self.server_for(caller, id)?;
-        if s.deleted {
-            return Err(ServiceError::BadRequest("Server has been deleted.".into()));
-        }
-        if s.suspended && !caller.is_admin {
-            return Err(ServiceError::Forbidden(
-                "Administratively Suspended VM".into(),
-            ));
-        }
+        let s = self.server_for_change(caller, id)?;
         if s.operstate != "STARTED" {
             return Err(ServiceError::BadRequest(
                 "Server not in ACTIVE state.".into(),

@@ -94,7 +94,7 @@ impl Services {
         id: &str,
         address: &str,
     ) -> Result<u64, ServiceError> {
-        let server = self.server_for(caller, id)?;
+        let server = self.server_for_change(caller, id)?;
         let fip = self.floating_ip_by_address(caller, address)?;
         if fip.port_id.is_some() {
             return Err(ServiceError::Conflict(format!(
@@ -128,7 +128,7 @@ impl Services {
         id: &str,
         address: &str,
     ) -> Result<u64, ServiceError> {
-        let server = self.server_for(caller, id)?;
+        let server = self.server_for_change(caller, id)?;
         let fip = self.floating_ip_by_address(caller, address)?;
         let port_id = match (fip.port_id, fip.server_id) {
             (Some(port), Some(s)) if s == server.id => port,
@@ -201,7 +201,7 @@ impl Services {
                 "Port name must be at most 128 characters".into(),
             ));
         }
-        let server = self.server_for(caller, device_id)?;
+        let server = self.server_for_change(caller, device_id)?;
         let n = self.network_for(caller, &req.network_id)?;
         if n.public && !caller.is_admin && req.fixed_ip.is_none() {
             return Err(ServiceError::BadRequest(
@@ -235,7 +235,7 @@ impl Services {
         profile: &str,
         nic: &str,
     ) -> Result<u64, ServiceError> {
-        let server = self.server_for(caller, id)?;
+        let server = self.server_for_change(caller, id)?;
         let nic_id: u64 = nic
             .parse()
             .map_err(|_| ServiceError::BadRequest(format!("Invalid NIC ID '{nic}'")))?;

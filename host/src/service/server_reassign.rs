@@ -34,18 +34,10 @@ impl Services {
         project: &str,
         shared_to_project: Option<bool>,
     ) -> Result<Server, ServiceError> {
-        let before = self.server_for(caller, id)?;
+        let before = self.server_for_change(caller, id)?;
         if shared_to_project.is_some() && !self.config().compute.shared_resources {
             return Err(ServiceError::Forbidden(
                 "Sharing resources with a project is not enabled on this cloud".into(),
-            ));
-        }
-        if before.deleted {
-            return Err(ServiceError::BadRequest("Server has been deleted.".into()));
-        }
-        if before.suspended && !caller.is_admin {
-            return Err(ServiceError::Forbidden(
-                "Administratively Suspended VM".into(),
             ));
         }
         if let Some(task) = &before.task {

@@ -33,10 +33,9 @@ impl Services {
         add: &[String],
         remove: &[String],
     ) -> Result<Server, ServiceError> {
-        let s = self.server_for(caller, id)?;
-        if s.deleted {
-            return Err(ServiceError::BadRequest("Server has been deleted.".into()));
-        }
+        // Authorize and check the state before anything reaches Ganeti (a suspended server's
+        // tags must not change anywhere).
+        let s = self.server_for_change(caller, id)?;
         if s.operstate == "BUILD" {
             return Err(ServiceError::BuildInProgress(
                 "Server is being built.".into(),
@@ -107,7 +106,7 @@ impl Services {
                 "A server cannot have more than {MAX_TAGS} tags"
             )));
         }
-        let current = self.server_tags(caller, id)?;
+        let current = self.server_for_change(caller, id)?.tags;
         let add: Vec<String> = wanted
             .iter()
             .filter(|t| !current.contains_key(*t))
@@ -129,7 +128,7 @@ impl Services {
         tag: &str,
     ) -> Result<bool, ServiceError> {
         check_tag(tag)?;
-        let current = self.server_tags(caller, id)?;
+        let current = self.server_for_change(caller, id)?.tags;
         if current.contains_key(tag) {
             return Ok(false);
         }
@@ -149,7 +148,7 @@ impl Services {
         id: &str,
         tag: Option<&str>,
     ) -> Result<(), ServiceError> {
-        let current = self.server_tags(caller, id)?;
+        let current = self.server_for_change(caller, id)?.tags;
         let remove: Vec<String> = match tag {
             Some(t) if current.contains_key(t) => vec![t.to_string()],
             Some(t) => return Err(ServiceError::ItemNotFound(format!("Tag {t} not found"))),

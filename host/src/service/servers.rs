@@ -203,6 +203,19 @@ impl Services {
         }
     }
 
+    /// A server the caller may change (spec §9.2, §18): visible (else 404), not deleted (400)
+    /// and not suspended (403, operators excepted). Every user mutation of a server starts
+    /// here, before it validates anything else or touches Ganeti, the store or the quota.
+    pub(super) fn server_for_change(
+        &self,
+        caller: &Credentials,
+        id: &str,
+    ) -> Result<Server, ServiceError> {
+        let server = self.server_for(caller, id)?;
+        check_changeable(caller, &server)?;
+        Ok(server)
+    }
+
     /// The cached admin password of a server the caller can see.
     pub fn server_password(&self, caller: &Credentials, id: &str) -> Result<String, ServiceError> {
         let s = self.server_for(caller, id)?;
@@ -424,14 +437,7 @@ impl Services {
         params: impl serde::Serialize,
         extra: Batch,
     ) -> Result<u64, ServiceError> {
-        if server.deleted {
-            return Err(ServiceError::BadRequest("Server has been deleted.".into()));
-        }
-        if server.suspended && !caller.is_admin {
-            return Err(ServiceError::Forbidden(
-                "Administratively Suspended VM".into(),
-            ));
-        }
+        check_changeable(caller, &server)?;
         if let Some(task) = &server.task {
             return Err(if task == "BUILD" {
                 ServiceError::BuildInProgress("Server is being built.".into())
@@ -509,7 +515,7 @@ impl Services {
         id: &str,
         action: ServerAction,
     ) -> Result<u64, ServiceError> {
-        let server = self.server_for(caller, id)?;
+        let server = self.server_for_change(caller, id)?;
         let mut params = ServerActionParams {
             server_id: server.id,
             action: action.name().to_string(),
@@ -562,7 +568,7 @@ impl Services {
 
     /// `DELETE /servers/<id>`: submits `server.destroy` (quota released when it finishes).
     pub async fn server_delete(&self, caller: &Credentials, id: &str) -> Result<u64, ServiceError> {
-        let server = self.server_for(caller, id)?;
+        let server = self.server_for_change(caller, id)?;
         let params = ServerActionParams {
             server_id: server.id,
             action: "DESTROY".into(),
@@ -590,15 +596,7 @@ impl Services {
         id: &str,
         mut change: impl FnMut(&mut Server) -> Result<(), ServiceError>,
     ) -> Result<Server, ServiceError> {
-        let server = self.server_for(caller, id)?;
-        if server.deleted {
-            return Err(ServiceError::BadRequest("Server has been deleted.".into()));
-        }
-        if server.suspended && !caller.is_admin {
-            return Err(ServiceError::Forbidden(
-                "Administratively Suspended VM".into(),
-            ));
-        }
+        let server = self.server_for_change(caller, id)?;
         loop {
             let before = self.store().server_get(server.id)?;
             let mut after = before.clone();
@@ -760,4 +758,17 @@ pub fn task_state_of(s: &Server) -> &'static str {
         Some("DISCONNECT") => "DISCONNECTING",
         Some(_) => "UNKNOWN",
     }
+}
+
+/// Deleted servers answer 400 and suspended ones 403 to every change but an operator's.
+pub(super) fn check_changeable(caller: &Credentials, server: &Server) -> Result<(), ServiceError> {
+    if server.deleted {
+        return Err(ServiceError::BadRequest("Server has been deleted.".into()));
+    }
+    if server.suspended && !caller.is_admin {
+        return Err(ServiceError::Forbidden(
+            "Administratively Suspended VM".into(),
+        ));
+    }
+    Ok(())
 }

@@ -129,7 +129,7 @@ impl Services {
         server_id: &str,
         volume_id: &str,
     ) -> Result<Volume, ServiceError> {
-        let server = self.server_for(caller, server_id)?;
+        let server = self.server_for_change(caller, server_id)?;
         let v = self
             .live_volume_for(caller, volume_id)
             .map_err(|_| ServiceError::BadRequest(format!("Volume {volume_id} not found")))?;
@@ -176,7 +176,7 @@ impl Services {
         server_id: &str,
         volume_id: &str,
     ) -> Result<(), ServiceError> {
-        let server = self.server_for(caller, server_id)?;
+        let server = self.server_for_change(caller, server_id)?;
         let v = self
             .live_volume_for(caller, volume_id)
             .map_err(|_| ServiceError::BadRequest(format!("Volume {volume_id} not found")))?;

@@ -264,7 +264,7 @@ impl Services {
         }
         let server = match &req.server_id {
             None => None,
-            Some(id) => Some(self.server_for(caller, id).map_err(|e| match e {
+            Some(id) => Some(self.server_for_change(caller, id).map_err(|e| match e {
                 ServiceError::ItemNotFound(_) => {
                     ServiceError::BadRequest(format!("Server {id} not found"))
                 }

@@ -71,3 +71,126 @@ async fn server_modify_suspends_acts_and_resizes_through_jobs() {
     );
     ctx.shutdown().await;
 }
+
+/// A suspended server refuses every user mutation with 403 and changes nothing anywhere: not
+/// its record, not its Ganeti instance (tags included), not the quota. Reads still work.
+#[tokio::test]
+async fn a_suspended_server_refuses_every_user_change_and_changes_nothing() {
+    let ctx = TestContext::new().await;
+    let token = ctx.demo_token().await;
+    let ids = super::compute::active_servers(&ctx, &token, &["held"]).await;
+    let id = &ids[0];
+    let base = format!("/compute/v2.0/servers/{id}");
+    let r = ctx
+        .request(
+            Method::PUT,
+            &format!("{base}/tags/kept"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    let r = ctx
+        .admin(
+            Method::PATCH,
+            &format!("/servers/{id}"),
+            Some(json!({"suspended": true})),
+        )
+        .await;
+    assert_eq!(r.body["server"]["suspended"], true, "{}", r.text);
+    let before = ctx.get(&base, Some(&token)).await;
+    let ganeti_tags = || async {
+        ctx.rapi(Method::GET, &format!("/2/instances/snf-{id}/tags"), None)
+            .await
+            .body
+    };
+    let tags_before = ganeti_tags().await;
+    assert!(
+        tags_before
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t == "cyclades:user:kept")),
+        "{tags_before}"
+    );
+
+    let action = |body: serde_json::Value| (Method::POST, format!("{base}/action"), Some(body));
+    let probes: Vec<(Method, String, Option<serde_json::Value>)> = vec![
+        (
+            Method::PUT,
+            base.clone(),
+            Some(json!({"server": {"name": "renamed"}})),
+        ),
+        (Method::DELETE, base.clone(), None),
+        action(json!({"os-stop": {}})),
+        action(json!({"reboot": {"type": "HARD"}})),
+        action(json!({"console": {"type": "vnc"}})),
+        action(json!({"addFloatingIp": {"address": "198.51.100.2"}})),
+        action(json!({"removeFloatingIp": {"address": "198.51.100.2"}})),
+        action(json!({"firewallProfile": {"profile": "ENABLED", "nic": "1"}})),
+        action(json!({"reassign": {"project": "demo"}})),
+        (
+            Method::POST,
+            format!("{base}/metadata"),
+            Some(json!({"metadata": {"a": "b"}})),
+        ),
+        (
+            Method::PUT,
+            format!("{base}/metadata"),
+            Some(json!({"metadata": {"a": "b"}})),
+        ),
+        (
+            Method::PUT,
+            format!("{base}/metadata/a"),
+            Some(json!({"meta": {"a": "b"}})),
+        ),
+        (Method::DELETE, format!("{base}/metadata/a"), None),
+        (
+            Method::PUT,
+            format!("{base}/tags"),
+            Some(json!({"tags": ["added"]})),
+        ),
+        (Method::PUT, format!("{base}/tags/added"), None),
+        (Method::DELETE, format!("{base}/tags/kept"), None),
+        (Method::DELETE, format!("{base}/tags"), None),
+        (
+            Method::POST,
+            format!("{base}/os-volume_attachments"),
+            Some(json!({"volumeAttachment": {"volumeId": id}})),
+        ),
+        (
+            Method::DELETE,
+            format!("{base}/os-volume_attachments/{id}"),
+            None,
+        ),
+        (
+            Method::POST,
+            "/volume/v2.0/volumes".into(),
+            Some(json!({"volume": {"size": 1, "server_id": id, "display_name": "v"}})),
+        ),
+        (
+            Method::POST,
+            "/network/v2.0/ports".into(),
+            Some(json!({"port": {"network_id": "1", "device_id": id}})),
+        ),
+    ];
+    for (method, path, body) in probes {
+        let r = ctx.request(method.clone(), &path, Some(&token), body).await;
+        assert_eq!(
+            r.status,
+            StatusCode::FORBIDDEN,
+            "{method} {path}: {}",
+            r.text
+        );
+    }
+
+    assert_eq!(ganeti_tags().await, tags_before, "Ganeti's tags changed");
+    let after = ctx.get(&base, Some(&token)).await;
+    for field in ["name", "status", "metadata", "updated"] {
+        assert_eq!(
+            after.body["server"][field], before.body["server"][field],
+            "{field} changed"
+        );
+    }
+    let tags = ctx.get(&format!("{base}/tags"), Some(&token)).await;
+    assert_eq!(tags.body["tags"], json!(["kept"]), "{}", tags.text);
+    ctx.shutdown().await;
+}

@@ -292,3 +292,228 @@ async fn backend_resources_are_refreshed_periodically() {
     assert_eq!(seen, 1);
     extra.shutdown().await;
 }
+
+/// A simulated cluster like the demo's (four nodes), listening on its own loopback address so
+/// that its address can be its cluster name.
+async fn twin_cluster(address: &str) -> RunningSim {
+    sim::start(SimOptions {
+        tls: false,
+        hypervisor: "fake".into(),
+        listen: format!("{address}:0").parse().expect("addr"),
+        cluster_name: format!("{address}.ganeti.test"),
+        nodes: 4,
+        username: "rapi".into(),
+        password: "twin-password".into(),
+        state_dir: None,
+        latency: Latency::zero(),
+    })
+    .await
+    .expect("simulator")
+}
+
+/// Adds `extra` more clusters beside the demo's, opens them, swaps the allocator to `policy`,
+/// creates `count` servers back to back (no refresh in between) and returns how many landed on
+/// each backend.
+async fn placements(policy: &str, extra: usize, count: usize) -> Vec<usize> {
+    let ctx = TestContext::new().await;
+    let mut sims = Vec::new();
+    for n in 0..extra {
+        let address = format!("127.0.0.{}", n + 2);
+        let sim = twin_cluster(&address).await;
+        let body = json!({"backend": {"clustername": address, "port": sim.addr.port(), "username": "rapi",
+                                      "password": "twin-password", "hypervisor": "fake", "http": true}});
+        let added = ctx.admin(Method::POST, "/backends", Some(body)).await;
+        assert_eq!(added.status, StatusCode::CREATED, "{}", added.text);
+        let opened = ctx
+            .admin(
+                Method::PATCH,
+                &format!("/backends/{address}"),
+                Some(json!({"backend": {"drained": false}})),
+            )
+            .await;
+        assert!(opened.status.is_success(), "{}", opened.text);
+        sims.push(sim);
+    }
+    if policy != "alloc-default" {
+        let swap = json!({"slot": "allocator", "plugin": policy});
+        let r = ctx
+            .admin(Method::POST, "/plugin-slots/swap", Some(swap))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    for resource in ["vm", "cpu", "total_cpu", "ram", "total_ram", "disk"] {
+        let r = ctx
+            .admin(
+                Method::PUT,
+                &format!("/quotas/demo/cyclades.{resource}"),
+                Some(json!({"limit": 1_u64 << 50})),
+            )
+            .await;
+        assert!(r.status.is_success(), "{}", r.text);
+    }
+    let token = ctx.demo_token().await;
+    let image = ctx.demo_image(&token).await;
+    let flavors = ctx.get("/compute/v2.0/flavors", Some(&token)).await;
+    let flavor = flavors.body["flavors"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["name"] == "C1R1024D10drbd"))
+        .and_then(|f| f["id"].as_str())
+        .expect("flavor")
+        .to_string();
+    let mut ids = Vec::new();
+    for n in 0..count {
+        let r = ctx
+            .request(
+                Method::POST,
+                "/compute/v2.0/servers",
+                Some(&token),
+                Some(json!({"server": {"name": format!("vm{n}"), "imageRef": image, "flavorRef": flavor}})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+        ids.push(r.body["server"]["id"].as_str().expect("id").to_string());
+    }
+    let backends = ctx.admin(Method::GET, "/backends", None).await;
+    let backend_ids: Vec<String> = backends.body["backends"]
+        .as_array()
+        .expect("backends")
+        .iter()
+        .map(|b| b["id"].as_str().expect("id").to_string())
+        .collect();
+    let mut counts = vec![0; backend_ids.len()];
+    for id in &ids {
+        let s = ctx
+            .admin(Method::GET, &format!("/servers/{id}"), None)
+            .await;
+        let on = s.body["server"]["backend_id"].as_str().expect("backend");
+        let at = backend_ids
+            .iter()
+            .position(|b| b == on)
+            .expect("known backend");
+        counts[at] += 1;
+    }
+    ctx.shutdown().await;
+    drop(sims);
+    counts.sort_unstable();
+    counts
+}
+
+#[tokio::test]
+async fn alloc_spread_spreads_back_to_back_creates_evenly() {
+    assert_eq!(placements("alloc-spread", 1, 8).await, vec![4, 4]);
+    assert_eq!(placements("alloc-spread", 2, 9).await, vec![3, 3, 3]);
+}
+
+#[tokio::test]
+async fn alloc_pack_keeps_back_to_back_creates_on_one_backend() {
+    assert_eq!(placements("alloc-pack", 1, 6).await, vec![0, 6]);
+    assert_eq!(placements("alloc-pack", 2, 6).await, vec![0, 0, 6]);
+}
+
+#[tokio::test]
+async fn alloc_default_balances_back_to_back_creates_by_load() {
+    assert_eq!(placements("alloc-default", 1, 8).await, vec![4, 4]);
+    assert_eq!(placements("alloc-default", 2, 9).await, vec![3, 3, 3]);
+}
+
+/// `backend-add` of a real Ganeti 3.0 cluster (`scripts/ganeti/up.sh`, fake hypervisor) with no
+/// hypervisor named records the cluster's own, refuses one the cluster does not enable, and the
+/// first server placed there becomes ACTIVE (no kvm-only `hvparams` reach it).
+#[tokio::test]
+async fn a_real_cluster_added_without_a_hypervisor_runs_servers() {
+    let Ok(url) = std::env::var("GANETI_RAPI_URL") else {
+        assert!(
+            std::env::var_os("CYCLADES_REQUIRE_GANETI").is_none(),
+            "CYCLADES_REQUIRE_GANETI is set but GANETI_RAPI_URL is not"
+        );
+        eprintln!(
+            "SKIPPED a_real_cluster_added_without_a_hypervisor_runs_servers: GANETI_RAPI_URL is not set (run scripts/ganeti/up.sh as root)"
+        );
+        return;
+    };
+    let port: u16 = url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port in GANETI_RAPI_URL");
+    let user = std::env::var("GANETI_RAPI_USER").unwrap_or_else(|_| "cyclades".into());
+    let password = std::env::var("GANETI_RAPI_PASSWORD").unwrap_or_else(|_| "cyclades".into());
+    let ctx = TestContext::new().await;
+    // The demo's cluster is 127.0.0.1; the real one answers on the same address as localhost.
+    let body = |hypervisor: Option<&str>| {
+        let mut b = json!({"backend": {"clustername": "localhost", "port": port, "username": user,
+                                       "password": password, "insecure": true}});
+        if let Some(h) = hypervisor {
+            b["backend"]["hypervisor"] = json!(h);
+        }
+        b
+    };
+    let m = ctx
+        .admin(Method::POST, "/backends", Some(body(Some("kvm"))))
+        .await
+        .fault(400, "badRequest");
+    assert!(
+        m.contains("'kvm' is not enabled") && m.contains("fake"),
+        "{m}"
+    );
+    let added = ctx.admin(Method::POST, "/backends", Some(body(None))).await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.text);
+    assert_eq!(
+        added.body["backend"]["hypervisor"], "fake",
+        "{}",
+        added.text
+    );
+    // Only the real cluster takes servers.
+    for (name, drained) in [("localhost", false), ("127.0.0.1", true)] {
+        let r = ctx
+            .admin(
+                Method::PATCH,
+                &format!("/backends/{name}"),
+                Some(json!({"backend": {"drained": drained}})),
+            )
+            .await;
+        assert!(r.status.is_success(), "{}", r.text);
+    }
+    let token = ctx.demo_token().await;
+    let image = ctx.demo_image(&token).await;
+    let flavors = ctx.get("/compute/v2.0/flavors", Some(&token)).await;
+    let flavor = flavors.body["flavors"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["name"] == "C1R1024D10file"))
+        .and_then(|f| f["id"].as_str())
+        .expect("file flavor")
+        .to_string();
+    let r = ctx
+        .request(
+            Method::POST,
+            "/compute/v2.0/servers",
+            Some(&token),
+            Some(json!({"server": {"name": "on-real-ganeti", "imageRef": image, "flavorRef": flavor}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let id = r.body["server"]["id"].as_str().expect("id").to_string();
+    let mut status = Value::Null;
+    for _ in 0..600 {
+        let s = ctx
+            .admin(Method::GET, &format!("/servers/{id}"), None)
+            .await;
+        status = s.body["server"].clone();
+        if status["status"] == "ACTIVE" || status["status"] == "ERROR" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(status["status"], "ACTIVE", "{status}");
+    let r = ctx
+        .request(
+            Method::DELETE,
+            &format!("/compute/v2.0/servers/{id}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    ctx.wait_server(&token, &id, "DELETED").await;
+    ctx.shutdown().await;
+}

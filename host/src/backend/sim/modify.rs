@@ -7,32 +7,68 @@ use serde_json::{Value, json};
 
 use super::state::{Cluster, Disk, Nic, OpError, OpResult, missing, new_uuid};
 
+/// Six colon-separated pairs of lower-case hex digits (Ganeti's `NormalizeAndValidateMac`).
+fn is_mac(mac: &str) -> bool {
+    let parts: Vec<&str> = mac.split(':').collect();
+    parts.len() == 6
+        && parts
+            .iter()
+            .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
 impl Cluster {
-    /// A NIC from its RAPI parameters; the MAC comes from the network's prefix, the mode and
-    /// link from the network's connection to the node group.
-    pub(super) fn new_nic(&self, nic: &Value) -> Nic {
+    /// A NIC from its RAPI parameters. As Ganeti: a requested `mac` is used (normalised to
+    /// lower case; refused if malformed or already used in the cluster); `auto`, `generate` or
+    /// none gives one from the network's MAC prefix (the cluster's, `aa:00:00`, without one).
+    /// The mode and link come from the network's connection to the node group.
+    pub(super) fn new_nic(&self, nic: &Value) -> Result<Nic, OpError> {
         let network = nic["network"].as_str().and_then(|n| self.networks.get(n));
         let prefix = network
             .and_then(|n| n.mac_prefix.clone())
             .unwrap_or_else(|| "aa:00:00".into());
         let random = uuid::Uuid::new_v4();
         let bytes = random.as_bytes();
+        let mac = match nic["mac"].as_str() {
+            None | Some("auto" | "generate") => format!(
+                "{prefix}:{:02x}:{:02x}:{:02x}",
+                bytes[0], bytes[1], bytes[2]
+            ),
+            Some(requested) => {
+                let mac = requested.to_ascii_lowercase();
+                if !is_mac(&mac) {
+                    return Err((
+                        "OpPrereqError",
+                        format!("Invalid MAC address specified: {requested}"),
+                        Some("wrong_input"),
+                    ));
+                }
+                if self
+                    .instances
+                    .values()
+                    .any(|i| i.nics.iter().any(|n| n.mac == mac))
+                {
+                    return Err((
+                        "OpPrereqError",
+                        format!("MAC address {mac} already in use in cluster"),
+                        Some("not_unique"),
+                    ));
+                }
+                mac
+            }
+        };
         let (mode, link) = network
             .and_then(|n| n.groups.first())
             .map(|(_, m, l, _)| (m.clone(), l.clone()))
             .unwrap_or_else(|| ("bridged".into(), "br0".into()));
-        Nic {
+        Ok(Nic {
             name: nic["name"].as_str().map(str::to_string),
             ip: nic["ip"].as_str().map(str::to_string),
             network: nic["network"].as_str().map(str::to_string),
-            mac: format!(
-                "{prefix}:{:02x}:{:02x}:{:02x}",
-                bytes[0], bytes[1], bytes[2]
-            ),
+            mac,
             uuid: random.to_string(),
             link: nic["link"].as_str().map(str::to_string).unwrap_or(link),
             mode: nic["mode"].as_str().map(str::to_string).unwrap_or(mode),
-        }
+        })
     }
 
     /// Ganeti refuses hypervisor parameters its hypervisor does not have (the real fake
@@ -92,7 +128,7 @@ impl Cluster {
                     {
                         self.check_nic_ip(network, ip)?;
                     }
-                    let nic = self.new_nic(params);
+                    let nic = self.new_nic(params)?;
                     let inst = self.instances.get_mut(name).ok_or_else(|| missing(name))?;
                     changes.push(json!([
                         format!("nic.{}", inst.nics.len()),

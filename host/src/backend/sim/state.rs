@@ -725,6 +725,15 @@ impl Cluster {
         let disk_total: u64 =
             disks.iter().map(|d| d.size).sum::<u64>() * if template == "drbd" { 2 } else { 1 };
         let start = op["start"].as_bool().unwrap_or(true);
+        let nics = op["nics"]
+            .as_array()
+            .map(|n| {
+                n.iter()
+                    .map(|nic| self.new_nic(nic))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
         let node_name = match op["pnode"].as_str() {
             Some(p) => p.to_string(),
             None => self
@@ -744,10 +753,6 @@ impl Cluster {
             node.mfree = node.mfree.saturating_sub(memory);
         }
         node.dfree = node.dfree.saturating_sub(disk_total);
-        let nics = op["nics"]
-            .as_array()
-            .map(|n| n.iter().map(|nic| self.new_nic(nic)).collect())
-            .unwrap_or_default();
         self.instances.insert(
             name.to_string(),
             Instance {
