@@ -232,12 +232,24 @@ impl Default for DemoConfig {
 }
 
 /// `[api]`: response shapes.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
     /// `synnefo` (default): OpenStack fields plus Synnefo's (`SNF:*`, `suspended`, ...).
     /// `openstack`: exactly the OpenStack shapes, for strict-schema clients such as tempest.
     pub compat: Compat,
+    /// How far back a `changes-since` may reach, in seconds (Synnefo's `POLL_LIMIT`, 3600);
+    /// older values answer 400 "Too old changes-since value". 0 allows any.
+    pub changes_since_poll_limit_secs: u64,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            compat: Compat::default(),
+            changes_since_poll_limit_secs: 3600,
+        }
+    }
 }
 
 /// Which response shapes the compute API returns.

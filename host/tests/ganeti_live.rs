@@ -34,7 +34,7 @@ async fn scenario(c: &RapiClient, id: u64, template: &str) {
         .expect("network create submitted");
     c.wait_job(net_job, WAIT).await.expect("network created");
     let connect = c
-        .connect_network(&net, "default", "bridged", "br0")
+        .connect_network(&net, "default", "bridged", "br0", false)
         .await
         .expect("connect submitted");
 

@@ -3,6 +3,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -194,24 +195,48 @@ fn image_json(state: &AppState, i: &Image, detail: bool) -> Value {
     doc
 }
 
+#[derive(Deserialize, Default)]
+struct ImageQuery {
+    #[serde(rename = "changes-since")]
+    changes_since: Option<String>,
+}
+
+/// The images listing, or with `changes-since` the images changed since (deleted ones
+/// included, shown DELETED), 304 when none did.
+fn image_listing(
+    state: &AppState,
+    caller: &Credentials,
+    q: &ImageQuery,
+    detail: bool,
+) -> Result<Response, ApiError> {
+    let list = match super::extract::changes_since(state, q.changes_since.as_deref())? {
+        Some(t) => {
+            let changed = state.services.images_changed_since(caller, t)?;
+            if changed.is_empty() {
+                return Ok(StatusCode::NOT_MODIFIED.into_response());
+            }
+            changed
+        }
+        None => state.services.images_for(caller)?,
+    };
+    let docs: Vec<Value> = list.iter().map(|i| image_json(state, i, detail)).collect();
+    Ok(Json(json!({ "images": docs })).into_response())
+}
+
 async fn images(
     State(state): State<AppState>,
     Caller(caller): Caller,
-) -> Result<Json<Value>, ApiError> {
-    let list = state.services.images_for(&caller)?;
-    Ok(Json(
-        json!({"images": list.iter().map(|i| image_json(&state, i, false)).collect::<Vec<_>>()}),
-    ))
+    Query(q): Query<ImageQuery>,
+) -> Result<Response, ApiError> {
+    image_listing(&state, &caller, &q, false)
 }
 
 async fn images_detail(
     State(state): State<AppState>,
     Caller(caller): Caller,
-) -> Result<Json<Value>, ApiError> {
-    let list = state.services.images_for(&caller)?;
-    Ok(Json(
-        json!({"images": list.iter().map(|i| image_json(&state, i, true)).collect::<Vec<_>>()}),
-    ))
+    Query(q): Query<ImageQuery>,
+) -> Result<Response, ApiError> {
+    image_listing(&state, &caller, &q, true)
 }
 
 async fn image_create(Caller(_): Caller) -> Result<StatusCode, ApiError> {

@@ -334,7 +334,7 @@ fn listing(
     caller: &crate::service::Credentials,
     q: &ListQuery,
 ) -> Result<Option<Vec<Server>>, ApiError> {
-    let since = super::extract::changes_since(q.changes_since.as_deref())?;
+    let since = super::extract::changes_since(state, q.changes_since.as_deref())?;
     let mut servers = state.services.server_list_for(caller, since)?;
     if since.is_some() && servers.is_empty() {
         return Ok(None);

@@ -198,16 +198,34 @@ mod tests {
     }
 }
 
-/// The `changes-since` query parameter (spec §1, A8), or a 400 naming the expected format.
-pub fn changes_since(text: Option<&str>) -> Result<Option<crate::clock::Timestamp>, ApiError> {
-    match text {
-        None => Ok(None),
-        Some(text) => crate::clock::Timestamp::parse_iso(text)
-            .map(Some)
-            .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "Invalid changes-since parameter '{text}': use ISO 8601, e.g. 2026-11-25T10:00:00Z"
-                ))
-            }),
+/// The `changes-since` query parameter (spec §1, checklist A8), or a 400: one that does not
+/// parse (naming the expected format), and in Synnefo's behaviour one in the future ("set in
+/// the future") or older than `[api] changes_since_poll_limit_secs` ("Too old"). OpenStack's
+/// behaviour (Nova) has neither rule: a future value simply matches nothing.
+pub fn changes_since(
+    state: &super::AppState,
+    text: Option<&str>,
+) -> Result<Option<crate::clock::Timestamp>, ApiError> {
+    use crate::clock::Timestamp;
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    let since = Timestamp::parse_iso(text).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "Invalid changes-since parameter '{text}': use ISO 8601, e.g. 2026-11-25T10:00:00Z"
+        ))
+    })?;
+    if state.compat == crate::config::Compat::Synnefo {
+        let now = Timestamp::now();
+        if since > now {
+            return Err(ApiError::bad_request(
+                "changes-since value set in the future",
+            ));
+        }
+        let limit = state.services.config().api.changes_since_poll_limit_secs;
+        if limit > 0 && since.plus_secs(limit) < now {
+            return Err(ApiError::bad_request("Too old changes-since value"));
+        }
     }
+    Ok(Some(since))
 }

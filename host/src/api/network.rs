@@ -108,8 +108,8 @@ struct ListQuery {
     name: Option<String>,
 }
 
-fn since(q: &ListQuery) -> Result<Option<Timestamp>, ApiError> {
-    super::extract::changes_since(q.changes_since.as_deref())
+fn since(state: &AppState, q: &ListQuery) -> Result<Option<Timestamp>, ApiError> {
+    super::extract::changes_since(state, q.changes_since.as_deref())
 }
 
 async fn list(
@@ -118,7 +118,7 @@ async fn list(
     Query(q): Query<ListQuery>,
     Query(filters): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
-    let mut list = match since(&q)? {
+    let mut list = match since(&state, &q)? {
         Some(t) => {
             let changed = state.services.networks_changed_since(&caller, t)?;
             if changed.is_empty() {
@@ -310,14 +310,17 @@ async fn subnets(
     Query(q): Query<ListQuery>,
     Query(filters): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
-    let since = since(&q)?;
-    let mut list = state.services.subnets_for(&caller)?;
-    if let Some(t) = since {
-        list.retain(|(_, s)| s.updated >= t);
-        if list.is_empty() {
-            return Ok(StatusCode::NOT_MODIFIED.into_response());
+    let mut list = match since(&state, &q)? {
+        // Subnets of deleted networks too (they went with their network), shown deleted.
+        Some(t) => {
+            let changed = state.services.subnets_changed_since(&caller, t)?;
+            if changed.is_empty() {
+                return Ok(StatusCode::NOT_MODIFIED.into_response());
+            }
+            changed
         }
-    }
+        None => state.services.subnets_for(&caller)?,
+    };
     if let Some(name) = &q.name {
         list.retain(|(_, s)| &s.name == name);
     }

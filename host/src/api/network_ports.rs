@@ -13,7 +13,7 @@ use super::network::{body_object, neutron_filter, opt_bool, opt_str, reassign_ar
 use super::{ApiError, AppState};
 use crate::service::floating_ips::NewFloatingIp;
 use crate::service::ports::NewPort;
-use crate::service::{FloatingIp, Port};
+use crate::service::{Credentials, FloatingIp, Port};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -77,7 +77,7 @@ pub(super) fn fip_doc(f: &FloatingIp) -> Value {
         "shared_to_project": f.shared_to_project,
         "status": if f.port_id.is_some() { "ACTIVE" } else { "DOWN" },
         "router_id": Value::Null,
-        "deleted": false,
+        "deleted": f.deleted,
     })
 }
 
@@ -189,18 +189,35 @@ async fn port_delete(
 
 // ----- floating IPs -----
 
+/// Floating IPs `caller` sees, or with `changes-since` those changed since (released ones
+/// included); `None` when that is nothing (304).
+fn fip_listing(
+    state: &AppState,
+    caller: &Credentials,
+    filters: &[(String, String)],
+) -> Result<Option<Vec<FloatingIp>>, ApiError> {
+    let since = filters
+        .iter()
+        .find(|(k, _)| k == "changes-since")
+        .map(|(_, v)| v.as_str());
+    Ok(match super::extract::changes_since(state, since)? {
+        Some(t) => {
+            Some(state.services.floating_ips_changed_since(caller, t)?).filter(|l| !l.is_empty())
+        }
+        None => Some(state.services.floating_ips_for(caller)?),
+    })
+}
+
 async fn fips(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Query(filters): Query<Vec<(String, String)>>,
-) -> Result<Json<Value>, ApiError> {
-    let docs: Vec<Value> = state
-        .services
-        .floating_ips_for(&caller)?
-        .iter()
-        .map(fip_doc)
-        .collect();
-    Ok(Json(json!({"floatingips": neutron_filter(docs, &filters)})))
+) -> Result<Response, ApiError> {
+    let Some(list) = fip_listing(&state, &caller, &filters)? else {
+        return Ok(StatusCode::NOT_MODIFIED.into_response());
+    };
+    let docs: Vec<Value> = list.iter().map(fip_doc).collect();
+    Ok(Json(json!({"floatingips": neutron_filter(docs, &filters)})).into_response())
 }
 
 async fn fip_create(
@@ -295,14 +312,13 @@ fn compute_fip_doc(f: &FloatingIp) -> Value {
 async fn compute_fips(
     State(state): State<AppState>,
     Caller(caller): Caller,
-) -> Result<Json<Value>, ApiError> {
-    let docs: Vec<Value> = state
-        .services
-        .floating_ips_for(&caller)?
-        .iter()
-        .map(compute_fip_doc)
-        .collect();
-    Ok(Json(json!({"floating_ips": docs})))
+    Query(filters): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    let Some(list) = fip_listing(&state, &caller, &filters)? else {
+        return Ok(StatusCode::NOT_MODIFIED.into_response());
+    };
+    let docs: Vec<Value> = list.iter().map(compute_fip_doc).collect();
+    Ok(Json(json!({"floating_ips": docs})).into_response())
 }
 
 /// `POST /os-floating-ips`: the body is ignored; an address from any pool.

@@ -119,7 +119,13 @@ pub async fn ensure_on_backend(
             continue;
         }
         let job = rapi
-            .connect_network(&name, group, &network.mode, &network.link)
+            .connect_network(
+                &name,
+                group,
+                &network.mode,
+                &network.link,
+                conflicts_check(network),
+            )
             .await?;
         rapi.wait_job(job, timeout).await?;
     }
@@ -147,8 +153,14 @@ fn add_body(n: &Network, mac_prefix: &str) -> Value {
         "gateway6": v6.and_then(|s| s.gateway.clone()),
         "mac_prefix": mac_prefix,
         "tags": tags,
-        "conflicts_check": false,
+        "conflicts_check": conflicts_check(n),
     })
+}
+
+/// Synnefo asks Ganeti to check IP conflicts on public networks with IPv4 (checklist H91):
+/// their addresses are routed, so one in use elsewhere on the segment is a real conflict.
+pub(super) fn conflicts_check(n: &Network) -> bool {
+    n.public && n.subnet_v4().is_some()
 }
 
 /// Writes the backends' records of a network (retrying on concurrent writers).

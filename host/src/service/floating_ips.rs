@@ -29,6 +29,20 @@ impl Services {
         Ok(all)
     }
 
+    /// Floating IPs `caller` sees changed at or after `since`, released ones included
+    /// (`changes-since`).
+    pub fn floating_ips_changed_since(
+        &self,
+        caller: &Credentials,
+        since: Timestamp,
+    ) -> Result<Vec<FloatingIp>, ServiceError> {
+        let mut all = self.store().floating_ip_list_all()?;
+        all.retain(|f| {
+            f.updated >= since && caller.can_see(&f.user_id, &f.project_id, f.shared_to_project)
+        });
+        Ok(all)
+    }
+
     /// Every floating IP (operators).
     pub fn floating_ip_list(&self) -> Result<Vec<FloatingIp>, ServiceError> {
         Ok(self.store().floating_ip_list()?)
@@ -41,7 +55,11 @@ impl Services {
     ) -> Result<FloatingIp, ServiceError> {
         let id = parse_id("floating IP", id)?;
         match self.store().floating_ip_get(id) {
-            Ok(f) if caller.can_see(&f.user_id, &f.project_id, f.shared_to_project) => Ok(f),
+            Ok(f)
+                if !f.deleted && caller.can_see(&f.user_id, &f.project_id, f.shared_to_project) =>
+            {
+                Ok(f)
+            }
             _ => Err(ServiceError::ItemNotFound(format!(
                 "Floating IP with ID {id} does not exist."
             ))),
@@ -159,6 +177,7 @@ impl Services {
                 server_id: None,
                 created: now,
                 updated: now,
+                deleted: false,
                 generation: 1,
             };
             let mut batch = Batch::new();
@@ -192,7 +211,10 @@ impl Services {
         after.release_v4(f.address);
         let mut batch = Batch::new();
         batch.update(&after);
-        batch.remove(&f);
+        let mut released = f.clone();
+        released.deleted = true;
+        released.updated = Timestamp::now();
+        batch.update(&released);
         self.charged(
             format!(
                 "floating-ip-{}-delete-{}",

@@ -130,6 +130,19 @@ impl Services {
         Ok(all)
     }
 
+    /// Images `caller` sees changed at or after `since`, deleted ones included
+    /// (`changes-since` in the compute view).
+    pub fn images_changed_since(
+        &self,
+        caller: &Credentials,
+        since: crate::clock::Timestamp,
+    ) -> Result<Vec<Image>, ServiceError> {
+        let mut all = self.store().image_list(Deleted::Include)?;
+        all.retain(|i| i.updated >= since && Self::image_visible(caller, i));
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(all)
+    }
+
     /// One image as a user sees it (404 otherwise, never 403).
     pub fn image_for(&self, caller: &Credentials, id: &str) -> Result<Image, ServiceError> {
         match self.store().image_get(id) {

@@ -744,7 +744,13 @@ pub fn status_of(s: &Server) -> &'static str {
 
 /// `SNF:task_state` (spec §2.2).
 pub fn task_state_of(s: &Server) -> &'static str {
-    match s.task.as_deref() {
+    task_state_name(s.task.as_deref())
+}
+
+/// `SNF:task_state` of a task (Synnefo's `TASK_STATE_FROM_ACTION`, with the volume and
+/// firewall tasks named too).
+fn task_state_name(task: Option<&str>) -> &'static str {
+    match task {
         None => "",
         Some("BUILD") => "BUILDING",
         Some("START") => "STARTING",
@@ -756,7 +762,42 @@ pub fn task_state_of(s: &Server) -> &'static str {
         Some("UNRESCUE") => "UNRESCUING",
         Some("CONNECT") => "CONNECTING",
         Some("DISCONNECT") => "DISCONNECTING",
+        Some("ATTACH_VOLUME") => "ATTACHING_VOLUME",
+        Some("DETACH_VOLUME") => "DETACHING_VOLUME",
+        Some("DELETE_VOLUME") => "DELETING_VOLUME",
+        Some("SET_FIREWALL_PROFILE") => "SETTING_FIREWALL_PROFILE",
         Some(_) => "UNKNOWN",
+    }
+}
+
+#[cfg(test)]
+mod task_state_tests {
+    use super::*;
+
+    /// Every task a job takes (spec §2.2, checklist C49) has a name of its own.
+    #[test]
+    fn every_task_has_a_state_name() {
+        let tasks = [
+            "BUILD",
+            "START",
+            "STOP",
+            "REBOOT",
+            "DESTROY",
+            "RESIZE",
+            "RESCUE",
+            "UNRESCUE",
+            "CONNECT",
+            "DISCONNECT",
+            "ATTACH_VOLUME",
+            "DETACH_VOLUME",
+            "DELETE_VOLUME",
+            "SET_FIREWALL_PROFILE",
+        ];
+        for task in tasks {
+            assert_ne!(task_state_name(Some(task)), "UNKNOWN", "{task}");
+        }
+        assert_eq!(task_state_name(Some("ATTACH_VOLUME")), "ATTACHING_VOLUME");
+        assert_eq!(task_state_name(None), "");
     }
 }
 

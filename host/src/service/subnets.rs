@@ -150,6 +150,29 @@ impl Services {
             .collect())
     }
 
+    /// Subnets changed at or after `since` on networks `caller` sees, with their network;
+    /// those of deleted networks included (`changes-since`: a client learns they went).
+    pub fn subnets_changed_since(
+        &self,
+        caller: &Credentials,
+        since: Timestamp,
+    ) -> Result<Vec<(Network, Subnet)>, ServiceError> {
+        Ok(self
+            .store()
+            .network_list(Deleted::Include)?
+            .into_iter()
+            .filter(|n| super::networks::network_visible(caller, n))
+            .flat_map(|n| {
+                let gone = n.deleted && n.updated >= since;
+                n.subnets
+                    .clone()
+                    .into_iter()
+                    .filter(move |s| gone || s.updated >= since)
+                    .map(move |s| (n.clone(), s))
+            })
+            .collect())
+    }
+
     /// One subnet `caller` sees, with its network.
     pub fn subnet_for(
         &self,

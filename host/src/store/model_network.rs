@@ -153,6 +153,10 @@ pub struct FloatingIp {
     pub server_id: Option<u64>,
     pub created: Timestamp,
     pub updated: Timestamp,
+    /// Released (Synnefo keeps the row, deleted, so `changes-since` listings report it); its
+    /// address went back to the pool and may belong to a newer floating IP.
+    #[serde(default)]
+    pub deleted: bool,
     pub generation: u64,
 }
 versioned!(FloatingIp, "floating IP");

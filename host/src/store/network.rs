@@ -79,7 +79,15 @@ impl Store {
         by_id(&self.trees.floating_ips, "floating_ips", id)
     }
 
+    /// Floating IPs held now (released ones left out).
     pub fn floating_ip_list(&self) -> Result<Vec<FloatingIp>, StoreError> {
+        let mut all = self.floating_ip_list_all()?;
+        all.retain(|f| !f.deleted);
+        Ok(all)
+    }
+
+    /// Every floating IP, released ones included.
+    pub fn floating_ip_list_all(&self) -> Result<Vec<FloatingIp>, StoreError> {
         scan(&self.trees.floating_ips, "floating_ips", b"")
     }
 

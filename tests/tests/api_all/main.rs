@@ -4,6 +4,7 @@ mod admin;
 mod admin_servers;
 mod backends;
 mod catalog;
+mod changes_since;
 mod compute;
 mod compute_more;
 mod console;

@@ -28,7 +28,11 @@ async fn public_network(ctx: &TestContext, token: &str) -> String {
         .to_string()
 }
 
-async fn private_network(ctx: &TestContext, token: &str, cidr: &str) -> (String, String) {
+pub(crate) async fn private_network(
+    ctx: &TestContext,
+    token: &str,
+    cidr: &str,
+) -> (String, String) {
     let r = post(
         ctx,
         token,

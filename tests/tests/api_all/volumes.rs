@@ -298,7 +298,9 @@ async fn volume_types_and_standalone_volume_rules() {
             r.text
         );
     }
-    let later = "2999-01-01T00:00:00Z";
+    // A second after the last change (listings compare whole seconds), not in the future.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let later = cyclades::clock::Timestamp::now().iso();
     let r = call(
         &ctx,
         &token,

@@ -463,8 +463,9 @@ impl RapiClient {
         group: &str,
         mode: &str,
         link: &str,
+        conflicts_check: bool,
     ) -> Result<u64, BackendError> {
-        let body = json!({"group_name": group, "network_mode": mode, "network_link": link, "conflicts_check": false});
+        let body = json!({"group_name": group, "network_mode": mode, "network_link": link, "conflicts_check": conflicts_check});
         let v = self
             .call(
                 Method::PUT,

@@ -190,7 +190,7 @@ async fn networks_and_nics_round_trip() {
         .await
         .expect("created");
     c.wait_job(
-        c.connect_network("snf-net-7", "default", "bridged", "prv0")
+        c.connect_network("snf-net-7", "default", "bridged", "prv0", false)
             .await
             .expect("submit"),
         wait,

@@ -13,8 +13,17 @@ use crate::store::{Network, Subnet};
 /// A private network with one IPv4 subnet, 10.9.0.0/24, in the store.
 pub(super) fn private_network(store: &Store) -> u64 {
     let id = store.generate_id().expect("id");
+    let network = network_record(id);
+    let mut batch = Batch::new();
+    batch.insert(&network);
+    store.commit(&batch).expect("network");
+    id
+}
+
+/// The record `private_network` stores, with id `id` (its subnet `id + 1`).
+pub(super) fn network_record(id: u64) -> Network {
     let now = Timestamp::now();
-    let network = Network {
+    Network {
         id,
         name: "priv".into(),
         user_id: Some("u".into()),
@@ -54,11 +63,7 @@ pub(super) fn private_network(store: &Store) -> u64 {
         updated: now,
         deleted: false,
         generation: 0,
-    };
-    let mut batch = Batch::new();
-    batch.insert(&network);
-    store.commit(&batch).expect("network");
-    id
+    }
 }
 
 /// Takes the server's lock and submits a NIC job for port `port_id`.
