@@ -80,12 +80,9 @@ impl DomainRef {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Scope {
-    Project { project: ProjectRef },
-    Other(serde_json::Map<String, Value>),
-}
+/// `auth.scope` as sent; judged by `project_scope` so that every malformed shape gets a 400
+/// naming the field (and only a well-formed domain or system scope the 501).
+type Scope = serde_json::Map<String, Value>;
 
 #[derive(Deserialize)]
 struct ProjectRef {
@@ -95,6 +92,52 @@ struct ProjectRef {
     name: Option<String>,
     #[serde(default)]
     domain: Option<DomainRef>,
+}
+
+/// The project a token request is scoped to, or a 400 naming what is malformed; scopes that
+/// are well formed but not to a project (domain, system) are 501.
+fn project_scope(scope: Scope) -> Result<ProjectScope, ApiError> {
+    let malformed = |what: &str| ApiError::bad_request(format!("Malformed request: {what}"));
+    let mut entries = scope.into_iter();
+    let (kind, value) = match (entries.next(), entries.next()) {
+        (None, _) => return Err(malformed("scope is empty")),
+        (Some(_), Some(_)) => return Err(malformed("scope names more than one target")),
+        (Some(entry), None) => entry,
+    };
+    match kind.as_str() {
+        "project" => {
+            if !value.is_object() {
+                return Err(malformed("scope.project must be an object"));
+            }
+            if value.get("domain").is_some_and(|d| !d.is_object()) {
+                return Err(malformed("scope.project.domain must be an object"));
+            }
+            let project: ProjectRef = serde_json::from_value(value)
+                .map_err(|e| malformed(&format!("scope.project: {e}")))?;
+            if project.id.is_none() && project.name.is_none() {
+                return Err(malformed("scope.project needs an id or a name"));
+            }
+            if project.name.is_some() && project.id.is_none() && project.domain.is_none() {
+                return Err(malformed("scope.project.name needs a domain"));
+            }
+            Ok(ProjectScope {
+                id: project.id,
+                name: project.name,
+                domain: project.domain.and_then(|d| d.label()),
+            })
+        }
+        "domain" | "system" | "OS-TRUST:trust" if value.is_object() => {
+            Err(ApiError(ServiceError::NotImplemented(format!(
+                "Scoping a token to '{kind}' is not supported; scope it to a project"
+            ))))
+        }
+        "domain" | "system" | "OS-TRUST:trust" => {
+            Err(malformed(&format!("scope.{kind} must be an object")))
+        }
+        other => Err(malformed(&format!(
+            "unknown scope '{other}': scope the token to a project"
+        ))),
+    }
 }
 
 #[derive(Deserialize)]
@@ -111,29 +154,7 @@ async fn issue(
     let auth = request.auth;
     let scope = match auth.scope {
         None => ProjectScope::default(),
-        Some(Scope::Project { project }) => {
-            if project.id.is_none() && project.name.is_none() {
-                return Err(ApiError::bad_request(
-                    "Malformed request: scope.project needs an id or a name",
-                ));
-            }
-            if project.name.is_some() && project.id.is_none() && project.domain.is_none() {
-                return Err(ApiError::bad_request(
-                    "Malformed request: scope.project.name needs a domain",
-                ));
-            }
-            ProjectScope {
-                id: project.id,
-                name: project.name,
-                domain: project.domain.and_then(|d| d.label()),
-            }
-        }
-        Some(Scope::Other(other)) => {
-            let kind = other.keys().next().cloned().unwrap_or_default();
-            return Err(ApiError(ServiceError::NotImplemented(format!(
-                "Scoping a token to '{kind}' is not supported; scope it to a project"
-            ))));
-        }
+        Some(scope) => project_scope(scope)?,
     };
     let issued = match auth.identity.methods.first().map(String::as_str) {
         Some("password") => {

@@ -36,6 +36,8 @@ pub async fn request_context(request: Request, next: Next) -> Response {
 
     if response.status() == StatusCode::METHOD_NOT_ALLOWED && !is_json(&response) {
         response = method_not_allowed(&response, &method, &path);
+    } else if is_bare_error(&response, &method) {
+        response = as_fault(response).await;
     }
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&request_id) {
@@ -65,6 +67,54 @@ fn is_json(response: &Response) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"))
+}
+
+/// An error that left a handler or an extractor without a fault body (axum's rejections of
+/// a path or query that does not parse, say): every 4xx and 5xx carries one (spec §1). HEAD
+/// answers have no body by definition, and 405s have their own rendering.
+fn is_bare_error(response: &Response, method: &Method) -> bool {
+    let status = response.status();
+    (status.is_client_error() || status.is_server_error())
+        && status != StatusCode::METHOD_NOT_ALLOWED
+        && *method != Method::HEAD
+        && !is_json(response)
+}
+
+/// The same status with a fault body; the original text becomes the message (axum's texts
+/// name the problem, e.g. "Cannot parse `abc` to a `u64`"), with a generic one for 5xx.
+async fn as_fault(response: Response) -> Response {
+    let status = response.status();
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let text = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let message = if text.is_empty() || status.is_server_error() {
+        status
+            .canonical_reason()
+            .unwrap_or("Request failed")
+            .to_string()
+    } else {
+        text
+    };
+    let error = match status {
+        StatusCode::UNAUTHORIZED => ServiceError::Unauthorized(message),
+        StatusCode::FORBIDDEN => ServiceError::Forbidden(message),
+        StatusCode::NOT_FOUND => ServiceError::ItemNotFound(message),
+        StatusCode::CONFLICT => ServiceError::Conflict(message),
+        StatusCode::PAYLOAD_TOO_LARGE => ServiceError::OverLimit(message),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ServiceError::BadMediaType(message),
+        StatusCode::NOT_IMPLEMENTED => ServiceError::NotImplemented(message),
+        StatusCode::SERVICE_UNAVAILABLE => ServiceError::ServiceUnavailable(message),
+        s if s.is_server_error() => ServiceError::Internal { internal: message },
+        _ => ServiceError::BadRequest(message),
+    };
+    let mut fault = ApiError(error).into_response();
+    *fault.status_mut() = status;
+    if let Some(allow) = allow {
+        fault.headers_mut().insert(header::ALLOW, allow);
+    }
+    fault
 }
 
 fn method_not_allowed(original: &Response, method: &Method, path: &str) -> Response {

@@ -360,3 +360,54 @@ async fn user_catalogs_maps_ids_and_names() {
     .await
     .fault(401, "unauthorized");
 }
+
+/// A scope that is not well formed is a 400 naming the field; only a well-formed domain or
+/// system scope is the 501 (not supported here).
+#[tokio::test]
+async fn malformed_scopes_are_bad_requests_naming_the_field() {
+    let ctx = TestContext::new().await;
+    let with_scope = |scope: serde_json::Value| {
+        json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "name": "demo", "password": "demo", "domain": {"name": "Default"}}}}, "scope": scope}})
+    };
+    for (scope, field) in [
+        (json!({"project": "demo"}), "scope.project"),
+        (json!({"project": 7}), "scope.project"),
+        (json!({"project": false}), "scope.project"),
+        (json!({"project": [["demo"]]}), "scope.project"),
+        (
+            json!({"project": {"name": "demo", "domain": "Default"}}),
+            "scope.project.domain",
+        ),
+        (json!({"project": {"id": 7}}), "scope.project"),
+        (json!({}), "scope"),
+        (json!({"domain": "Default"}), "scope.domain"),
+    ] {
+        let r = ctx
+            .request(
+                Method::POST,
+                "/identity/v3/auth/tokens",
+                None,
+                Some(with_scope(scope.clone())),
+            )
+            .await;
+        let m = r.fault(400, "badRequest");
+        assert!(m.contains(field), "{scope}: {m}");
+    }
+    for scope in [
+        json!({"domain": {"name": "Default"}}),
+        json!({"system": {"all": true}}),
+    ] {
+        ctx.request(
+            Method::POST,
+            "/identity/v3/auth/tokens",
+            None,
+            Some(with_scope(scope)),
+        )
+        .await
+        .fault(501, "notImplemented");
+    }
+    let ok = ctx.login("demo", "demo", Some("demo")).await;
+    assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.text);
+    ctx.shutdown().await;
+}

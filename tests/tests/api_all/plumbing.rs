@@ -197,3 +197,29 @@ async fn json_content_type_with_charset_is_accepted() {
     .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
 }
+
+/// Every 4xx carries a fault body, even when no handler ran: a path id that is not UTF-8 or
+/// not a number, a query that does not parse.
+#[tokio::test]
+async fn extractor_rejections_are_faults() {
+    let ctx = TestContext::new().await;
+    let token = ctx.demo_token().await;
+    for path in [
+        "/compute/v2.0/servers/%ff",
+        "/compute/v2.0/servers/%ff/metadata",
+        "/network/v2.0/networks/%ff",
+        "/volume/v2.0/volumes/%ff",
+        "/compute/v2.0/servers/1/tags/%ff%fe",
+    ] {
+        let m = ctx.get(path, Some(&token)).await.fault(400, "badRequest");
+        assert!(m.contains("UTF-8"), "{path}: {m}");
+    }
+    for path in ["/networks/abc", "/pools/abc"] {
+        let m = ctx
+            .admin(reqwest::Method::GET, path, None)
+            .await
+            .fault(400, "badRequest");
+        assert!(m.contains("abc"), "{path}: {m}");
+    }
+    ctx.shutdown().await;
+}
