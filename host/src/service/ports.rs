@@ -5,6 +5,7 @@
 //! Planning checks access and picks floating IPs; the `server.create` job takes the addresses
 //! (`jobs::NicPlan`), so a plan that raced another request fails there with a 409, never twice.
 
+use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
 use super::networks::{network_visible, parse_id};
@@ -36,8 +37,8 @@ pub struct NewPort {
     pub fixed_ip: Option<String>,
 }
 
-/// Whether `caller` sees `p` (ports are their owner's).
-pub fn port_visible(caller: &Credentials, p: &Port) -> bool {
+/// Whether `p` is `caller`'s own.
+fn own_port(caller: &Credentials, p: &Port) -> bool {
     p.user_id == caller.user_id
 }
 
@@ -74,8 +75,52 @@ impl Services {
     /// Ports `caller` owns.
     pub fn ports_for(&self, caller: &Credentials) -> Result<Vec<Port>, ServiceError> {
         let mut all = self.store().port_list()?;
-        all.retain(|p| port_visible(caller, p));
+        let servers: BTreeSet<u64> = self
+            .store()
+            .server_list(Deleted::Exclude)?
+            .iter()
+            .filter(|s| super::servers::visible(caller, s))
+            .map(|s| s.id)
+            .collect();
+        let private_networks: BTreeSet<u64> = self
+            .store()
+            .network_list(Deleted::Exclude)?
+            .iter()
+            .filter(|n| !n.public && network_visible(caller, n))
+            .map(|n| n.id)
+            .collect();
+        let floating_ips: BTreeSet<u64> = self
+            .floating_ips_for(caller)?
+            .iter()
+            .map(|f| f.id)
+            .collect();
+        all.retain(|p| {
+            own_port(caller, p)
+                || p.device_id.is_some_and(|s| servers.contains(&s))
+                || private_networks.contains(&p.network_id)
+                || p.floating_ip_id.is_some_and(|f| floating_ips.contains(&f))
+        });
         Ok(all)
+    }
+
+    /// Whether `caller` sees port `p` (spec §1 policy, checklist A10): their own, and the ports
+    /// of servers, private networks and floating IPs they see.
+    fn port_visible(&self, caller: &Credentials, p: &Port) -> bool {
+        if caller.is_admin || own_port(caller, p) {
+            return true;
+        }
+        let store = self.store();
+        p.device_id
+            .and_then(|s| store.server_get(s).ok())
+            .is_some_and(|s| !s.deleted && super::servers::visible(caller, &s))
+            || store
+                .network_get(p.network_id)
+                .is_ok_and(|n| !n.deleted && !n.public && network_visible(caller, &n))
+            || p.floating_ip_id
+                .and_then(|f| store.floating_ip_get(f).ok())
+                .is_some_and(|f| {
+                    !f.deleted && caller.can_see(&f.user_id, &f.project_id, f.shared_to_project)
+                })
     }
 
     /// Every port (operators).
@@ -104,7 +149,7 @@ impl Services {
     pub fn port_for(&self, caller: &Credentials, id: &str) -> Result<Port, ServiceError> {
         let id = parse_id("port", id)?;
         match self.store().port_get(id) {
-            Ok(p) if port_visible(caller, &p) || caller.is_admin => Ok(p),
+            Ok(p) if self.port_visible(caller, &p) => Ok(p),
             _ => Err(ServiceError::ItemNotFound(format!("Port {id} not found."))),
         }
     }

@@ -568,3 +568,111 @@ async fn operators_create_public_networks_on_every_backend_and_remove_them() {
         .await;
     assert_eq!(g.status, StatusCode::NOT_FOUND, "{}", g.text);
 }
+
+/// Synnefo's port visibility (spec §1 policy, checklist A10): a user sees their own ports and
+/// those of the servers, private networks and floating IPs they see (shared with their
+/// project), in the listing and one by one.
+#[tokio::test]
+async fn ports_are_visible_through_what_holds_them() {
+    let ctx = TestContext::with_config(|c| c.compute.shared_resources = true).await;
+    let token = ctx.demo_token().await;
+    ctx.create_user("peer", "peer-password", "demo", false)
+        .await;
+    let peer = ctx.token("peer", "peer-password", "demo").await;
+    let share = |path: String, shared: bool| {
+        let (ctx, token) = (&ctx, &token);
+        async move {
+            let r = post(
+                ctx,
+                token,
+                &path,
+                json!({"reassign": {"project": "demo", "shared_to_project": shared}}),
+            )
+            .await;
+            assert!(r.status.is_success(), "{path}: {}", r.text);
+        }
+    };
+    let sees = |port: String| {
+        let (ctx, peer) = (&ctx, &peer);
+        async move {
+            let listed = ctx.get("/network/v2.0/ports", Some(peer)).await;
+            let in_list = listed.text.contains(&format!("\"id\":\"{port}\""));
+            let one = ctx
+                .get(&format!("/network/v2.0/ports/{port}"), Some(peer))
+                .await;
+            assert_eq!(in_list, one.status == StatusCode::OK, "{}", one.text);
+            in_list
+        }
+    };
+
+    // A port on a private network: seen once the network is shared.
+    let (net, _) = private_network(&ctx, &token, "10.88.0.0/24").await;
+    let r = post(
+        &ctx,
+        &token,
+        "/network/v2.0/ports",
+        json!({"port": {"network_id": net}}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let loose = r.body["port"]["id"].as_str().expect("id").to_string();
+    assert!(!sees(loose.clone()).await);
+    share(format!("/network/v2.0/networks/{net}/action"), true).await;
+    assert!(sees(loose.clone()).await);
+    share(format!("/network/v2.0/networks/{net}/action"), false).await;
+    assert!(!sees(loose.clone()).await);
+
+    // A port holding a floating IP: seen once the floating IP is shared.
+    let public = public_network(&ctx, &token).await;
+    let r = post(
+        &ctx,
+        &token,
+        "/network/v2.0/floatingips",
+        json!({"floatingip": {}}),
+    )
+    .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    let fip = r.body["floatingip"]["id"].as_str().expect("id").to_string();
+    let address = r.body["floatingip"]["floating_ip_address"]
+        .as_str()
+        .expect("address")
+        .to_string();
+    let r = post(
+        &ctx,
+        &token,
+        "/network/v2.0/ports",
+        json!({"port": {"network_id": public, "fixed_ips": [{"ip_address": address}]}}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let held = r.body["port"]["id"].as_str().expect("id").to_string();
+    assert!(!sees(held.clone()).await);
+    share(format!("/network/v2.0/floatingips/{fip}/action"), true).await;
+    assert!(sees(held.clone()).await);
+
+    // A server's port: seen once the server is shared.
+    let image = ctx.demo_image(&token).await;
+    let flavor = flavor_id(&ctx, &token, FLAVOR_SMALL).await;
+    let r = create(
+        &ctx,
+        &token,
+        json!({"name": "s", "imageRef": image, "flavorRef": flavor, "networks": [{"uuid": net}]}),
+    )
+    .await;
+    let server = r.body["server"]["id"].as_str().expect("id").to_string();
+    ctx.wait_server(&token, &server, "ACTIVE").await;
+    let ports = ctx
+        .get(
+            &format!("/network/v2.0/ports?device_id={server}"),
+            Some(&token),
+        )
+        .await;
+    let nic = ports.body["ports"][0]["id"]
+        .as_str()
+        .expect("nic")
+        .to_string();
+    assert!(!sees(nic.clone()).await);
+    share(format!("/compute/v2.0/servers/{server}/action"), true).await;
+    assert!(sees(nic.clone()).await);
+    ctx.shutdown().await;
+}
