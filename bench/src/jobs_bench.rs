@@ -99,6 +99,8 @@ async fn submit(w: &World) -> u64 {
         nics: vec![],
         helper: false,
         extra_volumes: vec![],
+        tags: vec![],
+        shared_to_project: false,
     };
     w.engine
         .submit(

@@ -342,6 +342,8 @@ async fn server_jobs_against_real_ganeti() {
         nics: vec![],
         helper: false,
         extra_volumes: vec![],
+        tags: vec![],
+        shared_to_project: false,
     };
     engine
         .submit(

@@ -178,7 +178,7 @@ pub(super) fn neutron_filter(docs: Vec<Value>, pairs: &[(String, String)]) -> Ve
 
 /// `{"reassign": {"project": P, "shared_to_project"?: bool}}` of networks and floating IPs.
 pub(super) fn reassign_args(body: &Value) -> Result<(String, Option<bool>), ApiError> {
-    let obj = body_object(body, "reassign")?;
+    let obj = body_object(body, "reassign", &["project", "shared_to_project"])?;
     let project = opt_str(obj, "project")?.ok_or_else(|| {
         ApiError::bad_request("Malformed request: 'reassign.project' is required")
     })?;
@@ -186,13 +186,34 @@ pub(super) fn reassign_args(body: &Value) -> Result<(String, Option<bool>), ApiE
 }
 
 /// The object under `key`, or a 400 naming it.
+/// The `{"<key>": {...}}` object of a request body, whose attributes must all be among
+/// `used` (what the handler reads): any other is refused with a 400 naming it rather than
+/// dropped. Null values, and the Neutron attributes clients send with the value this cloud
+/// has anyway (`admin_state_up: true`, `shared: false`, `port_security_enabled: true`,
+/// `multiattach: false`, a keypair's `type: ssh`), are accepted.
 pub(super) fn body_object<'a>(
     body: &'a Value,
     key: &str,
+    used: &[&str],
 ) -> Result<&'a serde_json::Map<String, Value>, ApiError> {
-    body.get(key)
-        .and_then(Value::as_object)
-        .ok_or_else(|| ApiError::bad_request(format!("Malformed request: missing '{key}' object")))
+    let obj = body.get(key).and_then(Value::as_object).ok_or_else(|| {
+        ApiError::bad_request(format!("Malformed request: missing '{key}' object"))
+    })?;
+    for (attribute, value) in obj {
+        let as_here = match attribute.as_str() {
+            "admin_state_up" | "port_security_enabled" => value == true,
+            "shared" | "multiattach" => value == false,
+            // Nova's keypair type: SSH keys are the only kind.
+            "type" => key == "keypair" && value == "ssh",
+            _ => false,
+        };
+        if !(value.is_null() || as_here || used.contains(&attribute.as_str())) {
+            return Err(ApiError::bad_request(format!(
+                "Unsupported {key} attribute '{attribute}'"
+            )));
+        }
+    }
+    Ok(obj)
 }
 
 /// An optional string field (400 if present and not a string).
@@ -229,7 +250,11 @@ async fn create(
     Caller(caller): Caller,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    let obj = body_object(&body, "network")?;
+    let obj = body_object(
+        &body,
+        "network",
+        &["name", "type", "project", "shared_to_project"],
+    )?;
     // Synnefo requires `type`; Neutron clients (`openstack network create`) send none, so it
     // defaults to the first flavor users may create.
     let flavor = match opt_str(obj, "type")? {
@@ -273,7 +298,7 @@ async fn rename(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let obj = body_object(&body, "network")?;
+    let obj = body_object(&body, "network", &["name"])?;
     let name = opt_str(obj, "name")?
         .ok_or_else(|| ApiError::bad_request("Malformed request: 'network.name' is required"))?;
     let n = state.services.network_rename(&caller, &id, &name)?;
@@ -334,7 +359,22 @@ async fn subnet_create(
     Caller(caller): Caller,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    let req = parse_subnet(body_object(&body, "subnet")?)?;
+    let req = parse_subnet(body_object(
+        &body,
+        "subnet",
+        &[
+            "network_id",
+            "cidr",
+            "name",
+            "ip_version",
+            "gateway_ip",
+            "enable_dhcp",
+            "enable_slaac",
+            "dns_nameservers",
+            "host_routes",
+            "allocation_pools",
+        ],
+    )?)?;
     let (n, s) = state.services.subnet_create(&caller, &req)?;
     Ok((
         StatusCode::CREATED,
@@ -441,7 +481,7 @@ async fn subnet_rename(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let obj = body_object(&body, "subnet")?;
+    let obj = body_object(&body, "subnet", &["name"])?;
     if obj.len() != 1 || !obj.contains_key("name") {
         return Err(ApiError::bad_request(
             "Only the name of a subnet can be updated: send {\"subnet\": {\"name\": ...}}",

@@ -100,7 +100,11 @@ async fn port_create(
     Caller(caller): Caller,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    let obj = body_object(&body, "port")?;
+    let obj = body_object(
+        &body,
+        "port",
+        &["network_id", "device_id", "fixed_ips", "name"],
+    )?;
     let network_id = opt_str(obj, "network_id")?
         .ok_or_else(|| ApiError::bad_request("Malformed request: 'network_id' is required"))?;
     let device_id = opt_str(obj, "device_id")?.filter(|d| !d.is_empty());
@@ -163,7 +167,7 @@ async fn port_update(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let obj = body_object(&body, "port")?;
+    let obj = body_object(&body, "port", &["name", "security_groups"])?;
     if let Some(groups) = obj.get("security_groups").and_then(Value::as_array)
         && let Some(g) = groups.first()
     {
@@ -225,7 +229,16 @@ async fn fip_create(
     Caller(caller): Caller,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let obj = body_object(&body, "floatingip")?;
+    let obj = body_object(
+        &body,
+        "floatingip",
+        &[
+            "floating_network_id",
+            "floating_ip_address",
+            "project",
+            "shared_to_project",
+        ],
+    )?;
     let req = NewFloatingIp {
         network_id: opt_str(obj, "floating_network_id")?,
         address: opt_str(obj, "floating_ip_address")?,
@@ -254,7 +267,7 @@ async fn fip_put(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let obj = body_object(&body, "floatingip")?;
+    let obj = body_object(&body, "floatingip", &["port_id"])?;
     let port = match obj.get("port_id") {
         None => {
             return Err(ApiError::bad_request(

@@ -272,7 +272,26 @@ async fn create(
     Caller(caller): Caller,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    let obj = body_object(&body, "volume")?;
+    let obj = body_object(
+        &body,
+        "volume",
+        &[
+            "display_name",
+            "name",
+            "size",
+            "volume_type",
+            "display_description",
+            "description",
+            "metadata",
+            "source_volid",
+            "snapshot_id",
+            "imageRef",
+            "image_id",
+            "server_id",
+            "project",
+            "shared_to_project",
+        ],
+    )?;
     let name = either(obj, "display_name", "name")?
         .ok_or_else(|| ApiError::bad_request("Malformed request: 'display_name' is required"))?;
     let req = NewVolume {
@@ -311,7 +330,17 @@ async fn update(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let obj = body_object(&body, "volume")?;
+    let obj = body_object(
+        &body,
+        "volume",
+        &[
+            "display_name",
+            "name",
+            "display_description",
+            "description",
+            "delete_on_termination",
+        ],
+    )?;
     let v = state.services.volume_update(
         &caller,
         &id,
@@ -534,7 +563,7 @@ async fn attach(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    let obj = body_object(&body, "volumeAttachment")?;
+    let obj = body_object(&body, "volumeAttachment", &["volumeId"])?;
     let volume = opt_str(obj, "volumeId")?.ok_or_else(|| {
         ApiError::bad_request("Malformed request: 'volumeAttachment.volumeId' is required")
     })?;

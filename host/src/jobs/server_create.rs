@@ -54,6 +54,12 @@ pub struct ServerCreateParams {
     /// New volumes besides the root one (`block_device_mapping_v2`), disks 1, 2, ...
     #[serde(default)]
     pub extra_volumes: Vec<ExtraVolume>,
+    /// User tags given at create (without the `cyclades:user:` namespace).
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Shared with the members of its project from the start.
+    #[serde(default)]
+    pub shared_to_project: bool,
 }
 
 /// A volume created with its server, after the root volume.
@@ -345,7 +351,11 @@ fn create_records(cx: &StepCx) -> StepFuture<'_> {
             image_id: p.image_id,
             key_names: p.key_names,
             metadata: p.metadata,
-            tags: BTreeMap::new(),
+            tags: p
+                .tags
+                .iter()
+                .map(|t| (t.clone(), "ACTIVE".to_string()))
+                .collect(),
             backend_id: Some(backend_of(cx)?),
             operstate: "BUILD".into(),
             action: "CREATE".into(),
@@ -360,7 +370,7 @@ fn create_records(cx: &StepCx) -> StepFuture<'_> {
             diagnostics: Vec::new(),
             rescue: false,
             rescue_image_id: None,
-            shared_to_project: false,
+            shared_to_project: p.shared_to_project,
             helper: p.helper,
             created: now,
             updated: now,
@@ -526,7 +536,11 @@ fn create_body(cx: &StepCx, p: &ServerCreateParams) -> Result<Value, StepError> 
         "name_check": false,
         "wait_for_sync": false,
         "opportunistic_locking": cx.env.config.backends.opportunistic_locking,
-        "tags": [],
+        "tags": p
+            .tags
+            .iter()
+            .map(|t| crate::backend::rapi::tag_to_ganeti(&format!("{}{t}", crate::backend::rapi::USER_TAG_PREFIX)))
+            .collect::<Vec<_>>(),
     });
     if backend.hypervisor == "kvm" {
         body["hvparams"] = json!({"serial_console": false});

@@ -187,6 +187,8 @@ impl World {
             nics: vec![],
             helper: false,
             extra_volumes: vec![],
+            tags: vec![],
+            shared_to_project: false,
         })
         .expect("params")
     }

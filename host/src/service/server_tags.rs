@@ -24,6 +24,24 @@ fn check_tag(tag: &str) -> Result<(), ServiceError> {
     Ok(())
 }
 
+/// A tag list as a request gives it (a replacement, or a create's `tags`): each tag valid,
+/// duplicates dropped, at most `MAX_TAGS`.
+pub(super) fn checked_tags(tags: &[String]) -> Result<Vec<String>, ServiceError> {
+    let mut wanted: Vec<String> = Vec::new();
+    for t in tags {
+        check_tag(t)?;
+        if !wanted.contains(t) {
+            wanted.push(t.clone());
+        }
+    }
+    if wanted.len() > MAX_TAGS {
+        return Err(ServiceError::BadRequest(format!(
+            "A server cannot have more than {MAX_TAGS} tags"
+        )));
+    }
+    Ok(wanted)
+}
+
 impl Services {
     /// Adds and removes tags on the server's instance, then records the result.
     async fn retag(
@@ -94,18 +112,7 @@ impl Services {
         id: &str,
         tags: &[String],
     ) -> Result<BTreeMap<String, String>, ServiceError> {
-        let mut wanted: Vec<String> = Vec::new();
-        for t in tags {
-            check_tag(t)?;
-            if !wanted.contains(t) {
-                wanted.push(t.clone());
-            }
-        }
-        if wanted.len() > MAX_TAGS {
-            return Err(ServiceError::BadRequest(format!(
-                "A server cannot have more than {MAX_TAGS} tags"
-            )));
-        }
+        let wanted = checked_tags(tags)?;
         let current = self.server_for_change(caller, id)?.tags;
         let add: Vec<String> = wanted
             .iter()

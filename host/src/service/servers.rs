@@ -45,6 +45,10 @@ pub struct NewServer {
     pub root_size_gb: Option<u64>,
     /// Volumes besides the root one, from `block_device_mapping_v2`, in order.
     pub volumes: Vec<super::volumes::RequestedVolume>,
+    /// User tags (spec §2.3: at most 50, each as `PUT /tags/<tag>` allows).
+    pub tags: Vec<String>,
+    /// Shared with the project's members (`[compute] shared_resources`).
+    pub shared_to_project: bool,
 }
 
 /// A created server and its admin password (shown once).
@@ -247,6 +251,12 @@ impl Services {
             ));
         }
         check_metadata(&req.metadata)?;
+        let tags = super::server_tags::checked_tags(&req.tags)?;
+        if req.shared_to_project && !self.config().compute.shared_resources {
+            return Err(ServiceError::Forbidden(
+                "Sharing resources with a project is not enabled on this cloud".into(),
+            ));
+        }
         if req.personality.len() > MAX_PERSONALITY {
             return Err(ServiceError::OverLimit(format!(
                 "Maximum number of personality files exceeded ({MAX_PERSONALITY})"
@@ -386,6 +396,8 @@ impl Services {
             nics,
             helper: req.helper,
             extra_volumes,
+            tags,
+            shared_to_project: req.shared_to_project,
         };
         let handle = self
             .jobs()

@@ -223,3 +223,67 @@ async fn extractor_rejections_are_faults() {
     }
     ctx.shutdown().await;
 }
+
+/// An attribute a request body carries is used or refused with a 400 naming it, never dropped
+/// (the Neutron attributes clients send with this cloud's own values pass).
+#[tokio::test]
+async fn request_bodies_refuse_attributes_they_would_drop() {
+    let ctx = TestContext::new().await;
+    let token = ctx.demo_token().await;
+    let post = |path: &'static str, body: serde_json::Value| {
+        let (ctx, token) = (&ctx, &token);
+        async move {
+            ctx.request(reqwest::Method::POST, path, Some(token), Some(body))
+                .await
+        }
+    };
+    for (path, body, attribute) in [
+        (
+            "/network/v2.0/networks",
+            json!({"network": {"name": "n", "mtu": 9000}}),
+            "mtu",
+        ),
+        (
+            "/network/v2.0/subnets",
+            json!({"subnet": {"network_id": "1", "cidr": "10.0.0.0/24", "ip_version": 4, "segment_id": "s"}}),
+            "segment_id",
+        ),
+        (
+            "/network/v2.0/ports",
+            json!({"port": {"network_id": "1", "mac_address": "aa:bb:cc:dd:ee:ff"}}),
+            "mac_address",
+        ),
+        (
+            "/network/v2.0/floatingips",
+            json!({"floatingip": {"dns_name": "x"}}),
+            "dns_name",
+        ),
+        (
+            "/volume/v2.0/volumes",
+            json!({"volume": {"size": 1, "display_name": "v", "encrypted": true}}),
+            "encrypted",
+        ),
+        (
+            "/compute/v2.0/os-keypairs",
+            json!({"keypair": {"name": "k", "type": "x509"}}),
+            "type",
+        ),
+    ] {
+        let m = post(path, body).await.fault(400, "badRequest");
+        assert!(m.contains(&format!("'{attribute}'")), "{path}: {m}");
+    }
+    // What clients send by default is accepted.
+    let r = post(
+        "/network/v2.0/networks",
+        json!({"network": {"name": "n", "admin_state_up": true, "shared": false, "description": null}}),
+    )
+    .await;
+    assert_eq!(r.status, reqwest::StatusCode::CREATED, "{}", r.text);
+    let r = post(
+        "/compute/v2.0/os-keypairs",
+        json!({"keypair": {"name": "k", "type": "ssh"}}),
+    )
+    .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    ctx.shutdown().await;
+}
