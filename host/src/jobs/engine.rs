@@ -122,6 +122,19 @@ impl JobEngine {
         }
     }
 
+    /// Resolves once the test crash hook has fired (never in production): a step that waits
+    /// (a destroy queued behind another job) stops then, as it would with the process.
+    async fn halted(&self) {
+        loop {
+            let limit = self.inner.crash_after.lock().ok().and_then(|c| *c);
+            match limit {
+                None => std::future::pending::<()>().await,
+                Some(limit) if self.inner.log_writes.load(Ordering::SeqCst) >= limit => return,
+                Some(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    }
+
     /// Test hook: see `TestHooks`.
     #[doc(hidden)]
     pub fn set_test_hooks(&self, hooks: TestHooks) {
@@ -500,7 +513,11 @@ impl JobEngine {
                 job: job.clone(),
                 outputs: outputs.clone(),
             };
-            match f(&cx).await {
+            let outcome = tokio::select! {
+                outcome = f(&cx) => outcome,
+                () = self.halted() => Err(StepError::internal("the engine stopped (test crash hook)")),
+            };
+            match outcome {
                 Ok(done) => return Ok(done),
                 Err(e) if e.retryable && attempt < settings.retry_attempts => {
                     tracing::info!(job = job.id, step = step.name, attempt, error = %e.fault.message, "transient step failure; retrying");

@@ -372,6 +372,7 @@ fn create_records(cx: &StepCx) -> StepFuture<'_> {
             rescue_image_id: None,
             shared_to_project: p.shared_to_project,
             helper: p.helper,
+            destroy_job: None,
             created: now,
             updated: now,
             deleted: false,

@@ -36,6 +36,15 @@ const MIB: i64 = 1024 * 1024;
 pub static SERVER_DESTROY: JobKind = JobKind {
     name: "server.destroy",
     steps: &[
+        // A destroy submitted behind another job waits for it and takes the lock (rule 5:
+        // re-running it is harmless; it holds nothing until it commits the lock).
+        StepDef {
+            name: "take_lock",
+            run: take_lock,
+            undo: None,
+            remote: false,
+            checkpoint: false,
+        },
         // Volumes with `delete_on_termination` false outlive their server: detached first
         // (Ganeti 3.0 `detach`), attached back if the destroy fails before the removal (rule 5).
         StepDef {
@@ -176,6 +185,9 @@ pub(super) fn release_lock(cx: &StepCx) -> StepFuture<'_> {
             after.active_job = None;
             after.task = None;
         }
+        if after.destroy_job == Some(cx.job.id) {
+            after.destroy_job = None;
+        }
         let reason = cx
             .job
             .fault
@@ -212,6 +224,35 @@ pub(super) fn record_ganeti_job(before: &Server, job: Option<u64>, opcode: &str)
 }
 
 // ----- destroy -----
+
+/// How often a queued destroy looks whether the job ahead of it is done.
+const LOCK_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Synnefo exempts DESTROY from the task lock (spec §9.2): a destroy submitted while another
+/// job holds the lock (`Server::destroy_job`) outlasts it, waiting here until that job has
+/// finished (succeeded or undone) and then holding the lock itself, so the two never act on
+/// the instance at once. A destroy submitted with the lock passes straight through.
+fn take_lock(cx: &StepCx) -> StepFuture<'_> {
+    Box::pin(async move {
+        loop {
+            let (_, before) = server(cx)?;
+            if before.active_job == Some(cx.job.id) {
+                return Ok(StepDone::default());
+            }
+            if before.task.is_none() {
+                let mut after = before.clone();
+                after.task = Some("DESTROY".into());
+                after.active_job = Some(cx.job.id);
+                after.action = "DESTROY".into();
+                after.destroy_job = None;
+                let mut batch = Batch::new();
+                batch.update_server(&before, &after);
+                return Ok(StepDone::with_batch(Value::Null, batch));
+            }
+            tokio::time::sleep(LOCK_POLL).await;
+        }
+    })
+}
 
 fn ganeti_remove(cx: &StepCx) -> StepFuture<'_> {
     Box::pin(async move {

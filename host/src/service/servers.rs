@@ -450,15 +450,38 @@ impl Services {
         extra: Batch,
     ) -> Result<u64, ServiceError> {
         check_changeable(caller, &server)?;
-        if let Some(task) = &server.task {
-            return Err(if task == "BUILD" {
-                ServiceError::BuildInProgress("Server is being built.".into())
+        // The task lock (spec §9.2, checklist C50): one pending action at a time, DESTROY
+        // exempt. A second DELETE answers the destroy already under way.
+        let pending_destroy = server.destroy_job.or_else(|| {
+            server
+                .active_job
+                .filter(|_| server.task.as_deref() == Some("DESTROY"))
+        });
+        if let Some(job) = pending_destroy {
+            return if action == "DESTROY" {
+                Ok(job)
             } else {
-                ServiceError::Conflict(format!(
-                    "Cannot perform {action} while there is a pending {task}"
-                ))
-            });
+                Err(ServiceError::BadRequest(format!(
+                    "Cannot perform {action} while there is a pending DESTROY"
+                )))
+            };
         }
+        // A destroy behind another job: queued, it takes the lock once that job is done. Only
+        // a create that has not reached Ganeti yet has nothing to destroy (Synnefo: 409).
+        let queued = match server.task.as_deref() {
+            None => false,
+            Some("BUILD") if action != "DESTROY" || server.backend_job_id.is_none() => {
+                return Err(ServiceError::BuildInProgress(
+                    "Server is being built.".into(),
+                ));
+            }
+            Some(_) if action == "DESTROY" => true,
+            Some(task) => {
+                return Err(ServiceError::BadRequest(format!(
+                    "Cannot perform {action} while there is a pending {task}"
+                )));
+            }
+        };
         if action != "DESTROY" {
             let state_ok = match (action, server.operstate.as_str()) {
                 (_, "ERROR") => {
@@ -489,9 +512,13 @@ impl Services {
         }
         let job_id = self.store().generate_id()?;
         let mut locked = server.clone();
-        locked.task = Some(action.to_string());
-        locked.active_job = Some(job_id);
-        locked.action = action.to_string();
+        if queued {
+            locked.destroy_job = Some(job_id);
+        } else {
+            locked.task = Some(action.to_string());
+            locked.active_job = Some(job_id);
+            locked.action = action.to_string();
+        }
         let mut lock = extra;
         lock.update_server(&server, &locked);
         let handle = match self
@@ -514,6 +541,10 @@ impl Services {
             }
             Err(e) => return Err(e.into()),
         };
+        if queued {
+            // Its checkpoint comes after the job ahead of it: the request does not wait.
+            return Ok(job_id);
+        }
         match handle.wait().await {
             Checkpoint::Reached | Checkpoint::Interrupted => Ok(job_id),
             Checkpoint::Failed(fault) => Err(fault_error(fault)),

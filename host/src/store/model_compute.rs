@@ -139,6 +139,11 @@ pub struct Server {
     /// detached volume attaches it here first, as Ganeti only removes disks of instances.
     #[serde(default)]
     pub helper: bool,
+    /// A `server.destroy` submitted while another job held the task lock (DESTROY is exempt
+    /// from it, spec §9.2): it takes the lock once that job is done. Until then no other
+    /// action may start.
+    #[serde(default)]
+    pub destroy_job: Option<u64>,
     pub created: Timestamp,
     pub updated: Timestamp,
     pub deleted: bool,

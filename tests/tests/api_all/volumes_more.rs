@@ -382,7 +382,7 @@ async fn volumes_created_on_servers_and_removed_with_them() {
     no_resource_drift(&ctx).await;
 
     // The task lock: a volume for a server busy rebooting (its Ganeti job held 3 s) is refused
-    // with 409, and nothing of it is recorded.
+    // with 400 (spec §9.2), and nothing of it is recorded.
     ctx.sim_faults(json!({"slow_next": {"OP_INSTANCE_REBOOT": 3.0}}))
         .await;
     let r = ctx
@@ -395,7 +395,8 @@ async fn volumes_created_on_servers_and_removed_with_them() {
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
     let r = on_server(&ctx, &token, "busy", 1, &server).await;
-    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    // Spec §9.2: a pending action other than BUILD is a 400.
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
     assert!(r.text.contains("pending REBOOT"), "{}", r.text);
     let listed = call(&ctx, &token, Method::GET, "/volumes", None).await;
     assert!(!listed.text.contains("\"busy\""), "{}", listed.text);
