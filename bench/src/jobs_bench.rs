@@ -70,6 +70,7 @@ async fn world(latency: Latency, plugins: Arc<PluginHost>) -> World {
         sealer,
         config: Arc::new(config),
         settings: JobSettings::default(),
+        rapi_pool: Default::default(),
     });
     World {
         _dir: dir,

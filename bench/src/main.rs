@@ -339,6 +339,7 @@ fn load_times() {
 
 mod compute_bench;
 mod jobs_bench;
+mod rapi_bench;
 mod store_bench;
 
 fn main() {
@@ -375,6 +376,10 @@ fn main() {
         }
         println!("mean {}", us(t.elapsed() / n));
         return;
+    }
+    if only == "all" || only == "rapi" {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(rapi_bench::run());
     }
     if only == "all" || only == "store" {
         store_bench::run();

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::StepError;
-use crate::backend::rapi::{BackendError, RapiClient, RapiConfig};
+use crate::backend::rapi::{BackendError, RapiClient, RapiConfig, RapiPool};
 use crate::config::Config;
 use crate::plugins::PluginHost;
 use crate::secrets::Sealer;
@@ -42,6 +42,8 @@ pub struct JobEnv {
     pub sealer: Sealer,
     pub config: Arc<Config>,
     pub settings: JobSettings,
+    /// One RAPI client per backend, shared by every step (and the services).
+    pub rapi_pool: Arc<RapiPool>,
 }
 
 /// A RAPI client for a registered backend (its password unsealed in memory only).
@@ -67,10 +69,39 @@ pub fn rapi_client(
     })
 }
 
+/// What a backend's client is built from: a change of any of it builds a new client. The
+/// sealed password stands for the password (a new password is sealed anew).
+fn client_fingerprint(b: &Backend, timeout: Duration) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (
+        &b.scheme,
+        &b.clustername,
+        b.port,
+        &b.username,
+        &b.password_sealed,
+        b.insecure,
+        b.offline,
+        timeout,
+    )
+        .hash(&mut h);
+    h.finish()
+}
+
 impl JobEnv {
-    /// The RAPI client of backend `id` (re-read, so credential changes apply).
+    /// The RAPI client of backend `id`: the pooled one, rebuilt when the backend's record says
+    /// its credentials or address changed (re-read on every call, so changes apply at once).
     pub fn rapi(&self, backend_id: u64) -> Result<RapiClient, StepError> {
         let b = self.store.backend_get(backend_id)?;
-        Ok(rapi_client(&b, &self.sealer, self.settings.rapi_timeout)?)
+        Ok(self.rapi_for(&b)?)
+    }
+
+    /// `rapi` for a backend record already read.
+    pub fn rapi_for(&self, b: &Backend) -> Result<RapiClient, BackendError> {
+        let timeout = self.settings.rapi_timeout;
+        self.rapi_pool
+            .client(b.id, client_fingerprint(b, timeout), || {
+                rapi_client(b, &self.sealer, timeout)
+            })
     }
 }

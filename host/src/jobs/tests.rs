@@ -105,6 +105,7 @@ fn engine(store: &Store) -> JobEngine {
             retry_base: Duration::from_millis(20),
             rapi_timeout: Duration::from_secs(5),
         },
+        rapi_pool: Default::default(),
     })
 }
 

@@ -121,6 +121,7 @@ impl From<BackendError> for ServiceError {
 }
 
 impl Services {
+    /// A client for a backend being added (not stored yet, so not pooled).
     fn rapi(&self, b: &Backend) -> Result<RapiClient, ServiceError> {
         let password = self
             .sealer()
@@ -327,6 +328,7 @@ impl Services {
             )));
         }
         let removed = self.store().backend_soft_delete(b.id)?;
+        self.jobs().env().rapi_pool.forget(b.id);
         self.backend_info(removed)
     }
 
@@ -347,7 +349,7 @@ impl Services {
         };
         let mut out = Vec::new();
         for b in targets {
-            let rapi = self.rapi(&b)?;
+            let rapi = self.jobs().env().rapi_for(&b)?;
             let fetched = async {
                 Ok::<_, BackendError>((rapi.disk_templates().await?, rapi.resources().await?))
             }

@@ -93,6 +93,7 @@ impl Services {
             sealer: sealer.clone(),
             config: Arc::new(config.clone()),
             settings,
+            rapi_pool: Default::default(),
         });
         Services {
             inner: Arc::new(Inner {

@@ -2,6 +2,8 @@
 //! real clusters and the simulator alike. Every call has a timeout; job polling backs off;
 //! errors are typed and say whether retrying can help. The password is never logged.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
@@ -134,12 +136,23 @@ pub struct Resources {
     pub pinst_cnt: u64,
 }
 
-/// A client for one cluster.
+/// A client for one cluster. Clones share the HTTP connection pool and what was learned of
+/// the cluster (whether it answers `/2/jobs/<id>/wait`).
 #[derive(Clone)]
 pub struct RapiClient {
     http: reqwest::Client,
     config: RapiConfig,
+    wait_support: Arc<AtomicU8>,
 }
+
+/// `RapiClient::wait_support`: not tried yet, answered, or not offered (poll instead).
+const WAIT_UNKNOWN: u8 = 0;
+const WAIT_OFFERED: u8 = 1;
+const WAIT_ABSENT: u8 = 2;
+
+/// How long one `/2/jobs/<id>/wait` may block at most (Ganeti's RAPI waits 10 s), plus slack.
+const WAIT_CALL: Duration = Duration::from_secs(10);
+const WAIT_SLACK: Duration = Duration::from_secs(5);
 
 impl RapiClient {
     pub fn new(config: RapiConfig) -> Result<Self, BackendError> {
@@ -151,7 +164,11 @@ impl RapiClient {
                 cluster: config.base_url.clone(),
                 source,
             })?;
-        Ok(RapiClient { http, config })
+        Ok(RapiClient {
+            http,
+            config,
+            wait_support: Arc::new(AtomicU8::new(WAIT_UNKNOWN)),
+        })
     }
 
     fn cluster(&self) -> String {
@@ -164,6 +181,18 @@ impl RapiClient {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, BackendError> {
+        self.call_within(method, path, body, self.config.timeout)
+            .await
+    }
+
+    /// `call` with its own timeout (a `/wait` blocks longer than an ordinary call may).
+    async fn call_within(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        timeout: Duration,
+    ) -> Result<Value, BackendError> {
         if self.config.offline {
             return Err(BackendError::Offline {
                 cluster: self.cluster(),
@@ -173,6 +202,7 @@ impl RapiClient {
         let mut request = self
             .http
             .request(method, &url)
+            .timeout(timeout)
             .basic_auth(&self.config.username, Some(&self.config.password))
             .header("Accept", "application/json");
         if let Some(body) = body {
@@ -183,7 +213,7 @@ impl RapiClient {
                 BackendError::Timeout {
                     cluster: self.cluster(),
                     what: path.to_string(),
-                    seconds: self.config.timeout.as_secs(),
+                    seconds: timeout.as_secs(),
                 }
             } else if let Some(detail) = certificate_problem(&source) {
                 BackendError::Certificate {
@@ -509,11 +539,91 @@ impl RapiClient {
         })
     }
 
-    /// Polls a job (every 25 ms at first, backing off by 1.2× to 1 s) until it finishes or
-    /// `deadline` passes: a short job is seen finished within tens of milliseconds.
-    /// A failed job is `JobFailed` with Ganeti's error class, message and code.
+    /// Waits for a job to finish or `deadline` to pass. Where the cluster answers Ganeti's
+    /// `GET /2/jobs/<id>/wait` (WaitForJobChange), each call returns as soon as the job's status
+    /// changes, so the end of a job is seen when it happens; elsewhere it polls (every 25 ms
+    /// at first, backing off by 1.2× to 1 s). A failed job is `JobFailed` with Ganeti's error
+    /// class, message and code.
     pub async fn wait_job(&self, id: u64, deadline: Duration) -> Result<JobInfo, BackendError> {
         let started = Instant::now();
+        if self.wait_support.load(Ordering::Relaxed) != WAIT_ABSENT {
+            self.wait_for_change(id, started, deadline).await?;
+        }
+        self.poll_job(id, started, deadline).await
+    }
+
+    /// This client (and its clones), following jobs by polling only (a benchmark baseline).
+    pub fn polling_only(self) -> Self {
+        self.wait_support.store(WAIT_ABSENT, Ordering::Relaxed);
+        self
+    }
+
+    /// Whether the cluster answered `/2/jobs/<id>/wait` (`None`: not tried yet).
+    pub fn waits_for_job_changes(&self) -> Option<bool> {
+        match self.wait_support.load(Ordering::Relaxed) {
+            WAIT_OFFERED => Some(true),
+            WAIT_ABSENT => Some(false),
+            _ => None,
+        }
+    }
+
+    /// Blocks on `/2/jobs/<id>/wait` until the job's status is final (then `poll_job` reads
+    /// the whole job once), or returns early to let polling take over: when the cluster has
+    /// no such call, or answers it with an error that polling can judge better.
+    async fn wait_for_change(
+        &self,
+        id: u64,
+        started: Instant,
+        deadline: Duration,
+    ) -> Result<(), BackendError> {
+        let path = format!("/2/jobs/{id}/wait");
+        let mut previous = Value::Null;
+        let mut serial: Option<u64> = None;
+        while started.elapsed() < deadline {
+            let body = json!({"fields": ["status"], "previous_job_info": previous,
+                              "previous_log_serial": serial});
+            let timeout = WAIT_CALL.min(deadline.saturating_sub(started.elapsed())) + WAIT_SLACK;
+            let answer = match self
+                .call_within(Method::GET, &path, Some(body), timeout)
+                .await
+            {
+                Ok(answer) => answer,
+                // No such call here (an older RAPI), or not for this user: poll from now on.
+                Err(BackendError::NotFound { .. })
+                | Err(BackendError::Rapi {
+                    status: 403 | 405 | 415 | 501,
+                    ..
+                }) if self.wait_support.load(Ordering::Relaxed) != WAIT_OFFERED => {
+                    self.wait_support.store(WAIT_ABSENT, Ordering::Relaxed);
+                    return Ok(());
+                }
+                // A lost job (luxid's 500) or a hiccup: polling tells a missing job apart.
+                Err(BackendError::Rapi { .. } | BackendError::NotFound { .. }) => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            self.wait_support.store(WAIT_OFFERED, Ordering::Relaxed);
+            if answer.is_null() {
+                continue; // Ganeti's "no change" before 3.0
+            }
+            for entry in answer["log_entries"].as_array().into_iter().flatten() {
+                serial = serial.max(entry[0].as_u64());
+            }
+            let status = answer["job_info"][0].as_str();
+            if status.is_none_or(|s| matches!(s, "success" | "error" | "canceled")) {
+                return Ok(());
+            }
+            previous = answer["job_info"].clone();
+        }
+        Ok(())
+    }
+
+    /// Polls a job until it finishes or `deadline` (counted from `started`) passes.
+    async fn poll_job(
+        &self,
+        id: u64,
+        started: Instant,
+        deadline: Duration,
+    ) -> Result<JobInfo, BackendError> {
         let mut delay = Duration::from_millis(25);
         loop {
             let job = self.job(id).await?;
@@ -623,6 +733,9 @@ pub fn tag_to_ganeti(tag: &str) -> String {
     }
     out
 }
+
+mod pool;
+pub use pool::RapiPool;
 
 #[cfg(test)]
 mod tests;

@@ -338,3 +338,94 @@ async fn tls_simulator_needs_insecure_and_keeps_its_certificate() {
     assert_eq!(std::fs::read(&pem_path).expect("rapi.pem"), pem);
     s.shutdown().await;
 }
+
+/// `GET /2/jobs/<id>/wait` as Ganeti answers it: it returns when the status changes (or at
+/// once for a first call or a finished job), refuses a body without `fields`, and is a 500
+/// for an unknown job. The client uses it where it exists and polls where it does not.
+#[tokio::test]
+async fn jobs_are_followed_through_wait_for_job_change_or_polling() {
+    let s = sim::start(SimOptions {
+        latency: Latency {
+            queued: 0.05,
+            create: 0.3,
+            other: 0.05,
+        },
+        ..sim_options()
+    })
+    .await
+    .expect("simulator");
+    let c = client(&s, "pw");
+    assert_eq!(c.waits_for_job_changes(), None);
+    let job = c.create_instance(body("snf-41")).await.expect("submit");
+    let path = format!("/2/jobs/{job}/wait");
+    let first = c
+        .call(
+            Method::GET,
+            &path,
+            Some(json!({"fields": ["status"], "previous_job_info": null, "previous_log_serial": null})),
+        )
+        .await
+        .expect("wait");
+    let status = first["job_info"][0].clone();
+    let started = Instant::now();
+    let changed = c
+        .call(
+            Method::GET,
+            &path,
+            Some(json!({"fields": ["status"], "previous_job_info": [status], "previous_log_serial": null})),
+        )
+        .await
+        .expect("wait");
+    assert_ne!(changed["job_info"][0], status, "{changed}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "it answered on the change"
+    );
+    let bad = c
+        .call(Method::GET, &path, Some(json!({"fields": "status"})))
+        .await;
+    assert!(
+        matches!(bad, Err(BackendError::Rapi { status: 400, .. })),
+        "{bad:?}"
+    );
+    let lost = c
+        .call(
+            Method::GET,
+            "/2/jobs/999999/wait",
+            Some(json!({"fields": ["status"], "previous_job_info": null})),
+        )
+        .await;
+    assert!(
+        matches!(lost, Err(BackendError::Rapi { status: 500, .. })),
+        "{lost:?}"
+    );
+    let done = c.wait_job(job, Duration::from_secs(10)).await.expect("job");
+    assert_eq!(done.status.as_deref(), Some("success"));
+    assert_eq!(c.waits_for_job_changes(), Some(true));
+
+    // A RAPI without the call: the client polls, and remembers.
+    s.sim.write(|cl| cl.faults.wait_unsupported = true);
+    let other = client(&s, "pw");
+    let job = other.create_instance(body("snf-42")).await.expect("submit");
+    let done = other
+        .wait_job(job, Duration::from_secs(10))
+        .await
+        .expect("job");
+    assert_eq!(done.status.as_deref(), Some("success"));
+    assert_eq!(other.waits_for_job_changes(), Some(false));
+    s.shutdown().await;
+}
+
+fn sim_options() -> SimOptions {
+    SimOptions {
+        tls: false,
+        hypervisor: "fake".into(),
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        cluster_name: "c1.test".into(),
+        nodes: 3,
+        username: "cyclades".into(),
+        password: "pw".into(),
+        state_dir: None,
+        latency: Latency::zero(),
+    }
+}

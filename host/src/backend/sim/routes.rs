@@ -61,6 +61,7 @@ pub fn router(sim: Sim) -> Router {
         .route("/2/networks/{name}/disconnect", put(network_disconnect))
         .route("/2/jobs", get(jobs))
         .route("/2/jobs/{id}", get(job))
+        .route("/2/jobs/{id}/wait", get(job_wait))
         .route("/sim/faults", get(faults_show).post(faults_set))
         .route(
             "/sim/instances/{name}",
@@ -478,6 +479,63 @@ async fn job(State(sim): State<Sim>, Path(id): Path<String>) -> Reply {
     })))
 }
 
+/// How long `GET /2/jobs/<id>/wait` waits for a change (Ganeti's RAPI: `_WFJC_TIMEOUT`).
+const WAIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `GET /2/jobs/<id>/wait` (Ganeti's `WaitForJobChange`), body `{"fields": [...],
+/// "previous_job_info": [...] | null, "previous_log_serial": N | null}`: answers as soon as the
+/// job's `fields` differ from `previous_job_info`, it has log entries past
+/// `previous_log_serial`, or it has finished; after the timeout it answers the unchanged
+/// fields with no log entries, as Ganeti 3.x's luxid does. An unknown job is a 500 (luxid's
+/// `JobLost`).
+async fn job_wait(State(sim): State<Sim>, Path(id): Path<String>, body: Bytes) -> Reply {
+    if sim.read(|c| c.faults.wait_unsupported) {
+        return Err(RapiError::new(404, "Nothing matches the given URI"));
+    }
+    let id: u64 = id
+        .parse()
+        .map_err(|_| RapiError::new(400, format!("Invalid job id '{id}'")))?;
+    let request: Value = serde_json::from_slice(&body)
+        .map_err(|e| RapiError::new(400, format!("Invalid request body: {e}")))?;
+    let fields: Vec<String> = request["fields"]
+        .as_array()
+        .map(|f| {
+            f.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .ok_or_else(|| RapiError::new(400, "The 'fields' parameter should be a list"))?;
+    let previous = request["previous_job_info"].clone();
+    let previous_serial = request["previous_log_serial"].as_u64();
+    let deadline = tokio::time::Instant::now() + WAIT_TIMEOUT;
+    loop {
+        let seen = sim.read(|c| {
+            c.jobs.get(&id).map(|j| {
+                let doc = j.render();
+                let info: Vec<Value> = fields.iter().map(|f| doc[f.as_str()].clone()).collect();
+                let logs: Vec<Value> = doc["oplog"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_array)
+                    .flatten()
+                    .filter(|e| e[0].as_u64().is_some_and(|s| Some(s) > previous_serial))
+                    .cloned()
+                    .collect();
+                (Value::Array(info), logs, j.status.finished())
+            })
+        });
+        let Some((info, logs, finished)) = seen else {
+            return Err(RapiError::new(500, format!("Job {id} not found")));
+        };
+        let changed = previous.is_null() || info != previous || !logs.is_empty() || finished;
+        if changed || tokio::time::Instant::now() >= deadline {
+            return Ok(axum::Json(json!({"job_info": info, "log_entries": logs})));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 async fn faults_show(State(sim): State<Sim>) -> Reply {
     Ok(axum::Json(sim.read(|c| {
         serde_json::to_value(&c.faults).unwrap_or(Value::Null)
@@ -499,6 +557,8 @@ struct FaultRequest {
     features_missing: Option<Vec<String>>,
     #[serde(default)]
     slow_next: Option<std::collections::BTreeMap<String, f64>>,
+    #[serde(default)]
+    wait_unsupported: Option<bool>,
 }
 
 async fn faults_set(State(sim): State<Sim>, body: Bytes) -> Reply {
@@ -522,6 +582,9 @@ async fn faults_set(State(sim): State<Sim>, body: Bytes) -> Reply {
         }
         if let Some(slow) = request.slow_next {
             c.faults.slow_next.extend(slow);
+        }
+        if let Some(unsupported) = request.wait_unsupported {
+            c.faults.wait_unsupported = unsupported;
         }
         serde_json::to_value(&c.faults).unwrap_or(Value::Null)
     })))

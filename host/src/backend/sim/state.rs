@@ -184,6 +184,9 @@ pub struct Faults {
     /// what holds while a job is in flight.
     #[serde(default)]
     pub slow_next: BTreeMap<String, f64>,
+    /// Answer `GET /2/jobs/<id>/wait` with 404, as a RAPI without it would (clients poll).
+    #[serde(default)]
+    pub wait_unsupported: bool,
 }
 
 /// Job timing: how long a job waits in the queue and runs, by opcode (seconds).
