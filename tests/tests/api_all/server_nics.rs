@@ -136,7 +136,8 @@ async fn floating_ips_and_ports_attach_to_running_servers() {
         r.text
     );
     let r = action(&ctx, &token, &id, json!({"reboot": {"type": "SOFT"}})).await;
-    assert_eq!(r.status, StatusCode::CONFLICT, "locked: {}", r.text);
+    // Spec §9.2: another pending action (not BUILD) is a 400.
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "locked: {}", r.text);
     let s = wait_idle(&ctx, &token, &id).await;
     let fip = ctx
         .get(&format!("/network/v2.0/floatingips/{fid}"), Some(&token))
