@@ -430,7 +430,7 @@ pub(super) fn parse_create(body: &Value, public_url: &str) -> Result<NewServer, 
             None => Err(malformed(&format!("missing '{key}'"))),
         }
     };
-    check_create_attributes(server)?;
+    super::server_create_attributes::check(server)?;
     let name = text("name")?;
     let flavor_ref = text("flavorRef")?;
     let image_ref = match text("imageRef") {
@@ -528,60 +528,6 @@ pub(super) fn parse_create(body: &Value, public_url: &str) -> Result<NewServer, 
         root_size_gb,
         volumes,
     })
-}
-
-/// Every attribute of a create request is used or refused (400 naming it), never dropped:
-/// Synnefo's set (spec §2.3), Nova's `min_count`/`max_count`, and the Nova attributes clients
-/// send with their defaults, accepted only where they ask for what this cloud does anyway.
-fn check_create_attributes(server: &serde_json::Map<String, Value>) -> Result<(), ApiError> {
-    const USED: &[&str] = &[
-        "name",
-        "imageRef",
-        "flavorRef",
-        "metadata",
-        "tags",
-        "personality",
-        "networks",
-        "project",
-        "shared_to_project",
-        "key_name",
-        "SNF:key_names",
-        "adminPass",
-        "user_data",
-        "block_device_mapping_v2",
-        "min_count",
-        "max_count",
-    ];
-    for (key, value) in server {
-        if USED.contains(&key.as_str()) || value.is_null() {
-            continue;
-        }
-        let fine = match key.as_str() {
-            // The one security group there is.
-            "security_groups" => value.as_array().is_some_and(|groups| {
-                groups
-                    .iter()
-                    .all(|g| g.get("name").and_then(Value::as_str) == Some("default"))
-            }),
-            // snf-image always grows the root file system: AUTO is what happens.
-            "OS-DCF:diskConfig" => value == "AUTO",
-            "config_drive" => value == false || value == "",
-            "return_reservation_id" => value == false,
-            _ => false,
-        };
-        if !fine {
-            return Err(ApiError::bad_request(match key.as_str() {
-                "security_groups" => {
-                    "Unknown security group: the only security group is 'default'".to_string()
-                }
-                "config_drive" => {
-                    "Config drives are not supported: user data reaches the server through its one-time configuration URL".to_string()
-                }
-                _ => format!("Unsupported server attribute '{key}'"),
-            }));
-        }
-    }
-    Ok(())
 }
 
 /// The `networks` of a create request: absent (`None`: the default networks), `"none"`/`[]`

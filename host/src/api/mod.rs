@@ -36,6 +36,7 @@ mod middleware;
 mod network;
 mod network_ports;
 mod server_bdm;
+mod server_create_attributes;
 mod server_docs;
 mod server_stats;
 

@@ -30,6 +30,7 @@ pub mod server_ports;
 pub mod server_reassign;
 pub mod server_rescue;
 pub mod server_tags;
+mod server_task;
 pub mod servers;
 pub mod subnets;
 pub mod vmapi;

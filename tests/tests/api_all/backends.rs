@@ -353,13 +353,7 @@ async fn placements(policy: &str, extra: usize, count: usize) -> Vec<usize> {
     }
     let token = ctx.demo_token().await;
     let image = ctx.demo_image(&token).await;
-    let flavors = ctx.get("/compute/v2.0/flavors", Some(&token)).await;
-    let flavor = flavors.body["flavors"]
-        .as_array()
-        .and_then(|f| f.iter().find(|f| f["name"] == "C1R1024D10drbd"))
-        .and_then(|f| f["id"].as_str())
-        .expect("flavor")
-        .to_string();
+    let flavor = super::compute::flavor_id(&ctx, &token, "C1R1024D10drbd").await;
     let mut ids = Vec::new();
     for n in 0..count {
         let r = ctx
@@ -476,13 +470,7 @@ async fn a_real_cluster_added_without_a_hypervisor_runs_servers() {
     }
     let token = ctx.demo_token().await;
     let image = ctx.demo_image(&token).await;
-    let flavors = ctx.get("/compute/v2.0/flavors", Some(&token)).await;
-    let flavor = flavors.body["flavors"]
-        .as_array()
-        .and_then(|f| f.iter().find(|f| f["name"] == "C1R1024D10file"))
-        .and_then(|f| f["id"].as_str())
-        .expect("file flavor")
-        .to_string();
+    let flavor = super::compute::flavor_id(&ctx, &token, "C1R1024D10file").await;
     let r = ctx
         .request(
             Method::POST,

@@ -8,19 +8,7 @@ use super::*;
 use crate::backend::sim::{self, Latency, RunningSim, SimOptions};
 
 async fn simulator() -> RunningSim {
-    sim::start(SimOptions {
-        tls: false,
-        hypervisor: "fake".into(),
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        cluster_name: "c1.test".into(),
-        nodes: 3,
-        username: "cyclades".into(),
-        password: "pw".into(),
-        state_dir: None,
-        latency: Latency::zero(),
-    })
-    .await
-    .expect("simulator")
+    sim::start(sim_options()).await.expect("simulator")
 }
 
 fn client(s: &RunningSim, password: &str) -> RapiClient {
