@@ -184,6 +184,23 @@ else
   log "cluster config exists, starting daemons that are not running"
   # (daemon-util start on an already running daemon fails with
   #  "matching only on non-root pidfile ... is insecure", so check first)
+  # A pid file left by daemons that were killed (a machine reboot, a session that
+  # ended) makes daemon-util refuse to start them ("non-root pidfile ... insecure"):
+  # drop every pid file whose process is gone or is not that daemon.
+  remove_stale_pidfile() {
+    local pf=/var/run/ganeti/$1.pid pid
+    [[ -f $pf ]] || return 0
+    pid=$(cat "$pf" 2>/dev/null || true)
+    if [[ $pid =~ ^[0-9]+$ ]] && [[ -r /proc/$pid/cmdline ]] \
+       && tr '\0' ' ' < /proc/$pid/cmdline | grep -q "$1"; then
+      return 0
+    fi
+    log "removing stale pid file $pf"
+    rm -f "$pf"
+  }
+  for d in ganeti-noded ganeti-confd ganeti-wconfd ganeti-luxid ganeti-mond ganeti-rapi; do
+    remove_stale_pidfile $d
+  done
   for d in ganeti-noded ganeti-confd ganeti-wconfd ganeti-luxid ganeti-mond; do
     if ! /usr/lib/ganeti/daemon-util check $d >/dev/null 2>&1; then
       inns /usr/lib/ganeti/daemon-util start $d
