@@ -38,7 +38,14 @@ pub fn routes() -> Router<AppState> {
                 &format!("{base}/images/{{id}}"),
                 get(v1_get).head(v1_head).put(v1_update).delete(unregister),
             )
-            .route(&format!("{base}/images/{{id}}/members"), get(v1_members))
+            .route(
+                &format!("{base}/images/{{id}}/members"),
+                get(v1_members).put(v1_members_replace),
+            )
+            .route(
+                &format!("{base}/shared-images/{{member}}"),
+                get(v1_shared_images),
+            )
             .route(
                 &format!("{base}/images/{{id}}/members/{{project}}"),
                 put(v1_member_add).delete(v1_member_remove),
@@ -134,6 +141,32 @@ async fn v2_get(
     Ok(Json(v2_json(&state.services.image_for(&caller, &id)?)))
 }
 
+/// Glance v2's image attributes a patch may not touch (Glance answers 403 for them).
+const GLANCE_READ_ONLY: &[&str] = &[
+    "id",
+    "status",
+    "size",
+    "virtual_size",
+    "checksum",
+    "os_hash_algo",
+    "os_hash_value",
+    "created_at",
+    "updated_at",
+    "owner",
+    "file",
+    "schema",
+    "self",
+    "direct_url",
+    "locations",
+    "location",
+    "members",
+    "tags",
+    "protected",
+    "min_disk",
+    "min_ram",
+    "os_hidden",
+];
+
 /// `PATCH` with a JSON patch (`application/openstack-images-v2.1-json-patch`): replace/add/
 /// remove of `/name`, `/visibility` and custom properties.
 async fn v2_update(
@@ -154,7 +187,23 @@ async fn v2_update(
                 "Invalid patch path '{path}'"
             )));
         }
+        if GLANCE_READ_ONLY.contains(&key) {
+            return Err(ApiError(ServiceError::Forbidden(format!(
+                "Attribute '{key}' is read-only."
+            ))));
+        }
         match (kind, key) {
+            ("replace" | "add", "disk_format" | "container_format") => {
+                let value = op["value"]
+                    .as_str()
+                    .ok_or_else(|| ApiError::bad_request(format!("{key} must be a string")))?
+                    .to_string();
+                if key == "disk_format" {
+                    changes.disk_format = Some(value);
+                } else {
+                    changes.container_format = Some(value);
+                }
+            }
             ("replace" | "add", "name") => {
                 changes.name = Some(
                     op["value"]
@@ -406,6 +455,16 @@ async fn v1_register(
         .into_response())
 }
 
+/// The `X-Image-Meta-*` fields `PUT /images/<id>` changes; any other is refused.
+const V1_UPDATABLE: &[&str] = &[
+    "name",
+    "disk_format",
+    "container_format",
+    "is_public",
+    "owner",
+    "status",
+];
+
 async fn v1_update(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -413,15 +472,27 @@ async fn v1_update(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let (fields, properties) = read_meta(&headers);
+    if let Some(field) = fields.keys().find(|f| !V1_UPDATABLE.contains(&f.as_str())) {
+        return Err(ApiError::bad_request(format!(
+            "X-Image-Meta-{} cannot be updated: only {} and properties can",
+            header_case(field),
+            V1_UPDATABLE.join(", ")
+        )));
+    }
+    // Properties merge into the image's; an empty value removes one (Plankton).
+    let (removed, set): (Vec<_>, Vec<_>) = properties.into_iter().partition(|(_, v)| v.is_empty());
     let changes = ImageChanges {
         name: fields.get("name").cloned(),
         public: match fields.get("is_public") {
             Some(v) => Some(parse_bool("X-Image-Meta-Is-Public", v)?),
             None => None,
         },
-        replace_properties: !properties.is_empty(),
-        set_properties: properties,
-        remove_properties: Vec::new(),
+        disk_format: fields.get("disk_format").cloned(),
+        container_format: fields.get("container_format").cloned(),
+        owner: fields.get("owner").cloned(),
+        status: fields.get("status").cloned(),
+        set_properties: set.into_iter().collect(),
+        remove_properties: removed.into_iter().map(|(k, _)| k).collect(),
     };
     let image = state.services.image_update(&caller, &id, &changes)?;
     Ok(Json(json!({"image": v1_json(&image)})))
@@ -447,6 +518,54 @@ async fn v1_members(
     Ok(Json(
         json!({"members": i.members.iter().map(|m| json!({"member_id": m, "can_share": false})).collect::<Vec<_>>()}),
     ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MembershipsBody {
+    memberships: Vec<Membership>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Membership {
+    member_id: String,
+    /// Plankton answers `can_share: false` and ignores a request for more.
+    #[serde(default)]
+    #[allow(dead_code)]
+    can_share: bool,
+}
+
+/// `PUT /images/<id>/members`: the body's members replace the image's.
+async fn v1_members_replace(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let body: MembershipsBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "Invalid memberships body: {e} (expected {{\"memberships\": [{{\"member_id\": ...}}]}})"
+        ))
+    })?;
+    let members: Vec<String> = body.memberships.into_iter().map(|m| m.member_id).collect();
+    state
+        .services
+        .image_members_replace(&caller, &id, &members)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /shared-images/<member>`: the images `<member>` shares that the caller sees.
+async fn v1_shared_images(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(member): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let images = state.services.images_shared_by(&caller, &member)?;
+    Ok(Json(json!({"shared_images": images
+        .iter()
+        .map(|i| json!({"image_id": i.id, "can_share": false}))
+        .collect::<Vec<_>>()})))
 }
 
 async fn v1_member_add(

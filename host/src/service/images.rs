@@ -11,6 +11,9 @@ use crate::store::{Image, StoreError};
 /// Plankton's disk formats (snf-image `img_format`).
 pub const DISK_FORMATS: &[&str] = &["diskdump", "extdump", "ntfsdump"];
 
+/// Plankton's container formats (spec §4; `bare` is the default).
+pub const CONTAINER_FORMATS: &[&str] = &["aki", "ari", "ami", "bare", "ovf"];
+
 /// What registering an image needs.
 #[derive(Clone, Debug, Default)]
 pub struct NewImage {
@@ -30,12 +33,30 @@ pub struct NewImage {
 pub struct ImageChanges {
     pub name: Option<String>,
     pub public: Option<bool>,
-    /// Properties to set (merge).
+    pub disk_format: Option<String>,
+    pub container_format: Option<String>,
+    /// A new owner (a user id or name; administrators only).
+    pub owner: Option<String>,
+    /// A new status: one of [`SETTABLE_STATUSES`], any case.
+    pub status: Option<String>,
+    /// Properties to set, merged into the existing ones.
     pub set_properties: BTreeMap<String, String>,
     /// Properties to remove.
     pub remove_properties: Vec<String>,
-    /// Replace all properties with `set_properties`.
-    pub replace_properties: bool,
+}
+
+/// The statuses an image update may set (Plankton's AVAILABLE/SAVING/ERROR, stored lower case).
+pub const SETTABLE_STATUSES: &[&str] = &["available", "saving", "error"];
+
+/// 400 unless `value` is one of `allowed` (`what`: "disk format", "container format").
+fn check_format(what: &str, value: &str, allowed: &[&str]) -> Result<(), ServiceError> {
+    if allowed.contains(&value) {
+        return Ok(());
+    }
+    Err(ServiceError::BadRequest(format!(
+        "Invalid {what} '{value}': use one of {}",
+        allowed.join(", ")
+    )))
 }
 
 fn check_property(key: &str, value: &str) -> Result<(), ServiceError> {
@@ -61,21 +82,12 @@ impl Services {
             )));
         }
         let disk_format = new.disk_format.clone().unwrap_or_else(|| "diskdump".into());
-        if !DISK_FORMATS.contains(&disk_format.as_str()) {
-            return Err(ServiceError::BadRequest(format!(
-                "Invalid disk format '{disk_format}': use one of {}",
-                DISK_FORMATS.join(", ")
-            )));
-        }
+        check_format("disk format", &disk_format, DISK_FORMATS)?;
         let container_format = new
             .container_format
             .clone()
             .unwrap_or_else(|| "bare".into());
-        if container_format != "bare" {
-            return Err(ServiceError::BadRequest(format!(
-                "Invalid container format '{container_format}': only bare is supported"
-            )));
-        }
+        check_format("container format", &container_format, CONTAINER_FORMATS)?;
         for (k, v) in &new.properties {
             check_property(k, v)?;
         }
@@ -143,10 +155,10 @@ impl Services {
         Ok(all)
     }
 
-    /// One image as a user sees it (404 otherwise, never 403).
+    /// One image as a user sees it (404 otherwise, never 403); an administrator finds any.
     pub fn image_for(&self, caller: &Credentials, id: &str) -> Result<Image, ServiceError> {
         match self.store().image_get(id) {
-            Ok(i) if !i.deleted && Self::image_visible(caller, &i) => Ok(i),
+            Ok(i) if !i.deleted && (caller.is_admin || Self::image_visible(caller, &i)) => Ok(i),
             Ok(_) | Err(StoreError::NotFound { .. }) => {
                 Err(ServiceError::ItemNotFound(format!("Image {id} not found")))
             }
@@ -174,18 +186,54 @@ impl Services {
                 "Image name must be 1 to 255 characters".into(),
             ));
         }
+        if let Some(f) = &changes.disk_format {
+            check_format("disk format", f, DISK_FORMATS)?;
+        }
+        if let Some(f) = &changes.container_format {
+            check_format("container format", f, CONTAINER_FORMATS)?;
+        }
         for (k, v) in &changes.set_properties {
             check_property(k, v)?;
         }
+        let status = match &changes.status {
+            Some(s) => {
+                let lower = s.to_ascii_lowercase();
+                check_format("status", &lower, SETTABLE_STATUSES)?;
+                Some(lower)
+            }
+            None => None,
+        };
+        let owner = match &changes.owner {
+            Some(_) if !caller.is_admin => {
+                return Err(ServiceError::Forbidden(
+                    "Only an administrator can change an image's owner".into(),
+                ));
+            }
+            Some(o) => Some(
+                self.user_show(o)
+                    .map_err(|_| ServiceError::BadRequest(format!("Unknown owner '{o}'")))?
+                    .id,
+            ),
+            None => None,
+        };
         Ok(self.store().image_update(&image.id, |i| {
+            if let Some(o) = &owner {
+                i.owner = o.clone();
+            }
+            if let Some(s) = &status {
+                i.status = s.clone();
+            }
             if let Some(n) = &changes.name {
                 i.name = n.clone();
             }
             if let Some(p) = changes.public {
                 i.is_public = p;
             }
-            if changes.replace_properties {
-                i.properties.clear();
+            if let Some(f) = &changes.disk_format {
+                i.disk_format = f.clone();
+            }
+            if let Some(f) = &changes.container_format {
+                i.container_format = f.clone();
             }
             for k in &changes.remove_properties {
                 i.properties.remove(k);
@@ -233,5 +281,44 @@ impl Services {
             }
             Ok(())
         })?)
+    }
+
+    /// Replaces the projects an image is shared with (Plankton's `PUT /images/<id>/members`).
+    /// Every project must exist; nothing changes if one does not.
+    pub fn image_members_replace(
+        &self,
+        caller: &Credentials,
+        id: &str,
+        projects: &[String],
+    ) -> Result<Image, ServiceError> {
+        let image = self.image_for(caller, id)?;
+        if image.owner != caller.user_id && !caller.is_admin {
+            return Err(ServiceError::Forbidden(format!(
+                "Image {id} belongs to another user"
+            )));
+        }
+        let mut members = Vec::new();
+        for p in projects {
+            let project = self.project_lookup(p)?;
+            if !members.contains(&project.id) {
+                members.push(project.id);
+            }
+        }
+        Ok(self.store().image_update(&image.id, |i| {
+            i.members = members.clone();
+            Ok(())
+        })?)
+    }
+
+    /// Images owned by `owner` that the caller sees through sharing, not because they are
+    /// public (Plankton's `GET /shared-images/<member>`). Sorted by id.
+    pub fn images_shared_by(
+        &self,
+        caller: &Credentials,
+        owner: &str,
+    ) -> Result<Vec<Image>, ServiceError> {
+        let mut images = self.images_for(caller)?;
+        images.retain(|i| i.owner == owner && !i.is_public);
+        Ok(images)
     }
 }

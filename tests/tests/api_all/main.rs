@@ -10,6 +10,7 @@ mod compute_more;
 mod console;
 mod create_body;
 mod identity;
+mod image_registry;
 mod network_reassign;
 mod networks;
 mod plugins;
