@@ -107,8 +107,11 @@ pub async fn seed(services: &Services) -> Result<DemoInfo, ServiceError> {
     })
 }
 
-/// The demo's public network: a floating-IP pool on 198.51.100.0/24 (TEST-NET-2, bridged on
-/// `br0`), and the bridge and MAC-prefix pools private networks draw from. Idempotent. The
+/// The demo public network's IPv6 subnet (documentation prefix): NICs get EUI-64 addresses.
+pub const DEMO_PUBLIC_IPV6: &str = "2001:db8::/64";
+
+/// The demo's public network, dual-stack: a floating-IP pool on 198.51.100.0/24 (TEST-NET-2,
+/// bridged on `br0`) and [`DEMO_PUBLIC_IPV6`], and the bridge and MAC-prefix pools private networks draw from. Idempotent. The
 /// network reaches the simulated cluster when `register_simulator` adds it as a backend.
 async fn seed_network(services: &Services) -> Result<(), ServiceError> {
     use crate::service::networks::NewNetwork;
@@ -148,6 +151,17 @@ async fn seed_network(services: &Services) -> Result<(), ServiceError> {
             cidr: "198.51.100.0/24".into(),
             name: "public-v4".into(),
             ip_version: 4,
+            dhcp: true,
+            ..Default::default()
+        },
+    )?;
+    services.subnet_create(
+        &admin,
+        &NewSubnet {
+            network_id: n.id.to_string(),
+            cidr: DEMO_PUBLIC_IPV6.into(),
+            name: "public-v6".into(),
+            ip_version: 6,
             dhcp: true,
             ..Default::default()
         },

@@ -177,21 +177,29 @@ pub(super) fn nic_docs(state: &AppState, s: &Server) -> (BTreeMap<String, Vec<Va
         } else {
             "fixed"
         };
+        let ips = state.services.port_addresses(p);
         let list = addresses.entry(p.network_id.to_string()).or_default();
-        if let Some((_, a)) = p.ipv4 {
-            list.push(json!({"version": 4, "addr": a.to_string(),
+        for (_, a) in &ips {
+            // A floating IP is the port's IPv4; its IPv6 stays fixed (Synnefo).
+            let kind = if a.is_ipv4() { kind } else { "fixed" };
+            let version = if a.is_ipv4() { 4 } else { 6 };
+            list.push(json!({"version": version, "addr": a.to_string(),
                 "OS-EXT-IPS:type": kind, "OS-EXT-IPS-MAC:mac_addr": p.mac}));
         }
+        let ipv6 = ips
+            .iter()
+            .find(|(_, a)| a.is_ipv6())
+            .map(|(_, a)| a.to_string());
         attachments.push(json!({
             "id": format!("nic-{}-{index}", s.id),
             "port_id": p.id.to_string(),
             "network_id": p.network_id.to_string(),
             "mac_address": p.mac,
             "ipv4": p.ipv4.map(|(_, a)| a.to_string()),
-            "ipv6": Value::Null,
+            "ipv6": ipv6,
             "OS-EXT-IPS:type": kind,
             "firewallProfile": state.services.port_firewall_profile(p),
-            "fixed_ips": p.ipv4.map(|(subnet, a)| vec![json!({"subnet": subnet.to_string(), "ip_address": a.to_string()})]).unwrap_or_default(),
+            "fixed_ips": ips.iter().map(|(subnet, a)| json!({"subnet": subnet.to_string(), "ip_address": a.to_string()})).collect::<Vec<_>>(),
         }));
     }
     (addresses, attachments)

@@ -43,6 +43,12 @@ pub fn routes() -> Router<AppState> {
 pub(super) fn port_doc(state: &AppState, p: &Port) -> Value {
     let id = p.id.to_string();
     let href = format!("{}/network/v2.0/ports/{id}", state.public_url);
+    let fixed_ips: Vec<Value> = state
+        .services
+        .port_addresses(p)
+        .into_iter()
+        .map(|(subnet, a)| json!({"subnet": subnet.to_string(), "subnet_id": subnet.to_string(), "ip_address": a.to_string()}))
+        .collect();
     json!({
         "id": id,
         "name": p.name,
@@ -56,7 +62,7 @@ pub(super) fn port_doc(state: &AppState, p: &Port) -> Value {
         "mac_address": p.mac,
         "status": p.status,
         "network_id": p.network_id.to_string(),
-        "fixed_ips": p.ipv4.map(|(subnet, a)| vec![json!({"subnet": subnet.to_string(), "subnet_id": subnet.to_string(), "ip_address": a.to_string()})]).unwrap_or_default(),
+        "fixed_ips": fixed_ips,
         "security_groups": p.security_groups,
         "created": p.created.iso(),
         "updated": p.updated.iso(),

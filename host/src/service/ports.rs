@@ -6,7 +6,7 @@
 //! (`jobs::NicPlan`), so a plan that raced another request fails there with a 409, never twice.
 
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::networks::{network_visible, parse_id};
 use super::{Credentials, ServiceError, Services};
@@ -126,6 +126,23 @@ impl Services {
     /// Every port (operators).
     pub fn port_list(&self) -> Result<Vec<Port>, ServiceError> {
         Ok(self.store().port_list()?)
+    }
+
+    /// A port's IPv6 address: EUI-64 of its MAC in its network's IPv6 subnet, once Ganeti has
+    /// reported the MAC.
+    pub fn port_ipv6(&self, p: &Port) -> Option<(u64, Ipv6Addr)> {
+        let mac = p.mac.as_deref()?;
+        self.store()
+            .network_get(p.network_id)
+            .ok()?
+            .ipv6_of_mac(mac)
+    }
+
+    /// A port's `(subnet id, address)` pairs, IPv4 first: what `fixed_ips` lists.
+    pub fn port_addresses(&self, p: &Port) -> Vec<(u64, IpAddr)> {
+        let v4 = p.ipv4.map(|(s, a)| (s, IpAddr::V4(a)));
+        let v6 = self.port_ipv6(p).map(|(s, a)| (s, IpAddr::V6(a)));
+        v4.into_iter().chain(v6).collect()
     }
 
     /// A NIC's firewall profile as shown: its own, else on public networks

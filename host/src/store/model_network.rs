@@ -6,7 +6,7 @@
 //! on the network written in the same transaction as the port or floating IP that holds it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
 
@@ -65,6 +65,15 @@ impl Network {
 
     pub fn subnet_v6(&self) -> Option<&Subnet> {
         self.subnets.iter().find(|s| s.ip_version == 6)
+    }
+
+    /// `(subnet id, address)` of a NIC with `mac` here: the EUI-64 address in the network's
+    /// IPv6 subnet (spec §15.5), or none without one. Derived, never stored, so a port gains
+    /// its address the moment Ganeti reports its MAC and follows a MAC change.
+    pub fn ipv6_of_mac(&self, mac: &str) -> Option<(u64, Ipv6Addr)> {
+        let subnet = self.subnet_v6()?;
+        let prefix = subnet.cidr.parse().ok()?;
+        crate::ipam::eui64(mac, prefix).map(|a| (subnet.id, a))
     }
 
     /// Whether the network is on a backend in any state but `DELETED`.

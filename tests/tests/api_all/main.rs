@@ -11,6 +11,7 @@ mod console;
 mod create_body;
 mod identity;
 mod image_registry;
+mod ipv6;
 mod network_reassign;
 mod networks;
 mod plugins;
