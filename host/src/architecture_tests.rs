@@ -49,6 +49,13 @@ const RULES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "progress_monitor.rs",
+        &[
+            "api", "service", "store", "jobs", "plugins", "cli", "server", "demo", "config",
+            "backend",
+        ],
+    ),
+    (
         "console.rs",
         &[
             "api", "service", "store", "jobs", "plugins", "cli", "server", "demo", "config",

@@ -24,6 +24,7 @@ pub mod ipam;
 pub mod jobs;
 pub mod names;
 pub mod plugins;
+pub mod progress_monitor;
 pub mod resources;
 pub mod secrets;
 pub mod server;

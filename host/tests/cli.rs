@@ -771,3 +771,59 @@ fn volume_commands_drive_volumes_through_ganeti() {
     ]));
     assert!(deleted.contains(&standalone), "{deleted}");
 }
+
+/// What snf-image runs as its `PROGRESS_MONITOR`: stdin lines in, one POST each; a host that
+/// refuses a message or a line that is not one never fails the deployment (exit 0), and the
+/// progress URL comes from `OSP_CONFIG_URL` when `--progress-url` is absent.
+#[test]
+fn progress_monitor_forwards_stdin_and_never_fails_the_deployment() {
+    use std::io::Write;
+    let run = |args: &[&str], env: Option<(&str, String)>, input: &str| {
+        let mut command = Command::new(BIN);
+        command
+            .arg("progress-monitor")
+            .args(args)
+            .env_remove("OSP_CONFIG_URL")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some((k, v)) = env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("spawn");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write");
+        child.wait_with_output().expect("wait")
+    };
+    clean_failure(&run(&["snf-1"], None, ""), "OSP_CONFIG_URL");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let served = Served::start(dir.path(), &[]);
+    // A key no server has: the host answers 404 to each message; the monitor goes on.
+    let config_url = format!("{}/vmapi/v1.0/server-params/abc", served.url);
+    let input = "{\"type\":\"image-info\",\"messages\":\"hi\"}\nnot json\n\n{\"type\":\"image-copy-progress\",\"progress\":5}\n";
+    let out = run(&["snf-1"], Some(("OSP_CONFIG_URL", config_url)), input);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("snf-1: 0 sent, 1 malformed, 2 refused"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("HTTP 404"), "{}", stderr(&out));
+    // Nothing listens: reported, still exit 0.
+    let out = run(
+        &[
+            "snf-1",
+            "--progress-url",
+            "http://127.0.0.1:9/vmapi/v1.0/server-progress/x",
+        ],
+        None,
+        "{\"type\":\"image-info\"}\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot reach"), "{}", stderr(&out));
+}

@@ -104,6 +104,8 @@ struct DiagnosticDoc<'a> {
     source: &'a str,
     message: &'a str,
     details: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_date: Option<String>,
 }
 
 /// Synnefo's extra fields (absent with `api.compat = "openstack"`).
@@ -239,7 +241,12 @@ fn server_doc<'a>(state: &AppState, s: &'a Server) -> ServerDoc<'a> {
         user_id: &s.user_id,
         tenant_id: &s.project_id,
         status,
-        progress: if status == "ACTIVE" { 100 } else { 0 },
+        // snf-image's copy percentage while building (spec §2.2).
+        progress: if status == "ACTIVE" {
+            100
+        } else {
+            s.build_percentage
+        },
         host_id: "",
         created: s.created.iso(),
         updated: s.updated.iso(),
@@ -302,6 +309,7 @@ fn diagnostic_doc(d: &crate::service::Diagnostic) -> DiagnosticDoc<'_> {
         source: &d.source,
         message: &d.message,
         details: &d.details,
+        source_date: d.source_date.map(|t| t.iso()),
     }
 }
 

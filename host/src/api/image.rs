@@ -1,7 +1,6 @@
 //! The image registry's two image APIs: Plankton at `/image/v1.0` as Synnefo has it (bare JSON
 //! lists, `X-Image-Meta-*` headers; kamaki depends on it) and a Glance v2 subset at `/image/v2`
-//! (what today's `openstack` CLI uses). Also the one-time vmapi URL, which shares nothing but
-//! its neighbourhood in the catalog.
+//! (what today's `openstack` CLI uses).
 
 use std::collections::BTreeMap;
 
@@ -27,8 +26,7 @@ pub fn routes() -> Router<AppState> {
             "/image/v2/images/{id}",
             get(v2_get).patch(v2_update).delete(unregister),
         )
-        .route("/image/v2/schemas/image", get(v2_schema))
-        .route("/vmapi/v1.0/server-params/{key}", get(server_params));
+        .route("/image/v2/schemas/image", get(v2_schema));
     for base in ["/image/v1.0", "/image/v1"] {
         router = router
             .route(&format!("{base}/images"), get(v1_list).post(v1_register))
@@ -584,16 +582,6 @@ async fn v1_member_remove(
 ) -> Result<StatusCode, ApiError> {
     state.services.image_member(&caller, &id, &project, false)?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-// ----- vmapi -----
-
-/// `GET /vmapi/v1.0/server-params/<uuid>`: no authentication; served once, then 404.
-async fn server_params(
-    State(state): State<AppState>,
-    Path(key): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(state.services.vmapi_server_params(&key)?))
 }
 
 /// `disk_format` → `Disk-Format`.

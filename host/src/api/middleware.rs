@@ -25,12 +25,24 @@ const SERVICE_PREFIXES: &[&str] = &[
     "/admin",
 ];
 
+/// `path` as logs may show it: a vmapi key is a server's credential, so it is masked.
+fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.strip_prefix("/vmapi/v1.0/") {
+        Some(rest) if rest.contains('/') => {
+            let endpoint = rest.split('/').next().unwrap_or_default();
+            format!("/vmapi/v1.0/{endpoint}/<key>").into()
+        }
+        _ => path.into(),
+    }
+}
+
 /// The outermost layer: request id, span, headers, and fault bodies for axum's own 405s.
 pub async fn request_context(request: Request, next: Next) -> Response {
     let request_id = format!("req-{}", uuid::Uuid::new_v4());
     let method = request.method().clone();
     let path = request.uri().path().to_string();
-    let span = tracing::info_span!("request", id = %request_id, %method, %path);
+    let logged = loggable_path(&path);
+    let span = tracing::info_span!("request", id = %request_id, %method, path = %logged);
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
 

@@ -42,6 +42,7 @@ mod server_stats;
 
 pub use server_stats::StatsUrls;
 mod versions;
+mod vmapi;
 mod volume;
 
 use axum::Router;
@@ -85,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         .merge(compute_catalog::routes())
         .merge(compute_keypairs::routes())
         .merge(image::routes())
+        .merge(vmapi::routes())
         .merge(network::routes())
         .merge(network_ports::routes())
         .merge(volume::routes())

@@ -69,6 +69,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             running.run_until(shutdown_signal()).await;
             Ok(())
         }
+        Command::ProgressMonitor {
+            instance,
+            progress_url,
+        } => progress_monitor(instance, progress_url.clone()).await,
         Command::ServiceExportCyclades => {
             println!(
                 "{}",
@@ -433,4 +437,27 @@ fn print_banner(running: &RunningServer) {
     }
     use std::io::Write;
     let _ = std::io::stdout().flush();
+}
+
+/// `cyclades progress-monitor`: forwards stdin until it ends; only a missing URL is fatal.
+async fn progress_monitor(instance: &str, url: Option<String>) -> Result<(), CliError> {
+    use crate::progress_monitor::{Forwarder, forward_lines, progress_url, stdin_lines};
+    let url = match url {
+        Some(url) => url,
+        None => std::env::var("OSP_CONFIG_URL")
+            .ok()
+            .and_then(|c| progress_url(&c))
+            .ok_or_else(|| {
+                CliError::Message(
+                    "No progress URL: pass --progress-url or run under snf-image (OSP_CONFIG_URL)"
+                        .into(),
+                )
+            })?,
+    };
+    let report = forward_lines(&Forwarder::new(&url, instance), stdin_lines()).await;
+    eprintln!(
+        "progress-monitor: {instance}: {} sent, {} malformed, {} refused",
+        report.sent, report.malformed, report.failed
+    );
+    Ok(())
 }

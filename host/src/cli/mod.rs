@@ -150,6 +150,17 @@ pub enum Command {
         #[arg(long)]
         tls: bool,
     },
+    /// Forward snf-image's progress messages (one JSON object per line on stdin) to the
+    /// host, which shows them as build progress and diagnostics. Set snf-image's
+    /// `PROGRESS_MONITOR="cyclades progress-monitor"` on each Ganeti node (spec §11.2).
+    ProgressMonitor {
+        /// The Ganeti instance being deployed (`snf-<id>`), as snf-image passes it.
+        instance: String,
+        /// The server's progress URL; default: derived from `OSP_CONFIG_URL`, the
+        /// configuration URL Ganeti gives snf-image.
+        #[arg(long)]
+        progress_url: Option<String>,
+    },
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),

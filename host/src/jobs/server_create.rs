@@ -368,6 +368,7 @@ fn create_records(cx: &StepCx) -> StepFuture<'_> {
             suspended: false,
             quota_charged: false,
             diagnostics: Vec::new(),
+            build_percentage: 0,
             rescue: false,
             rescue_image_id: None,
             shared_to_project: p.shared_to_project,
@@ -406,20 +407,15 @@ fn mark_error(cx: &StepCx) -> StepFuture<'_> {
         after.backend_log_msg = Some(reason.clone());
         after.quota_charged = false;
         if !after.diagnostics.iter().any(|d| d.message == reason) {
-            after.diagnostics.insert(
-                0,
-                Diagnostic {
-                    created: Timestamp::now(),
-                    level: "ERROR".into(),
-                    source: "cyclades".into(),
-                    message: reason,
-                    details: format!(
-                        "job {} failed at step {}",
-                        cx.job.id,
-                        cx.job.failed_step.clone().unwrap_or_default()
-                    ),
-                },
-            );
+            after.add_diagnostic(Diagnostic::cyclades(
+                "ERROR",
+                reason,
+                format!(
+                    "job {} failed at step {}",
+                    cx.job.id,
+                    cx.job.failed_step.clone().unwrap_or_default()
+                ),
+            ));
         }
         let mut batch = server_volumes_failed(&cx.env.store, &p)?;
         batch.update_server(&before, &after);

@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 
 use super::common::{issue_commission, resolve_commission, wait_ganeti};
 use super::{JobKind, StepCx, StepDef, StepDone, StepError, StepFuture};
-use crate::clock::Timestamp;
 use crate::store::{Batch, Diagnostic, Server};
 
 /// Inputs of the server jobs.
@@ -196,17 +195,11 @@ pub(super) fn release_lock(cx: &StepCx) -> StepFuture<'_> {
             .unwrap_or_else(|| format!("{} failed", p.action));
         after.backend_job_status = Some("error".into());
         after.backend_log_msg = Some(reason.clone());
-        after.diagnostics.insert(
-            0,
-            Diagnostic {
-                created: Timestamp::now(),
-                level: "ERROR".into(),
-                source: "cyclades".into(),
-                message: reason,
-                details: format!("job {} ({}) failed", cx.job.id, cx.job.kind),
-            },
-        );
-        after.diagnostics.truncate(20);
+        after.add_diagnostic(Diagnostic::cyclades(
+            "ERROR",
+            reason,
+            format!("job {} ({}) failed", cx.job.id, cx.job.kind),
+        ));
         let mut batch = Batch::new();
         batch.update_server(&before, &after);
         Ok(StepDone::with_batch(Value::Null, batch))

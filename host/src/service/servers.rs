@@ -356,7 +356,7 @@ impl Services {
         // After the server's id: the volumes' ids follow the root volume's (the server's).
         let (extra_volumes, pinned_backend) = self.plan_server_volumes(caller, req, &flavor)?;
         let job_id = self.store().generate_id()?;
-        let config_key = uuid::Uuid::new_v4().to_string();
+        let config_key = self.vmapi_key(server_id);
         let config_url = format!("{}/vmapi/v1.0/server-params/{config_key}", req.public_url);
         let properties: BTreeMap<String, String> = image
             .properties

@@ -93,7 +93,27 @@ pub struct Diagnostic {
     pub source: String,
     pub message: String,
     pub details: String,
+    /// When its source says it happened (snf-image's `event_time`), if it says.
+    #[serde(default)]
+    pub source_date: Option<Timestamp>,
 }
+
+impl Diagnostic {
+    /// A diagnostic the control plane itself records now (`source` "cyclades").
+    pub fn cyclades(level: &str, message: String, details: String) -> Self {
+        Diagnostic {
+            created: Timestamp::now(),
+            level: level.into(),
+            source: "cyclades".into(),
+            message,
+            details,
+            source_date: None,
+        }
+    }
+}
+
+/// How many diagnostics a server keeps (newest first); older ones are dropped.
+pub const DIAGNOSTICS_KEPT: usize = 50;
 
 /// A virtual machine (Synnefo's VirtualMachine).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -127,6 +147,9 @@ pub struct Server {
     /// Whether the server's creation commission was accepted (its resources are charged).
     pub quota_charged: bool,
     pub diagnostics: Vec<Diagnostic>,
+    /// How much of its image snf-image has copied, 0 to 100 (Synnefo's `buildpercentage`).
+    #[serde(default)]
+    pub build_percentage: u8,
     /// Booting from a rescue image (Synnefo's `rescue`), and which one.
     #[serde(default)]
     pub rescue: bool,
@@ -156,6 +179,12 @@ impl Server {
     /// The Ganeti instance name (`snf-<id>`).
     pub fn instance_name(&self) -> String {
         crate::names::instance(self.id)
+    }
+
+    /// Records a diagnostic as the newest, keeping [`DIAGNOSTICS_KEPT`].
+    pub fn add_diagnostic(&mut self, d: Diagnostic) {
+        self.diagnostics.insert(0, d);
+        self.diagnostics.truncate(DIAGNOSTICS_KEPT);
     }
 }
 

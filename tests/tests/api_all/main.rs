@@ -3,6 +3,7 @@
 mod admin;
 mod admin_servers;
 mod backends;
+mod build_progress;
 mod catalog;
 mod changes_since;
 mod compute;

@@ -6,6 +6,7 @@
 //! fixtures, or zero), and their effects apply when they finish. Faults are injected through
 //! `/sim/faults`. Run it alone with `cyclades ganeti-sim`, or in-process with [`start`].
 
+mod deploy;
 mod modify;
 pub mod network;
 mod routes;

@@ -289,7 +289,15 @@ async fn create(State(sim): State<Sim>, body: Bytes) -> Reply {
             }
         }
     }
-    let id = sim.write(|c| c.submit(Value::Object(op), format!("INSTANCE_CREATE({name})")));
+    let config_url = op
+        .get("osparams")
+        .and_then(|o| o["config_url"].as_str())
+        .map(str::to_string);
+    let (id, seconds) = sim.write(|c| {
+        let id = c.submit(Value::Object(op), format!("INSTANCE_CREATE({name})"));
+        (id, c.latency.queued + c.latency.create)
+    });
+    super::deploy::report_progress(config_url.as_deref(), &name, seconds);
     Ok(axum::Json(json!(id)))
 }
 
