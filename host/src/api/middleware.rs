@@ -165,3 +165,25 @@ pub async fn unknown_endpoint(method: Method, uri: Uri) -> ApiError {
         ApiError(ServiceError::ItemNotFound(format!("Not found: {path}")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_path;
+
+    #[test]
+    fn vmapi_keys_never_reach_the_request_log() {
+        assert_eq!(
+            loggable_path("/vmapi/v1.0/server-progress/0123abcd"),
+            "/vmapi/v1.0/server-progress/<key>"
+        );
+        assert_eq!(
+            loggable_path("/vmapi/v1.0/server-params/0123abcd"),
+            "/vmapi/v1.0/server-params/<key>"
+        );
+        assert_eq!(loggable_path("/vmapi/v1.0/"), "/vmapi/v1.0/");
+        assert_eq!(
+            loggable_path("/compute/v2.0/servers/12"),
+            "/compute/v2.0/servers/12"
+        );
+    }
+}
