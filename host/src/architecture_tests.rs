@@ -49,6 +49,13 @@ const RULES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "metrics.rs",
+        &[
+            "api", "service", "store", "jobs", "plugins", "cli", "server", "demo", "config",
+            "backend",
+        ],
+    ),
+    (
         "progress_monitor.rs",
         &[
             "api", "service", "store", "jobs", "plugins", "cli", "server", "demo", "config",

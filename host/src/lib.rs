@@ -22,6 +22,7 @@ pub mod demo;
 pub mod endpoints;
 pub mod ipam;
 pub mod jobs;
+pub mod metrics;
 pub mod names;
 pub mod plugins;
 pub mod progress_monitor;

@@ -107,7 +107,8 @@ fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// The authenticated caller of a request.
 pub struct Caller(pub Credentials);
 
-/// The raw token the caller presented (header `X-Auth-Token`, else query `X-Auth-Token`).
+/// The raw token the caller presented: header `X-Auth-Token`, else `Authorization: Bearer`
+/// (what Prometheus and other generic HTTP clients send), else query `X-Auth-Token`.
 pub fn presented_token(parts: &Parts) -> Option<String> {
     if let Some(value) = parts.headers.get("x-auth-token") {
         return value
@@ -115,6 +116,14 @@ pub fn presented_token(parts: &Parts) -> Option<String> {
             .ok()
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty());
+    }
+    if let Some(bearer) = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        return Some(bearer.trim().to_string()).filter(|s| !s.is_empty());
     }
     let query = parts.uri.query()?;
     query.split('&').find_map(|pair| {

@@ -1,16 +1,18 @@
 //! Per-request plumbing: the request id (`x-openstack-request-id: req-<uuid>`, plus
 //! `x-compute-request-id` on compute), one `tracing` span per request, Synnefo's no-cache
-//! headers, and turning axum's bare 405s and unknown paths into fault bodies.
+//! headers, turning axum's bare 405s and unknown paths into fault bodies, and each request's
+//! count and latency in the metrics (by matched route, never by raw path).
 
 use std::time::Instant;
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
 use super::ApiError;
+use crate::metrics::Metrics;
 use crate::service::ServiceError;
 
 /// Path prefixes of the services; unknown paths below one are Synnefo's "API endpoint not found".
@@ -36,8 +38,47 @@ fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// The outermost layer: request id, span, headers, and fault bodies for axum's own 405s.
-pub async fn request_context(request: Request, next: Next) -> Response {
+/// The route a request matched (axum's pattern, `/compute/v2.0/servers/{id}`), passed out
+/// to [`request_context`] in the response's extensions for the metrics.
+#[derive(Clone)]
+struct MatchedRoute(String);
+
+/// Inside the router, after routing: remembers the matched route on the response.
+pub async fn remember_route(
+    matched: Option<axum::extract::MatchedPath>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = matched.map(|m| m.as_str().to_string());
+    let mut response = next.run(request).await;
+    if let Some(route) = route {
+        response.extensions_mut().insert(MatchedRoute(route));
+    }
+    response
+}
+
+/// A method as a metrics label: the standard ones, anything else as `OTHER` (so a client
+/// cannot mint label values).
+fn method_label(method: &Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+/// The outermost layer: request id, span, headers, fault bodies for axum's own 405s, and
+/// the request's count and latency in the metrics.
+pub async fn request_context(
+    State(metrics): State<Metrics>,
+    request: Request,
+    next: Next,
+) -> Response {
     let request_id = format!("req-{}", uuid::Uuid::new_v4());
     let method = request.method().clone();
     let path = request.uri().path().to_string();
@@ -63,13 +104,24 @@ pub async fn request_context(request: Request, next: Next) -> Response {
         HeaderValue::from_static("no-cache, no-store, must-revalidate, max-age=0"),
     );
     headers.insert(header::VARY, HeaderValue::from_static("X-Auth-Token"));
+    let elapsed = started.elapsed();
     span.in_scope(|| {
         tracing::info!(
             status = response.status().as_u16(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
+            elapsed_ms = elapsed.as_millis() as u64,
             "handled"
         );
     });
+    let route = response
+        .extensions()
+        .get::<MatchedRoute>()
+        .map_or("(unmatched)", |r| r.0.as_str());
+    metrics.request(
+        route,
+        method_label(&method),
+        response.status().as_u16(),
+        elapsed,
+    );
     response
 }
 

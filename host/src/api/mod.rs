@@ -70,6 +70,7 @@ pub struct AppState {
 
 /// Builds the whole HTTP application.
 pub fn router(state: AppState) -> Router {
+    let metrics = state.services.metrics().clone();
     let services = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(versions::routes())
@@ -92,11 +93,31 @@ pub fn router(state: AppState) -> Router {
         .merge(volume::routes())
         .merge(admin_volumes::routes())
         .merge(admin_networks::routes())
+        .route("/metrics", get(metrics_endpoint))
+        .route_layer(axum::middleware::from_fn(middleware::remember_route))
         .fallback(middleware::unknown_endpoint)
         .with_state(state);
     // The request-context layer wraps the finished router (not each route), so it sees the
     // final response, including the `Allow` header axum adds to 405s.
     Router::new()
         .fallback_service(services)
-        .layer(axum::middleware::from_fn(middleware::request_context))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            middleware::request_context,
+        ))
+}
+
+/// `GET /metrics`: the Prometheus exposition, for the operator token (`X-Auth-Token` or
+/// `Authorization: Bearer`, as Prometheus' `authorization` setting sends it).
+async fn metrics_endpoint(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    extract::AdminCaller(_): extract::AdminCaller,
+) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.services.metrics_exposition(),
+    )
 }

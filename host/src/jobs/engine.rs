@@ -243,7 +243,7 @@ impl JobEngine {
                 running.remove(&id);
             }
             match result {
-                Ok(()) => {}
+                Ok(()) => engine.count_finished(id),
                 Err(Stop::Crashed) => engine.notify_checkpoint(id, Checkpoint::Interrupted),
                 Err(Stop::Store(e)) => {
                     tracing::error!(job = id, error = %super::chain(&e), "job stopped on a store error; it resumes at next start");
@@ -251,6 +251,26 @@ impl JobEngine {
                 }
             }
         });
+    }
+
+    /// Counts a job that reached an end state in the metrics (by kind, fault and duration).
+    fn count_finished(&self, id: u64) {
+        let Ok(job) = self.inner.env.store.job_get(id) else {
+            return;
+        };
+        let finished = job.finished.unwrap_or(job.updated);
+        if !matches!(
+            job.state,
+            JobState::Succeeded | JobState::Failed | JobState::Stuck
+        ) {
+            return;
+        }
+        let took = Duration::from_millis(u64::try_from(finished.0 - job.created.0).unwrap_or(0));
+        let fault = match job.state {
+            JobState::Succeeded => None,
+            _ => Some(job.fault.as_ref().map_or("internal", |f| f.kind.as_str())),
+        };
+        self.inner.env.metrics.job_finished(&job.kind, fault, took);
     }
 
     fn notify_checkpoint(&self, id: u64, checkpoint: Checkpoint) {
@@ -498,6 +518,22 @@ impl JobEngine {
 
     /// Runs `f` for `step`, retrying transient errors with backoff.
     async fn attempt(
+        &self,
+        step: &StepDef,
+        f: super::StepFn,
+        job: &JobRecord,
+        outputs: &BTreeMap<String, Value>,
+    ) -> Result<super::StepDone, StepError> {
+        let started = std::time::Instant::now();
+        let result = self.attempt_with_retries(step, f, job, outputs).await;
+        self.inner
+            .env
+            .metrics
+            .step(&job.kind, step.name, started.elapsed());
+        result
+    }
+
+    async fn attempt_with_retries(
         &self,
         step: &StepDef,
         f: super::StepFn,

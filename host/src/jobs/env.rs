@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::StepError;
 use crate::backend::rapi::{BackendError, RapiClient, RapiConfig, RapiPool};
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::plugins::PluginHost;
 use crate::secrets::Sealer;
 use crate::store::{Backend, Store};
@@ -44,6 +45,8 @@ pub struct JobEnv {
     pub settings: JobSettings,
     /// One RAPI client per backend, shared by every step (and the services).
     pub rapi_pool: Arc<RapiPool>,
+    /// Where jobs, steps, RAPI calls and reconciliation are counted.
+    pub metrics: Metrics,
 }
 
 /// A RAPI client for a registered backend (its password unsealed in memory only).

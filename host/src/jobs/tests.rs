@@ -107,6 +107,7 @@ fn engine(store: &Store) -> JobEngine {
             rapi_timeout: Duration::from_secs(5),
         },
         rapi_pool: Default::default(),
+        metrics: Default::default(),
     })
 }
 

@@ -88,13 +88,15 @@ impl Services {
         sealer: Sealer,
         settings: JobSettings,
     ) -> Self {
+        let metrics = crate::metrics::Metrics::new();
         let jobs = JobEngine::new(JobEnv {
             store: store.clone(),
             plugins: plugins.clone(),
             sealer: sealer.clone(),
             config: Arc::new(config.clone()),
             settings,
-            rapi_pool: Default::default(),
+            rapi_pool: Arc::new(crate::backend::rapi::RapiPool::new(metrics.clone())),
+            metrics,
         });
         Services {
             inner: Arc::new(Inner {
@@ -114,6 +116,16 @@ impl Services {
     /// The job engine (tests and the server's recovery at start).
     pub fn jobs(&self) -> &JobEngine {
         &self.inner.jobs
+    }
+
+    /// This server's metrics (the API records requests into them).
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.inner.jobs.env().metrics
+    }
+
+    /// The Prometheus text exposition, the store's size read now.
+    pub fn metrics_exposition(&self) -> String {
+        self.metrics().render(self.store().size_on_disk())
     }
 
     fn secrets(&self) -> &vmapi::SecretCache {

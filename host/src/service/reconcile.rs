@@ -102,9 +102,12 @@ impl Services {
                 Ok(report) => {
                     state.last_reconciled = Some(Timestamp::now());
                     state.last_error = None;
+                    let mut repaired = 0;
                     for d in report.drift.iter().filter(|d| d.fixed) {
                         *state.repairs.entry(d.kind.to_string()).or_default() += 1;
+                        repaired += 1;
                     }
+                    self.metrics().reconcile_pass(&b.clustername, repaired);
                     reports.push(report);
                 }
                 Err(e) => {

@@ -292,6 +292,11 @@ impl Store {
     }
 
     /// Blocking flush, for shutdown paths outside an async context.
+    /// Bytes the store takes on disk (0 if sled cannot tell).
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())

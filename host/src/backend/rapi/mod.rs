@@ -87,6 +87,21 @@ pub enum BackendError {
 }
 
 impl BackendError {
+    /// A short name of the failure (a metrics label).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BackendError::Offline { .. } => "offline",
+            BackendError::Unauthorized { .. } => "unauthorized",
+            BackendError::NotFound { .. } => "not_found",
+            BackendError::Rapi { .. } => "rapi_error",
+            BackendError::JobFailed { .. } => "job_failed",
+            BackendError::Certificate { .. } => "certificate",
+            BackendError::Transport { .. } => "unreachable",
+            BackendError::Timeout { .. } => "timeout",
+            BackendError::Decode { .. } => "decode",
+        }
+    }
+
     /// Whether the same call may succeed if tried again later.
     pub fn retryable(&self) -> bool {
         match self {
@@ -143,6 +158,8 @@ pub struct RapiClient {
     http: reqwest::Client,
     config: RapiConfig,
     wait_support: Arc<AtomicU8>,
+    /// Counts each call (its cluster, method, outcome and latency) when set.
+    metrics: Option<crate::metrics::Metrics>,
 }
 
 /// `RapiClient::wait_support`: not tried yet, answered, or not offered (poll instead).
@@ -168,7 +185,14 @@ impl RapiClient {
             http,
             config,
             wait_support: Arc::new(AtomicU8::new(WAIT_UNKNOWN)),
+            metrics: None,
         })
+    }
+
+    /// This client, counting its calls into `metrics`.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     fn cluster(&self) -> String {
@@ -185,8 +209,29 @@ impl RapiClient {
             .await
     }
 
-    /// `call` with its own timeout (a `/wait` blocks longer than an ordinary call may).
+    /// `call` with its own timeout (a `/wait` blocks longer than an ordinary call may),
+    /// counted in the metrics.
     async fn call_within(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        timeout: Duration,
+    ) -> Result<Value, BackendError> {
+        let started = std::time::Instant::now();
+        let label = method.to_string();
+        let result = self.call_once(method, path, body, timeout).await;
+        if let Some(metrics) = &self.metrics {
+            let outcome = match &result {
+                Ok(_) => "ok",
+                Err(e) => e.kind(),
+            };
+            metrics.rapi_call(&self.config.base_url, &label, outcome, started.elapsed());
+        }
+        result
+    }
+
+    async fn call_once(
         &self,
         method: Method,
         path: &str,

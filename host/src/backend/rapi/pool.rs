@@ -8,14 +8,24 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use super::{BackendError, RapiClient};
+use crate::metrics::Metrics;
 
 /// The clients, by backend id, with the fingerprint of the settings each was built from.
 #[derive(Default)]
 pub struct RapiPool {
     clients: Mutex<HashMap<u64, (u64, RapiClient)>>,
+    /// Given to every client it builds, which counts its calls there.
+    metrics: Metrics,
 }
 
 impl RapiPool {
+    pub fn new(metrics: Metrics) -> Self {
+        RapiPool {
+            clients: Mutex::default(),
+            metrics,
+        }
+    }
+
     /// The client of `backend`, built by `build` if there is none for `fingerprint` yet.
     pub fn client(
         &self,
@@ -29,7 +39,7 @@ impl RapiPool {
         {
             return Ok(client.clone());
         }
-        let client = build()?;
+        let client = build()?.with_metrics(self.metrics.clone());
         if let Ok(mut clients) = self.clients.lock() {
             clients.insert(backend, (fingerprint, client.clone()));
         }
