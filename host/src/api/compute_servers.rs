@@ -168,45 +168,6 @@ struct ServerDoc<'a> {
     snf: Option<SnfFields<'a>>,
 }
 
-/// A server's `addresses` (by network id) and Synnefo `attachments`, from its ports.
-pub(super) fn nic_docs(state: &AppState, s: &Server) -> (BTreeMap<String, Vec<Value>>, Vec<Value>) {
-    let mut addresses: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    let mut attachments = Vec::new();
-    let ports = state.services.ports_of_server(s.id).unwrap_or_default();
-    for (index, p) in ports.iter().enumerate() {
-        let kind = if p.floating_ip_id.is_some() {
-            "floating"
-        } else {
-            "fixed"
-        };
-        let ips = state.services.port_addresses(p);
-        let list = addresses.entry(p.network_id.to_string()).or_default();
-        for (_, a) in &ips {
-            // A floating IP is the port's IPv4; its IPv6 stays fixed (Synnefo).
-            let kind = if a.is_ipv4() { kind } else { "fixed" };
-            let version = if a.is_ipv4() { 4 } else { 6 };
-            list.push(json!({"version": version, "addr": a.to_string(),
-                "OS-EXT-IPS:type": kind, "OS-EXT-IPS-MAC:mac_addr": p.mac}));
-        }
-        let ipv6 = ips
-            .iter()
-            .find(|(_, a)| a.is_ipv6())
-            .map(|(_, a)| a.to_string());
-        attachments.push(json!({
-            "id": format!("nic-{}-{index}", s.id),
-            "port_id": p.id.to_string(),
-            "network_id": p.network_id.to_string(),
-            "mac_address": p.mac,
-            "ipv4": p.ipv4.map(|(_, a)| a.to_string()),
-            "ipv6": ipv6,
-            "OS-EXT-IPS:type": kind,
-            "firewallProfile": state.services.port_firewall_profile(p),
-            "fixed_ips": ips.iter().map(|(subnet, a)| json!({"subnet": subnet.to_string(), "ip_address": a.to_string()})).collect::<Vec<_>>(),
-        }));
-    }
-    (addresses, attachments)
-}
-
 /// Nova 2.1's `os-extended-volumes:volumes_attached` item (exactly `id`).
 #[derive(Serialize)]
 struct VolumeRef {
@@ -215,7 +176,7 @@ struct VolumeRef {
 
 fn server_doc<'a>(state: &AppState, s: &'a Server) -> ServerDoc<'a> {
     let id = s.id.to_string();
-    let (addresses, attachments) = nic_docs(state, s);
+    let (addresses, attachments) = super::network_ports::nic_docs(state, s);
     let mut volumes = if s.deleted {
         Vec::new()
     } else {
@@ -781,7 +742,7 @@ async fn ips(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let s = state.services.server_for(&caller, &id)?;
-    let (addresses, attachments) = nic_docs(&state, &s);
+    let (addresses, attachments) = super::network_ports::nic_docs(&state, &s);
     Ok(Json(
         json!({"addresses": addresses, "attachments": attachments}),
     ))
@@ -797,7 +758,7 @@ async fn ips_on(
 ) -> Result<Json<Value>, ApiError> {
     let s = state.services.server_for(&caller, &id)?;
     let n = state.services.network_for(&caller, &network)?;
-    let (mut addresses, _) = nic_docs(&state, &s);
+    let (mut addresses, _) = super::network_ports::nic_docs(&state, &s);
     addresses.retain(|k, _| *k == n.id.to_string());
     match state.compat {
         Compat::Synnefo => Ok(Json(json!({"network": addresses}))),

@@ -1,5 +1,8 @@
 //! Ports and floating IPs (spec §3.3, §3.4) under `/network/v2.0`, and the compute view of
-//! floating IPs `/compute/v2.0/os-floating-ips` (spec §2.9).
+//! floating IPs `/compute/v2.0/os-floating-ips` (spec §2.9); also a server's NICs as the compute API
+//! shows them (`addresses`, `attachments`), rendered from the same ports.
+
+use std::collections::BTreeMap;
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -67,6 +70,48 @@ pub(super) fn port_doc(state: &AppState, p: &Port) -> Value {
         "created": p.created.iso(),
         "updated": p.updated.iso(),
     })
+}
+
+/// A server's `addresses` (by network id) and Synnefo `attachments`, from its ports.
+pub(super) fn nic_docs(
+    state: &AppState,
+    s: &crate::service::Server,
+) -> (BTreeMap<String, Vec<Value>>, Vec<Value>) {
+    let mut addresses: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut attachments = Vec::new();
+    let ports = state.services.ports_of_server(s.id).unwrap_or_default();
+    for (index, p) in ports.iter().enumerate() {
+        let kind = if p.floating_ip_id.is_some() {
+            "floating"
+        } else {
+            "fixed"
+        };
+        let ips = state.services.port_addresses(p);
+        let list = addresses.entry(p.network_id.to_string()).or_default();
+        for (_, a) in &ips {
+            // A floating IP is the port's IPv4; its IPv6 stays fixed (Synnefo).
+            let kind = if a.is_ipv4() { kind } else { "fixed" };
+            let version = if a.is_ipv4() { 4 } else { 6 };
+            list.push(json!({"version": version, "addr": a.to_string(),
+                "OS-EXT-IPS:type": kind, "OS-EXT-IPS-MAC:mac_addr": p.mac}));
+        }
+        let ipv6 = ips
+            .iter()
+            .find(|(_, a)| a.is_ipv6())
+            .map(|(_, a)| a.to_string());
+        attachments.push(json!({
+            "id": format!("nic-{}-{index}", s.id),
+            "port_id": p.id.to_string(),
+            "network_id": p.network_id.to_string(),
+            "mac_address": p.mac,
+            "ipv4": p.ipv4.map(|(_, a)| a.to_string()),
+            "ipv6": ipv6,
+            "OS-EXT-IPS:type": kind,
+            "firewallProfile": state.services.port_firewall_profile(p),
+            "fixed_ips": ips.iter().map(|(subnet, a)| json!({"subnet": subnet.to_string(), "ip_address": a.to_string()})).collect::<Vec<_>>(),
+        }));
+    }
+    (addresses, attachments)
 }
 
 pub(super) fn fip_doc(f: &FloatingIp) -> Value {

@@ -9,7 +9,7 @@ use cyclades_tests::{Reply, TestContext};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::compute::{FLAVOR_SMALL, flavor_id};
+use super::compute::{FLAVOR_SMALL, create, flavor_id};
 
 async fn post_progress(ctx: &TestContext, path: &str, body: Value) -> Reply {
     TestContext::reply(ctx.http.post(format!("{}{path}", ctx.url)).json(&body)).await
@@ -46,14 +46,12 @@ async fn snf_image_progress_shows_as_build_progress_and_diagnostics() {
         .await;
     let image = ctx.demo_image(&token).await;
     let flavor = flavor_id(&ctx, &token, FLAVOR_SMALL).await;
-    let r = ctx
-        .request(
-            Method::POST,
-            "/compute/v2.0/servers",
-            Some(&token),
-            Some(json!({"server": {"name": "b", "imageRef": image, "flavorRef": flavor}})),
-        )
-        .await;
+    let r = create(
+        &ctx,
+        &token,
+        json!({"name": "b", "imageRef": image, "flavorRef": flavor}),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
     let id = r.body["server"]["id"].as_str().expect("id").to_string();
     let path = progress_path(&ctx, &id).await;

@@ -9,7 +9,7 @@ use cyclades_tests::TestContext;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::compute::flavor_id;
+use super::compute::{create, flavor_id};
 use super::networks::private_network;
 
 /// The EUI-64 address of `mac` in the /64 `prefix` (RFC 4291 appendix A), computed here on
@@ -85,12 +85,11 @@ async fn nics_on_dual_stack_networks_get_their_eui64_address() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let image = ctx.demo_image(&token).await;
     let flavor = flavor_id(&ctx, &token, super::compute::FLAVOR_SMALL).await;
-    let r = post(
+    let r = create(
         &ctx,
         &token,
-        "/compute/v2.0/servers",
-        json!({"server": {"name": "dual", "imageRef": image, "flavorRef": flavor,
-            "networks": [{"uuid": private}, {"uuid": public}]}}),
+        json!({"name": "dual", "imageRef": image, "flavorRef": flavor,
+            "networks": [{"uuid": private}, {"uuid": public}]}),
     )
     .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
@@ -172,11 +171,10 @@ async fn forced_any_public_ipv6_picks_an_ipv6_only_public_network() {
     let token = ctx.demo_token().await;
     let image = ctx.demo_image(&token).await;
     let flavor = flavor_id(&ctx, &token, super::compute::FLAVOR_SMALL).await;
-    let r = post(
+    let r = create(
         &ctx,
         &token,
-        "/compute/v2.0/servers",
-        json!({"server": {"name": "v6", "imageRef": image, "flavorRef": flavor, "networks": []}}),
+        json!({"name": "v6", "imageRef": image, "flavorRef": flavor, "networks": []}),
     )
     .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);

@@ -6,7 +6,7 @@ use cyclades_tests::TestContext;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use super::compute::{FLAVOR_SMALL, flavor_id};
+use super::compute::{FLAVOR_SMALL, create, flavor_id};
 
 /// The value of the sample line starting with `series` (labels included), 0 if absent.
 fn sample(text: &str, series: &str) -> f64 {
@@ -48,14 +48,12 @@ async fn metrics_are_for_operators_and_move_with_the_work() {
     let created = r#"cyclades_jobs_total{kind="server.create",outcome="succeeded"}"#;
     let image = ctx.demo_image(&token).await;
     let flavor = flavor_id(&ctx, &token, FLAVOR_SMALL).await;
-    let r = ctx
-        .request(
-            Method::POST,
-            "/compute/v2.0/servers",
-            Some(&token),
-            Some(json!({"server": {"name": "m", "imageRef": image, "flavorRef": flavor}})),
-        )
-        .await;
+    let r = create(
+        &ctx,
+        &token,
+        json!({"name": "m", "imageRef": image, "flavorRef": flavor}),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
     let id = r.body["server"]["id"].as_str().expect("id").to_string();
     ctx.wait_server(&token, &id, "ACTIVE").await;
