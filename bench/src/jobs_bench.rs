@@ -71,6 +71,7 @@ async fn world(latency: Latency, plugins: Arc<PluginHost>) -> World {
         config: Arc::new(config),
         settings: JobSettings::default(),
         rapi_pool: Default::default(),
+        metrics: Default::default(),
     });
     World {
         _dir: dir,

@@ -324,6 +324,7 @@ async fn server_jobs_against_real_ganeti() {
         config: std::sync::Arc::new(cyclades::config::Config::default()),
         settings: JobSettings::default(),
         rapi_pool: Default::default(),
+        metrics: Default::default(),
     });
     let server_id = 900_000 + unique_id() % 90_000;
     let job = store.generate_id().expect("id");
