@@ -146,7 +146,7 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
     let bound = listener.local_addr().map_err(ServerError::Serve)?;
     let data_dir = config.server.data_dir.clone();
     prepare_data_dir(&data_dir)?;
-    let store = Store::open(&data_dir)?;
+    let store = open_store(&config)?;
     let public_url = config
         .server
         .public_url
@@ -348,6 +348,63 @@ async fn start_plugins(
         "plugins loaded"
     );
     Ok(Arc::new(host))
+}
+
+/// The configured store: PostgreSQL at `[store] url`, else sled in the data directory.
+pub fn open_store(config: &Config) -> Result<Store, crate::store::StoreError> {
+    match &config.store.url {
+        Some(url) => {
+            let store = Store::open_postgres(&crate::store::PgOptions {
+                url: url.clone(),
+                ca_file: config.store.ca_file.clone(),
+                pool_size: config.store.pool_size,
+            })?;
+            tracing::info!(store = %crate::store::redact_url(url), "store: PostgreSQL");
+            Ok(store)
+        }
+        None => Store::open(&config.server.data_dir),
+    }
+}
+
+/// One table copied by `store_migrate`: entries and the SHA-256 both sides agree on.
+#[derive(Clone, Debug)]
+pub struct MigratedTable {
+    pub table: &'static str,
+    pub entries: usize,
+    pub digest: String,
+}
+
+/// `cyclades store-migrate`: copies the sled store of `from` into the empty PostgreSQL database
+/// at `to` and verifies it. Refuses a target that holds anything.
+pub fn store_migrate(
+    from: &Path,
+    to: &str,
+    ca_file: Option<PathBuf>,
+) -> Result<Vec<MigratedTable>, ServerError> {
+    if !from.join("db").exists() {
+        return Err(ServerError::DataDir {
+            path: from.display().to_string(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no store here (expected a db/ directory)",
+            ),
+        });
+    }
+    let source = Store::open(from)?;
+    let target = Store::open_postgres(&crate::store::PgOptions {
+        url: to.to_string(),
+        ca_file,
+        pool_size: 4,
+    })?;
+    let reports = source.copy_into(&target)?;
+    Ok(reports
+        .into_iter()
+        .map(|r| MigratedTable {
+            table: r.tree,
+            entries: r.entries,
+            digest: r.digest,
+        })
+        .collect())
 }
 
 fn prepare_data_dir(dir: &Path) -> Result<(), ServerError> {

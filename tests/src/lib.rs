@@ -86,6 +86,8 @@ impl TestContext {
         let mut config = Config::default();
         config.server.listen = "127.0.0.1:0".parse().expect("addr");
         config.server.data_dir = dir.path().to_path_buf();
+        // CYCLADES_TEST_STORE=postgres puts the store in a fresh PostgreSQL database.
+        config.store.url = cyclades::store::testing::store_url_for(dir.path());
         // Compiled plugins are cached across tests (keyed by digest and engine hash).
         config.plugins.cache_dir = Some(shared_plugin_cache());
         change(&mut config);
@@ -191,6 +193,17 @@ impl TestContext {
         server.shutdown().await.expect("clean shutdown");
         between(&self.config.server.data_dir);
         let mut config = self.config.clone();
+        config.server.listen = "127.0.0.1:0".parse().expect("addr");
+        let dir = self.dir.take();
+        Self::start(config, dir, self.demo).await
+    }
+
+    /// `restart_with`, also changing the configuration the server restarts with.
+    pub async fn restart_with_config(mut self, between: impl FnOnce(&Path, &mut Config)) -> Self {
+        let server = self.server.take().expect("running");
+        server.shutdown().await.expect("clean shutdown");
+        let mut config = self.config.clone();
+        between(&config.server.data_dir.clone(), &mut config);
         config.server.listen = "127.0.0.1:0".parse().expect("addr");
         let dir = self.dir.take();
         Self::start(config, dir, self.demo).await

@@ -170,7 +170,7 @@ fn listed(
     caller: &crate::service::Credentials,
     q: &ListQuery,
 ) -> Result<Option<Vec<Volume>>, ApiError> {
-    let mut list = match super::extract::changes_since(&state, q.changes_since.as_deref())? {
+    let mut list = match super::extract::changes_since(state, q.changes_since.as_deref())? {
         Some(t) => {
             let changed = state.services.volumes_changed_since(caller, t)?;
             if changed.is_empty() {

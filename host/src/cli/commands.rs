@@ -80,6 +80,37 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             );
             Ok(())
         }
+        Command::StoreMigrate { from, to, ca_file } => {
+            let tables = server::store_migrate(from, to, ca_file.clone())?;
+            let rows: Vec<serde_json::Map<String, serde_json::Value>> = tables
+                .iter()
+                .map(|t| {
+                    let mut row = serde_json::Map::new();
+                    row.insert("table".into(), t.table.into());
+                    row.insert("entries".into(), t.entries.into());
+                    row.insert("sha256".into(), t.digest.clone().into());
+                    row
+                })
+                .collect();
+            let total: usize = tables.iter().map(|t| t.entries).sum();
+            eprintln!(
+                "copied {total} entries in {} tables from {} to {}; every table verified",
+                tables.len(),
+                from.display(),
+                crate::config::redact_url(to)
+            );
+            let fields = ["table", "entries", "sha256"].map(String::from);
+            let view = ListView {
+                format,
+                fields: &fields,
+                headers: true,
+            };
+            print!(
+                "{}",
+                output::render(&rows, &view).map_err(CliError::Message)?
+            );
+            Ok(())
+        }
         Command::Config(ConfigCommand::Show { args }) => {
             let config = args.load(data_dir.clone())?;
             print!("{}", config.render_redacted());

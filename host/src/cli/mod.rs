@@ -86,6 +86,9 @@ pub struct ServeArgs {
     /// Key that encrypts secrets at rest.
     #[arg(long, env = "CYCLADES_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
+    /// PostgreSQL store, `postgres://user:password@host:port/db` [default: sled in --data-dir].
+    #[arg(long, env = "CYCLADES_STORE_URL", hide_env_values = true)]
+    pub store_url: Option<String>,
 }
 
 /// Options of every list command.
@@ -164,6 +167,19 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Copy a sled store (a stopped server's data directory) into an empty PostgreSQL
+    /// database and verify the copy (entries and a digest per table).
+    StoreMigrate {
+        /// The data directory whose store to copy (no server may be running on it).
+        #[arg(long)]
+        from: PathBuf,
+        /// The empty PostgreSQL database, `postgres://user:password@host:port/db`.
+        #[arg(long, env = "CYCLADES_STORE_URL", hide_env_values = true)]
+        to: String,
+        /// PEM file of CA certificates for TLS to the database.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+    },
     /// Print the service and resource definitions (JSON) for registering this cloud with an
     /// external identity service (Synnefo's service-export-cyclades).
     ServiceExportCyclades,
@@ -731,6 +747,7 @@ impl ServeArgs {
             log_format: self.log_format,
             token_ttl_secs: self.token_ttl,
             secret_key: self.secret_key.clone(),
+            store_url: self.store_url.clone(),
         };
         Config::load(self.config.as_deref(), &overrides)
     }

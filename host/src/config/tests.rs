@@ -97,3 +97,36 @@ fn default_limits_fall_back_to_the_catalogue() {
     assert_eq!(c.default_limit("cyclades.vm"), 3);
     assert_eq!(c.default_limit("cyclades.floating_ip"), 5);
 }
+
+#[test]
+fn the_password_never_shows() {
+    assert_eq!(
+        redact_url("postgres://cyc:s3cret@db:5432/cyclades?sslmode=require"),
+        "postgres://cyc:***@db:5432/cyclades?sslmode=require"
+    );
+    assert_eq!(redact_url("postgres://cyc@db/c"), "postgres://cyc@db/c");
+    assert_eq!(
+        redact_url("host=db user=cyc password=s3cret dbname=c"),
+        "host=db user=cyc password=*** dbname=c"
+    );
+    assert_eq!(
+        redact_url("postgres://db/c?user=cyc&password=s3cret"),
+        "postgres://db/c?user=cyc&password=***"
+    );
+}
+
+#[test]
+fn the_store_password_never_shows_in_config_show_nor_debug() {
+    let c = Config::from_toml("[store]\nurl = \"postgres://cyc:s3cret@db/cyclades\"\n").unwrap();
+    c.validate().unwrap();
+    let shown = c.render_redacted();
+    assert!(shown.contains("postgres://cyc:***@db/cyclades"), "{shown}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert!(!format!("{c:?}").contains("s3cret"));
+    let bad = Config::from_toml("[store]\nurl = \"mysql://cyc:s3cret@db/c\"\n").unwrap();
+    let err = bad.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("store.url") && !err.contains("s3cret"),
+        "{err}"
+    );
+}

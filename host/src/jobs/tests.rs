@@ -85,7 +85,7 @@ fn sealer() -> Sealer {
 fn open_store(dir: &Path) -> Store {
     // The previous engine's last task may still be dropping its handle on the database.
     for _ in 0..200 {
-        match Store::open(dir) {
+        match crate::store::testing::open(dir) {
             Ok(s) => return s,
             Err(StoreError::Locked { .. }) => std::thread::sleep(Duration::from_millis(10)),
             Err(e) => panic!("open store: {e}"),

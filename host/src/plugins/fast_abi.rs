@@ -305,7 +305,7 @@ unsafe impl Lift for FastAllocation {
         };
         let ptr = u32_at(bytes, ALLOCATION.candidates) as usize;
         let len = u32_at(bytes, ALLOCATION.candidates + 4) as usize;
-        if ptr % <Candidate as ComponentType>::ALIGN32 as usize != 0 {
+        if !ptr.is_multiple_of(<Candidate as ComponentType>::ALIGN32 as usize) {
             wasmtime::bail!("list pointer is not aligned");
         }
         let memory = cx.memory();

@@ -699,9 +699,7 @@ fn check_allocation(a: Allocation, backends: &[Backend]) -> Result<Allocation, G
 /// The export index of the allocator interface's `choose`, resolved once per loaded plugin.
 fn choose_export(pre: &AllocatorPre<HostState>) -> Option<ComponentExportIndex> {
     let component = pre.instance_pre().component();
-    let interface = component.get_export_index(
-        None,
-        &format!("cyclades:plugin/allocator-api@{WIT_VERSION}"),
-    )?;
+    let interface =
+        component.get_export_index(None, format!("cyclades:plugin/allocator-api@{WIT_VERSION}"))?;
     component.get_export_index(Some(&interface), "choose")
 }

@@ -76,6 +76,7 @@ impl From<StoreError> for ServiceError {
             | StoreError::SchemaTooNew { .. }
             | StoreError::Open { .. }
             | StoreError::Corrupt { .. }
+            | StoreError::TargetNotEmpty { .. }
             | StoreError::Database(_) => ServiceError::internal(&e),
         }
     }

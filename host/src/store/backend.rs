@@ -2,8 +2,7 @@
 //! dedicated to. Cluster names are unique through `backends_by_name`; each live backend holds
 //! a distinct index 0-15 (the per-backend MAC prefix digit).
 
-use sled::Transactional;
-use sled::transaction::ConflictableTransactionError as TxError;
+use super::kv::{self, TxError};
 
 use super::{Deleted, Store, StoreError, decode, encode, get, scan, update_cas};
 use crate::clock::Timestamp;
@@ -29,19 +28,18 @@ impl Store {
             ..backend.clone()
         };
         let encoded = encode(&record);
-        (&self.trees.backends, &self.trees.backends_by_name)
-            .transaction(|(backends, by_name)| {
-                if by_name.get(record.clustername.as_bytes())?.is_some() {
-                    return Err(TxError::Abort(StoreError::AlreadyExists {
-                        kind: "backend",
-                        id: record.clustername.clone(),
-                    }));
-                }
-                backends.insert(&id.to_be_bytes(), encoded.as_slice())?;
-                by_name.insert(record.clustername.as_bytes(), &id.to_be_bytes())?;
-                Ok(())
-            })
-            .map_err(StoreError::from_txn)?;
+        kv::transact(&[&self.trees.backends, &self.trees.backends_by_name], |t| {
+            let (backends, by_name) = (&t[0], &t[1]);
+            if by_name.get(record.clustername.as_bytes())?.is_some() {
+                return Err(TxError::Abort(StoreError::AlreadyExists {
+                    kind: "backend",
+                    id: record.clustername.clone(),
+                }));
+            }
+            backends.insert(id.to_be_bytes(), encoded.as_slice())?;
+            by_name.insert(record.clustername.as_bytes(), id.to_be_bytes())?;
+            Ok(())
+        })?;
         Ok(record)
     }
 
@@ -98,23 +96,22 @@ impl Store {
 
     /// Soft-deletes a backend: it frees its name and index, and its project dedications go.
     pub fn backend_soft_delete(&self, id: u64) -> Result<Backend, StoreError> {
-        let removed = (&self.trees.backends, &self.trees.backends_by_name)
-            .transaction(|(backends, by_name)| {
-                let raw = backends.get(id.to_be_bytes())?.ok_or_else(|| {
-                    TxError::Abort(StoreError::NotFound {
-                        kind: "backend",
-                        id: id.to_string(),
-                    })
-                })?;
-                let mut b: Backend = decode("backends", &raw).map_err(TxError::Abort)?;
-                b.deleted = true;
-                b.updated = Timestamp::now();
-                b.generation += 1;
-                backends.insert(&id.to_be_bytes(), encode(&b))?;
-                by_name.remove(b.clustername.as_bytes())?;
-                Ok(b)
-            })
-            .map_err(StoreError::from_txn)?;
+        let removed = kv::transact(&[&self.trees.backends, &self.trees.backends_by_name], |t| {
+            let (backends, by_name) = (&t[0], &t[1]);
+            let raw = backends.get(id.to_be_bytes())?.ok_or_else(|| {
+                TxError::Abort(StoreError::NotFound {
+                    kind: "backend",
+                    id: id.to_string(),
+                })
+            })?;
+            let mut b: Backend = decode("backends", &raw).map_err(TxError::Abort)?;
+            b.deleted = true;
+            b.updated = Timestamp::now();
+            b.generation += 1;
+            backends.insert(id.to_be_bytes(), encode(&b))?;
+            by_name.remove(b.clustername.as_bytes())?;
+            Ok(b)
+        })?;
         // Dedications to a deleted backend are harmless (lookups skip deleted backends), so
         // removing them after the transaction cannot leave anything that matters behind.
         for (project, backend) in self.project_backend_list(None)? {
@@ -138,7 +135,7 @@ impl Store {
     pub fn project_backend_add(&self, project_id: &str, backend_id: u64) -> Result<(), StoreError> {
         self.trees
             .project_backends
-            .insert(Self::project_backend_key(project_id, backend_id), &[])?;
+            .insert(Self::project_backend_key(project_id, backend_id), [])?;
         Ok(())
     }
 
@@ -148,11 +145,9 @@ impl Store {
         project_id: &str,
         backend_id: u64,
     ) -> Result<bool, StoreError> {
-        Ok(self
-            .trees
+        self.trees
             .project_backends
-            .remove(Self::project_backend_key(project_id, backend_id))?
-            .is_some())
+            .remove(Self::project_backend_key(project_id, backend_id))
     }
 
     /// (project id, backend id) pairs, for one project or all.
@@ -166,12 +161,11 @@ impl Store {
             k
         });
         let mut out = Vec::new();
-        for item in self
+        for (key, _) in self
             .trees
             .project_backends
-            .scan_prefix(prefix.unwrap_or_default())
+            .scan_prefix(prefix.unwrap_or_default())?
         {
-            let (key, _) = item?;
             if key.len() < 9 {
                 continue;
             }

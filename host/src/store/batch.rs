@@ -1,12 +1,12 @@
-//! `Batch`: a set of record writes, each with a precondition, committed in one sled transaction.
+//! `Batch`: a set of record writes, each with a precondition, committed in one transaction.
 //!
 //! The job engine commits a local step's mutations together with the step's `Succeeded` event
 //! (rule 2: local steps are exactly-once), and services commit a resource's task lock together
 //! with the job that holds it. A precondition that fails (another writer got there first) aborts
 //! the whole batch with `GenerationMismatch` or `AlreadyExists`, so nothing is half written.
 
+use super::kv::{self, TxError, TxTree};
 use serde::Serialize;
-use sled::transaction::ConflictableTransactionError as TxError;
 
 use super::model::Versioned;
 use super::{Store, StoreError, decode, encode};
@@ -277,12 +277,12 @@ struct ServerOf {
 /// Moves a port's or volume's by-server index entry from its stored server to the one in `new`
 /// (before the record itself is written, in the same transaction).
 fn reindex_by_server(
-    index: &sled::transaction::TransactionalTree,
-    records: &sled::transaction::TransactionalTree,
+    index: &TxTree,
+    records: &TxTree,
     key: &[u8],
     new: Option<&[u8]>,
-) -> Result<(), TxError<StoreError>> {
-    let server = |raw: &[u8]| -> Result<Option<u64>, TxError<StoreError>> {
+) -> Result<(), TxError> {
+    let server = |raw: &[u8]| -> Result<Option<u64>, TxError> {
         let of = decode::<ServerOf>("batch", raw).map_err(TxError::Abort)?;
         Ok(of.device_id.or(of.server_id))
     };
@@ -300,7 +300,7 @@ fn reindex_by_server(
             index.remove(super::network::by_server_key(server, record_id))?;
         }
         if let Some(server) = new {
-            index.insert(super::network::by_server_key(server, record_id), &[])?;
+            index.insert(super::network::by_server_key(server, record_id), [])?;
         }
     }
     Ok(())
@@ -313,7 +313,7 @@ struct GenerationOnly {
 }
 
 impl Store {
-    fn batch_tree(&self, id: TreeId) -> &sled::Tree {
+    fn batch_tree(&self, id: TreeId) -> &kv::Tree {
         match id {
             TreeId::Servers => &self.trees.servers,
             TreeId::ServersByUpdate => &self.trees.servers_by_update,
@@ -356,76 +356,66 @@ impl Store {
             position(TreeId::PortsByServer),
             position(TreeId::VolumesByServer),
         );
-        let trees: Vec<&sled::Tree> = order.iter().map(|t| self.batch_tree(*t)).collect();
+        let trees: Vec<&kv::Tree> = order.iter().map(|t| self.batch_tree(*t)).collect();
         debug_assert_eq!(trees.len(), TREE_COUNT);
-        use sled::Transactional;
-        trees
-            .as_slice()
-            .transaction(|view| {
-                for op in &batch.ops {
-                    let index = order.iter().position(|t| *t == op.tree).unwrap_or(0);
-                    let tree = &view[index];
-                    let id = || String::from_utf8_lossy(&op.key).into_owned();
-                    match op.expect {
-                        Expect::Any => {}
-                        Expect::Absent => {
-                            if tree.get(&op.key)?.is_some() {
-                                return Err(TxError::Abort(StoreError::AlreadyExists {
+        kv::transact(&trees, |view| {
+            for op in &batch.ops {
+                let index = order.iter().position(|t| *t == op.tree).unwrap_or(0);
+                let tree = &view[index];
+                let id = || String::from_utf8_lossy(&op.key).into_owned();
+                match op.expect {
+                    Expect::Any => {}
+                    Expect::Absent => {
+                        if tree.get(&op.key)?.is_some() {
+                            return Err(TxError::Abort(StoreError::AlreadyExists {
+                                kind: op.kind,
+                                id: id(),
+                            }));
+                        }
+                    }
+                    Expect::Generation(expected) => {
+                        let found = match tree.get(&op.key)? {
+                            Some(raw) => {
+                                decode::<GenerationOnly>("batch", &raw)
+                                    .map_err(TxError::Abort)?
+                                    .generation
+                            }
+                            None => {
+                                return Err(TxError::Abort(StoreError::NotFound {
                                     kind: op.kind,
                                     id: id(),
                                 }));
                             }
-                        }
-                        Expect::Generation(expected) => {
-                            let found = match tree.get(&op.key)? {
-                                Some(raw) => {
-                                    decode::<GenerationOnly>("batch", &raw)
-                                        .map_err(TxError::Abort)?
-                                        .generation
-                                }
-                                None => {
-                                    return Err(TxError::Abort(StoreError::NotFound {
-                                        kind: op.kind,
-                                        id: id(),
-                                    }));
-                                }
-                            };
-                            if found != expected {
-                                return Err(TxError::Abort(StoreError::GenerationMismatch {
-                                    kind: op.kind,
-                                    id: id(),
-                                    expected,
-                                    found,
-                                }));
-                            }
-                        }
-                    }
-                    match op.tree {
-                        TreeId::Ports => reindex_by_server(
-                            &view[port_index],
-                            tree,
-                            &op.key,
-                            op.value.as_deref(),
-                        )?,
-                        TreeId::Volumes => reindex_by_server(
-                            &view[volume_index],
-                            tree,
-                            &op.key,
-                            op.value.as_deref(),
-                        )?,
-                        _ => {}
-                    }
-                    match &op.value {
-                        Some(v) => {
-                            tree.insert(op.key.as_slice(), v.as_slice())?;
-                        }
-                        None => {
-                            tree.remove(op.key.as_slice())?;
+                        };
+                        if found != expected {
+                            return Err(TxError::Abort(StoreError::GenerationMismatch {
+                                kind: op.kind,
+                                id: id(),
+                                expected,
+                                found,
+                            }));
                         }
                     }
                 }
-                Ok(())
-            })
-            .map_err(StoreError::from_txn)
+                match op.tree {
+                    TreeId::Ports => {
+                        reindex_by_server(&view[port_index], tree, &op.key, op.value.as_deref())?
+                    }
+                    TreeId::Volumes => {
+                        reindex_by_server(&view[volume_index], tree, &op.key, op.value.as_deref())?
+                    }
+                    _ => {}
+                }
+                match &op.value {
+                    Some(v) => {
+                        tree.insert(op.key.as_slice(), v.as_slice())?;
+                    }
+                    None => {
+                        tree.remove(op.key.as_slice())?;
+                    }
+                }
+            }
+            Ok(())
+        })
     }
 }

@@ -2,8 +2,7 @@
 //! cpu/ram/disk/volume type through `flavor_keys`), images and servers (with the
 //! `servers_by_update` index that makes `changes-since` cost follow the changed servers).
 
-use sled::Transactional;
-use sled::transaction::ConflictableTransactionError as TxError;
+use super::kv::{self, TxError};
 
 use super::batch::update_key;
 use super::{Deleted, Store, StoreError, decode, encode, get, scan, update_cas};
@@ -91,21 +90,19 @@ impl Store {
             record.volume_type_id,
         );
         let encoded = encode(&record);
-        (&self.trees.flavors, &self.trees.flavor_keys)
-            .transaction(|(flavors, keys)| {
-                if let Some(existing) = keys.get(&key)? {
-                    let existing =
-                        u64::from_be_bytes(existing.as_ref().try_into().unwrap_or([0; 8]));
-                    return Err(TxError::Abort(StoreError::AlreadyExists {
-                        kind: "flavor",
-                        id: existing.to_string(),
-                    }));
-                }
-                flavors.insert(&id.to_be_bytes(), encoded.as_slice())?;
-                keys.insert(key.as_slice(), &id.to_be_bytes())?;
-                Ok(())
-            })
-            .map_err(StoreError::from_txn)?;
+        kv::transact(&[&self.trees.flavors, &self.trees.flavor_keys], |t| {
+            let (flavors, keys) = (&t[0], &t[1]);
+            if let Some(existing) = keys.get(&key)? {
+                let existing = u64::from_be_bytes(existing.as_slice().try_into().unwrap_or([0; 8]));
+                return Err(TxError::Abort(StoreError::AlreadyExists {
+                    kind: "flavor",
+                    id: existing.to_string(),
+                }));
+            }
+            flavors.insert(id.to_be_bytes(), encoded.as_slice())?;
+            keys.insert(key.as_slice(), id.to_be_bytes())?;
+            Ok(())
+        })?;
         Ok(record)
     }
 
@@ -123,7 +120,7 @@ impl Store {
             .get(flavor_key(cpu, ram_mb, disk_gb, volume_type_id))?
         {
             Some(raw) => {
-                let id = u64::from_be_bytes(raw.as_ref().try_into().unwrap_or([0; 8]));
+                let id = u64::from_be_bytes(raw.as_slice().try_into().unwrap_or([0; 8]));
                 self.flavor_get(id).map(Some)
             }
             None => Ok(None),
@@ -171,8 +168,8 @@ impl Store {
         };
         let done = self.trees.images.compare_and_swap(
             record.id.as_bytes(),
-            None as Option<&[u8]>,
-            Some(encode(&record)),
+            None,
+            Some(&encode(&record)),
         )?;
         if done.is_err() {
             return Err(StoreError::AlreadyExists {
@@ -229,9 +226,8 @@ impl Store {
     /// readers keep caches keyed by generation (the compute API's rendered documents).
     pub fn server_generations(&self) -> Result<Vec<(u64, u64)>, StoreError> {
         let mut out = Vec::new();
-        for item in self.trees.servers.iter() {
-            let (key, raw) = item?;
-            let id = u64::from_be_bytes(key.as_ref().try_into().unwrap_or([0; 8]));
+        for (key, raw) in self.trees.servers.iter()? {
+            let id = u64::from_be_bytes(key.as_slice().try_into().unwrap_or([0; 8]));
             let generation = match trailing_generation(&raw) {
                 Some(g) => g,
                 None => decode::<Server>("servers", &raw)?.generation,
@@ -245,8 +241,11 @@ impl Store {
     /// the cost follows the number of changed servers, not the total.
     pub fn server_list_changed_since(&self, since: Timestamp) -> Result<Vec<Server>, StoreError> {
         let mut out = Vec::new();
-        for item in self.trees.servers_by_update.range(update_key(since, 0)..) {
-            let (key, _) = item?;
+        for (key, _) in self
+            .trees
+            .servers_by_update
+            .range_from(update_key(since, 0))?
+        {
             let id = u64::from_be_bytes(key[8..16].try_into().unwrap_or([0; 8]));
             if let Some(raw) = self.trees.servers.get(id.to_be_bytes())? {
                 out.push(decode("servers", &raw)?);

@@ -1,7 +1,7 @@
-//! `StoreError`: every way a store call can fail, without exposing sled types.
+//! `StoreError`: every way a store call can fail, without exposing engine types.
 
 /// A store failure. Variants name the resource kind and id so that the service layer can turn
-/// them into precise API faults; sled errors are boxed so no sled type leaks out of `store`.
+/// them into precise API faults; engine errors are boxed so no sled or PostgreSQL type leaks out of `store`.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{kind} {id} not found")]
@@ -34,12 +34,12 @@ pub enum StoreError {
     #[error("commission name '{name}' was already used for different provisions")]
     CommissionNameReused { name: String },
 
-    #[error("the data directory {path} is in use by another cyclades process (its lock is held)")]
+    #[error("the store at {path} is in use by another cyclades process (its lock is held)")]
     Locked { path: String },
 
     #[error(
-        "the data directory {path} holds schema version {found}, newer than the {supported} this \
-         cyclades understands; run a newer cyclades or point --data-dir elsewhere"
+        "the store at {path} holds schema version {found}, newer than the {supported} this \
+         cyclades understands; run a newer cyclades or point --data-dir or --store-url elsewhere"
     )]
     SchemaTooNew {
         path: String,
@@ -47,7 +47,7 @@ pub enum StoreError {
         supported: u32,
     },
 
-    #[error("cannot open the data directory {path}")]
+    #[error("cannot open the store at {path}")]
     Open {
         path: String,
         #[source]
@@ -61,6 +61,9 @@ pub enum StoreError {
         source: serde_json::Error,
     },
 
+    #[error("the target store is not empty: tree {tree} holds {entries} entries")]
+    TargetNotEmpty { tree: &'static str, entries: usize },
+
     #[error("database failure")]
     Database(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -68,15 +71,5 @@ pub enum StoreError {
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {
         StoreError::Database(Box::new(e))
-    }
-}
-
-impl StoreError {
-    /// Converts a failed multi-tree transaction back into the error its closure aborted with.
-    pub(super) fn from_txn(e: sled::transaction::TransactionError<StoreError>) -> Self {
-        match e {
-            sled::transaction::TransactionError::Abort(inner) => inner,
-            sled::transaction::TransactionError::Storage(e) => e.into(),
-        }
     }
 }

@@ -4,8 +4,7 @@
 //! multi-tree transaction as the record. Tokens are keyed by their SHA-256 digest: the store
 //! never sees a token itself.
 
-use sled::Transactional;
-use sled::transaction::ConflictableTransactionError as TxError;
+use super::kv::{self, TxError};
 
 use super::{Deleted, Store, StoreError, decode, encode, get, scan, update_cas};
 use crate::clock::Timestamp;
@@ -137,31 +136,30 @@ impl Store {
                 found: project.generation,
             });
         }
-        (&self.trees.projects, &self.trees.projects_by_name)
-            .transaction(|(projects, by_name)| {
-                let raw = projects.get(id.as_bytes())?.ok_or_else(|| {
-                    TxError::Abort(StoreError::NotFound {
-                        kind: "project",
-                        id: id.to_string(),
-                    })
-                })?;
-                let mut current: Project = decode("projects", &raw).map_err(TxError::Abort)?;
-                if current.generation != project.generation {
-                    return Err(TxError::Abort(StoreError::GenerationMismatch {
-                        kind: "project",
-                        id: id.to_string(),
-                        expected: project.generation,
-                        found: current.generation,
-                    }));
-                }
-                current.deleted = true;
-                current.updated = Timestamp::now();
-                current.generation += 1;
-                projects.insert(id.as_bytes(), encode(&current))?;
-                by_name.remove(current.name.as_bytes())?;
-                Ok(current)
-            })
-            .map_err(StoreError::from_txn)
+        kv::transact(&[&self.trees.projects, &self.trees.projects_by_name], |t| {
+            let (projects, by_name) = (&t[0], &t[1]);
+            let raw = projects.get(id.as_bytes())?.ok_or_else(|| {
+                TxError::Abort(StoreError::NotFound {
+                    kind: "project",
+                    id: id.to_string(),
+                })
+            })?;
+            let mut current: Project = decode("projects", &raw).map_err(TxError::Abort)?;
+            if current.generation != project.generation {
+                return Err(TxError::Abort(StoreError::GenerationMismatch {
+                    kind: "project",
+                    id: id.to_string(),
+                    expected: project.generation,
+                    found: current.generation,
+                }));
+            }
+            current.deleted = true;
+            current.updated = Timestamp::now();
+            current.generation += 1;
+            projects.insert(id.as_bytes(), encode(&current))?;
+            by_name.remove(current.name.as_bytes())?;
+            Ok(current)
+        })
     }
 
     // ----- tokens -----
@@ -200,8 +198,7 @@ impl Store {
     /// Revokes every token of a user (password change, disabled account). Returns how many.
     pub fn token_revoke_user(&self, user_id: &str) -> Result<usize, StoreError> {
         let mut revoked = 0;
-        for item in self.trees.tokens.iter() {
-            let (digest, raw) = item?;
+        for (digest, raw) in self.trees.tokens.iter()? {
             let token: TokenRecord = decode("tokens", &raw)?;
             if token.user_id == user_id && !token.revoked && self.token_revoke(&digest)? {
                 revoked += 1;
@@ -213,8 +210,7 @@ impl Store {
     /// Deletes tokens that expired or were revoked before `cutoff`. Returns how many.
     pub fn token_purge(&self, cutoff: Timestamp) -> Result<usize, StoreError> {
         let mut purged = 0;
-        for item in self.trees.tokens.iter() {
-            let (digest, raw) = item?;
+        for (digest, raw) in self.trees.tokens.iter()? {
             let token: TokenRecord = decode("tokens", &raw)?;
             let expired = token.expires_at.is_some_and(|e| e < cutoff);
             if expired || (token.revoked && token.issued_at < cutoff) {
@@ -228,31 +224,30 @@ impl Store {
 
 /// Inserts `record` under `id` and `name → id` in the index, failing if either exists.
 fn insert_named<T: serde::Serialize>(
-    records: &sled::Tree,
-    by_name: &sled::Tree,
+    records: &kv::Tree,
+    by_name: &kv::Tree,
     kind: &'static str,
     id: &str,
     name: &str,
     record: &T,
 ) -> Result<(), StoreError> {
     let encoded = encode(record);
-    (records, by_name)
-        .transaction(|(records, by_name)| {
-            if by_name.get(name.as_bytes())?.is_some() {
-                return Err(TxError::Abort(StoreError::AlreadyExists {
-                    kind,
-                    id: name.to_string(),
-                }));
-            }
-            if records.get(id.as_bytes())?.is_some() {
-                return Err(TxError::Abort(StoreError::AlreadyExists {
-                    kind,
-                    id: id.to_string(),
-                }));
-            }
-            records.insert(id.as_bytes(), encoded.as_slice())?;
-            by_name.insert(name.as_bytes(), id.as_bytes())?;
-            Ok(())
-        })
-        .map_err(StoreError::from_txn)
+    kv::transact(&[records, by_name], |t| {
+        let (records, by_name) = (&t[0], &t[1]);
+        if by_name.get(name.as_bytes())?.is_some() {
+            return Err(TxError::Abort(StoreError::AlreadyExists {
+                kind,
+                id: name.to_string(),
+            }));
+        }
+        if records.get(id.as_bytes())?.is_some() {
+            return Err(TxError::Abort(StoreError::AlreadyExists {
+                kind,
+                id: id.to_string(),
+            }));
+        }
+        records.insert(id.as_bytes(), encoded.as_slice())?;
+        by_name.insert(name.as_bytes(), id.as_bytes())?;
+        Ok(())
+    })
 }

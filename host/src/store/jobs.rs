@@ -29,8 +29,7 @@ impl Store {
     /// Jobs that have not reached a final state (recovery scans these at start).
     pub fn job_list_unfinished(&self) -> Result<Vec<JobRecord>, StoreError> {
         let mut out = Vec::new();
-        for item in self.trees.jobs.iter() {
-            let (_, raw) = item?;
+        for (_, raw) in self.trees.jobs.iter()? {
             let job: JobRecord = decode("jobs", &raw)?;
             if !job.state.finished() {
                 out.push(job);

@@ -12,11 +12,10 @@ impl Store {
             ..keypair.clone()
         };
         let key = project_resource_key(&record.user_id, &record.name);
-        let swapped = self.trees.keypairs.compare_and_swap(
-            key,
-            None as Option<&[u8]>,
-            Some(encode(&record)),
-        )?;
+        let swapped = self
+            .trees
+            .keypairs
+            .compare_and_swap(&key, None, Some(&encode(&record)))?;
         if swapped.is_err() {
             return Err(StoreError::AlreadyExists {
                 kind: "keypair",
@@ -52,10 +51,8 @@ impl Store {
 
     /// Removes a keypair; false if there was none.
     pub fn keypair_remove(&self, user_id: &str, name: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .trees
+        self.trees
             .keypairs
-            .remove(project_resource_key(user_id, name))?
-            .is_some())
+            .remove(project_resource_key(user_id, name))
     }
 }

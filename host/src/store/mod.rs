@@ -1,10 +1,11 @@
-//! The state store: sled behind a typed, resource-first API.
+//! The state store: a typed, resource-first API over sled or PostgreSQL.
 //!
 //! Owns the database handle, the tree layout (one tree per resource plus index trees), the
 //! monotonic id generator, the schema version check, and the generic record mechanics: JSON
 //! encoding, compare-and-swap updates on a `generation`, soft delete, and multi-tree
-//! transactions. It knows nothing about HTTP, jobs, plugins or Ganeti, and no sled type leaves
-//! this module: callers see `Store`, the records in `model`, and `StoreError`.
+//! transactions. It knows nothing about HTTP, jobs, plugins or Ganeti, and no engine type leaves
+//! this module: callers see `Store`, the records in `model`, and `StoreError`. The engine (sled
+//! in the data directory, or PostgreSQL) lives in `kv`; everything else here is written once.
 //!
 //! | tree                 | key                         | value            |
 //! |----------------------|-----------------------------|------------------|
@@ -42,10 +43,12 @@
 mod backend;
 mod batch;
 mod compute;
+mod copy;
 mod error;
 mod identity;
 mod jobs;
 mod keypairs;
+pub mod kv;
 mod migrate;
 pub mod model;
 mod model_compute;
@@ -55,9 +58,12 @@ mod model_volume;
 mod network;
 mod quota;
 mod rescue;
+pub mod testing;
 mod volume;
 pub use backend::MAX_BACKENDS;
 pub use batch::{Batch, BatchRecord};
+pub use copy::TreeReport;
+pub use kv::{PgOptions, redact_url};
 pub use quota::NewCommission;
 
 use std::path::Path;
@@ -99,11 +105,12 @@ impl Deleted {
     }
 }
 
-/// The open database. Cheap to clone (sled handles are reference counted).
+/// The open database. Cheap to clone (engine handles are reference counted).
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
+    db: kv::Db,
     trees: Trees,
+    meta: kv::Tree,
     group: std::sync::Arc<GroupCommit>,
 }
 
@@ -119,41 +126,41 @@ struct GroupCommit {
 
 #[derive(Clone)]
 struct Trees {
-    users: sled::Tree,
-    users_by_name: sled::Tree,
-    projects: sled::Tree,
-    projects_by_name: sled::Tree,
-    tokens: sled::Tree,
-    quota_limits: sled::Tree,
-    quota_usage: sled::Tree,
-    commissions: sled::Tree,
-    commissions_by_name: sled::Tree,
-    backends: sled::Tree,
-    backends_by_name: sled::Tree,
-    project_backends: sled::Tree,
-    jobs: sled::Tree,
-    job_log: sled::Tree,
-    volume_types: sled::Tree,
-    flavors: sled::Tree,
-    flavor_keys: sled::Tree,
-    images: sled::Tree,
-    servers: sled::Tree,
-    servers_by_update: sled::Tree,
-    keypairs: sled::Tree,
-    rescue_images: sled::Tree,
-    networks: sled::Tree,
-    ports: sled::Tree,
+    users: kv::Tree,
+    users_by_name: kv::Tree,
+    projects: kv::Tree,
+    projects_by_name: kv::Tree,
+    tokens: kv::Tree,
+    quota_limits: kv::Tree,
+    quota_usage: kv::Tree,
+    commissions: kv::Tree,
+    commissions_by_name: kv::Tree,
+    backends: kv::Tree,
+    backends_by_name: kv::Tree,
+    project_backends: kv::Tree,
+    jobs: kv::Tree,
+    job_log: kv::Tree,
+    volume_types: kv::Tree,
+    flavors: kv::Tree,
+    flavor_keys: kv::Tree,
+    images: kv::Tree,
+    servers: kv::Tree,
+    servers_by_update: kv::Tree,
+    keypairs: kv::Tree,
+    rescue_images: kv::Tree,
+    networks: kv::Tree,
+    ports: kv::Tree,
     /// Index: server id ‖ port id (both big-endian) → empty, kept by `commit`.
-    ports_by_server: sled::Tree,
-    floating_ips: sled::Tree,
-    pools: sled::Tree,
-    volumes: sled::Tree,
+    ports_by_server: kv::Tree,
+    floating_ips: kv::Tree,
+    pools: kv::Tree,
+    volumes: kv::Tree,
     /// Index: server id ‖ volume id (both big-endian) → empty, kept by `commit`.
-    volumes_by_server: sled::Tree,
+    volumes_by_server: kv::Tree,
 }
 
 impl Store {
-    /// Opens (creating if needed) the database under `dir/db`, checking the schema version.
+    /// Opens (creating if needed) the sled database under `dir/db`, checking the schema version.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let path = dir.join("db");
         let shown = path.display().to_string();
@@ -171,21 +178,34 @@ impl Store {
                     source: Box::new(e),
                 },
             })?;
-        let meta = db.open_tree("meta")?;
+        Store::over(kv::Db::Sled(db), &dir.display().to_string())
+    }
+
+    /// Opens the PostgreSQL store at `opts.url`, applying its migrations; the single-writer
+    /// lock keeps a second process off the database until job leases let replicas share it.
+    pub fn open_postgres(opts: &PgOptions) -> Result<Store, StoreError> {
+        let db = kv::PgDb::open(opts, true)?;
+        Store::over(kv::Db::Pg(std::sync::Arc::new(db)), &redact_url(&opts.url))
+    }
+
+    /// The trees, the record schema check and migrations, the same on every engine.
+    fn over(db: kv::Db, shown: &str) -> Result<Store, StoreError> {
+        let meta = db.tree("meta")?;
         let mut migrate_from = None;
         match meta.get(SCHEMA_KEY)? {
             None => {
-                meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+                meta.insert(SCHEMA_KEY, SCHEMA_VERSION.to_be_bytes())?;
             }
             Some(raw) => {
-                let found =
-                    u32::from_be_bytes(raw.as_ref().try_into().map_err(|_| StoreError::Open {
-                        path: shown.clone(),
+                let found = u32::from_be_bytes(raw.as_slice().try_into().map_err(|_| {
+                    StoreError::Open {
+                        path: shown.to_string(),
                         source: "schema_version is not a 4-byte integer".into(),
-                    })?);
+                    }
+                })?);
                 if found > SCHEMA_VERSION {
                     return Err(StoreError::SchemaTooNew {
-                        path: dir.display().to_string(),
+                        path: shown.to_string(),
                         found,
                         supported: SCHEMA_VERSION,
                     });
@@ -196,39 +216,40 @@ impl Store {
             }
         }
         let trees = Trees {
-            users: db.open_tree("users")?,
-            users_by_name: db.open_tree("users_by_name")?,
-            projects: db.open_tree("projects")?,
-            projects_by_name: db.open_tree("projects_by_name")?,
-            tokens: db.open_tree("tokens")?,
-            quota_limits: db.open_tree("quota_limits")?,
-            quota_usage: db.open_tree("quota_usage")?,
-            commissions: db.open_tree("commissions")?,
-            commissions_by_name: db.open_tree("commissions_by_name")?,
-            backends: db.open_tree("backends")?,
-            backends_by_name: db.open_tree("backends_by_name")?,
-            project_backends: db.open_tree("project_backends")?,
-            jobs: db.open_tree("jobs")?,
-            job_log: db.open_tree("job_log")?,
-            volume_types: db.open_tree("volume_types")?,
-            flavors: db.open_tree("flavors")?,
-            flavor_keys: db.open_tree("flavor_keys")?,
-            images: db.open_tree("images")?,
-            servers: db.open_tree("servers")?,
-            servers_by_update: db.open_tree("servers_by_update")?,
-            keypairs: db.open_tree("keypairs")?,
-            rescue_images: db.open_tree("rescue_images")?,
-            networks: db.open_tree("networks")?,
-            ports: db.open_tree("ports")?,
-            ports_by_server: db.open_tree("ports_by_server")?,
-            floating_ips: db.open_tree("floating_ips")?,
-            pools: db.open_tree("pools")?,
-            volumes: db.open_tree("volumes")?,
-            volumes_by_server: db.open_tree("volumes_by_server")?,
+            users: db.tree("users")?,
+            users_by_name: db.tree("users_by_name")?,
+            projects: db.tree("projects")?,
+            projects_by_name: db.tree("projects_by_name")?,
+            tokens: db.tree("tokens")?,
+            quota_limits: db.tree("quota_limits")?,
+            quota_usage: db.tree("quota_usage")?,
+            commissions: db.tree("commissions")?,
+            commissions_by_name: db.tree("commissions_by_name")?,
+            backends: db.tree("backends")?,
+            backends_by_name: db.tree("backends_by_name")?,
+            project_backends: db.tree("project_backends")?,
+            jobs: db.tree("jobs")?,
+            job_log: db.tree("job_log")?,
+            volume_types: db.tree("volume_types")?,
+            flavors: db.tree("flavors")?,
+            flavor_keys: db.tree("flavor_keys")?,
+            images: db.tree("images")?,
+            servers: db.tree("servers")?,
+            servers_by_update: db.tree("servers_by_update")?,
+            keypairs: db.tree("keypairs")?,
+            rescue_images: db.tree("rescue_images")?,
+            networks: db.tree("networks")?,
+            ports: db.tree("ports")?,
+            ports_by_server: db.tree("ports_by_server")?,
+            floating_ips: db.tree("floating_ips")?,
+            pools: db.tree("pools")?,
+            volumes: db.tree("volumes")?,
+            volumes_by_server: db.tree("volumes_by_server")?,
         };
         let store = Store {
             db,
             trees,
+            meta,
             group: Default::default(),
         };
         // Derived data is rebuilt rather than trusted (and stores from before the index get it).
@@ -243,38 +264,48 @@ impl Store {
                     tracing::info!(added, "schema 1 → 2: root volumes recorded for servers");
                 }
                 version += 1;
-                meta.insert(SCHEMA_KEY, &version.to_be_bytes())?;
+                store.meta.insert(SCHEMA_KEY, version.to_be_bytes())?;
             }
         }
-        store.db.flush()?;
+        store.db.flush_blocking()?;
         Ok(store)
+    }
+
+    /// Which engine holds the store: "sled" or "postgres".
+    pub fn engine(&self) -> &'static str {
+        self.db.engine()
+    }
+
+    /// Whether the store answers (for `/healthz`).
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.db.ping()
     }
 
     /// The schema version recorded in the database.
     pub fn schema_version(&self) -> Result<u32, StoreError> {
-        let meta = self.db.open_tree("meta")?;
-        let raw = meta.get(SCHEMA_KEY)?.ok_or_else(|| StoreError::NotFound {
-            kind: "meta key",
-            id: "schema_version".into(),
-        })?;
+        let raw = self
+            .meta
+            .get(SCHEMA_KEY)?
+            .ok_or_else(|| StoreError::NotFound {
+                kind: "meta key",
+                id: "schema_version".into(),
+            })?;
         Ok(u32::from_be_bytes(
-            raw.as_ref().try_into().unwrap_or([0; 4]),
+            raw.as_slice().try_into().unwrap_or([0; 4]),
         ))
     }
 
     /// Test and migration hook: overwrite the recorded schema version.
     #[doc(hidden)]
     pub fn force_schema_version(&self, version: u32) -> Result<(), StoreError> {
-        self.db
-            .open_tree("meta")?
-            .insert(SCHEMA_KEY, &version.to_be_bytes())?;
-        self.db.flush()?;
+        self.meta.insert(SCHEMA_KEY, version.to_be_bytes())?;
+        self.db.flush_blocking()?;
         Ok(())
     }
 
     /// A new integer id, from 1: monotonic and never repeated, though it may skip values.
     pub fn generate_id(&self) -> Result<u64, StoreError> {
-        Ok(self.db.generate_id()? + 1)
+        self.db.generate_id()
     }
 
     /// Makes every write so far durable.
@@ -286,20 +317,19 @@ impl Store {
             return Ok(());
         }
         let upto = self.group.requests.load(SeqCst);
-        self.db.flush_async().await?;
+        self.db.flush().await?;
         self.group.covered.fetch_max(upto, SeqCst);
         Ok(())
     }
 
-    /// Blocking flush, for shutdown paths outside an async context.
-    /// Bytes the store takes on disk (0 if sled cannot tell).
+    /// Bytes the store takes on disk (0 if the engine cannot tell).
     pub fn size_on_disk(&self) -> u64 {
-        self.db.size_on_disk().unwrap_or(0)
+        self.db.size_on_disk()
     }
 
+    /// Blocking flush, for shutdown paths outside an async context.
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        Ok(())
+        self.db.flush_blocking()
     }
 }
 
@@ -316,7 +346,7 @@ fn decode<T: DeserializeOwned>(tree: &'static str, raw: &[u8]) -> Result<T, Stor
 }
 
 fn get<T: DeserializeOwned + model::Versioned>(
-    tree: &sled::Tree,
+    tree: &kv::Tree,
     tree_name: &'static str,
     key: &[u8],
 ) -> Result<T, StoreError> {
@@ -330,15 +360,13 @@ fn get<T: DeserializeOwned + model::Versioned>(
 }
 
 fn scan<T: DeserializeOwned>(
-    tree: &sled::Tree,
+    tree: &kv::Tree,
     tree_name: &'static str,
     prefix: &[u8],
 ) -> Result<Vec<T>, StoreError> {
-    tree.scan_prefix(prefix)
-        .map(|item| {
-            let (_, raw) = item?;
-            decode(tree_name, &raw)
-        })
+    tree.scan_prefix(prefix)?
+        .iter()
+        .map(|(_, raw)| decode(tree_name, raw))
         .collect()
 }
 
@@ -347,7 +375,7 @@ fn scan<T: DeserializeOwned>(
 /// With `expected = Some(g)` the update fails with `GenerationMismatch` unless the stored record
 /// is at generation `g`. With `None`, a concurrent writer makes the update retry on fresh data.
 fn update_cas<T, F>(
-    tree: &sled::Tree,
+    tree: &kv::Tree,
     tree_name: &'static str,
     key: &[u8],
     expected: Option<u64>,
@@ -376,11 +404,11 @@ where
         mutate(&mut record)?;
         record.set_generation(record.generation() + 1);
         let new_raw = encode(&record);
-        match tree.compare_and_swap(key, Some(old_raw), Some(new_raw))? {
+        match tree.compare_and_swap(key, Some(&old_raw), Some(&new_raw))? {
             Ok(()) => return Ok(record),
             Err(_) if expected.is_none() => continue,
             Err(current) => {
-                let found = match current.current {
+                let found = match current {
                     Some(raw) => decode::<T>(tree_name, &raw)?.generation(),
                     None => 0,
                 };

@@ -2,11 +2,12 @@
 //! floating IPs and resource pools. Writes go through `Batch` (`insert`/`update`/`remove`), so
 //! an address, the record holding it and the server it serves change in one transaction.
 
+use super::kv;
 use super::{Deleted, Store, StoreError, get, scan};
 use crate::store::{FloatingIp, Network, Port, ResourcePool};
 
 fn by_id<T: serde::de::DeserializeOwned + super::model::Versioned>(
-    tree: &sled::Tree,
+    tree: &kv::Tree,
     name: &'static str,
     id: u64,
 ) -> Result<T, StoreError> {
@@ -42,12 +43,11 @@ impl Store {
     /// index.
     pub fn ports_of_server(&self, server_id: u64) -> Result<Vec<Port>, StoreError> {
         let mut ports = Vec::new();
-        for item in self
+        for (key, _) in self
             .trees
             .ports_by_server
-            .scan_prefix(server_id.to_be_bytes())
+            .scan_prefix(server_id.to_be_bytes())?
         {
-            let (key, _) = item?;
             let Some(port_id) = key.get(8..16).and_then(|b| b.try_into().ok()) else {
                 continue;
             };
@@ -69,7 +69,7 @@ impl Store {
             if let Some(server) = p.device_id {
                 self.trees
                     .ports_by_server
-                    .insert(by_server_key(server, p.id), &[])?;
+                    .insert(by_server_key(server, p.id), [])?;
             }
         }
         Ok(())

@@ -6,8 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError as TxError, TransactionalTree};
+use super::kv::{self, TxError, TxTree};
 
 use super::{Store, StoreError, decode, encode, get, project_prefix, project_resource_key, scan};
 use crate::clock::Timestamp;
@@ -48,7 +47,7 @@ impl Store {
                 generation,
             };
             if tree
-                .compare_and_swap(&key, old, Some(encode(&record)))?
+                .compare_and_swap(&key, old.as_deref(), Some(&encode(&record)))?
                 .is_ok()
             {
                 return Ok(record);
@@ -83,13 +82,15 @@ impl Store {
         default_limit: &dyn Fn(&str) -> i64,
     ) -> Result<Commission, StoreError> {
         let trees = &self.trees;
-        (
-            &trees.quota_limits,
-            &trees.quota_usage,
-            &trees.commissions,
-            &trees.commissions_by_name,
-        )
-            .transaction(|(limits, usage, commissions, by_name)| {
+        kv::transact(
+            &[
+                &trees.quota_limits,
+                &trees.quota_usage,
+                &trees.commissions,
+                &trees.commissions_by_name,
+            ],
+            |t| {
+                let (limits, usage, commissions, by_name) = (&t[0], &t[1], &t[2], &t[3]);
                 if let Some(serial) = by_name.get(new.name.as_bytes())? {
                     let existing: Commission =
                         read(commissions, "commissions", &serial, &new.name)?;
@@ -150,11 +151,11 @@ impl Store {
                     resolved: None,
                     generation: 1,
                 };
-                commissions.insert(&serial.to_be_bytes(), encode(&commission))?;
-                by_name.insert(new.name.as_bytes(), &serial.to_be_bytes())?;
+                commissions.insert(serial.to_be_bytes(), encode(&commission))?;
+                by_name.insert(new.name.as_bytes(), serial.to_be_bytes())?;
                 Ok(commission)
-            })
-            .map_err(StoreError::from_txn)
+            },
+        )
     }
 
     /// Accepts (`accept = true`) or rejects a pending commission. Resolving it again the same
@@ -165,40 +166,39 @@ impl Store {
         } else {
             CommissionState::Rejected
         };
-        (&self.trees.quota_usage, &self.trees.commissions)
-            .transaction(|(usage, commissions)| {
-                let key = serial.to_be_bytes();
-                let mut commission: Commission = read(commissions, "commissions", &key, &serial)?;
-                if commission.state == target {
-                    return Ok(commission);
+        kv::transact(&[&self.trees.quota_usage, &self.trees.commissions], |t| {
+            let (usage, commissions) = (&t[0], &t[1]);
+            let key = serial.to_be_bytes();
+            let mut commission: Commission = read(commissions, "commissions", &key, &serial)?;
+            if commission.state == target {
+                return Ok(commission);
+            }
+            if commission.state != CommissionState::Pending {
+                return abort(StoreError::CommissionResolved {
+                    serial,
+                    state: commission.state.as_str(),
+                });
+            }
+            for (resource, &quantity) in &commission.provisions {
+                let key = project_resource_key(&commission.project_id, resource);
+                let mut holding: QuotaUsage = read(usage, "quota_usage", &key, resource)?;
+                if quantity >= 0 {
+                    holding.pending_add -= quantity;
+                } else {
+                    holding.pending_remove -= -quantity;
                 }
-                if commission.state != CommissionState::Pending {
-                    return abort(StoreError::CommissionResolved {
-                        serial,
-                        state: commission.state.as_str(),
-                    });
+                if accept {
+                    holding.usage += quantity;
                 }
-                for (resource, &quantity) in &commission.provisions {
-                    let key = project_resource_key(&commission.project_id, resource);
-                    let mut holding: QuotaUsage = read(usage, "quota_usage", &key, resource)?;
-                    if quantity >= 0 {
-                        holding.pending_add -= quantity;
-                    } else {
-                        holding.pending_remove -= -quantity;
-                    }
-                    if accept {
-                        holding.usage += quantity;
-                    }
-                    holding.generation += 1;
-                    usage.insert(key, encode(&holding))?;
-                }
-                commission.state = target;
-                commission.resolved = Some(Timestamp::now());
-                commission.generation += 1;
-                commissions.insert(&key, encode(&commission))?;
-                Ok(commission)
-            })
-            .map_err(StoreError::from_txn)
+                holding.generation += 1;
+                usage.insert(key, encode(&holding))?;
+            }
+            commission.state = target;
+            commission.resolved = Some(Timestamp::now());
+            commission.generation += 1;
+            commissions.insert(key, encode(&commission))?;
+            Ok(commission)
+        })
     }
 
     pub fn commission_get(&self, serial: u64) -> Result<Commission, StoreError> {
@@ -237,16 +237,16 @@ impl Store {
     }
 }
 
-fn abort<T>(e: StoreError) -> Result<T, TxError<StoreError>> {
+fn abort<T>(e: StoreError) -> Result<T, TxError> {
     Err(TxError::Abort(e))
 }
 
 fn read<T: serde::de::DeserializeOwned + crate::store::model::Versioned>(
-    tree: &TransactionalTree,
+    tree: &TxTree,
     tree_name: &'static str,
     key: &[u8],
     id: &dyn std::fmt::Display,
-) -> Result<T, TxError<StoreError>> {
+) -> Result<T, TxError> {
     match tree.get(key)? {
         Some(raw) => decode(tree_name, &raw).map_err(TxError::Abort),
         None => abort(StoreError::NotFound {

@@ -1,4 +1,5 @@
-//! Store tests on a real sled database in a temporary directory.
+//! Store tests on a real database: sled in a temporary directory, or a fresh PostgreSQL
+//! database when the run asks for it (`store::testing`).
 
 use std::collections::BTreeMap;
 
@@ -7,7 +8,7 @@ use crate::clock::Timestamp;
 
 fn temp_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(dir.path()).expect("open");
+    let store = testing::open(dir.path()).expect("open");
     (dir, store)
 }
 
@@ -108,11 +109,13 @@ fn soft_delete_keeps_the_record_and_frees_the_name() {
 fn schema_version_is_checked_at_open() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = Store::open(dir.path()).unwrap();
+        let store = testing::open(dir.path()).unwrap();
         assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
         store.force_schema_version(SCHEMA_VERSION + 1).unwrap();
     }
-    let err = Store::open(dir.path()).err().expect("newer schema refused");
+    let err = testing::open(dir.path())
+        .err()
+        .expect("newer schema refused");
     assert!(matches!(err, StoreError::SchemaTooNew { .. }));
     assert!(err.to_string().contains("newer"), "{err}");
 }
@@ -120,7 +123,7 @@ fn schema_version_is_checked_at_open() {
 #[test]
 fn a_second_open_of_the_same_dir_is_refused() {
     let (dir, _store) = temp_store();
-    let err = Store::open(dir.path()).err().expect("locked");
+    let err = testing::open(dir.path()).err().expect("locked");
     assert!(matches!(err, StoreError::Locked { .. }), "{err}");
 }
 
@@ -128,11 +131,11 @@ fn a_second_open_of_the_same_dir_is_refused() {
 fn data_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = Store::open(dir.path()).unwrap();
+        let store = testing::open(dir.path()).unwrap();
         store.project_insert(&project("p1", "demo")).unwrap();
         store.flush_blocking().unwrap();
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = testing::open(dir.path()).unwrap();
     assert_eq!(store.project_find("demo").unwrap().id, "p1");
 }
 
@@ -327,7 +330,7 @@ fn the_ports_of_a_server_follow_attach_move_and_remove() {
     // The index is rebuilt at open (a store written before it existed gets it).
     store.trees.ports_by_server.clear().expect("clear");
     drop(store);
-    let store = Store::open(dir.path()).expect("reopen");
+    let store = testing::open(dir.path()).expect("reopen");
     assert_eq!(ids(store.ports_of_server(1).expect("ports")), vec![14]);
     assert_eq!(ids(store.ports_of_server(2).expect("ports")), vec![12, 13]);
 }
@@ -379,7 +382,7 @@ fn a_schema_1_store_gets_root_volumes_for_its_servers() {
     store.force_schema_version(1).expect("v1");
     drop(store);
 
-    let store = Store::open(dir.path()).expect("migrated");
+    let store = testing::open(dir.path()).expect("migrated");
     assert_eq!(store.schema_version().expect("version"), 2);
     let root = store.volume_get(101).expect("root volume");
     assert_eq!(
@@ -396,6 +399,6 @@ fn a_schema_1_store_gets_root_volumes_for_its_servers() {
     assert!(store.volume_get(103).is_err(), "deleted servers get none");
     assert_eq!(store.volumes_of_server(101).expect("index").len(), 1);
     drop(store);
-    let store = Store::open(dir.path()).expect("reopen");
+    let store = testing::open(dir.path()).expect("reopen");
     assert_eq!(store.volume_list(Deleted::Include).expect("list").len(), 2);
 }

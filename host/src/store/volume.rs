@@ -26,12 +26,11 @@ impl Store {
     /// `volumes_by_server` index.
     pub fn volumes_of_server(&self, server_id: u64) -> Result<Vec<Volume>, StoreError> {
         let mut volumes = Vec::new();
-        for item in self
+        for (key, _) in self
             .trees
             .volumes_by_server
-            .scan_prefix(server_id.to_be_bytes())
+            .scan_prefix(server_id.to_be_bytes())?
         {
-            let (key, _) = item?;
             let Some(id) = key.get(8..16).and_then(|b| b.try_into().ok()) else {
                 continue;
             };
@@ -52,7 +51,7 @@ impl Store {
             if let Some(server) = v.server_id {
                 self.trees
                     .volumes_by_server
-                    .insert(super::network::by_server_key(server, v.id), &[])?;
+                    .insert(super::network::by_server_key(server, v.id), [])?;
             }
         }
         Ok(())

@@ -211,16 +211,7 @@ async fn rapi_passwords_are_encrypted_at_rest() {
     assert_eq!(added.status, StatusCode::CREATED, "{}", added.text);
     let data_dir = ctx.data_dir().to_path_buf();
     let ctx = ctx.restart().await; // flushes the store
-    let mut found = Vec::new();
-    for entry in walk(&data_dir.join("db")) {
-        let bytes = std::fs::read(&entry).unwrap_or_default();
-        if bytes
-            .windows(b"plaintext-canary-42".len())
-            .any(|w| w == b"plaintext-canary-42")
-        {
-            found.push(entry.display().to_string());
-        }
-    }
+    let found = cyclades::store::testing::stored_in_clear(&data_dir, b"plaintext-canary-42");
     assert!(
         found.is_empty(),
         "the RAPI password is stored in clear in {found:?}"
@@ -239,19 +230,6 @@ async fn rapi_passwords_are_encrypted_at_rest() {
         refreshed.text
     );
     extra.shutdown().await;
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = entry.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[tokio::test]

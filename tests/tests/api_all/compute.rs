@@ -464,32 +464,10 @@ async fn server_lifecycle_with_task_lock_quota_and_one_time_config() {
     let listed = ctx.get("/compute/v2.0/servers", Some(&token)).await;
     assert_eq!(listed.body["servers"], json!([]));
 
-    // The password never reached the data directory.
-    let data_dir = ctx.data_dir().to_path_buf();
-    for entry in walk(&data_dir) {
-        let bytes = std::fs::read(&entry).unwrap_or_default();
-        assert!(
-            !bytes
-                .windows(password.len())
-                .any(|w| w == password.as_bytes()),
-            "password found in {}",
-            entry.display()
-        );
-    }
+    // The password never reached the data directory nor the store.
+    let found = cyclades::store::testing::stored_in_clear(ctx.data_dir(), password.as_bytes());
+    assert!(found.is_empty(), "password found in {found:?}");
     ctx.shutdown().await;
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = entry.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[tokio::test]

@@ -24,6 +24,7 @@ mod reconcile_networks;
 mod rescue;
 mod restart;
 mod server_nics;
+mod store_migrate;
 mod task_lock;
 mod volumes;
 mod volumes_more;

@@ -352,7 +352,7 @@ async fn pool_bookkeeping_is_rebuilt_from_actual_use() {
     // marked used that no port holds, and the port's address forgotten.
     let ctx = ctx
         .restart_with(|dir| {
-            let store = cyclades::store::Store::open(dir).expect("store");
+            let store = cyclades::store::testing::open(dir).expect("store");
             let mut batch = cyclades::store::Batch::new();
             let mut pool = store
                 .pool_list()

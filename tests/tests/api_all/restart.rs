@@ -61,6 +61,7 @@ async fn a_second_server_on_the_same_dir_is_refused() {
     let mut config = cyclades::config::Config::default();
     config.server.listen = "127.0.0.1:0".parse().expect("addr");
     config.server.data_dir = ctx.data_dir().to_path_buf();
+    config.store.url = cyclades::store::testing::store_url_for(ctx.data_dir());
     let err = cyclades::server::start(cyclades::server::ServerOptions {
         config,
         demo: false,
