@@ -22,6 +22,11 @@ struct World {
 }
 
 async fn world(latency: Latency, plugins: Arc<PluginHost>) -> World {
+    world_on(latency, plugins, None).await
+}
+
+/// A world whose store is sled (`postgres = None`) or the PostgreSQL database at that URL.
+async fn world_on(latency: Latency, plugins: Arc<PluginHost>, postgres: Option<String>) -> World {
     let dir = tempfile::tempdir().expect("tmp");
     let sim = sim::start(SimOptions {
         tls: false,
@@ -36,7 +41,10 @@ async fn world(latency: Latency, plugins: Arc<PluginHost>) -> World {
     })
     .await
     .expect("sim");
-    let store = Store::open(dir.path()).expect("store");
+    let store = match postgres {
+        Some(url) => Store::open_postgres(&cyclades::store::PgOptions::new(url)).expect("store"),
+        None => Store::open(dir.path()).expect("store"),
+    };
     let sealer = Sealer::new("bench");
     let (_, flavor) = testkit::seed(
         &store,
@@ -178,6 +186,40 @@ pub async fn run(plugins: Arc<PluginHost>) {
         events as f64 / base_took.as_secs_f64(),
         took.as_secs_f64() / base_took.as_secs_f64()
     );
+
+    match cyclades::store::testing::postgres_url() {
+        Some(server) => {
+            println!("## The same creates on sled and on PostgreSQL (one process), side by side\n");
+            println!("| store | jobs | wall | jobs/s | vs sled |");
+            println!("|---|---|---|---|---|");
+            let mut sled_rate = 0.0;
+            for engine in ["sled", "postgres"] {
+                let url = (engine == "postgres")
+                    .then(|| cyclades::store::testing::fresh_database(&server).expect("database"));
+                let w = world_on(Latency::zero(), plugins.clone(), url).await;
+                let t = Instant::now();
+                let mut jobs = Vec::new();
+                for _ in 0..n {
+                    jobs.push(submit(&w).await);
+                }
+                finish_all(&w, &jobs).await;
+                let rate = n as f64 / t.elapsed().as_secs_f64();
+                if engine == "sled" {
+                    sled_rate = rate;
+                }
+                println!(
+                    "| {engine} | {n} | {} | **{rate:.0}** | {:.2}× |",
+                    ms(t.elapsed()),
+                    rate / sled_rate
+                );
+            }
+            println!();
+        }
+        None => println!(
+            "(sled vs PostgreSQL skipped: export CYCLADES_TEST_POSTGRES_URL from \
+             scripts/postgres/up.sh)\n"
+        ),
+    }
 
     println!("## Recovery of 1,000 unfinished jobs at start\n");
     let w = world(Latency::zero(), plugins.clone()).await;

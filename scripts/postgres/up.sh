@@ -4,7 +4,8 @@
 # Installs PostgreSQL from Debian if missing (--no-install-recommends --no-remove), initdb's a
 # cluster in a temp dir as the postgres user, starts it on loopback with password (SCRAM) auth.
 # The test harness creates one database per test through that URL.
-# Env knobs: CYCLADES_PG_DIR (default /tmp/cyclades-pg), CYCLADES_PG_PORT (default 55432).
+# Env knobs: CYCLADES_PG_DIR (default /tmp/cyclades-pg), CYCLADES_PG_PORT (default 55432),
+# CYCLADES_PG_FSYNC (default off: test data is throwaway; set on for benchmarks).
 # Idempotent: a server already running in CYCLADES_PG_DIR is reused.
 set -euo pipefail
 
@@ -37,7 +38,7 @@ if ! as_pg "$bindir/pg_ctl" -D "$DIR/data" status >/dev/null 2>&1; then
     rm -f "$DIR/data/postmaster.pid"
     log "starting on 127.0.0.1:$PORT"
     as_pg "$bindir/pg_ctl" -D "$DIR/data" -w -t 60 -l "$DIR/server.log" \
-        -o "-k $DIR -p $PORT -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" \
+        -o "-k $DIR -p $PORT -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=${CYCLADES_PG_FSYNC:-off}" \
         start >&2
 fi
 log "ready"

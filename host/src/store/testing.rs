@@ -66,6 +66,11 @@ pub fn fresh_database(server_url: &str) -> Result<String, StoreError> {
     Ok(with_database(server_url, &name))
 }
 
+/// Runs SQL on the database at `url` (tests that change the schema behind the store's back).
+pub fn execute(url: &str, sql: &str) -> Result<(), StoreError> {
+    super::kv::execute(url, sql)
+}
+
 /// `url` with its database name replaced by `name`.
 pub fn with_database(url: &str, name: &str) -> String {
     let (base, query) = match url.find('?') {

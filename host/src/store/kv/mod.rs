@@ -16,7 +16,7 @@ use super::StoreError;
 
 pub use crate::config::redact_url;
 pub use pg::PgOptions;
-pub(super) use pg::{PgDb, create_database, tables_containing};
+pub(super) use pg::{PgDb, create_database, execute, tables_containing};
 
 /// Keys and values read from a tree.
 pub type Entry = (Vec<u8>, Vec<u8>);

@@ -735,9 +735,14 @@ pub(in crate::store) fn create_database(server_url: &str, name: &str) -> Result<
             format!("bad database name '{name}'").into(),
         ));
     }
-    let config: tokio_postgres::Config = server_url.parse().map_err(db_err)?;
+    execute(server_url, &format!("CREATE DATABASE {name}"))
+}
+
+/// Runs `sql` (one or more statements) on its own connection to `url`.
+pub(in crate::store) fn execute(url: &str, sql: &str) -> Result<(), StoreError> {
+    let config: tokio_postgres::Config = url.parse().map_err(db_err)?;
     let tls = tls_connector(None).map_err(StoreError::Database)?;
-    let sql = format!("CREATE DATABASE {name}");
+    let sql = sql.to_string();
     block(async move {
         let (client, connection) = config.connect(tls).await.map_err(db_err)?;
         tokio::spawn(async move {
