@@ -1,0 +1,109 @@
+//! The binary on PostgreSQL: `serve --store-url` serves and refuses a second process on the same
+//! database; `config show` never prints the database password; `store-migrate` copies a stopped
+//! server's sled store into an empty database, prints the verified tables, and refuses a
+//! non-empty target. Needs PostgreSQL (`scripts/postgres/up.sh`); says it skipped without one.
+
+mod support;
+
+use std::process::Command;
+
+use cyclades::store::testing;
+use support::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_cyclades");
+
+#[test]
+fn serve_and_store_migrate_on_postgres() {
+    let Some(server) = testing::postgres_or_skip("serve_and_store_migrate_on_postgres") else {
+        return;
+    };
+    let password = server
+        .split(':')
+        .nth(2)
+        .and_then(|p| p.split('@').next())
+        .expect("a password in the test URL")
+        .to_string();
+
+    // A sled site with some state, then stopped.
+    let sled_dir = tempfile::tempdir().expect("tempdir");
+    let served = Served::start(sled_dir.path(), &[]);
+    ok(served.cli(&["project-create", "--name", "moved"]));
+    ok(served.cli(&[
+        "user-create",
+        "--username",
+        "mover",
+        "--password",
+        "pw-mover",
+        "--project",
+        "moved",
+    ]));
+    drop(served.terminate());
+
+    // store-migrate into an empty database: every table listed, verified.
+    let target = testing::fresh_database(&server).expect("database");
+    let migrate = |to: &str| {
+        Command::new(BIN)
+            .args(["store-migrate", "--from"])
+            .arg(sled_dir.path())
+            .args(["--to", to, "--output-format", "csv"])
+            .env("CYCLADES_LOG", "warn")
+            .output()
+            .expect("run store-migrate")
+    };
+    let out = migrate(&target);
+    let printed = ok(out.clone());
+    assert!(
+        stderr(&out).contains("every table verified"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains(&password) && !printed.contains(&password));
+    let row = |table: &str| {
+        printed
+            .lines()
+            .find(|l| l.starts_with(&format!("{table},")))
+            .unwrap_or_else(|| panic!("no {table} row in {printed}"))
+            .to_string()
+    };
+    assert!(!row("users").starts_with("users,0,"), "{printed}");
+    assert!(!row("projects").starts_with("projects,0,"), "{printed}");
+    assert!(row("meta").starts_with("meta,1,"), "{printed}");
+    // A second run into the same (now non-empty) database is refused, naming why.
+    clean_failure(&migrate(&target), "not empty");
+
+    // serve on the migrated database: the moved project is there.
+    let data = tempfile::tempdir().expect("tempdir");
+    let on_pg = Served::start(data.path(), &["--store-url", &target]);
+    let projects = ok(on_pg.cli(&["project-list", "--output-format", "csv"]));
+    assert!(projects.contains("moved"), "{projects}");
+    // A second server on the same database is refused, as on a sled data directory.
+    let other = tempfile::tempdir().expect("tempdir");
+    let out = serve_once(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        other.path().to_str().expect("utf8"),
+        "--store-url",
+        &target,
+    ]);
+    clean_failure(&out, "in use by another cyclades process");
+    assert!(!stderr(&out).contains(&password), "{}", stderr(&out));
+    drop(on_pg.terminate());
+
+    // config show redacts the database password, from the flag and from the environment.
+    let shown = ok(Command::new(BIN)
+        .args(["config", "show", "--store-url", &target])
+        .output()
+        .expect("config show"));
+    assert!(shown.contains("***@127.0.0.1"), "{shown}");
+    assert!(!shown.contains(&password), "{shown}");
+    let shown = ok(Command::new(BIN)
+        .args(["config", "show"])
+        .env("CYCLADES_STORE_URL", &target)
+        .output()
+        .expect("config show"));
+    assert!(
+        shown.contains("***@127.0.0.1") && !shown.contains(&password),
+        "{shown}"
+    );
+}
