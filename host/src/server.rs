@@ -72,8 +72,9 @@ pub struct RunningServer {
     services: Services,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), ServerError>>,
-    /// Token purge and backend refresh.
-    housekeeping: JoinHandle<()>,
+    /// Token purge, backend refresh and reconciliation; the lease heartbeat (apart, so that a
+    /// long reconciliation pass never delays it).
+    housekeeping: Vec<JoinHandle<()>>,
     /// The in-process simulated Ganeti cluster of `--demo`.
     simulator: Option<sim::RunningSim>,
 }
@@ -112,8 +113,12 @@ impl RunningServer {
     async fn finish(self) -> Result<(), ServerError> {
         // Wait for the housekeeping task to be gone too: it holds a handle on the store, and the data
         // directory's lock is released only when the last handle is dropped.
-        self.housekeeping.abort();
-        let _ = self.housekeeping.await;
+        for task in &self.housekeeping {
+            task.abort();
+        }
+        for task in self.housekeeping {
+            let _ = task.await;
+        }
         if let Some(sim) = self.simulator {
             sim.shutdown().await;
         }
@@ -193,10 +198,52 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
     let admin_token = ensure_admin_token(&services, &data_dir)?;
     services.flush().await?;
     // Rule 7: jobs a previous process left unfinished resume now (backends are registered).
+    // Several replicas may share a PostgreSQL store: this one registers, then resumes only the
+    // jobs it may (its own previous incarnation's, and lapsed ones).
+    let mut replica = services.replica_register(&public_url).await?;
     let resumed = services.jobs_recover()?;
     if resumed > 0 {
         tracing::info!(resumed, "unfinished jobs resumed");
     }
+    let leader = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let lease_services = services.clone();
+    let lease_leader = leader.clone();
+    let lease_every = (config.store.lease() / 3).max(Duration::from_millis(100));
+    let heartbeat = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(lease_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let s = lease_services.clone();
+            let mut r = replica.clone();
+            let beat = tokio::task::spawn_blocking(move || {
+                let outcome = (
+                    s.replica_heartbeat(&mut r),
+                    s.jobs().heartbeat(),
+                    s.reconciler_lead(),
+                );
+                (r, outcome)
+            })
+            .await;
+            let Ok((r, (registry, jobs, lead))) = beat else {
+                continue;
+            };
+            replica = r;
+            if let Err(e) = registry {
+                tracing::warn!(error = %e, "replica heartbeat failed");
+            }
+            if let Err(e) = jobs {
+                tracing::warn!(error = %crate::jobs::chain(&e), "job lease heartbeat failed");
+            }
+            let leads = lead.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "reconciler lease check failed");
+                false
+            });
+            if leads != lease_leader.swap(leads, std::sync::atomic::Ordering::SeqCst) {
+                tracing::info!(leads, "reconciler leadership changed");
+            }
+        }
+    });
 
     let state = AppState {
         services: services.clone(),
@@ -227,6 +274,7 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
     let housekeeping_services = services.clone();
     let refresh_every = config.backends.refresh_secs;
     let reconcile_every = config.backends.reconcile_secs;
+    let reconcile_leader = leader;
     let housekeeping = tokio::spawn(async move {
         let mut tick = tokio::time::interval(TOKEN_PURGE_INTERVAL);
         // Backend resources go stale as Ganeti changes; refresh them periodically (spec §13).
@@ -249,7 +297,8 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
                     }
                     Err(e) => tracing::warn!(error = %e, "backend refresh failed"),
                 },
-                _ = reconcile.tick(), if reconcile_every > 0 => {
+                // One replica reconciles at a time: the holder of the reconciler's lease.
+                _ = reconcile.tick(), if reconcile_every > 0 && reconcile_leader.load(std::sync::atomic::Ordering::SeqCst) => {
                     match housekeeping_services.reconcile(None, crate::jobs::ServerFixes::safe()).await {
                         Ok(reports) => {
                             let repaired: usize = reports.iter().map(|r| r.drift.iter().filter(|d| d.fixed).count()).sum();
@@ -281,7 +330,7 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
         services,
         shutdown: Some(tx),
         task,
-        housekeeping,
+        housekeeping: vec![heartbeat, housekeeping],
         simulator,
     })
 }

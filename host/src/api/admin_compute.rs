@@ -570,6 +570,13 @@ async fn job_show(
     let mut doc = job_json(&d.job);
     doc["params"] = d.job.params.clone();
     doc["running"] = json!(d.running);
+    doc["owner"] = json!(d.lease.as_ref().map(|l| &l.owner));
+    doc["attempt"] = json!(d.lease.as_ref().map(|l| l.attempt));
+    doc["lease_expires"] = json!(
+        d.lease
+            .as_ref()
+            .map(|l| crate::clock::Timestamp(l.expires).iso())
+    );
     doc["log"] = json!(d.log);
     Ok(Json(json!({"job": doc})))
 }

@@ -19,6 +19,7 @@ mod admin_backends;
 mod admin_compute;
 mod admin_networks;
 mod admin_plugins;
+mod admin_replicas;
 mod admin_rescue;
 mod admin_volumes;
 mod catalog;
@@ -72,7 +73,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let metrics = state.services.metrics().clone();
     let services = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .merge(admin_replicas::routes())
         .merge(versions::routes())
         .merge(identity_v3::routes())
         .merge(identity_v2::routes())

@@ -43,6 +43,17 @@ const JOB_FIELDS: &[&str] = &[
     "finished",
 ];
 
+const REPLICA_FIELDS: &[&str] = &[
+    "id",
+    "address",
+    "version",
+    "started",
+    "last_heartbeat",
+    "alive",
+    "jobs_owned",
+    "reconciler",
+];
+
 /// "1,2,4" → [1, 2, 4], naming the argument on error.
 fn numbers<T: std::str::FromStr>(what: &str, text: &str) -> Result<Vec<T>, CliError> {
     text.split(',')
@@ -446,6 +457,10 @@ pub async fn run(
             let reply = client.get(path).await?;
             show_list(&reply["jobs"], format, list, JOB_FIELDS)
         }
+        C::ReplicaList { list } => {
+            let reply = client.get("/replicas").await?;
+            show_list(&reply["replicas"], format, list, REPLICA_FIELDS)
+        }
         C::JobInspect { job } => {
             let reply = client
                 .get(&format!("/jobs/{}", encode_segment(job)))
@@ -458,7 +473,14 @@ pub async fn run(
                 return Ok(());
             }
             let mut fields = JOB_FIELDS.to_vec();
-            fields.extend(["fault", "running", "params"]);
+            fields.extend([
+                "fault",
+                "running",
+                "owner",
+                "attempt",
+                "lease_expires",
+                "params",
+            ]);
             show_one(&reply["job"], format, &fields)?;
             println!("\n== Log");
             for e in reply["job"]["log"].as_array().into_iter().flatten() {

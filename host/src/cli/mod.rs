@@ -512,8 +512,14 @@ pub enum ComputeCommand {
         #[command(flatten)]
         list: ListArgs,
     },
-    /// Show a job with its parameters and its step log.
+    /// Show a job with its parameters, its lease (which replica runs it) and its step log.
     JobInspect { job: String },
+    /// List the replicas sharing the store: id, address, version, started, last heartbeat,
+    /// whether alive, jobs owned and which one runs the reconciler.
+    ReplicaList {
+        #[command(flatten)]
+        list: ListArgs,
+    },
 }
 
 /// Ganeti backends (spec §13).

@@ -16,6 +16,14 @@ pub struct StoreConfig {
     pub ca_file: Option<PathBuf>,
     /// Connections each process keeps to the database.
     pub pool_size: usize,
+    /// This replica's name among those sharing the store: owner of its job leases, shown by
+    /// `replica-list`. Default: the host name, and the listen port when one is set. Two
+    /// processes must never share one; a restarted replica keeping its id resumes its own
+    /// unfinished jobs at once instead of after their leases lapse.
+    pub replica_id: Option<String>,
+    /// How long a job's or the reconciler's lease lasts unrenewed (renewed every third of
+    /// it): the longest a dead replica's jobs wait before another replica resumes them.
+    pub lease_secs: u64,
 }
 
 impl Default for StoreConfig {
@@ -24,6 +32,8 @@ impl Default for StoreConfig {
             url: None,
             ca_file: None,
             pool_size: 16,
+            replica_id: None,
+            lease_secs: 10,
         }
     }
 }
@@ -34,7 +44,31 @@ impl std::fmt::Debug for StoreConfig {
             .field("url", &self.url.as_deref().map(redact_url))
             .field("ca_file", &self.ca_file)
             .field("pool_size", &self.pool_size)
+            .field("replica_id", &self.replica_id)
+            .field("lease_secs", &self.lease_secs)
             .finish()
+    }
+}
+
+impl StoreConfig {
+    /// `replica_id`, else the host name (and `listen`'s port when it is not 0).
+    pub fn replica_id(&self, listen: std::net::SocketAddr) -> String {
+        if let Some(id) = &self.replica_id {
+            return id.clone();
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".into());
+        match listen.port() {
+            0 => host,
+            port => format!("{host}:{port}"),
+        }
+    }
+
+    pub fn lease(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.lease_secs.max(1))
     }
 }
 

@@ -1,7 +1,12 @@
 //! Running jobs: submission, the forward and unwind loops, retries, recovery, checkpoints.
 //!
-//! One tokio task per running job; an in-memory set of running ids prevents double runs. Every
-//! log write is a store commit followed by a flush (rules 1 and 2).
+//! One tokio task per running job; an in-memory set of running ids prevents double runs in one
+//! process, and a lease per job (owner, attempt, expiry) across replicas: a job is created
+//! leased to the replica that accepted it, a heartbeat renews this replica's leases, and jobs
+//! whose lease lapsed (their replica died or stalled) are claimed and resumed from their logs.
+//! Every log write is a store commit, fenced by the lease (a replica that lost it can no longer
+//! write), followed by a flush (rules 1 and 2). A request waiting on a job another replica took
+//! over follows it through the store.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -55,7 +60,10 @@ struct Waiters {
 
 struct Inner {
     env: JobEnv,
-    running: Mutex<HashSet<u64>>,
+    /// Jobs with a task in this process, and the lease attempt that task runs under.
+    running: Mutex<HashMap<u64, u64>>,
+    /// The newest lease attempt this replica holds, per job.
+    held: Mutex<HashMap<u64, u64>>,
     waiters: Mutex<Waiters>,
     /// Test hook: stop (as if killed) once this many log writes happened.
     crash_after: Mutex<Option<u64>>,
@@ -80,14 +88,24 @@ struct Crashed;
 
 enum Stop {
     Crashed,
+    /// Another replica claimed the job (this one stalled past its lease).
+    LeaseLost,
     Store(StoreError),
 }
 
 impl From<StoreError> for Stop {
     fn from(e: StoreError) -> Self {
-        Stop::Store(e)
+        match e {
+            StoreError::LeaseLost { .. } => Stop::LeaseLost,
+            e => Stop::Store(e),
+        }
     }
 }
+
+/// How often a waiter on a job run elsewhere looks at the store.
+const FOLLOW_EVERY: Duration = Duration::from_millis(100);
+/// Jobs one heartbeat claims at most (the rest at the next).
+const CLAIM_BATCH: usize = 32;
 
 impl From<Crashed> for Stop {
     fn from(_: Crashed) -> Self {
@@ -100,7 +118,8 @@ impl JobEngine {
         JobEngine {
             inner: Arc::new(Inner {
                 env,
-                running: Mutex::new(HashSet::new()),
+                running: Mutex::new(HashMap::new()),
+                held: Mutex::new(HashMap::new()),
                 waiters: Mutex::new(Waiters::default()),
                 crash_after: Mutex::new(None),
                 hooks: Mutex::new(TestHooks::default()),
@@ -181,9 +200,17 @@ impl JobEngine {
             finished: None,
             generation: 1,
         };
+        let store = &self.inner.env.store;
+        let settings = &self.inner.env.settings;
         let mut batch = lock;
         batch.insert_job(&job);
-        self.inner.env.store.commit(&batch)?;
+        batch.insert_job_lease(
+            id,
+            &settings.replica,
+            store.now_ms() + i64::try_from(settings.lease.as_millis()).unwrap_or(i64::MAX),
+        );
+        store.commit(&batch)?;
+        self.hold(id, 1);
         self.inner.env.store.flush().await?;
         let (tx, rx) = oneshot::channel();
         if let Ok(mut w) = self.inner.waiters.lock() {
@@ -193,29 +220,81 @@ impl JobEngine {
         Ok(JobHandle { id, checkpoint: rx })
     }
 
-    /// Resolves when the job reaches a final state (immediately if it already has).
+    /// Resolves when the job reaches a final state (immediately if it already has), whichever
+    /// replica runs it: this one's own jobs notify, others' are followed through the store.
     pub async fn wait_finished(&self, id: u64) -> Result<JobState, StoreError> {
-        let rx = {
+        let mut rx = {
             let (tx, rx) = oneshot::channel();
             if let Ok(mut w) = self.inner.waiters.lock() {
                 w.finished.entry(id).or_default().push(tx);
             }
             rx
         };
-        let job = self.inner.env.store.job_get(id)?;
-        if job.state.finished() {
-            return Ok(job.state);
+        loop {
+            let job = self.inner.env.store.job_get(id)?;
+            if job.state.finished() {
+                return Ok(job.state);
+            }
+            tokio::select! {
+                state = &mut rx => return Ok(state.unwrap_or(job.state)),
+                () = tokio::time::sleep(FOLLOW_EVERY * 3) => {}
+            }
         }
-        Ok(rx.await.unwrap_or(job.state))
     }
 
-    /// Resumes every unfinished job (rule 7). Returns how many were resumed.
+    /// Resumes the unfinished jobs this replica may take (rule 7): those a previous process
+    /// of this replica left (at once), those whose lease lapsed, and any without a lease (from
+    /// before leases). On a store nobody shares, every unfinished job. Returns how many.
     pub fn recover(&self) -> Result<usize, StoreError> {
-        let unfinished = self.inner.env.store.job_list_unfinished()?;
-        for job in &unfinished {
-            self.spawn(job.id);
+        let store = &self.inner.env.store;
+        let settings = &self.inner.env.settings;
+        for job in store.job_list_unfinished()? {
+            store.job_lease_adopt(job.id, &settings.replica, settings.lease)?;
         }
-        Ok(unfinished.len())
+        let claimed =
+            store.job_leases_claim(&settings.replica, settings.lease, usize::MAX, true)?;
+        for (id, attempt) in &claimed {
+            self.hold(*id, *attempt);
+            self.spawn(*id);
+        }
+        Ok(claimed.len())
+    }
+
+    /// One heartbeat: renews this replica's leases, then claims and resumes jobs whose lease
+    /// lapsed. Returns how many it claimed.
+    pub fn heartbeat(&self) -> Result<usize, StoreError> {
+        let store = &self.inner.env.store;
+        let settings = &self.inner.env.settings;
+        store.job_leases_renew(&settings.replica, settings.lease)?;
+        let claimed =
+            store.job_leases_claim(&settings.replica, settings.lease, CLAIM_BATCH, false)?;
+        for (id, attempt) in &claimed {
+            tracing::info!(job = id, attempt, "took over a job whose lease lapsed");
+            self.hold(*id, *attempt);
+            self.spawn(*id);
+        }
+        Ok(claimed.len())
+    }
+
+    /// Runs `heartbeat` every third of the lease until the engine is dropped.
+    pub fn start_heartbeat(&self) -> tokio::task::JoinHandle<()> {
+        let engine = self.clone();
+        let every = (self.inner.env.settings.lease / 3).max(Duration::from_millis(100));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let e = engine.clone();
+                match tokio::task::spawn_blocking(move || e.heartbeat()).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(err)) => {
+                        tracing::warn!(error = %super::chain(&err), "job lease heartbeat failed")
+                    }
+                    Err(err) => tracing::warn!(error = %err, "job lease heartbeat panicked"),
+                }
+            }
+        })
     }
 
     /// Ids of the jobs running in this process now.
@@ -223,31 +302,122 @@ impl JobEngine {
         self.inner
             .running
             .lock()
-            .map(|r| r.iter().copied().collect())
+            .map(|r| r.keys().copied().collect())
             .unwrap_or_default()
     }
 
+    /// Records that this replica holds job `id`'s lease at `attempt`.
+    fn hold(&self, id: u64, attempt: u64) {
+        if let Ok(mut held) = self.inner.held.lock() {
+            held.insert(id, attempt);
+        }
+    }
+
+    fn held(&self, id: u64) -> Option<u64> {
+        self.inner
+            .held
+            .lock()
+            .ok()
+            .and_then(|h| h.get(&id).copied())
+    }
+
+    fn release(&self, id: u64, attempt: u64) {
+        if let Ok(mut held) = self.inner.held.lock()
+            && held.get(&id) == Some(&attempt)
+        {
+            held.remove(&id);
+        }
+    }
+
+    /// Starts a task running job `id` under the attempt this replica holds, unless one runs.
+    /// A task still running an older attempt restarts from the log when it ends.
     fn spawn(&self, id: u64) {
+        let Some(attempt) = self.held(id) else {
+            return;
+        };
         {
             let Ok(mut running) = self.inner.running.lock() else {
                 return;
             };
-            if !running.insert(id) {
+            if running.contains_key(&id) {
                 return;
             }
+            running.insert(id, attempt);
         }
         let engine = self.clone();
         tokio::spawn(async move {
-            let result = engine.run(id).await;
+            let result = engine.run(id, attempt).await;
             if let Ok(mut running) = engine.inner.running.lock() {
                 running.remove(&id);
             }
             match result {
-                Ok(()) => engine.count_finished(id),
+                Ok(()) => {
+                    engine.release(id, attempt);
+                    engine.count_finished(id);
+                }
                 Err(Stop::Crashed) => engine.notify_checkpoint(id, Checkpoint::Interrupted),
+                Err(Stop::LeaseLost) => {
+                    engine.release(id, attempt);
+                    if engine.held(id).is_some() {
+                        // This replica claimed the job again meanwhile: resume from the log.
+                        engine.spawn(id);
+                    } else {
+                        tracing::warn!(
+                            job = id,
+                            attempt,
+                            "lost the job's lease to another replica; following it"
+                        );
+                        engine.follow(id);
+                    }
+                }
                 Err(Stop::Store(e)) => {
-                    tracing::error!(job = id, error = %super::chain(&e), "job stopped on a store error; it resumes at next start");
+                    tracing::error!(job = id, error = %super::chain(&e), "job stopped on a store error; it resumes when its lease lapses");
+                    engine.release(id, attempt);
                     engine.notify_checkpoint(id, Checkpoint::Interrupted);
+                }
+            }
+        });
+    }
+
+    /// Answers this replica's waiters on a job another replica runs, from the store.
+    fn follow(&self, id: u64) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let checkpoint_step = engine
+                .inner
+                .env
+                .store
+                .job_get(id)
+                .ok()
+                .and_then(|j| kind(&j.kind))
+                .and_then(|k| k.steps.iter().find(|s| s.checkpoint))
+                .map(|s| s.name);
+            loop {
+                tokio::time::sleep(FOLLOW_EVERY).await;
+                if engine.held(id).is_some() {
+                    return; // ours again: the task notifies
+                }
+                let Ok(job) = engine.inner.env.store.job_get(id) else {
+                    continue;
+                };
+                let reached = checkpoint_step.is_some_and(|step| {
+                    engine.inner.env.store.job_log(id).is_ok_and(|log| {
+                        log.iter().any(|e| {
+                            e.step == step && matches!(e.kind, JobEventKind::Succeeded { .. })
+                        })
+                    })
+                });
+                if reached || job.state == JobState::Succeeded {
+                    engine.notify_checkpoint(id, Checkpoint::Reached);
+                }
+                if job.state.finished() {
+                    let fault = job.fault.clone().unwrap_or(JobFault {
+                        kind: "internal".into(),
+                        message: "job failed".into(),
+                    });
+                    engine.notify_checkpoint(id, Checkpoint::Failed(fault));
+                    engine.notify_finished(id, job.state);
+                    return;
                 }
             }
         });
@@ -299,9 +469,12 @@ impl JobEngine {
         }
     }
 
-    /// Commits `batch` plus one log event, then flushes. The crash hook fires here.
+    /// Commits `batch` plus one log event, fenced by the job's lease, then flushes. The crash
+    /// hook fires here.
+    #[allow(clippy::too_many_arguments)]
     async fn log(
         &self,
+        attempt: u64,
         job: &mut JobRecord,
         next_seq: &mut u64,
         step: &str,
@@ -322,10 +495,14 @@ impl JobEngine {
             kind: event,
         };
         batch.append_event(job.id, &entry);
+        batch.fence_job(job.id, &self.inner.env.settings.replica, attempt);
         let mut updated = job.clone();
         if let Some(f) = job_update {
             f(&mut updated);
             batch.update_job(&updated);
+            if updated.state.finished() {
+                batch.remove_job_lease(job.id);
+            }
         }
         self.inner.env.store.commit(&batch)?;
         self.inner.env.store.flush().await?;
@@ -338,7 +515,7 @@ impl JobEngine {
         Ok(())
     }
 
-    async fn run(&self, id: u64) -> Result<(), Stop> {
+    async fn run(&self, id: u64, attempt: u64) -> Result<(), Stop> {
         let store = &self.inner.env.store;
         let mut job = store.job_get(id)?;
         let Some(kind) = kind(&job.kind) else {
@@ -369,11 +546,19 @@ impl JobEngine {
         }
         if job.state == JobState::Running {
             match self
-                .forward(kind, &mut job, &mut next_seq, &mut outputs, &mut done)
+                .forward(
+                    attempt,
+                    kind,
+                    &mut job,
+                    &mut next_seq,
+                    &mut outputs,
+                    &mut done,
+                )
                 .await?
             {
                 None => {
                     self.log(
+                        attempt,
                         &mut job,
                         &mut next_seq,
                         "(job)",
@@ -401,6 +586,7 @@ impl JobEngine {
                     }
                     let fault = error.fault.clone();
                     self.log(
+                        attempt,
                         &mut job,
                         &mut next_seq,
                         step,
@@ -431,7 +617,15 @@ impl JobEngine {
         if job.state == JobState::Unwinding && !undo_failed {
             let cx_outputs = outputs.clone();
             let final_state = self
-                .unwind(kind, &mut job, &mut next_seq, cx_outputs, &done, &undone)
+                .unwind(
+                    attempt,
+                    kind,
+                    &mut job,
+                    &mut next_seq,
+                    cx_outputs,
+                    &done,
+                    &undone,
+                )
                 .await?;
             let fault = job.fault.clone().unwrap_or(JobFault {
                 kind: "internal".into(),
@@ -446,6 +640,7 @@ impl JobEngine {
     /// Runs the steps not yet done. `None` when all succeeded, or the failing step and error.
     async fn forward(
         &self,
+        attempt: u64,
         kind: &'static JobKind,
         job: &mut JobRecord,
         next_seq: &mut u64,
@@ -458,6 +653,7 @@ impl JobEngine {
             }
             if step.remote {
                 self.log(
+                    attempt,
                     job,
                     next_seq,
                     step.name,
@@ -485,6 +681,7 @@ impl JobEngine {
                 Ok(step_done) => {
                     let committed = self
                         .log(
+                            attempt,
                             job,
                             next_seq,
                             step.name,
@@ -499,8 +696,10 @@ impl JobEngine {
                         Ok(()) => {}
                         // Someone changed a record the step read: run the step again on fresh data.
                         Err(Stop::Store(StoreError::GenerationMismatch { .. })) => {
-                            return Box::pin(self.forward(kind, job, next_seq, outputs, done))
-                                .await;
+                            return Box::pin(
+                                self.forward(attempt, kind, job, next_seq, outputs, done),
+                            )
+                            .await;
                         }
                         Err(e) => return Err(e),
                     }
@@ -569,6 +768,7 @@ impl JobEngine {
     /// An undo (or `finally`) failed: the job is stuck, kept for an operator (rule 7).
     async fn undo_failed(
         &self,
+        attempt: u64,
         job: &mut JobRecord,
         next_seq: &mut u64,
         step: &str,
@@ -576,6 +776,7 @@ impl JobEngine {
     ) -> Result<JobState, Stop> {
         tracing::error!(job = job.id, step, error = %error.fault.message, "undo failed; job is stuck");
         self.log(
+            attempt,
             job,
             next_seq,
             step,
@@ -593,8 +794,10 @@ impl JobEngine {
     }
 
     /// Undoes the succeeded steps, newest first. Returns the final state.
+    #[allow(clippy::too_many_arguments)]
     async fn unwind(
         &self,
+        attempt: u64,
         kind: &'static JobKind,
         job: &mut JobRecord,
         next_seq: &mut u64,
@@ -608,6 +811,7 @@ impl JobEngine {
                 continue;
             }
             self.log(
+                attempt,
                 job,
                 next_seq,
                 step.name,
@@ -626,6 +830,7 @@ impl JobEngine {
                     Ok(step_done) => {
                         match self
                             .log(
+                                attempt,
                                 job,
                                 next_seq,
                                 step.name,
@@ -640,7 +845,11 @@ impl JobEngine {
                             Err(e) => return Err(e),
                         }
                     }
-                    Err(error) => return self.undo_failed(job, next_seq, step.name, error).await,
+                    Err(error) => {
+                        return self
+                            .undo_failed(attempt, job, next_seq, step.name, error)
+                            .await;
+                    }
                 }
             }
         }
@@ -657,6 +866,7 @@ impl JobEngine {
             match self.attempt(&step, finally, job, &outputs).await {
                 Ok(done) => {
                     self.log(
+                        attempt,
                         job,
                         next_seq,
                         FINALLY,
@@ -666,10 +876,15 @@ impl JobEngine {
                     )
                     .await?;
                 }
-                Err(error) => return self.undo_failed(job, next_seq, FINALLY, error).await,
+                Err(error) => {
+                    return self
+                        .undo_failed(attempt, job, next_seq, FINALLY, error)
+                        .await;
+                }
             }
         }
         self.log(
+            attempt,
             job,
             next_seq,
             "(job)",

@@ -22,6 +22,11 @@ pub struct JobSettings {
     pub retry_base: Duration,
     /// Timeout of each RAPI call.
     pub rapi_timeout: Duration,
+    /// Who owns the jobs this engine runs (`[store] replica_id`).
+    pub replica: String,
+    /// How long a job's lease lasts unrenewed; the heartbeat renews every third of it, and
+    /// another replica takes the job over once it lapses.
+    pub lease: Duration,
 }
 
 impl Default for JobSettings {
@@ -31,6 +36,8 @@ impl Default for JobSettings {
             retry_attempts: 5,
             retry_base: Duration::from_millis(200),
             rapi_timeout: Duration::from_secs(30),
+            replica: "local".into(),
+            lease: Duration::from_secs(10),
         }
     }
 }

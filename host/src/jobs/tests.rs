@@ -7,6 +7,7 @@
 //!   store and simulator state equal those of a run without a crash.
 
 mod destroy;
+mod leases;
 mod networks;
 mod nics;
 mod volumes;
@@ -105,6 +106,7 @@ fn engine(store: &Store) -> JobEngine {
             retry_attempts: 3,
             retry_base: Duration::from_millis(20),
             rapi_timeout: Duration::from_secs(5),
+            ..JobSettings::default()
         },
         rapi_pool: Default::default(),
         metrics: Default::default(),

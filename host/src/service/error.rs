@@ -77,6 +77,7 @@ impl From<StoreError> for ServiceError {
             | StoreError::Open { .. }
             | StoreError::Corrupt { .. }
             | StoreError::TargetNotEmpty { .. }
+            | StoreError::LeaseLost { .. }
             | StoreError::Database(_) => ServiceError::internal(&e),
         }
     }

@@ -10,6 +10,8 @@ pub struct JobDetail {
     pub log: Vec<JobEvent>,
     /// Running in this process right now.
     pub running: bool,
+    /// The lease of an unfinished job: which replica runs it, at which attempt, until when.
+    pub lease: Option<crate::store::Lease>,
 }
 
 impl Services {
@@ -36,6 +38,12 @@ impl Services {
         Ok(JobDetail {
             log: self.store().job_log(n)?,
             running: self.jobs().running().contains(&n),
+            lease: self
+                .store()
+                .job_leases()?
+                .into_iter()
+                .find(|l| l.job_id == n)
+                .map(|l| l.lease),
             job,
         })
     }

@@ -23,6 +23,7 @@ pub mod quota;
 pub mod reconcile;
 pub mod reconcile_pools;
 pub mod reconcile_resources;
+pub mod replicas;
 pub mod server_admin;
 pub mod server_console;
 mod server_input;
@@ -77,7 +78,12 @@ struct Inner {
 
 impl Services {
     pub fn new(store: Store, config: Config, plugins: Arc<PluginHost>, sealer: Sealer) -> Self {
-        Self::with_job_settings(store, config, plugins, sealer, JobSettings::default())
+        let settings = JobSettings {
+            replica: config.store.replica_id(config.server.listen),
+            lease: config.store.lease(),
+            ..JobSettings::default()
+        };
+        Self::with_job_settings(store, config, plugins, sealer, settings)
     }
 
     /// Like `new`, with explicit job engine timings (tests use short retries).

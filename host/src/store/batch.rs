@@ -59,9 +59,10 @@ pub enum TreeId {
     PortsByServer,
     /// Maintained by `commit` alongside `Volumes`; never written by batches directly.
     VolumesByServer,
+    JobLeases,
 }
 
-const TREE_COUNT: usize = 13;
+const TREE_COUNT: usize = 14;
 
 #[derive(Clone, Debug)]
 enum Expect {
@@ -71,6 +72,9 @@ enum Expect {
     Absent,
     /// The stored record must be at this generation.
     Generation(u64),
+    /// The job lease at this key must be held by this owner at this attempt (read locked, so
+    /// no claim commits in between); the op writes nothing.
+    Lease { owner: String, attempt: u64 },
 }
 
 #[derive(Clone, Debug)]
@@ -220,6 +224,48 @@ impl Batch {
         );
     }
 
+    /// Creates a new job's lease, held by `owner` (attempt 1) until `expires` (store clock).
+    pub fn insert_job_lease(&mut self, job_id: u64, owner: &str, expires: i64) {
+        let lease = super::Lease {
+            owner: owner.to_string(),
+            attempt: 1,
+            expires,
+        };
+        self.ops.push(Op {
+            tree: TreeId::JobLeases,
+            kind: "job lease",
+            key: job_id.to_be_bytes().to_vec(),
+            value: Some(lease.encode()),
+            expect: Expect::Absent,
+        });
+    }
+
+    /// Removes a finished job's lease.
+    pub fn remove_job_lease(&mut self, job_id: u64) {
+        self.ops.push(Op {
+            tree: TreeId::JobLeases,
+            kind: "job lease",
+            key: job_id.to_be_bytes().to_vec(),
+            value: None,
+            expect: Expect::Any,
+        });
+    }
+
+    /// Commits the batch only while `owner` holds the job's lease at `attempt`: a replica
+    /// that lost the lease (stopped past its expiry, then resumed) can no longer write.
+    pub fn fence_job(&mut self, job_id: u64, owner: &str, attempt: u64) {
+        self.ops.push(Op {
+            tree: TreeId::JobLeases,
+            kind: "job lease",
+            key: job_id.to_be_bytes().to_vec(),
+            value: None,
+            expect: Expect::Lease {
+                owner: owner.to_string(),
+                attempt,
+            },
+        });
+    }
+
     /// Inserts a new record (fails if its id exists).
     pub fn insert<T: BatchRecord>(&mut self, record: &T) {
         let mut r = record.clone();
@@ -328,6 +374,7 @@ impl Store {
             TreeId::Volumes => &self.trees.volumes,
             TreeId::PortsByServer => &self.trees.ports_by_server,
             TreeId::VolumesByServer => &self.trees.volumes_by_server,
+            TreeId::JobLeases => &self.trees.job_leases,
         }
     }
 
@@ -350,6 +397,7 @@ impl Store {
             TreeId::Volumes,
             TreeId::PortsByServer,
             TreeId::VolumesByServer,
+            TreeId::JobLeases,
         ];
         let position = |id: TreeId| order.iter().position(|t| *t == id).unwrap_or(0);
         let (port_index, volume_index) = (
@@ -363,8 +411,26 @@ impl Store {
                 let index = order.iter().position(|t| *t == op.tree).unwrap_or(0);
                 let tree = &view[index];
                 let id = || String::from_utf8_lossy(&op.key).into_owned();
-                match op.expect {
+                match &op.expect {
                     Expect::Any => {}
+                    Expect::Lease { owner, attempt } => {
+                        let held = match tree.get_locked(&op.key)? {
+                            Some(raw) => Some(super::Lease::decode(&raw).map_err(TxError::Abort)?),
+                            None => None,
+                        };
+                        match held {
+                            Some(l) if &l.owner == owner && l.attempt == *attempt => continue,
+                            other => {
+                                return Err(TxError::Abort(StoreError::LeaseLost {
+                                    job: u64::from_be_bytes(
+                                        op.key.as_slice().try_into().unwrap_or([0; 8]),
+                                    ),
+                                    holder: other
+                                        .map(|l| format!("{} (attempt {})", l.owner, l.attempt)),
+                                }));
+                            }
+                        }
+                    }
                     Expect::Absent => {
                         if tree.get(&op.key)?.is_some() {
                             return Err(TxError::Abort(StoreError::AlreadyExists {
@@ -387,11 +453,11 @@ impl Store {
                                 }));
                             }
                         };
-                        if found != expected {
+                        if found != *expected {
                             return Err(TxError::Abort(StoreError::GenerationMismatch {
                                 kind: op.kind,
                                 id: id(),
-                                expected,
+                                expected: *expected,
                                 found,
                             }));
                         }

@@ -50,6 +50,9 @@ impl Store {
             &t.pools,
             &t.volumes,
             &t.volumes_by_server,
+            // Unfinished jobs move with their leases; named leases and the replica registry
+            // are the running replicas' own and are not copied.
+            &t.job_leases,
         ]
     }
 

@@ -34,6 +34,9 @@ pub enum StoreError {
     #[error("commission name '{name}' was already used for different provisions")]
     CommissionNameReused { name: String },
 
+    #[error("job {job}'s lease is no longer this replica's (now held by {})", holder.as_deref().unwrap_or("nobody"))]
+    LeaseLost { job: u64, holder: Option<String> },
+
     #[error("the store at {path} is in use by another cyclades process (its lock is held)")]
     Locked { path: String },
 

@@ -39,6 +39,9 @@
 //! | `pools`              | pool id                     | `ResourcePool`   |
 //! | `volumes`            | volume id                   | `Volume`         |
 //! | `volumes_by_server`  | server id ‖ volume id       | (empty; rebuilt at open) |
+//! | `job_leases`         | job id (unfinished jobs)    | `kv::Lease`      |
+//! | `leases`             | lease name (`reconciler`)   | `kv::Lease`      |
+//! | `replicas`           | replica id                  | `ReplicaRecord`  |
 
 mod backend;
 mod batch;
@@ -49,6 +52,7 @@ mod identity;
 mod jobs;
 mod keypairs;
 pub mod kv;
+mod leases;
 mod migrate;
 pub mod model;
 mod model_compute;
@@ -63,7 +67,8 @@ mod volume;
 pub use backend::MAX_BACKENDS;
 pub use batch::{Batch, BatchRecord};
 pub use copy::TreeReport;
-pub use kv::{PgOptions, redact_url};
+pub use kv::{ClaimScope, Lease, PgOptions, redact_url};
+pub use leases::{JobLease, ReplicaRecord};
 pub use quota::NewCommission;
 
 use std::path::Path;
@@ -157,6 +162,9 @@ struct Trees {
     volumes: kv::Tree,
     /// Index: server id ‖ volume id (both big-endian) → empty, kept by `commit`.
     volumes_by_server: kv::Tree,
+    job_leases: kv::Tree,
+    leases: kv::Tree,
+    replicas: kv::Tree,
 }
 
 impl Store {
@@ -181,10 +189,10 @@ impl Store {
         Store::over(kv::Db::Sled(db), &dir.display().to_string())
     }
 
-    /// Opens the PostgreSQL store at `opts.url`, applying its migrations; the single-writer
-    /// lock keeps a second process off the database until job leases let replicas share it.
+    /// Opens the PostgreSQL store at `opts.url`, applying its migrations. Any number of
+    /// replicas may share it: jobs are owned through leases, the reconciler through a leader.
     pub fn open_postgres(opts: &PgOptions) -> Result<Store, StoreError> {
-        let db = kv::PgDb::open(opts, true)?;
+        let db = kv::PgDb::open(opts)?;
         Store::over(kv::Db::Pg(std::sync::Arc::new(db)), &redact_url(&opts.url))
     }
 
@@ -245,6 +253,9 @@ impl Store {
             pools: db.tree("pools")?,
             volumes: db.tree("volumes")?,
             volumes_by_server: db.tree("volumes_by_server")?,
+            job_leases: db.tree("job_leases")?,
+            leases: db.tree("leases")?,
+            replicas: db.tree("replicas")?,
         };
         let store = Store {
             db,

@@ -120,11 +120,21 @@ fn schema_version_is_checked_at_open() {
     assert!(err.to_string().contains("newer"), "{err}");
 }
 
+/// sled's data directory is one process's alone; a PostgreSQL database is shared by replicas.
 #[test]
-fn a_second_open_of_the_same_dir_is_refused() {
-    let (dir, _store) = temp_store();
-    let err = testing::open(dir.path()).err().expect("locked");
-    assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+fn a_second_open_of_the_same_dir_is_refused_on_sled_and_shared_on_postgres() {
+    let (dir, store) = temp_store();
+    match testing::open(dir.path()) {
+        Err(err) => {
+            assert!(!store.shared());
+            assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+        }
+        Ok(second) => {
+            assert!(store.shared() && second.shared());
+            store.project_insert(&project("p1", "demo")).unwrap();
+            assert_eq!(second.project_find("demo").unwrap().id, "p1");
+        }
+    }
 }
 
 #[test]

@@ -8,6 +8,7 @@
 //! `TxTree` and `transact`. It knows nothing about records, resources or their meaning beyond
 //! which tree holds JSON (PostgreSQL stores those as JSONB).
 
+mod lease;
 mod pg;
 mod pg_schema;
 mod sled_kv;
@@ -15,6 +16,7 @@ mod sled_kv;
 use super::StoreError;
 
 pub use crate::config::redact_url;
+pub use lease::{ClaimScope, Lease};
 pub use pg::PgOptions;
 pub(super) use pg::{PgDb, create_database, execute, tables_containing};
 
@@ -128,6 +130,21 @@ impl Db {
             Db::Sled(_) => "sled",
             Db::Pg(_) => "postgres",
         }
+    }
+
+    /// Now on the engine's clock, in milliseconds since the epoch: the database's on
+    /// PostgreSQL (estimated from the offset measured at open), this machine's on sled.
+    pub(super) fn now_ms(&self) -> i64 {
+        match self {
+            Db::Sled(_) => crate::clock::Timestamp::now().0,
+            Db::Pg(db) => db.now_ms(),
+        }
+    }
+
+    /// Whether other processes may share this store (PostgreSQL) or it is this process's
+    /// alone (sled's file lock).
+    pub(super) fn shared(&self) -> bool {
+        matches!(self, Db::Pg(_))
     }
 
     /// Whether the engine answers (PostgreSQL: a round trip; sled: always).
@@ -258,7 +275,16 @@ impl TxTree<'_> {
     pub(super) fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>, TxError> {
         match self {
             TxTree::Sled(t) => Ok(t.get(key.as_ref())?.map(|v| v.to_vec())),
-            TxTree::Pg { tx, table } => tx.get(table, key.as_ref()),
+            TxTree::Pg { tx, table } => tx.get(table, key.as_ref(), false),
+        }
+    }
+
+    /// `get`, locking the entry against concurrent writers until the transaction ends (the
+    /// fence of a lease: a claim by another replica cannot slip in before the commit).
+    pub(super) fn get_locked(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>, TxError> {
+        match self {
+            TxTree::Sled(t) => Ok(t.get(key.as_ref())?.map(|v| v.to_vec())),
+            TxTree::Pg { tx, table } => tx.get(table, key.as_ref(), true),
         }
     }
 

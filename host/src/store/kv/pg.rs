@@ -21,7 +21,7 @@ use tokio_postgres::IsolationLevel;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
-use super::pg_schema::{self, MIGRATION_LOCK, WRITER_LOCK};
+use super::pg_schema::{self, MIGRATION_LOCK};
 use super::{Entry, TxError, TxTree};
 use crate::config::redact_url;
 use crate::store::StoreError;
@@ -87,9 +87,10 @@ fn is_conflict(e: &tokio_postgres::Error) -> bool {
 /// The open PostgreSQL store of one process.
 pub(in crate::store) struct PgDb {
     pool: Pool,
-    /// The connection holding the single-writer advisory lock (dropped with the store).
-    _writer: Option<tokio_postgres::Client>,
     shown: String,
+    /// The database's clock minus this machine's, in milliseconds, measured at open: leases
+    /// written here expire on the database's clock, as the claims that judge them do.
+    clock_offset_ms: i64,
 }
 
 /// SQL for a value parameter `$n` of `table`, and for reading `v` back.
@@ -132,12 +133,9 @@ fn params(p: &[Box<dyn ToSql + Send + Sync>]) -> Vec<&(dyn ToSql + Sync)> {
 }
 
 impl PgDb {
-    /// Connects, applies the migrations this build knows (refusing a newer schema) and, with
-    /// `single_writer`, takes the advisory lock that keeps a second process off the store.
-    pub(in crate::store) fn open(
-        opts: &PgOptions,
-        single_writer: bool,
-    ) -> Result<PgDb, StoreError> {
+    /// Connects and applies the migrations this build knows (refusing a newer schema). Any
+    /// number of processes may hold the same database open.
+    pub(in crate::store) fn open(opts: &PgOptions) -> Result<PgDb, StoreError> {
         let shown = redact_url(&opts.url);
         let open_err = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open {
             path: shown.clone(),
@@ -159,19 +157,55 @@ impl PgDb {
         let migrate_pool = pool.clone();
         let migrate_shown = shown.clone();
         block(async move { migrate(&migrate_pool, &migrate_shown).await })?;
-        let writer = if single_writer {
-            let shown = shown.clone();
-            Some(block(async move {
-                take_writer_lock(config, tls, &shown).await
-            })?)
-        } else {
-            None
-        };
-        Ok(PgDb {
+        let mut db = PgDb {
             pool,
-            _writer: writer,
             shown,
-        })
+            clock_offset_ms: 0,
+        };
+        let before = crate::clock::Timestamp::now().0;
+        let rows = db.query(
+            "SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint".into(),
+            vec![],
+        )?;
+        let after = crate::clock::Timestamp::now().0;
+        let remote: i64 = rows
+            .first()
+            .ok_or_else(|| StoreError::Database("the clock query returned no row".into()))?
+            .try_get(0)
+            .map_err(db_err)?;
+        db.clock_offset_ms = remote - (before + after) / 2;
+        Ok(db)
+    }
+
+    /// Now on the database's clock (milliseconds since the epoch), estimated locally.
+    pub(in crate::store) fn now_ms(&self) -> i64 {
+        crate::clock::Timestamp::now().0 + self.clock_offset_ms
+    }
+
+    /// One statement returning `(k, v::text)` rows.
+    pub(in crate::store) fn query_rows(
+        &self,
+        sql: String,
+        args: Vec<Box<dyn ToSql + Send + Sync>>,
+    ) -> Result<Vec<Entry>, StoreError> {
+        self.query(sql, args)?
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<_, Vec<u8>>(0).map_err(db_err)?,
+                    r.try_get::<_, String>(1).map_err(db_err)?.into_bytes(),
+                ))
+            })
+            .collect()
+    }
+
+    /// One statement; how many rows it changed.
+    pub(in crate::store) fn execute_sql(
+        &self,
+        sql: String,
+        args: Vec<Box<dyn ToSql + Send + Sync>>,
+    ) -> Result<u64, StoreError> {
+        self.execute(sql, args)
     }
 
     pub(in crate::store) fn check_table(&self, name: &str) -> Result<(), StoreError> {
@@ -428,6 +462,9 @@ enum TxRequest {
     Get {
         table: &'static str,
         key: Vec<u8>,
+        /// `FOR SHARE`: a concurrent writer of the row waits for this transaction, and one
+        /// that committed after its snapshot aborts it (40001), even outside SERIALIZABLE.
+        lock: bool,
         reply: SyncSender<Result<Option<Vec<u8>>, TxError>>,
     },
     Commit {
@@ -479,6 +516,7 @@ impl PgTx {
         &self,
         table: &'static str,
         key: &[u8],
+        lock: bool,
     ) -> Result<Option<Vec<u8>>, TxError> {
         // Reads see the transaction's own writes first.
         if let Some((_, _, value)) = self
@@ -491,7 +529,12 @@ impl PgTx {
             return Ok(value.clone());
         }
         let key = key.to_vec();
-        self.ask(|reply| TxRequest::Get { table, key, reply })
+        self.ask(|reply| TxRequest::Get {
+            table,
+            key,
+            lock,
+            reply,
+        })
     }
 
     pub(in crate::store) fn write(&self, table: &'static str, key: &[u8], value: Option<&[u8]>) {
@@ -541,9 +584,18 @@ async fn transaction_task(
     };
     while let Some(request) = requests.recv().await {
         match request {
-            TxRequest::Get { table, key, reply } => {
+            TxRequest::Get {
+                table,
+                key,
+                lock,
+                reply,
+            } => {
                 let json = is_json(table);
-                let sql = format!("SELECT {} FROM {table} WHERE k = $1", value_out(json));
+                let sql = format!(
+                    "SELECT {} FROM {table} WHERE k = $1{}",
+                    value_out(json),
+                    if lock { " FOR SHARE" } else { "" }
+                );
                 let result = async {
                     let statement = tx.prepare_cached(&sql).await.map_err(tx_failure)?;
                     let rows = tx.query(&statement, &[&key]).await.map_err(tx_failure)?;
@@ -655,38 +707,6 @@ async fn migrate(pool: &Pool, shown: &str) -> Result<(), StoreError> {
         tracing::info!(version, "PostgreSQL schema migration applied");
     }
     tx.commit().await.map_err(db_err)
-}
-
-/// Takes the single-writer lock on a connection of its own, waiting up to 3 s for a previous
-/// holder (a store just dropped) to let go.
-async fn take_writer_lock(
-    config: tokio_postgres::Config,
-    tls: tokio_postgres_rustls::MakeRustlsConnect,
-    shown: &str,
-) -> Result<tokio_postgres::Client, StoreError> {
-    let open_err = |e: tokio_postgres::Error| StoreError::Open {
-        path: shown.to_string(),
-        source: Box::new(e),
-    };
-    let (client, connection) = config.connect(tls).await.map_err(open_err)?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    for _ in 0..30 {
-        let held: bool = client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK])
-            .await
-            .map_err(open_err)?
-            .try_get(0)
-            .map_err(open_err)?;
-        if held {
-            return Ok(client);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Err(StoreError::Locked {
-        path: shown.to_string(),
-    })
 }
 
 /// The tables of the database at `url` whose stored values contain `needle` (tests' check

@@ -13,6 +13,8 @@ pub(super) struct Table {
     pub json: bool,
     columns: &'static str,
     indexes: &'static str,
+    /// The migration that creates it.
+    since: usize,
 }
 
 const fn records(name: &'static str, columns: &'static str, indexes: &'static str) -> Table {
@@ -21,6 +23,7 @@ const fn records(name: &'static str, columns: &'static str, indexes: &'static st
         json: true,
         columns,
         indexes,
+        since: 1,
     }
 }
 
@@ -30,6 +33,20 @@ const fn bytes(name: &'static str) -> Table {
         json: false,
         columns: "",
         indexes: "",
+        since: 1,
+    }
+}
+
+/// A lease table (`kv::lease`): owner and expiry as indexed columns for claims and renewals.
+const fn leases(name: &'static str, indexes: &'static str) -> Table {
+    Table {
+        name,
+        json: true,
+        columns: ",
+    owner text GENERATED ALWAYS AS (v->>'owner') STORED,
+    expires bigint GENERATED ALWAYS AS ((v->>'expires')::bigint) STORED",
+        indexes,
+        since: 2,
     }
 }
 
@@ -150,16 +167,36 @@ pub(super) const TABLES: &[Table] = &[
         "CREATE INDEX volumes_project ON volumes (project_id);",
     ),
     bytes("volumes_by_server"),
+    leases(
+        "job_leases",
+        "CREATE INDEX job_leases_expires ON job_leases (expires);
+         CREATE INDEX job_leases_owner ON job_leases (owner);",
+    ),
+    leases("leases", ""),
+    Table {
+        name: "replicas",
+        json: true,
+        columns: "",
+        indexes: "",
+        since: 2,
+    },
 ];
 
 pub(super) fn table(name: &str) -> Option<&'static Table> {
     TABLES.iter().find(|t| t.name == name)
 }
 
-/// Migration 1: the tables above and the id sequence.
+/// Migration 1: the first tables and the id sequence.
 fn initial_schema() -> String {
     let mut sql = String::from("CREATE SEQUENCE cyclades_ids START 1;\n");
-    for t in TABLES {
+    sql.push_str(&tables_of(1));
+    sql
+}
+
+/// `CREATE TABLE` (and index) statements of the tables migration `since` adds.
+fn tables_of(since: usize) -> String {
+    let mut sql = String::new();
+    for t in TABLES.iter().filter(|t| t.since == since) {
         let v = if t.json { "jsonb" } else { "bytea" };
         sql.push_str(&format!(
             "CREATE TABLE {} (\n    k bytea PRIMARY KEY,\n    v {v} NOT NULL{}\n);\n{}\n",
@@ -171,10 +208,9 @@ fn initial_schema() -> String {
 
 /// The migrations, in order; migration `n` (from 1) is `migrations()[n - 1]`. Append, never edit.
 pub(super) fn migrations() -> Vec<String> {
-    vec![initial_schema()]
+    // 2: job leases, named leases (the reconciler's leader) and the replica registry.
+    vec![initial_schema(), tables_of(2)]
 }
 
 /// The advisory lock key that serialises migrations between replicas starting together.
 pub(super) const MIGRATION_LOCK: i64 = 0x6379_6d69_6772; // "cymigr"
-/// The advisory lock key a single-writer store holds for its lifetime.
-pub(super) const WRITER_LOCK: i64 = 0x6379_7772_6974; // "cywrit"
