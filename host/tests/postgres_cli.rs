@@ -1,5 +1,5 @@
-//! The binary on PostgreSQL: `serve --store-url` serves and refuses a second process on the same
-//! database; `config show` never prints the database password; `store-migrate` copies a stopped
+//! The binary on PostgreSQL: `serve --store-url` serves, and a second replica on the same
+//! database serves the same state (a second process under the same replica id is refused); `config show` never prints the database password; `store-migrate` copies a stopped
 //! server's sled store into an empty database, prints the verified tables, and refuses a
 //! non-empty target. Needs PostgreSQL (`scripts/postgres/up.sh`); says it skipped without one.
 
@@ -76,18 +76,54 @@ fn serve_and_store_migrate_on_postgres() {
     let on_pg = Served::start(data.path(), &["--store-url", &target]);
     let projects = ok(on_pg.cli(&["project-list", "--output-format", "csv"]));
     assert!(projects.contains("moved"), "{projects}");
-    // A second server on the same database is refused, as on a sled data directory.
+    // A second replica on the same database serves the same state at once; /healthz says
+    // which replica answers and that its store is reachable.
     let other = tempfile::tempdir().expect("tempdir");
-    let out = serve_once(&[
+    let config = other.path().join("replica.toml");
+    std::fs::write(
+        &config,
+        "[store]\nreplica_id = \"second\"\nlease_secs = 2\n",
+    )
+    .expect("config");
+    let second = Served::start(
+        &other.path().join("data"),
+        &[
+            "--store-url",
+            &target,
+            "--config",
+            config.to_str().expect("utf8"),
+        ],
+    );
+    let projects = ok(second.cli(&["project-list", "--output-format", "csv"]));
+    assert!(projects.contains("moved"), "{projects}");
+    let (status, health) = http_get(&second.url, "/healthz");
+    assert_eq!(status, 200, "{health}");
+    assert!(
+        health.contains("\"replica\":\"second\"")
+            && health.contains("\"engine\":\"postgres\"")
+            && health.contains("\"reachable\":true"),
+        "{health}"
+    );
+    ok(second.cli(&["project-create", "--name", "from-second"]));
+    let projects = ok(on_pg.cli(&["project-list", "--output-format", "csv"]));
+    assert!(projects.contains("from-second"), "{projects}");
+    let replicas = ok(on_pg.cli(&["replica-list", "--output-format", "csv", "-o", "id,alive"]));
+    assert!(replicas.contains("second,true"), "{replicas}");
+    assert!(!replicas.contains(&password), "{replicas}");
+    // Two processes under one replica id: the second waits out the lease, then is refused.
+    let clash = serve_once(&[
         "--listen",
         "127.0.0.1:0",
         "--data-dir",
-        other.path().to_str().expect("utf8"),
+        other.path().join("clash").to_str().expect("utf8"),
         "--store-url",
         &target,
+        "--config",
+        config.to_str().expect("utf8"),
     ]);
-    clean_failure(&out, "in use by another cyclades process");
-    assert!(!stderr(&out).contains(&password), "{}", stderr(&out));
+    clean_failure(&clash, "in use by a live process");
+    assert!(!stderr(&clash).contains(&password), "{}", stderr(&clash));
+    drop(second.terminate());
     drop(on_pg.terminate());
 
     // config show redacts the database password, from the flag and from the environment.
