@@ -284,11 +284,18 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
         reconcile.tick().await;
         loop {
             tokio::select! {
-                _ = tick.tick() => match housekeeping_services.token_purge_expired() {
-                    Ok(n) if n > 0 => tracing::info!(purged = n, "expired tokens removed"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "token purge failed"),
-                },
+                _ = tick.tick() => {
+                    match housekeeping_services.token_purge_expired() {
+                        Ok(n) if n > 0 => tracing::info!(purged = n, "expired tokens removed"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "token purge failed"),
+                    }
+                    match housekeeping_services.secrets_purge_expired() {
+                        Ok(n) if n > 0 => tracing::info!(purged = n, "expired VM secrets removed"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "VM secret purge failed"),
+                    }
+                }
                 _ = refresh.tick(), if refresh_every > 0 => match housekeeping_services.backend_update_status(None).await {
                     Ok(list) => {
                         for b in list.iter().filter(|b| b.backend.last_error.is_some()) {

@@ -68,7 +68,6 @@ struct Inner {
     plugins: Arc<PluginHost>,
     sealer: Sealer,
     jobs: JobEngine,
-    secrets: vmapi::SecretCache,
     reconcile: reconcile::ReconcileBook,
     /// Console forwardings waiting for their client (bounded by `[console] max_waiting`).
     console_waiting: crate::console::WaitingCount,
@@ -111,7 +110,6 @@ impl Services {
                 plugins,
                 sealer,
                 jobs,
-                secrets: vmapi::SecretCache::default(),
                 reconcile: reconcile::ReconcileBook::default(),
                 console_waiting: Default::default(),
                 console_waiting_by_user: Default::default(),
@@ -132,10 +130,6 @@ impl Services {
     /// The Prometheus text exposition, the store's size read now.
     pub fn metrics_exposition(&self) -> String {
         self.metrics().render(self.store().size_on_disk())
-    }
-
-    fn secrets(&self) -> &vmapi::SecretCache {
-        &self.inner.secrets
     }
 
     fn console_waiting(&self) -> &crate::console::WaitingCount {

@@ -223,8 +223,7 @@ impl Services {
     /// The cached admin password of a server the caller can see.
     pub fn server_password(&self, caller: &Credentials, id: &str) -> Result<String, ServiceError> {
         let s = self.server_for(caller, id)?;
-        self.secrets()
-            .password(s.id)
+        self.admin_password(s.id)?
             .ok_or_else(|| ServiceError::ItemNotFound("Password not found.".into()))
     }
 
@@ -234,7 +233,7 @@ impl Services {
         id: &str,
     ) -> Result<(), ServiceError> {
         let s = self.server_for(caller, id)?;
-        self.secrets().forget_password(s.id);
+        self.admin_password_forget(s.id)?;
         Ok(())
     }
 
@@ -376,7 +375,7 @@ impl Services {
         if !auth_keys.is_empty() {
             config["auth_keys"] = json!(auth_keys.join("\n"));
         }
-        self.secrets().put_config(&config_key, config);
+        self.vm_config_put(&config_key, config)?;
         let params = ServerCreateParams {
             server_id,
             name: req.name.clone(),
@@ -412,7 +411,7 @@ impl Services {
         match handle.wait().await {
             Checkpoint::Reached => {}
             Checkpoint::Failed(fault) => {
-                self.secrets().forget_config(&config_key);
+                self.vm_config_forget(&config_key)?;
                 return Err(fault_error(fault));
             }
             Checkpoint::Interrupted => {
@@ -421,7 +420,7 @@ impl Services {
                 ));
             }
         }
-        self.secrets().put_password(server_id, &admin_pass);
+        self.admin_password_put(server_id, &admin_pass)?;
         let server = self.store().server_get(server_id)?;
         Ok(CreatedServer { server, admin_pass })
     }
@@ -623,7 +622,7 @@ impl Services {
         let job = self
             .submit_server_job(caller, server.clone(), "DESTROY", &SERVER_DESTROY, params)
             .await?;
-        self.secrets().forget_password(server.id);
+        self.admin_password_forget(server.id)?;
         Ok(job)
     }
 

@@ -1,7 +1,12 @@
-//! The in-memory secret caches (spec §6, §10.3): the one-time VM configuration served at
-//! `/vmapi/v1.0/server-params/<key>` and the admin password cache behind
-//! `GET /servers/<id>/password`. Nothing here is ever written to sled, logs or Ganeti: a restart
-//! forgets it, as Synnefo's memcached did.
+//! The short-lived secrets (spec §6, §10.3): the one-time VM configuration served at
+//! `/vmapi/v1.0/server-params/<key>` and the admin password behind
+//! `GET /servers/<id>/password`. Any replica must serve them (snf-image and the user reach
+//! whichever the load balancer picks), so they live in the store, but never in clear: each is
+//! sealed under the deployment secret (`[security] secret_key`, held in memory by every
+//! replica), stored under a digest of its name (the database never holds the URL's key), bound
+//! to that name inside the seal, and kept until its first read (configurations) or its expiry.
+//! Nothing here reaches logs or Ganeti. `ARCHITECTURE.md` ("Secrets across replicas") has the
+//! threat model.
 //!
 //! Also the build progress snf-image reports through `cyclades progress-monitor` to
 //! `/vmapi/v1.0/server-progress/<key>` (spec §11.4 `update_build_progress`). The key is the
@@ -9,11 +14,9 @@
 //! state (so any replica, before or after a restart, accepts it), and shared with the
 //! configuration URL Ganeti already passes to snf-image.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::{ServiceError, Services};
 use crate::clock::Timestamp;
@@ -28,68 +31,101 @@ pub const CONFIG_TTL: Duration = Duration::from_secs(3600);
 /// How long a created server's admin password stays retrievable.
 pub const PASSWORD_TTL: Duration = Duration::from_secs(24 * 3600);
 
-/// The two caches.
-#[derive(Default)]
-pub struct SecretCache {
-    configs: Mutex<HashMap<String, (Value, Instant)>>,
-    passwords: Mutex<HashMap<u64, (String, Instant)>>,
+/// What a sealed secret holds: its name (checked on open, so a value moved to another
+/// record in the database does not open there) and the value.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Sealed {
+    name: String,
+    value: Value,
 }
 
-impl SecretCache {
-    fn sweep<K: Clone + Eq + std::hash::Hash, V>(map: &mut HashMap<K, (V, Instant)>) {
-        let now = Instant::now();
-        map.retain(|_, (_, expires)| *expires > now);
+/// The store key of secret `name`: a SHA-256 digest, so the database never holds a vmapi key.
+fn secret_key(name: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(name.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn config_name(key: &str) -> String {
+    format!("vmapi-config:{key}")
+}
+
+fn password_name(server_id: u64) -> String {
+    format!("admin-password:{server_id}")
+}
+
+impl Services {
+    fn secret_put(&self, name: &str, value: Value, ttl: Duration) -> Result<(), ServiceError> {
+        let plain = serde_json::to_string(&Sealed {
+            name: name.to_string(),
+            value,
+        })
+        .map_err(|e| ServiceError::internal(&e))?;
+        let secret = crate::store::SealedSecret {
+            sealed: self.sealer().seal(&plain),
+            expires: Timestamp::now().plus_secs(ttl.as_secs()),
+        };
+        Ok(self.store().sealed_secret_put(&secret_key(name), &secret)?)
     }
 
-    /// Stores a VM configuration under its (random, unguessable) key.
-    pub fn put_config(&self, key: &str, config: Value) {
-        if let Ok(mut map) = self.configs.lock() {
-            Self::sweep(&mut map);
-            map.insert(key.to_string(), (config, Instant::now() + CONFIG_TTL));
-        }
+    fn secret_open(&self, name: &str, secret: &crate::store::SealedSecret) -> Option<Value> {
+        let plain = self.sealer().open(&secret.sealed).ok()?;
+        let sealed: Sealed = serde_json::from_str(&plain).ok()?;
+        (sealed.name == name).then_some(sealed.value)
     }
 
-    /// Takes a VM configuration: it is served once, then gone.
-    pub fn take_config(&self, key: &str) -> Option<Value> {
-        let mut map = self.configs.lock().ok()?;
-        Self::sweep(&mut map);
-        map.remove(key).map(|(v, _)| v)
+    /// Stores a VM configuration under its (random, unguessable) key, for `CONFIG_TTL`.
+    pub(super) fn vm_config_put(&self, key: &str, config: Value) -> Result<(), ServiceError> {
+        self.secret_put(&config_name(key), config, CONFIG_TTL)
     }
 
-    pub fn forget_config(&self, key: &str) {
-        if let Ok(mut map) = self.configs.lock() {
-            map.remove(key);
-        }
+    pub(super) fn vm_config_forget(&self, key: &str) -> Result<(), ServiceError> {
+        Ok(self
+            .store()
+            .sealed_secret_remove(&secret_key(&config_name(key)))?)
     }
 
-    pub fn put_password(&self, server_id: u64, password: &str) {
-        if let Ok(mut map) = self.passwords.lock() {
-            Self::sweep(&mut map);
-            map.insert(
-                server_id,
-                (password.to_string(), Instant::now() + PASSWORD_TTL),
-            );
-        }
+    /// Keeps a created server's admin password for `PASSWORD_TTL`.
+    pub(super) fn admin_password_put(
+        &self,
+        server_id: u64,
+        password: &str,
+    ) -> Result<(), ServiceError> {
+        self.secret_put(&password_name(server_id), json!(password), PASSWORD_TTL)
     }
 
-    pub fn password(&self, server_id: u64) -> Option<String> {
-        let mut map = self.passwords.lock().ok()?;
-        Self::sweep(&mut map);
-        map.get(&server_id).map(|(p, _)| p.clone())
+    pub(super) fn admin_password(&self, server_id: u64) -> Result<Option<String>, ServiceError> {
+        let name = password_name(server_id);
+        let Some(secret) = self.store().sealed_secret_get(&secret_key(&name))? else {
+            return Ok(None);
+        };
+        Ok(self
+            .secret_open(&name, &secret)
+            .and_then(|v| v.as_str().map(str::to_string)))
     }
 
-    pub fn forget_password(&self, server_id: u64) {
-        if let Ok(mut map) = self.passwords.lock() {
-            map.remove(&server_id);
-        }
+    pub(super) fn admin_password_forget(&self, server_id: u64) -> Result<(), ServiceError> {
+        Ok(self
+            .store()
+            .sealed_secret_remove(&secret_key(&password_name(server_id)))?)
+    }
+
+    /// Removes expired configurations and passwords (housekeeping); how many.
+    pub fn secrets_purge_expired(&self) -> Result<usize, ServiceError> {
+        Ok(self.store().sealed_secrets_purge()?)
     }
 }
 
 impl Services {
-    /// `GET /vmapi/v1.0/server-params/<uuid>`: the configuration, once (404 afterwards).
+    /// `GET /vmapi/v1.0/server-params/<uuid>`: the configuration, once (404 afterwards),
+    /// from whichever replica is asked.
     pub fn vmapi_server_params(&self, key: &str) -> Result<Value, ServiceError> {
-        self.secrets()
-            .take_config(key)
+        let name = config_name(key);
+        self.store()
+            .sealed_secret_take(&secret_key(&name))?
+            .and_then(|secret| self.secret_open(&name, &secret))
             .ok_or_else(|| ServiceError::ItemNotFound("Not found".into()))
     }
 
@@ -202,5 +238,68 @@ fn capitalised(s: &str) -> String {
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
         None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Two `Services` over one store stand for two replicas sharing PostgreSQL (on sled, the
+    //! threads of one process): a configuration put by one is served once, by either; a
+    //! password set by one is read by the other; neither is in the store in clear.
+
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use crate::config::Config;
+    use crate::plugins::{PluginHost, PluginHostOptions};
+    use crate::secrets::Sealer;
+    use crate::service::Services;
+    use crate::store::testing;
+
+    fn replica(store: &crate::store::Store) -> Services {
+        let plugins = PluginHost::new(PluginHostOptions::default()).expect("plugin host");
+        Services::new(
+            store.clone(),
+            Config::default(),
+            Arc::new(plugins),
+            Sealer::new("shared-deployment-secret"),
+        )
+    }
+
+    #[test]
+    fn any_replica_serves_a_vm_secret_once_and_none_holds_it_in_clear() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = testing::open(dir.path()).expect("store");
+        let (a, b) = (replica(&store), replica(&store));
+        let key = a.vmapi_key(41);
+        a.vm_config_put(&key, json!({"img_passwd": "pw-Config-7781"}))
+            .expect("put");
+        a.admin_password_put(41, "pw-Admin-5513").expect("put");
+        assert_eq!(
+            b.admin_password(41).expect("read").as_deref(),
+            Some("pw-Admin-5513")
+        );
+        store.flush_blocking().expect("flush");
+        assert!(testing::stored_in_clear(dir.path(), b"pw-Config-7781").is_empty());
+        assert!(testing::stored_in_clear(dir.path(), b"pw-Admin-5513").is_empty());
+        assert!(testing::stored_in_clear(dir.path(), key.as_bytes()).is_empty());
+        let served = b
+            .vmapi_server_params(&key)
+            .expect("served by the other replica");
+        assert_eq!(served["img_passwd"], "pw-Config-7781");
+        assert!(a.vmapi_server_params(&key).is_err(), "served once");
+        assert!(b.vmapi_server_params(&key).is_err(), "served once");
+        b.admin_password_forget(41).expect("forget");
+        assert_eq!(a.admin_password(41).expect("read"), None);
+        // Sealed under another deployment's secret, nothing opens.
+        a.admin_password_put(42, "pw-Other").expect("put");
+        let other = Services::new(
+            store.clone(),
+            Config::default(),
+            Arc::new(PluginHost::new(PluginHostOptions::default()).expect("plugin host")),
+            Sealer::new("another-secret"),
+        );
+        assert_eq!(other.admin_password(42).expect("read"), None);
     }
 }

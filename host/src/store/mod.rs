@@ -42,6 +42,7 @@
 //! | `job_leases`         | job id (unfinished jobs)    | `kv::Lease`      |
 //! | `leases`             | lease name (`reconciler`)   | `kv::Lease`      |
 //! | `replicas`           | replica id                  | `ReplicaRecord`  |
+//! | `vm_secrets`         | digest of the secret's name | `SealedSecret`   |
 
 mod backend;
 mod batch;
@@ -63,6 +64,7 @@ mod network;
 mod quota;
 mod rescue;
 pub mod testing;
+mod vm_secrets;
 mod volume;
 pub use backend::MAX_BACKENDS;
 pub use batch::{Batch, BatchRecord};
@@ -70,6 +72,7 @@ pub use copy::TreeReport;
 pub use kv::{ClaimScope, Lease, PgOptions, redact_url};
 pub use leases::{JobLease, ReplicaRecord};
 pub use quota::NewCommission;
+pub use vm_secrets::SealedSecret;
 
 use std::path::Path;
 
@@ -165,6 +168,7 @@ struct Trees {
     job_leases: kv::Tree,
     leases: kv::Tree,
     replicas: kv::Tree,
+    vm_secrets: kv::Tree,
 }
 
 impl Store {
@@ -256,6 +260,7 @@ impl Store {
             job_leases: db.tree("job_leases")?,
             leases: db.tree("leases")?,
             replicas: db.tree("replicas")?,
+            vm_secrets: db.tree("vm_secrets")?,
         };
         let store = Store {
             db,

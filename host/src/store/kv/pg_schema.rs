@@ -180,6 +180,13 @@ pub(super) const TABLES: &[Table] = &[
         indexes: "",
         since: 2,
     },
+    Table {
+        name: "vm_secrets",
+        json: true,
+        columns: "",
+        indexes: "",
+        since: 2,
+    },
 ];
 
 pub(super) fn table(name: &str) -> Option<&'static Table> {
@@ -208,7 +215,8 @@ fn tables_of(since: usize) -> String {
 
 /// The migrations, in order; migration `n` (from 1) is `migrations()[n - 1]`. Append, never edit.
 pub(super) fn migrations() -> Vec<String> {
-    // 2: job leases, named leases (the reconciler's leader) and the replica registry.
+    // 2: job leases, named leases (the reconciler's leader), the replica registry and the
+    // sealed VM secrets any replica serves.
     vec![initial_schema(), tables_of(2)]
 }
 
