@@ -205,6 +205,27 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
     if resumed > 0 {
         tracing::info!(resumed, "unfinished jobs resumed");
     }
+    // Replicas on a shared store keep their plugin slots alike: take the published state (or
+    // publish this one's, if first), then follow changes made elsewhere.
+    if let Err(e) = services.plugins_follow() {
+        tracing::error!(error = %e, "cannot follow the replicas' plugin slots");
+    }
+    let plugin_services = services.clone();
+    let plugin_follow = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(crate::service::plugin_sync::PLUGIN_FOLLOW_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let s = plugin_services.clone();
+            match tokio::task::spawn_blocking(move || s.plugins_follow()).await {
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "following the replicas' plugin slots failed")
+                }
+                Ok(Ok(true)) => tracing::info!("plugin slots follow another replica's change"),
+                _ => {}
+            }
+        }
+    });
     let leader = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let lease_services = services.clone();
     let lease_leader = leader.clone();
@@ -337,7 +358,7 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
         services,
         shutdown: Some(tx),
         task,
-        housekeeping: vec![heartbeat, housekeeping],
+        housekeeping: vec![heartbeat, plugin_follow, housekeeping],
         simulator,
     })
 }

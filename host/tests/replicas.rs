@@ -28,7 +28,7 @@ fn config(dir: &Path, id: &str) -> String {
              [store]\nreplica_id = \"{id}\"\nlease_secs = {LEASE_SECS}\n\
              [network]\nforced_server_networks = [\"SNF:ANY_PUBLIC_IPV4\"]\n\
              [backends]\nreconcile_secs = 0\n\
-             [demo]\nganeti_nodes = 8\nganeti_queued_secs = 0.05\nganeti_create_secs = 0.4\n\
+             [demo]\nganeti_nodes = 12\nganeti_queued_secs = 0.05\nganeti_create_secs = 0.4\n\
              ganeti_other_secs = 0.05\n"
         ),
     )
@@ -131,7 +131,50 @@ fn three_replicas_survive_a_kill_9_without_losing_or_duplicating_anything() {
     let r2 = Mutex::new(Some(r2));
     let killed_at = Mutex::new(None);
     let started = Instant::now();
+    let mut propagation = Vec::new();
     std::thread::scope(|scope| {
+        // Meanwhile the operator swaps the allocator on r3, back and forth: r1 serves each
+        // choice within a second and no create fails. alloc-headroom is one of r1's demo
+        // plugins that r3 never loaded from a file: it has it from the store.
+        let swaps = scope.spawn(|| {
+            let mut took = Vec::new();
+            for plugin in [
+                "alloc-spread",
+                "alloc-headroom",
+                "alloc-pack",
+                "alloc-default",
+            ]
+            .iter()
+            .cycle()
+            .take(8)
+            {
+                ok(r3.cli(&["plugin-swap", "allocator", plugin]));
+                let swapped = Instant::now();
+                loop {
+                    let slots = ok(r1.cli(&[
+                        "plugin-slots",
+                        "--output-format",
+                        "csv",
+                        "--no-headers",
+                        "-o",
+                        "slot,plugin",
+                        "--filter-by",
+                        "slot=allocator",
+                    ]));
+                    if slots.trim() == format!("allocator,{plugin}") {
+                        break;
+                    }
+                    assert!(
+                        swapped.elapsed() < Duration::from_secs(1),
+                        "r1 still serves {slots}"
+                    );
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                took.push(swapped.elapsed());
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            took
+        });
         scope.spawn(|| {
             let got = create_all(&r1, &r3, thirds[0]);
             accepted.lock().unwrap().extend(got);
@@ -165,7 +208,12 @@ fn three_replicas_survive_a_kill_9_without_losing_or_duplicating_anything() {
             got.extend(create_all(&r1, &r3, after));
             accepted.lock().unwrap().extend(got);
         });
+        propagation = swaps.join().expect("swaps");
     });
+    eprintln!(
+        "allocator swaps on r3 served by r1 after at most {:?} (each, with the CLI's round trips)",
+        propagation.iter().max()
+    );
     let accepted = accepted.into_inner().unwrap();
     eprintln!(
         "{} creates accepted in {:.1} s over three replicas, one killed",

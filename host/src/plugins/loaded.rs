@@ -364,6 +364,13 @@ impl LoadedPlugin {
         self.stats.quarantined.load(Ordering::SeqCst)
     }
 
+    /// Quarantines the plugin as another replica did (its faults were counted there).
+    pub fn quarantine(&self) {
+        if !self.stats.quarantined.swap(true, Ordering::SeqCst) {
+            tracing::error!(plugin = %self.name, "plugin quarantined by another replica");
+        }
+    }
+
     /// Lifts the quarantine (an operator's decision).
     pub fn release(&self) {
         self.stats.consecutive_faults.store(0, Ordering::SeqCst);

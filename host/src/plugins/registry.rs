@@ -160,6 +160,17 @@ pub struct PluginHost {
     library: RwLock<Vec<Arc<LoadedPlugin>>>,
     slots: RwLock<BTreeMap<SlotName, Arc<Slot>>>,
     shadow: ArcSwapOption<Shadow>,
+    /// Each loaded component's bytes by digest, so replicas that never saw its file can be
+    /// given it (the service stores them content-addressed).
+    components: RwLock<BTreeMap<String, Arc<[u8]>>>,
+}
+
+/// A slot's whole state: its occupant and its previous ones (oldest first), by digest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlotState {
+    pub slot: SlotName,
+    pub current: String,
+    pub history: Vec<String>,
 }
 
 impl PluginHost {
@@ -180,6 +191,7 @@ impl PluginHost {
             library: RwLock::new(Vec::new()),
             slots: RwLock::new(BTreeMap::new()),
             shadow: ArcSwapOption::empty(),
+            components: RwLock::new(BTreeMap::new()),
         })
     }
 
@@ -208,6 +220,9 @@ impl PluginHost {
             options,
         )?);
         write(&self.library).push(plugin.clone());
+        write(&self.components)
+            .entry(plugin.digest.clone())
+            .or_insert_with(|| Arc::from(bytes));
         let slot = SlotName::for_plugin(&plugin);
         let mut slots = write(&self.slots);
         slots.entry(slot).or_insert_with(|| {
@@ -409,6 +424,69 @@ impl PluginHost {
         entry.current.store(previous.clone());
         tracing::info!(%slot, to = %previous.name, version = %previous.version, "plugin slot rolled back");
         Ok(previous)
+    }
+
+    // ----- replication (several replicas keep their slots alike) -----
+
+    /// The component bytes of a loaded plugin.
+    pub fn component(&self, digest: &str) -> Option<Arc<[u8]>> {
+        read(&self.components).get(digest).cloned()
+    }
+
+    /// The loaded plugin with exactly this digest.
+    pub fn by_digest(&self, digest: &str) -> Option<Arc<LoadedPlugin>> {
+        read(&self.library)
+            .iter()
+            .rev()
+            .find(|p| p.digest == digest)
+            .cloned()
+    }
+
+    /// Every slot's occupant and history, by digest.
+    pub fn slot_states(&self) -> Vec<SlotState> {
+        read(&self.slots)
+            .iter()
+            .map(|(name, slot)| SlotState {
+                slot: name.clone(),
+                current: slot.current.load().digest.clone(),
+                history: slot
+                    .history
+                    .lock()
+                    .map(|h| h.iter().map(|p| p.digest.clone()).collect())
+                    .unwrap_or_default(),
+            })
+            .collect()
+    }
+
+    /// Makes `slot` hold exactly `current` with `history` behind it (another replica's swap,
+    /// rollback or load, replayed here). Calls in flight finish on the plugin they loaded.
+    pub fn install(
+        &self,
+        slot: &SlotName,
+        current: Arc<LoadedPlugin>,
+        history: Vec<Arc<LoadedPlugin>>,
+    ) -> Result<(), PluginError> {
+        if current.kind != slot.kind {
+            return Err(PluginError::WrongWorld {
+                expected: format!("a plugin of kind {} for slot {slot}", slot.kind),
+                found: format!("{} is a {} plugin", current.name, current.kind),
+            });
+        }
+        let mut slots = write(&self.slots);
+        let entry = slots.entry(slot.clone()).or_insert_with(|| {
+            Arc::new(Slot {
+                current: ArcSwap::new(current.clone()),
+                history: Mutex::new(Vec::new()),
+            })
+        });
+        if let Ok(mut h) = entry.history.lock() {
+            *h = history;
+        }
+        let old = entry.current.swap(current.clone());
+        if !Arc::ptr_eq(&old, &current) {
+            tracing::info!(%slot, from = %old.name, to = %current.name, to_version = %current.version, "plugin slot follows another replica");
+        }
+        Ok(())
     }
 
     /// Lifts a plugin's quarantine.

@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod keypairs;
 pub mod network_pools;
 pub mod networks;
+pub mod plugin_sync;
 pub mod plugins;
 pub mod ports;
 pub mod quota;
@@ -73,6 +74,8 @@ struct Inner {
     console_waiting: crate::console::WaitingCount,
     console_waiting_by_user:
         std::sync::Mutex<std::collections::HashMap<String, crate::console::WaitingCount>>,
+    /// The generation of the shared plugin state this host follows (`plugin_sync`).
+    plugin_generation: std::sync::atomic::AtomicU64,
 }
 
 impl Services {
@@ -113,6 +116,7 @@ impl Services {
                 reconcile: reconcile::ReconcileBook::default(),
                 console_waiting: Default::default(),
                 console_waiting_by_user: Default::default(),
+                plugin_generation: Default::default(),
             }),
         }
     }

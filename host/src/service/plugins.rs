@@ -245,8 +245,10 @@ impl Services {
                 path.display()
             )));
         }
+        self.plugin_change_begin()?;
         let host = self.plugins().clone();
         let loaded = blocking(move || host.load_path(&path)).await?;
+        self.plugin_change_end()?;
         self.plugin_inspect(&loaded.digest)
     }
 
@@ -257,9 +259,10 @@ impl Services {
         plugin: &str,
     ) -> Result<(Arc<LoadedPlugin>, Arc<LoadedPlugin>), ServiceError> {
         let slot = SlotName::parse(slot)?;
+        self.plugin_change_begin()?;
         let host = self.plugins().clone();
         let plugin = plugin.to_string();
-        blocking(move || {
+        let swapped = blocking(move || {
             let candidate = if plugin.starts_with('/') {
                 host.load_path(std::path::Path::new(&plugin))?
             } else {
@@ -268,28 +271,37 @@ impl Services {
             let old = host.swap(&slot, candidate.clone())?;
             Ok((old, candidate))
         })
-        .await
+        .await?;
+        self.plugin_change_end()?;
+        Ok(swapped)
     }
 
     /// Returns a slot to its previous occupant.
     pub fn plugin_rollback(&self, slot: &str) -> Result<Arc<LoadedPlugin>, ServiceError> {
         let slot = SlotName::parse(slot)?;
-        Ok(self.plugins().rollback(&slot)?)
+        self.plugin_change_begin()?;
+        let now = self.plugins().rollback(&slot)?;
+        self.plugin_change_end()?;
+        Ok(now)
     }
 
     /// Lifts a plugin's quarantine.
     pub fn plugin_release(&self, name_or_digest: &str) -> Result<PluginInfo, ServiceError> {
+        self.plugin_change_begin()?;
         let plugin = self.plugins().release(name_or_digest)?;
+        self.plugin_change_end()?;
         self.plugin_inspect(&plugin.digest)
     }
 
     /// Starts (`Some`) or stops (`None`) shadowing the allocator slot.
     pub fn plugin_shadow_set(&self, plugin: Option<&str>) -> Result<(), ServiceError> {
+        self.plugin_change_begin()?;
         let plugin = match plugin {
             Some(name) => Some(self.plugins().find(name)?),
             None => None,
         };
-        Ok(self.plugins().set_shadow(plugin)?)
+        self.plugins().set_shadow(plugin)?;
+        self.plugin_change_end()
     }
 
     /// The shadow allocator, the active one, and the recorded comparisons.

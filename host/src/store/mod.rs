@@ -43,6 +43,8 @@
 //! | `leases`             | lease name (`reconciler`)   | `kv::Lease`      |
 //! | `replicas`           | replica id                  | `ReplicaRecord`  |
 //! | `vm_secrets`         | digest of the secret's name | `SealedSecret`   |
+//! | `plugin_state`       | `slots`                     | `PluginSlots`    |
+//! | `plugin_components`  | component digest (hex)      | component bytes  |
 
 mod backend;
 mod batch;
@@ -61,6 +63,7 @@ mod model_jobs;
 mod model_network;
 mod model_volume;
 mod network;
+mod plugin_state;
 mod quota;
 mod rescue;
 pub mod testing;
@@ -71,6 +74,7 @@ pub use batch::{Batch, BatchRecord};
 pub use copy::TreeReport;
 pub use kv::{ClaimScope, Lease, PgOptions, redact_url};
 pub use leases::{JobLease, ReplicaRecord};
+pub use plugin_state::{PluginSlots, SlotRecord};
 pub use quota::NewCommission;
 pub use vm_secrets::SealedSecret;
 
@@ -169,6 +173,8 @@ struct Trees {
     leases: kv::Tree,
     replicas: kv::Tree,
     vm_secrets: kv::Tree,
+    plugin_state: kv::Tree,
+    plugin_components: kv::Tree,
 }
 
 impl Store {
@@ -261,6 +267,8 @@ impl Store {
             leases: db.tree("leases")?,
             replicas: db.tree("replicas")?,
             vm_secrets: db.tree("vm_secrets")?,
+            plugin_state: db.tree("plugin_state")?,
+            plugin_components: db.tree("plugin_components")?,
         };
         let store = Store {
             db,

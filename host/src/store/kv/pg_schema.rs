@@ -187,6 +187,20 @@ pub(super) const TABLES: &[Table] = &[
         indexes: "",
         since: 2,
     },
+    Table {
+        name: "plugin_state",
+        json: true,
+        columns: "",
+        indexes: "",
+        since: 2,
+    },
+    Table {
+        name: "plugin_components",
+        json: false,
+        columns: "",
+        indexes: "",
+        since: 2,
+    },
 ];
 
 pub(super) fn table(name: &str) -> Option<&'static Table> {
@@ -215,8 +229,8 @@ fn tables_of(since: usize) -> String {
 
 /// The migrations, in order; migration `n` (from 1) is `migrations()[n - 1]`. Append, never edit.
 pub(super) fn migrations() -> Vec<String> {
-    // 2: job leases, named leases (the reconciler's leader), the replica registry and the
-    // sealed VM secrets any replica serves.
+    // 2: job leases, named leases (the reconciler's leader), the replica registry, the
+    // sealed VM secrets any replica serves, and the plugin slots and components replicas share.
     vec![initial_schema(), tables_of(2)]
 }
 
