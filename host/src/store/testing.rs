@@ -115,6 +115,20 @@ pub fn open(dir: &Path) -> Result<Store, StoreError> {
     }
 }
 
+/// `open` after a store over `dir` was just dropped: sled lets go of its file lock when its
+/// last background thread ends, so a `Locked` is retried for up to two seconds.
+pub fn reopen(dir: &Path) -> Result<Store, StoreError> {
+    for _ in 0..200 {
+        match open(dir) {
+            Err(StoreError::Locked { .. }) => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            other => return other,
+        }
+    }
+    open(dir)
+}
+
 /// Where `needle` is stored under test directory `dir`: the files of the directory (sled, keys,
 /// caches) and, on PostgreSQL runs, the tables of its database.
 pub fn stored_in_clear(dir: &Path, needle: &[u8]) -> Vec<String> {

@@ -113,7 +113,7 @@ fn schema_version_is_checked_at_open() {
         assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
         store.force_schema_version(SCHEMA_VERSION + 1).unwrap();
     }
-    let err = testing::open(dir.path())
+    let err = testing::reopen(dir.path())
         .err()
         .expect("newer schema refused");
     assert!(matches!(err, StoreError::SchemaTooNew { .. }));
@@ -145,7 +145,7 @@ fn data_survives_reopen() {
         store.project_insert(&project("p1", "demo")).unwrap();
         store.flush_blocking().unwrap();
     }
-    let store = testing::open(dir.path()).unwrap();
+    let store = testing::reopen(dir.path()).unwrap();
     assert_eq!(store.project_find("demo").unwrap().id, "p1");
 }
 
@@ -340,7 +340,7 @@ fn the_ports_of_a_server_follow_attach_move_and_remove() {
     // The index is rebuilt at open (a store written before it existed gets it).
     store.trees.ports_by_server.clear().expect("clear");
     drop(store);
-    let store = testing::open(dir.path()).expect("reopen");
+    let store = testing::reopen(dir.path()).expect("reopen");
     assert_eq!(ids(store.ports_of_server(1).expect("ports")), vec![14]);
     assert_eq!(ids(store.ports_of_server(2).expect("ports")), vec![12, 13]);
 }
@@ -392,7 +392,7 @@ fn a_schema_1_store_gets_root_volumes_for_its_servers() {
     store.force_schema_version(1).expect("v1");
     drop(store);
 
-    let store = testing::open(dir.path()).expect("migrated");
+    let store = testing::reopen(dir.path()).expect("migrated");
     assert_eq!(store.schema_version().expect("version"), 2);
     let root = store.volume_get(101).expect("root volume");
     assert_eq!(
@@ -409,7 +409,7 @@ fn a_schema_1_store_gets_root_volumes_for_its_servers() {
     assert!(store.volume_get(103).is_err(), "deleted servers get none");
     assert_eq!(store.volumes_of_server(101).expect("index").len(), 1);
     drop(store);
-    let store = testing::open(dir.path()).expect("reopen");
+    let store = testing::reopen(dir.path()).expect("reopen");
     assert_eq!(store.volume_list(Deleted::Include).expect("list").len(), 2);
 }
 
