@@ -92,6 +92,19 @@ fn the_sample_config_is_valid() {
 }
 
 #[test]
+fn the_three_replica_example_configs_are_valid_and_distinct() {
+    let mut ids = Vec::new();
+    for r in 1..=3 {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("../examples/config/replica-{r}.toml"));
+        let c = Config::load(Some(&path), &Overrides::default()).expect("replica config loads");
+        ids.push(c.store.replica_id(c.server.listen));
+        assert!(c.security.secret_key.is_some());
+    }
+    assert_eq!(ids, ["r1", "r2", "r3"]);
+}
+
+#[test]
 fn default_limits_fall_back_to_the_catalogue() {
     let c = Config::from_toml("[quota.default_limits]\n\"cyclades.vm\" = 3\n").unwrap();
     assert_eq!(c.default_limit("cyclades.vm"), 3);

@@ -21,7 +21,9 @@
 //! 6. **Plugin results are recorded, never recomputed.** Steps that call a plugin put its output
 //!    and `{name, version, digest}` in their step output; replays reuse it.
 //! 7. **Recovery on start.** Unfinished jobs are resumed from their logs; an in-memory set of
-//!    running ids prevents double runs. A failed undo makes the job `stuck`: kept, shown by
+//!    running ids prevents double runs in a process, and a lease per job (owner, attempt,
+//!    expiry) across replicas: every log write is fenced by it, and a lapsed lease is claimed
+//!    and its job resumed by another replica. A failed undo makes the job `stuck`: kept, shown by
 //!    `job-list`/`job-inspect`, never dropped.
 //! 8. **Compare-and-swap on generations.** Every resource write is a CAS; a job sets and clears the
 //!    resource's `active_job` (Synnefo's task lock, 409 `buildInProgress` for others).
