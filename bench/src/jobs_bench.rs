@@ -13,11 +13,11 @@ use cyclades::plugins::{PluginHost, PluginHostOptions};
 use cyclades::secrets::Sealer;
 use cyclades::store::{BackendResources, Batch, JobEventKind, JobState, Store};
 
-struct World {
+pub(crate) struct World {
     _dir: tempfile::TempDir,
     _sim: RunningSim,
-    engine: JobEngine,
-    store: Store,
+    pub(crate) engine: JobEngine,
+    pub(crate) store: Store,
     flavor: u64,
 }
 
@@ -26,7 +26,7 @@ async fn world(latency: Latency, plugins: Arc<PluginHost>) -> World {
 }
 
 /// A world whose store is sled (`postgres = None`) or the PostgreSQL database at that URL.
-async fn world_on(latency: Latency, plugins: Arc<PluginHost>, postgres: Option<String>) -> World {
+pub(crate) async fn world_on(latency: Latency, plugins: Arc<PluginHost>, postgres: Option<String>) -> World {
     let dir = tempfile::tempdir().expect("tmp");
     let sim = sim::start(SimOptions {
         tls: false,
@@ -91,6 +91,11 @@ async fn world_on(latency: Latency, plugins: Arc<PluginHost>, postgres: Option<S
 }
 
 async fn submit(w: &World) -> u64 {
+    submit_with(w, &w.engine).await
+}
+
+/// Submits one create through `engine` (another replica's engine over the same store).
+pub(crate) async fn submit_with(w: &World, engine: &JobEngine) -> u64 {
     let server_id = w.store.generate_id().expect("id");
     let job = w.store.generate_id().expect("id");
     let params = ServerCreateParams {
@@ -112,7 +117,7 @@ async fn submit(w: &World) -> u64 {
         tags: vec![],
         shared_to_project: false,
     };
-    w.engine
+    engine
         .submit(
             &SERVER_CREATE,
             format!("server/{server_id}"),
@@ -125,7 +130,7 @@ async fn submit(w: &World) -> u64 {
     job
 }
 
-async fn finish_all(w: &World, jobs: &[u64]) {
+pub(crate) async fn finish_all(w: &World, jobs: &[u64]) {
     for &j in jobs {
         let state =
             match tokio::time::timeout(Duration::from_secs(60), w.engine.wait_finished(j)).await {
@@ -143,7 +148,7 @@ async fn finish_all(w: &World, jobs: &[u64]) {
     }
 }
 
-fn ms(d: Duration) -> String {
+pub(crate) fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
@@ -189,18 +194,24 @@ pub async fn run(plugins: Arc<PluginHost>) {
 
     match cyclades::store::testing::postgres_url() {
         Some(server) => {
-            println!("## The same creates on sled and on PostgreSQL (one process), side by side\n");
+            println!("## The same creates on sled and on PostgreSQL, side by side\n");
+            println!(
+                "Three replicas: three job engines with their own replica ids over one store, \
+                 submissions round robin (one process: they share its PostgreSQL pool).\n"
+            );
             println!("| store | jobs | wall | jobs/s | vs sled |");
             println!("|---|---|---|---|---|");
             let mut sled_rate = 0.0;
-            for engine in ["sled", "postgres"] {
-                let url = (engine == "postgres")
+            for (engine, replicas) in [("sled", 1), ("postgres", 1), ("postgres, 3 replicas", 3)] {
+                let url = engine
+                    .starts_with("postgres")
                     .then(|| cyclades::store::testing::fresh_database(&server).expect("database"));
                 let w = world_on(Latency::zero(), plugins.clone(), url).await;
+                let engines = crate::replicas_bench::replicas(&w.engine, replicas);
                 let t = Instant::now();
                 let mut jobs = Vec::new();
-                for _ in 0..n {
-                    jobs.push(submit(&w).await);
+                for i in 0..n {
+                    jobs.push(submit_with(&w, &engines[i % replicas]).await);
                 }
                 finish_all(&w, &jobs).await;
                 let rate = n as f64 / t.elapsed().as_secs_f64();
@@ -214,6 +225,7 @@ pub async fn run(plugins: Arc<PluginHost>) {
                 );
             }
             println!();
+            crate::replicas_bench::run(plugins.clone(), &server).await;
         }
         None => println!(
             "(sled vs PostgreSQL skipped: export CYCLADES_TEST_POSTGRES_URL from \

@@ -340,6 +340,7 @@ fn load_times() {
 mod compute_bench;
 mod jobs_bench;
 mod rapi_bench;
+mod replicas_bench;
 mod store_bench;
 
 fn main() {
