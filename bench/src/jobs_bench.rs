@@ -26,7 +26,11 @@ async fn world(latency: Latency, plugins: Arc<PluginHost>) -> World {
 }
 
 /// A world whose store is sled (`postgres = None`) or the PostgreSQL database at that URL.
-pub(crate) async fn world_on(latency: Latency, plugins: Arc<PluginHost>, postgres: Option<String>) -> World {
+pub(crate) async fn world_on(
+    latency: Latency,
+    plugins: Arc<PluginHost>,
+    postgres: Option<String>,
+) -> World {
     let dir = tempfile::tempdir().expect("tmp");
     let sim = sim::start(SimOptions {
         tls: false,
@@ -199,8 +203,10 @@ pub async fn run(plugins: Arc<PluginHost>) {
                 "Three replicas: three job engines with their own replica ids over one store, \
                  submissions round robin (one process: they share its PostgreSQL pool).\n"
             );
-            println!("| store | jobs | wall | jobs/s | vs sled |");
-            println!("|---|---|---|---|---|");
+            println!(
+                "| store | jobs | wall | jobs/s | vs sled | per job: statements / transactions / conflict re-runs |"
+            );
+            println!("|---|---|---|---|---|---|");
             let mut sled_rate = 0.0;
             for (engine, replicas) in [("sled", 1), ("postgres", 1), ("postgres, 3 replicas", 3)] {
                 let url = engine
@@ -208,6 +214,7 @@ pub async fn run(plugins: Arc<PluginHost>) {
                     .then(|| cyclades::store::testing::fresh_database(&server).expect("database"));
                 let w = world_on(Latency::zero(), plugins.clone(), url).await;
                 let engines = crate::replicas_bench::replicas(&w.engine, replicas);
+                let before = cyclades::store::kv::engine_counts();
                 let t = Instant::now();
                 let mut jobs = Vec::new();
                 for i in 0..n {
@@ -218,10 +225,22 @@ pub async fn run(plugins: Arc<PluginHost>) {
                 if engine == "sled" {
                     sled_rate = rate;
                 }
+                let after = cyclades::store::kv::engine_counts();
+                let per_job = |i: usize| {
+                    let (a, b) = match i {
+                        0 => (after.0, before.0),
+                        1 => (after.1, before.1),
+                        _ => (after.2, before.2),
+                    };
+                    (a - b) as f64 / n as f64
+                };
                 println!(
-                    "| {engine} | {n} | {} | **{rate:.0}** | {:.2}× |",
+                    "| {engine} | {n} | {} | **{rate:.0}** | {:.2}× | {:.1} / {:.1} / {:.1} |",
                     ms(t.elapsed()),
-                    rate / sled_rate
+                    rate / sled_rate,
+                    per_job(0),
+                    per_job(1),
+                    per_job(2)
                 );
             }
             println!();

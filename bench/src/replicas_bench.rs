@@ -98,7 +98,10 @@ fn lease_costs(server: &str) {
     let (p, f) = (plain[rounds / 2], fenced[rounds / 2]);
     println!("| log write | median | vs unfenced |");
     println!("|---|---|---|");
-    println!("| unfenced (baseline) | {:.0} µs | 1.00× |", p.as_secs_f64() * 1e6);
+    println!(
+        "| unfenced (baseline) | {:.0} µs | 1.00× |",
+        p.as_secs_f64() * 1e6
+    );
     println!(
         "| fenced by (owner, attempt) | {:.0} µs | {:.2}× |\n",
         f.as_secs_f64() * 1e6,
@@ -135,9 +138,7 @@ fn lease_costs(server: &str) {
             d.as_secs_f64() / point.as_secs_f64()
         );
     }
-    println!(
-        "\nA heartbeat runs every third of `lease_secs` (10 s by default: every 3.3 s).\n"
-    );
+    println!("\nA heartbeat runs every third of `lease_secs` (10 s by default: every 3.3 s).\n");
 }
 
 async fn failover(plugins: Arc<PluginHost>, server: &str) {

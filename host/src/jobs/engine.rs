@@ -209,7 +209,7 @@ impl JobEngine {
             &settings.replica,
             store.now_ms() + i64::try_from(settings.lease.as_millis()).unwrap_or(i64::MAX),
         );
-        store.commit(&batch)?;
+        self.commit(batch).await?;
         self.hold(id, 1);
         self.inner.env.store.flush().await?;
         let (tx, rx) = oneshot::channel();
@@ -469,6 +469,19 @@ impl JobEngine {
         }
     }
 
+    /// Commits `batch`. On a shared store each commit is a database round trip: it runs on the
+    /// blocking pool so that hundreds of jobs wait on PostgreSQL at once instead of taking
+    /// turns on the few async workers. sled's commits take microseconds and run in place.
+    async fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        let store = self.inner.env.store.clone();
+        if !store.shared() {
+            return store.commit(&batch);
+        }
+        tokio::task::spawn_blocking(move || store.commit(&batch))
+            .await
+            .map_err(|e| StoreError::Database(Box::new(e)))?
+    }
+
     /// Commits `batch` plus one log event, fenced by the job's lease, then flushes. The crash
     /// hook fires here.
     #[allow(clippy::too_many_arguments)]
@@ -504,7 +517,7 @@ impl JobEngine {
                 batch.remove_job_lease(job.id);
             }
         }
-        self.inner.env.store.commit(&batch)?;
+        self.commit(batch).await?;
         self.inner.env.store.flush().await?;
         self.inner.log_writes.fetch_add(1, Ordering::SeqCst);
         *next_seq += 1;

@@ -20,6 +20,17 @@ pub use lease::{ClaimScope, Lease};
 pub use pg::PgOptions;
 pub(super) use pg::{PgDb, create_database, execute, tables_containing};
 
+/// PostgreSQL round trips of this process so far: (statements outside transactions,
+/// transactions, transactions re-run after a conflict). For benchmarks and diagnosis.
+pub fn engine_counts() -> (u64, u64, u64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    (
+        pg::STATEMENTS.load(Relaxed),
+        pg::TRANSACTIONS.load(Relaxed),
+        pg::CONFLICTS.load(Relaxed),
+    )
+}
+
 /// Keys and values read from a tree.
 pub type Entry = (Vec<u8>, Vec<u8>);
 

@@ -84,6 +84,16 @@ fn is_conflict(e: &tokio_postgres::Error) -> bool {
     )
 }
 
+/// Round trips of this process's PostgreSQL stores: statements outside transactions,
+/// transactions begun, and transactions re-run after a conflict (`kv::engine_counts`).
+pub(super) static STATEMENTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+pub(super) static TRANSACTIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+pub(super) static CONFLICTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn count(counter: &std::sync::atomic::AtomicU64) {
+    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// The open PostgreSQL store of one process.
 pub(in crate::store) struct PgDb {
     pool: Pool,
@@ -224,6 +234,7 @@ impl PgDb {
         sql: String,
         args: Vec<Box<dyn ToSql + Send + Sync>>,
     ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+        count(&STATEMENTS);
         let pool = self.pool.clone();
         block(async move {
             let client = pool.get().await.map_err(db_err)?;
@@ -240,6 +251,7 @@ impl PgDb {
         sql: String,
         args: Vec<Box<dyn ToSql + Send + Sync>>,
     ) -> Result<u64, StoreError> {
+        count(&STATEMENTS);
         let pool = self.pool.clone();
         block(async move {
             let client = pool.get().await.map_err(db_err)?;
@@ -423,6 +435,7 @@ impl PgDb {
     ) -> Result<T, StoreError> {
         let mut backoff = Duration::from_millis(1);
         loop {
+            count(&TRANSACTIONS);
             let tx = PgTx::begin(self);
             let trees: Vec<TxTree> = tables
                 .iter()
@@ -442,6 +455,7 @@ impl PgDb {
                 Err(TxError::Sled(e)) => return Err(db_err(e)),
             }
             // A conflict: another transaction won. Try again on fresh data, a little later.
+            count(&CONFLICTS);
             std::thread::sleep(backoff);
             backoff = (backoff * 2).min(Duration::from_millis(50));
         }
