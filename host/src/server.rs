@@ -34,6 +34,11 @@ const TOKEN_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 pub enum ServerError {
     #[error("cannot listen on {addr}: {reason}")]
     Listen { addr: SocketAddr, reason: String },
+    #[error(
+        "the data directory {path} is in use by another cyclades process (its lock is held); \
+         replicas sharing a store each need a data directory of their own"
+    )]
+    DataDirInUse { path: String },
     #[error("cannot use data directory {path}: {source}")]
     DataDir {
         path: String,
@@ -77,6 +82,8 @@ pub struct RunningServer {
     housekeeping: Vec<JoinHandle<()>>,
     /// The in-process simulated Ganeti cluster of `--demo`.
     simulator: Option<sim::RunningSim>,
+    /// `<data-dir>/serve.lock`, locked for as long as this server runs (dropped last).
+    _data_dir_lock: std::fs::File,
 }
 
 impl RunningServer {
@@ -150,7 +157,7 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
         })?;
     let bound = listener.local_addr().map_err(ServerError::Serve)?;
     let data_dir = config.server.data_dir.clone();
-    prepare_data_dir(&data_dir)?;
+    let data_dir_lock = prepare_data_dir(&data_dir)?;
     let store = open_store(&config)?;
     let public_url = config
         .server
@@ -325,8 +332,14 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
                     }
                     Err(e) => tracing::warn!(error = %e, "backend refresh failed"),
                 },
-                // One replica reconciles at a time: the holder of the reconciler's lease.
-                _ = reconcile.tick(), if reconcile_every > 0 && reconcile_leader.load(std::sync::atomic::Ordering::SeqCst) => {
+                // One replica reconciles at a time: the holder of the reconciler's lease. The
+                // lease is checked when the tick fires, not as a `select!` guard: a guard is
+                // read only when the loop turns, so a replica that became leader after it
+                // would wait for an unrelated branch before its first pass.
+                _ = reconcile.tick(), if reconcile_every > 0 => {
+                    if !reconcile_leader.load(std::sync::atomic::Ordering::SeqCst) {
+                        continue;
+                    }
                     match housekeeping_services.reconcile(None, crate::jobs::ServerFixes::safe()).await {
                         Ok(reports) => {
                             let repaired: usize = reports.iter().map(|r| r.drift.iter().filter(|d| d.fixed).count()).sum();
@@ -360,6 +373,7 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
         task,
         housekeeping: vec![heartbeat, plugin_follow, housekeeping],
         simulator,
+        _data_dir_lock: data_dir_lock,
     })
 }
 
@@ -484,18 +498,32 @@ pub fn store_migrate(
         .collect())
 }
 
-fn prepare_data_dir(dir: &Path) -> Result<(), ServerError> {
+fn prepare_data_dir(dir: &Path) -> Result<std::fs::File, ServerError> {
     let err = |source| ServerError::DataDir {
         path: dir.display().to_string(),
         source,
     };
     std::fs::create_dir_all(dir).map_err(err)?;
-    // Prove we can write here before sled scatters files around.
-    let probe = dir.join(".write-probe");
-    std::fs::write(&probe, b"").map_err(err)?;
-    std::fs::remove_file(&probe).map_err(err)?;
-    Ok(())
+    // One process per data directory, whichever store it uses: the directory holds the
+    // admin token, the keys and the demo cluster's state. (sled also locks its own files;
+    // PostgreSQL replicas share the store but never a directory.)
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(DATA_DIR_LOCK_FILE))
+        .map_err(err)?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => Err(ServerError::DataDirInUse {
+            path: dir.display().to_string(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(err(e)),
+    }
 }
+
+/// The file a running server keeps locked in its data directory.
+pub const DATA_DIR_LOCK_FILE: &str = "serve.lock";
 
 /// Name of the generated secret-key file (when `security.secret_key` is not configured).
 pub const SECRET_KEY_FILE: &str = "secret-key";

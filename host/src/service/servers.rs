@@ -17,6 +17,8 @@ use crate::jobs::{
 use crate::store::{Batch, JobFault, Server, StoreError};
 
 pub const MAX_METADATA: usize = 10;
+/// How many times a server action is decided again when a job moved the record on meanwhile.
+const SERVER_LOCK_ATTEMPTS: usize = 5;
 pub const MAX_PERSONALITY: usize = 5;
 pub const MAX_PERSONALITY_SIZE: usize = 10240;
 
@@ -448,7 +450,38 @@ impl Services {
         params: impl serde::Serialize,
         extra: Batch,
     ) -> Result<u64, ServiceError> {
-        check_changeable(caller, &server)?;
+        let params = serde_json::to_value(&params).map_err(|e| ServiceError::internal(&e))?;
+        let mut server = server;
+        // The lock is a compare-and-swap on the server's generation: a job that moved the
+        // record on between the read and the commit (a stop finishing, another replica's
+        // step) makes it fail. The request is then decided again on the fresh record, as it
+        // would be had it arrived a moment later; only a record that keeps changing is a 409.
+        for _ in 0..SERVER_LOCK_ATTEMPTS {
+            match self
+                .submit_server_job_once(caller, &server, action, kind, &params, extra.clone())
+                .await?
+            {
+                Some(job_id) => return Ok(job_id),
+                None => server = self.store().server_get(server.id)?,
+            }
+        }
+        Err(ServiceError::Conflict(format!(
+            "Server {} changed while {action} was requested; try again",
+            server.id
+        )))
+    }
+
+    /// One try of `submit_server_job_with`: `None` when the server's record changed under it.
+    async fn submit_server_job_once(
+        &self,
+        caller: &Credentials,
+        server: &Server,
+        action: &str,
+        kind: &'static JobKind,
+        params: &serde_json::Value,
+        extra: Batch,
+    ) -> Result<Option<u64>, ServiceError> {
+        check_changeable(caller, server)?;
         // The task lock (spec §9.2, checklist C50): one pending action at a time, DESTROY
         // exempt. A second DELETE answers the destroy already under way.
         let pending_destroy = server.destroy_job.or_else(|| {
@@ -458,7 +491,7 @@ impl Services {
         });
         if let Some(job) = pending_destroy {
             return if action == "DESTROY" {
-                Ok(job)
+                Ok(Some(job))
             } else {
                 Err(ServiceError::BadRequest(format!(
                     "Cannot perform {action} while there is a pending DESTROY"
@@ -519,22 +552,24 @@ impl Services {
             locked.action = action.to_string();
         }
         let mut lock = extra;
-        lock.update_server(&server, &locked);
+        lock.update_server(server, &locked);
         let handle = match self
             .jobs()
             .submit(
                 kind,
                 format!("server/{}", server.id),
-                serde_json::to_value(&params).map_err(|e| ServiceError::internal(&e))?,
+                params.clone(),
                 job_id,
                 lock,
             )
             .await
         {
             Ok(h) => h,
+            // The batch's only server record is this one (the lock).
+            Err(StoreError::GenerationMismatch { kind: "server", .. }) => return Ok(None),
             Err(StoreError::GenerationMismatch { .. }) => {
                 return Err(ServiceError::Conflict(format!(
-                    "Server {} changed while {action} was requested; try again",
+                    "A resource of server {} changed while {action} was requested; try again",
                     server.id
                 )));
             }
@@ -542,10 +577,10 @@ impl Services {
         };
         if queued {
             // Its checkpoint comes after the job ahead of it: the request does not wait.
-            return Ok(job_id);
+            return Ok(Some(job_id));
         }
         match handle.wait().await {
-            Checkpoint::Reached | Checkpoint::Interrupted => Ok(job_id),
+            Checkpoint::Reached | Checkpoint::Interrupted => Ok(Some(job_id)),
             Checkpoint::Failed(fault) => Err(fault_error(fault)),
         }
     }
