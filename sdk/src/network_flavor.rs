@@ -104,7 +104,8 @@ pub fn validate_mac_prefix(prefix: &str) -> Result<(), PluginError> {
 }
 
 /// Spec §15.2: the network's prefix on a backend is its prefix plus one hex digit, the
-/// backend's index (so at most 16 backends).
+/// backend's index in its group of 16 (the host passes `index % 16` and, for backends past
+/// the 16th, a prefix of the backend's group taken from the MAC-prefix pool).
 pub fn per_backend_mac_prefix(prefix: &str, backend_index: u32) -> Result<String, PluginError> {
     validate_mac_prefix(prefix)?;
     if backend_index > 15 {

@@ -81,6 +81,18 @@ fn admin_doc(state: &AppState, n: &Network) -> Value {
                     .join(",")
             ),
         ),
+        // The network's MAC prefix on each backend (by backend id), and the prefixes it took
+        // for backend groups past the first 16 (by group).
+        (
+            "backend_mac_prefixes",
+            json!(
+                n.backends
+                    .iter()
+                    .map(|(b, bn)| (b.to_string(), json!(bn.mac_prefix)))
+                    .collect::<serde_json::Map<_, _>>()
+            ),
+        ),
+        ("group_mac_prefixes", json!(n.group_mac_prefixes)),
         ("action", json!(n.action)),
         ("plugin", n.plugin.clone()),
     ] {

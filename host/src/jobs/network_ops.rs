@@ -13,7 +13,9 @@ use super::common::{issue_named_commission, resolve_commission};
 use super::{JobEnv, JobKind, StepCx, StepDef, StepDone, StepError, StepFuture};
 use crate::backend::rapi::BackendError;
 use crate::clock::Timestamp;
-use crate::store::{BackendNetwork, Batch, Network, ResourcePool, Store, StoreError};
+use crate::store::{
+    Backend, BackendNetwork, Batch, MAC_PREFIX, Network, ResourcePool, Store, StoreError,
+};
 
 /// Inputs of `network.ensure` and `network.destroy`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -87,8 +89,9 @@ pub async fn ensure_on_backend(
     let mac_prefix = match network.backends.get(&backend_id) {
         Some(b) if b.state != "DELETED" => b.mac_prefix.clone(),
         _ => {
+            let base = group_mac_prefix(&env.store, network, &backend)?;
             let plugin = env.plugins.network_flavor(&network.flavor)?;
-            plugin.backend_mac_prefix(&network.mac_prefix, u32::from(backend.index))?
+            plugin.backend_mac_prefix(&base, u32::from(backend.mac_digit()))?
         }
     };
     let timeout = env.settings.ganeti_job_timeout;
@@ -135,6 +138,58 @@ pub async fn ensure_on_backend(
         updated: Timestamp::now(),
     })
 }
+
+/// The prefix a network's MAC prefix on `backend` extends by the backend's digit: the
+/// network's own on the first 16 backends (Synnefo's scheme, spec §15.2, so their MACs never
+/// change), else its prefix for the backend's group, taken from the MAC-prefix pool and
+/// recorded on the network the first time the network reaches that group. The take commits
+/// at once, with the network, and a replay finds it recorded (rule 3).
+fn group_mac_prefix(
+    store: &Store,
+    network: &Network,
+    backend: &Backend,
+) -> Result<String, StepError> {
+    let group = backend.mac_group();
+    if group == 0 {
+        return Ok(network.mac_prefix.clone());
+    }
+    for _ in 0..GROUP_PREFIX_ATTEMPTS {
+        let n = store.network_get(network.id)?;
+        if let Some(prefix) = n.group_mac_prefixes.get(&group) {
+            return Ok(prefix.clone());
+        }
+        let unavailable = || {
+            StepError::unavailable(format!(
+                "backend {} is in MAC-prefix group {group} (index {}): network {} needs a \
+                 prefix from the mac-prefix pool there, and the pool is missing or exhausted",
+                backend.clustername, backend.index, n.id
+            ))
+        };
+        let mut pool = store
+            .pool_list()?
+            .into_iter()
+            .find(|p| p.kind == MAC_PREFIX)
+            .ok_or_else(unavailable)?;
+        let prefix = pool.take().ok_or_else(unavailable)?;
+        let mut after = n.clone();
+        after.group_mac_prefixes.insert(group, prefix.clone());
+        let mut batch = Batch::new();
+        batch.update(&pool);
+        batch.update(&after);
+        match store.commit(&batch) {
+            Ok(()) => return Ok(prefix),
+            Err(StoreError::GenerationMismatch { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StepError::transient(format!(
+        "network {} or the mac-prefix pool kept changing while a group prefix was taken",
+        network.id
+    )))
+}
+
+/// How often `group_mac_prefix` re-reads after losing a race for the network or the pool.
+const GROUP_PREFIX_ATTEMPTS: usize = 16;
 
 /// The `OP_NETWORK_ADD` body (spec §10.2): IPv6-only networks get Ganeti's dummy IPv4.
 fn add_body(n: &Network, mac_prefix: &str) -> Value {
@@ -334,8 +389,10 @@ pub fn network_deleted(
     let mut pools = Vec::new();
     for mut pool in store.pool_list()? {
         let read = pool.clone();
-        for value in [&n.pooled_link, &n.pooled_mac_prefix].into_iter().flatten() {
-            pool.give_back(value);
+        for (kind, value) in n.pooled_values() {
+            if kind == pool.kind {
+                pool.give_back(value);
+            }
         }
         if pool != read {
             pools.push(pool);

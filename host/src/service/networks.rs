@@ -285,6 +285,7 @@ impl Services {
             tags: params.tags,
             pooled_link,
             pooled_mac_prefix,
+            group_mac_prefixes: BTreeMap::new(),
             plugin: crate::jobs::pin_json(&crate::plugins::PluginPin::of(&plugin)),
             public: req.public,
             floating_ip_pool: req.floating_ip_pool,

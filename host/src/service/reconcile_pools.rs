@@ -53,13 +53,11 @@ impl Services {
             };
             let holders: Vec<(u32, String)> = networks
                 .iter()
-                .filter_map(|n| {
-                    let value = if pool.kind == BRIDGE {
-                        n.pooled_link.as_deref()?
-                    } else {
-                        n.pooled_mac_prefix.as_deref()?
-                    };
-                    Some((pool.index_of(value)?, format!("network {}", n.id)))
+                .flat_map(|n| {
+                    n.pooled_values()
+                        .filter(|(kind, _)| *kind == pool.kind)
+                        .filter_map(|(_, value)| pool.index_of(value))
+                        .map(move |index| (index, format!("network {}", n.id)))
                 })
                 .collect();
             for (index, who) in duplicates(&holders) {

@@ -1,6 +1,6 @@
 //! Resource-first store methods for backends (Ganeti clusters) and the projects they are
 //! dedicated to. Cluster names are unique through `backends_by_name`; each live backend holds
-//! a distinct index 0-15 (the per-backend MAC prefix digit).
+//! a distinct index 0-255 (its MAC prefix group and digit, see `Backend::mac_group`).
 
 use super::kv::{self, TxError};
 
@@ -8,14 +8,16 @@ use super::{Deleted, Store, StoreError, decode, encode, get, scan, update_cas};
 use crate::clock::Timestamp;
 use crate::store::model::Backend;
 
-/// The most backends Synnefo's MAC-prefix scheme allows.
-pub const MAX_BACKENDS: usize = 16;
+/// The most live backends: 16 groups of 16 (Synnefo's one hex digit per backend allows one
+/// group; each further group extends a further prefix from the MAC-prefix pool).
+pub const MAX_BACKENDS: usize = 256;
 
 impl Store {
     /// Inserts a backend, assigning its id and the lowest free index.
     pub fn backend_insert(&self, backend: &Backend) -> Result<Backend, StoreError> {
         let live = self.backend_list(Deleted::Exclude)?;
-        let index = (0..MAX_BACKENDS as u8)
+        let index = (0..=u8::MAX)
+            .take(MAX_BACKENDS)
             .find(|i| !live.iter().any(|b| b.index == *i))
             .ok_or_else(|| StoreError::AlreadyExists {
                 kind: "backend",
@@ -174,5 +176,62 @@ impl Store {
             out.push((String::from_utf8_lossy(project).into_owned(), id));
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing;
+
+    fn backend(name: &str) -> Backend {
+        let now = Timestamp::now();
+        Backend {
+            id: 0,
+            clustername: name.into(),
+            port: 5080,
+            scheme: "https".into(),
+            username: "rapi".into(),
+            password_sealed: String::new(),
+            insecure: false,
+            hypervisor: "fake".into(),
+            public: true,
+            drained: false,
+            offline: false,
+            index: 0,
+            disk_templates: vec![],
+            resources: Default::default(),
+            resources_updated: None,
+            last_contact: None,
+            last_error: None,
+            created: now,
+            updated: now,
+            deleted: false,
+            generation: 0,
+        }
+    }
+
+    /// 256 live backends each get their own index (16 MAC-prefix groups of 16); the 257th is
+    /// refused, and a removed backend's index goes to the next one added.
+    #[test]
+    fn up_to_256_backends_hold_distinct_indexes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = testing::open(dir.path()).expect("open");
+        let added: Vec<Backend> = (0..MAX_BACKENDS)
+            .map(|n| {
+                store
+                    .backend_insert(&backend(&format!("c{n}")))
+                    .expect("insert")
+            })
+            .collect();
+        let indexes: Vec<usize> = added.iter().map(|b| usize::from(b.index)).collect();
+        assert_eq!(indexes, (0..MAX_BACKENDS).collect::<Vec<_>>());
+        assert_eq!((added[16].mac_group(), added[16].mac_digit()), (1, 0));
+        assert_eq!((added[99].mac_group(), added[99].mac_digit()), (6, 3));
+        let err = store.backend_insert(&backend("one-too-many")).unwrap_err();
+        assert!(err.to_string().contains("256 backend slots"), "{err}");
+        store.backend_soft_delete(added[99].id).expect("delete");
+        let again = store.backend_insert(&backend("c99-again")).expect("insert");
+        assert_eq!(again.index, 99);
     }
 }

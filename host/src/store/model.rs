@@ -181,7 +181,9 @@ pub struct Backend {
     pub drained: bool,
     /// Not contacted at all.
     pub offline: bool,
-    /// 0-15: the hex digit of the per-backend MAC prefix (spec §15.2).
+    /// 0-255, unique among live backends. Backends come in groups of 16 for MAC prefixes:
+    /// `index % 16` is the hex digit of the per-backend MAC prefix (spec §15.2), `index / 16`
+    /// picks the network prefix it extends (`Network::group_mac_prefixes`).
     pub index: u8,
     pub disk_templates: Vec<String>,
     pub resources: BackendResources,
@@ -195,3 +197,18 @@ pub struct Backend {
     pub generation: u64,
 }
 versioned!(Backend, "backend");
+
+/// How many backends share one network MAC prefix, each adding its own hex digit.
+pub const BACKENDS_PER_MAC_GROUP: u8 = 16;
+
+impl Backend {
+    /// The group of 16 backends whose per-backend MAC prefixes extend one network prefix.
+    pub fn mac_group(&self) -> u8 {
+        self.index / BACKENDS_PER_MAC_GROUP
+    }
+
+    /// The hex digit this backend adds to the network prefix of its group.
+    pub fn mac_digit(&self) -> u8 {
+        self.index % BACKENDS_PER_MAC_GROUP
+    }
+}

@@ -32,6 +32,12 @@ pub struct Network {
     /// Values taken from the bridge / MAC-prefix pools, given back on deletion.
     pub pooled_link: Option<String>,
     pub pooled_mac_prefix: Option<String>,
+    /// The network's five-digit MAC prefix for each group of 16 backends past the first
+    /// (group = backend index / 16, from 1), taken from the MAC-prefix pool the first time the
+    /// network reaches a backend of that group and given back with the network. Group 0 uses
+    /// `mac_prefix`, so the first 16 backends keep Synnefo's prefixes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub group_mac_prefixes: BTreeMap<u8, String>,
     /// `{name, version, digest}` of the flavor plugin that rendered the parameters.
     pub plugin: serde_json::Value,
     pub public: bool,
@@ -57,6 +63,18 @@ impl Network {
     /// The Ganeti name (`snf-net-<id>`).
     pub fn ganeti_name(&self) -> String {
         crate::names::network(self.id)
+    }
+
+    /// Every value the network holds from a pool, as `(pool kind, value)`: its bridge, its
+    /// MAC prefix and its prefixes for backend groups past the first.
+    pub fn pooled_values(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        let link = self.pooled_link.as_deref().map(|v| (BRIDGE, v));
+        let mac = self.pooled_mac_prefix.as_deref().map(|v| (MAC_PREFIX, v));
+        let groups = self
+            .group_mac_prefixes
+            .values()
+            .map(|v| (MAC_PREFIX, v.as_str()));
+        link.into_iter().chain(mac).chain(groups)
     }
 
     pub fn subnet_v4(&self) -> Option<&Subnet> {

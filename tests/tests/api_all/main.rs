@@ -13,6 +13,7 @@ mod create_body;
 mod identity;
 mod image_registry;
 mod ipv6;
+mod many_backends;
 mod metrics;
 mod network_reassign;
 mod networks;

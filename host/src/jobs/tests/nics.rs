@@ -36,6 +36,7 @@ pub(super) fn network_record(id: u64) -> Network {
         tags: vec!["nfdhcpd".into()],
         pooled_link: None,
         pooled_mac_prefix: None,
+        group_mac_prefixes: Default::default(),
         plugin: serde_json::Value::Null,
         public: false,
         floating_ip_pool: false,
