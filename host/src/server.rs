@@ -55,6 +55,8 @@ pub enum ServerError {
     Serve(std::io::Error),
     #[error("backends.name_prefix: {0}")]
     NamePrefix(String),
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 /// What to start.
@@ -159,6 +161,18 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
     let data_dir = config.server.data_dir.clone();
     let data_dir_lock = prepare_data_dir(&data_dir)?;
     let store = open_store(&config)?;
+    // A console forwarding listens on the replica that answered the console action, so its URL
+    // must name that replica; behind a load balancer (`public_url`) the default, the public
+    // URL's host, would send the client to any replica.
+    if store.shared() && config.server.public_url.is_some() && config.console.public_host.is_none()
+    {
+        return Err(ServerError::Config(
+            "[console] public_host must name this replica (its own host name or address) when \
+             replicas share a store behind server.public_url: console forwardings listen on the \
+             replica that opened them"
+                .into(),
+        ));
+    }
     let public_url = config
         .server
         .public_url
@@ -167,8 +181,25 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
         .trim_end_matches('/')
         .to_string();
     let plugins = start_plugins(&config, options.demo).await?;
-    let sealer = load_sealer(&config, &data_dir)?;
-    let services = Services::new(store, config.clone(), plugins, sealer);
+    // The key that seals secrets at rest and the one that signs stats URLs: configured, else
+    // `<data-dir>/secret-key` and `stats-secret-key` (generated, mode 0600, at first start).
+    let secret_key = load_or_generate_secret(
+        config.security.secret_key.as_deref(),
+        &data_dir.join(SECRET_KEY_FILE),
+    )?;
+    let stats_key = load_or_generate_secret(
+        config.stats.secret_key.as_deref(),
+        &data_dir.join(STATS_SECRET_KEY_FILE),
+    )?;
+    let services = Services::new(store, config.clone(), plugins, Sealer::new(&secret_key));
+    // Several replicas may share a PostgreSQL store: this one registers first (refused if its
+    // id is in use by a live process or its keys differ from the live replicas').
+    let mut replica = services
+        .replica_register(
+            &format!("http://{bound}"),
+            crate::service::replicas::replica_keys(&secret_key, &stats_key),
+        )
+        .await?;
 
     services
         .identity_bootstrap(options.demo.then_some(demo::ADMIN_PASSWORD))
@@ -205,9 +236,7 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
     let admin_token = ensure_admin_token(&services, &data_dir)?;
     services.flush().await?;
     // Rule 7: jobs a previous process left unfinished resume now (backends are registered).
-    // Several replicas may share a PostgreSQL store: this one registers, then resumes only the
-    // jobs it may (its own previous incarnation's, and lapsed ones).
-    let mut replica = services.replica_register(&public_url).await?;
+    // On a shared store, only the jobs it may: its own previous incarnation's, and lapsed ones.
     let resumed = services.jobs_recover()?;
     if resumed > 0 {
         tracing::info!(resumed, "unfinished jobs resumed");
@@ -282,10 +311,7 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
         server_docs: Default::default(),
         stats: std::sync::Arc::new(crate::api::StatsUrls::new(
             &config.stats,
-            &load_or_generate_secret(
-                config.stats.secret_key.as_deref(),
-                &data_dir.join(STATS_SECRET_KEY_FILE),
-            )?,
+            &stats_key,
             &public_url,
         )),
     };
@@ -324,14 +350,21 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
                         Err(e) => tracing::warn!(error = %e, "VM secret purge failed"),
                     }
                 }
-                _ = refresh.tick(), if refresh_every > 0 => match housekeeping_services.backend_update_status(None).await {
-                    Ok(list) => {
-                        for b in list.iter().filter(|b| b.backend.last_error.is_some()) {
-                            tracing::warn!(backend = %b.backend.clustername, error = ?b.backend.last_error, "backend refresh failed");
-                        }
+                // The leader refreshes too: each refresh overwrites the optimistic charges of
+                // placements in flight, so N replicas refreshing would wipe them N times as often.
+                _ = refresh.tick(), if refresh_every > 0 => {
+                    if !reconcile_leader.load(std::sync::atomic::Ordering::SeqCst) {
+                        continue;
                     }
-                    Err(e) => tracing::warn!(error = %e, "backend refresh failed"),
-                },
+                    match housekeeping_services.backend_update_status(None).await {
+                        Ok(list) => {
+                            for b in list.iter().filter(|b| b.backend.last_error.is_some()) {
+                                tracing::warn!(backend = %b.backend.clustername, error = ?b.backend.last_error, "backend refresh failed");
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "backend refresh failed"),
+                    }
+                }
                 // One replica reconciles at a time: the holder of the reconciler's lease. The
                 // lease is checked when the tick fires, not as a `select!` guard: a guard is
                 // read only when the loop turns, so a replica that became leader after it
@@ -530,16 +563,6 @@ pub const SECRET_KEY_FILE: &str = "secret-key";
 
 /// Name of the generated stats key file (when `stats.secret_key` is not configured).
 pub const STATS_SECRET_KEY_FILE: &str = "stats-secret-key";
-
-/// The key that seals secrets at rest: `security.secret_key`, else `<data-dir>/secret-key`
-/// (generated, mode 0600, at first start).
-fn load_sealer(config: &Config, dir: &Path) -> Result<Sealer, ServerError> {
-    let secret = load_or_generate_secret(
-        config.security.secret_key.as_deref(),
-        &dir.join(SECRET_KEY_FILE),
-    )?;
-    Ok(Sealer::new(&secret))
-}
 
 /// A configured secret, else the one in `path`, else a new one written there (mode 0600).
 fn load_or_generate_secret(configured: Option<&str>, path: &Path) -> Result<String, ServerError> {

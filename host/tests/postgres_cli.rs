@@ -72,8 +72,22 @@ fn serve_and_store_migrate_on_postgres() {
     clean_failure(&migrate(&target), "not empty");
 
     // serve on the migrated database: the moved project is there.
+    // Replicas share their keys through their configuration (a replica with other keys is
+    // refused below).
+    let keys = "[security]\nsecret_key = \"pg-cli-shared-secret\"\n\
+                [stats]\nsecret_key = \"pg-cli-shared-stats\"\n";
     let data = tempfile::tempdir().expect("tempdir");
-    let on_pg = Served::start(data.path(), &["--store-url", &target]);
+    let first_config = data.path().join("replica.toml");
+    std::fs::write(&first_config, keys).expect("config");
+    let on_pg = Served::start(
+        &data.path().join("data"),
+        &[
+            "--store-url",
+            &target,
+            "--config",
+            first_config.to_str().expect("utf8"),
+        ],
+    );
     let projects = ok(on_pg.cli(&["project-list", "--output-format", "csv"]));
     assert!(projects.contains("moved"), "{projects}");
     // A second replica on the same database serves the same state at once; /healthz says
@@ -82,7 +96,7 @@ fn serve_and_store_migrate_on_postgres() {
     let config = other.path().join("replica.toml");
     std::fs::write(
         &config,
-        "[store]\nreplica_id = \"second\"\nlease_secs = 2\n",
+        format!("[store]\nreplica_id = \"second\"\nlease_secs = 2\n{keys}"),
     )
     .expect("config");
     let second = Served::start(
@@ -123,6 +137,24 @@ fn serve_and_store_migrate_on_postgres() {
     ]);
     clean_failure(&clash, "in use by a live process");
     assert!(!stderr(&clash).contains(&password), "{}", stderr(&clash));
+    // A replica whose keys differ (here: its data directory's own) could not open what the
+    // others seal: refused, naming the setting.
+    let other_keys = other.path().join("other-keys.toml");
+    std::fs::write(&other_keys, "[store]\nreplica_id = \"third\"\n").expect("config");
+    let keyless = serve_once(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        other.path().join("third").to_str().expect("utf8"),
+        "--store-url",
+        &target,
+        "--config",
+        other_keys.to_str().expect("utf8"),
+    ]);
+    clean_failure(
+        &keyless,
+        "uses another [security] secret_key or [stats] secret_key",
+    );
     drop(second.terminate());
     drop(on_pg.terminate());
 

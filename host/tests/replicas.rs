@@ -18,13 +18,14 @@ use support::*;
 const CREATES: usize = 200;
 const LEASE_SECS: u64 = 2;
 
-/// The config of replica `id`: its own id, a short lease, the secret every replica shares.
+/// The config of replica `id`: its own id, a short lease, the keys every replica shares.
 fn config(dir: &Path, id: &str) -> String {
     let path = dir.join(format!("{id}.toml"));
     std::fs::write(
         &path,
         format!(
             "[security]\nsecret_key = \"replicas-test-shared-secret\"\n\
+             [stats]\nsecret_key = \"replicas-test-shared-stats\"\n\
              [store]\nreplica_id = \"{id}\"\nlease_secs = {LEASE_SECS}\n\
              [network]\nforced_server_networks = [\"SNF:ANY_PUBLIC_IPV4\"]\n\
              [backends]\nreconcile_secs = 0\n\

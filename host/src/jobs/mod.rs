@@ -15,7 +15,8 @@
 //!    "already exists" / "already gone" as success; Ganeti job ids are step outputs.
 //! 4. **Anything random or allocated is recorded.** Ids are generated at submission and stored in
 //!    the job's params; commission names derive from the job id. The one exception is the admin
-//!    password, which by design is never written to sled (it lives in the vmapi memory cache).
+//!    password, which is never in a job's params or log: it is sealed in the store with the
+//!    server's secret key (a vmapi secret with a time to live) and read from there.
 //! 5. **Undo comes before the risky step.** `ganeti_create_undo` is a no-op step whose undo removes
 //!    `snf-<id>`, placed before `ganeti_create`.
 //! 6. **Plugin results are recorded, never recomputed.** Steps that call a plugin put its output

@@ -8,7 +8,7 @@ use crate::store::{JobEvent, JobRecord, StoreError};
 pub struct JobDetail {
     pub job: JobRecord,
     pub log: Vec<JobEvent>,
-    /// Running in this process right now.
+    /// Running right now: in this process, or on a replica holding a live lease on it.
     pub running: bool,
     /// The lease of an unfinished job: which replica runs it, at which attempt, until when.
     pub lease: Option<crate::store::Lease>,
@@ -35,15 +35,20 @@ impl Services {
             }
             other => other?,
         };
+        let lease = self
+            .store()
+            .job_leases()?
+            .into_iter()
+            .find(|l| l.job_id == n)
+            .map(|l| l.lease);
+        // Running here, or on whichever replica holds a live lease on it.
+        let now = self.store().now_ms();
+        let running = self.jobs().running().contains(&n)
+            || (job.finished.is_none() && lease.as_ref().is_some_and(|l| l.expires >= now));
         Ok(JobDetail {
             log: self.store().job_log(n)?,
-            running: self.jobs().running().contains(&n),
-            lease: self
-                .store()
-                .job_leases()?
-                .into_iter()
-                .find(|l| l.job_id == n)
-                .map(|l| l.lease),
+            running,
+            lease,
             job,
         })
     }

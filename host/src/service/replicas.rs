@@ -24,6 +24,18 @@ pub struct ReplicaView {
     pub reconciler: bool,
 }
 
+/// What `ReplicaRecord::keys` holds for these keys: a SHA-256 digest, so the registry can
+/// tell replicas with different keys apart without holding anything that opens a secret.
+pub fn replica_keys(secret_key: &str, stats_key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in ["cyclades replica keys", secret_key, stats_key] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 impl Services {
     /// This replica's id (the owner of its leases).
     pub fn replica_id(&self) -> &str {
@@ -42,7 +54,15 @@ impl Services {
     /// if a live process (a heartbeat younger than the lease time) already uses the id, waits
     /// for it to lapse (a previous incarnation just killed) and then refuses: two processes
     /// must never share an id.
-    pub async fn replica_register(&self, address: &str) -> Result<ReplicaRecord, ServiceError> {
+    ///
+    /// `keys` is `replica_keys` of this process's keys: a live replica with others is refused,
+    /// since whatever one replica seals (RAPI passwords, VM secrets) or signs (stats URLs)
+    /// every other must open.
+    pub async fn replica_register(
+        &self,
+        address: &str,
+        keys: String,
+    ) -> Result<ReplicaRecord, ServiceError> {
         let store = self.store();
         let record = ReplicaRecord {
             id: self.replica_id().to_string(),
@@ -51,7 +71,23 @@ impl Services {
             incarnation: crate::secrets::Sealer::generate_secret(),
             started: Timestamp::now(),
             heartbeat: store.now_ms(),
+            keys,
         };
+        if store.shared()
+            && let Some(other) = store.replica_list()?.into_iter().find(|r| {
+                r.id != record.id
+                    && !r.keys.is_empty()
+                    && r.keys != record.keys
+                    && store.now_ms() - r.heartbeat < self.lease_ms()
+            })
+        {
+            return Err(ServiceError::Conflict(format!(
+                "Replica '{}' at {} uses another [security] secret_key or [stats] secret_key: \
+                 every replica sharing a store needs the same keys (set them in the \
+                 configuration rather than leaving each data directory its own)",
+                other.id, other.address
+            )));
+        }
         if store.shared() {
             let deadline = tokio::time::Instant::now() + self.lease_time() + Duration::from_secs(1);
             loop {

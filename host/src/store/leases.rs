@@ -38,6 +38,10 @@ pub struct ReplicaRecord {
     pub started: Timestamp,
     /// On the store's clock (milliseconds since the epoch).
     pub heartbeat: i64,
+    /// A digest of the keys every replica must share (`[security]` and `[stats]`
+    /// `secret_key`), never the keys: a replica with other keys is refused at registration.
+    #[serde(default)]
+    pub keys: String,
 }
 
 fn ms(d: Duration) -> i64 {

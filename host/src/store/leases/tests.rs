@@ -204,6 +204,7 @@ fn the_replica_registry_keeps_each_replicas_last_heartbeat() {
         incarnation: "x".into(),
         started: Timestamp::now(),
         heartbeat: store.now_ms(),
+        keys: String::new(),
     };
     store.replica_put(&r).unwrap();
     r.heartbeat += 5;
