@@ -1,16 +1,16 @@
 //! Helpers shared by job kinds: the allocator's view of backends, plugin parameter conversion,
-//! quota commissions named after the job, and the Ganeti job wait that every remote step uses.
-
-use std::collections::BTreeMap;
+//! and the Ganeti job wait (plain, or wait-then-verify) that every remote step uses. Quota is
+//! `quota_steps`', the server's task lock `server_lock`'s.
 
 use serde_json::{Value, json};
 
+use super::outputs::{FinishedJob, Submitted, Waited};
 use super::{StepCx, StepError};
-use crate::backend::rapi::{BackendError, JobInfo};
+use crate::backend::rapi::BackendError;
 use crate::plugins::{
     Backend as AllocBackend, BackendFlags, Param, ParamValue, PluginPin, TemplateSet,
 };
-use crate::store::{Backend, NewCommission};
+use crate::store::Backend;
 
 /// The Ganeti disk template names the allocator interface knows.
 pub fn template_flag(name: &str) -> Option<TemplateSet> {
@@ -61,7 +61,7 @@ pub fn allocator_view(b: &Backend, dedicated: bool) -> Option<AllocBackend> {
 }
 
 /// Plugin parameters as a JSON object.
-pub fn params_json(params: &[Param]) -> Value {
+pub fn params_map(params: &[Param]) -> serde_json::Map<String, Value> {
     let mut map = serde_json::Map::new();
     for p in params {
         let v = match &p.value {
@@ -72,86 +72,73 @@ pub fn params_json(params: &[Param]) -> Value {
         };
         map.insert(p.key.clone(), v);
     }
-    Value::Object(map)
+    map
 }
 
 pub fn pin_json(pin: &PluginPin) -> Value {
     json!({"name": pin.name, "version": pin.version, "digest": pin.digest})
 }
 
-/// The commission name of a job (its idempotency key, rule 4).
-pub fn commission_name(cx: &StepCx) -> String {
-    format!("job-{}", cx.job.id)
-}
-
-/// Issues (or finds, on replay) the job's pending commission. Returns its serial.
-pub fn issue_commission(
-    cx: &StepCx,
-    project_id: &str,
-    provisions: BTreeMap<String, i64>,
-    force: bool,
-) -> Result<u64, StepError> {
-    issue_named_commission(&cx.env, &commission_name(cx), project_id, provisions, force)
-}
-
-/// Issues (or finds, by its unique name) a pending commission. Returns its serial.
-pub fn issue_named_commission(
-    env: &super::JobEnv,
-    name: &str,
-    project_id: &str,
-    provisions: BTreeMap<String, i64>,
-    force: bool,
-) -> Result<u64, StepError> {
-    let config = env.config.clone();
-    let commission = env.store.commission_issue(
-        &NewCommission {
-            name: name.to_string(),
-            project_id: project_id.to_string(),
-            provisions,
-            force,
-        },
-        &|r| config.default_limit(r),
-    )?;
-    Ok(commission.serial)
-}
-
-/// Accepts or rejects the commission a step recorded (idempotent).
-pub fn resolve_commission(serial: &Value, accept: bool, cx: &StepCx) -> Result<(), StepError> {
-    let Some(serial) = serial.as_u64() else {
-        return Ok(());
-    };
-    match cx.env.store.commission_resolve(serial, accept) {
-        Ok(_) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Waits for the Ganeti job recorded as `job` in an earlier step's output. A missing job id
-/// means the step found the work already done.
+/// Waits for the Ganeti job a submitting step recorded; `None` when it submitted none (it found
+/// the work already done).
 pub async fn wait_ganeti(
     cx: &StepCx,
     backend_id: u64,
-    job: &Value,
-) -> Result<Option<Value>, StepError> {
-    let Some(job_id) = job.as_u64() else {
+    submitted: Submitted,
+) -> Result<Option<FinishedJob>, StepError> {
+    let Some(job_id) = submitted.job else {
         return Ok(None);
     };
     let rapi = cx.env.rapi(backend_id)?;
     let info = rapi
         .wait_job(job_id, cx.env.settings.ganeti_job_timeout)
         .await?;
-    Ok(Some(finished_job(job_id, &info)))
+    Ok(Some(FinishedJob::of(job_id, &info)))
 }
 
-/// What a wait step records of a finished Ganeti job (its timestamps feed the overhead
-/// measurements).
-pub fn finished_job(job_id: u64, info: &JobInfo) -> Value {
-    json!({
-        "job": job_id,
-        "status": info.status,
-        "received_ts": info.received_ts,
-        "end_ts": info.end_ts,
-    })
+/// The wait step of an addition (a NIC, a disk): waits for the Ganeti job `submitted`, then
+/// looks whether the effect is `present`. A failed job whose effect is there anyway (a replayed
+/// submission raced the first) is a success; a job that succeeded without it is `missing`.
+pub async fn wait_then_verify(
+    cx: &StepCx,
+    backend_id: u64,
+    submitted: Submitted,
+    present: impl AsyncFnOnce() -> Result<bool, StepError>,
+    missing: impl FnOnce() -> StepError,
+) -> Result<Waited, StepError> {
+    let waited = wait_ganeti(cx, backend_id, submitted).await;
+    match (waited, present().await?) {
+        (Err(e), false) => Err(e),
+        (Ok(_), false) => Err(missing()),
+        (waited, true) => Ok(Waited {
+            finished: waited.ok().flatten(),
+            ..Waited::default()
+        }),
+    }
+}
+
+/// The wait step of a removal: waits for the Ganeti job `submitted`; a failed job whose target
+/// is `gone` anyway is a success (recorded as `already_gone`).
+pub async fn wait_or_gone(
+    cx: &StepCx,
+    backend_id: u64,
+    submitted: Submitted,
+    gone: impl AsyncFnOnce() -> Result<bool, StepError>,
+) -> Result<Waited, StepError> {
+    match wait_ganeti(cx, backend_id, submitted).await {
+        Ok(finished) => Ok(Waited {
+            finished,
+            ..Waited::default()
+        }),
+        Err(e) if gone().await? => {
+            tracing::debug!(error = %e.fault.message, "a failed removal whose target is gone anyway");
+            Ok(Waited {
+                already_gone: true,
+                ..Waited::default()
+            })
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Ensures instance `name` is gone from backend `backend_id` (rule 3: "already gone" is fine).

@@ -33,12 +33,16 @@ mod common;
 mod engine;
 mod env;
 mod network_ops;
+mod outputs;
+mod params;
+mod quota_steps;
 mod reconcile;
 mod reconcile_disks;
 mod reconcile_networks;
 mod reconcile_nics;
 mod server_connect;
 mod server_create;
+mod server_lock;
 mod server_nics;
 mod server_ops;
 mod server_volumes;
@@ -57,18 +61,21 @@ pub use common::{allocator_view, pin_json, template_flag};
 pub use engine::{Checkpoint, JobEngine, JobHandle, TestHooks};
 pub use env::{JobEnv, JobSettings, rapi_client};
 pub use network_ops::{NETWORK_DESTROY, NETWORK_ENSURE, NetworkJobParams, network_deleted};
+pub use params::{
+    ExtraVolume, NicPlan, ServerActionParams, ServerCreateParams, ServerNicParams, VolumeJobParams,
+};
 pub use reconcile::{BackendDrift, Drift, ServerFixes, reconcile_servers};
 pub use reconcile_networks::{NetworkDrift, NetworkDriftItem, reconcile_networks};
 pub use server_connect::{
-    FIREWALL_PROFILES, SERVER_CONNECT, SERVER_DISCONNECT, SERVER_FIREWALL, ServerNicParams,
-    firewall_tag, profile_from_tags,
+    FIREWALL_PROFILES, SERVER_CONNECT, SERVER_DISCONNECT, SERVER_FIREWALL, firewall_tag,
+    profile_from_tags,
 };
-pub use server_create::{ExtraVolume, SERVER_CREATE, ServerCreateParams};
-pub use server_nics::NicPlan;
-pub use server_ops::{SERVER_ACTIONS, SERVER_DESTROY, ServerActionParams};
-pub use volume_ops::{VOLUME_ATTACH, VOLUME_DELETE, VOLUME_DETACH, VOLUME_PURGE, VolumeJobParams};
+pub use server_create::SERVER_CREATE;
+pub use server_ops::{SERVER_ACTIONS, SERVER_DESTROY};
+pub use volume_ops::{VOLUME_ATTACH, VOLUME_DELETE, VOLUME_DETACH, VOLUME_PURGE};
 
-use crate::store::{Batch, JobFault};
+use crate::store::{Batch, FaultKind, JobFault};
+use outputs::Output;
 
 /// Everything a step can read: the environment, the job and the outputs of earlier steps.
 pub struct StepCx {
@@ -78,9 +85,31 @@ pub struct StepCx {
 }
 
 impl StepCx {
-    /// The recorded output of an earlier step (`Null` if it has none).
-    pub fn output(&self, step: &str) -> &Value {
-        self.outputs.get(step).unwrap_or(&Value::Null)
+    /// The recorded output of an earlier step, decoded; `None` if that step has not run (or
+    /// recorded nothing), as an undo of a step that never ran sees it.
+    pub fn read<T: serde::de::DeserializeOwned>(
+        &self,
+        output: Output<T>,
+    ) -> Result<Option<T>, StepError> {
+        match self.outputs.get(output.step()) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => serde_json::from_value(v.clone()).map(Some).map_err(|e| {
+                StepError::internal(format!(
+                    "the recorded output of step {} does not decode: {e}",
+                    output.step()
+                ))
+            }),
+        }
+    }
+
+    /// The recorded output of an earlier step that must have run.
+    pub fn expect<T: serde::de::DeserializeOwned>(
+        &self,
+        output: Output<T>,
+    ) -> Result<T, StepError> {
+        self.read(output)?.ok_or_else(|| {
+            StepError::internal(format!("step {} recorded no output", output.step()))
+        })
     }
 
     /// The job's params, decoded.
@@ -98,6 +127,22 @@ pub struct StepDone {
 }
 
 impl StepDone {
+    /// A typed output for the steps after this one (`outputs::Output` names who reads it).
+    pub fn recorded<T: serde::Serialize>(_: Output<T>, value: &T) -> Self {
+        Self::logged(value)
+    }
+    /// The same with local mutations.
+    pub fn recorded_with<T: serde::Serialize>(output: Output<T>, value: &T, batch: Batch) -> Self {
+        StepDone {
+            batch,
+            ..Self::recorded(output, value)
+        }
+    }
+    /// A typed output no later step reads, kept in the log for operators.
+    pub fn logged<T: serde::Serialize>(value: &T) -> Self {
+        Self::output(serde_json::to_value(value).unwrap_or(Value::Null))
+    }
+    /// An output no later step reads (kept in the log for operators).
     pub fn output(output: Value) -> Self {
         StepDone {
             output,
@@ -117,38 +162,38 @@ pub struct StepError {
 }
 
 impl StepError {
-    fn new(kind: &str, message: impl Into<String>, retryable: bool) -> Self {
+    fn new(kind: FaultKind, message: impl Into<String>, retryable: bool) -> Self {
         StepError {
             fault: JobFault {
-                kind: kind.into(),
+                kind,
                 message: message.into(),
             },
             retryable,
         }
     }
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new("internal", message, false)
+        Self::new(FaultKind::Internal, message, false)
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new("badRequest", message, false)
+        Self::new(FaultKind::BadRequest, message, false)
     }
     /// The request conflicts with the current state (an address or port taken meanwhile).
     pub fn conflict(message: impl Into<String>) -> Self {
-        Self::new("conflict", message, false)
+        Self::new(FaultKind::Conflict, message, false)
     }
     pub fn over_limit(message: impl Into<String>) -> Self {
-        Self::new("overLimit", message, false)
+        Self::new(FaultKind::OverLimit, message, false)
     }
     pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new("serviceUnavailable", message, false)
+        Self::new(FaultKind::ServiceUnavailable, message, false)
     }
     /// A transient failure: the engine retries with backoff before giving up.
     pub fn transient(message: impl Into<String>) -> Self {
-        Self::new("serviceUnavailable", message, true)
+        Self::new(FaultKind::ServiceUnavailable, message, true)
     }
     /// Ganeti ran our job and it failed.
     pub fn ganeti(message: impl Into<String>) -> Self {
-        Self::new("ganeti", message, false)
+        Self::new(FaultKind::Ganeti, message, false)
     }
 }
 
@@ -157,7 +202,7 @@ impl From<crate::store::StoreError> for StepError {
         match &e {
             crate::store::StoreError::LimitExceeded { .. } => StepError::over_limit(e.to_string()),
             crate::store::StoreError::GenerationMismatch { .. } => {
-                StepError::new("conflict", e.to_string(), true)
+                StepError::new(FaultKind::Conflict, e.to_string(), true)
             }
             _ => StepError::internal(chain(&e)),
         }

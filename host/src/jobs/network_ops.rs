@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::common::{issue_named_commission, resolve_commission};
+use super::quota_steps::{issue_named_commission, resolve_commission};
 use super::{JobEnv, JobKind, StepCx, StepDef, StepDone, StepError, StepFuture};
 use crate::backend::rapi::BackendError;
 use crate::clock::Timestamp;
@@ -290,7 +290,7 @@ fn abandon_destroy(cx: &StepCx) -> StepFuture<'_> {
             .commission_find_by_name(&format!("job-{}", cx.job.id))?
             .filter(|c| c.state == crate::store::CommissionState::Pending)
         {
-            resolve_commission(&json!(c.serial), n.deleted, cx)?;
+            resolve_commission(&cx.env, Some(c.serial), n.deleted)?;
         }
         Ok(StepDone::with_batch(Value::Null, batch))
     })
@@ -409,7 +409,7 @@ fn accept_quota(cx: &StepCx) -> StepFuture<'_> {
             .store
             .commission_find_by_name(&format!("job-{}", cx.job.id))?
         {
-            resolve_commission(&json!(c.serial), true, cx)?;
+            resolve_commission(&cx.env, Some(c.serial), true)?;
         }
         Ok(StepDone::default())
     })

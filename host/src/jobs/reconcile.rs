@@ -14,8 +14,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::common::{ensure_instance_removed, issue_named_commission};
-use super::server_ops::{destroyed, release_server_quota};
+use super::common::ensure_instance_removed;
+use super::quota_steps::issue_named_commission;
+use super::quota_steps::release_server_quota;
+use super::server_lock::destroyed;
 use super::{JobEnv, StepError};
 use crate::backend::rapi::{USER_TAG_PREFIX, tag_from_ganeti};
 use crate::store::{Batch, Deleted, Server};
@@ -359,7 +361,7 @@ fn mark_stale(env: &JobEnv, s: &Server) -> Result<bool, StepError> {
     after.backend_log_msg =
         Some("Reconciliation: simulated Ganeti event (instance removed)".into());
     let mut batch = super::server_nics::release_ports(&env.store, s.id, &[])?;
-    batch.extend(super::volume_ops::server_volumes_gone(
+    batch.extend(super::server_volumes::server_volumes_gone(
         env,
         s.id,
         &format!("reconcile-{}-destroy", s.id),

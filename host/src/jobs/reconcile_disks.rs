@@ -14,8 +14,8 @@
 
 use serde_json::Value;
 
+use super::quota_steps::release_volume_quota;
 use super::reconcile::{Drift, commit_repair};
-use super::volume_ops::release_volume_quota;
 use super::{JobEnv, StepError};
 use crate::store::{Batch, Server};
 

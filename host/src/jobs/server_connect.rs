@@ -11,33 +11,15 @@
 //! `release_lock` when a step fails. Decisions (port id, address plan, hotplug) are made at
 //! submission and recorded in the params (rule 4); remote steps look Ganeti up first (rule 3).
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::common::{nothing, strings, wait_ganeti};
-use super::server_nics::{NicPlan, allocate_ports, ensure_networks, nic_json, ports_active};
-use super::server_ops::{backend_id, record_ganeti_job, release_lock};
+use super::common::{nothing, strings, wait_or_gone, wait_then_verify};
+use super::outputs::{GANETI_NIC_ADD, GANETI_NIC_REMOVE, InstanceNics, NIC_ADD_WAITED, Submitted};
+use super::params::ServerNicParams;
+use super::server_lock::{backend_id, record_ganeti_job, release_lock, unlock};
+use super::server_nics::{allocate_ports, ensure_networks, nic_json, ports_active};
 use super::{JobKind, StepCx, StepDef, StepDone, StepError, StepFuture};
 use crate::store::{Batch, Server};
-
-/// Inputs of `server.connect`, `server.disconnect` and `server.firewall`. Decodes as
-/// `ServerActionParams` too (`server_id`, `action`), which the shared `release_lock` reads.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ServerNicParams {
-    pub server_id: u64,
-    /// CONNECT, DISCONNECT or SET_FIREWALL_PROFILE.
-    pub action: String,
-    pub port_id: u64,
-    /// CONNECT: the NIC to add.
-    #[serde(default)]
-    pub plan: Option<NicPlan>,
-    /// Ask Ganeti to hot-plug the change (`hotplug_if_possible`).
-    #[serde(default)]
-    pub hotplug: bool,
-    /// SET_FIREWALL_PROFILE: ENABLED, DISABLED or PROTECTED.
-    #[serde(default)]
-    pub profile: Option<String>,
-}
 
 /// The firewall profiles and their Ganeti instance tags (Synnefo's `GANETI_FIREWALL_*_TAG`).
 pub const FIREWALL_PROFILES: [(&str, &str); 3] = [
@@ -187,17 +169,6 @@ async fn has_nic(cx: &StepCx, s: &Server, nic: &str) -> Result<(bool, Value), St
     ))
 }
 
-/// Clears the lock this job holds (the `finalize` of every kind here and of the volume jobs).
-pub(super) fn unlock(cx: &StepCx, before: &Server) -> Server {
-    let mut after = before.clone();
-    if after.active_job == Some(cx.job.id) {
-        after.active_job = None;
-        after.task = None;
-    }
-    after.backend_job_status = Some("success".into());
-    after
-}
-
 // ----- connect -----
 
 fn allocate_port(cx: &StepCx) -> StepFuture<'_> {
@@ -239,7 +210,7 @@ fn remove_added_nic(cx: &StepCx) -> StepFuture<'_> {
         let (p, s) = load(cx)?;
         let rapi = cx.env.rapi(backend_id(&s)?)?;
         let timeout = cx.env.settings.ganeti_job_timeout;
-        if let Some(job) = cx.output("ganeti_nic_add")["job"].as_u64() {
+        if let Some(job) = cx.read(GANETI_NIC_ADD)?.and_then(|s| s.job) {
             // Its outcome does not matter: only whether the NIC is there afterwards.
             let _ = rapi.wait_job(job, timeout).await;
         }
@@ -274,8 +245,9 @@ fn ganeti_nic_add(cx: &StepCx) -> StepFuture<'_> {
             let rapi = cx.env.rapi(backend_id(&s)?)?;
             Some(rapi.modify_instance(&s.instance_name(), body).await?)
         };
-        Ok(StepDone::with_batch(
-            json!({"job": job}),
+        Ok(StepDone::recorded_with(
+            GANETI_NIC_ADD,
+            &Submitted { job },
             record_ganeti_job(&s, job, "OP_INSTANCE_SET_PARAMS"),
         ))
     })
@@ -285,20 +257,23 @@ fn wait_nic_add(cx: &StepCx) -> StepFuture<'_> {
     Box::pin(async move {
         let (p, s) = load(cx)?;
         let nic = crate::names::nic(p.port_id);
-        let waited = wait_ganeti(cx, backend_id(&s)?, &cx.output("ganeti_nic_add")["job"]).await;
-        // A failed job whose NIC is there anyway (a replayed submission) is a success.
-        let (present, instance) = has_nic(cx, &s, &nic).await?;
-        match waited {
-            Err(e) if !present => Err(e),
-            _ if !present => Err(StepError::conflict(format!(
+        let mut instance = Value::Null;
+        let present = async || {
+            let (present, found) = has_nic(cx, &s, &nic).await?;
+            instance = found;
+            Ok(present)
+        };
+        let missing = || {
+            StepError::conflict(format!(
                 "Ganeti did not add NIC {nic} to {}",
                 s.instance_name()
-            ))),
-            result => Ok(StepDone::output(json!({
-                "ganeti": result.ok().flatten(),
-                "nics": {"nic.names": instance["nic.names"], "nic.macs": instance["nic.macs"]},
-            }))),
-        }
+            ))
+        };
+        let submitted = cx.expect(GANETI_NIC_ADD)?;
+        let mut waited = wait_then_verify(cx, backend_id(&s)?, submitted, present, missing).await?;
+        // What Ganeti made of the NIC (its MAC), recorded for `finalize_connect` (rule 6).
+        waited.nics = Some(InstanceNics::of(&instance));
+        Ok(StepDone::recorded(NIC_ADD_WAITED, &waited))
     })
 }
 
@@ -309,7 +284,7 @@ fn finalize_connect(cx: &StepCx) -> StepFuture<'_> {
             &cx.env.store,
             before.id,
             Some(p.port_id),
-            &cx.output("wait_ganeti_job")["nics"],
+            &cx.expect(NIC_ADD_WAITED)?.nics.unwrap_or_default(),
         )?;
         batch.update_server(&before, &unlock(cx, &before));
         Ok(StepDone::with_batch(Value::Null, batch))
@@ -343,8 +318,9 @@ fn ganeti_nic_remove(cx: &StepCx) -> StepFuture<'_> {
         } else {
             None
         };
-        Ok(StepDone::with_batch(
-            json!({"job": job}),
+        Ok(StepDone::recorded_with(
+            GANETI_NIC_REMOVE,
+            &Submitted { job },
             record_ganeti_job(&s, job, "OP_INSTANCE_SET_PARAMS"),
         ))
     })
@@ -354,15 +330,10 @@ fn wait_nic_remove(cx: &StepCx) -> StepFuture<'_> {
     Box::pin(async move {
         let (p, s) = load(cx)?;
         let nic = crate::names::nic(p.port_id);
-        let waited = wait_ganeti(cx, backend_id(&s)?, &cx.output("ganeti_nic_remove")["job"]).await;
-        match waited {
-            Ok(out) => Ok(StepDone::output(out.unwrap_or(Value::Null))),
-            // Gone anyway counts as success.
-            Err(e) => match has_nic(cx, &s, &nic).await? {
-                (false, _) => Ok(StepDone::output(json!({"already_gone": true}))),
-                (true, _) => Err(e),
-            },
-        }
+        let gone = async || Ok(!has_nic(cx, &s, &nic).await?.0);
+        let submitted = cx.expect(GANETI_NIC_REMOVE)?;
+        let waited = wait_or_gone(cx, backend_id(&s)?, submitted, gone).await?;
+        Ok(StepDone::logged(&waited))
     })
 }
 

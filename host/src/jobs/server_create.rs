@@ -8,16 +8,17 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::common::{
-    allocator_view, ensure_instance_removed, finished_job, issue_commission, nothing, params_json,
-    pin_json, resolve_commission, template_flag,
+use super::common::{allocator_view, ensure_instance_removed, nothing, params_map, template_flag};
+use super::outputs::{
+    ALLOCATE_BACKEND, Allocation, CREATE_WAITED, Candidate, Charge, FinishedJob, GANETI_CREATE,
+    InstanceNics, RENDER_GANETI_REQUEST, RESERVE_QUOTA, RecordedPin, RenderedRequest, Reservation,
+    Submitted, Waited,
 };
-use super::server_nics::{
-    NicPlan, allocate_ports, ensure_networks, nic_json, ports_active, release_ports,
-};
+use super::params::ServerCreateParams;
+use super::quota_steps::{accept_reserved, issue_commission, reject_quota};
+use super::server_nics::{allocate_ports, ensure_networks, nic_json, ports_active, release_ports};
 use super::server_volumes::{
     attach_volumes, detach_volumes, server_volumes_built, server_volumes_failed, volume_records,
 };
@@ -26,60 +27,6 @@ use crate::backend::rapi::BackendError;
 use crate::clock::Timestamp;
 use crate::plugins::{PluginPin, Verdict, VmRequest, Volume};
 use crate::store::{Batch, Deleted, Diagnostic, Server};
-
-/// Inputs of `server.create`, all decided (and ids generated) before submission.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ServerCreateParams {
-    pub server_id: u64,
-    pub name: String,
-    pub user_id: String,
-    pub project_id: String,
-    pub flavor_id: u64,
-    pub image_id: String,
-    /// Where snf-image finds the image (`img_id` osparam).
-    pub image_location: String,
-    pub image_format: String,
-    pub metadata: BTreeMap<String, String>,
-    pub key_names: Vec<String>,
-    /// Operator override (`server-create --backend-id`): skip the allocator.
-    pub backend_id: Option<u64>,
-    /// The one-time vmapi URL (the secrets behind it live in memory only).
-    pub config_url: String,
-    /// The server's NICs, in order (empty: the backend's default NIC).
-    #[serde(default)]
-    pub nics: Vec<NicPlan>,
-    /// An operator's helper server (see `Server::helper`).
-    #[serde(default)]
-    pub helper: bool,
-    /// New volumes besides the root one (`block_device_mapping_v2`), disks 1, 2, ...
-    #[serde(default)]
-    pub extra_volumes: Vec<ExtraVolume>,
-    /// User tags given at create (without the `cyclades:user:` namespace).
-    #[serde(default)]
-    pub tags: Vec<String>,
-    /// Shared with the members of its project from the start.
-    #[serde(default)]
-    pub shared_to_project: bool,
-}
-
-/// A volume created with its server, after the root volume.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ExtraVolume {
-    pub id: u64,
-    pub size_gb: u64,
-    /// A clone of this image (clone-capable templates), or blank.
-    pub image_id: Option<String>,
-    /// An existing AVAILABLE volume (its id and size), attached once the instance exists.
-    #[serde(default)]
-    pub existing: bool,
-    /// Deleted with the server; false: detached and kept (`server.destroy`'s `keep_volumes`).
-    #[serde(default = "yes")]
-    pub delete_on_termination: bool,
-}
-
-fn yes() -> bool {
-    true
-}
 
 pub static SERVER_CREATE: JobKind = JobKind {
     name: "server.create",
@@ -178,9 +125,7 @@ pub static SERVER_CREATE: JobKind = JobKind {
 const MIB: i64 = 1024 * 1024;
 
 fn backend_of(cx: &StepCx) -> Result<u64, StepError> {
-    cx.output("allocate_backend")["backend_id"]
-        .as_u64()
-        .ok_or_else(|| StepError::internal("allocate_backend recorded no backend"))
+    Ok(cx.expect(ALLOCATE_BACKEND)?.backend_id)
 }
 
 fn allocate_backend(cx: &StepCx) -> StepFuture<'_> {
@@ -194,7 +139,7 @@ fn allocate_backend(cx: &StepCx) -> StepFuture<'_> {
             .map(|c| c.disk_factor)
             .unwrap_or(1);
         let disk_mb = flavor.disk_gb * 1024 * u64::from(factor);
-        let (backend, output) = match p.backend_id {
+        let (backend, mut allocation) = match p.backend_id {
             Some(id) => {
                 let b = store.backend_get(id)?;
                 if b.deleted || b.offline {
@@ -202,7 +147,12 @@ fn allocate_backend(cx: &StepCx) -> StepFuture<'_> {
                         "Backend {id} is not available (deleted or offline)"
                     )));
                 }
-                (b, json!({"backend_id": id, "forced": true}))
+                let forced = Allocation {
+                    backend_id: id,
+                    forced: true,
+                    ..Allocation::default()
+                };
+                (b, forced)
             }
             None => {
                 let dedicated: Vec<u64> = store
@@ -240,23 +190,30 @@ fn allocate_backend(cx: &StepCx) -> StepFuture<'_> {
                     .into_iter()
                     .find(|b| b.id == u64::from(chosen))
                     .ok_or_else(|| StepError::internal("allocator chose an unknown backend"))?;
-                let candidates: Vec<Value> = outcome
+                let candidates = outcome
                     .allocation
                     .candidates
                     .iter()
-                    .map(|c| match &c.verdict {
-                        Verdict::Score(s) => json!({"backend_id": c.backend_id, "score": s}),
-                        Verdict::Rejected(r) => {
-                            json!({"backend_id": c.backend_id, "rejected": format!("{r:?}").to_lowercase()})
+                    .map(|c| {
+                        let (score, rejected) = match &c.verdict {
+                            Verdict::Score(s) => (Some(*s), None),
+                            Verdict::Rejected(r) => (None, Some(format!("{r:?}").to_lowercase())),
+                        };
+                        Candidate {
+                            backend_id: u64::from(c.backend_id),
+                            score,
+                            rejected,
                         }
                     })
                     .collect();
-                (
-                    b,
-                    json!({"backend_id": chosen, "plugin": pin_json(&outcome.plugin),
-                           "candidates": candidates,
-                           "capacity_fallback": outcome.allocation.capacity_fallback}),
-                )
+                let chosen = Allocation {
+                    backend_id: u64::from(chosen),
+                    plugin: Some(RecordedPin::from(&outcome.plugin)),
+                    candidates: Some(candidates),
+                    capacity_fallback: Some(outcome.allocation.capacity_fallback),
+                    ..Allocation::default()
+                };
+                (b, chosen)
             }
         };
         // Charge the backend optimistically so that back-to-back allocations see it (Synnefo):
@@ -267,9 +224,16 @@ fn allocate_backend(cx: &StepCx) -> StepFuture<'_> {
         charged.resources.pinst_cnt += 1;
         let mut batch = Batch::new();
         batch.update_backend(&charged_from(&backend, &charged));
-        let mut output = output;
-        output["charge"] = json!({"mem_mb": flavor.ram_mb, "disk_mb": disk_mb, "instances": 1});
-        Ok(StepDone::with_batch(output, batch))
+        allocation.charge = Charge {
+            mem_mb: flavor.ram_mb,
+            disk_mb,
+            instances: 1,
+        };
+        Ok(StepDone::recorded_with(
+            ALLOCATE_BACKEND,
+            &allocation,
+            batch,
+        ))
     })
 }
 
@@ -286,18 +250,14 @@ fn charged_from(
 
 fn release_backend(cx: &StepCx) -> StepFuture<'_> {
     Box::pin(async move {
-        let out = cx.output("allocate_backend");
-        let b = cx.env.store.backend_get(backend_of(cx)?)?;
+        let allocation = cx.expect(ALLOCATE_BACKEND)?;
+        let charge = allocation.charge;
+        let b = cx.env.store.backend_get(allocation.backend_id)?;
         let mut released = b.clone();
         let r = &mut released.resources;
-        r.mfree =
-            (r.mfree + out["charge"]["mem_mb"].as_u64().unwrap_or(0)).min(r.mtotal.max(r.mfree));
-        r.dfree =
-            (r.dfree + out["charge"]["disk_mb"].as_u64().unwrap_or(0)).min(r.dtotal.max(r.dfree));
-        // A log written before instances were charged has no count to give back.
-        r.pinst_cnt = r
-            .pinst_cnt
-            .saturating_sub(out["charge"]["instances"].as_u64().unwrap_or(0));
+        r.mfree = (r.mfree + charge.mem_mb).min(r.mtotal.max(r.mfree));
+        r.dfree = (r.dfree + charge.disk_mb).min(r.dtotal.max(r.dfree));
+        r.pinst_cnt = r.pinst_cnt.saturating_sub(charge.instances);
         let mut batch = Batch::new();
         batch.update_backend(&released);
         Ok(StepDone::with_batch(Value::Null, batch))
@@ -327,14 +287,12 @@ fn reserve_quota(cx: &StepCx) -> StepFuture<'_> {
             ("cyclades.disk".to_string(), disk_gb as i64 * 1024 * MIB),
         ]);
         let serial = issue_commission(cx, &p.project_id, provisions, false)?;
-        Ok(StepDone::output(json!({"serial": serial})))
-    })
-}
-
-fn reject_quota(cx: &StepCx) -> StepFuture<'_> {
-    Box::pin(async move {
-        resolve_commission(&cx.output("reserve_quota")["serial"], false, cx)?;
-        Ok(StepDone::default())
+        Ok(StepDone::recorded(
+            RESERVE_QUOTA,
+            &Reservation {
+                serial: Some(serial),
+            },
+        ))
     })
 }
 
@@ -476,24 +434,24 @@ fn render_request(cx: &StepCx) -> StepFuture<'_> {
                 1 + p.extra_volumes.len()
             )));
         }
-        let mut disks = Vec::new();
-        let mut attach_disks = serde_json::Map::new();
+        let mut request = RenderedRequest {
+            disk_template: caps.ganeti_template.clone(),
+            instance_params: params_map(&rendered.instance_params),
+            os_params: params_map(&rendered.os_params),
+            plugin: RecordedPin::from(&PluginPin::of(&driver)),
+            ..RenderedRequest::default()
+        };
         for (i, d) in rendered.disks.iter().enumerate() {
             match i.checked_sub(1).and_then(|e| p.extra_volumes.get(e)) {
                 Some(extra) if extra.existing => {
-                    attach_disks.insert(extra.id.to_string(), params_json(d));
+                    request
+                        .attach_disks
+                        .insert(extra.id.to_string(), params_map(d));
                 }
-                _ => disks.push(params_json(d)),
+                _ => request.disks.push(params_map(d)),
             }
         }
-        Ok(StepDone::output(json!({
-            "disk_template": caps.ganeti_template,
-            "disks": disks,
-            "attach_disks": attach_disks,
-            "instance_params": params_json(&rendered.instance_params),
-            "os_params": params_json(&rendered.os_params),
-            "plugin": pin_json(&PluginPin::of(&driver)),
-        })))
+        Ok(StepDone::recorded(RENDER_GANETI_REQUEST, &request))
     })
 }
 
@@ -501,7 +459,7 @@ fn render_request(cx: &StepCx) -> StepFuture<'_> {
 fn create_body(cx: &StepCx, p: &ServerCreateParams) -> Result<Value, StepError> {
     let flavor = cx.env.store.flavor_get(p.flavor_id)?;
     let backend = cx.env.store.backend_get(backend_of(cx)?)?;
-    let r = cx.output("render_ganeti_request");
+    let r = cx.expect(RENDER_GANETI_REQUEST)?;
     let ports = cx.env.store.ports_of_server(p.server_id)?;
     // Ganeti's default instance policy wants 1-8 NICs: a server without ports gets one on the
     // backend's default link.
@@ -515,16 +473,14 @@ fn create_body(cx: &StepCx, p: &ServerCreateParams) -> Result<Value, StepError> 
         "img_id": p.image_location,
         "img_format": p.image_format,
     });
-    if let Some(extra) = r["os_params"].as_object() {
-        for (k, v) in extra {
-            osparams[k] = v.clone();
-        }
+    for (k, v) in &r.os_params {
+        osparams[k] = v.clone();
     }
     let mut body = json!({
         "mode": "create",
         "name": crate::names::instance(p.server_id),
-        "disk_template": r["disk_template"],
-        "disks": r["disks"],
+        "disk_template": r.disk_template,
+        "disks": r.disks,
         "nics": nics,
         "beparams": {"auto_balance": true, "vcpus": flavor.cpu, "memory": flavor.ram_mb},
         "os": "snf-image+default",
@@ -542,10 +498,8 @@ fn create_body(cx: &StepCx, p: &ServerCreateParams) -> Result<Value, StepError> 
     if backend.hypervisor == "kvm" {
         body["hvparams"] = json!({"serial_console": false});
     }
-    if let Some(extra) = r["instance_params"].as_object() {
-        for (k, v) in extra {
-            body[k] = v.clone();
-        }
+    for (k, v) in &r.instance_params {
+        body[k] = v.clone();
     }
     Ok(body)
 }
@@ -581,42 +535,49 @@ fn ganeti_create(cx: &StepCx) -> StepFuture<'_> {
         after.backend_job_status = Some("queued".into());
         let mut batch = Batch::new();
         batch.update_server(&before, &after);
-        Ok(StepDone::with_batch(json!({"job": job}), batch))
+        Ok(StepDone::recorded_with(
+            GANETI_CREATE,
+            &Submitted { job },
+            batch,
+        ))
     })
 }
 
 fn wait_create(cx: &StepCx) -> StepFuture<'_> {
     Box::pin(async move {
-        let mut done = wait_create_job(cx).await?;
+        let mut waited = wait_create_job(cx).await?;
         // What Ganeti made of the NICs (their MACs), recorded for `finalize` (rule 6).
         let p: ServerCreateParams = cx.params()?;
         let rapi = cx.env.rapi(backend_of(cx)?)?;
         if let Some(instance) = rapi.instance(&crate::names::instance(p.server_id)).await? {
-            done.output["nics"] =
-                json!({"nic.names": instance["nic.names"], "nic.macs": instance["nic.macs"]});
+            waited.nics = Some(InstanceNics::of(&instance));
         }
-        Ok(done)
+        Ok(StepDone::recorded(CREATE_WAITED, &waited))
     })
 }
 
-async fn wait_create_job(cx: &StepCx) -> Result<StepDone, StepError> {
+async fn wait_create_job(cx: &StepCx) -> Result<Waited, StepError> {
     {
         let p: ServerCreateParams = cx.params()?;
         let backend_id = backend_of(cx)?;
         let rapi = cx.env.rapi(backend_id)?;
         let name = crate::names::instance(p.server_id);
-        let Some(mut job) = cx.output("ganeti_create")["job"].as_u64() else {
-            return Ok(StepDone::output(json!({"instance_exists": true})));
+        let exists = Waited {
+            instance_exists: true,
+            ..Waited::default()
+        };
+        let Some(mut job) = cx.expect(GANETI_CREATE)?.job else {
+            return Ok(exists);
         };
         let mut retried = false;
         loop {
             match rapi.wait_job(job, cx.env.settings.ganeti_job_timeout).await {
                 Ok(info) => {
-                    let mut out = finished_job(job, &info);
-                    if retried {
-                        out["retried_without_opportunistic_locking"] = json!(true);
-                    }
-                    return Ok(StepDone::output(out));
+                    return Ok(Waited {
+                        finished: Some(FinishedJob::of(job, &info)),
+                        retried_without_opportunistic_locking: retried,
+                        ..Waited::default()
+                    });
                 }
                 // Spec §10.5: the iallocator found the locks it could take full; once, resubmit
                 // the same request without opportunistic locking.
@@ -646,7 +607,7 @@ async fn wait_create_job(cx: &StepCx) -> Result<StepDone, StepError> {
                         || matches!(&e, BackendError::JobFailed { code: Some(c), .. } if c == "already_exists")
                         || e.to_string().contains("already exists");
                     if explained && rapi.instance(&name).await?.is_some() {
-                        return Ok(StepDone::output(json!({"instance_exists": true})));
+                        return Ok(exists);
                     }
                     return Err(e.into());
                 }
@@ -671,7 +632,7 @@ fn remove_instance(cx: &StepCx) -> StepFuture<'_> {
 fn finalize(cx: &StepCx) -> StepFuture<'_> {
     Box::pin(async move {
         let p: ServerCreateParams = cx.params()?;
-        resolve_commission(&cx.output("reserve_quota")["serial"], true, cx)?;
+        accept_reserved(cx)?;
         let before = cx.env.store.server_get(p.server_id)?;
         let mut after = before.clone();
         after.operstate = "STARTED".into();
@@ -683,7 +644,7 @@ fn finalize(cx: &StepCx) -> StepFuture<'_> {
             &cx.env.store,
             p.server_id,
             None,
-            &cx.output("wait_ganeti_job")["nics"],
+            &cx.expect(CREATE_WAITED)?.nics.unwrap_or_default(),
         )?;
         batch.extend(server_volumes_built(&cx.env.store, p.server_id)?);
         batch.update_server(&before, &after);

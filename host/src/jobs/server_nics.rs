@@ -7,34 +7,15 @@
 //! Every write here is a `Batch` committed with the step that produced it (rule 2).
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::network_ops::{ensure_on_backend, record_presence};
+use super::outputs::InstanceNics;
+use super::params::NicPlan;
 use super::{JobEnv, StepError};
 use crate::clock::Timestamp;
 use crate::store::{Batch, Network, Port, Store};
-
-/// One NIC of a server to create, decided at submission (rule 4: ids are chosen up front).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct NicPlan {
-    /// The port's id: new, or an existing unattached port of the user (`existing`).
-    pub port_id: u64,
-    #[serde(default)]
-    pub existing: bool,
-    pub network_id: u64,
-    /// The address asked for (private networks), if any.
-    #[serde(default)]
-    pub address: Option<Ipv4Addr>,
-    /// The floating IP that gives the port its address (public networks).
-    #[serde(default)]
-    pub floating_ip_id: Option<u64>,
-    /// The new port's name (`POST /ports` with a `device_id`).
-    #[serde(default)]
-    pub name: String,
-}
 
 /// The ports of `plans` attached to `server_id` in BUILD, with their addresses taken, as one
 /// batch. Fails (nothing written) if an address is gone or a port was taken meanwhile.
@@ -252,24 +233,14 @@ pub fn ports_active(
     store: &Store,
     server_id: u64,
     only: Option<u64>,
-    instance: &Value,
+    nics: &InstanceNics,
 ) -> Result<Batch, StepError> {
-    let names = instance["nic.names"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let macs = instance["nic.macs"].as_array().cloned().unwrap_or_default();
     let mut batch = Batch::new();
     for port in store.ports_of_server(server_id)? {
         if only.is_some_and(|id| id != port.id) {
             continue;
         }
-        let mac = names
-            .iter()
-            .position(|n| n.as_str() == Some(port.ganeti_name().as_str()))
-            .and_then(|i| macs.get(i))
-            .and_then(Value::as_str)
-            .map(str::to_string);
+        let mac = nics.mac_of(&port.ganeti_name()).map(str::to_string);
         let mut after = port.clone();
         after.status = if mac.is_some() { "ACTIVE" } else { "ERROR" }.into();
         after.mac = mac.or(port.mac.clone());

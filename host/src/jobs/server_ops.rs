@@ -4,31 +4,19 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::common::{issue_commission, resolve_commission, wait_ganeti};
+use super::common::{wait_ganeti, wait_or_gone};
+use super::outputs::{
+    GANETI_REMOVE, GANETI_SUBMIT, KEEP_VOLUMES, RESERVE_QUOTA, Reservation, Submitted,
+};
+use super::params::ServerActionParams;
+use super::quota_steps::{
+    accept_reserved, commission_name, issue_commission, reject_quota, release_server_quota,
+};
+use super::server_lock::{backend_id, destroyed, record_ganeti_job, release_lock};
 use super::{JobKind, StepCx, StepDef, StepDone, StepError, StepFuture};
-use crate::store::{Batch, Diagnostic, Server};
-
-/// Inputs of the server jobs.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ServerActionParams {
-    pub server_id: u64,
-    /// START, STOP, REBOOT, RESIZE, RESCUE, UNRESCUE or DESTROY.
-    pub action: String,
-    /// REBOOT: HARD (`shutdown_timeout: 0`) or SOFT.
-    #[serde(default)]
-    pub hard: bool,
-    /// RESIZE: the new flavor.
-    #[serde(default)]
-    pub flavor_id: Option<u64>,
-    /// RESCUE: the rescue image chosen at request time, and the CD-ROM path Ganeti gets.
-    #[serde(default)]
-    pub rescue_image_id: Option<u64>,
-    #[serde(default)]
-    pub rescue_path: Option<String>,
-}
+use crate::store::{Batch, Server};
 
 const MIB: i64 = 1024 * 1024;
 
@@ -170,52 +158,6 @@ pub(super) fn server(cx: &StepCx) -> Result<(ServerActionParams, Server), StepEr
     Ok((p, s))
 }
 
-pub(super) fn backend_id(s: &Server) -> Result<u64, StepError> {
-    s.backend_id
-        .ok_or_else(|| StepError::bad_request(format!("Server {} has no backend", s.id)))
-}
-
-/// `finally` of a failed job: the lock goes and the reason is kept for the user.
-pub(super) fn release_lock(cx: &StepCx) -> StepFuture<'_> {
-    Box::pin(async move {
-        let (p, before) = server(cx)?;
-        let mut after = before.clone();
-        if after.active_job == Some(cx.job.id) {
-            after.active_job = None;
-            after.task = None;
-        }
-        if after.destroy_job == Some(cx.job.id) {
-            after.destroy_job = None;
-        }
-        let reason = cx
-            .job
-            .fault
-            .as_ref()
-            .map(|f| f.message.clone())
-            .unwrap_or_else(|| format!("{} failed", p.action));
-        after.backend_job_status = Some("error".into());
-        after.backend_log_msg = Some(reason.clone());
-        after.add_diagnostic(Diagnostic::cyclades(
-            "ERROR",
-            reason,
-            format!("job {} ({}) failed", cx.job.id, cx.job.kind),
-        ));
-        let mut batch = Batch::new();
-        batch.update_server(&before, &after);
-        Ok(StepDone::with_batch(Value::Null, batch))
-    })
-}
-
-pub(super) fn record_ganeti_job(before: &Server, job: Option<u64>, opcode: &str) -> Batch {
-    let mut after = before.clone();
-    after.backend_job_id = job;
-    after.backend_opcode = Some(opcode.into());
-    after.backend_job_status = Some(if job.is_some() { "queued" } else { "success" }.into());
-    let mut batch = Batch::new();
-    batch.update_server(before, &after);
-    batch
-}
-
 // ----- destroy -----
 
 /// How often a queued destroy looks whether the job ahead of it is done.
@@ -265,8 +207,9 @@ fn ganeti_remove(cx: &StepCx) -> StepFuture<'_> {
                 }
             }
         };
-        Ok(StepDone::with_batch(
-            json!({"job": job}),
+        Ok(StepDone::recorded_with(
+            GANETI_REMOVE,
+            &Submitted { job },
             record_ganeti_job(&s, job, "OP_INSTANCE_REMOVE"),
         ))
     })
@@ -278,65 +221,26 @@ fn wait_remove(cx: &StepCx) -> StepFuture<'_> {
         let Some(b) = s.backend_id else {
             return Ok(StepDone::default());
         };
-        match wait_ganeti(cx, b, &cx.output("ganeti_remove")["job"]).await {
-            Ok(out) => Ok(StepDone::output(out.unwrap_or(Value::Null))),
-            // Spec §9.1: a failed remove of an instance Ganeti no longer has is a success.
-            Err(e) => match cx.env.rapi(b)?.instance(&s.instance_name()).await? {
-                None => Ok(StepDone::output(json!({"already_gone": true}))),
-                Some(_) => Err(e),
-            },
-        }
+        // Spec §9.1: a failed remove of an instance Ganeti no longer has is a success.
+        let gone = async || {
+            Ok(cx
+                .env
+                .rapi(b)?
+                .instance(&s.instance_name())
+                .await?
+                .is_none())
+        };
+        let waited = wait_or_gone(cx, b, cx.expect(GANETI_REMOVE)?, gone).await?;
+        Ok(StepDone::logged(&waited))
     })
 }
 
 fn release_quota(cx: &StepCx) -> StepFuture<'_> {
     Box::pin(async move {
         let (_, s) = server(cx)?;
-        let serial = release_server_quota(&cx.env, &s, &super::common::commission_name(cx))?;
+        let serial = release_server_quota(&cx.env, &s, &commission_name(cx))?;
         Ok(StepDone::output(json!({"serial": serial})))
     })
-}
-
-/// Gives back everything a destroyed server held (spec §16.2 DESTROY), as an accepted
-/// commission named `name`. Shared by `server.destroy` and the reconciler.
-pub(super) fn release_server_quota(
-    env: &super::JobEnv,
-    s: &Server,
-    name: &str,
-) -> Result<Option<u64>, StepError> {
-    if !s.quota_charged {
-        return Ok(None);
-    }
-    let flavor = env.store.flavor_get(s.flavor_id)?;
-    let cpu = i64::from(flavor.cpu);
-    let ram = flavor.ram_mb as i64 * MIB;
-    let mut provisions = BTreeMap::from([
-        ("cyclades.vm".to_string(), -1),
-        ("cyclades.total_cpu".to_string(), -cpu),
-        ("cyclades.total_ram".to_string(), -ram),
-        (
-            "cyclades.disk".to_string(),
-            -(flavor.disk_gb as i64) * 1024 * MIB,
-        ),
-    ]);
-    if matches!(s.operstate.as_str(), "STARTED" | "BUILD" | "ERROR") {
-        provisions.insert("cyclades.cpu".into(), -cpu);
-        provisions.insert("cyclades.ram".into(), -ram);
-    }
-    let serial = super::common::issue_named_commission(env, name, &s.project_id, provisions, true)?;
-    env.store.commission_resolve(serial, true)?;
-    Ok(Some(serial))
-}
-
-/// The record of a server Ganeti no longer has: deleted, DESTROYED, lock and quota gone.
-pub(super) fn destroyed(before: &Server) -> Server {
-    let mut after = before.clone();
-    after.deleted = true;
-    after.operstate = "DESTROYED".into();
-    after.task = None;
-    after.active_job = None;
-    after.quota_charged = false;
-    after
 }
 
 fn finalize_destroy(cx: &StepCx) -> StepFuture<'_> {
@@ -346,16 +250,11 @@ fn finalize_destroy(cx: &StepCx) -> StepFuture<'_> {
         after.backend_job_status = Some("success".into());
         // Its ports go with it: addresses back to the pools, floating IPs to their owners.
         let mut batch = super::server_nics::release_ports(&cx.env.store, before.id, &[])?;
-        let kept: Vec<u64> = cx.output("keep_volumes")["kept"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(serde_json::Value::as_u64)
-            .collect();
-        batch.extend(super::volume_ops::server_volumes_gone(
+        let kept = cx.read(KEEP_VOLUMES)?.unwrap_or_default().kept;
+        batch.extend(super::server_volumes::server_volumes_gone(
             &cx.env,
             before.id,
-            &super::common::commission_name(cx),
+            &commission_name(cx),
             &kept,
         )?);
         batch.update_server(&before, &after);
@@ -412,7 +311,7 @@ fn action_quota(cx: &StepCx) -> StepFuture<'_> {
     Box::pin(async move {
         let (p, s) = server(cx)?;
         if !s.quota_charged {
-            return Ok(StepDone::output(json!({"serial": null})));
+            return Ok(StepDone::recorded(RESERVE_QUOTA, &Reservation::default()));
         }
         let serial = match action_provisions(cx, &p, &s)? {
             Some((provisions, force)) => {
@@ -420,14 +319,7 @@ fn action_quota(cx: &StepCx) -> StepFuture<'_> {
             }
             None => None,
         };
-        Ok(StepDone::output(json!({"serial": serial})))
-    })
-}
-
-fn reject_quota(cx: &StepCx) -> StepFuture<'_> {
-    Box::pin(async move {
-        resolve_commission(&cx.output("reserve_quota")["serial"], false, cx)?;
-        Ok(StepDone::default())
+        Ok(StepDone::recorded(RESERVE_QUOTA, &Reservation { serial }))
     })
 }
 
@@ -476,8 +368,9 @@ fn ganeti_submit(cx: &StepCx) -> StepFuture<'_> {
                 )));
             }
         };
-        Ok(StepDone::with_batch(
-            json!({"job": job}),
+        Ok(StepDone::recorded_with(
+            GANETI_SUBMIT,
+            &Submitted { job: Some(job) },
             record_ganeti_job(&s, Some(job), opcode),
         ))
     })
@@ -486,15 +379,15 @@ fn ganeti_submit(cx: &StepCx) -> StepFuture<'_> {
 fn wait_action(cx: &StepCx) -> StepFuture<'_> {
     Box::pin(async move {
         let (_, s) = server(cx)?;
-        let out = wait_ganeti(cx, backend_id(&s)?, &cx.output("ganeti_submit")["job"]).await?;
-        Ok(StepDone::output(out.unwrap_or(Value::Null)))
+        let finished = wait_ganeti(cx, backend_id(&s)?, cx.expect(GANETI_SUBMIT)?).await?;
+        Ok(StepDone::logged(&finished))
     })
 }
 
 fn finalize_action(cx: &StepCx) -> StepFuture<'_> {
     Box::pin(async move {
         let (p, before) = server(cx)?;
-        resolve_commission(&cx.output("reserve_quota")["serial"], true, cx)?;
+        accept_reserved(cx)?;
         let mut after = before.clone();
         match p.action.as_str() {
             "START" | "REBOOT" => after.operstate = "STARTED".into(),

@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::common::strings;
-use super::server_create::{ExtraVolume, ServerCreateParams};
+use super::outputs::{ALLOCATE_BACKEND, KEEP_VOLUMES, KeptVolumes, RENDER_GANETI_REQUEST};
+use super::params::{ExtraVolume, ServerCreateParams};
+use super::quota_steps::release_volume_quota;
 use super::{StepCx, StepDone, StepError, StepFuture};
 use crate::clock::Timestamp;
 use crate::store::{Batch, Flavor, Server, Store, Volume};
@@ -132,12 +134,10 @@ fn existing(p: &ServerCreateParams) -> impl Iterator<Item = &ExtraVolume> {
 pub(super) fn attach_volumes(cx: &StepCx) -> StepFuture<'_> {
     Box::pin(async move {
         let p: ServerCreateParams = cx.params()?;
-        let backend = cx.output("allocate_backend")["backend_id"]
-            .as_u64()
-            .ok_or_else(|| StepError::internal("allocate_backend recorded no backend"))?;
+        let backend = cx.expect(ALLOCATE_BACKEND)?.backend_id;
         let rapi = cx.env.rapi(backend)?;
         let name = crate::names::instance(p.server_id);
-        let rendered = &cx.output("render_ganeti_request")["attach_disks"];
+        let rendered = cx.expect(RENDER_GANETI_REQUEST)?.attach_disks;
         let mut jobs = Vec::new();
         for e in existing(&p) {
             let v = cx.env.store.volume_get(e.id)?;
@@ -150,7 +150,7 @@ pub(super) fn attach_volumes(cx: &StepCx) -> StepFuture<'_> {
             let change = if v.initialised {
                 json!(["attach", -1, {"name": v.ganeti_name()}])
             } else {
-                json!(["add", -1, rendered[e.id.to_string()].clone()])
+                json!(["add", -1, rendered.get(&e.id.to_string())])
             };
             let job = rapi
                 .modify_instance(&name, json!({"disks": [change]}))
@@ -169,7 +169,7 @@ pub(super) fn attach_volumes(cx: &StepCx) -> StepFuture<'_> {
 pub(super) fn detach_volumes(cx: &StepCx) -> StepFuture<'_> {
     Box::pin(async move {
         let p: ServerCreateParams = cx.params()?;
-        let Some(backend) = cx.output("allocate_backend")["backend_id"].as_u64() else {
+        let Some(backend) = cx.read(ALLOCATE_BACKEND)?.map(|a| a.backend_id) else {
             return Ok(StepDone::default());
         };
         let rapi = cx.env.rapi(backend)?;
@@ -232,7 +232,7 @@ pub(super) fn detach_kept(cx: &StepCx) -> StepFuture<'_> {
             }
         }
         let ids: Vec<u64> = kept.iter().map(|v| v.id).collect();
-        Ok(StepDone::output(json!({"kept": ids})))
+        Ok(StepDone::recorded(KEEP_VOLUMES, &KeptVolumes { kept: ids }))
     })
 }
 
@@ -261,4 +261,32 @@ pub(super) fn reattach_kept(cx: &StepCx) -> StepFuture<'_> {
         }
         Ok(StepDone::default())
     })
+}
+
+/// What a server's removal does to its volumes (spec §9.5 "VM removal → DELETED"): every
+/// attached volume is deleted and the sizes charged on their own are given back, one accepted
+/// commission per volume named `<name>-vol-<id>`; the volumes in `kept` (detached before the
+/// removal: `delete_on_termination` false) are AVAILABLE instead, still charged. Shared by
+/// `server.destroy` and the reconciler.
+pub(super) fn server_volumes_gone(
+    env: &super::JobEnv,
+    server_id: u64,
+    name: &str,
+    kept: &[u64],
+) -> Result<Batch, StepError> {
+    let mut batch = Batch::new();
+    for v in env.store.volumes_of_server(server_id)? {
+        if kept.contains(&v.id) {
+            let mut after = v.clone();
+            after.status = "AVAILABLE".into();
+            after.server_id = None;
+            after.index = None;
+            after.initialised = true;
+            batch.update(&after);
+            continue;
+        }
+        release_volume_quota(env, &v, &format!("{name}-vol-{}", v.id))?;
+        batch.update(&v.as_deleted());
+    }
+    Ok(batch)
 }

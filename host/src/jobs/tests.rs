@@ -387,6 +387,7 @@ async fn each_failed_create_step_leaks_nothing() {
         e.set_test_hooks(TestHooks {
             fail_step: Some(step.name),
             run_twice: true,
+            ..TestHooks::default()
         });
         let (server_id, job) = submit_create(&w, &e).await;
         assert_eq!(
@@ -433,7 +434,7 @@ async fn ganeti_job_failure_quota_and_allocation_faults_unwind() {
     assert_eq!((o.vm_usage, o.pending, o.mfree), (0, 0, MFREE));
     assert_eq!(o.server.map(|s| s.0), Some("ERROR".to_string()));
     let fault = store.job_get(job).expect("job").fault.expect("fault");
-    assert_eq!(fault.kind, "ganeti");
+    assert_eq!(fault.kind, crate::store::FaultKind::Ganeti);
 
     // Over quota: the job fails at reserve_quota with overLimit and leaves no server.
     store
@@ -444,7 +445,7 @@ async fn ganeti_job_failure_quota_and_allocation_faults_unwind() {
     let (server_id, job) = submit_create(&w, &e).await;
     assert_eq!(finish(&e, job).await, JobState::Failed);
     let j = store.job_get(job).expect("job");
-    assert_eq!(j.fault.expect("fault").kind, "overLimit");
+    assert_eq!(j.fault.expect("fault").kind.as_str(), "overLimit");
     assert!(store.server_get(server_id).is_err());
     assert_eq!(w.instances(), vec![format!("snf-{ok_server}")]);
 
@@ -478,6 +479,7 @@ async fn each_failed_destroy_step_releases_the_lock_and_keeps_the_server() {
         e.set_test_hooks(TestHooks {
             fail_step: Some(step.name),
             run_twice: true,
+            ..TestHooks::default()
         });
         let job = submit_destroy(&e, server_id).await;
         let pivot = SERVER_DESTROY
@@ -516,15 +518,55 @@ async fn each_failed_destroy_step_releases_the_lock_and_keeps_the_server() {
 
 /// Runs `scenario` once without a crash, then once per log boundary with a crash there
 /// (engine dropped, sled reopened, jobs recovered), and compares the outcomes.
+/// A step output as the build before typed outputs wrote it (`TestHooks::older_outputs`): the
+/// allocation without an instance count (older still), a connect's or an attach's wait with
+/// Ganeti's job nested under `ganeti`. Every other output had the JSON it has now.
+fn older_shapes(kind: &str, step: &str, mut output: serde_json::Value) -> serde_json::Value {
+    match (kind, step) {
+        ("server.create", "allocate_backend") => {
+            if let Some(charge) = output["charge"].as_object_mut() {
+                charge.remove("instances");
+            }
+            output
+        }
+        ("server.connect" | "volume.attach" | "volume.purge", "wait_ganeti_job") => {
+            let job = output.get("job").cloned();
+            let ganeti = job.map(|job| {
+                json!({"job": job, "status": output["status"], "received_ts": output["received_ts"],
+                       "end_ts": output["end_ts"]})
+            });
+            let mut old = json!({"ganeti": ganeti});
+            if let Some(nics) = output.get("nics") {
+                old["nics"] = nics.clone();
+            }
+            old
+        }
+        _ => output,
+    }
+}
+
 async fn crash_everywhere(then: Option<(&'static str, &'static str)>) {
+    crash_everywhere_from(then, false).await;
+}
+
+/// A crash after every log write of the job (`then`: a job on the created server; else the
+/// create), with the log written in the older output shapes when `older` is set.
+async fn crash_everywhere_from(then: Option<(&'static str, &'static str)>, older: bool) {
     async fn run(
         crash_at: Option<u64>,
         then: Option<(&'static str, &'static str)>,
+        older: bool,
     ) -> (Outcome, u64) {
         let w = world().await;
         let (server_id, job, writes) = {
             let store = open_store(w.dir.path());
             let e = engine(&store);
+            if older {
+                e.set_test_hooks(TestHooks {
+                    older_outputs: Some(older_shapes),
+                    ..TestHooks::default()
+                });
+            }
             let (server_id, mut job) = submit_create(&w, &e).await;
             if then.is_some() {
                 assert_eq!(finish(&e, job).await, JobState::Succeeded);
@@ -546,12 +588,18 @@ async fn crash_everywhere(then: Option<(&'static str, &'static str)>) {
         let o = outcome(&w, &store, server_id, job);
         (o, writes)
     }
-    let (reference, writes) = run(None, then).await;
+    let (reference, writes) = run(None, then, false).await;
     assert!(writes >= 4, "the job logged {writes} events");
     for k in 0..writes {
-        let (o, _) = run(Some(k), then).await;
+        let (o, _) = run(Some(k), then, older).await;
         assert_eq!(o, reference, "crash after {k} log writes of {then:?}");
     }
+}
+
+#[tokio::test]
+async fn a_log_in_the_older_output_shapes_resumes_from_every_boundary() {
+    crash_everywhere_from(None, true).await;
+    crash_everywhere_from(Some(("server.stop", "STOP")), true).await;
 }
 
 #[tokio::test]
@@ -581,6 +629,7 @@ async fn each_failed_action_step_releases_lock_and_quota() {
         e.set_test_hooks(TestHooks {
             fail_step: Some(step.name),
             run_twice: true,
+            ..TestHooks::default()
         });
         let job = submit_on_server(&e, server_id, "server.stop", "STOP").await;
         assert_eq!(finish(&e, job).await, JobState::Failed, "{}", step.name);
@@ -615,6 +664,7 @@ async fn actions_run_twice_reach_the_same_state() {
     e.set_test_hooks(TestHooks {
         fail_step: None,
         run_twice: true,
+        ..TestHooks::default()
     });
     let (server_id, job) = submit_create(&w, &e).await;
     assert_eq!(finish(&e, job).await, JobState::Succeeded);
@@ -721,6 +771,7 @@ async fn a_replayed_create_racing_its_first_ganeti_job_succeeds() {
     e.set_test_hooks(TestHooks {
         fail_step: None,
         run_twice: true,
+        ..TestHooks::default()
     });
     let (server_id, job) = submit_create(&w, &e).await;
     assert_eq!(finish(&e, job).await, JobState::Succeeded);

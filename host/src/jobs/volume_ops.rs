@@ -16,33 +16,21 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::common::{
-    issue_commission, nothing, params_json, resolve_commission, strings, wait_ganeti,
+use super::common::{nothing, params_map, strings, wait_or_gone, wait_then_verify};
+use super::outputs::{
+    CLAIM_VOLUME, ClaimedVolume, GANETI_DISK_ADD, GANETI_DISK_REMOVE, RENDER_DISK, RESERVE_QUOTA,
+    RenderedDisk, Reservation, Submitted,
 };
-use super::server_connect::unlock;
-use super::server_ops::{backend_id, record_ganeti_job, release_lock};
+use super::params::VolumeJobParams;
+use super::quota_steps::{
+    accept_reserved, commission_name, issue_commission, reject_quota, release_volume_quota,
+};
+use super::server_lock::{backend_id, record_ganeti_job, release_lock, unlock};
 use super::{JobKind, StepCx, StepDef, StepDone, StepError, StepFuture};
 use crate::resources::GIB;
 use crate::store::{Batch, Server, Store, StoreError, Volume};
-
-/// Inputs of the volume jobs. Decodes as `ServerActionParams` too (`server_id`, `action`),
-/// which the shared `release_lock` reads.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct VolumeJobParams {
-    pub server_id: u64,
-    /// ATTACH_VOLUME, DETACH_VOLUME or DELETE_VOLUME.
-    pub action: String,
-    pub volume_id: u64,
-    /// Ask Ganeti to hot-plug the change (`hotplug_if_possible`).
-    #[serde(default)]
-    pub hotplug: bool,
-    /// ATTACH of a volume created for this server: charge its size to its project.
-    #[serde(default)]
-    pub charge: bool,
-}
 
 const fn step(name: &'static str, run: super::StepFn, undo: Option<super::StepFn>) -> StepDef {
     StepDef {
@@ -204,10 +192,12 @@ fn claim_volume(cx: &StepCx) -> StepFuture<'_> {
         }
         // The server's generation moves with its volumes (cached renderings list them).
         batch.update_server(&s, &s);
-        Ok(StepDone::with_batch(
-            json!({"status": v.status, "server_id": v.server_id, "index": v.index}),
-            batch,
-        ))
+        let found = ClaimedVolume {
+            status: Some(v.status.clone()),
+            server_id: v.server_id,
+            index: v.index,
+        };
+        Ok(StepDone::recorded_with(CLAIM_VOLUME, &found, batch))
     })
 }
 
@@ -216,16 +206,16 @@ fn claim_volume(cx: &StepCx) -> StepFuture<'_> {
 fn unclaim_volume(cx: &StepCx) -> StepFuture<'_> {
     Box::pin(async move {
         let (p, s, v) = load(cx)?;
-        let found = cx.output("claim_volume");
+        let found = cx.read(CLAIM_VOLUME)?.unwrap_or_default();
         let mut after = v.clone();
         if p.charge {
             after.status = "ERROR".into();
             after.server_id = None;
             after.index = None;
         } else {
-            after.status = found["status"].as_str().unwrap_or("AVAILABLE").into();
-            after.server_id = found["server_id"].as_u64();
-            after.index = found["index"].as_u64().map(|i| i as u32);
+            after.status = found.status.unwrap_or_else(|| "AVAILABLE".into());
+            after.server_id = found.server_id;
+            after.index = found.index;
         }
         let mut batch = Batch::new();
         if after != v {
@@ -244,14 +234,12 @@ fn reserve_quota(cx: &StepCx) -> StepFuture<'_> {
         }
         let provisions = BTreeMap::from([("cyclades.disk".to_string(), v.size_gb as i64 * GIB)]);
         let serial = issue_commission(cx, &v.project_id, provisions, false)?;
-        Ok(StepDone::output(json!({"serial": serial})))
-    })
-}
-
-fn reject_quota(cx: &StepCx) -> StepFuture<'_> {
-    Box::pin(async move {
-        resolve_commission(&cx.output("reserve_quota")["serial"], false, cx)?;
-        Ok(StepDone::default())
+        Ok(StepDone::recorded(
+            RESERVE_QUOTA,
+            &Reservation {
+                serial: Some(serial),
+            },
+        ))
     })
 }
 
@@ -283,9 +271,9 @@ fn render_disk(cx: &StepCx) -> StepFuture<'_> {
         let disk = rendered
             .disks
             .first()
-            .map(|d| params_json(d))
+            .map(|d| params_map(d))
             .ok_or_else(|| StepError::internal("disk template rendered no disk"))?;
-        Ok(StepDone::output(json!({"disk": disk})))
+        Ok(StepDone::recorded(RENDER_DISK, &RenderedDisk { disk }))
     })
 }
 
@@ -316,7 +304,7 @@ fn remove_added_disk(cx: &StepCx) -> StepFuture<'_> {
         let (p, s, v) = load(cx)?;
         let rapi = cx.env.rapi(backend_id(&s)?)?;
         let timeout = cx.env.settings.ganeti_job_timeout;
-        if let Some(job) = cx.output("ganeti_disk_add")["job"].as_u64() {
+        if let Some(job) = cx.read(GANETI_DISK_ADD)?.and_then(|s| s.job) {
             // Its outcome does not matter: only whether the disk is there afterwards.
             let _ = rapi.wait_job(job, timeout).await;
         }
@@ -363,7 +351,7 @@ fn ganeti_disk_add(cx: &StepCx) -> StepFuture<'_> {
             let body = if v.initialised {
                 json!({"disks": [["attach", -1, {"name": v.ganeti_name()}]]})
             } else {
-                json!({"disks": [["add", -1, cx.output("render_disk")["disk"].clone()]]})
+                json!({"disks": [["add", -1, cx.expect(RENDER_DISK)?.disk]]})
             };
             let rapi = cx.env.rapi(backend_id(&s)?)?;
             Some(
@@ -371,8 +359,9 @@ fn ganeti_disk_add(cx: &StepCx) -> StepFuture<'_> {
                     .await?,
             )
         };
-        Ok(StepDone::with_batch(
-            json!({"job": job}),
+        Ok(StepDone::recorded_with(
+            GANETI_DISK_ADD,
+            &Submitted { job },
             record_ganeti_job(&s, job, "OP_INSTANCE_SET_PARAMS"),
         ))
     })
@@ -381,37 +370,32 @@ fn ganeti_disk_add(cx: &StepCx) -> StepFuture<'_> {
 fn wait_disk_add(cx: &StepCx) -> StepFuture<'_> {
     Box::pin(async move {
         let (_, s, v) = load(cx)?;
-        let job = &cx.output("ganeti_disk_add")["job"];
-        let waited = wait_ganeti(cx, backend_id(&s)?, job).await;
-        // A failed job whose disk is there anyway (a replayed submission) is a success.
-        let present = has_disk(cx, &s, &v.ganeti_name()).await?;
-        match waited {
-            Err(e) if !present => Err(e),
-            _ if !present => Err(StepError::conflict(format!(
+        let present = async || has_disk(cx, &s, &v.ganeti_name()).await;
+        let missing = || {
+            StepError::conflict(format!(
                 "Ganeti did not add disk {} to {}",
                 v.ganeti_name(),
                 s.instance_name()
-            ))),
-            result => Ok(StepDone::output(json!({
-                "ganeti": result.ok().flatten(),
-                "job": job,
-            }))),
-        }
+            ))
+        };
+        let submitted = cx.expect(GANETI_DISK_ADD)?;
+        let waited = wait_then_verify(cx, backend_id(&s)?, submitted, present, missing).await?;
+        Ok(StepDone::logged(&waited))
     })
 }
 
 fn finalize_attach(cx: &StepCx) -> StepFuture<'_> {
     Box::pin(async move {
         let (_, before, v) = load(cx)?;
-        resolve_commission(&cx.output("reserve_quota")["serial"], true, cx)?;
+        accept_reserved(cx)?;
         let mut after = v.clone();
         after.status = "IN_USE".into();
         after.backend_id = before.backend_id;
         after.initialised = true;
-        if let Some(job) = cx.output("ganeti_disk_add")["job"].as_u64() {
+        if let Some(job) = cx.read(GANETI_DISK_ADD)?.and_then(|s| s.job) {
             after.backend_job_id = Some(job);
         }
-        if cx.output("reserve_quota")["serial"].is_u64() {
+        if cx.read(RESERVE_QUOTA)?.is_some_and(|r| r.serial.is_some()) {
             after.quota_charged = true;
         }
         let mut batch = Batch::new();
@@ -446,8 +430,9 @@ fn ganeti_disk_remove(cx: &StepCx) -> StepFuture<'_> {
         } else {
             None
         };
-        Ok(StepDone::with_batch(
-            json!({"job": job}),
+        Ok(StepDone::recorded_with(
+            GANETI_DISK_REMOVE,
+            &Submitted { job },
             record_ganeti_job(&s, job, "OP_INSTANCE_SET_PARAMS"),
         ))
     })
@@ -456,16 +441,10 @@ fn ganeti_disk_remove(cx: &StepCx) -> StepFuture<'_> {
 fn wait_disk_remove(cx: &StepCx) -> StepFuture<'_> {
     Box::pin(async move {
         let (_, s, v) = load(cx)?;
-        let waited =
-            wait_ganeti(cx, backend_id(&s)?, &cx.output("ganeti_disk_remove")["job"]).await;
-        match waited {
-            Ok(out) => Ok(StepDone::output(out.unwrap_or(Value::Null))),
-            // Gone anyway counts as success.
-            Err(e) => match has_disk(cx, &s, &v.ganeti_name()).await? {
-                false => Ok(StepDone::output(json!({"already_gone": true}))),
-                true => Err(e),
-            },
-        }
+        let gone = async || Ok(!has_disk(cx, &s, &v.ganeti_name()).await?);
+        let submitted = cx.expect(GANETI_DISK_REMOVE)?;
+        let waited = wait_or_gone(cx, backend_id(&s)?, submitted, gone).await?;
+        Ok(StepDone::logged(&waited))
     })
 }
 
@@ -477,7 +456,7 @@ fn finalize_detach(cx: &StepCx) -> StepFuture<'_> {
         after.server_id = None;
         after.index = None;
         after.backend_id = before.backend_id;
-        if let Some(job) = cx.output("ganeti_disk_remove")["job"].as_u64() {
+        if let Some(job) = cx.read(GANETI_DISK_REMOVE)?.and_then(|s| s.job) {
             after.backend_job_id = Some(job);
         }
         let mut batch = Batch::new();
@@ -490,25 +469,9 @@ fn finalize_detach(cx: &StepCx) -> StepFuture<'_> {
 fn release_quota(cx: &StepCx) -> StepFuture<'_> {
     Box::pin(async move {
         let (_, _, v) = load(cx)?;
-        let serial = release_volume_quota(&cx.env, &v, &super::common::commission_name(cx))?;
+        let serial = release_volume_quota(&cx.env, &v, &commission_name(cx))?;
         Ok(StepDone::output(json!({"serial": serial})))
     })
-}
-
-/// Gives a deleted volume's size back to its project, as an accepted commission named `name`
-/// (volumes charged with their server give nothing here).
-pub(super) fn release_volume_quota(
-    env: &super::JobEnv,
-    v: &Volume,
-    name: &str,
-) -> Result<Option<u64>, StepError> {
-    if !v.quota_charged {
-        return Ok(None);
-    }
-    let provisions = BTreeMap::from([("cyclades.disk".to_string(), -(v.size_gb as i64) * GIB)]);
-    let serial = super::common::issue_named_commission(env, name, &v.project_id, provisions, true)?;
-    env.store.commission_resolve(serial, true)?;
-    Ok(Some(serial))
 }
 
 fn finalize_delete(cx: &StepCx) -> StepFuture<'_> {
@@ -519,32 +482,4 @@ fn finalize_delete(cx: &StepCx) -> StepFuture<'_> {
         batch.update_server(&before, &unlock(cx, &before));
         Ok(StepDone::with_batch(Value::Null, batch))
     })
-}
-
-/// What a server's removal does to its volumes (spec §9.5 "VM removal → DELETED"): every
-/// attached volume is deleted and the sizes charged on their own are given back, one accepted
-/// commission per volume named `<name>-vol-<id>`; the volumes in `kept` (detached before the
-/// removal: `delete_on_termination` false) are AVAILABLE instead, still charged. Shared by
-/// `server.destroy` and the reconciler.
-pub(super) fn server_volumes_gone(
-    env: &super::JobEnv,
-    server_id: u64,
-    name: &str,
-    kept: &[u64],
-) -> Result<Batch, StepError> {
-    let mut batch = Batch::new();
-    for v in env.store.volumes_of_server(server_id)? {
-        if kept.contains(&v.id) {
-            let mut after = v.clone();
-            after.status = "AVAILABLE".into();
-            after.server_id = None;
-            after.index = None;
-            after.initialised = true;
-            batch.update(&after);
-            continue;
-        }
-        release_volume_quota(env, &v, &format!("{name}-vol-{}", v.id))?;
-        batch.update(&v.as_deleted());
-    }
-    Ok(batch)
 }

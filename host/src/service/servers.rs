@@ -14,7 +14,7 @@ use crate::jobs::{
     Checkpoint, JobKind, SERVER_ACTIONS, SERVER_CREATE, SERVER_DESTROY, ServerActionParams,
     ServerCreateParams,
 };
-use crate::store::{Batch, JobFault, Server, StoreError};
+use crate::store::{Batch, FaultKind, JobFault, Server, StoreError};
 
 pub const MAX_METADATA: usize = 10;
 /// How many times a server action is decided again when a job moved the record on meanwhile.
@@ -127,13 +127,13 @@ fn check_metadata(metadata: &BTreeMap<String, String>) -> Result<(), ServiceErro
 }
 
 fn fault_error(fault: JobFault) -> ServiceError {
-    match fault.kind.as_str() {
-        "badRequest" => ServiceError::BadRequest(fault.message),
-        "overLimit" => ServiceError::OverLimit(fault.message),
-        "serviceUnavailable" => ServiceError::ServiceUnavailable(fault.message),
-        "itemNotFound" => ServiceError::ItemNotFound(fault.message),
-        "conflict" => ServiceError::Conflict(fault.message),
-        _ => ServiceError::Internal {
+    match fault.kind {
+        FaultKind::BadRequest => ServiceError::BadRequest(fault.message),
+        FaultKind::OverLimit => ServiceError::OverLimit(fault.message),
+        FaultKind::ServiceUnavailable => ServiceError::ServiceUnavailable(fault.message),
+        FaultKind::ItemNotFound => ServiceError::ItemNotFound(fault.message),
+        FaultKind::Conflict => ServiceError::Conflict(fault.message),
+        FaultKind::Ganeti | FaultKind::Internal => ServiceError::Internal {
             internal: fault.message,
         },
     }

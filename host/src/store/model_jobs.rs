@@ -44,12 +44,66 @@ impl JobState {
     }
 }
 
+/// What kind of failure a job's fault is: decided by the step that failed (`StepError`),
+/// persisted with the job (`JobFault`) and mapped to an API fault by the service layer. Persisted
+/// as the strings of the API faults (`badRequest`, ...); a kind this build does not know reads
+/// as `internal`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FaultKind {
+    #[serde(rename = "badRequest")]
+    BadRequest,
+    #[serde(rename = "overLimit")]
+    OverLimit,
+    #[serde(rename = "serviceUnavailable")]
+    ServiceUnavailable,
+    #[serde(rename = "itemNotFound")]
+    ItemNotFound,
+    /// The request conflicts with the current state (an address taken meanwhile).
+    #[serde(rename = "conflict")]
+    Conflict,
+    /// Ganeti ran our job and it failed.
+    #[serde(rename = "ganeti")]
+    Ganeti,
+    #[serde(rename = "internal", other)]
+    Internal,
+}
+
+impl FaultKind {
+    /// The persisted (and API fault) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultKind::BadRequest => "badRequest",
+            FaultKind::OverLimit => "overLimit",
+            FaultKind::ServiceUnavailable => "serviceUnavailable",
+            FaultKind::ItemNotFound => "itemNotFound",
+            FaultKind::Conflict => "conflict",
+            FaultKind::Ganeti => "ganeti",
+            FaultKind::Internal => "internal",
+        }
+    }
+}
+
+impl std::fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The API fault a failed job maps to, so that a waiting request can answer with it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobFault {
-    /// `badRequest`, `overLimit`, `serviceUnavailable`, `itemNotFound`, `conflict`, `internal`.
-    pub kind: String,
+    pub kind: FaultKind,
     pub message: String,
+}
+
+impl JobFault {
+    /// What a failed job without a recorded fault reports.
+    pub fn unrecorded() -> Self {
+        JobFault {
+            kind: FaultKind::Internal,
+            message: "job failed".into(),
+        }
+    }
 }
 
 /// One multi-step job.
@@ -109,4 +163,33 @@ impl Versioned for JobEvent {
         0
     }
     fn set_generation(&mut self, _generation: u64) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_kinds_persist_as_the_api_fault_names_and_unknown_ones_read_as_internal() {
+        for kind in [
+            FaultKind::BadRequest,
+            FaultKind::OverLimit,
+            FaultKind::ServiceUnavailable,
+            FaultKind::ItemNotFound,
+            FaultKind::Conflict,
+            FaultKind::Ganeti,
+            FaultKind::Internal,
+        ] {
+            let text = serde_json::to_value(kind).unwrap();
+            assert_eq!(text, serde_json::json!(kind.as_str()));
+            assert_eq!(serde_json::from_value::<FaultKind>(text).unwrap(), kind);
+        }
+        // A fault written before the enum existed, and one of a kind a later build may add.
+        let old: JobFault =
+            serde_json::from_str(r#"{"kind": "overLimit", "message": "quota"}"#).unwrap();
+        assert_eq!(old.kind, FaultKind::OverLimit);
+        let newer: JobFault =
+            serde_json::from_str(r#"{"kind": "somethingNew", "message": "?"}"#).unwrap();
+        assert_eq!(newer.kind, FaultKind::Internal);
+    }
 }

@@ -459,6 +459,29 @@ async fn reassign_moves_a_server_and_its_quota_between_projects() {
     ctx.shutdown().await;
 }
 
+/// The cached `/servers/detail` of `token` compared with a fresh rendering (`?name=`) taken
+/// just before and just after it. A job's last steps may still touch a server that already
+/// shows ACTIVE, so the comparison counts only when the two fresh renderings agree (nothing
+/// moved in between); it retries until they do. Returns the cached reply.
+async fn cached_matches_fresh(ctx: &TestContext, token: &str, what: &str) -> cyclades_tests::Reply {
+    for _ in 0..50 {
+        let before = ctx
+            .get("/compute/v2.0/servers/detail?name=", Some(token))
+            .await;
+        let cached = ctx.get("/compute/v2.0/servers/detail", Some(token)).await;
+        let after = ctx
+            .get("/compute/v2.0/servers/detail?name=", Some(token))
+            .await;
+        assert_eq!(cached.status, StatusCode::OK, "{what}: {}", cached.text);
+        if before.text == after.text {
+            assert_eq!(cached.text, after.text, "{what}: cached vs fresh rendering");
+            return cached;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{what}: the listing never stopped changing");
+}
+
 /// `/servers/detail` is served from a cache of rendered documents keyed by generation: it must
 /// give exactly the bytes a fresh rendering gives (`?name=` takes the uncached path and matches
 /// every name), before and after a rename, a metadata change and a delete, and never another
@@ -468,19 +491,10 @@ async fn cached_detail_listing_is_byte_identical_to_fresh_rendering() {
     let ctx = TestContext::new().await;
     let token = ctx.demo_token().await;
     let ids = super::compute::active_servers(&ctx, &token, &["one", "two", "three"]).await;
-    let same = |what: &str, cached: &cyclades_tests::Reply, fresh: &cyclades_tests::Reply| {
-        assert_eq!(cached.status, StatusCode::OK, "{what}");
-        assert_eq!(cached.text, fresh.text, "{what}: cached vs fresh rendering");
-    };
-    let cached = ctx.get("/compute/v2.0/servers/detail", Some(&token)).await;
-    let fresh = ctx
-        .get("/compute/v2.0/servers/detail?name=", Some(&token))
-        .await;
-    same("first listing", &cached, &fresh);
+    let cached = cached_matches_fresh(&ctx, &token, "first listing").await;
     assert_eq!(cached.body["servers"].as_array().map(Vec::len), Some(3));
     // Served again from the cache.
-    let again = ctx.get("/compute/v2.0/servers/detail", Some(&token)).await;
-    same("second listing", &again, &fresh);
+    cached_matches_fresh(&ctx, &token, "second listing").await;
 
     let r = ctx
         .request(
@@ -500,11 +514,7 @@ async fn cached_detail_listing_is_byte_identical_to_fresh_rendering() {
         )
         .await;
     assert!(r.status.is_success(), "{}", r.text);
-    let cached = ctx.get("/compute/v2.0/servers/detail", Some(&token)).await;
-    let fresh = ctx
-        .get("/compute/v2.0/servers/detail?name=", Some(&token))
-        .await;
-    same("after rename and metadata", &cached, &fresh);
+    let cached = cached_matches_fresh(&ctx, &token, "after rename and metadata").await;
     let servers = cached.body["servers"].as_array().expect("servers");
     assert!(servers.iter().any(|s| s["name"] == "renamed"));
     assert!(servers.iter().any(|s| s["metadata"]["role"] == "db"));
@@ -519,11 +529,7 @@ async fn cached_detail_listing_is_byte_identical_to_fresh_rendering() {
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
     ctx.wait_server(&token, &ids[2], "DELETED").await;
-    let cached = ctx.get("/compute/v2.0/servers/detail", Some(&token)).await;
-    let fresh = ctx
-        .get("/compute/v2.0/servers/detail?name=", Some(&token))
-        .await;
-    same("after delete", &cached, &fresh);
+    let cached = cached_matches_fresh(&ctx, &token, "after delete").await;
     assert_eq!(cached.body["servers"].as_array().map(Vec::len), Some(2));
 
     ctx.create_project("rivals").await;

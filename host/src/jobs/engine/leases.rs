@@ -176,10 +176,7 @@ impl JobEngine {
                     engine.notify_checkpoint(id, Checkpoint::Reached);
                 }
                 if job.state.finished() {
-                    let fault = job.fault.clone().unwrap_or(JobFault {
-                        kind: "internal".into(),
-                        message: "job failed".into(),
-                    });
+                    let fault = job.fault.clone().unwrap_or_else(JobFault::unrecorded);
                     engine.notify_checkpoint(id, Checkpoint::Failed(fault));
                     engine.notify_finished(id, job.state);
                     return;

@@ -71,6 +71,7 @@ async fn ensure_and_destroy_run_twice_reach_the_same_state() {
     e.set_test_hooks(TestHooks {
         fail_step: None,
         run_twice: true,
+        ..TestHooks::default()
     });
     let network_id = private_network(&store);
     let job = submit_network(&e, &w, network_id, &NETWORK_ENSURE).await;
@@ -105,6 +106,7 @@ async fn each_failed_network_step_releases_the_lock_and_keeps_a_live_network() {
             e.set_test_hooks(TestHooks {
                 fail_step: Some(step.name),
                 run_twice: true,
+                ..TestHooks::default()
             });
             let job = submit_network(&e, &w, network_id, kind).await;
             assert_eq!(

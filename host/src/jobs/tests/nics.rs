@@ -173,6 +173,7 @@ async fn connect_firewall_and_disconnect_run_twice_reach_the_same_state() {
     e.set_test_hooks(TestHooks {
         fail_step: None,
         run_twice: true,
+        ..TestHooks::default()
     });
     let port_id = store.generate_id().expect("id");
     let job = submit_nic(&e, server_id, &SERVER_CONNECT, port_id, Some(network_id)).await;
@@ -228,6 +229,7 @@ async fn each_failed_connect_step_leaks_nothing() {
         e.set_test_hooks(TestHooks {
             fail_step: Some(step.name),
             run_twice: true,
+            ..TestHooks::default()
         });
         let port_id = store.generate_id().expect("id");
         let job = submit_nic(&e, server_id, &SERVER_CONNECT, port_id, Some(network_id)).await;
@@ -259,6 +261,7 @@ async fn each_failed_disconnect_step_keeps_the_port_until_ganeti_dropped_the_nic
         e.set_test_hooks(TestHooks {
             fail_step: Some(step.name),
             run_twice: true,
+            ..TestHooks::default()
         });
         let job = submit_nic(&e, server_id, &SERVER_DISCONNECT, port_id, None).await;
         let state = finish(&e, job).await;
@@ -290,7 +293,11 @@ async fn each_failed_disconnect_step_keeps_the_port_until_ganeti_dropped_the_nic
 
 /// Connect, then disconnect, with a crash after `crash_at` log writes of the job `crash_in`
 /// (0: connect, 1: disconnect); returns the outcome and the number of writes.
-async fn connect_disconnect(crash_in: usize, crash_at: Option<u64>) -> (Vec<NicOutcome>, u64) {
+async fn connect_disconnect(
+    crash_in: usize,
+    crash_at: Option<u64>,
+    older: bool,
+) -> (Vec<NicOutcome>, u64) {
     let (w, store, e, server_id, network_id) = server_and_network().await;
     let port_id = store.generate_id().expect("id");
     let mut outcomes = Vec::new();
@@ -305,6 +312,12 @@ async fn connect_disconnect(crash_in: usize, crash_at: Option<u64>) -> (Vec<NicO
     {
         if n == crash_in {
             e.crash_after_writes(crash_at);
+            if older {
+                e.set_test_hooks(TestHooks {
+                    older_outputs: Some(older_shapes),
+                    ..TestHooks::default()
+                });
+            }
         }
         let job = submit_nic(&e, server_id, kind, port_id, network).await;
         if n == crash_in {
@@ -324,12 +337,24 @@ async fn connect_disconnect(crash_in: usize, crash_at: Option<u64>) -> (Vec<NicO
 #[tokio::test]
 async fn a_crash_at_every_log_boundary_of_connect_and_disconnect_changes_nothing() {
     for crash_in in [0, 1] {
-        let (reference, writes) = connect_disconnect(crash_in, None).await;
+        let (reference, writes) = connect_disconnect(crash_in, None, false).await;
         assert!(writes >= 4, "the job logged {writes} events");
         for k in 0..writes {
-            let (o, _) = connect_disconnect(crash_in, Some(k)).await;
+            let (o, _) = connect_disconnect(crash_in, Some(k), false).await;
             assert_eq!(o, reference, "crash after {k} log writes of job {crash_in}");
         }
+    }
+}
+
+#[tokio::test]
+async fn a_connect_logged_in_the_older_output_shapes_resumes_from_every_boundary() {
+    let (reference, writes) = connect_disconnect(0, None, false).await;
+    for k in 0..writes {
+        let (o, _) = connect_disconnect(0, Some(k), true).await;
+        assert_eq!(
+            o, reference,
+            "crash after {k} log writes of an older connect log"
+        );
     }
 }
 

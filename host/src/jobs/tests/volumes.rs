@@ -154,6 +154,7 @@ async fn attach_detach_attach_and_delete_run_twice_reach_the_same_state() {
     e.set_test_hooks(TestHooks {
         fail_step: None,
         run_twice: true,
+        ..TestHooks::default()
     });
     let vol = insert_volume(&w, &store, 3, false);
     let job = submit_volume(&e, server_id, &VOLUME_ATTACH, vol, true).await;
@@ -222,6 +223,7 @@ async fn each_failed_attach_step_leaves_the_volume_as_it_was() {
             e.set_test_hooks(TestHooks {
                 fail_step: Some(step.name),
                 run_twice: true,
+                ..TestHooks::default()
             });
             let job = submit_volume(&e, server_id, &VOLUME_ATTACH, vol, charge).await;
             assert_eq!(finish(&e, job).await, JobState::Failed, "{}", step.name);
@@ -254,6 +256,7 @@ async fn each_failed_delete_step_keeps_the_volume_until_ganeti_removed_the_disk(
         e.set_test_hooks(TestHooks {
             fail_step: Some(step.name),
             run_twice: true,
+            ..TestHooks::default()
         });
         let job = submit_volume(&e, server_id, &VOLUME_DELETE, vol, false).await;
         let state = finish(&e, job).await;
@@ -284,7 +287,11 @@ async fn each_failed_delete_step_keeps_the_volume_until_ganeti_removed_the_disk(
 
 /// Attach a new volume, detach it, then purge it through the same (helper) server, with a
 /// crash after `crash_at` log writes of job `crash_in` (0: attach, 1: detach, 2: purge).
-async fn attach_detach_purge(crash_in: usize, crash_at: Option<u64>) -> (Vec<VolumeOutcome>, u64) {
+async fn attach_detach_purge(
+    crash_in: usize,
+    crash_at: Option<u64>,
+    older: bool,
+) -> (Vec<VolumeOutcome>, u64) {
     let (w, store, e, server_id, _) = running_server().await;
     let vol = insert_volume(&w, &store, 2, false);
     let mut outcomes = Vec::new();
@@ -304,6 +311,12 @@ async fn attach_detach_purge(crash_in: usize, crash_at: Option<u64>) -> (Vec<Vol
         }
         if n == crash_in {
             e.crash_after_writes(crash_at);
+            if older {
+                e.set_test_hooks(TestHooks {
+                    older_outputs: Some(older_shapes),
+                    ..TestHooks::default()
+                });
+            }
         }
         let job = submit_volume(&e, server_id, kind, vol, charge).await;
         if n == crash_in {
@@ -323,7 +336,7 @@ async fn attach_detach_purge(crash_in: usize, crash_at: Option<u64>) -> (Vec<Vol
 #[tokio::test]
 async fn a_crash_at_every_log_boundary_of_attach_detach_and_purge_changes_nothing() {
     for crash_in in [0, 1, 2] {
-        let (reference, writes) = attach_detach_purge(crash_in, None).await;
+        let (reference, writes) = attach_detach_purge(crash_in, None, false).await;
         assert_eq!(
             reference
                 .iter()
@@ -333,9 +346,21 @@ async fn a_crash_at_every_log_boundary_of_attach_detach_and_purge_changes_nothin
         );
         assert!(writes >= 4, "the job logged {writes} events");
         for k in 0..writes {
-            let (o, _) = attach_detach_purge(crash_in, Some(k)).await;
+            let (o, _) = attach_detach_purge(crash_in, Some(k), false).await;
             assert_eq!(o, reference, "crash after {k} log writes of job {crash_in}");
         }
+    }
+}
+
+#[tokio::test]
+async fn an_attach_logged_in_the_older_output_shapes_resumes_from_every_boundary() {
+    let (reference, writes) = attach_detach_purge(0, None, false).await;
+    for k in 0..writes {
+        let (o, _) = attach_detach_purge(0, Some(k), true).await;
+        assert_eq!(
+            o, reference,
+            "crash after {k} log writes of an older attach log"
+        );
     }
 }
 
@@ -428,6 +453,7 @@ async fn each_failed_create_step_leaves_its_volumes_uncharged() {
         e.set_test_hooks(TestHooks {
             fail_step: Some(step.name),
             run_twice: true,
+            ..TestHooks::default()
         });
         let server_id = store.generate_id().expect("id");
         let volume_id = store.generate_id().expect("id");
@@ -516,6 +542,7 @@ async fn each_failed_create_step_gives_an_existing_volume_back() {
         e.set_test_hooks(TestHooks {
             fail_step: Some(step.name),
             run_twice: true,
+            ..TestHooks::default()
         });
         let (server_id, volume_id, job, params) = create_with_existing(&w, &store);
         e.submit(
@@ -620,6 +647,7 @@ async fn a_destroy_failing_after_detaching_a_kept_volume_attaches_it_back() {
     e.set_test_hooks(TestHooks {
         fail_step: Some("ganeti_remove"),
         run_twice: true,
+        ..TestHooks::default()
     });
     let job = submit_destroy(&e, server_id).await;
     assert_eq!(finish(&e, job).await, JobState::Failed);
