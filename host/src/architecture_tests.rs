@@ -5,16 +5,31 @@ use std::path::Path;
 
 /// (layer directory or file, modules it must not use)
 const RULES: &[(&str, &[&str])] = &[
-    ("store", &["api", "service", "cli", "server", "demo"]),
+    (
+        "store",
+        &[
+            "api", "service", "jobs", "plugins", "backend", "cli", "server", "demo",
+        ],
+    ),
     ("service", &["api", "cli", "server", "demo"]),
     (
         "api",
-        &["store", "plugins", "jobs", "cli", "server", "demo"],
+        &[
+            "store", "plugins", "jobs", "backend", "cli", "server", "demo",
+        ],
     ),
     ("jobs", &["api", "service", "cli", "server", "demo"]),
     (
         "plugins",
-        &["api", "service", "store", "cli", "server", "demo"],
+        &[
+            "api", "service", "store", "jobs", "backend", "cli", "server", "demo",
+        ],
+    ),
+    (
+        "backend",
+        &[
+            "api", "service", "store", "jobs", "plugins", "cli", "server", "demo",
+        ],
     ),
     ("demo.rs", &["api", "store", "cli", "server"]),
     (

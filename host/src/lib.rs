@@ -6,11 +6,17 @@
 //! cli (operator commands, a client of /admin/v1)      server (composition root), demo
 //!   └── api (axum routers, extractors, faults) ──────────┘
 //!         └── service (business logic, authz, quotas)
-//!               └── store (sled, typed resource-first API)
-//! leaf modules usable by all: config, clock, resources, endpoints
+//!               └── jobs (crash-safe job engine, job kinds, reconcilers)
+//!                     ├── store (sled or PostgreSQL, typed resource-first API)
+//!                     ├── plugins (wasmtime host for the site's wasm components)
+//!                     └── backend (Ganeti RAPI client and simulator)
+//! console (VNC proxy) uses no layer
+//! leaf modules usable by all: config, clock, resources, endpoints, secrets, ipam, names
 //! ```
 //!
-//! See `ARCHITECTURE.md` for the request path and the store's trees.
+//! `service` also calls `store`, `plugins` and `backend` directly. `architecture_tests.rs`
+//! checks these rules; see `ARCHITECTURE.md` for the life of a server create and the store's
+//! trees.
 
 pub mod api;
 pub mod backend;

@@ -1,7 +1,7 @@
 //! The HTTP API: one axum router per service, all under one port.
 //!
 //! Owns routing, request extraction, wire shapes and fault rendering. Handlers call `Services`
-//! only: they must never touch the store, the job engine or plugins directly.
+//! only: they must never touch the store, the job engine, plugins or the RAPI client directly.
 //!
 //! | prefix            | service                                        |
 //! |-------------------|------------------------------------------------|
@@ -9,10 +9,13 @@
 //! | `/account/v1.0`   | Astakos account API (kamaki's `user_catalogs`) |
 //! | `/compute/v2.0`   | Compute (Nova-style, Synnefo extensions)       |
 //! | `/network/v2.0`   | Network (Neutron-style)                        |
-//! | `/image/v1.0`     | Image (Plankton)                               |
-//! | `/volume/v2.0`    | Block storage (Cinder-style)                   |
-//! | `/vmapi/v1.0`     | One-time VM configuration URLs                 |
+//! | `/image/v1.0`     | Image (Plankton; `/image/v1` is an alias)      |
+//! | `/image/v2`       | Image (Glance v2 read views)                   |
+//! | `/volume/v2.0`    | Block storage (Cinder-style; `/volume/v2`, `/volume/v3` aliases) |
+//! | `/vmapi/v1.0`     | One-time VM configuration URLs and build progress |
 //! | `/admin/v1`       | Operator API behind the `cyclades` CLI         |
+//! | `/healthz`        | Liveness and store reachability of this replica |
+//! | `/metrics`        | Prometheus metrics (operator token)            |
 
 mod admin;
 mod admin_backends;

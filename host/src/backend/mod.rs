@@ -2,8 +2,9 @@
 //!
 //! Owns the RAPI client (`rapi`: typed errors with `retryable()`, timeouts, job polling with
 //! backoff) and the RAPI simulator (`sim`), a real HTTP server speaking Ganeti's RAPI that
-//! tests (and, next, `serve --demo`) use in place of a cluster. The backend registry, the job
-//! engine and the reconciler arrive with the rest of the Ganeti-backends issue.
+//! `serve --demo` and the tests use in place of a cluster. The backend registry is the
+//! store's and the service's (`service/backends.rs`); the job engine and the reconcilers that
+//! drive this client are in `jobs`.
 //!
 //! Rule: `backend` never touches the store or the services; it speaks HTTP RAPI only.
 

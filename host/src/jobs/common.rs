@@ -79,6 +79,14 @@ pub fn pin_json(pin: &PluginPin) -> Value {
     json!({"name": pin.name, "version": pin.version, "digest": pin.digest})
 }
 
+/// An `OP_INSTANCE_SET_PARAMS` body asking Ganeti to hot-plug the change when `hotplug`.
+pub fn with_hotplug(mut body: Value, hotplug: bool) -> Value {
+    if hotplug {
+        body["hotplug_if_possible"] = json!(true);
+    }
+    body
+}
+
 /// Waits for the Ganeti job a submitting step recorded; `None` when it submitted none (it found
 /// the work already done).
 pub async fn wait_ganeti(

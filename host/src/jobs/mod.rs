@@ -1,15 +1,18 @@
 //! The job engine: multi-step operations on Ganeti that survive crashes.
 //!
-//! Owns job kinds (their ordered steps and undos), running and recovering jobs, and the task
-//! lock. It uses the store, the plugin host and the RAPI client; it never sees HTTP or the
-//! service layer (services submit jobs and wait for their checkpoint).
+//! Owns job kinds (their ordered steps and undos), running and recovering jobs, the task
+//! lock, and the reconcilers (`reconcile*.rs`) that compare the store with Ganeti. It uses the
+//! store, the plugin host and the RAPI client; it never sees HTTP or the service layer
+//! (services submit jobs and wait for their checkpoint). Shared step pieces have their own
+//! modules (`params`, `outputs`, `server_lock`, `quota_steps`, `common`) so that no job kind
+//! imports another.
 //!
 //! # The eight rules (see `ARCHITECTURE.md`)
 //!
 //! 1. **Log, flush, act.** A remote step appends `Started` and flushes before its external effect,
 //!    then appends `Succeeded{output}` and flushes.
 //! 2. **Local steps are exactly-once.** A local step returns its mutations as a `Batch`; the engine
-//!    commits them together with the step's `Succeeded` event in one sled transaction.
+//!    commits them together with the step's `Succeeded` event in one store transaction.
 //! 3. **Remote steps are at-least-once, so idempotent.** Ganeti names are deterministic
 //!    (`snf-<id>`); a step looks the instance up before creating or removing it and treats
 //!    "already exists" / "already gone" as success; Ganeti job ids are step outputs.

@@ -13,10 +13,10 @@
 
 use serde_json::{Value, json};
 
-use super::common::{nothing, strings, wait_or_gone, wait_then_verify};
-use super::outputs::{GANETI_NIC_ADD, GANETI_NIC_REMOVE, InstanceNics, NIC_ADD_WAITED, Submitted};
+use super::common::{nothing, strings, wait_or_gone, wait_then_verify, with_hotplug};
+use super::outputs::{GANETI_NIC_ADD, GANETI_NIC_REMOVE, InstanceNics, NIC_ADD_WAITED};
 use super::params::ServerNicParams;
-use super::server_lock::{backend_id, record_ganeti_job, release_lock, unlock};
+use super::server_lock::{backend_id, modify_submitted, release_lock, unlock};
 use super::server_nics::{allocate_ports, ensure_networks, nic_json, ports_active};
 use super::{JobKind, StepCx, StepDef, StepDone, StepError, StepFuture};
 use crate::store::{Batch, Server};
@@ -219,10 +219,7 @@ fn remove_added_nic(cx: &StepCx) -> StepFuture<'_> {
             return Ok(StepDone::default());
         };
         if strings(&instance["nic.names"]).contains(&nic) {
-            let mut body = json!({"nics": [["remove", nic, {}]]});
-            if p.hotplug {
-                body["hotplug_if_possible"] = json!(true);
-            }
+            let body = with_hotplug(json!({"nics": [["remove", nic, {}]]}), p.hotplug);
             let job = rapi.modify_instance(&s.instance_name(), body).await?;
             rapi.wait_job(job, timeout).await?;
         }
@@ -238,18 +235,11 @@ fn ganeti_nic_add(cx: &StepCx) -> StepFuture<'_> {
         let job = if present {
             None
         } else {
-            let mut body = json!({"nics": [["add", -1, nic_json(&port)]]});
-            if p.hotplug {
-                body["hotplug_if_possible"] = json!(true);
-            }
+            let body = with_hotplug(json!({"nics": [["add", -1, nic_json(&port)]]}), p.hotplug);
             let rapi = cx.env.rapi(backend_id(&s)?)?;
             Some(rapi.modify_instance(&s.instance_name(), body).await?)
         };
-        Ok(StepDone::recorded_with(
-            GANETI_NIC_ADD,
-            &Submitted { job },
-            record_ganeti_job(&s, job, "OP_INSTANCE_SET_PARAMS"),
-        ))
+        Ok(modify_submitted(GANETI_NIC_ADD, &s, job))
     })
 }
 
@@ -310,19 +300,12 @@ fn ganeti_nic_remove(cx: &StepCx) -> StepFuture<'_> {
                 .await?;
         }
         let job = if present {
-            let mut body = json!({"nics": [["remove", nic, {}]]});
-            if p.hotplug {
-                body["hotplug_if_possible"] = json!(true);
-            }
+            let body = with_hotplug(json!({"nics": [["remove", nic, {}]]}), p.hotplug);
             Some(rapi.modify_instance(&s.instance_name(), body).await?)
         } else {
             None
         };
-        Ok(StepDone::recorded_with(
-            GANETI_NIC_REMOVE,
-            &Submitted { job },
-            record_ganeti_job(&s, job, "OP_INSTANCE_SET_PARAMS"),
-        ))
+        Ok(modify_submitted(GANETI_NIC_REMOVE, &s, job))
     })
 }
 

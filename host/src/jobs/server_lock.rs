@@ -8,6 +8,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::outputs::{Output, Submitted};
 use super::{StepCx, StepDone, StepError, StepFuture};
 use crate::store::{Batch, Diagnostic, Server};
 
@@ -77,6 +78,17 @@ pub fn record_ganeti_job(before: &Server, job: Option<u64>, opcode: &str) -> Bat
     let mut batch = Batch::new();
     batch.update_server(before, &after);
     batch
+}
+
+/// What a step that submitted `OP_INSTANCE_SET_PARAMS` on server `s` records: the Ganeti job
+/// (`None` when it found the change already made) as its output `output` for the wait step,
+/// and on the server record.
+pub fn modify_submitted(output: Output<Submitted>, s: &Server, job: Option<u64>) -> StepDone {
+    StepDone::recorded_with(
+        output,
+        &Submitted { job },
+        record_ganeti_job(s, job, "OP_INSTANCE_SET_PARAMS"),
+    )
 }
 
 /// The record of a server Ganeti no longer has: deleted, DESTROYED, lock and quota gone.

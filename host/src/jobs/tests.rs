@@ -7,6 +7,7 @@
 //!   store and simulator state equal those of a run without a crash.
 
 mod destroy;
+mod kit;
 mod leases;
 mod networks;
 mod nics;
@@ -205,17 +206,39 @@ impl World {
 
 async fn submit_create(w: &World, e: &JobEngine) -> (u64, u64) {
     let server_id = e.env().store.generate_id().expect("id");
+    (server_id, submit_create_as(w, e, server_id).await)
+}
+
+/// Submits `server.create` of server `server_id`; returns the job id.
+async fn submit_create_as(w: &World, e: &JobEngine, server_id: u64) -> u64 {
     let job_id = e.env().store.generate_id().expect("id");
-    e.submit(
-        &SERVER_CREATE,
-        format!("server/{server_id}"),
-        w.create_params(server_id),
+    let target = format!("server/{server_id}");
+    submit_as(
+        e,
         job_id,
+        &SERVER_CREATE,
+        target,
+        w.create_params(server_id),
         Batch::new(),
     )
     .await
-    .expect("submit");
-    (server_id, job_id)
+}
+
+/// Submits job `job_id` of `kind` on `target` with `params` (every id already generated) and
+/// the target's lock taken in `lock`; returns the id.
+async fn submit_as(
+    e: &JobEngine,
+    job_id: u64,
+    kind: &'static JobKind,
+    target: String,
+    params: impl serde::Serialize,
+    lock: Batch,
+) -> u64 {
+    let params = serde_json::to_value(params).expect("params");
+    e.submit(kind, target, params, job_id, lock)
+        .await
+        .expect("submit");
+    job_id
 }
 
 async fn submit_destroy(e: &JobEngine, server_id: u64) -> u64 {
@@ -252,16 +275,7 @@ async fn submit_locked(
     locked.active_job = Some(job_id);
     let mut lock = Batch::new();
     lock.update_server(&before, &locked);
-    e.submit(
-        kind,
-        format!("server/{server_id}"),
-        serde_json::to_value(params).expect("params"),
-        job_id,
-        lock,
-    )
-    .await
-    .expect("submit");
-    job_id
+    submit_as(e, job_id, kind, format!("server/{server_id}"), params, lock).await
 }
 
 /// A process restart after a (possibly injected) crash: waits until the engine is idle, drops
@@ -302,6 +316,7 @@ struct Outcome {
     server: Option<(String, Option<u64>, bool, bool)>,
     instances: Vec<String>,
     vm_usage: i64,
+    cpu_usage: i64,
     pending: i64,
     mfree: u64,
 }
@@ -317,12 +332,79 @@ fn outcome(w: &World, store: &Store, server_id: u64, job: u64) -> Outcome {
             .map(|s: Server| (s.operstate, s.active_job, s.quota_charged, s.deleted)),
         instances: w.instances(),
         vm_usage: vm.map(|u| u.usage).unwrap_or(0),
+        cpu_usage: usage
+            .iter()
+            .find(|u| u.resource == "cyclades.cpu")
+            .map_or(0, |u| u.usage),
         pending: usage.iter().map(|u| u.pending_add + u.pending_remove).sum(),
         mfree: store
             .backend_get(w.backend_id)
             .expect("backend")
             .resources
             .mfree,
+    }
+}
+
+/// The server suites' scenario: `server.create` as job 0 then the jobs `then` (kind,
+/// action) on the server, or, with `created`, the create done in the setup and `then` alone.
+struct ServerJobs {
+    created: bool,
+    then: &'static [(&'static str, &'static str)],
+}
+
+impl ServerJobs {
+    /// `server.create` alone.
+    const CREATE: ServerJobs = ServerJobs {
+        created: false,
+        then: &[],
+    };
+
+    /// The jobs `then` on a server created in the setup.
+    const fn on_a_server(then: &'static [(&'static str, &'static str)]) -> Self {
+        ServerJobs {
+            created: true,
+            then,
+        }
+    }
+}
+
+impl kit::Scenario for ServerJobs {
+    type Ids = u64;
+    type Outcome = Outcome;
+
+    fn kinds(&self) -> Vec<&'static JobKind> {
+        let create = (!self.created).then_some(&SERVER_CREATE);
+        let then = self.then.iter().map(|(k, _)| kind(k).expect("kind"));
+        create.into_iter().chain(then).collect()
+    }
+
+    async fn setup(&self, w: &World, store: &Store, e: &JobEngine) -> u64 {
+        let server_id = store.generate_id().expect("id");
+        if self.created {
+            let job = submit_create_as(w, e, server_id).await;
+            assert_eq!(
+                finish(e, job).await,
+                JobState::Succeeded,
+                "the setup's create"
+            );
+        }
+        server_id
+    }
+
+    async fn submit(&self, n: usize, w: &World, e: &JobEngine, server_id: &u64) -> u64 {
+        let then = if self.created {
+            n
+        } else if n == 0 {
+            return submit_create_as(w, e, *server_id).await;
+        } else {
+            n - 1
+        };
+        let (kind_name, action) = self.then[then];
+        submit_on_server(e, *server_id, kind_name, action).await
+    }
+
+    fn outcome(&self, w: &World, store: &Store, server_id: &u64, job: u64) -> Outcome {
+        outcome(w, store, *server_id, job)
     }
 }
 
@@ -380,43 +462,29 @@ async fn server_create_runs_every_step_and_records_the_allocation() {
 
 #[tokio::test]
 async fn each_failed_create_step_leaks_nothing() {
-    for (i, step) in SERVER_CREATE.steps.iter().enumerate() {
-        let w = world().await;
-        let store = open_store(w.dir.path());
-        let e = engine(&store);
-        e.set_test_hooks(TestHooks {
-            fail_step: Some(step.name),
-            run_twice: true,
-            ..TestHooks::default()
-        });
-        let (server_id, job) = submit_create(&w, &e).await;
-        assert_eq!(
-            finish(&e, job).await,
-            JobState::Failed,
-            "step {}",
-            step.name
-        );
-        let o = outcome(&w, &store, server_id, job);
+    kit::fail_each_step(&ServerJobs::CREATE, 0, |i, step, ran| {
+        assert_eq!(ran.state, JobState::Failed, "step {step}");
         let records_made = i > 2;
         let expected_server = records_made.then(|| ("ERROR".to_string(), None, false, false));
         assert_eq!(
-            o,
+            *ran.last(),
             Outcome {
                 job: JobState::Failed,
                 server: expected_server,
                 instances: vec![],
                 vm_usage: 0,
+                cpu_usage: 0,
                 pending: 0,
                 mfree: MFREE,
             },
-            "failing {} leaked",
-            step.name
+            "failing {step} leaked"
         );
         // A rejected commission, if one was issued.
-        for c in store.commission_list(None).expect("commissions") {
-            assert_eq!(c.state, CommissionState::Rejected, "step {}", step.name);
+        for c in ran.store.commission_list(None).expect("commissions") {
+            assert_eq!(c.state, CommissionState::Rejected, "step {step}");
         }
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -470,54 +538,40 @@ async fn ganeti_job_failure_quota_and_allocation_faults_unwind() {
 
 #[tokio::test]
 async fn each_failed_destroy_step_releases_the_lock_and_keeps_the_server() {
-    for (i, step) in SERVER_DESTROY.steps.iter().enumerate() {
-        let w = world().await;
-        let store = open_store(w.dir.path());
-        let e = engine(&store);
-        let (server_id, job) = submit_create(&w, &e).await;
-        assert_eq!(finish(&e, job).await, JobState::Succeeded);
-        e.set_test_hooks(TestHooks {
-            fail_step: Some(step.name),
-            run_twice: true,
-            ..TestHooks::default()
-        });
-        let job = submit_destroy(&e, server_id).await;
-        let pivot = SERVER_DESTROY
-            .steps
-            .iter()
-            .position(|s| s.name == "wait_ganeti_job")
-            .expect("pivot");
-        let past_pivot = i > pivot;
-        let state = finish(&e, job).await;
-        let s = store.server_get(server_id).expect("server");
-        let o = outcome(&w, &store, server_id, job);
-        if past_pivot {
+    let pivot = SERVER_DESTROY
+        .steps
+        .iter()
+        .position(|st| st.name == "wait_ganeti_job")
+        .expect("pivot");
+    let destroy = ServerJobs::on_a_server(&[("server.destroy", "DESTROY")]);
+    kit::fail_each_step(&destroy, 0, |i, step, ran| {
+        let s = ran.store.server_get(ran.ids).expect("server");
+        let o = ran.last();
+        if i > pivot {
             // The instance is gone: no unwinding, an operator sees a stuck job holding the lock.
-            assert_eq!(state, JobState::Stuck, "{}", step.name);
-            assert_eq!(s.active_job, Some(job), "{}", step.name);
-            assert!(o.instances.is_empty(), "{}", step.name);
+            assert_eq!(ran.state, JobState::Stuck, "{step}");
+            assert_eq!(s.active_job, Some(ran.job), "{step}");
+            assert!(o.instances.is_empty(), "{step}");
         } else {
-            assert_eq!(state, JobState::Failed, "{}", step.name);
+            assert_eq!(ran.state, JobState::Failed, "{step}");
             assert_eq!(
                 (s.active_job, s.task.clone(), s.deleted),
                 (None, None, false),
-                "{}",
-                step.name
+                "{step}"
             );
-            assert_eq!((o.vm_usage, o.pending), (1, 0), "{}", step.name);
+            assert_eq!((o.vm_usage, o.pending), (1, 0), "{step}");
             if i < pivot {
                 // Up to the removal's submission (failed before its effect), nothing is gone.
-                assert_eq!(o.instances.len(), 1, "{}", step.name);
+                assert_eq!(o.instances.len(), 1, "{step}");
             }
             // Failing to *wait* does not stop Ganeti: the removal may have happened anyway.
             // That drift (instance gone, record live) is the reconciler's to repair.
         }
-        assert_eq!(o.pending, 0, "{}", step.name);
-    }
+        assert_eq!(o.pending, 0, "{step}");
+    })
+    .await;
 }
 
-/// Runs `scenario` once without a crash, then once per log boundary with a crash there
-/// (engine dropped, sled reopened, jobs recovered), and compares the outcomes.
 /// A step output as the build before typed outputs wrote it (`TestHooks::older_outputs`): the
 /// allocation without an instance count (older still), a connect's or an attach's wait with
 /// Ganeti's job nested under `ganeti`. Every other output had the JSON it has now.
@@ -545,180 +599,84 @@ fn older_shapes(kind: &str, step: &str, mut output: serde_json::Value) -> serde_
     }
 }
 
-async fn crash_everywhere(then: Option<(&'static str, &'static str)>) {
-    crash_everywhere_from(then, false).await;
-}
-
-/// A crash after every log write of the job (`then`: a job on the created server; else the
-/// create), with the log written in the older output shapes when `older` is set.
-async fn crash_everywhere_from(then: Option<(&'static str, &'static str)>, older: bool) {
-    async fn run(
-        crash_at: Option<u64>,
-        then: Option<(&'static str, &'static str)>,
-        older: bool,
-    ) -> (Outcome, u64) {
-        let w = world().await;
-        let (server_id, job, writes) = {
-            let store = open_store(w.dir.path());
-            let e = engine(&store);
-            if older {
-                e.set_test_hooks(TestHooks {
-                    older_outputs: Some(older_shapes),
-                    ..TestHooks::default()
-                });
-            }
-            let (server_id, mut job) = submit_create(&w, &e).await;
-            if then.is_some() {
-                assert_eq!(finish(&e, job).await, JobState::Succeeded);
-            }
-            e.crash_after_writes(crash_at);
-            if let Some((kind_name, action)) = then {
-                job = submit_on_server(&e, server_id, kind_name, action).await;
-            }
-            until_idle(&e).await;
-            let writes = e.log_writes();
-            (server_id, job, writes)
-        };
-        // "Restart": a new engine on the reopened database resumes what was left.
-        let store = open_store(w.dir.path());
-        let e = engine(&store);
-        e.recover().expect("recover");
-        let state = finish(&e, job).await;
-        assert_eq!(state, JobState::Succeeded, "crash at {crash_at:?}");
-        let o = outcome(&w, &store, server_id, job);
-        (o, writes)
-    }
-    let (reference, writes) = run(None, then, false).await;
-    assert!(writes >= 4, "the job logged {writes} events");
-    for k in 0..writes {
-        let (o, _) = run(Some(k), then, older).await;
-        assert_eq!(o, reference, "crash after {k} log writes of {then:?}");
-    }
-}
-
 #[tokio::test]
 async fn a_log_in_the_older_output_shapes_resumes_from_every_boundary() {
-    crash_everywhere_from(None, true).await;
-    crash_everywhere_from(Some(("server.stop", "STOP")), true).await;
+    kit::older_logs_resume(&ServerJobs::CREATE, 0).await;
+    kit::older_logs_resume(&ServerJobs::on_a_server(&[("server.stop", "STOP")]), 0).await;
 }
 
 #[tokio::test]
 async fn a_crash_at_every_log_boundary_of_server_create_changes_nothing() {
-    crash_everywhere(None).await;
+    kit::crash_at_every_boundary(&ServerJobs::CREATE, &[0]).await;
 }
 
 #[tokio::test]
 async fn a_crash_at_every_log_boundary_of_server_destroy_changes_nothing() {
-    crash_everywhere(Some(("server.destroy", "DESTROY"))).await;
+    let destroy = ServerJobs::on_a_server(&[("server.destroy", "DESTROY")]);
+    kit::crash_at_every_boundary(&destroy, &[0]).await;
 }
 
 #[tokio::test]
 async fn a_crash_at_every_log_boundary_of_server_actions_changes_nothing() {
-    crash_everywhere(Some(("server.stop", "STOP"))).await;
-    crash_everywhere(Some(("server.reboot", "REBOOT"))).await;
+    kit::crash_at_every_boundary(&ServerJobs::on_a_server(&[("server.stop", "STOP")]), &[0]).await;
+    let reboot = ServerJobs::on_a_server(&[("server.reboot", "REBOOT")]);
+    kit::crash_at_every_boundary(&reboot, &[0]).await;
 }
 
 #[tokio::test]
 async fn each_failed_action_step_releases_lock_and_quota() {
-    for step in kind("server.stop").expect("kind").steps {
-        let w = world().await;
-        let store = open_store(w.dir.path());
-        let e = engine(&store);
-        let (server_id, job) = submit_create(&w, &e).await;
-        assert_eq!(finish(&e, job).await, JobState::Succeeded);
-        e.set_test_hooks(TestHooks {
-            fail_step: Some(step.name),
-            run_twice: true,
-            ..TestHooks::default()
-        });
-        let job = submit_on_server(&e, server_id, "server.stop", "STOP").await;
-        assert_eq!(finish(&e, job).await, JobState::Failed, "{}", step.name);
-        let s = store.server_get(server_id).expect("server");
-        assert_eq!(
-            (s.active_job, s.task.clone()),
-            (None, None),
-            "{}",
-            step.name
-        );
-        let o = outcome(&w, &store, server_id, job);
-        assert_eq!(o.pending, 0, "{}: a commission left pending", step.name);
-        if step.name != "wait_ganeti_job" && step.name != "finalize" {
-            assert_eq!(s.operstate, "STARTED", "{}", step.name);
+    let stop = ServerJobs::on_a_server(&[("server.stop", "STOP")]);
+    kit::fail_each_step(&stop, 0, |_, step, ran| {
+        assert_eq!(ran.state, JobState::Failed, "{step}");
+        let s = ran.store.server_get(ran.ids).expect("server");
+        assert_eq!((s.active_job, s.task.clone()), (None, None), "{step}");
+        let o = ran.last();
+        assert_eq!(o.pending, 0, "{step}: a commission left pending");
+        if step != "wait_ganeti_job" && step != "finalize" {
+            assert_eq!(s.operstate, "STARTED", "{step}");
         }
         // Whatever Ganeti did, the quota matches the record (the reconciler syncs the rest).
-        let cpu = store
-            .quota_usages(&w.project)
-            .expect("usage")
-            .into_iter()
-            .find(|u| u.resource == "cyclades.cpu")
-            .expect("cpu");
-        assert_eq!(cpu.usage, 2, "{}: active CPUs still charged", step.name);
-    }
+        assert_eq!(o.cpu_usage, 2, "{step}: active CPUs still charged");
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn actions_run_twice_reach_the_same_state() {
-    let w = world().await;
-    let store = open_store(w.dir.path());
-    let e = engine(&store);
-    e.set_test_hooks(TestHooks {
-        fail_step: None,
-        run_twice: true,
-        ..TestHooks::default()
-    });
-    let (server_id, job) = submit_create(&w, &e).await;
-    assert_eq!(finish(&e, job).await, JobState::Succeeded);
-    for (kind, action, expect) in [
-        ("server.stop", "STOP", "STOPPED"),
-        ("server.start", "START", "STARTED"),
-        ("server.reboot", "REBOOT", "STARTED"),
-    ] {
-        let before = store.server_get(server_id).expect("server");
-        let job_id = store.generate_id().expect("id");
-        let mut locked = before.clone();
-        locked.task = Some(action.into());
-        locked.active_job = Some(job_id);
-        let mut lock = Batch::new();
-        lock.update_server(&before, &locked);
-        let k = kind_by(kind);
-        e.submit(
-            k,
-            format!("server/{server_id}"),
-            json!({"server_id": server_id, "action": action, "hard": true}),
-            job_id,
-            lock,
-        )
-        .await
-        .expect("submit");
-        assert_eq!(finish(&e, job_id).await, JobState::Succeeded, "{kind}");
-        let s = store.server_get(server_id).expect("server");
-        assert_eq!(
-            (s.operstate.as_str(), s.active_job),
-            (expect, None),
-            "{kind}"
-        );
-    }
-    let usage = store.quota_usages(&w.project).expect("usage");
-    let cpu = usage
+    let lifecycle = ServerJobs {
+        created: false,
+        then: &[
+            ("server.stop", "STOP"),
+            ("server.start", "START"),
+            ("server.reboot", "REBOOT"),
+            ("server.destroy", "DESTROY"),
+        ],
+    };
+    let ran = kit::run_twice_matches_once(&lifecycle).await;
+    let states: Vec<_> = ran.outcomes[1..4]
         .iter()
-        .find(|u| u.resource == "cyclades.cpu")
-        .expect("cpu");
-    assert_eq!((cpu.usage, cpu.pending_add, cpu.pending_remove), (2, 0, 0));
-    let job = submit_destroy(&e, server_id).await;
-    assert_eq!(finish(&e, job).await, JobState::Succeeded);
-    let o = outcome(&w, &store, server_id, job);
-    assert_eq!((o.vm_usage, o.pending, o.instances.len()), (0, 0, 0));
-    let cpu = store
-        .quota_usages(&w.project)
-        .expect("usage")
-        .into_iter()
-        .find(|u| u.resource == "cyclades.cpu")
-        .expect("cpu");
-    assert_eq!(cpu.usage, 0);
-}
-
-fn kind_by(name: &str) -> &'static JobKind {
-    kind(name).expect("known kind")
+        .map(|o| o.server.as_ref().map(|s| (s.0.as_str(), s.1)))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            Some(("STOPPED", None)),
+            Some(("STARTED", None)),
+            Some(("STARTED", None))
+        ]
+    );
+    let rebooted = &ran.outcomes[3];
+    assert_eq!((rebooted.cpu_usage, rebooted.pending), (2, 0));
+    let destroyed = ran.last();
+    assert_eq!(
+        (
+            destroyed.vm_usage,
+            destroyed.cpu_usage,
+            destroyed.pending,
+            destroyed.instances.len()
+        ),
+        (0, 0, 0, 0)
+    );
 }
 
 #[tokio::test]

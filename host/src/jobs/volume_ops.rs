@@ -18,16 +18,16 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::common::{nothing, params_map, strings, wait_or_gone, wait_then_verify};
+use super::common::{nothing, params_map, strings, wait_or_gone, wait_then_verify, with_hotplug};
 use super::outputs::{
     CLAIM_VOLUME, ClaimedVolume, GANETI_DISK_ADD, GANETI_DISK_REMOVE, RENDER_DISK, RESERVE_QUOTA,
-    RenderedDisk, Reservation, Submitted,
+    RenderedDisk, Reservation,
 };
 use super::params::VolumeJobParams;
 use super::quota_steps::{
     accept_reserved, commission_name, issue_commission, reject_quota, release_volume_quota,
 };
-use super::server_lock::{backend_id, record_ganeti_job, release_lock, unlock};
+use super::server_lock::{backend_id, modify_submitted, release_lock, unlock};
 use super::{JobKind, StepCx, StepDef, StepDone, StepError, StepFuture};
 use crate::resources::GIB;
 use crate::store::{Batch, Server, Store, StoreError, Volume};
@@ -290,13 +290,6 @@ async fn has_disk(cx: &StepCx, s: &Server, disk: &str) -> Result<bool, StepError
     Ok(strings(&instance["disk.names"]).iter().any(|n| n == disk))
 }
 
-fn with_hotplug(mut body: Value, hotplug: bool) -> Value {
-    if hotplug {
-        body["hotplug_if_possible"] = json!(true);
-    }
-    body
-}
-
 /// Undo of `ganeti_disk_add`: lets a submitted add finish (so it cannot land afterwards), then
 /// takes the disk off again, keeping its data unless the volume was blank before this job.
 fn remove_added_disk(cx: &StepCx) -> StepFuture<'_> {
@@ -359,11 +352,7 @@ fn ganeti_disk_add(cx: &StepCx) -> StepFuture<'_> {
                     .await?,
             )
         };
-        Ok(StepDone::recorded_with(
-            GANETI_DISK_ADD,
-            &Submitted { job },
-            record_ganeti_job(&s, job, "OP_INSTANCE_SET_PARAMS"),
-        ))
+        Ok(modify_submitted(GANETI_DISK_ADD, &s, job))
     })
 }
 
@@ -430,11 +419,7 @@ fn ganeti_disk_remove(cx: &StepCx) -> StepFuture<'_> {
         } else {
             None
         };
-        Ok(StepDone::recorded_with(
-            GANETI_DISK_REMOVE,
-            &Submitted { job },
-            record_ganeti_job(&s, job, "OP_INSTANCE_SET_PARAMS"),
-        ))
+        Ok(modify_submitted(GANETI_DISK_REMOVE, &s, job))
     })
 }
 

@@ -1,8 +1,9 @@
 //! Business logic: validation, authorization and state changes, one file per resource.
 //!
-//! The API layer calls `Services`; services call the store (and, in later layers, the job
-//! engine and plugins). Services never see HTTP types and never format wire documents: they
-//! take and return the plain structs defined here.
+//! The API layer calls `Services`; services call the store, the job engine (`jobs`: every
+//! change that reaches Ganeti is submitted as a job), the plugin host and the backends' RAPI
+//! client. Services never see HTTP types and never format wire documents: they take and return
+//! the plain structs defined here (and the store's records as read-only views).
 
 pub mod backends;
 mod credentials;

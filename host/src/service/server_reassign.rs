@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use super::server_task::pending_task_refusal;
 use super::{Credentials, ServiceError, Services};
 use crate::store::{Batch, NewCommission, Server, StoreError};
 
@@ -41,9 +42,7 @@ impl Services {
             ));
         }
         if let Some(task) = &before.task {
-            return Err(ServiceError::Conflict(format!(
-                "Cannot perform REASSIGN while there is a pending {task}"
-            )));
+            return Err(pending_task_refusal("REASSIGN", task));
         }
         let target = self.project_lookup(project)?;
         if !caller.is_member_of(&target.id) {

@@ -46,6 +46,18 @@ pub(super) fn check_changeable(caller: &Credentials, server: &Server) -> Result<
     Ok(())
 }
 
+/// The refusal of `action` on a server whose task lock `task` holds (Synnefo's
+/// `validate_server_action`): 409 `buildInProgress` while it is being built, else 400.
+pub(super) fn pending_task_refusal(action: &str, task: &str) -> ServiceError {
+    if task == "BUILD" {
+        ServiceError::BuildInProgress("Server is being built.".into())
+    } else {
+        ServiceError::BadRequest(format!(
+            "Cannot perform {action} while there is a pending {task}"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -508,11 +508,7 @@ impl Services {
                 ));
             }
             Some(_) if action == "DESTROY" => true,
-            Some(task) => {
-                return Err(ServiceError::BadRequest(format!(
-                    "Cannot perform {action} while there is a pending {task}"
-                )));
-            }
+            Some(task) => return Err(pending_task_refusal(action, task)),
         };
         if action != "DESTROY" {
             let state_ok = match (action, server.operstate.as_str()) {
@@ -802,8 +798,8 @@ pub fn visible(caller: &Credentials, s: &Server) -> bool {
     caller.can_see(&s.user_id, &s.project_id, s.shared_to_project)
 }
 
-pub(super) use super::server_task::check_changeable;
 pub use super::server_task::task_state_of;
+pub(super) use super::server_task::{check_changeable, pending_task_refusal};
 
 /// The API status of a server (spec §9.1).
 pub fn status_of(s: &Server) -> &'static str {

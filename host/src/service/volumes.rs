@@ -658,9 +658,7 @@ impl Services {
             && let Ok(s) = self.store().server_get(server_id)
             && let Some(task) = &s.task
         {
-            return Err(ServiceError::Conflict(format!(
-                "Cannot perform REASSIGN while there is a pending {task}"
-            )));
+            return Err(super::server_task::pending_task_refusal("REASSIGN", task));
         }
         let mut after = before.clone();
         after.project_id = project.to_string();

@@ -1,7 +1,7 @@
 //! Resource-first store methods for the quota holder: limits, usage and commissions.
 //!
 //! Issuing and resolving a commission touch several trees (usage, commissions, the name index)
-//! in one sled transaction, so a crash can never leave usage charged without its commission or
+//! in one store transaction, so a crash can never leave usage charged without its commission or
 //! the other way round. The limit check happens inside the same transaction as the charge.
 
 use std::collections::BTreeMap;

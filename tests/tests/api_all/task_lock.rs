@@ -8,7 +8,7 @@ use super::compute::{FLAVOR_SMALL, create, flavor_id};
 
 /// DESTROY is exempt from the task lock (spec §9.2, checklist C50): deleting a server while
 /// another action runs is accepted at once and the destroy outlasts that action; meanwhile
-/// other actions are refused with 400, a second delete is accepted, and the server ends
+/// other actions (a reassign too) are refused with 400, a second delete is accepted, and the server ends
 /// DELETED with its instance and quota gone. A server still building once its create reached
 /// Ganeti is deleted the same way.
 #[tokio::test]
@@ -38,6 +38,11 @@ async fn delete_is_exempt_from_the_task_lock() {
         .await
         .fault(400, "badRequest");
     assert!(m.contains("pending STOP"), "{m}");
+    // Reassigning is an action like the others (Synnefo's validate_server_action): 400.
+    let m = act(json!({"reassign": {"project": "demo"}}))
+        .await
+        .fault(400, "badRequest");
+    assert!(m.contains("REASSIGN while there is a pending STOP"), "{m}");
     for _ in 0..2 {
         let r = ctx.request(Method::DELETE, &base, Some(&token), None).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);

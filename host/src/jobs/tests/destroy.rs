@@ -23,16 +23,15 @@ async fn submit_queued_destroy(e: &JobEngine, server_id: u64) -> u64 {
         rescue_image_id: None,
         rescue_path: None,
     };
-    e.submit(
+    submit_as(
+        e,
+        job_id,
         &SERVER_DESTROY,
         format!("server/{server_id}"),
-        serde_json::to_value(params).expect("params"),
-        job_id,
+        params,
         batch,
     )
     .await
-    .expect("submit");
-    job_id
 }
 
 /// A destroy queued behind a running create outlasts it, through a crash at every log

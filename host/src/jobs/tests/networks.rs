@@ -22,16 +22,15 @@ async fn submit_network(e: &JobEngine, w: &World, network_id: u64, kind: &'stati
         network_id,
         backend_ids: vec![w.backend_id],
     };
-    e.submit(
+    submit_as(
+        e,
+        job_id,
         kind,
         format!("network/{network_id}"),
-        serde_json::to_value(params).expect("params"),
-        job_id,
+        params,
         lock,
     )
     .await
-    .expect("submit");
-    job_id
 }
 
 /// What a network job leaves behind, without ids.
@@ -63,127 +62,86 @@ fn net_outcome(w: &World, store: &Store, network_id: u64, job: u64) -> NetOutcom
     }
 }
 
+/// The network suites' scenario: a private network (the setup), then the jobs `kinds` on it.
+struct NetworkJobs(&'static [&'static JobKind]);
+
+impl kit::Scenario for NetworkJobs {
+    type Ids = u64;
+    type Outcome = NetOutcome;
+    const MIN_WRITES: u64 = 3;
+
+    fn kinds(&self) -> Vec<&'static JobKind> {
+        self.0.to_vec()
+    }
+
+    async fn setup(&self, _: &World, store: &Store, _: &JobEngine) -> u64 {
+        private_network(store)
+    }
+
+    async fn submit(&self, n: usize, w: &World, e: &JobEngine, network_id: &u64) -> u64 {
+        submit_network(e, w, *network_id, self.0[n]).await
+    }
+
+    fn outcome(&self, w: &World, store: &Store, network_id: &u64, job: u64) -> NetOutcome {
+        net_outcome(w, store, *network_id, job)
+    }
+}
+
+const ENSURE_THEN_DESTROY: NetworkJobs = NetworkJobs(&[&NETWORK_ENSURE, &NETWORK_DESTROY]);
+
 #[tokio::test]
 async fn ensure_and_destroy_run_twice_reach_the_same_state() {
-    let w = world().await;
-    let store = open_store(w.dir.path());
-    let e = engine(&store);
-    e.set_test_hooks(TestHooks {
-        fail_step: None,
-        run_twice: true,
-        ..TestHooks::default()
-    });
-    let network_id = private_network(&store);
-    let job = submit_network(&e, &w, network_id, &NETWORK_ENSURE).await;
-    assert_eq!(finish(&e, job).await, JobState::Succeeded);
-    let o = net_outcome(&w, &store, network_id, job);
+    let ran = kit::run_twice_matches_once(&ENSURE_THEN_DESTROY).await;
+    let o = &ran.outcomes[0];
     assert_eq!(
-        (o.record, o.in_ganeti),
+        (o.record.clone(), o.in_ganeti),
         (
             (false, "ACTIVE".into(), None, false, Some("ACTIVE".into())),
             Some(1)
         )
     );
-    let job = submit_network(&e, &w, network_id, &NETWORK_DESTROY).await;
-    assert_eq!(finish(&e, job).await, JobState::Succeeded);
-    let o = net_outcome(&w, &store, network_id, job);
+    let o = ran.last();
     assert_eq!(o.in_ganeti, None, "gone from Ganeti");
     assert!(o.record.0, "deleted: {o:?}");
 }
 
 #[tokio::test]
 async fn each_failed_network_step_releases_the_lock_and_keeps_a_live_network() {
-    for kind in [&NETWORK_ENSURE, &NETWORK_DESTROY] {
-        for step in kind.steps {
-            let w = world().await;
-            let store = open_store(w.dir.path());
-            let e = engine(&store);
-            let network_id = private_network(&store);
-            if kind.name == "network.destroy" {
-                let job = submit_network(&e, &w, network_id, &NETWORK_ENSURE).await;
-                assert_eq!(finish(&e, job).await, JobState::Succeeded);
-            }
-            e.set_test_hooks(TestHooks {
-                fail_step: Some(step.name),
-                run_twice: true,
-                ..TestHooks::default()
-            });
-            let job = submit_network(&e, &w, network_id, kind).await;
-            assert_eq!(
-                finish(&e, job).await,
-                JobState::Failed,
-                "{} {}",
-                kind.name,
-                step.name
-            );
-            let o = net_outcome(&w, &store, network_id, job);
-            let (deleted, state, action, locked, _) = o.record;
-            if step.name == "accept_quota" {
+    const ENSURE: NetworkJobs = NetworkJobs(&[&NETWORK_ENSURE]);
+    for (scenario, n) in [(&ENSURE, 0), (&ENSURE_THEN_DESTROY, 1)] {
+        let kind = scenario.0[n].name;
+        kit::fail_each_step(scenario, n, |_, step, ran| {
+            assert_eq!(ran.state, JobState::Failed, "{kind} {step}");
+            let (deleted, state, action, locked, _) = ran.last().record.clone();
+            let commission = ran
+                .store
+                .commission_find_by_name(&format!("job-{}", ran.job))
+                .expect("lookup");
+            if step == "accept_quota" {
                 // The deletion committed with `finalize`: it stands, and `finally` settles
                 // the release it issued (accepted, since the change landed).
-                assert_eq!((deleted, locked), (true, false), "{}", step.name);
-                let release = store
-                    .commission_find_by_name(&format!("job-{job}"))
-                    .expect("lookup")
-                    .expect("commission");
+                assert_eq!((deleted, locked), (true, false), "{step}");
+                let release = commission.expect("commission");
                 assert_eq!(release.state, CommissionState::Accepted);
-                continue;
+                return;
             }
             assert_eq!(
                 (deleted, state.as_str(), action, locked),
                 (false, "ACTIVE", None, false),
-                "{} {}",
-                kind.name,
-                step.name
+                "{kind} {step}"
             );
             // Nothing released for a network that stays.
-            if let Some(c) = store
-                .commission_find_by_name(&format!("job-{job}"))
-                .expect("lookup")
-            {
-                assert_eq!(c.state, CommissionState::Rejected, "{}", step.name);
+            if let Some(c) = commission {
+                assert_eq!(c.state, CommissionState::Rejected, "{step}");
             }
-        }
+        })
+        .await;
     }
-}
-
-/// Ensure, then destroy, with a crash after `crash_at` log writes of job `crash_in`.
-async fn ensure_then_destroy(crash_in: usize, crash_at: Option<u64>) -> (Vec<NetOutcome>, u64) {
-    let w = world().await;
-    let mut store = open_store(w.dir.path());
-    let mut e = engine(&store);
-    let network_id = private_network(&store);
-    let mut outcomes = Vec::new();
-    let mut writes = 0;
-    for (n, kind) in [&NETWORK_ENSURE, &NETWORK_DESTROY].into_iter().enumerate() {
-        if n == crash_in {
-            e.crash_after_writes(crash_at);
-        }
-        let job = submit_network(&e, &w, network_id, kind).await;
-        if n == crash_in {
-            (store, e, writes) = restart(&w, store, e).await;
-        }
-        assert_eq!(
-            finish(&e, job).await,
-            JobState::Succeeded,
-            "{} crash at {crash_at:?}",
-            kind.name
-        );
-        outcomes.push(net_outcome(&w, &store, network_id, job));
-    }
-    (outcomes, writes)
 }
 
 #[tokio::test]
 async fn a_crash_at_every_log_boundary_of_ensure_and_destroy_changes_nothing() {
-    for crash_in in [0, 1] {
-        let (reference, writes) = ensure_then_destroy(crash_in, None).await;
-        assert!(writes >= 3, "the job logged {writes} events");
-        for k in 0..writes {
-            let (o, _) = ensure_then_destroy(crash_in, Some(k)).await;
-            assert_eq!(o, reference, "crash after {k} log writes of job {crash_in}");
-        }
-    }
+    kit::crash_at_every_boundary(&ENSURE_THEN_DESTROY, &[0, 1]).await;
 }
 
 /// Synnefo turns Ganeti's IP conflict check on for public networks with IPv4 (checklist H91),

@@ -156,31 +156,60 @@ fn nic_outcome(
     }
 }
 
-/// A world with a running server and a private network: `(world, store, engine, server, network)`.
-async fn server_and_network() -> (World, Store, JobEngine, u64, u64) {
-    let w = world().await;
-    let store = open_store(w.dir.path());
-    let e = engine(&store);
-    let (server_id, job) = submit_create(&w, &e).await;
-    assert_eq!(finish(&e, job).await, JobState::Succeeded);
-    let network_id = private_network(&store);
-    (w, store, e, server_id, network_id)
+/// The NIC suites' scenario: a running server and a private network (the setup), then the
+/// jobs `kinds` on one port of it (`server.connect` plans the port on the network).
+struct NicJobs(&'static [&'static JobKind]);
+
+/// What the NIC jobs work on: the server, the network and the port.
+struct NicIds {
+    server: u64,
+    network: u64,
+    port: u64,
 }
+
+impl kit::Scenario for NicJobs {
+    type Ids = NicIds;
+    type Outcome = NicOutcome;
+
+    fn kinds(&self) -> Vec<&'static JobKind> {
+        self.0.to_vec()
+    }
+
+    async fn setup(&self, w: &World, store: &Store, e: &JobEngine) -> NicIds {
+        let (server, job) = submit_create(w, e).await;
+        assert_eq!(
+            finish(e, job).await,
+            JobState::Succeeded,
+            "the setup's create"
+        );
+        NicIds {
+            server,
+            network: private_network(store),
+            port: store.generate_id().expect("id"),
+        }
+    }
+
+    async fn submit(&self, n: usize, _: &World, e: &JobEngine, ids: &NicIds) -> u64 {
+        let kind = self.0[n];
+        let network = (kind.name == "server.connect").then_some(ids.network);
+        submit_nic(e, ids.server, kind, ids.port, network).await
+    }
+
+    fn outcome(&self, w: &World, store: &Store, ids: &NicIds, job: u64) -> NicOutcome {
+        nic_outcome(w, store, ids.server, ids.network, ids.port, job)
+    }
+}
+
+const CONNECT: NicJobs = NicJobs(&[&SERVER_CONNECT]);
+const CONNECT_DISCONNECT: NicJobs = NicJobs(&[&SERVER_CONNECT, &SERVER_DISCONNECT]);
 
 #[tokio::test]
 async fn connect_firewall_and_disconnect_run_twice_reach_the_same_state() {
-    let (w, store, e, server_id, network_id) = server_and_network().await;
-    e.set_test_hooks(TestHooks {
-        fail_step: None,
-        run_twice: true,
-        ..TestHooks::default()
-    });
-    let port_id = store.generate_id().expect("id");
-    let job = submit_nic(&e, server_id, &SERVER_CONNECT, port_id, Some(network_id)).await;
-    assert_eq!(finish(&e, job).await, JobState::Succeeded);
-    let o = nic_outcome(&w, &store, server_id, network_id, port_id, job);
+    const CONNECT_FIREWALL_DISCONNECT: NicJobs =
+        NicJobs(&[&SERVER_CONNECT, &SERVER_FIREWALL, &SERVER_DISCONNECT]);
+    let ran = kit::run_twice_matches_once(&CONNECT_FIREWALL_DISCONNECT).await;
     assert_eq!(
-        o,
+        ran.outcomes[0],
         NicOutcome {
             job: JobState::Succeeded,
             port: Some(("ACTIVE".into(), true, None)),
@@ -191,27 +220,23 @@ async fn connect_firewall_and_disconnect_run_twice_reach_the_same_state() {
         }
     );
     // The network went onto the backend on the way.
-    let n = store.network_get(network_id).expect("network");
+    let n = ran.store.network_get(ran.ids.network).expect("network");
     assert_eq!(
-        n.backends.get(&w.backend_id).map(|b| b.state.as_str()),
+        n.backends.get(&ran.w.backend_id).map(|b| b.state.as_str()),
         Some("ACTIVE")
     );
 
-    let job = submit_nic(&e, server_id, &SERVER_FIREWALL, port_id, None).await;
-    assert_eq!(finish(&e, job).await, JobState::Succeeded);
-    let o = nic_outcome(&w, &store, server_id, network_id, port_id, job);
+    let o = &ran.outcomes[1];
     assert_eq!(
         o.port,
         Some(("ACTIVE".into(), true, Some("ENABLED".into())))
     );
     assert_eq!(o.tags, vec!["synnefo:network:NIC:protected".to_string()]);
 
-    let job = submit_nic(&e, server_id, &SERVER_DISCONNECT, port_id, None).await;
-    assert_eq!(finish(&e, job).await, JobState::Succeeded);
-    let o = nic_outcome(&w, &store, server_id, network_id, port_id, job);
+    let o = ran.last();
     assert_eq!(
         (
-            o.port,
+            o.port.clone(),
             o.used_addresses,
             o.in_ganeti,
             o.tags.len(),
@@ -224,63 +249,41 @@ async fn connect_firewall_and_disconnect_run_twice_reach_the_same_state() {
 
 #[tokio::test]
 async fn each_failed_connect_step_leaks_nothing() {
-    for step in SERVER_CONNECT.steps {
-        let (w, store, e, server_id, network_id) = server_and_network().await;
-        e.set_test_hooks(TestHooks {
-            fail_step: Some(step.name),
-            run_twice: true,
-            ..TestHooks::default()
-        });
-        let port_id = store.generate_id().expect("id");
-        let job = submit_nic(&e, server_id, &SERVER_CONNECT, port_id, Some(network_id)).await;
-        assert_eq!(finish(&e, job).await, JobState::Failed, "{}", step.name);
-        let o = nic_outcome(&w, &store, server_id, network_id, port_id, job);
+    kit::fail_each_step(&CONNECT, 0, |_, step, ran| {
+        assert_eq!(ran.state, JobState::Failed, "{step}");
+        let o = ran.last();
         assert_eq!(
-            (o.port, o.used_addresses, o.in_ganeti, o.locked),
+            (o.port.clone(), o.used_addresses, o.in_ganeti, o.locked),
             (None, 0, false, false),
-            "{}",
-            step.name
+            "{step}"
         );
-        let s = store.server_get(server_id).expect("server");
-        assert_eq!(
-            (s.operstate.as_str(), s.task),
-            ("STARTED", None),
-            "{}",
-            step.name
-        );
-    }
+        let s = ran.store.server_get(ran.ids.server).expect("server");
+        assert_eq!((s.operstate.as_str(), s.task), ("STARTED", None), "{step}");
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn each_failed_disconnect_step_keeps_the_port_until_ganeti_dropped_the_nic() {
-    for (i, step) in SERVER_DISCONNECT.steps.iter().enumerate() {
-        let (w, store, e, server_id, network_id) = server_and_network().await;
-        let port_id = store.generate_id().expect("id");
-        let job = submit_nic(&e, server_id, &SERVER_CONNECT, port_id, Some(network_id)).await;
-        assert_eq!(finish(&e, job).await, JobState::Succeeded);
-        e.set_test_hooks(TestHooks {
-            fail_step: Some(step.name),
-            run_twice: true,
-            ..TestHooks::default()
-        });
-        let job = submit_nic(&e, server_id, &SERVER_DISCONNECT, port_id, None).await;
-        let state = finish(&e, job).await;
-        let o = nic_outcome(&w, &store, server_id, network_id, port_id, job);
+    kit::fail_each_step(&CONNECT_DISCONNECT, 1, |i, step, ran| {
+        let o = ran.last();
         if i == 2 {
             // Past the point of no return (Ganeti dropped the NIC): stuck, lock held.
             assert_eq!(
-                (state, o.in_ganeti, o.locked),
+                (ran.state, o.in_ganeti, o.locked),
                 (JobState::Stuck, false, true),
-                "{}",
-                step.name
+                "{step}"
             );
         } else {
-            assert_eq!(state, JobState::Failed, "{}", step.name);
+            assert_eq!(ran.state, JobState::Failed, "{step}");
             assert_eq!(
-                (o.port.map(|p| p.0), o.used_addresses, o.locked),
-                (Some("ACTIVE".to_string()), 1, false),
-                "{}",
-                step.name
+                (
+                    o.port.as_ref().map(|p| p.0.as_str()),
+                    o.used_addresses,
+                    o.locked
+                ),
+                (Some("ACTIVE"), 1, false),
+                "{step}"
             );
             if i == 0 {
                 assert!(o.in_ganeti, "nothing asked of Ganeti");
@@ -288,165 +291,81 @@ async fn each_failed_disconnect_step_keeps_the_port_until_ganeti_dropped_the_nic
             // A failed *wait* does not stop Ganeti: a NIC it dropped anyway is drift the
             // reconciler reports.
         }
-    }
-}
-
-/// Connect, then disconnect, with a crash after `crash_at` log writes of the job `crash_in`
-/// (0: connect, 1: disconnect); returns the outcome and the number of writes.
-async fn connect_disconnect(
-    crash_in: usize,
-    crash_at: Option<u64>,
-    older: bool,
-) -> (Vec<NicOutcome>, u64) {
-    let (w, store, e, server_id, network_id) = server_and_network().await;
-    let port_id = store.generate_id().expect("id");
-    let mut outcomes = Vec::new();
-    let mut writes = 0;
-    let (mut store, mut e) = (store, e);
-    for (n, (kind, network)) in [
-        (&SERVER_CONNECT, Some(network_id)),
-        (&SERVER_DISCONNECT, None),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        if n == crash_in {
-            e.crash_after_writes(crash_at);
-            if older {
-                e.set_test_hooks(TestHooks {
-                    older_outputs: Some(older_shapes),
-                    ..TestHooks::default()
-                });
-            }
-        }
-        let job = submit_nic(&e, server_id, kind, port_id, network).await;
-        if n == crash_in {
-            (store, e, writes) = restart(&w, store, e).await;
-        }
-        assert_eq!(
-            finish(&e, job).await,
-            JobState::Succeeded,
-            "{} crash at {crash_at:?}",
-            kind.name
-        );
-        outcomes.push(nic_outcome(&w, &store, server_id, network_id, port_id, job));
-    }
-    (outcomes, writes)
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_crash_at_every_log_boundary_of_connect_and_disconnect_changes_nothing() {
-    for crash_in in [0, 1] {
-        let (reference, writes) = connect_disconnect(crash_in, None, false).await;
-        assert!(writes >= 4, "the job logged {writes} events");
-        for k in 0..writes {
-            let (o, _) = connect_disconnect(crash_in, Some(k), false).await;
-            assert_eq!(o, reference, "crash after {k} log writes of job {crash_in}");
-        }
-    }
+    kit::crash_at_every_boundary(&CONNECT_DISCONNECT, &[0, 1]).await;
 }
 
 #[tokio::test]
 async fn a_connect_logged_in_the_older_output_shapes_resumes_from_every_boundary() {
-    let (reference, writes) = connect_disconnect(0, None, false).await;
-    for k in 0..writes {
-        let (o, _) = connect_disconnect(0, Some(k), true).await;
-        assert_eq!(
-            o, reference,
-            "crash after {k} log writes of an older connect log"
-        );
-    }
+    kit::older_logs_resume(&CONNECT, 0).await;
 }
 
-/// `server.create` with a NIC on a private network, crashing after `crash_at` log writes:
-/// the outcome (server, instances, quota, port, address, NIC in Ganeti) of the finished job.
-async fn create_with_nic(crash_at: Option<u64>) -> ((Outcome, NicOutcome), u64) {
-    let w = world().await;
-    let store = open_store(w.dir.path());
-    let e = engine(&store);
-    let network_id = private_network(&store);
-    let server_id = store.generate_id().expect("id");
-    let port_id = store.generate_id().expect("id");
-    let job = store.generate_id().expect("id");
-    let mut params = w.create_params(server_id);
-    params["nics"] = serde_json::to_value(vec![NicPlan {
-        port_id,
-        existing: false,
-        network_id,
-        address: None,
-        floating_ip_id: None,
-        name: String::new(),
-    }])
-    .expect("nics");
-    e.crash_after_writes(crash_at);
-    e.submit(
-        &SERVER_CREATE,
-        format!("server/{server_id}"),
-        params,
-        job,
-        Batch::new(),
-    )
-    .await
-    .expect("submit");
-    let (store, e, writes) = restart(&w, store, e).await;
-    assert_eq!(
-        finish(&e, job).await,
-        JobState::Succeeded,
-        "crash at {crash_at:?}"
-    );
-    let o = outcome(&w, &store, server_id, job);
-    let n = nic_outcome(&w, &store, server_id, network_id, port_id, job);
-    ((o, n), writes)
+/// `server.create` with a NIC on a private network (the network made in the setup): the
+/// outcome of the server and of its port.
+struct CreateWithNic;
+
+impl kit::Scenario for CreateWithNic {
+    type Ids = NicIds;
+    type Outcome = (Outcome, NicOutcome);
+
+    fn kinds(&self) -> Vec<&'static JobKind> {
+        vec![&SERVER_CREATE]
+    }
+
+    async fn setup(&self, _: &World, store: &Store, _: &JobEngine) -> NicIds {
+        NicIds {
+            network: private_network(store),
+            server: store.generate_id().expect("id"),
+            port: store.generate_id().expect("id"),
+        }
+    }
+
+    async fn submit(&self, _: usize, w: &World, e: &JobEngine, ids: &NicIds) -> u64 {
+        let job = e.env().store.generate_id().expect("id");
+        let mut params = w.create_params(ids.server);
+        params["nics"] = serde_json::to_value(vec![NicPlan {
+            port_id: ids.port,
+            existing: false,
+            network_id: ids.network,
+            address: None,
+            floating_ip_id: None,
+            name: String::new(),
+        }])
+        .expect("nics");
+        let target = format!("server/{}", ids.server);
+        submit_as(e, job, &SERVER_CREATE, target, params, Batch::new()).await
+    }
+
+    fn outcome(&self, w: &World, store: &Store, ids: &NicIds, job: u64) -> Self::Outcome {
+        (
+            outcome(w, store, ids.server, job),
+            nic_outcome(w, store, ids.server, ids.network, ids.port, job),
+        )
+    }
 }
 
 #[tokio::test]
 async fn a_crash_at_every_log_boundary_of_a_create_with_a_nic_changes_nothing() {
-    let (reference, writes) = create_with_nic(None).await;
+    let reference = kit::crash_at_every_boundary(&CreateWithNic, &[0]).await;
+    let nic = &reference[0].1;
     assert_eq!(
-        (
-            reference.1.port.clone(),
-            reference.1.used_addresses,
-            reference.1.in_ganeti
-        ),
+        (nic.port.clone(), nic.used_addresses, nic.in_ganeti),
         (Some(("ACTIVE".to_string(), true, None)), 1, true),
         "{reference:?}"
     );
-    for k in 0..writes {
-        let (o, _) = create_with_nic(Some(k)).await;
-        assert_eq!(o, reference, "crash after {k} log writes");
-    }
 }
 
 #[tokio::test]
 async fn a_crash_at_every_log_boundary_of_a_firewall_change_changes_nothing() {
-    async fn run(crash_at: Option<u64>) -> (NicOutcome, u64) {
-        let (w, store, e, server_id, network_id) = server_and_network().await;
-        let port_id = store.generate_id().expect("id");
-        let job = submit_nic(&e, server_id, &SERVER_CONNECT, port_id, Some(network_id)).await;
-        assert_eq!(finish(&e, job).await, JobState::Succeeded);
-        e.crash_after_writes(crash_at);
-        let job = submit_nic(&e, server_id, &SERVER_FIREWALL, port_id, None).await;
-        let (store, e, writes) = restart(&w, store, e).await;
-        assert_eq!(
-            finish(&e, job).await,
-            JobState::Succeeded,
-            "crash at {crash_at:?}"
-        );
-        (
-            nic_outcome(&w, &store, server_id, network_id, port_id, job),
-            writes,
-        )
-    }
-    let (reference, writes) = run(None).await;
+    const CONNECT_FIREWALL: NicJobs = NicJobs(&[&SERVER_CONNECT, &SERVER_FIREWALL]);
+    let reference = kit::crash_at_every_boundary(&CONNECT_FIREWALL, &[1]).await;
     assert_eq!(
-        reference.tags,
+        reference[1].tags,
         vec!["synnefo:network:NIC:protected".to_string()]
     );
-    for k in 0..writes {
-        assert_eq!(
-            run(Some(k)).await.0,
-            reference,
-            "crash after {k} log writes"
-        );
-    }
 }

@@ -104,12 +104,13 @@ fn volume_outcome(
         })
     });
     let v = store.volume_get(volume_id).expect("volume");
-    let usage = store
+    // No usage row yet: nothing was ever charged to the project.
+    let (disk_usage, disk_pending) = store
         .quota_usages(&w.project)
         .expect("usage")
         .into_iter()
         .find(|u| u.resource == "cyclades.disk")
-        .expect("disk usage");
+        .map_or((0, 0), |u| (u.usage, u.pending_add + u.pending_remove));
     VolumeOutcome {
         job: store.job_get(job).expect("job").state,
         status: v.status,
@@ -118,13 +119,12 @@ fn volume_outcome(
         initialised: v.initialised,
         charged: v.quota_charged,
         in_ganeti,
-        disk_usage: usage.usage,
-        disk_pending: usage.pending_add + usage.pending_remove,
+        disk_usage,
+        disk_pending,
+        // (A create that failed before recording its server has none.)
         locked: store
             .server_get(server_id)
-            .expect("server")
-            .active_job
-            .is_some(),
+            .is_ok_and(|s| s.active_job.is_some()),
     }
 }
 
@@ -135,30 +135,79 @@ async fn stop(e: &JobEngine, server_id: u64) {
     assert_eq!(finish(e, job).await, JobState::Succeeded, "stop");
 }
 
-/// A world with a running server: `(world, store, engine, server, its disk usage)`.
-async fn running_server() -> (World, Store, JobEngine, u64, i64) {
-    let w = world().await;
-    let store = open_store(w.dir.path());
-    let e = engine(&store);
-    let (server_id, job) = submit_create(&w, &e).await;
-    assert_eq!(finish(&e, job).await, JobState::Succeeded);
+/// The volume suites' scenario: a running server and one volume of `size_gb` (standalone:
+/// AVAILABLE and charged; else CREATING, for `volume.attach` to charge), then the jobs on it:
+/// (kind, whether the job charges the volume, whether the server is stopped first).
+struct VolumeJobs {
+    size_gb: u64,
+    standalone: bool,
+    jobs: &'static [(&'static JobKind, bool, bool)],
+}
+
+/// What the volume jobs work on: the server, its disk usage before the volume, the volume.
+struct VolumeIds {
+    server: u64,
+    base: i64,
+    volume: u64,
+}
+
+impl kit::Scenario for VolumeJobs {
+    type Ids = VolumeIds;
+    type Outcome = VolumeOutcome;
+
+    fn kinds(&self) -> Vec<&'static JobKind> {
+        self.jobs.iter().map(|j| j.0).collect()
+    }
+
+    async fn setup(&self, w: &World, store: &Store, e: &JobEngine) -> VolumeIds {
+        let (server, base) = running_server(w, store, e).await;
+        VolumeIds {
+            server,
+            base,
+            volume: insert_volume(w, store, self.size_gb, self.standalone),
+        }
+    }
+
+    async fn prepare(&self, n: usize, e: &JobEngine, ids: &VolumeIds) {
+        if self.jobs[n].2 {
+            stop(e, ids.server).await;
+        }
+    }
+
+    async fn submit(&self, n: usize, _: &World, e: &JobEngine, ids: &VolumeIds) -> u64 {
+        let (kind, charge, _) = self.jobs[n];
+        submit_volume(e, ids.server, kind, ids.volume, charge).await
+    }
+
+    fn outcome(&self, w: &World, store: &Store, ids: &VolumeIds, job: u64) -> VolumeOutcome {
+        volume_outcome(w, store, ids.server, ids.volume, job)
+    }
+}
+
+/// Creates a server and waits for it; returns it and its disk usage.
+async fn running_server(w: &World, store: &Store, e: &JobEngine) -> (u64, i64) {
+    let (server_id, job) = submit_create(w, e).await;
+    assert_eq!(finish(e, job).await, JobState::Succeeded);
     let root = store.volume_get(server_id).expect("root volume");
     assert_eq!((root.status.as_str(), root.index), ("IN_USE", Some(0)));
-    let usage = volume_outcome(&w, &store, server_id, server_id, job).disk_usage;
-    (w, store, e, server_id, usage)
+    let usage = volume_outcome(w, store, server_id, server_id, job).disk_usage;
+    (server_id, usage)
 }
 
 #[tokio::test]
 async fn attach_detach_attach_and_delete_run_twice_reach_the_same_state() {
-    let (w, store, e, server_id, base) = running_server().await;
-    e.set_test_hooks(TestHooks {
-        fail_step: None,
-        run_twice: true,
-        ..TestHooks::default()
-    });
-    let vol = insert_volume(&w, &store, 3, false);
-    let job = submit_volume(&e, server_id, &VOLUME_ATTACH, vol, true).await;
-    assert_eq!(finish(&e, job).await, JobState::Succeeded);
+    const LIFECYCLE: VolumeJobs = VolumeJobs {
+        size_gb: 3,
+        standalone: false,
+        jobs: &[
+            (&VOLUME_ATTACH, true, false),
+            (&VOLUME_DETACH, false, false),
+            (&VOLUME_ATTACH, false, false),
+            (&VOLUME_DELETE, false, true),
+        ],
+    };
+    let ran = kit::run_twice_matches_once(&LIFECYCLE).await;
+    let base = ran.ids.base;
     let expected = VolumeOutcome {
         job: JobState::Succeeded,
         status: "IN_USE".into(),
@@ -171,12 +220,9 @@ async fn attach_detach_attach_and_delete_run_twice_reach_the_same_state() {
         disk_pending: 0,
         locked: false,
     };
-    assert_eq!(volume_outcome(&w, &store, server_id, vol, job), expected);
-
-    let job = submit_volume(&e, server_id, &VOLUME_DETACH, vol, false).await;
-    assert_eq!(finish(&e, job).await, JobState::Succeeded);
+    assert_eq!(ran.outcomes[0], expected);
     assert_eq!(
-        volume_outcome(&w, &store, server_id, vol, job),
+        ran.outcomes[1],
         VolumeOutcome {
             job: JobState::Succeeded,
             status: "AVAILABLE".into(),
@@ -186,19 +232,9 @@ async fn attach_detach_attach_and_delete_run_twice_reach_the_same_state() {
             ..expected
         }
     );
-
-    let job = submit_volume(&e, server_id, &VOLUME_ATTACH, vol, false).await;
-    assert_eq!(finish(&e, job).await, JobState::Succeeded);
+    assert_eq!(ran.outcomes[2].status, "IN_USE");
     assert_eq!(
-        volume_outcome(&w, &store, server_id, vol, job).status,
-        "IN_USE"
-    );
-
-    stop(&e, server_id).await;
-    let job = submit_volume(&e, server_id, &VOLUME_DELETE, vol, false).await;
-    assert_eq!(finish(&e, job).await, JobState::Succeeded);
-    assert_eq!(
-        volume_outcome(&w, &store, server_id, vol, job),
+        ran.outcomes[3],
         VolumeOutcome {
             job: JobState::Succeeded,
             status: "DELETED".into(),
@@ -216,157 +252,99 @@ async fn attach_detach_attach_and_delete_run_twice_reach_the_same_state() {
 
 #[tokio::test]
 async fn each_failed_attach_step_leaves_the_volume_as_it_was() {
-    for charge in [true, false] {
-        for step in VOLUME_ATTACH.steps {
-            let (w, store, e, server_id, base) = running_server().await;
-            let vol = insert_volume(&w, &store, 2, !charge);
-            e.set_test_hooks(TestHooks {
-                fail_step: Some(step.name),
-                run_twice: true,
-                ..TestHooks::default()
-            });
-            let job = submit_volume(&e, server_id, &VOLUME_ATTACH, vol, charge).await;
-            assert_eq!(finish(&e, job).await, JobState::Failed, "{}", step.name);
-            let o = volume_outcome(&w, &store, server_id, vol, job);
+    const CHARGING: &[(&JobKind, bool, bool)] = &[(&VOLUME_ATTACH, true, false)];
+    const NOT_CHARGING: &[(&JobKind, bool, bool)] = &[(&VOLUME_ATTACH, false, false)];
+    for (charge, attach) in [(true, CHARGING), (false, NOT_CHARGING)] {
+        let scenario = VolumeJobs {
+            size_gb: 2,
+            standalone: !charge,
+            jobs: attach,
+        };
+        kit::fail_each_step(&scenario, 0, |_, step, ran| {
+            assert_eq!(ran.state, JobState::Failed, "{step}");
+            let o = ran.last();
             let status = if charge { "ERROR" } else { "AVAILABLE" };
             assert_eq!(
                 (o.status.as_str(), o.attached, o.in_ganeti, o.charged),
                 (status, false, false, false),
-                "{} charge={charge}",
-                step.name
+                "{step} charge={charge}"
             );
             assert_eq!(
                 (o.disk_usage, o.disk_pending, o.locked),
-                (base, 0, false),
-                "{} charge={charge}",
-                step.name
+                (ran.ids.base, 0, false),
+                "{step} charge={charge}"
             );
-        }
+        })
+        .await;
     }
 }
 
 #[tokio::test]
 async fn each_failed_delete_step_keeps_the_volume_until_ganeti_removed_the_disk() {
-    for (i, step) in VOLUME_DELETE.steps.iter().enumerate() {
-        let (w, store, e, server_id, base) = running_server().await;
-        let vol = insert_volume(&w, &store, 2, false);
-        let job = submit_volume(&e, server_id, &VOLUME_ATTACH, vol, true).await;
-        assert_eq!(finish(&e, job).await, JobState::Succeeded);
-        stop(&e, server_id).await;
-        e.set_test_hooks(TestHooks {
-            fail_step: Some(step.name),
-            run_twice: true,
-            ..TestHooks::default()
-        });
-        let job = submit_volume(&e, server_id, &VOLUME_DELETE, vol, false).await;
-        let state = finish(&e, job).await;
-        let o = volume_outcome(&w, &store, server_id, vol, job);
+    const ATTACH_THEN_DELETE: VolumeJobs = VolumeJobs {
+        size_gb: 2,
+        standalone: false,
+        jobs: &[(&VOLUME_ATTACH, true, false), (&VOLUME_DELETE, false, true)],
+    };
+    kit::fail_each_step(&ATTACH_THEN_DELETE, 1, |i, step, ran| {
+        let o = ran.last();
         if i >= 3 {
             // Past the point of no return (Ganeti removed the disk): stuck, lock held.
             assert_eq!(
-                (state, o.in_ganeti, o.locked),
+                (ran.state, o.in_ganeti, o.locked),
                 (JobState::Stuck, false, true),
-                "{}",
-                step.name
+                "{step}"
             );
         } else {
-            assert_eq!(state, JobState::Failed, "{}", step.name);
+            assert_eq!(ran.state, JobState::Failed, "{step}");
             assert_eq!(
                 (o.status.as_str(), o.attached, o.charged, o.locked),
                 ("IN_USE", true, true, false),
-                "{}",
-                step.name
+                "{step}"
             );
-            assert_eq!(o.disk_usage, base + 2 * GIB, "{}", step.name);
+            assert_eq!(o.disk_usage, ran.ids.base + 2 * GIB, "{step}");
             if i < 2 {
                 assert!(o.in_ganeti, "nothing asked of Ganeti");
             }
         }
-    }
+    })
+    .await;
 }
 
-/// Attach a new volume, detach it, then purge it through the same (helper) server, with a
-/// crash after `crash_at` log writes of job `crash_in` (0: attach, 1: detach, 2: purge).
-async fn attach_detach_purge(
-    crash_in: usize,
-    crash_at: Option<u64>,
-    older: bool,
-) -> (Vec<VolumeOutcome>, u64) {
-    let (w, store, e, server_id, _) = running_server().await;
-    let vol = insert_volume(&w, &store, 2, false);
-    let mut outcomes = Vec::new();
-    let mut writes = 0;
-    let (mut store, mut e) = (store, e);
-    for (n, (kind, charge)) in [
-        (&VOLUME_ATTACH, true),
-        (&VOLUME_DETACH, false),
-        (&VOLUME_PURGE, false),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        if n == 2 {
-            // The helper server is a stopped one.
-            stop(&e, server_id).await;
-        }
-        if n == crash_in {
-            e.crash_after_writes(crash_at);
-            if older {
-                e.set_test_hooks(TestHooks {
-                    older_outputs: Some(older_shapes),
-                    ..TestHooks::default()
-                });
-            }
-        }
-        let job = submit_volume(&e, server_id, kind, vol, charge).await;
-        if n == crash_in {
-            (store, e, writes) = restart(&w, store, e).await;
-        }
-        assert_eq!(
-            finish(&e, job).await,
-            JobState::Succeeded,
-            "{} crash at {crash_at:?}",
-            kind.name
-        );
-        outcomes.push(volume_outcome(&w, &store, server_id, vol, job));
-    }
-    (outcomes, writes)
-}
+/// Attach a new volume, detach it, then purge it through the same (helper, stopped) server.
+const ATTACH_DETACH_PURGE: VolumeJobs = VolumeJobs {
+    size_gb: 2,
+    standalone: false,
+    jobs: &[
+        (&VOLUME_ATTACH, true, false),
+        (&VOLUME_DETACH, false, false),
+        (&VOLUME_PURGE, false, true),
+    ],
+};
 
 #[tokio::test]
 async fn a_crash_at_every_log_boundary_of_attach_detach_and_purge_changes_nothing() {
-    for crash_in in [0, 1, 2] {
-        let (reference, writes) = attach_detach_purge(crash_in, None, false).await;
-        assert_eq!(
-            reference
-                .iter()
-                .map(|o| o.status.as_str())
-                .collect::<Vec<_>>(),
-            ["IN_USE", "AVAILABLE", "DELETED"]
-        );
-        assert!(writes >= 4, "the job logged {writes} events");
-        for k in 0..writes {
-            let (o, _) = attach_detach_purge(crash_in, Some(k), false).await;
-            assert_eq!(o, reference, "crash after {k} log writes of job {crash_in}");
-        }
-    }
+    let reference = kit::crash_at_every_boundary(&ATTACH_DETACH_PURGE, &[0, 1, 2]).await;
+    assert_eq!(
+        reference
+            .iter()
+            .map(|o| o.status.as_str())
+            .collect::<Vec<_>>(),
+        ["IN_USE", "AVAILABLE", "DELETED"]
+    );
 }
 
 #[tokio::test]
 async fn an_attach_logged_in_the_older_output_shapes_resumes_from_every_boundary() {
-    let (reference, writes) = attach_detach_purge(0, None, false).await;
-    for k in 0..writes {
-        let (o, _) = attach_detach_purge(0, Some(k), true).await;
-        assert_eq!(
-            o, reference,
-            "crash after {k} log writes of an older attach log"
-        );
-    }
+    kit::older_logs_resume(&ATTACH_DETACH_PURGE, 0).await;
 }
 
 #[tokio::test]
 async fn a_destroyed_server_takes_its_volumes_and_their_quota() {
-    let (w, store, e, server_id, base) = running_server().await;
+    let w = world().await;
+    let store = open_store(w.dir.path());
+    let e = engine(&store);
+    let (server_id, base) = running_server(&w, &store, &e).await;
     let vol = insert_volume(&w, &store, 4, false);
     let job = submit_volume(&e, server_id, &VOLUME_ATTACH, vol, true).await;
     assert_eq!(finish(&e, job).await, JobState::Succeeded);
@@ -384,133 +362,103 @@ async fn a_destroyed_server_takes_its_volumes_and_their_quota() {
     assert_eq!(o.disk_usage, base - flavor.disk_gb as i64 * GIB);
 }
 
-/// `server.create` with one volume besides the root one (a new blank one, or an existing
-/// AVAILABLE one), crashing after `crash_at` log writes: the outcome of the finished job
-/// (server, quota, the volume, its disk).
-async fn create_with_volume(
+/// `server.create` with one volume besides the root one: a new blank one of 3 GiB, or (with
+/// `existing`) an AVAILABLE standalone one of 2 GiB made in the setup. The outcome is the
+/// server's and the volume's (if the job got as far as recording it).
+struct CreateWithVolume {
     existing: bool,
-    crash_at: Option<u64>,
-) -> ((Outcome, VolumeOutcome), u64) {
-    let w = world().await;
-    let store = open_store(w.dir.path());
-    let e = engine(&store);
-    let (server_id, volume_id, job, params) = if existing {
-        create_with_existing(&w, &store)
-    } else {
-        let server_id = store.generate_id().expect("id");
-        let volume_id = store.generate_id().expect("id");
-        let mut params = w.create_params(server_id);
-        params["extra_volumes"] = json!([{"id": volume_id, "size_gb": 3, "image_id": null}]);
-        (
-            server_id,
-            volume_id,
-            store.generate_id().expect("id"),
-            params,
-        )
-    };
-    e.crash_after_writes(crash_at);
-    e.submit(
-        &SERVER_CREATE,
-        format!("server/{server_id}"),
-        params,
-        job,
-        Batch::new(),
-    )
-    .await
-    .expect("submit");
-    let (store, e, writes) = restart(&w, store, e).await;
-    assert_eq!(
-        finish(&e, job).await,
-        JobState::Succeeded,
-        "crash at {crash_at:?}"
-    );
-    let o = outcome(&w, &store, server_id, job);
-    let v = volume_outcome(&w, &store, server_id, volume_id, job);
-    ((o, v), writes)
+}
+
+impl kit::Scenario for CreateWithVolume {
+    type Ids = VolumeIds;
+    type Outcome = (Outcome, Option<VolumeOutcome>);
+
+    fn kinds(&self) -> Vec<&'static JobKind> {
+        vec![&SERVER_CREATE]
+    }
+
+    async fn setup(&self, w: &World, store: &Store, _: &JobEngine) -> VolumeIds {
+        let server = store.generate_id().expect("id");
+        let volume = if self.existing {
+            insert_volume(w, store, 2, true)
+        } else {
+            store.generate_id().expect("id")
+        };
+        VolumeIds {
+            server,
+            base: 0,
+            volume,
+        }
+    }
+
+    async fn submit(&self, _: usize, w: &World, e: &JobEngine, ids: &VolumeIds) -> u64 {
+        let job = e.env().store.generate_id().expect("id");
+        let mut params = w.create_params(ids.server);
+        params["extra_volumes"] = if self.existing {
+            json!([{"id": ids.volume, "size_gb": 2, "image_id": null, "existing": true}])
+        } else {
+            json!([{"id": ids.volume, "size_gb": 3, "image_id": null}])
+        };
+        let target = format!("server/{}", ids.server);
+        submit_as(e, job, &SERVER_CREATE, target, params, Batch::new()).await
+    }
+
+    fn outcome(&self, w: &World, store: &Store, ids: &VolumeIds, job: u64) -> Self::Outcome {
+        let volume = store
+            .volume_get(ids.volume)
+            .is_ok()
+            .then(|| volume_outcome(w, store, ids.server, ids.volume, job));
+        (outcome(w, store, ids.server, job), volume)
+    }
 }
 
 #[tokio::test]
 async fn a_crash_at_every_log_boundary_of_a_create_with_a_volume_changes_nothing() {
-    let (reference, writes) = create_with_volume(false, None).await;
-    let v = &reference.1;
+    let reference = kit::crash_at_every_boundary(&CreateWithVolume { existing: false }, &[0]).await;
+    let v = reference[0].1.as_ref().expect("the volume");
     assert_eq!(
         (v.status.as_str(), v.index, v.charged, v.in_ganeti),
         ("IN_USE", Some(1), true, true),
         "{reference:?}"
     );
-    for k in 0..writes {
-        let (o, _) = create_with_volume(false, Some(k)).await;
-        assert_eq!(o, reference, "crash after {k} log writes");
-    }
 }
 
 #[tokio::test]
 async fn each_failed_create_step_leaves_its_volumes_uncharged() {
-    for step in SERVER_CREATE.steps {
-        let w = world().await;
-        let store = open_store(w.dir.path());
-        let e = engine(&store);
-        e.set_test_hooks(TestHooks {
-            fail_step: Some(step.name),
-            run_twice: true,
-            ..TestHooks::default()
-        });
-        let server_id = store.generate_id().expect("id");
-        let volume_id = store.generate_id().expect("id");
-        let job = store.generate_id().expect("id");
-        let mut params = w.create_params(server_id);
-        params["extra_volumes"] = json!([{"id": volume_id, "size_gb": 3, "image_id": null}]);
-        e.submit(
-            &SERVER_CREATE,
-            format!("server/{server_id}"),
-            params,
-            job,
-            Batch::new(),
-        )
-        .await
-        .expect("submit");
-        assert_eq!(finish(&e, job).await, JobState::Failed, "{}", step.name);
-        let in_ganeti = w
+    kit::fail_each_step(&CreateWithVolume { existing: false }, 0, |_, step, ran| {
+        assert_eq!(ran.state, JobState::Failed, "{step}");
+        let server_id = ran.ids.server;
+        let in_ganeti = ran
+            .w
             .sim
             .sim
             .read(|c| c.instances.contains_key(&format!("snf-{server_id}")));
-        assert!(!in_ganeti, "{}", step.name);
-        let usage = store
-            .quota_usages(&w.project)
+        assert!(!in_ganeti, "{step}");
+        let usage = ran
+            .store
+            .quota_usages(&ran.w.project)
             .expect("usage")
             .into_iter()
             .find(|u| u.resource == "cyclades.disk")
             .map_or((0, 0), |u| (u.usage, u.pending_add));
-        assert_eq!(usage, (0, 0), "{}", step.name);
-        if let Ok(v) = store.volume_get(volume_id) {
+        assert_eq!(usage, (0, 0), "{step}");
+        if let Ok(v) = ran.store.volume_get(ran.ids.volume) {
             assert_eq!(
                 (v.status.as_str(), v.quota_charged),
                 ("ERROR", false),
-                "{}",
-                step.name
+                "{step}"
             );
         }
-    }
-}
-
-/// Params of a `server.create` with one existing (AVAILABLE, standalone) volume as disk 1.
-fn create_with_existing(w: &World, store: &Store) -> (u64, u64, u64, serde_json::Value) {
-    let server_id = store.generate_id().expect("id");
-    let volume_id = insert_volume(w, store, 2, true);
-    let job = store.generate_id().expect("id");
-    let mut params = w.create_params(server_id);
-    params["extra_volumes"] =
-        json!([{"id": volume_id, "size_gb": 2, "image_id": null, "existing": true}]);
-    (server_id, volume_id, job, params)
+    })
+    .await;
 }
 
 /// A crash at every log boundary of a create that attaches an existing volume ends where a
 /// run without one ends: the volume IN_USE as disk 1, still charged once.
 #[tokio::test]
 async fn a_crash_at_every_log_boundary_of_a_create_with_an_existing_volume_changes_nothing() {
-    let run = |crash_at| create_with_volume(true, crash_at);
-    let (reference, writes) = run(None).await;
-    let v = &reference.1;
+    let reference = kit::crash_at_every_boundary(&CreateWithVolume { existing: true }, &[0]).await;
+    let v = reference[0].1.as_ref().expect("the volume");
     assert_eq!(
         (
             v.status.as_str(),
@@ -522,142 +470,110 @@ async fn a_crash_at_every_log_boundary_of_a_create_with_an_existing_volume_chang
         ("IN_USE", Some(1), true, true, true),
         "{reference:?}"
     );
-    for k in 0..writes {
-        assert_eq!(
-            run(Some(k)).await.0,
-            reference,
-            "crash after {k} log writes"
-        );
-    }
 }
 
 /// Each failed step of such a create gives the existing volume back as it was (AVAILABLE,
 /// unattached, charged once); once Ganeti held it, it stays in Ganeti as a detached disk.
 #[tokio::test]
 async fn each_failed_create_step_gives_an_existing_volume_back() {
-    for step in SERVER_CREATE.steps {
-        let w = world().await;
-        let store = open_store(w.dir.path());
-        let e = engine(&store);
-        e.set_test_hooks(TestHooks {
-            fail_step: Some(step.name),
-            run_twice: true,
-            ..TestHooks::default()
-        });
-        let (server_id, volume_id, job, params) = create_with_existing(&w, &store);
-        e.submit(
-            &SERVER_CREATE,
-            format!("server/{server_id}"),
-            params,
-            job,
-            Batch::new(),
-        )
-        .await
-        .expect("submit");
-        assert_eq!(finish(&e, job).await, JobState::Failed, "{}", step.name);
-        let v = store.volume_get(volume_id).expect("volume");
+    kit::fail_each_step(&CreateWithVolume { existing: true }, 0, |_, step, ran| {
+        assert_eq!(ran.state, JobState::Failed, "{step}");
+        let volume_id = ran.ids.volume;
+        let v = ran.store.volume_get(volume_id).expect("volume");
         assert_eq!(
             (v.status.as_str(), v.server_id, v.index, v.deleted),
             ("AVAILABLE", None, None, false),
-            "{}",
-            step.name
+            "{step}"
         );
-        let detached = w.sim.sim.read(|c| {
-            c.detached_disks
-                .contains_key(&format!("snf-vol-{volume_id}"))
+        let disk = format!("snf-vol-{volume_id}");
+        let detached = ran.w.sim.sim.read(|c| c.detached_disks.contains_key(&disk));
+        assert_eq!(v.initialised, detached, "{step}");
+        let in_instance = ran.w.sim.sim.read(|c| {
+            c.instances
+                .values()
+                .any(|i| i.disks.iter().any(|d| d.name.as_deref() == Some(&*disk)))
         });
-        assert_eq!(v.initialised, detached, "{}", step.name);
-        let in_instance = w.sim.sim.read(|c| {
-            c.instances.values().any(|i| {
-                i.disks
-                    .iter()
-                    .any(|d| d.name.as_deref() == Some(&*format!("snf-vol-{volume_id}")))
-            })
-        });
-        assert!(!in_instance, "{}", step.name);
-    }
+        assert!(!in_instance, "{step}");
+    })
+    .await;
 }
 
-/// A server whose attached volume is kept (`delete_on_termination` false), destroyed with a
-/// crash after `crash_at` log writes: the volume ends AVAILABLE, charged, detached in Ganeti.
-async fn destroy_keeping(crash_at: Option<u64>) -> (VolumeOutcome, bool, u64) {
-    let (w, store, e, server_id, _) = running_server().await;
-    let vol = insert_volume(&w, &store, 2, false);
-    let job = submit_volume(&e, server_id, &VOLUME_ATTACH, vol, true).await;
-    assert_eq!(finish(&e, job).await, JobState::Succeeded);
-    let mut keep = store.volume_get(vol).expect("volume");
-    keep.delete_on_termination = false;
-    let mut batch = Batch::new();
-    batch.update(&keep);
-    store.commit(&batch).expect("keep");
-    e.crash_after_writes(crash_at);
-    let job = submit_destroy(&e, server_id).await;
-    let (store, e, writes) = restart(&w, store, e).await;
-    assert_eq!(
-        finish(&e, job).await,
-        JobState::Succeeded,
-        "crash at {crash_at:?}"
-    );
-    let detached = w
-        .sim
-        .sim
-        .read(|c| c.detached_disks.contains_key(&format!("snf-vol-{vol}")));
-    (
-        volume_outcome(&w, &store, server_id, vol, job),
-        detached,
-        writes,
-    )
+/// A running server with an attached 2 GiB volume it keeps (`delete_on_termination` false),
+/// then `server.destroy`: the volume's outcome, and whether Ganeti holds it as a detached disk.
+struct DestroyKeeping;
+
+impl kit::Scenario for DestroyKeeping {
+    type Ids = VolumeIds;
+    type Outcome = (VolumeOutcome, bool);
+
+    fn kinds(&self) -> Vec<&'static JobKind> {
+        vec![&SERVER_DESTROY]
+    }
+
+    async fn setup(&self, w: &World, store: &Store, e: &JobEngine) -> VolumeIds {
+        let (server, base) = running_server(w, store, e).await;
+        let volume = insert_volume(w, store, 2, false);
+        let job = submit_volume(e, server, &VOLUME_ATTACH, volume, true).await;
+        assert_eq!(finish(e, job).await, JobState::Succeeded);
+        let mut keep = store.volume_get(volume).expect("volume");
+        keep.delete_on_termination = false;
+        let mut batch = Batch::new();
+        batch.update(&keep);
+        store.commit(&batch).expect("keep");
+        VolumeIds {
+            server,
+            base,
+            volume,
+        }
+    }
+
+    async fn submit(&self, _: usize, _: &World, e: &JobEngine, ids: &VolumeIds) -> u64 {
+        submit_destroy(e, ids.server).await
+    }
+
+    fn outcome(&self, w: &World, store: &Store, ids: &VolumeIds, job: u64) -> Self::Outcome {
+        let disk = format!("snf-vol-{}", ids.volume);
+        let detached = w.sim.sim.read(|c| c.detached_disks.contains_key(&disk));
+        (
+            volume_outcome(w, store, ids.server, ids.volume, job),
+            detached,
+        )
+    }
 }
 
 #[tokio::test]
 async fn a_crash_at_every_log_boundary_of_a_destroy_keeping_a_volume_changes_nothing() {
-    let (reference, detached, writes) = destroy_keeping(None).await;
+    let reference = kit::crash_at_every_boundary(&DestroyKeeping, &[0]).await;
+    let (v, detached) = &reference[0];
     assert_eq!(
-        (
-            reference.status.as_str(),
-            reference.attached,
-            reference.charged,
-            detached
-        ),
+        (v.status.as_str(), v.attached, v.charged, *detached),
         ("AVAILABLE", false, true, true),
         "{reference:?}"
     );
-    for k in 0..writes {
-        let (o, d, _) = destroy_keeping(Some(k)).await;
-        assert_eq!(
-            (o, d),
-            (reference.clone(), true),
-            "crash after {k} log writes"
-        );
-    }
 }
 
 /// A destroy failing before Ganeti removed the instance attaches the kept volume back.
 #[tokio::test]
 async fn a_destroy_failing_after_detaching_a_kept_volume_attaches_it_back() {
-    let (w, store, e, server_id, _) = running_server().await;
-    let vol = insert_volume(&w, &store, 2, false);
-    let job = submit_volume(&e, server_id, &VOLUME_ATTACH, vol, true).await;
-    assert_eq!(finish(&e, job).await, JobState::Succeeded);
-    let mut keep = store.volume_get(vol).expect("volume");
-    keep.delete_on_termination = false;
-    let mut batch = Batch::new();
-    batch.update(&keep);
-    store.commit(&batch).expect("keep");
-    e.set_test_hooks(TestHooks {
-        fail_step: Some("ganeti_remove"),
-        run_twice: true,
-        ..TestHooks::default()
-    });
-    let job = submit_destroy(&e, server_id).await;
-    assert_eq!(finish(&e, job).await, JobState::Failed);
-    let o = volume_outcome(&w, &store, server_id, vol, job);
+    let ran = kit::run(
+        &DestroyKeeping,
+        kit::Mode::Fail {
+            job: 0,
+            step: "ganeti_remove",
+        },
+    )
+    .await;
+    assert_eq!(ran.state, JobState::Failed);
+    let o = &ran.last().0;
     assert_eq!(
         (o.status.as_str(), o.attached, o.in_ganeti, o.locked),
         ("IN_USE", true, true, false)
     );
     assert_eq!(
-        store.server_get(server_id).expect("server").operstate,
+        ran.store
+            .server_get(ran.ids.server)
+            .expect("server")
+            .operstate,
         "STARTED"
     );
 }

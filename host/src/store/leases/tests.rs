@@ -61,7 +61,8 @@ fn fenced_write(
 #[test]
 fn a_replica_that_lost_a_jobs_lease_can_no_longer_write_to_it() {
     let (_dir, store) = temp_store();
-    submit(&store, 7, "a", Duration::from_millis(50));
+    // TTLs of a second: a loaded CI machine must not lapse a lease between two statements.
+    submit(&store, 7, "a", Duration::from_secs(1));
     fenced_write(&store, 7, 0, "a", 1).expect("the holder writes");
     // Not lapsed yet: nobody else may claim it.
     assert!(
@@ -70,7 +71,7 @@ fn a_replica_that_lost_a_jobs_lease_can_no_longer_write_to_it() {
             .unwrap()
             .is_empty()
     );
-    std::thread::sleep(Duration::from_millis(80));
+    std::thread::sleep(Duration::from_millis(1300));
     let claimed = store
         .job_leases_claim("b", Duration::from_secs(10), 10, false)
         .unwrap();
@@ -164,7 +165,7 @@ fn concurrent_claims_hand_each_lapsed_lease_out_once() {
 #[test]
 fn one_replica_leads_until_its_lease_lapses() {
     let (_dir, store) = temp_store();
-    let ttl = Duration::from_millis(60);
+    let ttl = Duration::from_secs(1);
     assert!(store.leader_acquire("reconciler", "a", ttl).unwrap());
     assert!(
         store.leader_acquire("reconciler", "a", ttl).unwrap(),
@@ -173,7 +174,7 @@ fn one_replica_leads_until_its_lease_lapses() {
     let b_takes = store.leader_acquire("reconciler", "b", ttl).unwrap();
     if store.shared() {
         assert!(!b_takes, "a leads while its lease holds");
-        std::thread::sleep(Duration::from_millis(90));
+        std::thread::sleep(Duration::from_millis(1300));
         assert!(
             store.leader_acquire("reconciler", "b", ttl).unwrap(),
             "taken over"
