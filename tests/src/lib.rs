@@ -253,6 +253,40 @@ impl TestContext {
         self.request(Method::GET, path, token, None).await
     }
 
+    /// `POST path` as `token` with the JSON `body`.
+    pub async fn post(&self, token: &str, path: &str, body: Value) -> Reply {
+        self.request(Method::POST, path, Some(token), Some(body))
+            .await
+    }
+
+    /// `PUT path` as `token` with the JSON `body`.
+    pub async fn put(&self, token: &str, path: &str, body: Value) -> Reply {
+        self.request(Method::PUT, path, Some(token), Some(body))
+            .await
+    }
+
+    /// `DELETE path` as `token`.
+    pub async fn delete(&self, token: &str, path: &str) -> Reply {
+        self.request(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// `POST /compute/v2.0/servers/<id>/action` as `token` with `body`.
+    pub async fn action(&self, token: &str, id: &str, body: Value) -> Reply {
+        self.post(token, &format!("/compute/v2.0/servers/{id}/action"), body)
+            .await
+    }
+
+    /// A project's quota usage and pending charge of `resource` (0 when it has no row yet).
+    pub async fn usage(&self, project: &str, resource: &str) -> (i64, i64) {
+        let reply = self
+            .admin(Method::GET, &format!("/quotas?project={project}"), None)
+            .await;
+        let rows = reply.body["quotas"].as_array().cloned().unwrap_or_default();
+        let row = rows.iter().find(|r| r["resource"] == resource);
+        let field = |name: &str| row.and_then(|r| r[name].as_i64()).unwrap_or(0);
+        (field("usage"), field("pending"))
+    }
+
     /// A request to the admin API with the operator token.
     pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
         self.request(

@@ -21,11 +21,10 @@ async fn server_modify_suspends_acts_and_resizes_through_jobs() {
     let r = modify(json!({"suspended": true}), false).await;
     assert_eq!(r.body["server"]["suspended"], true, "{}", r.text);
     assert!(r.body["job"].is_null());
-    ctx.request(
-        Method::POST,
+    ctx.post(
+        &token,
         &format!("/compute/v2.0/servers/{id}/action"),
-        Some(&token),
-        Some(json!({"os-stop": {}})),
+        json!({"os-stop": {}}),
     )
     .await
     .fault(403, "forbidden");

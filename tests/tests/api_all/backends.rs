@@ -334,13 +334,7 @@ async fn placements(policy: &str, extra: usize, count: usize) -> Vec<usize> {
     let flavor = super::compute::flavor_id(&ctx, &token, "C1R1024D10drbd").await;
     let mut ids = Vec::new();
     for n in 0..count {
-        let r = ctx
-            .request(
-                Method::POST,
-                "/compute/v2.0/servers",
-                Some(&token),
-                Some(json!({"server": {"name": format!("vm{n}"), "imageRef": image, "flavorRef": flavor}})),
-            )
+        let r = ctx.post(&token, "/compute/v2.0/servers", json!({"server": {"name": format!("vm{n}"), "imageRef": image, "flavorRef": flavor}}))
             .await;
         assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
         ids.push(r.body["server"]["id"].as_str().expect("id").to_string());
@@ -450,11 +444,10 @@ async fn a_real_cluster_added_without_a_hypervisor_runs_servers() {
     let image = ctx.demo_image(&token).await;
     let flavor = super::compute::flavor_id(&ctx, &token, "C1R1024D10file").await;
     let r = ctx
-        .request(
-            Method::POST,
+        .post(
+            &token,
             "/compute/v2.0/servers",
-            Some(&token),
-            Some(json!({"server": {"name": "on-real-ganeti", "imageRef": image, "flavorRef": flavor}})),
+            json!({"server": {"name": "on-real-ganeti", "imageRef": image, "flavorRef": flavor}}),
         )
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
@@ -472,12 +465,7 @@ async fn a_real_cluster_added_without_a_hypervisor_runs_servers() {
     }
     assert_eq!(status["status"], "ACTIVE", "{status}");
     let r = ctx
-        .request(
-            Method::DELETE,
-            &format!("/compute/v2.0/servers/{id}"),
-            Some(&token),
-            None,
-        )
+        .delete(&token, &format!("/compute/v2.0/servers/{id}"))
         .await;
     assert!(r.status.is_success(), "{}", r.text);
     ctx.wait_server(&token, &id, "DELETED").await;

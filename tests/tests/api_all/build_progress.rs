@@ -189,12 +189,7 @@ async fn snf_image_progress_shows_as_build_progress_and_diagnostics() {
     let s = ctx.wait_server(&token, &id, "ACTIVE").await;
     assert_eq!(s["progress"], 100);
     let r = ctx
-        .request(
-            Method::DELETE,
-            &format!("/compute/v2.0/servers/{id}"),
-            Some(&token),
-            None,
-        )
+        .delete(&token, &format!("/compute/v2.0/servers/{id}"))
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
     ctx.wait_server(&token, &id, "DELETED").await;

@@ -188,11 +188,10 @@ async fn images_have_three_views_and_respect_visibility() {
     assert_eq!(head.header("x-image-meta-name"), Some("debian-12"));
     assert_eq!(head.header("x-image-meta-property-osfamily"), Some("linux"));
     // Only the owner (here the admin) may change the demo image's metadata.
-    ctx.request(
-        Method::POST,
+    ctx.post(
+        &token,
         &format!("/compute/v2.0/images/{id}/metadata"),
-        Some(&token),
-        Some(json!({"metadata": {"extra": "1"}})),
+        json!({"metadata": {"extra": "1"}}),
     )
     .await
     .fault(403, "forbidden");

@@ -53,11 +53,10 @@ async fn released_floating_ips_and_deleted_subnets_are_listed_as_deleted() {
     let ctx = TestContext::new().await;
     let token = ctx.demo_token().await;
     let r = ctx
-        .request(
-            Method::POST,
+        .post(
+            &token,
             "/network/v2.0/floatingips",
-            Some(&token),
-            Some(json!({"floatingip": {}})),
+            json!({"floatingip": {}}),
         )
         .await;
     assert!(r.status.is_success(), "{}", r.text);
@@ -79,7 +78,7 @@ async fn released_floating_ips_and_deleted_subnets_are_listed_as_deleted() {
         format!("/network/v2.0/floatingips/{fip}"),
         format!("/network/v2.0/networks/{net}"),
     ] {
-        let r = ctx.request(Method::DELETE, &path, Some(&token), None).await;
+        let r = ctx.delete(&token, &path).await;
         assert!(r.status.is_success(), "{path}: {}", r.text);
     }
 

@@ -22,13 +22,8 @@ pub(crate) async fn flavor_id(ctx: &TestContext, token: &str, name: &str) -> Str
 }
 
 pub(crate) async fn create(ctx: &TestContext, token: &str, server: Value) -> reqwest_reply::Reply {
-    ctx.request(
-        Method::POST,
-        "/compute/v2.0/servers",
-        Some(token),
-        Some(json!({"server": server})),
-    )
-    .await
+    ctx.post(token, "/compute/v2.0/servers", json!({"server": server}))
+        .await
 }
 
 /// Creates one demo-image server of `FLAVOR_SMALL` per name and waits until all are ACTIVE.
@@ -53,23 +48,6 @@ pub(crate) async fn active_servers(ctx: &TestContext, token: &str, names: &[&str
 
 mod reqwest_reply {
     pub use cyclades_tests::Reply;
-}
-
-async fn usage(ctx: &TestContext, project: &str, resource: &str) -> (i64, i64) {
-    let reply = ctx
-        .admin(Method::GET, &format!("/quotas?project={project}"), None)
-        .await;
-    let row = reply.body["quotas"]
-        .as_array()
-        .expect("quotas")
-        .iter()
-        .find(|r| r["resource"] == resource)
-        .cloned()
-        .unwrap_or(Value::Null);
-    (
-        row["usage"].as_i64().unwrap_or(0),
-        row["pending"].as_i64().unwrap_or(0),
-    )
 }
 
 #[tokio::test]
@@ -179,18 +157,13 @@ async fn create_validation_names_the_problem() {
         assert!(message.contains(needle), "{body}: {message}");
     }
     let no_server = ctx
-        .request(
-            Method::POST,
-            "/compute/v2.0/servers",
-            Some(&token),
-            Some(json!({"vm": {}})),
-        )
+        .post(&token, "/compute/v2.0/servers", json!({"vm": {}}))
         .await;
     no_server.fault(400, "badRequest");
     // Nothing was created or charged by any of these.
     let list = ctx.get("/compute/v2.0/servers", Some(&token)).await;
     assert_eq!(list.body["servers"], json!([]));
-    assert_eq!(usage(&ctx, "demo", "cyclades.vm").await, (0, 0));
+    assert_eq!(ctx.usage("demo", "cyclades.vm").await, (0, 0));
     ctx.shutdown().await;
 }
 
@@ -217,18 +190,17 @@ async fn server_lifecycle_with_task_lock_quota_and_one_time_config() {
     assert_eq!(server["status"], "BUILD");
     assert!(password.len() >= 10 && password.chars().any(|c| c.is_ascii_digit()));
     assert_eq!(
-        usage(&ctx, "demo", "cyclades.vm").await.1,
+        ctx.usage("demo", "cyclades.vm").await.1,
         1,
         "pending while building"
     );
 
     // The task lock: nothing but delete while building... and delete waits too.
     let busy = ctx
-        .request(
-            Method::POST,
+        .post(
+            &token,
             &format!("/compute/v2.0/servers/{id}/action"),
-            Some(&token),
-            Some(json!({"shutdown": {}})),
+            json!({"shutdown": {}}),
         )
         .await;
     busy.fault(409, "buildInProgress");
@@ -238,8 +210,8 @@ async fn server_lifecycle_with_task_lock_quota_and_one_time_config() {
         (json!(100), json!(""))
     );
     assert_eq!(active["metadata"]["role"], "web");
-    assert_eq!(usage(&ctx, "demo", "cyclades.vm").await, (1, 0));
-    assert_eq!(usage(&ctx, "demo", "cyclades.ram").await, (1 << 30, 0));
+    assert_eq!(ctx.usage("demo", "cyclades.vm").await, (1, 0));
+    assert_eq!(ctx.usage("demo", "cyclades.ram").await, (1 << 30, 0));
 
     // Password cache and the one-time config URL (read it from the simulator's osparams).
     let pw = ctx
@@ -294,28 +266,15 @@ async fn server_lifecycle_with_task_lock_quota_and_one_time_config() {
     ctx.get(&path, None).await.fault(404, "itemNotFound");
 
     // Stop, start, reboot, with state rules.
-    let act = |body: Value| {
-        let ctx = &ctx;
-        let token = token.clone();
-        let id = id.clone();
-        async move {
-            ctx.request(
-                Method::POST,
-                &format!("/compute/v2.0/servers/{id}/action"),
-                Some(&token),
-                Some(body),
-            )
-            .await
-        }
-    };
+    let act = |body: Value| ctx.action(&token, &id, body);
     act(json!({"os-start": {}})).await.fault(409, "conflict");
     assert_eq!(
         act(json!({"os-stop": {}})).await.status,
         StatusCode::ACCEPTED
     );
     ctx.wait_server(&token, &id, "STOPPED").await;
-    assert_eq!(usage(&ctx, "demo", "cyclades.cpu").await, (0, 0));
-    assert_eq!(usage(&ctx, "demo", "cyclades.total_cpu").await, (1, 0));
+    assert_eq!(ctx.usage("demo", "cyclades.cpu").await, (0, 0));
+    assert_eq!(ctx.usage("demo", "cyclades.total_cpu").await, (1, 0));
     // Resize: stopped only, same disk.
     let other_disk = flavor_id(&ctx, &token, "C2R2048D20drbd").await;
     let r = act(json!({"resize": {"flavorRef": other_disk}})).await;
@@ -349,7 +308,7 @@ async fn server_lifecycle_with_task_lock_quota_and_one_time_config() {
             .clone();
     }
     assert_eq!(resized["flavor"]["id"], bigger.as_str());
-    assert_eq!(usage(&ctx, "demo", "cyclades.total_cpu").await, (2, 0));
+    assert_eq!(ctx.usage("demo", "cyclades.total_cpu").await, (2, 0));
     assert_eq!(
         act(json!({"os-start": {}})).await.status,
         StatusCode::ACCEPTED
@@ -381,20 +340,18 @@ async fn server_lifecycle_with_task_lock_quota_and_one_time_config() {
 
     // Rename and metadata.
     let rename = ctx
-        .request(
-            Method::PUT,
+        .put(
+            &token,
             &format!("/compute/v2.0/servers/{id}"),
-            Some(&token),
-            Some(json!({"server": {"name": "renamed"}})),
+            json!({"server": {"name": "renamed"}}),
         )
         .await;
     assert_eq!(rename.status, StatusCode::NO_CONTENT, "{}", rename.text);
     let meta = ctx
-        .request(
-            Method::PUT,
+        .put(
+            &token,
             &format!("/compute/v2.0/servers/{id}/metadata/env"),
-            Some(&token),
-            Some(json!({"meta": {"env": "prod"}})),
+            json!({"meta": {"env": "prod"}}),
         )
         .await;
     assert_eq!(meta.status, StatusCode::CREATED, "{}", meta.text);
@@ -406,12 +363,7 @@ async fn server_lifecycle_with_task_lock_quota_and_one_time_config() {
         .await;
     assert_eq!(all.body["metadata"], json!({"env": "prod", "role": "web"}));
     let del = ctx
-        .request(
-            Method::DELETE,
-            &format!("/compute/v2.0/servers/{id}/metadata/nope"),
-            Some(&token),
-            None,
-        )
+        .delete(&token, &format!("/compute/v2.0/servers/{id}/metadata/nope"))
         .await;
     del.fault(404, "itemNotFound");
 
@@ -432,12 +384,7 @@ async fn server_lifecycle_with_task_lock_quota_and_one_time_config() {
 
     // Delete: DELETED, quota back to zero, the instance gone from Ganeti.
     let gone = ctx
-        .request(
-            Method::DELETE,
-            &format!("/compute/v2.0/servers/{id}"),
-            Some(&token),
-            None,
-        )
+        .delete(&token, &format!("/compute/v2.0/servers/{id}"))
         .await;
     assert_eq!(gone.status, StatusCode::NO_CONTENT, "{}", gone.text);
     ctx.wait_server(&token, &id, "DELETED").await;
@@ -459,7 +406,7 @@ async fn server_lifecycle_with_task_lock_quota_and_one_time_config() {
         "cyclades.disk",
         "cyclades.total_ram",
     ] {
-        assert_eq!(usage(&ctx, "demo", r).await, (0, 0), "{r}");
+        assert_eq!(ctx.usage("demo", r).await, (0, 0), "{r}");
     }
     let listed = ctx.get("/compute/v2.0/servers", Some(&token)).await;
     assert_eq!(listed.body["servers"], json!([]));
@@ -502,35 +449,29 @@ async fn ganeti_failures_and_quota_limits_never_leak() {
             .is_empty()
     );
     for _ in 0..50 {
-        if usage(&ctx, "demo", "cyclades.vm").await == (0, 0) {
+        if ctx.usage("demo", "cyclades.vm").await == (0, 0) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert_eq!(usage(&ctx, "demo", "cyclades.vm").await, (0, 0));
+    assert_eq!(ctx.usage("demo", "cyclades.vm").await, (0, 0));
     // An ERROR server refuses actions but can be deleted, without releasing quota twice.
     let act = ctx
-        .request(
-            Method::POST,
+        .post(
+            &token,
             &format!("/compute/v2.0/servers/{id}/action"),
-            Some(&token),
-            Some(json!({"os-start": {}})),
+            json!({"os-start": {}}),
         )
         .await;
     act.fault(400, "badRequest");
     assert_eq!(
-        ctx.request(
-            Method::DELETE,
-            &format!("/compute/v2.0/servers/{id}"),
-            Some(&token),
-            None
-        )
-        .await
-        .status,
+        ctx.delete(&token, &format!("/compute/v2.0/servers/{id}"))
+            .await
+            .status,
         StatusCode::NO_CONTENT
     );
     ctx.wait_server(&token, &id, "DELETED").await;
-    assert_eq!(usage(&ctx, "demo", "cyclades.vm").await, (0, 0));
+    assert_eq!(ctx.usage("demo", "cyclades.vm").await, (0, 0));
 
     // A cluster without RAPI feature instance-create-reqv1 is never sent a create.
     ctx.sim_faults(json!({"features_missing": ["instance-create-reqv1"]}))
@@ -558,19 +499,14 @@ async fn ganeti_failures_and_quota_limits_never_leak() {
     );
     ctx.sim_faults(json!({"features_missing": []})).await;
     for _ in 0..50 {
-        if usage(&ctx, "demo", "cyclades.vm").await.0 == 0 {
+        if ctx.usage("demo", "cyclades.vm").await.0 == 0 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert_eq!(usage(&ctx, "demo", "cyclades.vm").await.0, 0);
-    ctx.request(
-        Method::DELETE,
-        &format!("/compute/v2.0/servers/{id}"),
-        Some(&token),
-        None,
-    )
-    .await;
+    assert_eq!(ctx.usage("demo", "cyclades.vm").await.0, 0);
+    ctx.delete(&token, &format!("/compute/v2.0/servers/{id}"))
+        .await;
     ctx.wait_server(&token, &id, "DELETED").await;
 
     // Over quota: 413 naming the resource, nothing created.
@@ -620,7 +556,7 @@ async fn ganeti_failures_and_quota_limits_never_leak() {
     );
     let listed = ctx.get("/compute/v2.0/servers", Some(&token)).await;
     assert_eq!(listed.body["servers"], json!([]));
-    assert_eq!(usage(&ctx, "demo", "cyclades.vm").await, (0, 0));
+    assert_eq!(ctx.usage("demo", "cyclades.vm").await, (0, 0));
     ctx.shutdown().await;
 }
 

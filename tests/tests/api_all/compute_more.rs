@@ -15,15 +15,7 @@ async fn keypairs_import_generate_limit_and_reach_the_vm_config() {
     let post = |body: Value| {
         let ctx = &ctx;
         let token = token.clone();
-        async move {
-            ctx.request(
-                Method::POST,
-                "/compute/v2.0/os-keypairs",
-                Some(&token),
-                Some(body),
-            )
-            .await
-        }
+        async move { ctx.post(&token, "/compute/v2.0/os-keypairs", body).await }
     };
     let generated = post(json!({"keypair": {"name": "gen"}})).await;
     assert_eq!(generated.status, StatusCode::CREATED, "{}", generated.text);
@@ -104,23 +96,11 @@ async fn keypairs_import_generate_limit_and_reach_the_vm_config() {
     post(json!({"keypair": {"name": "one-too-many", "public_key": public}}))
         .await
         .fault(413, "overLimit");
-    let del = ctx
-        .request(
-            Method::DELETE,
-            "/compute/v2.0/os-keypairs/gen",
-            Some(&token),
-            None,
-        )
-        .await;
+    let del = ctx.delete(&token, "/compute/v2.0/os-keypairs/gen").await;
     assert_eq!(del.status, StatusCode::NO_CONTENT);
-    ctx.request(
-        Method::DELETE,
-        "/compute/v2.0/os-keypairs/gen",
-        Some(&token),
-        None,
-    )
-    .await
-    .fault(404, "itemNotFound");
+    ctx.delete(&token, "/compute/v2.0/os-keypairs/gen")
+        .await
+        .fault(404, "itemNotFound");
     ctx.shutdown().await;
 }
 
@@ -140,13 +120,8 @@ async fn a_backend_with_servers_cannot_be_removed() {
         .admin(Method::DELETE, &format!("/backends/{backend}"), None)
         .await;
     assert!(refused.fault(409, "conflict").contains("1 server"));
-    ctx.request(
-        Method::DELETE,
-        &format!("/compute/v2.0/servers/{id}"),
-        Some(&token),
-        None,
-    )
-    .await;
+    ctx.delete(&token, &format!("/compute/v2.0/servers/{id}"))
+        .await;
     ctx.wait_server(&token, &id, "DELETED").await;
     let removed = ctx
         .admin(Method::DELETE, &format!("/backends/{backend}"), None)
@@ -170,11 +145,10 @@ async fn image_metadata_and_quota_sets_in_the_compute_api() {
     let id = reg.body["image"]["id"].as_str().expect("id").to_string();
     let base = format!("/compute/v2.0/images/{id}/metadata");
     let merged = ctx
-        .request(
-            Method::POST,
+        .post(
+            &token,
             &base,
-            Some(&token),
-            Some(json!({"metadata": {"OS": "debian", "USERS": "root"}})),
+            json!({"metadata": {"OS": "debian", "USERS": "root"}}),
         )
         .await;
     assert_eq!(merged.status, StatusCode::CREATED, "{}", merged.text);
@@ -183,28 +157,20 @@ async fn image_metadata_and_quota_sets_in_the_compute_api() {
         json!({"OS": "debian", "USERS": "root"})
     );
     let put = ctx
-        .request(
-            Method::PUT,
+        .put(
+            &token,
             &format!("{base}/OS"),
-            Some(&token),
-            Some(json!({"meta": {"OS": "ubuntu"}})),
+            json!({"meta": {"OS": "ubuntu"}}),
         )
         .await;
     assert_eq!(put.status, StatusCode::CREATED, "{}", put.text);
-    ctx.request(
-        Method::PUT,
-        &format!("{base}/OS"),
-        Some(&token),
-        Some(json!({"meta": {"X": "1"}})),
-    )
-    .await
-    .fault(400, "badRequest");
+    ctx.put(&token, &format!("{base}/OS"), json!({"meta": {"X": "1"}}))
+        .await
+        .fault(400, "badRequest");
     let one = ctx.get(&format!("{base}/OS"), Some(&token)).await;
     assert_eq!(one.body, json!({"meta": {"OS": "ubuntu"}}));
     for key in ["USERS", "ABSENT"] {
-        let del = ctx
-            .request(Method::DELETE, &format!("{base}/{key}"), Some(&token), None)
-            .await;
+        let del = ctx.delete(&token, &format!("{base}/{key}")).await;
         assert_eq!(del.status, StatusCode::NO_CONTENT, "{}", del.text);
     }
     let all = ctx.get(&base, Some(&token)).await;
@@ -307,12 +273,7 @@ async fn server_tags_reach_ganeti_encoded() {
         (StatusCode::NO_CONTENT, Some("ACTIVE"))
     );
     let replaced = ctx
-        .request(
-            Method::PUT,
-            &base,
-            Some(&token),
-            Some(json!({"tags": ["a", "b", "a"]})),
-        )
+        .put(&token, &base, json!({"tags": ["a", "b", "a"]}))
         .await;
     assert_eq!(
         replaced.body,
@@ -343,14 +304,12 @@ async fn server_tags_reach_ganeti_encoded() {
         .get(&format!("/compute/v2.0/servers/{id}"), Some(&token))
         .await;
     assert_eq!(detail.body["server"]["tags"], json!(["a", "b"]));
-    ctx.request(Method::DELETE, &format!("{base}/zzz"), Some(&token), None)
+    ctx.delete(&token, &format!("{base}/zzz"))
         .await
         .fault(404, "itemNotFound");
-    let cleared = ctx.request(Method::DELETE, &base, Some(&token), None).await;
+    let cleared = ctx.delete(&token, &base).await;
     assert_eq!(cleared.status, StatusCode::NO_CONTENT);
-    ctx.request(Method::DELETE, &base, Some(&token), None)
-        .await
-        .fault(404, "itemNotFound");
+    ctx.delete(&token, &base).await.fault(404, "itemNotFound");
     let inst = TestContext::reply(
         ctx.http
             .get(format!("{}/2/instances/snf-{id}", ctx.simulator_url()))
@@ -411,20 +370,7 @@ async fn reassign_moves_a_server_and_its_quota_between_projects() {
         }
     };
     assert_eq!((vm("demo").await, vm("second").await), ((1, 0), (0, 0)));
-    let act = |body: Value| {
-        let ctx = &ctx;
-        let token = token.clone();
-        let id = id.clone();
-        async move {
-            ctx.request(
-                Method::POST,
-                &format!("/compute/v2.0/servers/{id}/action"),
-                Some(&token),
-                Some(body),
-            )
-            .await
-        }
-    };
+    let act = |body: Value| ctx.action(&token, &id, body);
     act(json!({"reassign": {}})).await.fault(400, "badRequest");
     act(json!({"reassign": {"project": "nowhere"}}))
         .await
@@ -497,20 +443,18 @@ async fn cached_detail_listing_is_byte_identical_to_fresh_rendering() {
     cached_matches_fresh(&ctx, &token, "second listing").await;
 
     let r = ctx
-        .request(
-            Method::PUT,
+        .put(
+            &token,
             &format!("/compute/v2.0/servers/{}", ids[0]),
-            Some(&token),
-            Some(json!({"server": {"name": "renamed"}})),
+            json!({"server": {"name": "renamed"}}),
         )
         .await;
     assert!(r.status.is_success(), "{}", r.text);
     let r = ctx
-        .request(
-            Method::POST,
+        .post(
+            &token,
             &format!("/compute/v2.0/servers/{}/metadata", ids[1]),
-            Some(&token),
-            Some(json!({"metadata": {"role": "db"}})),
+            json!({"metadata": {"role": "db"}}),
         )
         .await;
     assert!(r.status.is_success(), "{}", r.text);
@@ -520,12 +464,7 @@ async fn cached_detail_listing_is_byte_identical_to_fresh_rendering() {
     assert!(servers.iter().any(|s| s["metadata"]["role"] == "db"));
 
     let r = ctx
-        .request(
-            Method::DELETE,
-            &format!("/compute/v2.0/servers/{}", ids[2]),
-            Some(&token),
-            None,
-        )
+        .delete(&token, &format!("/compute/v2.0/servers/{}", ids[2]))
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
     ctx.wait_server(&token, &ids[2], "DELETED").await;
@@ -615,11 +554,10 @@ async fn servers_are_private_to_their_owner_until_shared_with_the_project() {
     let share = |shared: bool| {
         let (ctx, token, id) = (&ctx, &token, id.clone());
         async move {
-            ctx.request(
-                Method::POST,
+            ctx.post(
+                token,
                 &format!("/compute/v2.0/servers/{id}/action"),
-                Some(token),
-                Some(json!({"reassign": {"project": "demo", "shared_to_project": shared}})),
+                json!({"reassign": {"project": "demo", "shared_to_project": shared}}),
             )
             .await
         }
@@ -633,11 +571,10 @@ async fn servers_are_private_to_their_owner_until_shared_with_the_project() {
     assert_eq!(listed.body["servers"].as_array().map(Vec::len), Some(1));
     // A member may act on a shared server.
     let r = ctx
-        .request(
-            Method::POST,
+        .post(
+            &peer,
             &format!("{path}/metadata"),
-            Some(&peer),
-            Some(json!({"metadata": {"by": "peer"}})),
+            json!({"metadata": {"by": "peer"}}),
         )
         .await;
     assert!(r.status.is_success(), "{}", r.text);
@@ -655,11 +592,10 @@ async fn sharing_is_403_unless_enabled() {
     let ctx = TestContext::new().await;
     let token = ctx.demo_token().await;
     let ids = super::compute::active_servers(&ctx, &token, &["solo"]).await;
-    ctx.request(
-        Method::POST,
+    ctx.post(
+        &token,
         &format!("/compute/v2.0/servers/{}/action", ids[0]),
-        Some(&token),
-        Some(json!({"reassign": {"project": "demo", "shared_to_project": true}})),
+        json!({"reassign": {"project": "demo", "shared_to_project": true}}),
     )
     .await
     .fault(403, "forbidden");
@@ -709,20 +645,18 @@ async fn openstack_compat_returns_strict_shapes() {
             .all(|k| !k.starts_with("SNF:") && k != "suspended" && k != "attachments")
     );
     let rename = ctx
-        .request(
-            Method::PUT,
+        .put(
+            &token,
             &format!("/compute/v2.0/servers/{id}"),
-            Some(&token),
-            Some(json!({"server": {"name": "x"}})),
+            json!({"server": {"name": "x"}}),
         )
         .await;
     assert_eq!(rename.status, StatusCode::OK);
     let stop = ctx
-        .request(
-            Method::POST,
+        .post(
+            &token,
             &format!("/compute/v2.0/servers/{id}/action"),
-            Some(&token),
-            Some(json!({"os-stop": {}})),
+            json!({"os-stop": {}}),
         )
         .await;
     assert_eq!(stop.status, StatusCode::ACCEPTED);

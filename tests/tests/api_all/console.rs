@@ -218,11 +218,10 @@ async fn novnc_urls_point_at_the_configured_page() {
     let token = ctx.demo_token().await;
     let id = active_servers(&ctx, &token, &["web"]).await.remove(0);
     let r = ctx
-        .request(
-            Method::POST,
+        .post(
+            &token,
             &format!("/compute/v2.0/servers/{id}/action"),
-            Some(&token),
-            Some(json!({"os-getVNCConsole": {"type": "novnc"}})),
+            json!({"os-getVNCConsole": {"type": "novnc"}}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
@@ -261,12 +260,7 @@ async fn vnc_wss_consoles_speak_tls_with_the_configured_certificate() {
     let id = active_servers(&ctx, &token, &["tls"]).await.remove(0);
     let path = format!("/compute/v2.0/servers/{id}/action");
     let r = ctx
-        .request(
-            Method::POST,
-            &path,
-            Some(&token),
-            Some(json!({"console": {"type": "vnc-wss"}})),
-        )
+        .post(&token, &path, json!({"console": {"type": "vnc-wss"}}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let port = r.body["console"]["port"].as_u64().expect("port") as u16;
@@ -280,11 +274,10 @@ async fn vnc_wss_consoles_speak_tls_with_the_configured_certificate() {
     );
     // noVNC on an HTTPS page gets a wss console (encrypt=1).
     let r = ctx
-        .request(
-            Method::POST,
+        .post(
+            &token,
             &path,
-            Some(&token),
-            Some(json!({"os-getVNCConsole": {"type": "novnc"}})),
+            json!({"os-getVNCConsole": {"type": "novnc"}}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);

@@ -335,14 +335,7 @@ async fn user_catalogs_maps_ids_and_names() {
     let token = ctx.demo_token().await;
     let me = ctx.login("demo", "demo", Some("demo")).await.body["token"]["user"]["id"].clone();
     let body = json!({"uuids": [me, "unknown"], "displaynames": ["admin", "ghost"]});
-    let reply = ctx
-        .request(
-            Method::POST,
-            "/account/v1.0/user_catalogs",
-            Some(&token),
-            Some(body),
-        )
-        .await;
+    let reply = ctx.post(&token, "/account/v1.0/user_catalogs", body).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     assert_eq!(reply.body["uuid_catalog"][me.as_str().expect("id")], "demo");
     assert_eq!(

@@ -35,11 +35,6 @@ fn eui64(mac: &str, prefix: &str) -> String {
     .to_string()
 }
 
-async fn post(ctx: &TestContext, token: &str, path: &str, body: Value) -> cyclades_tests::Reply {
-    ctx.request(Method::POST, path, Some(token), Some(body))
-        .await
-}
-
 fn v6_of(list: &Value) -> Vec<&Value> {
     list.as_array()
         .into_iter()
@@ -65,23 +60,23 @@ async fn nics_on_dual_stack_networks_get_their_eui64_address() {
     let public = public_v6["network_id"].as_str().expect("id").to_string();
 
     let (private, _) = private_network(&ctx, &token, "192.168.9.0/24").await;
-    let r = post(
-        &ctx,
-        &token,
-        "/network/v2.0/subnets",
-        json!({"subnet": {"network_id": private, "cidr": "fd00:9::/64", "ip_version": 6}}),
-    )
-    .await;
+    let r = ctx
+        .post(
+            &token,
+            "/network/v2.0/subnets",
+            json!({"subnet": {"network_id": private, "cidr": "fd00:9::/64", "ip_version": 6}}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let private_v6 = r.body["subnet"]["id"].as_str().expect("id").to_string();
 
-    let r = post(
-        &ctx,
-        &token,
-        "/network/v2.0/floatingips",
-        json!({"floatingip": {"floating_network_id": public}}),
-    )
-    .await;
+    let r = ctx
+        .post(
+            &token,
+            "/network/v2.0/floatingips",
+            json!({"floatingip": {"floating_network_id": public}}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let image = ctx.demo_image(&token).await;
     let flavor = flavor_id(&ctx, &token, super::compute::FLAVOR_SMALL).await;

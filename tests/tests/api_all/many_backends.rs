@@ -180,23 +180,13 @@ async fn a_hundred_backends_run_mac_filtered_networks_with_distinct_prefixes() {
     // Removing the servers and the network gives all three prefixes back.
     for server in &servers {
         let r = ctx
-            .request(
-                Method::DELETE,
-                &format!("/compute/v2.0/servers/{server}"),
-                Some(&token),
-                None,
-            )
+            .delete(&token, &format!("/compute/v2.0/servers/{server}"))
             .await;
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
         ctx.wait_server(&token, server, "DELETED").await;
     }
     let r = ctx
-        .request(
-            Method::DELETE,
-            &format!("/network/v2.0/networks/{network}"),
-            Some(&token),
-            None,
-        )
+        .delete(&token, &format!("/network/v2.0/networks/{network}"))
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
     let mut given_back = false;

@@ -4,25 +4,7 @@
 
 use cyclades_tests::TestContext;
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
-
-async fn usage(ctx: &TestContext, project: &str, resource: &str) -> i64 {
-    let r = ctx
-        .admin(Method::GET, &format!("/quotas?project={project}"), None)
-        .await;
-    r.body["quotas"]
-        .as_array()
-        .expect("rows")
-        .iter()
-        .find(|q| q["resource"] == resource)
-        .and_then(|q| q["usage"].as_i64())
-        .unwrap_or(0)
-}
-
-async fn post(ctx: &TestContext, token: &str, path: &str, body: Value) -> cyclades_tests::Reply {
-    ctx.request(Method::POST, path, Some(token), Some(body))
-        .await
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn networks_and_floating_ips_move_between_projects_with_their_quota() {
@@ -37,16 +19,18 @@ async fn networks_and_floating_ips_move_between_projects_with_their_quota() {
         .await;
     assert!(r.status.is_success(), "{}", r.text);
     let token = ctx.demo_token().await;
-    let r = post(
-        &ctx,
-        &token,
-        "/network/v2.0/networks",
-        json!({"network": {"name": "moving"}}),
-    )
-    .await;
+    let r = ctx
+        .post(
+            &token,
+            "/network/v2.0/networks",
+            json!({"network": {"name": "moving"}}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let net = r.body["network"]["id"].as_str().expect("id").to_string();
-    let r = post(&ctx, &token, "/compute/v2.0/os-floating-ips", json!({})).await;
+    let r = ctx
+        .post(&token, "/compute/v2.0/os-floating-ips", json!({}))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let fip = r.body["floating_ip"]["id"]
         .as_str()
@@ -56,15 +40,15 @@ async fn networks_and_floating_ips_move_between_projects_with_their_quota() {
     let floating = "cyclades.floating_ip";
     assert_eq!(
         (
-            usage(&ctx, "demo", private).await,
-            usage(&ctx, "lab", private).await
+            ctx.usage("demo", private).await.0,
+            ctx.usage("lab", private).await.0
         ),
         (1, 0)
     );
     assert_eq!(
         (
-            usage(&ctx, "demo", floating).await,
-            usage(&ctx, "lab", floating).await
+            ctx.usage("demo", floating).await.0,
+            ctx.usage("lab", floating).await.0
         ),
         (1, 0)
     );
@@ -72,24 +56,24 @@ async fn networks_and_floating_ips_move_between_projects_with_their_quota() {
     // Validation: no project, unknown project, a project the caller is not in.
     let net_action = format!("/network/v2.0/networks/{net}/action");
     let fip_action = format!("/network/v2.0/floatingips/{fip}/action");
-    let r = post(&ctx, &token, &net_action, json!({"reassign": {}})).await;
+    let r = ctx.post(&token, &net_action, json!({"reassign": {}})).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
-    let r = post(
-        &ctx,
-        &token,
-        &net_action,
-        json!({"reassign": {"project": "nowhere"}}),
-    )
-    .await;
+    let r = ctx
+        .post(
+            &token,
+            &net_action,
+            json!({"reassign": {"project": "nowhere"}}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
     ctx.create_project("elsewhere").await;
-    let r = post(
-        &ctx,
-        &token,
-        &fip_action,
-        json!({"reassign": {"project": "elsewhere"}}),
-    )
-    .await;
+    let r = ctx
+        .post(
+            &token,
+            &fip_action,
+            json!({"reassign": {"project": "elsewhere"}}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
 
     // The target is full: 413 naming the resource, nothing moves.
@@ -99,19 +83,15 @@ async fn networks_and_floating_ips_move_between_projects_with_their_quota() {
         Some(json!({"limit": 0})),
     )
     .await;
-    let r = post(
-        &ctx,
-        &token,
-        &net_action,
-        json!({"reassign": {"project": "lab"}}),
-    )
-    .await;
+    let r = ctx
+        .post(&token, &net_action, json!({"reassign": {"project": "lab"}}))
+        .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text);
     assert!(r.text.contains(private), "{}", r.text);
     assert_eq!(
         (
-            usage(&ctx, "demo", private).await,
-            usage(&ctx, "lab", private).await
+            ctx.usage("demo", private).await.0,
+            ctx.usage("lab", private).await.0
         ),
         (1, 0)
     );
@@ -123,33 +103,25 @@ async fn networks_and_floating_ips_move_between_projects_with_their_quota() {
     .await;
 
     // Both move, and their quota with them.
-    let r = post(
-        &ctx,
-        &token,
-        &net_action,
-        json!({"reassign": {"project": "lab"}}),
-    )
-    .await;
+    let r = ctx
+        .post(&token, &net_action, json!({"reassign": {"project": "lab"}}))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    let r = post(
-        &ctx,
-        &token,
-        &fip_action,
-        json!({"reassign": {"project": "lab"}}),
-    )
-    .await;
+    let r = ctx
+        .post(&token, &fip_action, json!({"reassign": {"project": "lab"}}))
+        .await;
     assert!(r.status.is_success(), "{}", r.text);
     assert_eq!(
         (
-            usage(&ctx, "demo", private).await,
-            usage(&ctx, "lab", private).await
+            ctx.usage("demo", private).await.0,
+            ctx.usage("lab", private).await.0
         ),
         (0, 1)
     );
     assert_eq!(
         (
-            usage(&ctx, "demo", floating).await,
-            usage(&ctx, "lab", floating).await
+            ctx.usage("demo", floating).await.0,
+            ctx.usage("lab", floating).await.0
         ),
         (0, 1)
     );
@@ -181,12 +153,12 @@ async fn networks_and_floating_ips_move_between_projects_with_their_quota() {
         .and_then(|n| n["id"].as_str())
         .expect("public")
         .to_string();
-    let r = post(
-        &ctx,
-        &token,
-        &format!("/network/v2.0/networks/{public}/action"),
-        json!({"reassign": {"project": "lab"}}),
-    )
-    .await;
+    let r = ctx
+        .post(
+            &token,
+            &format!("/network/v2.0/networks/{public}/action"),
+            json!({"reassign": {"project": "lab"}}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
 }

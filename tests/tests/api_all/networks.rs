@@ -9,11 +9,6 @@ use serde_json::{Value, json};
 
 use super::compute::{FLAVOR_SMALL, create, flavor_id};
 
-async fn post(ctx: &TestContext, token: &str, path: &str, body: Value) -> cyclades_tests::Reply {
-    ctx.request(Method::POST, path, Some(token), Some(body))
-        .await
-}
-
 async fn public_network(ctx: &TestContext, token: &str) -> String {
     let r = ctx.get("/network/v2.0/networks", Some(token)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
@@ -33,23 +28,23 @@ pub(crate) async fn private_network(
     token: &str,
     cidr: &str,
 ) -> (String, String) {
-    let r = post(
-        ctx,
-        token,
-        "/network/v2.0/networks",
-        json!({"network": {"name": "priv"}}),
-    )
-    .await;
+    let r = ctx
+        .post(
+            token,
+            "/network/v2.0/networks",
+            json!({"network": {"name": "priv"}}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     assert_eq!(r.body["network"]["type"], "MAC_FILTERED");
     let id = r.body["network"]["id"].as_str().expect("id").to_string();
-    let r = post(
-        ctx,
-        token,
-        "/network/v2.0/subnets",
-        json!({"subnet": {"network_id": id, "cidr": cidr, "ip_version": 4}}),
-    )
-    .await;
+    let r = ctx
+        .post(
+            token,
+            "/network/v2.0/subnets",
+            json!({"subnet": {"network_id": id, "cidr": cidr, "ip_version": 4}}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let subnet = r.body["subnet"]["id"].as_str().expect("id").to_string();
     (id, subnet)
@@ -60,29 +55,29 @@ async fn private_networks_follow_synnefos_rules() {
     let ctx = TestContext::new().await;
     let token = ctx.demo_token().await;
     // Validation of type and subnet.
-    let r = post(
-        &ctx,
-        &token,
-        "/network/v2.0/networks",
-        json!({"network": {"type": "NOPE"}}),
-    )
-    .await;
+    let r = ctx
+        .post(
+            &token,
+            "/network/v2.0/networks",
+            json!({"network": {"type": "NOPE"}}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
-    let r = post(
-        &ctx,
-        &token,
-        "/network/v2.0/networks",
-        json!({"network": {"type": "PHYSICAL_VLAN"}}),
-    )
-    .await;
+    let r = ctx
+        .post(
+            &token,
+            "/network/v2.0/networks",
+            json!({"network": {"type": "PHYSICAL_VLAN"}}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
-    let r = post(
-        &ctx,
-        &token,
-        "/network/v2.0/networks",
-        json!({"network": {"name": "n"}}),
-    )
-    .await;
+    let r = ctx
+        .post(
+            &token,
+            "/network/v2.0/networks",
+            json!({"network": {"name": "n"}}),
+        )
+        .await;
     let net = r.body["network"]["id"].as_str().expect("id").to_string();
     assert_eq!(r.body["network"]["subnets"], json!([]));
     assert_eq!(r.body["network"]["status"], "ACTIVE");
@@ -92,44 +87,44 @@ async fn private_networks_follow_synnefos_rules() {
         ("10.0.0.1/24", StatusCode::BAD_REQUEST),
         ("garbage", StatusCode::BAD_REQUEST),
     ] {
-        let r = post(
-            &ctx,
-            &token,
-            "/network/v2.0/subnets",
-            json!({"subnet": {"network_id": net, "cidr": cidr}}),
-        )
-        .await;
+        let r = ctx
+            .post(
+                &token,
+                "/network/v2.0/subnets",
+                json!({"subnet": {"network_id": net, "cidr": cidr}}),
+            )
+            .await;
         assert_eq!(r.status, status, "{cidr}: {}", r.text);
     }
-    let r = post(
-        &ctx,
-        &token,
-        "/network/v2.0/subnets",
-        json!({"subnet": {"network_id": net, "cidr": "10.0.0.0/24", "gateway_ip": "10.9.0.1"}}),
-    )
-    .await;
+    let r = ctx
+        .post(
+            &token,
+            "/network/v2.0/subnets",
+            json!({"subnet": {"network_id": net, "cidr": "10.0.0.0/24", "gateway_ip": "10.9.0.1"}}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
-    let r = post(
-        &ctx,
-        &token,
-        "/network/v2.0/subnets",
-        json!({"subnet": {"network_id": net, "cidr": "10.0.0.0/24",
+    let r = ctx
+        .post(
+            &token,
+            "/network/v2.0/subnets",
+            json!({"subnet": {"network_id": net, "cidr": "10.0.0.0/24",
                "allocation_pools": [{"start": "10.0.0.1", "end": "10.0.0.9"}]}}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(
         r.status,
         StatusCode::CONFLICT,
         "gateway inside a pool: {}",
         r.text
     );
-    let r = post(
-        &ctx,
-        &token,
-        "/network/v2.0/subnets",
-        json!({"subnet": {"network_id": net, "cidr": "10.0.0.0/24"}}),
-    )
-    .await;
+    let r = ctx
+        .post(
+            &token,
+            "/network/v2.0/subnets",
+            json!({"subnet": {"network_id": net, "cidr": "10.0.0.0/24"}}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let s = &r.body["subnet"];
     assert_eq!(s["gateway_ip"], "10.0.0.1");
@@ -137,13 +132,13 @@ async fn private_networks_follow_synnefos_rules() {
         s["allocation_pools"],
         json!([{"start": "10.0.0.2", "end": "10.0.0.254"}])
     );
-    let r = post(
-        &ctx,
-        &token,
-        "/network/v2.0/subnets",
-        json!({"subnet": {"network_id": net, "cidr": "10.0.1.0/24"}}),
-    )
-    .await;
+    let r = ctx
+        .post(
+            &token,
+            "/network/v2.0/subnets",
+            json!({"subnet": {"network_id": net, "cidr": "10.0.1.0/24"}}),
+        )
+        .await;
     assert_eq!(
         r.status,
         StatusCode::BAD_REQUEST,
@@ -152,12 +147,7 @@ async fn private_networks_follow_synnefos_rules() {
     );
     let sid = s["id"].as_str().expect("id");
     let r = ctx
-        .request(
-            Method::DELETE,
-            &format!("/network/v2.0/subnets/{sid}"),
-            Some(&token),
-            None,
-        )
+        .delete(&token, &format!("/network/v2.0/subnets/{sid}"))
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
     let r = ctx
@@ -172,21 +162,15 @@ async fn private_networks_follow_synnefos_rules() {
     // Public networks cannot be renamed or deleted by users.
     let public = public_network(&ctx, &token).await;
     let r = ctx
-        .request(
-            Method::PUT,
+        .put(
+            &token,
             &format!("/network/v2.0/networks/{public}"),
-            Some(&token),
-            Some(json!({"network": {"name": "mine"}})),
+            json!({"network": {"name": "mine"}}),
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
     let r = ctx
-        .request(
-            Method::DELETE,
-            &format!("/network/v2.0/networks/{public}"),
-            Some(&token),
-            None,
-        )
+        .delete(&token, &format!("/network/v2.0/networks/{public}"))
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
 
@@ -199,12 +183,7 @@ async fn private_networks_follow_synnefos_rules() {
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
     let r = ctx
-        .request(
-            Method::DELETE,
-            &format!("/network/v2.0/networks/{net}"),
-            Some(&token),
-            None,
-        )
+        .delete(&token, &format!("/network/v2.0/networks/{net}"))
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
     let r = ctx
@@ -235,13 +214,13 @@ async fn servers_get_nics_on_private_and_public_networks() {
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
     assert!(r.text.contains("Please create a floating IP"), "{}", r.text);
 
-    let r = post(
-        &ctx,
-        &token,
-        "/network/v2.0/floatingips",
-        json!({"floatingip": {"floating_network_id": public}}),
-    )
-    .await;
+    let r = ctx
+        .post(
+            &token,
+            "/network/v2.0/floatingips",
+            json!({"floatingip": {"floating_network_id": public}}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let fip = r.body["floatingip"].clone();
     let address = fip["floating_ip_address"]
@@ -306,21 +285,11 @@ async fn servers_get_nics_on_private_and_public_networks() {
         .await;
     assert_eq!(r.body["floatingip"]["instance_id"], id.as_str());
     let r = ctx
-        .request(
-            Method::DELETE,
-            &format!("/network/v2.0/floatingips/{fid}"),
-            Some(&token),
-            None,
-        )
+        .delete(&token, &format!("/network/v2.0/floatingips/{fid}"))
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "in use: {}", r.text);
     let r = ctx
-        .request(
-            Method::DELETE,
-            &format!("/network/v2.0/networks/{private}"),
-            Some(&token),
-            None,
-        )
+        .delete(&token, &format!("/network/v2.0/networks/{private}"))
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "ports on it: {}", r.text);
     let r = ctx
@@ -340,12 +309,7 @@ async fn servers_get_nics_on_private_and_public_networks() {
 
     // Deleting the server releases the private address and detaches the floating IP.
     let r = ctx
-        .request(
-            Method::DELETE,
-            &format!("/compute/v2.0/servers/{id}"),
-            Some(&token),
-            None,
-        )
+        .delete(&token, &format!("/compute/v2.0/servers/{id}"))
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
     ctx.wait_server(&token, &id, "DELETED").await;
@@ -373,15 +337,12 @@ async fn servers_get_nics_on_private_and_public_networks() {
 
     // Releasing the floating IP returns it to the pool and the quota.
     let r = ctx
-        .request(
-            Method::DELETE,
-            &format!("/network/v2.0/floatingips/{fid}"),
-            Some(&token),
-            None,
-        )
+        .delete(&token, &format!("/network/v2.0/floatingips/{fid}"))
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
-    let r = post(&ctx, &token, "/compute/v2.0/os-floating-ips", json!({})).await;
+    let r = ctx
+        .post(&token, "/compute/v2.0/os-floating-ips", json!({}))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(
         r.body["floating_ip"]["ip"],
@@ -402,30 +363,29 @@ async fn floating_ips_are_limited_by_quota_and_private_to_their_owner() {
         )
         .await;
     assert!(r.status.is_success(), "{}", r.text);
-    let r = post(
-        &ctx,
-        &token,
-        "/network/v2.0/floatingips",
-        json!({"floatingip": {}}),
-    )
-    .await;
+    let r = ctx
+        .post(
+            &token,
+            "/network/v2.0/floatingips",
+            json!({"floatingip": {}}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let fid = r.body["floatingip"]["id"].as_str().expect("id").to_string();
-    let r = post(
-        &ctx,
-        &token,
-        "/network/v2.0/floatingips",
-        json!({"floatingip": {}}),
-    )
-    .await;
+    let r = ctx
+        .post(
+            &token,
+            "/network/v2.0/floatingips",
+            json!({"floatingip": {}}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text);
     assert!(r.text.contains("cyclades.floating_ip"), "{}", r.text);
     let r = ctx
-        .request(
-            Method::PUT,
+        .put(
+            &token,
             &format!("/network/v2.0/floatingips/{fid}"),
-            Some(&token),
-            Some(json!({})),
+            json!({}),
         )
         .await;
     assert_eq!(
@@ -445,12 +405,7 @@ async fn floating_ips_are_limited_by_quota_and_private_to_their_owner() {
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: {}", r.text);
     }
     let r = ctx
-        .request(
-            Method::DELETE,
-            &format!("/network/v2.0/floatingips/{fid}"),
-            Some(&other),
-            None,
-        )
+        .delete(&other, &format!("/network/v2.0/floatingips/{fid}"))
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
     let r = ctx.get("/compute/v2.0/os-floating-ips", Some(&other)).await;
@@ -550,13 +505,13 @@ async fn operators_create_public_networks_on_every_backend_and_remove_them() {
         .await;
     assert_eq!(r.body["network"]["status"], "SNF:DRAINED", "{}", r.text);
     let token = ctx.demo_token().await;
-    let r = post(
-        &ctx,
-        &token,
-        "/network/v2.0/floatingips",
-        json!({"floatingip": {"floating_network_id": id}}),
-    )
-    .await;
+    let r = ctx
+        .post(
+            &token,
+            "/network/v2.0/floatingips",
+            json!({"floatingip": {"floating_network_id": id}}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
     let r = ctx
         .admin(Method::DELETE, &format!("/networks/{id}"), None)
@@ -582,13 +537,13 @@ async fn ports_are_visible_through_what_holds_them() {
     let share = |path: String, shared: bool| {
         let (ctx, token) = (&ctx, &token);
         async move {
-            let r = post(
-                ctx,
-                token,
-                &path,
-                json!({"reassign": {"project": "demo", "shared_to_project": shared}}),
-            )
-            .await;
+            let r = ctx
+                .post(
+                    token,
+                    &path,
+                    json!({"reassign": {"project": "demo", "shared_to_project": shared}}),
+                )
+                .await;
             assert!(r.status.is_success(), "{path}: {}", r.text);
         }
     };
@@ -607,13 +562,13 @@ async fn ports_are_visible_through_what_holds_them() {
 
     // A port on a private network: seen once the network is shared.
     let (net, _) = private_network(&ctx, &token, "10.88.0.0/24").await;
-    let r = post(
-        &ctx,
-        &token,
-        "/network/v2.0/ports",
-        json!({"port": {"network_id": net}}),
-    )
-    .await;
+    let r = ctx
+        .post(
+            &token,
+            "/network/v2.0/ports",
+            json!({"port": {"network_id": net}}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let loose = r.body["port"]["id"].as_str().expect("id").to_string();
     assert!(!sees(loose.clone()).await);
@@ -624,26 +579,26 @@ async fn ports_are_visible_through_what_holds_them() {
 
     // A port holding a floating IP: seen once the floating IP is shared.
     let public = public_network(&ctx, &token).await;
-    let r = post(
-        &ctx,
-        &token,
-        "/network/v2.0/floatingips",
-        json!({"floatingip": {}}),
-    )
-    .await;
+    let r = ctx
+        .post(
+            &token,
+            "/network/v2.0/floatingips",
+            json!({"floatingip": {}}),
+        )
+        .await;
     assert!(r.status.is_success(), "{}", r.text);
     let fip = r.body["floatingip"]["id"].as_str().expect("id").to_string();
     let address = r.body["floatingip"]["floating_ip_address"]
         .as_str()
         .expect("address")
         .to_string();
-    let r = post(
-        &ctx,
-        &token,
-        "/network/v2.0/ports",
-        json!({"port": {"network_id": public, "fixed_ips": [{"ip_address": address}]}}),
-    )
-    .await;
+    let r = ctx
+        .post(
+            &token,
+            "/network/v2.0/ports",
+            json!({"port": {"network_id": public, "fixed_ips": [{"ip_address": address}]}}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let held = r.body["port"]["id"].as_str().expect("id").to_string();
     assert!(!sees(held.clone()).await);

@@ -117,14 +117,9 @@ async fn unknown_paths_and_methods_get_faults() {
     for method in ["GET", "POST", "DELETE"] {
         assert!(allow.contains(method), "{allow}");
     }
-    ctx.request(
-        Method::DELETE,
-        "/admin/v1/quotas",
-        Some(&ctx.admin_token),
-        None,
-    )
-    .await
-    .fault(405, "notAllowed");
+    ctx.delete(&ctx.admin_token, "/admin/v1/quotas")
+        .await
+        .fault(405, "notAllowed");
 }
 
 #[tokio::test]

@@ -201,11 +201,10 @@ async fn enforce_resources_plans_and_applies_in_synnefos_order() {
     let token = ctx.demo_token().await;
     let ids = super::compute::active_servers(&ctx, &token, &["a", "b", "c"]).await;
     let r = ctx
-        .request(
-            Method::POST,
+        .post(
+            &token,
             &format!("/compute/v2.0/servers/{}/action", ids[0]),
-            Some(&token),
-            Some(json!({"os-stop": {}})),
+            json!({"os-stop": {}}),
         )
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);

@@ -57,11 +57,10 @@ async fn drift_is_reported_and_repaired_with_quota_following() {
     let mut ids = Vec::new();
     for name in ["a", "b"] {
         let r = ctx
-            .request(
-                Method::POST,
+            .post(
+                &token,
                 "/compute/v2.0/servers",
-                Some(&token),
-                Some(json!({"server": {"name": name, "imageRef": image, "flavorRef": flavor}})),
+                json!({"server": {"name": name, "imageRef": image, "flavorRef": flavor}}),
             )
             .await;
         let id = r.body["server"]["id"].as_str().expect("id").to_string();
@@ -165,11 +164,10 @@ async fn the_continuous_reconciler_repairs_safe_drift_by_itself() {
         .expect("flavor")
         .to_string();
     let r = ctx
-        .request(
-            Method::POST,
+        .post(
+            &token,
             "/compute/v2.0/servers",
-            Some(&token),
-            Some(json!({"server": {"name": "drifty", "imageRef": image, "flavorRef": flavor}})),
+            json!({"server": {"name": "drifty", "imageRef": image, "flavorRef": flavor}}),
         )
         .await;
     let id = r.body["server"]["id"].as_str().expect("id").to_string();
@@ -419,11 +417,10 @@ async fn a_resized_instance_moves_to_the_matching_flavor_with_quota() {
     let image = ctx.demo_image(&token).await;
     let flavor = super::compute::flavor_id(&ctx, &token, "C1R1024D10plain").await;
     let r = ctx
-        .request(
-            Method::POST,
+        .post(
+            &token,
             "/compute/v2.0/servers",
-            Some(&token),
-            Some(json!({"server": {"name": "grown", "imageRef": image, "flavorRef": flavor}})),
+            json!({"server": {"name": "grown", "imageRef": image, "flavorRef": flavor}}),
         )
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);

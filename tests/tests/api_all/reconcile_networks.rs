@@ -58,20 +58,18 @@ async fn node_group(ctx: &TestContext) -> String {
 
 async fn private_network(ctx: &TestContext, token: &str, cidr: &str) -> String {
     let r = ctx
-        .request(
-            Method::POST,
+        .post(
+            token,
             "/network/v2.0/networks",
-            Some(token),
-            Some(json!({"network": {"name": "n"}})),
+            json!({"network": {"name": "n"}}),
         )
         .await;
     let id = r.body["network"]["id"].as_str().expect("id").to_string();
     let r = ctx
-        .request(
-            Method::POST,
+        .post(
+            token,
             "/network/v2.0/subnets",
-            Some(token),
-            Some(json!({"subnet": {"network_id": id, "cidr": cidr, "ip_version": 4}})),
+            json!({"subnet": {"network_id": id, "cidr": cidr, "ip_version": 4}}),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
@@ -186,11 +184,10 @@ async fn nic_drift_is_reported_then_repaired() {
     assert!(detail.text.contains("10.30.0.11"), "{}", detail.text);
     // The released address can be taken again.
     let r = ctx
-        .request(
-            Method::POST,
+        .post(
+            &token,
             "/network/v2.0/ports",
-            Some(&token),
-            Some(json!({"port": {"network_id": net, "fixed_ips": [{"ip_address": "10.30.0.10"}]}})),
+            json!({"port": {"network_id": net, "fixed_ips": [{"ip_address": "10.30.0.10"}]}}),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
@@ -332,11 +329,10 @@ async fn pool_bookkeeping_is_rebuilt_from_actual_use() {
     let token = ctx.demo_token().await;
     let net = private_network(&ctx, &token, "10.40.0.0/24").await;
     let r = ctx
-        .request(
-            Method::POST,
+        .post(
+            &token,
             "/network/v2.0/ports",
-            Some(&token),
-            Some(json!({"port": {"network_id": net, "fixed_ips": [{"ip_address": "10.40.0.5"}]}})),
+            json!({"port": {"network_id": net, "fixed_ips": [{"ip_address": "10.40.0.5"}]}}),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
@@ -394,11 +390,10 @@ async fn pool_bookkeeping_is_rebuilt_from_actual_use() {
         ("10.40.0.9", StatusCode::CREATED),
     ] {
         let r = ctx
-            .request(
-                Method::POST,
+            .post(
+                &token,
                 "/network/v2.0/ports",
-                Some(&token),
-                Some(json!({"port": {"network_id": net, "fixed_ips": [{"ip_address": address}]}})),
+                json!({"port": {"network_id": net, "fixed_ips": [{"ip_address": address}]}}),
             )
             .await;
         assert_eq!(r.status, status, "{address}: {}", r.text);

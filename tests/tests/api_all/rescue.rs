@@ -29,13 +29,8 @@ async fn settled(ctx: &TestContext, token: &str, id: &str) -> Value {
 }
 
 async fn act(ctx: &TestContext, token: &str, id: &str, body: Value) -> cyclades_tests::Reply {
-    ctx.request(
-        Method::POST,
-        &format!("/compute/v2.0/servers/{id}/action"),
-        Some(token),
-        Some(body),
-    )
-    .await
+    ctx.post(token, &format!("/compute/v2.0/servers/{id}/action"), body)
+        .await
 }
 
 async fn hvparams(ctx: &TestContext, id: &str) -> Value {

@@ -9,21 +9,6 @@ use serde_json::{Value, json};
 
 use super::compute::active_servers;
 
-async fn post(ctx: &TestContext, token: &str, path: &str, body: Value) -> cyclades_tests::Reply {
-    ctx.request(Method::POST, path, Some(token), Some(body))
-        .await
-}
-
-async fn action(ctx: &TestContext, token: &str, id: &str, body: Value) -> cyclades_tests::Reply {
-    post(
-        ctx,
-        token,
-        &format!("/compute/v2.0/servers/{id}/action"),
-        body,
-    )
-    .await
-}
-
 /// Polls `path` until `done` holds for its body (panics after 30 s).
 async fn wait_for(
     ctx: &TestContext,
@@ -58,7 +43,9 @@ async fn instance(ctx: &TestContext, id: &str) -> Value {
 }
 
 async fn floating_ip(ctx: &TestContext, token: &str) -> (String, String) {
-    let r = post(ctx, token, "/compute/v2.0/os-floating-ips", json!({})).await;
+    let r = ctx
+        .post(token, "/compute/v2.0/os-floating-ips", json!({}))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let f = &r.body["floating_ip"];
     (
@@ -84,48 +71,40 @@ async fn floating_ips_and_ports_attach_to_running_servers() {
     let (fid, address) = floating_ip(&ctx, &token).await;
 
     // Validation: missing, unknown, and someone else's server.
-    let r = action(&ctx, &token, &id, json!({"addFloatingIp": {}})).await;
+    let r = ctx.action(&token, &id, json!({"addFloatingIp": {}})).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
     assert!(r.text.contains("Missing 'address' attribute"), "{}", r.text);
-    let r = action(
-        &ctx,
-        &token,
-        &id,
-        json!({"addFloatingIp": {"address": "203.0.113.9"}}),
-    )
-    .await;
+    let r = ctx
+        .action(
+            &token,
+            &id,
+            json!({"addFloatingIp": {"address": "203.0.113.9"}}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
-    let r = action(
-        &ctx,
-        &token,
-        &id,
-        json!({"addFloatingIp": {"address": "not-an-ip"}}),
-    )
-    .await;
+    let r = ctx
+        .action(
+            &token,
+            &id,
+            json!({"addFloatingIp": {"address": "not-an-ip"}}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
     ctx.create_user("trudy", "trudypassword1", "demo", false)
         .await;
     let other = ctx.token("trudy", "trudypassword1", "demo").await;
-    let r = action(
-        &ctx,
-        &other,
-        &id,
-        json!({"addFloatingIp": {"address": address}}),
-    )
-    .await;
+    let r = ctx
+        .action(&other, &id, json!({"addFloatingIp": {"address": address}}))
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
 
     // addFloatingIp: 202, the server is locked while the NIC is added (the NIC's Ganeti job is
     // made to run 3 s, so the lock is observed for certain), then Ganeti has it.
     ctx.sim_faults(json!({"slow_next": {"OP_INSTANCE_SET_PARAMS": 3.0}}))
         .await;
-    let r = action(
-        &ctx,
-        &token,
-        &id,
-        json!({"addFloatingIp": {"address": address}}),
-    )
-    .await;
+    let r = ctx
+        .action(&token, &id, json!({"addFloatingIp": {"address": address}}))
+        .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
     let r = ctx
         .get(&format!("/compute/v2.0/servers/{id}"), Some(&token))
@@ -135,7 +114,9 @@ async fn floating_ips_and_ports_attach_to_running_servers() {
         "{}",
         r.text
     );
-    let r = action(&ctx, &token, &id, json!({"reboot": {"type": "SOFT"}})).await;
+    let r = ctx
+        .action(&token, &id, json!({"reboot": {"type": "SOFT"}}))
+        .await;
     // Spec §9.2: another pending action (not BUILD) is a 400.
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "locked: {}", r.text);
     let s = wait_idle(&ctx, &token, &id).await;
@@ -240,13 +221,9 @@ async fn floating_ips_and_ports_attach_to_running_servers() {
     assert_eq!(r.body["floatingips"][0]["id"], fid.as_str(), "{}", r.text);
 
     // The same floating IP twice: 409.
-    let r = action(
-        &ctx,
-        &token,
-        &id,
-        json!({"addFloatingIp": {"address": address}}),
-    )
-    .await;
+    let r = ctx
+        .action(&token, &id, json!({"addFloatingIp": {"address": address}}))
+        .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
 
     // firewallProfile: validation, then tags in Ganeti and the profile in attachments.
@@ -273,25 +250,25 @@ async fn floating_ips_and_ports_attach_to_running_servers() {
             "Unsupported firewall profile",
         ),
     ] {
-        let r = action(&ctx, &token, &id, json!({"firewallProfile": args})).await;
+        let r = ctx
+            .action(&token, &id, json!({"firewallProfile": args}))
+            .await;
         assert_eq!(r.status.as_u16(), status, "{args}: {}", r.text);
         assert!(r.text.contains(text), "{args}: {}", r.text);
     }
     let tag = |kind: &str| format!("synnefo:network:snf-nic-{port}:{kind}");
-    let r = action(
-        &ctx,
-        &token,
-        &id,
-        json!({"firewallProfile": {"profile": "ENABLED", "nic": port}}),
-    )
-    .await;
+    let r = ctx
+        .action(
+            &token,
+            &id,
+            json!({"firewallProfile": {"profile": "ENABLED", "nic": port}}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
     wait_idle(&ctx, &token, &id).await;
     let tags = strings(&instance(&ctx, &id).await["tags"]);
     assert!(tags.contains(&tag("protected")), "{tags:?}");
-    let r = action(
-        &ctx,
-        &token,
+    let r = ctx.action(&token,
         &id,
         json!({"firewallProfile": {"profile": "PROTECTED", "nic": port.parse::<u64>().expect("id")}}),
     )
@@ -314,21 +291,21 @@ async fn floating_ips_and_ports_attach_to_running_servers() {
     assert_eq!(attachment["firewallProfile"], "PROTECTED", "{attachment}");
 
     // A port on a private network created with a device_id: BUILD, then ACTIVE in Ganeti.
-    let r = post(
-        &ctx,
-        &token,
-        "/network/v2.0/networks",
-        json!({"network": {"name": "back"}}),
-    )
-    .await;
+    let r = ctx
+        .post(
+            &token,
+            "/network/v2.0/networks",
+            json!({"network": {"name": "back"}}),
+        )
+        .await;
     let private = r.body["network"]["id"].as_str().expect("id").to_string();
-    let r = post(
-        &ctx,
-        &token,
-        "/network/v2.0/subnets",
-        json!({"subnet": {"network_id": private, "cidr": "10.20.0.0/24", "ip_version": 4}}),
-    )
-    .await;
+    let r = ctx
+        .post(
+            &token,
+            "/network/v2.0/subnets",
+            json!({"subnet": {"network_id": private, "cidr": "10.20.0.0/24", "ip_version": 4}}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     // With a private network beside the public one, the filter has something to leave out.
     let r = ctx
@@ -341,35 +318,35 @@ async fn floating_ips_and_ports_attach_to_running_servers() {
         "{}",
         r.text
     );
-    let r = post(
-        &ctx,
-        &other,
-        "/network/v2.0/ports",
-        json!({"port": {"network_id": private, "device_id": id}}),
-    )
-    .await;
+    let r = ctx
+        .post(
+            &other,
+            "/network/v2.0/ports",
+            json!({"port": {"network_id": private, "device_id": id}}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
-    let r = post(
-        &ctx,
-        &token,
-        "/network/v2.0/ports",
-        json!({"port": {"network_id": public, "device_id": id}}),
-    )
-    .await;
+    let r = ctx
+        .post(
+            &token,
+            "/network/v2.0/ports",
+            json!({"port": {"network_id": public, "device_id": id}}),
+        )
+        .await;
     assert_eq!(
         r.status,
         StatusCode::BAD_REQUEST,
         "public needs a floating IP: {}",
         r.text
     );
-    let r = post(
-        &ctx,
-        &token,
-        "/network/v2.0/ports",
-        json!({"port": {"network_id": private, "device_id": id, "name": "eth-back",
+    let r = ctx
+        .post(
+            &token,
+            "/network/v2.0/ports",
+            json!({"port": {"network_id": private, "device_id": id, "name": "eth-back",
             "fixed_ips": [{"ip_address": "10.20.0.30"}]}}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let back = r.body["port"]["id"].as_str().expect("id").to_string();
     assert_eq!(r.body["port"]["device_id"], id.as_str());
@@ -390,22 +367,18 @@ async fn floating_ips_and_ports_attach_to_running_servers() {
     // removeFloatingIp: an IP not on this server is a 400; then the NIC, its firewall tag
     // and the port go, and the floating IP stays the user's, free.
     let (_, spare) = floating_ip(&ctx, &token).await;
-    let r = action(
-        &ctx,
-        &token,
-        &id,
-        json!({"removeFloatingIp": {"address": spare}}),
-    )
-    .await;
+    let r = ctx
+        .action(&token, &id, json!({"removeFloatingIp": {"address": spare}}))
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
     assert!(r.text.contains("not attached"), "{}", r.text);
-    let r = action(
-        &ctx,
-        &token,
-        &id,
-        json!({"removeFloatingIp": {"address": address}}),
-    )
-    .await;
+    let r = ctx
+        .action(
+            &token,
+            &id,
+            json!({"removeFloatingIp": {"address": address}}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
     wait_idle(&ctx, &token, &id).await;
     let r = ctx
@@ -430,12 +403,7 @@ async fn floating_ips_and_ports_attach_to_running_servers() {
 
     // Deleting the attached private port: 204, the NIC goes, the address is free again.
     let r = ctx
-        .request(
-            Method::DELETE,
-            &format!("/network/v2.0/ports/{back}"),
-            Some(&token),
-            None,
-        )
+        .delete(&token, &format!("/network/v2.0/ports/{back}"))
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
     wait_for(&ctx, &token, "/network/v2.0/ports", |b| {
@@ -450,13 +418,13 @@ async fn floating_ips_and_ports_attach_to_running_servers() {
         !strings(&inst["nic.ips"]).contains(&"10.20.0.30".to_string()),
         "{inst}"
     );
-    let r = post(
-        &ctx,
-        &token,
-        "/network/v2.0/ports",
-        json!({"port": {"network_id": private, "fixed_ips": [{"ip_address": "10.20.0.30"}]}}),
-    )
-    .await;
+    let r = ctx
+        .post(
+            &token,
+            "/network/v2.0/ports",
+            json!({"port": {"network_id": private, "fixed_ips": [{"ip_address": "10.20.0.30"}]}}),
+        )
+        .await;
     assert_eq!(
         r.status,
         StatusCode::CREATED,
@@ -471,13 +439,9 @@ async fn without_hotplug_nics_change_only_on_stopped_servers() {
     let token = ctx.demo_token().await;
     let id = active_servers(&ctx, &token, &["cold"]).await.remove(0);
     let (_, address) = floating_ip(&ctx, &token).await;
-    let r = action(
-        &ctx,
-        &token,
-        &id,
-        json!({"addFloatingIp": {"address": address}}),
-    )
-    .await;
+    let r = ctx
+        .action(&token, &id, json!({"addFloatingIp": {"address": address}}))
+        .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
     assert!(r.text.contains("CONNECT"), "{}", r.text);
     // Nothing was taken: the floating IP is still free.
@@ -489,17 +453,13 @@ async fn without_hotplug_nics_change_only_on_stopped_servers() {
         r.text
     );
 
-    let r = action(&ctx, &token, &id, json!({"os-stop": null})).await;
+    let r = ctx.action(&token, &id, json!({"os-stop": null})).await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
     ctx.wait_server(&token, &id, "STOPPED").await;
     wait_idle(&ctx, &token, &id).await;
-    let r = action(
-        &ctx,
-        &token,
-        &id,
-        json!({"addFloatingIp": {"address": address}}),
-    )
-    .await;
+    let r = ctx
+        .action(&token, &id, json!({"addFloatingIp": {"address": address}}))
+        .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
     wait_idle(&ctx, &token, &id).await;
     let inst = instance(&ctx, &id).await;

@@ -5,7 +5,7 @@
 
 use cyclades::store::testing;
 use cyclades_tests::TestContext;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 
 use super::compute::active_servers;
@@ -44,20 +44,18 @@ async fn a_sled_store_moves_to_postgres_with_everything_in_it() {
     let servers = active_servers(&ctx, &token, &["m1", "m2"]).await;
     let (net, _subnet) = private_network(&ctx, &token, "10.9.0.0/24").await;
     let port = ctx
-        .request(
-            Method::POST,
+        .post(
+            &token,
             "/network/v2.0/ports",
-            Some(&token),
-            Some(json!({"port": {"network_id": net, "device_id": servers[0]}})),
+            json!({"port": {"network_id": net, "device_id": servers[0]}}),
         )
         .await;
     assert_eq!(port.status, StatusCode::CREATED, "{}", port.text);
     let fip = ctx
-        .request(
-            Method::POST,
+        .post(
+            &token,
             "/network/v2.0/floatingips",
-            Some(&token),
-            Some(json!({"floatingip": {}})),
+            json!({"floatingip": {}}),
         )
         .await;
     assert!(fip.status.is_success(), "{}", fip.text);

@@ -18,18 +18,7 @@ async fn delete_is_exempt_from_the_task_lock() {
     let ids = super::compute::active_servers(&ctx, &token, &["busy"]).await;
     let id = &ids[0];
     let base = format!("/compute/v2.0/servers/{id}");
-    let act = |body: Value| {
-        let (ctx, token, base) = (&ctx, &token, &base);
-        async move {
-            ctx.request(
-                Method::POST,
-                &format!("{base}/action"),
-                Some(token),
-                Some(body),
-            )
-            .await
-        }
-    };
+    let act = |body: Value| ctx.action(&token, id, body);
     ctx.sim_faults(json!({"slow_next": {"OP_INSTANCE_SHUTDOWN": 2.0}}))
         .await;
     let r = act(json!({"os-stop": {}})).await;
@@ -44,7 +33,7 @@ async fn delete_is_exempt_from_the_task_lock() {
         .fault(400, "badRequest");
     assert!(m.contains("REASSIGN while there is a pending STOP"), "{m}");
     for _ in 0..2 {
-        let r = ctx.request(Method::DELETE, &base, Some(&token), None).await;
+        let r = ctx.delete(&token, &base).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
     }
     let m = act(json!({"os-start": {}})).await.fault(400, "badRequest");
@@ -77,12 +66,7 @@ async fn delete_is_exempt_from_the_task_lock() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let r = ctx
-        .request(
-            Method::DELETE,
-            &format!("/compute/v2.0/servers/{young}"),
-            Some(&token),
-            None,
-        )
+        .delete(&token, &format!("/compute/v2.0/servers/{young}"))
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
     ctx.wait_server(&token, &young, "DELETED").await;

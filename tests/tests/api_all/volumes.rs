@@ -510,11 +510,10 @@ async fn attach_detach_and_delete_through_ganeti() {
     let vol = standalone(&ctx, &token, "data", 2).await;
     let attachments = format!("/compute/v2.0/servers/{server}/os-volume_attachments");
     let r = ctx
-        .request(
-            Method::POST,
+        .post(
+            &token,
             &attachments,
-            Some(&token),
-            Some(json!({"volumeAttachment": {"volumeId": vol}})),
+            json!({"volumeAttachment": {"volumeId": vol}}),
         )
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
@@ -556,11 +555,10 @@ async fn attach_detach_and_delete_through_ganeti() {
 
     // Attach rules: an attached volume, another template's server, the root volume.
     let r = ctx
-        .request(
-            Method::POST,
+        .post(
+            &token,
             &attachments,
-            Some(&token),
-            Some(json!({"volumeAttachment": {"volumeId": vol}})),
+            json!({"volumeAttachment": {"volumeId": vol}}),
         )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
@@ -570,23 +568,15 @@ async fn attach_detach_and_delete_through_ganeti() {
         .remove(0);
     let other = standalone(&ctx, &token, "other", 1).await;
     let r = ctx
-        .request(
-            Method::POST,
+        .post(
+            &token,
             &format!("/compute/v2.0/servers/{drbd_server}/os-volume_attachments"),
-            Some(&token),
-            Some(json!({"volumeAttachment": {"volumeId": other}})),
+            json!({"volumeAttachment": {"volumeId": other}}),
         )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
     assert!(r.text.contains("same volume template"), "{}", r.text);
-    let r = ctx
-        .request(
-            Method::DELETE,
-            &format!("{attachments}/{server}"),
-            Some(&token),
-            None,
-        )
-        .await;
+    let r = ctx.delete(&token, &format!("{attachments}/{server}")).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
     assert!(r.text.contains("root volume"), "{}", r.text);
     let r = call(
@@ -600,14 +590,7 @@ async fn attach_detach_and_delete_through_ganeti() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
 
     // Detach: the disk leaves Ganeti, the volume is AVAILABLE again, still charged.
-    let r = ctx
-        .request(
-            Method::DELETE,
-            &format!("{attachments}/{vol}"),
-            Some(&token),
-            None,
-        )
-        .await;
+    let r = ctx.delete(&token, &format!("{attachments}/{vol}")).await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
     let v = wait_volume(&ctx, &token, &vol, "available").await;
     assert_eq!(v["attachments"], json!([]));

@@ -31,11 +31,10 @@ async fn on_server(
 /// Stops a server through the API and waits until it is STOPPED.
 async fn stop_server(ctx: &TestContext, token: &str, id: &str) {
     let r = ctx
-        .request(
-            Method::POST,
+        .post(
+            token,
             &format!("/compute/v2.0/servers/{id}/action"),
-            Some(token),
-            Some(json!({"os-stop": {}})),
+            json!({"os-stop": {}}),
         )
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
@@ -246,12 +245,7 @@ async fn block_device_mapping_creates_volumes_with_the_server() {
     // Removed with the server, quota and all; the existing volume is detached first and kept
     // (still charged), its data with Ganeti as a detached disk.
     let r = ctx
-        .request(
-            Method::DELETE,
-            &format!("/compute/v2.0/servers/{server}"),
-            Some(&token),
-            None,
-        )
+        .delete(&token, &format!("/compute/v2.0/servers/{server}"))
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
     ctx.wait_server(&token, &server, "DELETED").await;
@@ -266,11 +260,10 @@ async fn block_device_mapping_creates_volumes_with_the_server() {
     // It goes to another server with its data (Ganeti 3.0 `attach` of the detached disk).
     let other = ext_server(&ctx, &token, "next").await;
     let r = ctx
-        .request(
-            Method::POST,
+        .post(
+            &token,
             &format!("/compute/v2.0/servers/{other}/os-volume_attachments"),
-            Some(&token),
-            Some(json!({"volumeAttachment": {"volumeId": existing}})),
+            json!({"volumeAttachment": {"volumeId": existing}}),
         )
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
@@ -386,11 +379,10 @@ async fn volumes_created_on_servers_and_removed_with_them() {
     ctx.sim_faults(json!({"slow_next": {"OP_INSTANCE_REBOOT": 3.0}}))
         .await;
     let r = ctx
-        .request(
-            Method::POST,
+        .post(
+            &token,
             &format!("/compute/v2.0/servers/{server}/action"),
-            Some(&token),
-            Some(json!({"reboot": {"type": "SOFT"}})),
+            json!({"reboot": {"type": "SOFT"}}),
         )
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
@@ -471,12 +463,7 @@ async fn volumes_created_on_servers_and_removed_with_them() {
     wait_volume(&ctx, &token, &last, "in_use").await;
     wait_idle(&ctx, &token, &server).await;
     let r = ctx
-        .request(
-            Method::DELETE,
-            &format!("/compute/v2.0/servers/{server}"),
-            Some(&token),
-            None,
-        )
+        .delete(&token, &format!("/compute/v2.0/servers/{server}"))
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
     ctx.wait_server(&token, &server, "DELETED").await;
