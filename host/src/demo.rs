@@ -55,14 +55,16 @@ pub async fn register_simulator(
     {
         Some(b) => {
             let id = b.backend.id.to_string();
-            services.backend_modify(
-                &id,
-                &BackendChanges {
-                    port: Some(port),
-                    drained: Some(false),
-                    ..Default::default()
-                },
-            )?;
+            services
+                .backend_modify(
+                    &id,
+                    &BackendChanges {
+                        port: Some(port),
+                        drained: Some(false),
+                        ..Default::default()
+                    },
+                )
+                .await?;
             services.backend_update_status(Some(&id)).await?;
         }
         None => {
@@ -78,13 +80,15 @@ pub async fn register_simulator(
                 http: true,
             };
             let added = services.backend_add(&new).await?;
-            services.backend_modify(
-                &added.backend.id.to_string(),
-                &BackendChanges {
-                    drained: Some(false),
-                    ..Default::default()
-                },
-            )?;
+            services
+                .backend_modify(
+                    &added.backend.id.to_string(),
+                    &BackendChanges {
+                        drained: Some(false),
+                        ..Default::default()
+                    },
+                )
+                .await?;
         }
     }
     Ok(())

@@ -66,6 +66,19 @@ struct ClusterLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PluginLabels {
+    plugin: String,
+    function: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PluginFunctionLabels {
+    plugin: String,
+    function: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReconcileLabels {
     backend: String,
 }
@@ -87,6 +100,8 @@ struct Families {
     job_faults: Family<FaultLabels, Counter>,
     rapi_calls: Family<RapiLabels, Counter>,
     rapi_seconds: Family<ClusterLabels, Histogram, fn() -> Histogram>,
+    plugin_calls: Family<PluginLabels, Counter>,
+    plugin_seconds: Family<PluginFunctionLabels, Histogram, fn() -> Histogram>,
     reconcile_passes: Family<ReconcileLabels, Counter>,
     reconcile_repairs: Family<ReconcileLabels, Counter>,
     store_bytes: Gauge,
@@ -122,6 +137,8 @@ impl Metrics {
             job_faults: Family::default(),
             rapi_calls: Family::default(),
             rapi_seconds: Family::new_with_constructor(latency_histogram),
+            plugin_calls: Family::default(),
+            plugin_seconds: Family::new_with_constructor(latency_histogram),
             reconcile_passes: Family::default(),
             reconcile_repairs: Family::default(),
             store_bytes: Gauge::default(),
@@ -166,6 +183,16 @@ impl Metrics {
             "rapi_call_duration_seconds",
             "Ganeti RAPI call latency by cluster",
             f.rapi_seconds.clone(),
+        );
+        registry.register(
+            "plugin_calls",
+            "Plugin calls by plugin, function and outcome (ok or the error kind)",
+            f.plugin_calls.clone(),
+        );
+        registry.register(
+            "plugin_call_duration_seconds",
+            "Plugin call latency (a fresh instance and the call) by plugin and function",
+            f.plugin_seconds.clone(),
         );
         registry.register(
             "reconcile_passes",
@@ -257,6 +284,24 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
+    /// A plugin call ended: `outcome` is `ok` or the `PluginError` kind (timeout, trap, ...).
+    pub fn plugin_call(&self, plugin: &str, function: &str, outcome: &str, took: Duration) {
+        let f = &self.inner;
+        f.plugin_calls
+            .get_or_create(&PluginLabels {
+                plugin: plugin.into(),
+                function: function.into(),
+                outcome: outcome.into(),
+            })
+            .inc();
+        f.plugin_seconds
+            .get_or_create(&PluginFunctionLabels {
+                plugin: plugin.into(),
+                function: function.into(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
     pub fn reconcile_pass(&self, backend: &str, repairs: u64) {
         let labels = ReconcileLabels {
             backend: backend.into(),
@@ -296,6 +341,7 @@ mod tests {
         m.job_finished("server.create", Some("conflict"), Duration::from_secs(2));
         m.rapi_call("https://c1:5080", "GET", "ok", Duration::from_millis(7));
         m.reconcile_pass("1", 2);
+        m.plugin_call("alloc-pack", "choose", "timeout", Duration::from_millis(50));
         let text = m.render(4096);
         for needle in [
             r#"cyclades_http_requests_total{route="/compute/v2.0/servers/{id}",method="GET",status="200"} 1"#,
@@ -303,6 +349,7 @@ mod tests {
             r#"cyclades_job_faults_total{kind="server.create",fault="conflict"} 1"#,
             r#"cyclades_rapi_calls_total{cluster="https://c1:5080",method="GET",outcome="ok"} 1"#,
             r#"cyclades_reconcile_repairs_total{backend="1"} 2"#,
+            r#"cyclades_plugin_calls_total{plugin="alloc-pack",function="choose",outcome="timeout"} 1"#,
             "cyclades_store_size_bytes 4096",
         ] {
             assert!(text.contains(needle), "{needle} missing from:\n{text}");

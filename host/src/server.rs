@@ -440,6 +440,7 @@ async fn start_plugins(
         },
         settings: p.settings.clone(),
         quarantine_after: p.quarantine_after,
+        metrics: crate::metrics::Metrics::new(),
     };
     let dir = p.dir.clone();
     let slots = p.slots.clone();

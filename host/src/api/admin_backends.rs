@@ -204,7 +204,7 @@ async fn modify(
         hypervisor: f.hypervisor,
     };
     Ok(Json(
-        json!({"backend": backend_json(&state.services.backend_modify(&b, &changes)?)}),
+        json!({"backend": backend_json(&state.services.backend_modify(&b, &changes).await?)}),
     ))
 }
 

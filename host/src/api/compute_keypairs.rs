@@ -37,7 +37,7 @@ async fn create(
     Caller(caller): Caller,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    let kp = super::network::body_object(&body, "keypair", &["name", "public_key"])?;
+    let kp = super::body::body_object(&body, "keypair", &["name", "public_key"])?;
     let name = kp.get("name").and_then(Value::as_str).ok_or_else(|| {
         ApiError::bad_request("Malformed request: 'keypair.name' must be a string")
     })?;

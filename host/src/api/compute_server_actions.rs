@@ -10,17 +10,17 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::compute_servers::malformed;
+use super::body::malformed;
 use super::extract::{Caller, JsonBody};
 use super::{ApiError, AppState};
 use crate::service::servers::ServerAction;
 use crate::service::{ServiceError, Services};
 
-/// Parses `{"<action>": {args}}` (spec §2.4).
+/// Parses `{"<action>": {args}}` (spec §2.4): exactly one action, never a second one dropped.
 fn parse_action(body: &Value) -> Result<(String, Value), ApiError> {
     let obj = body
         .as_object()
-        .filter(|o| !o.is_empty())
+        .filter(|o| o.len() == 1)
         .ok_or_else(|| malformed("the body must be an object naming one action"))?;
     let (name, args) = obj
         .iter()
@@ -28,6 +28,41 @@ fn parse_action(body: &Value) -> Result<(String, Value), ApiError> {
         .map(|(k, v)| (k.clone(), v.clone()))
         .unwrap_or_default();
     Ok((name, args))
+}
+
+/// The attributes each supported action reads; any other is refused with a 400 naming it
+/// (never dropped). `None`: the action is not one this cloud runs (answered below).
+fn action_attributes(name: &str) -> Option<&'static [&'static str]> {
+    Some(match name {
+        "start" | "os-start" | "shutdown" | "os-stop" | "unrescue" | "delete" | "suspend" => &[],
+        "reboot" => &["type"],
+        "resize" => &["flavorRef"],
+        "rescue" => &["rescue_image_ref"],
+        "console" | "os-getVNCConsole" => &["type"],
+        "reassign" => &["project", "shared_to_project"],
+        "addFloatingIp" | "removeFloatingIp" => &["address"],
+        "firewallProfile" => &["profile", "nic"],
+        _ => return None,
+    })
+}
+
+/// Refuses arguments an action does not read: `{"os-stop": {"force": true}}` is a 400 naming
+/// `force`, not a stop that ignored it. `null` and `{}` are no arguments.
+fn check_arguments(name: &str, args: &Value) -> Result<(), ApiError> {
+    let Some(allowed) = action_attributes(name) else {
+        return Ok(());
+    };
+    let attributes = match args {
+        Value::Null => return Ok(()),
+        Value::Object(o) => o,
+        _ => return Err(malformed(&format!("'{name}' must be an object"))),
+    };
+    match attributes.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(ApiError::bad_request(format!(
+            "Unsupported {name} attribute '{k}'"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// A required action argument given as a string or a number (Synnefo's "Missing 'x'
@@ -50,6 +85,7 @@ pub(super) async fn action(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
     let (name, args) = parse_action(&body)?;
+    check_arguments(&name, &args)?;
     let services: &Services = &state.services;
     let action = match name.as_str() {
         "start" | "os-start" => ServerAction::Start,

@@ -12,6 +12,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::body::{MapRules, body_object, malformed, string_map};
 use super::extract::{Caller, JsonBody};
 use super::{ApiError, AppState};
 use crate::config::Compat;
@@ -368,31 +369,6 @@ async fn detail(
     })
 }
 
-pub(super) fn malformed(what: &str) -> ApiError {
-    ApiError::bad_request(format!("Malformed request: {what}"))
-}
-
-fn string_map(v: Option<&Value>, what: &str) -> Result<BTreeMap<String, String>, ApiError> {
-    let mut out = BTreeMap::new();
-    let Some(v) = v else { return Ok(out) };
-    let obj = v
-        .as_object()
-        .ok_or_else(|| malformed(&format!("'{what}' must be an object")))?;
-    for (k, v) in obj {
-        let text = match v {
-            Value::String(s) => s.clone(),
-            Value::Number(n) => n.to_string(),
-            _ => {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid {what} value for key '{k}': use a string"
-                )));
-            }
-        };
-        out.insert(k.clone(), text);
-    }
-    Ok(out)
-}
-
 /// Parses the create body (spec §2.3) into a `NewServer`, naming the first bad field.
 pub(super) fn parse_create(body: &Value, public_url: &str) -> Result<NewServer, ApiError> {
     let server = body
@@ -492,7 +468,7 @@ pub(super) fn parse_create(body: &Value, public_url: &str) -> Result<NewServer, 
         flavor_ref,
         tags,
         shared_to_project,
-        metadata: string_map(server.get("metadata"), "metadata")?,
+        metadata: string_map(server.get("metadata"), "metadata", MapRules::Compute)?,
         personality,
         user_data: optional_text("user_data")?,
         key_names,
@@ -589,7 +565,7 @@ async fn rename(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    let name = super::network::body_object(&body, "server", &["name"])?
+    let name = body_object(&body, "server", &["name"])?
         .get("name")
         .and_then(Value::as_str)
         .ok_or_else(|| malformed("'server.name' must be a string"))?;
@@ -650,7 +626,7 @@ async fn metadata_write(
     body: Value,
     replace: bool,
 ) -> Result<Response, ApiError> {
-    let items = string_map(body.get("metadata"), "metadata")?;
+    let items = string_map(body.get("metadata"), "metadata", MapRules::Compute)?;
     if body.get("metadata").is_none() {
         return Err(malformed("missing 'metadata' object"));
     }
@@ -701,7 +677,7 @@ async fn meta_put(
     Path((id, key)): Path<(String, String)>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    let meta = string_map(body.get("meta"), "meta")?;
+    let meta = string_map(body.get("meta"), "meta", MapRules::Compute)?;
     if meta.len() != 1 || !meta.contains_key(&key) {
         return Err(ApiError::bad_request(
             "Malformed request: 'meta' must hold exactly the key named in the URL",

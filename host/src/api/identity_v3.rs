@@ -10,6 +10,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::body::malformed;
 use super::extract::{Caller, JsonBody};
 use super::{ApiError, AppState, catalog};
 use crate::service::identity::{DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, IssuedToken, ProjectScope};
@@ -97,7 +98,6 @@ struct ProjectRef {
 /// The project a token request is scoped to, or a 400 naming what is malformed; scopes that
 /// are well formed but not to a project (domain, system) are 501.
 fn project_scope(scope: Scope) -> Result<ProjectScope, ApiError> {
-    let malformed = |what: &str| ApiError::bad_request(format!("Malformed request: {what}"));
     let mut entries = scope.into_iter();
     let (kind, value) = match (entries.next(), entries.next()) {
         (None, _) => return Err(malformed("scope is empty")),

@@ -25,6 +25,7 @@ mod admin_plugins;
 mod admin_replicas;
 mod admin_rescue;
 mod admin_volumes;
+mod body;
 mod catalog;
 mod compute_catalog;
 mod compute_keypairs;

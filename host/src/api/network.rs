@@ -9,6 +9,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::body::{body_object, opt_bool, opt_str};
 use super::extract::{Caller, JsonBody};
 use super::{ApiError, AppState};
 use crate::clock::Timestamp;
@@ -183,66 +184,6 @@ pub(super) fn reassign_args(body: &Value) -> Result<(String, Option<bool>), ApiE
         ApiError::bad_request("Malformed request: 'reassign.project' is required")
     })?;
     Ok((project, opt_bool(obj, "shared_to_project")?))
-}
-
-/// The object under `key`, or a 400 naming it.
-/// The `{"<key>": {...}}` object of a request body, whose attributes must all be among
-/// `used` (what the handler reads): any other is refused with a 400 naming it rather than
-/// dropped. Null values, and the Neutron attributes clients send with the value this cloud
-/// has anyway (`admin_state_up: true`, `shared: false`, `port_security_enabled: true`,
-/// `multiattach: false`, a keypair's `type: ssh`), are accepted.
-pub(super) fn body_object<'a>(
-    body: &'a Value,
-    key: &str,
-    used: &[&str],
-) -> Result<&'a serde_json::Map<String, Value>, ApiError> {
-    let obj = body.get(key).and_then(Value::as_object).ok_or_else(|| {
-        ApiError::bad_request(format!("Malformed request: missing '{key}' object"))
-    })?;
-    for (attribute, value) in obj {
-        let as_here = match attribute.as_str() {
-            "admin_state_up" | "port_security_enabled" => value == true,
-            "shared" | "multiattach" => value == false,
-            // Nova's keypair type: SSH keys are the only kind.
-            "type" => key == "keypair" && value == "ssh",
-            _ => false,
-        };
-        if !(value.is_null() || as_here || used.contains(&attribute.as_str())) {
-            return Err(ApiError::bad_request(format!(
-                "Unsupported {key} attribute '{attribute}'"
-            )));
-        }
-    }
-    Ok(obj)
-}
-
-/// An optional string field (400 if present and not a string).
-pub(super) fn opt_str(
-    obj: &serde_json::Map<String, Value>,
-    key: &str,
-) -> Result<Option<String>, ApiError> {
-    match obj.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(_) => Err(ApiError::bad_request(format!(
-            "Malformed request: '{key}' must be a string"
-        ))),
-    }
-}
-
-/// An optional boolean field (400 if present and not a boolean).
-pub(super) fn opt_bool(
-    obj: &serde_json::Map<String, Value>,
-    key: &str,
-) -> Result<Option<bool>, ApiError> {
-    match obj.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(_) => Err(ApiError::bad_request(format!(
-            "Malformed request: '{key}' must be a boolean"
-        ))),
-    }
 }
 
 async fn create(

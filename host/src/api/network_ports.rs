@@ -11,8 +11,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use super::body::{body_object, opt_bool, opt_str};
 use super::extract::{Caller, JsonBody};
-use super::network::{body_object, neutron_filter, opt_bool, opt_str, reassign_args};
+use super::network::{neutron_filter, reassign_args};
 use super::{ApiError, AppState};
 use crate::service::floating_ips::NewFloatingIp;
 use crate::service::ports::NewPort;

@@ -14,8 +14,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::body::{MapRules, body_object, opt_bool, opt_str, string_map};
 use super::extract::{Caller, JsonBody};
-use super::network::{body_object, opt_bool, opt_str};
 use super::{ApiError, AppState};
 use crate::service::Volume;
 use crate::service::volumes::{NewVolume, VolumeTypeView};
@@ -247,26 +247,6 @@ fn either(
     Ok(opt_str(obj, synnefo)?.or(opt_str(obj, cinder)?))
 }
 
-fn string_map(
-    v: Option<&Value>,
-    what: &str,
-) -> Result<std::collections::BTreeMap<String, String>, ApiError> {
-    let mut out = std::collections::BTreeMap::new();
-    let Some(v) = v.filter(|v| !v.is_null()) else {
-        return Ok(out);
-    };
-    let obj = v.as_object().ok_or_else(|| {
-        ApiError::bad_request(format!("Malformed request: '{what}' must be an object"))
-    })?;
-    for (k, v) in obj {
-        let text = v.as_str().ok_or_else(|| {
-            ApiError::bad_request(format!("Invalid {what} value for key '{k}': use a string"))
-        })?;
-        out.insert(k.clone(), text.to_string());
-    }
-    Ok(out)
-}
-
 async fn create(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -299,7 +279,7 @@ async fn create(
         size_gb: size_of(obj)?,
         volume_type: opt_str(obj, "volume_type")?,
         description: either(obj, "display_description", "description")?.unwrap_or_default(),
-        metadata: string_map(obj.get("metadata"), "metadata")?,
+        metadata: string_map(obj.get("metadata"), "metadata", MapRules::Volume)?,
         source_volid: opt_str(obj, "source_volid")?,
         snapshot_id: opt_str(obj, "snapshot_id")?,
         image_ref: either(obj, "imageRef", "image_id")?,
@@ -381,7 +361,7 @@ async fn metadata_write(
             "Malformed request: missing 'metadata' object",
         ));
     }
-    let items = string_map(body.get("metadata"), "metadata")?;
+    let items = string_map(body.get("metadata"), "metadata", MapRules::Volume)?;
     let v = state
         .services
         .volume_metadata_set(&caller, &id, items, replace)?;

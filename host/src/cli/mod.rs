@@ -535,7 +535,7 @@ pub enum BackendCommand {
         username: String,
         #[arg(long, env = "CYCLADES_RAPI_PASSWORD", hide_env_values = true)]
         password: String,
-        /// Do not contact the cluster now.
+        /// Do not contact the cluster now (then --hypervisor is required).
         #[arg(long)]
         no_check: bool,
         /// Accept the cluster's self-signed RAPI certificate.

@@ -4,8 +4,8 @@
 //! lock, and the reconcilers (`reconcile*.rs`) that compare the store with Ganeti. It uses the
 //! store, the plugin host and the RAPI client; it never sees HTTP or the service layer
 //! (services submit jobs and wait for their checkpoint). Shared step pieces have their own
-//! modules (`params`, `outputs`, `server_lock`, `quota_steps`, `common`) so that no job kind
-//! imports another.
+//! modules (`params`, `outputs`, `server_lock`, `quota_steps`, `network_presence`, `common`) so
+//! that no job kind imports another.
 //!
 //! # The eight rules (see `ARCHITECTURE.md`)
 //!
@@ -36,6 +36,7 @@ mod common;
 mod engine;
 mod env;
 mod network_ops;
+mod network_presence;
 mod outputs;
 mod params;
 mod quota_steps;

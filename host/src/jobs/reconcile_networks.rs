@@ -12,7 +12,7 @@
 //! - `orphan`: an `snf-net-<id>` with no live network → disconnected and removed.
 //!
 //! Networks a job holds are skipped: their job owns them. Fixes go through the same helpers the
-//! network jobs use (`ensure_on_backend`, `record_presence`, `remove_named`).
+//! network jobs use (`network_presence`: `ensure_on_backend`, `record_presence`, `remove_named`).
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv4Addr;
@@ -20,7 +20,7 @@ use std::net::Ipv4Addr;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::network_ops::{ensure_on_backend, record_presence, remove_named};
+use super::network_presence::{ensure_on_backend, record_presence, remove_named};
 use super::{JobEnv, StepError};
 use crate::clock::Timestamp;
 use crate::store::{BackendNetwork, Batch, Deleted, Network, StoreError};

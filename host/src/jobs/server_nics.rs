@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::network_ops::{ensure_on_backend, record_presence};
+use super::network_presence::{ensure_on_backend, record_presence};
 use super::outputs::InstanceNics;
 use super::params::NicPlan;
 use super::{JobEnv, StepError};

@@ -33,6 +33,8 @@ pub struct PluginEngine {
     cache_dir: Option<PathBuf>,
     compat: String,
     permits: Option<Arc<Permits>>,
+    /// Where every plugin call of this host is counted.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// A counting semaphore over the pool's instance slots: a call waits for a slot rather than
@@ -73,6 +75,7 @@ impl PluginEngine {
         fuel: bool,
         cache_dir: Option<PathBuf>,
         pool: Option<Pool>,
+        metrics: crate::metrics::Metrics,
     ) -> Result<Self, PluginError> {
         let mut config = Config::new();
         config.epoch_interruption(true);
@@ -129,6 +132,7 @@ impl PluginEngine {
             cache_dir,
             compat,
             permits,
+            metrics,
         })
     }
 

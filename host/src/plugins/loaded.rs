@@ -171,7 +171,7 @@ impl LoadedPlugin {
             TypedKind::Allocator(p, choose) => Typed::Allocator(p, choose),
             TypedKind::DiskTemplate(p) => {
                 let caps = plugin
-                    .call(|store| {
+                    .call("capabilities", |store| {
                         DiskTemplate::instantiate_pre_typed(&p, store)?
                             .cyclades_plugin_disk_template_api()
                             .call_capabilities(store)
@@ -189,7 +189,7 @@ impl LoadedPlugin {
             }
             TypedKind::NetworkFlavor(p) => {
                 let pools = plugin
-                    .call(|store| {
+                    .call("pools", |store| {
                         NetworkFlavor::instantiate_pre_typed(&p, store)?
                             .cyclades_plugin_network_flavor_api()
                             .call_pools(store)
@@ -209,19 +209,19 @@ impl LoadedPlugin {
 
     fn describe_with(&self, typed: &TypedKind) -> Result<Description, PluginError> {
         match typed {
-            TypedKind::Allocator(p, _) => self.call(|store| {
+            TypedKind::Allocator(p, _) => self.call("describe", |store| {
                 Allocator::instantiate_pre_typed(p, store)?
                     .cyclades_plugin_allocator_api()
                     .call_describe(store)
                     .map(Ok)
             }),
-            TypedKind::DiskTemplate(p) => self.call(|store| {
+            TypedKind::DiskTemplate(p) => self.call("describe", |store| {
                 DiskTemplate::instantiate_pre_typed(p, store)?
                     .cyclades_plugin_disk_template_api()
                     .call_describe(store)
                     .map(Ok)
             }),
-            TypedKind::NetworkFlavor(p) => self.call(|store| {
+            TypedKind::NetworkFlavor(p) => self.call("describe", |store| {
                 NetworkFlavor::instantiate_pre_typed(p, store)?
                     .cyclades_plugin_network_flavor_api()
                     .call_describe(store)
@@ -264,7 +264,7 @@ impl LoadedPlugin {
         let Typed::Allocator(pre, choose) = &self.typed else {
             return Err(self.wrong_kind(Kind::Allocator));
         };
-        self.call(|store| {
+        self.call("choose", |store| {
             // The generated `call_choose` marshals field by field; `fast_abi` does the same
             // work in one pass (see there). Type checking stays wasmtime's.
             let instance = pre.instance_pre().instantiate(&mut *store)?;
@@ -288,7 +288,7 @@ impl LoadedPlugin {
         let Typed::Allocator(pre, _) = &self.typed else {
             return Err(self.wrong_kind(Kind::Allocator));
         };
-        self.call(|store| {
+        self.call("choose", |store| {
             Allocator::instantiate_pre_typed(pre, store)?
                 .cyclades_plugin_allocator_api()
                 .call_choose(store, backends, *request)
@@ -308,7 +308,7 @@ impl LoadedPlugin {
         let Typed::DiskTemplate(pre, _) = &self.typed else {
             return Err(self.wrong_kind(Kind::DiskTemplate));
         };
-        self.call(|store| {
+        self.call("render_disks", |store| {
             DiskTemplate::instantiate_pre_typed(pre, store)?
                 .cyclades_plugin_disk_template_api()
                 .call_render(store, volumes)
@@ -328,7 +328,7 @@ impl LoadedPlugin {
         let Typed::NetworkFlavor(pre, _) = &self.typed else {
             return Err(self.wrong_kind(Kind::NetworkFlavor));
         };
-        self.call(|store| {
+        self.call("render_network", |store| {
             NetworkFlavor::instantiate_pre_typed(pre, store)?
                 .cyclades_plugin_network_flavor_api()
                 .call_render(store, request)
@@ -344,7 +344,7 @@ impl LoadedPlugin {
         let Typed::NetworkFlavor(pre, _) = &self.typed else {
             return Err(self.wrong_kind(Kind::NetworkFlavor));
         };
-        self.call(|store| {
+        self.call("backend_mac_prefix", |store| {
             NetworkFlavor::instantiate_pre_typed(pre, store)?
                 .cyclades_plugin_network_flavor_api()
                 .call_backend_mac_prefix(store, prefix, backend_index)
@@ -427,8 +427,11 @@ impl LoadedPlugin {
     }
 
     /// Runs one call in a fresh store, classifies failures and keeps the counters.
+    /// Runs one call of the plugin's `function` in a fresh store under its limits, and counts
+    /// it (with its outcome and latency) in the host's metrics.
     fn call<R>(
         &self,
+        function: &'static str,
         f: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<Result<R, GuestError>>,
     ) -> Result<R, PluginError> {
         if self.is_quarantined() {
@@ -438,6 +441,7 @@ impl LoadedPlugin {
             });
         }
         let _permit = self.engine.permit();
+        let started = std::time::Instant::now();
         let mut store = self.new_store();
         let outcome = f(&mut store);
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
@@ -457,6 +461,10 @@ impl LoadedPlugin {
             Err(e) if e.is_fault() => self.record_fault(e),
             _ => self.stats.consecutive_faults.store(0, Ordering::SeqCst),
         }
+        let outcome = result.as_ref().map_or_else(PluginError::kind, |_| "ok");
+        self.engine
+            .metrics
+            .plugin_call(&self.name, function, outcome, started.elapsed());
         result
     }
 

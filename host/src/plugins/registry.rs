@@ -150,6 +150,8 @@ pub struct PluginHostOptions {
     pub limits: LimitsTable,
     pub settings: BTreeMap<String, BTreeMap<String, String>>,
     pub quarantine_after: u32,
+    /// Where plugin calls are counted (the server's metrics).
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// The engine, the library of loaded plugins and the slots.
@@ -174,8 +176,18 @@ pub struct SlotState {
 }
 
 impl PluginHost {
+    /// The metrics this host counts its plugin calls into.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.engine.metrics
+    }
+
     pub fn new(options: PluginHostOptions) -> Result<Self, PluginError> {
-        let engine = PluginEngine::new(options.fuel, options.cache_dir.clone(), options.pool)?;
+        let engine = PluginEngine::new(
+            options.fuel,
+            options.cache_dir.clone(),
+            options.pool,
+            options.metrics.clone(),
+        )?;
         let mut linker = Linker::<HostState>::new(&engine.engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| PluginError::Host(format!("cannot link WASI: {e}")))?;

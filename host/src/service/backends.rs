@@ -27,7 +27,7 @@ pub struct NewBackend {
     pub password: String,
     pub no_check: bool,
     pub insecure: bool,
-    /// `None`: the cluster's `default_hypervisor` (kvm when the cluster is not contacted).
+    /// `None`: the cluster's `default_hypervisor` (required when the cluster is not contacted).
     pub hypervisor: Option<String>,
     pub public: bool,
     /// Plain HTTP (the simulator) instead of HTTPS.
@@ -62,17 +62,20 @@ fn check_hypervisor(h: &str) -> Result<(), ServiceError> {
 
 /// The hypervisor a new backend's instances get: the one asked for, if the cluster enables it,
 /// else the cluster's default (Ganeti's `/2/info`).
-fn cluster_hypervisor(info: &serde_json::Value, new: &NewBackend) -> Result<String, ServiceError> {
+fn cluster_hypervisor(
+    info: &serde_json::Value,
+    requested: Option<&String>,
+    clustername: &str,
+) -> Result<String, ServiceError> {
     let enabled: Vec<&str> = info["enabled_hypervisors"]
         .as_array()
         .map(|a| a.iter().filter_map(|h| h.as_str()).collect())
         .unwrap_or_default();
     let default = info["default_hypervisor"].as_str();
-    match (&new.hypervisor, default) {
+    match (requested, default) {
         (Some(h), _) if enabled.contains(&h.as_str()) => Ok(h.clone()),
         (Some(h), _) => Err(ServiceError::BadRequest(format!(
-            "Hypervisor '{h}' is not enabled on {}: it enables {}",
-            new.clustername,
+            "Hypervisor '{h}' is not enabled on {clustername}: it enables {}",
             if enabled.is_empty() {
                 "none".to_string()
             } else {
@@ -81,8 +84,7 @@ fn cluster_hypervisor(info: &serde_json::Value, new: &NewBackend) -> Result<Stri
         ))),
         (None, Some(d)) => Ok(d.to_string()),
         (None, None) => Err(ServiceError::BadRequest(format!(
-            "{} reports no default hypervisor: name one with --hypervisor",
-            new.clustername
+            "{clustername} reports no default hypervisor: name one with --hypervisor"
         ))),
     }
 }
@@ -169,6 +171,13 @@ impl Services {
         if let Some(h) = &new.hypervisor {
             check_hypervisor(h)?;
         }
+        if new.no_check && new.hypervisor.is_none() {
+            // Unasked, the cluster's hypervisor is unknown; guessing one fails its instances.
+            return Err(ServiceError::BadRequest(
+                "A backend added without checking the cluster needs its hypervisor (--hypervisor)"
+                    .into(),
+            ));
+        }
         if new.port == 0 {
             return Err(ServiceError::BadRequest("Invalid port 0".into()));
         }
@@ -200,7 +209,8 @@ impl Services {
             username: new.username.clone(),
             password_sealed: self.sealer().seal(&new.password),
             insecure: new.insecure,
-            hypervisor: new.hypervisor.clone().unwrap_or_else(|| "kvm".into()),
+            // Known by now when unchecked; else read from the cluster below.
+            hypervisor: new.hypervisor.clone().unwrap_or_default(),
             public: new.public,
             drained: true,
             offline: false,
@@ -230,7 +240,9 @@ impl Services {
                     new.clustername
                 )));
             }
-            backend.hypervisor = cluster_hypervisor(&rapi.info().await?, new)?;
+            let info = rapi.info().await?;
+            backend.hypervisor =
+                cluster_hypervisor(&info, new.hypervisor.as_ref(), &new.clustername)?;
             backend.disk_templates = rapi.disk_templates().await?;
             backend.resources = to_resources(rapi.resources().await?);
             backend.resources_updated = Some(Timestamp::now());
@@ -269,7 +281,9 @@ impl Services {
         self.backend_info(b)
     }
 
-    pub fn backend_modify(
+    /// Changes a backend's settings. A new hypervisor must be one the cluster enables (asked
+    /// of its `/2/info`, as `backend-add` does): instances of one it lacks would fail.
+    pub async fn backend_modify(
         &self,
         id_or_name: &str,
         changes: &BackendChanges,
@@ -277,6 +291,8 @@ impl Services {
         let b = self.backend_lookup(id_or_name)?;
         if let Some(h) = &changes.hypervisor {
             check_hypervisor(h)?;
+            let info = self.rapi(&b)?.info().await?;
+            cluster_hypervisor(&info, Some(h), &b.clustername)?;
         }
         if changes.port == Some(0) {
             return Err(ServiceError::BadRequest("Invalid port 0".into()));

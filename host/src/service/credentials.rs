@@ -1,5 +1,6 @@
 //! `Credentials`: who is calling, as established from a validated token.
 
+use super::ServiceError;
 use crate::clock::Timestamp;
 
 /// Name of the role that grants the admin API.
@@ -29,6 +30,17 @@ impl Credentials {
     /// Whether the caller may act on resources of `project_id`.
     pub fn is_member_of(&self, project_id: &str) -> bool {
         self.project_ids.iter().any(|p| p == project_id)
+    }
+
+    /// 403 "Not a member of project <id>" unless the caller is a member of the project (or an
+    /// operator): who may create or move resources into it.
+    pub fn require_member(&self, project_id: &str) -> Result<(), ServiceError> {
+        if self.is_admin || self.is_member_of(project_id) {
+            return Ok(());
+        }
+        Err(ServiceError::Forbidden(format!(
+            "Not a member of project {project_id}"
+        )))
     }
 
     /// Synnefo's visibility of owned resources (spec §1, A10): the owner sees it, and so do

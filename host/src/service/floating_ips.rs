@@ -81,11 +81,7 @@ impl Services {
                 )
             })?,
         };
-        if !caller.is_member_of(&project) && !caller.is_admin {
-            return Err(ServiceError::Forbidden(format!(
-                "Not a member of project {project}"
-            )));
-        }
+        caller.require_member(&project)?;
         if req.shared_to_project && !self.config().compute.shared_resources {
             return Err(ServiceError::Forbidden(
                 "Sharing resources with projects is not enabled".into(),
@@ -247,11 +243,7 @@ impl Services {
             ));
         }
         let target = self.project_lookup(project)?.id;
-        if !caller.is_member_of(&target) && !caller.is_admin {
-            return Err(ServiceError::Forbidden(format!(
-                "Not a member of project {target}"
-            )));
-        }
+        caller.require_member(&target)?;
         let mut after = f.clone();
         after.project_id = target.clone();
         after.shared_to_project = shared_to_project.unwrap_or(f.shared_to_project);

@@ -97,7 +97,8 @@ impl Services {
         sealer: Sealer,
         settings: JobSettings,
     ) -> Self {
-        let metrics = crate::metrics::Metrics::new();
+        // One registry per server: the plugin host records its calls into the same one.
+        let metrics = plugins.metrics().clone();
         let jobs = JobEngine::new(JobEnv {
             store: store.clone(),
             plugins: plugins.clone(),

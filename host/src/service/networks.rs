@@ -216,11 +216,7 @@ impl Services {
                     )
                 })?,
             };
-            if !caller.is_member_of(&project) && !caller.is_admin {
-                return Err(ServiceError::Forbidden(format!(
-                    "Not a member of project {project}"
-                )));
-            }
+            caller.require_member(&project)?;
             (Some(caller.user_id.clone()), Some(project))
         };
         let id = self.store().generate_id()?;
@@ -517,11 +513,7 @@ impl Services {
             ));
         }
         let target = self.project_lookup(project)?.id;
-        if !caller.is_member_of(&target) && !caller.is_admin {
-            return Err(ServiceError::Forbidden(format!(
-                "Not a member of project {target}"
-            )));
-        }
+        caller.require_member(&target)?;
         let mut after = n.clone();
         after.shared_to_project = shared_to_project.unwrap_or(n.shared_to_project);
         let old = n.project_id.clone().unwrap_or_default();

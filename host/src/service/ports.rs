@@ -261,6 +261,10 @@ impl Services {
     /// Ganeti has dropped the NIC.
     pub async fn port_delete(&self, caller: &Credentials, id: &str) -> Result<(), ServiceError> {
         let p = self.port_for(caller, id)?;
+        if let Some(server) = p.device_id {
+            // The server must be changeable (not suspended) before anything else is decided.
+            self.server_for_change(caller, &server.to_string())?;
+        }
         let n = self.store().network_get(p.network_id)?;
         if n.public && p.floating_ip_id.is_none() && !caller.is_admin {
             return Err(ServiceError::Forbidden(

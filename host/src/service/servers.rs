@@ -234,7 +234,8 @@ impl Services {
         caller: &Credentials,
         id: &str,
     ) -> Result<(), ServiceError> {
-        let s = self.server_for(caller, id)?;
+        // Forgetting the password changes the server: refused while it is suspended.
+        let s = self.server_for_change(caller, id)?;
         self.admin_password_forget(s.id)?;
         Ok(())
     }
@@ -312,11 +313,7 @@ impl Services {
                 )
             })?,
         };
-        if !caller.is_member_of(&project_id) && !caller.is_admin {
-            return Err(ServiceError::Forbidden(format!(
-                "Not a member of project {project_id}"
-            )));
-        }
+        caller.require_member(&project_id)?;
         let flavor = match self.flavor_for(caller, &req.flavor_ref) {
             Ok(f) if !f.deleted => f,
             Ok(_) | Err(ServiceError::BadRequest(_)) => {

@@ -257,11 +257,7 @@ impl Services {
                 )
             })?,
         };
-        if !caller.is_member_of(&project_id) && !caller.is_admin {
-            return Err(ServiceError::Forbidden(format!(
-                "Not a member of project {project_id}"
-            )));
-        }
+        caller.require_member(&project_id)?;
         let server = match &req.server_id {
             None => None,
             Some(id) => Some(self.server_for_change(caller, id).map_err(|e| match e {
@@ -649,11 +645,7 @@ impl Services {
         }
         let target = self.project_lookup(project)?.id;
         let project = target.as_str();
-        if !caller.is_admin && !caller.is_member_of(project) {
-            return Err(ServiceError::Forbidden(format!(
-                "Not a member of project {project}"
-            )));
-        }
+        caller.require_member(project)?;
         if let Some(server_id) = before.server_id
             && let Ok(s) = self.store().server_get(server_id)
             && let Some(task) = &s.task

@@ -89,6 +89,39 @@ async fn a_suspended_server_refuses_every_user_change_and_changes_nothing() {
         )
         .await;
     assert!(r.status.is_success(), "{}", r.text);
+    // A port of the server's on a private network (its NIC in Ganeti first), and a floating
+    // IP of the user's to point at it.
+    let (network, _) = super::networks::private_network(&ctx, &token, "10.31.0.0/24").await;
+    let r = ctx
+        .post(
+            &token,
+            "/network/v2.0/ports",
+            json!({"port": {"network_id": network, "device_id": id}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let port = r.body["port"]["id"].as_str().expect("port").to_string();
+    for _ in 0..300 {
+        let p = ctx
+            .get(&format!("/network/v2.0/ports/{port}"), Some(&token))
+            .await;
+        let s = ctx.get(&base, Some(&token)).await;
+        if p.body["port"]["status"] == "ACTIVE" && s.body["server"]["SNF:task_state"] == "" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let fip = ctx
+        .post(
+            &token,
+            "/network/v2.0/floatingips",
+            json!({"floatingip": {}}),
+        )
+        .await;
+    let fip = fip.body["floatingip"]["id"]
+        .as_str()
+        .expect("fip")
+        .to_string();
     let r = ctx
         .admin(
             Method::PATCH,
@@ -170,12 +203,25 @@ async fn a_suspended_server_refuses_every_user_change_and_changes_nothing() {
             "/network/v2.0/ports".into(),
             Some(json!({"port": {"network_id": "1", "device_id": id}})),
         ),
+        (Method::DELETE, format!("/network/v2.0/ports/{port}"), None),
+        (
+            Method::PUT,
+            format!("/network/v2.0/floatingips/{fip}"),
+            Some(json!({"floatingip": {"port_id": port}})),
+        ),
+        (Method::DELETE, format!("{base}/password"), None),
     ];
     for (method, path, body) in probes {
         let r = ctx.request(method.clone(), &path, Some(&token), body).await;
         assert_eq!(
             r.status,
             StatusCode::FORBIDDEN,
+            "{method} {path}: {}",
+            r.text
+        );
+        // Refused for the suspension, before anything else was looked at.
+        assert!(
+            r.text.contains("Administratively Suspended VM"),
             "{method} {path}: {}",
             r.text
         );

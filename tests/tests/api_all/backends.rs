@@ -105,6 +105,12 @@ async fn backends_are_added_drained_and_managed() {
     ctx.admin(Method::POST, "/backends", Some(bad))
         .await
         .fault(400, "badRequest");
+    let unchecked = json!({"backend": {"clustername": "x", "username": "u", "password": "p", "no_check": true}});
+    let m = ctx
+        .admin(Method::POST, "/backends", Some(unchecked))
+        .await
+        .fault(400, "badRequest");
+    assert!(m.contains("needs its hypervisor"), "{m}");
     let unreachable = json!({"backend": {"clustername": "127.0.0.2", "port": 9, "username": "u", "password": "p", "http": true}});
     ctx.admin(Method::POST, "/backends", Some(unreachable))
         .await
@@ -119,6 +125,28 @@ async fn backends_are_added_drained_and_managed() {
         )
         .await;
     assert_eq!(opened.body["backend"]["drained"], false, "{}", opened.text);
+    // A hypervisor the cluster does not enable (the simulator runs `fake`) is refused, as in
+    // backend-add: its instances would fail in Ganeti.
+    let m = ctx
+        .admin(
+            Method::PATCH,
+            "/backends/localhost",
+            Some(json!({"backend": {"hypervisor": "kvm"}})),
+        )
+        .await
+        .fault(400, "badRequest");
+    assert!(
+        m.contains("'kvm' is not enabled on localhost: it enables fake"),
+        "{m}"
+    );
+    let kept = ctx
+        .admin(
+            Method::PATCH,
+            "/backends/localhost",
+            Some(json!({"backend": {"hypervisor": "fake"}})),
+        )
+        .await;
+    assert_eq!(kept.body["backend"]["hypervisor"], "fake", "{}", kept.text);
     let dedicate = json!({"project": "demo", "backend": "localhost"});
     assert_eq!(
         ctx.admin(Method::POST, "/project-backends", Some(dedicate.clone()))

@@ -317,6 +317,18 @@ async fn server_lifecycle_with_task_lock_quota_and_one_time_config() {
     act(json!({"reboot": {"type": "SIDEWAYS"}}))
         .await
         .fault(400, "badRequest");
+    // An action's arguments are read or refused, never dropped; one action per request.
+    let m = act(json!({"reboot": {"type": "HARD", "force": true}}))
+        .await
+        .fault(400, "badRequest");
+    assert!(m.contains("Unsupported reboot attribute 'force'"), "{m}");
+    let m = act(json!({"os-stop": {}, "reboot": {"type": "HARD"}}))
+        .await
+        .fault(400, "badRequest");
+    assert!(m.contains("naming one action"), "{m}");
+    act(json!({"os-stop": "now"}))
+        .await
+        .fault(400, "badRequest");
     assert_eq!(
         act(json!({"reboot": {"type": "HARD"}})).await.status,
         StatusCode::ACCEPTED

@@ -93,6 +93,20 @@ async fn metrics_are_for_operators_and_move_with_the_work() {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
     assert!(rapi_ok >= 2.0, "{after}");
+    // The create called the allocator and the disk template: counted per plugin and function.
+    for function in ["choose", "render_disks"] {
+        let calls: f64 = after
+            .lines()
+            .filter(|l| l.starts_with("cyclades_plugin_calls_total{"))
+            .filter(|l| l.contains(&format!(r#"function="{function}",outcome="ok""#)))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        assert!(calls >= 1.0, "{function}: {after}");
+    }
+    assert!(
+        after.contains("cyclades_plugin_call_duration_seconds_count{"),
+        "{after}"
+    );
     assert!(
         after.contains("cyclades_reconcile_passes_total{"),
         "{after}"

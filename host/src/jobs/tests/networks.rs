@@ -149,12 +149,18 @@ async fn a_crash_at_every_log_boundary_of_ensure_and_destroy_changes_nothing() {
 #[test]
 fn public_ipv4_networks_are_created_with_conflicts_check() {
     let mut n = super::nics::network_record(7);
-    assert!(!crate::jobs::network_ops::conflicts_check(&n), "private");
+    assert!(
+        !crate::jobs::network_presence::conflicts_check(&n),
+        "private"
+    );
     n.public = true;
-    assert!(crate::jobs::network_ops::conflicts_check(&n), "public IPv4");
+    assert!(
+        crate::jobs::network_presence::conflicts_check(&n),
+        "public IPv4"
+    );
     n.subnets.clear();
     assert!(
-        !crate::jobs::network_ops::conflicts_check(&n),
+        !crate::jobs::network_presence::conflicts_check(&n),
         "public without IPv4"
     );
 }
