@@ -478,6 +478,7 @@ pub(super) fn parse_create(body: &Value, public_url: &str) -> Result<NewServer, 
         public_url: public_url.to_string(),
         networks,
         helper: false,
+        by_operator: false,
         root_size_gb,
         volumes,
     })

@@ -88,6 +88,41 @@ fn deleted_query(path: &str, list: &ListArgs) -> String {
     }
 }
 
+/// Synnefo's names of server fields (its Django model's) and ours, both accepted by
+/// `server-list --filter-by`.
+const SYNNEFO_SERVER_FIELDS: &[(&str, &str)] = &[
+    ("flavor", "flavor_id"),
+    ("userid", "user_id"),
+    ("project", "project_id"),
+    ("backend", "backend_id"),
+    ("image", "image_id"),
+];
+
+/// A server's record as `server-show` and `server-inspect` print it.
+const SERVER_RECORD_FIELDS: &[&str] = &[
+    "id",
+    "name",
+    "user_id",
+    "project_id",
+    "flavor_id",
+    "image_id",
+    "status",
+    "operstate",
+    "task_state",
+    "action",
+    "active_job",
+    "backend_id",
+    "instance",
+    "backend_job_id",
+    "backend_opcode",
+    "backend_job_status",
+    "backend_log_msg",
+    "suspended",
+    "deleted",
+    "created",
+    "updated",
+];
+
 pub async fn run(
     command: &ComputeCommand,
     client: &AdminClient,
@@ -237,9 +272,13 @@ pub async fn run(
             let reply = client.call(Method::POST, "/images", Some(body)).await?;
             show_one(&reply["image"], format, IMAGE_FIELDS)
         }
-        C::ImageList { list } => {
+        C::ImageList { list, user_id } => {
             let reply = client.get(&deleted_query("/images", list)).await?;
-            show_list(&reply["images"], format, list, IMAGE_FIELDS)
+            let mut images = reply["images"].clone();
+            if let (Some(user), Some(all)) = (user_id, images.as_array_mut()) {
+                all.retain(|i| i["owner"] == user.as_str());
+            }
+            show_list(&images, format, list, IMAGE_FIELDS)
         }
         C::ImageShow { image } => {
             let reply = client
@@ -330,7 +369,23 @@ pub async fn run(
                 format!("/servers?{}", query.join("&"))
             };
             let reply = client.get(&path).await?;
-            show_list(&reply["servers"], format, list, SERVER_FIELDS)
+            let mut servers = reply["servers"].clone();
+            // Synnefo's field names, for --filter-by as the admin guide writes it
+            // (`--filter-by="operstate=STARTED,flavor=<flavor_id>"`).
+            for row in servers.as_array_mut().into_iter().flatten() {
+                for (synnefo, ours) in SYNNEFO_SERVER_FIELDS {
+                    if row.get(synnefo).is_none() {
+                        row[*synnefo] = row[*ours].clone();
+                    }
+                }
+            }
+            show_list(&servers, format, list, SERVER_FIELDS)
+        }
+        C::ServerShow { server } => {
+            let reply = client
+                .get(&format!("/servers/{}", encode_segment(server)))
+                .await?;
+            show_one(&reply["server"], format, SERVER_RECORD_FIELDS)
         }
         C::ServerInspect { server } => {
             let reply = client
@@ -344,33 +399,7 @@ pub async fn run(
                 return Ok(());
             }
             println!("== Database");
-            show_one(
-                &reply["server"],
-                format,
-                &[
-                    "id",
-                    "name",
-                    "user_id",
-                    "project_id",
-                    "flavor_id",
-                    "image_id",
-                    "status",
-                    "operstate",
-                    "task_state",
-                    "action",
-                    "active_job",
-                    "backend_id",
-                    "instance",
-                    "backend_job_id",
-                    "backend_opcode",
-                    "backend_job_status",
-                    "backend_log_msg",
-                    "suspended",
-                    "deleted",
-                    "created",
-                    "updated",
-                ],
-            )?;
+            show_one(&reply["server"], format, SERVER_RECORD_FIELDS)?;
             println!("\n== Database NICs");
             show_list(
                 &reply["ports"],

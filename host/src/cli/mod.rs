@@ -16,7 +16,8 @@ pub use volume_commands::VolumeCommand;
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::config::{Config, ConfigError, LogFormat, Overrides};
 use output::OutputFormat;
@@ -101,13 +102,13 @@ pub struct ListArgs {
     #[arg(long)]
     pub filter_by: Option<String>,
     /// Omit the header row.
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
     pub no_headers: bool,
     /// Show only deleted entries.
-    #[arg(short = 'd', long)]
+    #[arg(short = 'd', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
     pub deleted: bool,
     /// List the fields that -o and --filter-by accept, and exit.
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
     pub list_fields: bool,
 }
 
@@ -119,7 +120,7 @@ pub enum Command {
         #[command(flatten)]
         args: ServeArgs,
         /// Seed a demo user, project and admin and print how to use them.
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         demo: bool,
     },
     /// Run a simulated Ganeti cluster speaking RAPI over HTTP (for demos and tests).
@@ -150,7 +151,7 @@ pub enum Command {
         hypervisor: String,
         /// Serve HTTPS with a self-signed certificate, as Ganeti's RAPI does (kept in
         /// `<state-dir>/rapi.pem` across restarts); add the backend with `--insecure`.
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         tls: bool,
     },
     /// Forward snf-image's progress messages (one JSON object per line on stdin) to the
@@ -195,7 +196,7 @@ pub enum Command {
         #[arg(long)]
         email: Option<String>,
         /// Give the user the admin role.
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         admin: bool,
     },
     /// List users.
@@ -211,9 +212,9 @@ pub enum Command {
         password: Option<String>,
         #[arg(long)]
         email: Option<String>,
-        #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+        #[arg(long, value_parser = BoolishValueParser::new())]
         admin: Option<bool>,
-        #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+        #[arg(long, value_parser = BoolishValueParser::new())]
         enabled: Option<bool>,
         /// Add a project membership (repeatable).
         #[arg(long = "add-project")]
@@ -297,7 +298,7 @@ pub enum RescueCommand {
     RescueImageCreate {
         #[command(flatten)]
         image: RescueImageArgs,
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         default: bool,
     },
     /// List rescue images.
@@ -310,9 +311,9 @@ pub enum RescueCommand {
         id: String,
         #[command(flatten)]
         image: RescueImageArgs,
-        #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+        #[arg(long, value_parser = BoolishValueParser::new())]
         default: Option<bool>,
-        #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+        #[arg(long, value_parser = BoolishValueParser::new())]
         deleted: Option<bool>,
     },
     /// Remove (soft-delete) a rescue image.
@@ -342,7 +343,7 @@ pub enum ComputeCommand {
     /// Delete (and with it its flavors) or undelete a volume type.
     VolumeTypeModify {
         volume_type: String,
-        #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+        #[arg(long, value_parser = BoolishValueParser::new())]
         deleted: bool,
     },
     /// Create flavors: the cartesian product of the comma-separated lists
@@ -356,7 +357,7 @@ pub enum ComputeCommand {
         disks: String,
         /// Volume type ids or names, or disk templates
         volume_types: String,
-        #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+        #[arg(long, default_value_t = true, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         public: bool,
         /// Specs "k=v,k2=v2".
         #[arg(long)]
@@ -372,11 +373,11 @@ pub enum ComputeCommand {
     /// Delete, undelete, allow or forbid new servers, make public or private.
     FlavorModify {
         flavor: String,
-        #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+        #[arg(long, value_parser = BoolishValueParser::new())]
         deleted: Option<bool>,
-        #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+        #[arg(long, value_parser = BoolishValueParser::new())]
         allow_create: Option<bool>,
-        #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+        #[arg(long, value_parser = BoolishValueParser::new())]
         public: Option<bool>,
     },
     /// Give a project access to a non-public flavor.
@@ -402,7 +403,7 @@ pub enum ComputeCommand {
         /// Owner user name or id [default: the operator].
         #[arg(long)]
         owner: Option<String>,
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         public: bool,
         #[arg(long, default_value = "diskdump")]
         disk_format: String,
@@ -416,6 +417,9 @@ pub enum ComputeCommand {
     ImageList {
         #[command(flatten)]
         list: ListArgs,
+        /// Only the images this user (id) owns (Synnefo's --user-id).
+        #[arg(long)]
+        user_id: Option<String>,
     },
     /// Show one image.
     ImageShow { image: String },
@@ -423,15 +427,17 @@ pub enum ComputeCommand {
     ServerCreate {
         #[arg(long)]
         name: String,
-        /// Owner user name or id.
-        #[arg(long)]
+        /// Owner user name or id (Synnefo: --user-id).
+        #[arg(long, visible_alias = "user-id")]
         user: String,
         /// Project [default: the user's default project].
         #[arg(long)]
         project: Option<String>,
-        #[arg(long)]
+        /// Flavor id or name (Synnefo: --flavor-id).
+        #[arg(long, visible_alias = "flavor-id")]
         flavor: String,
-        #[arg(long)]
+        /// Image id or name (Synnefo: --image-id).
+        #[arg(long, visible_alias = "image-id")]
         image: String,
         #[arg(long)]
         backend_id: Option<u64>,
@@ -439,11 +445,11 @@ pub enum ComputeCommand {
         #[arg(long, env = "CYCLADES_SERVER_PASSWORD", hide_env_values = true)]
         password: Option<String>,
         /// Wait until the server is ACTIVE (or ERROR).
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         wait: bool,
         /// A helper server for internal actions (deleting detached volumes); stop it once
         /// it is ACTIVE: only STOPPED helpers are used.
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         helper: bool,
     },
     /// Keep N stopped helper servers on every online backend that can host the flavor (they
@@ -478,12 +484,14 @@ pub enum ComputeCommand {
         #[command(flatten)]
         list: ListArgs,
     },
+    /// Show a server as the database records it (Synnefo's server-show).
+    ServerShow { server: String },
     /// Show a server: the database and Ganeti side by side, its jobs and its allocation.
     ServerInspect { server: String },
     /// Suspend or unsuspend, rename, or change the recorded flavor of a server.
     ServerModify {
         server: String,
-        #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+        #[arg(long, value_parser = BoolishValueParser::new())]
         suspended: Option<bool>,
         #[arg(long)]
         name: Option<String>,
@@ -494,20 +502,20 @@ pub enum ComputeCommand {
         #[arg(long, value_parser = ["start", "stop", "reboot_hard", "reboot_soft", "rescue", "unrescue"])]
         action: Option<String>,
         /// Wait until the job finishes.
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         wait: bool,
     },
     /// Destroy a server.
     ServerRemove {
         server: String,
         /// Wait until the server is gone.
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         wait: bool,
     },
     /// List jobs (newest first).
     JobList {
         /// Only running, unwinding and stuck jobs.
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         unfinished: bool,
         #[command(flatten)]
         list: ListArgs,
@@ -536,19 +544,19 @@ pub enum BackendCommand {
         #[arg(long, env = "CYCLADES_RAPI_PASSWORD", hide_env_values = true)]
         password: String,
         /// Do not contact the cluster now (then --hypervisor is required).
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         no_check: bool,
         /// Accept the cluster's self-signed RAPI certificate.
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         insecure: bool,
         /// The hypervisor of its instances; by default the cluster's own (`default_hypervisor`
         /// in Ganeti's `/2/info`). One the cluster does not enable is refused.
         #[arg(long)]
         hypervisor: Option<String>,
-        #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+        #[arg(long, default_value_t = true, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         public: bool,
         /// Plain HTTP instead of HTTPS (the Ganeti simulator).
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         http: bool,
     },
     /// List backends with their state and resources.
@@ -560,11 +568,11 @@ pub enum BackendCommand {
     BackendModify {
         /// Backend id or cluster name.
         backend: String,
-        #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+        #[arg(long, value_parser = BoolishValueParser::new())]
         drained: Option<bool>,
-        #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+        #[arg(long, value_parser = BoolishValueParser::new())]
         offline: Option<bool>,
-        #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+        #[arg(long, value_parser = BoolishValueParser::new())]
         public: Option<bool>,
         #[arg(long)]
         port: Option<u16>,
@@ -572,7 +580,7 @@ pub enum BackendCommand {
         username: Option<String>,
         #[arg(long)]
         password: Option<String>,
-        #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+        #[arg(long, value_parser = BoolishValueParser::new())]
         insecure: Option<bool>,
         #[arg(long)]
         hypervisor: Option<String>,
@@ -601,44 +609,44 @@ pub enum BackendCommand {
         #[arg(long)]
         backend_id: Option<String>,
         /// Servers Ganeti no longer has: mark them deleted and release their quota.
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         fix_stale: bool,
         /// `snf-<id>` instances with no live server: remove them from Ganeti.
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         fix_orphans: bool,
         /// Operstate differs from Ganeti: follow Ganeti (quota follows).
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         fix_unsynced: bool,
         /// vCPUs/RAM differ from the flavor: switch to the matching flavor.
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         fix_unsynced_flavors: bool,
         /// Ganeti boots from a rescue CD-ROM and the record says not (or the reverse): follow
         /// Ganeti.
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         fix_unsynced_rescue: bool,
         /// User tags in Ganeti differ from the record: follow Ganeti.
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         fix_unsynced_tags: bool,
         /// Ports differ from the instance's NICs (address, MAC, firewall tag, NIC gone):
         /// follow Ganeti.
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         fix_unsynced_nics: bool,
         /// Volumes differ from the instance's disks: a volume whose disk is gone is deleted
         /// (its quota given back); one whose disk is there becomes IN_USE.
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         fix_unsynced_disks: bool,
         /// Tasks whose job is finished or unknown: clear them.
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         fix_pending_tasks: bool,
         /// All of the above.
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         fix_all: bool,
         #[command(flatten)]
         list: ListArgs,
     },
     /// Pending commissions whose job finished or vanished: accept or reject them with --fix.
     ReconcileCommissions {
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         fix: bool,
         #[command(flatten)]
         list: ListArgs,
@@ -646,7 +654,7 @@ pub enum BackendCommand {
     /// Quota usage recorded per project vs what its servers hold; --fix corrects the record
     /// with a forced commission (projects with jobs in flight are left for the next run).
     ReconcileResources {
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         fix: bool,
         #[command(flatten)]
         list: ListArgs,
@@ -666,7 +674,7 @@ pub enum BackendCommand {
         exclude_projects: Vec<String>,
         #[arg(long)]
         max_operations: Option<usize>,
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         fix: bool,
         #[command(flatten)]
         list: ListArgs,
@@ -729,7 +737,7 @@ pub enum PluginCommand {
         slot: Option<String>,
         plugin: Option<String>,
         /// Stop shadowing.
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         off: bool,
     },
 }

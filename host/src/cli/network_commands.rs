@@ -3,7 +3,8 @@
 //! same names), over the admin API. Owns
 //! their arguments and the argument-to-request mapping only.
 
-use clap::Subcommand;
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Subcommand};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
@@ -23,11 +24,11 @@ pub enum NetworkCommand {
         /// CUSTOM, IP_LESS_ROUTED, MAC_FILTERED or PHYSICAL_VLAN.
         #[arg(long)]
         flavor: String,
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         public: bool,
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         floating_ip_pool: bool,
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         drained: bool,
         /// Overrides of the flavor's mode, link, MAC prefix and tags (where it allows them).
         #[arg(long)]
@@ -39,8 +40,8 @@ pub enum NetworkCommand {
         /// Comma-separated Ganeti network tags.
         #[arg(long)]
         tags: Option<String>,
-        /// Owner (user name or id) and project of a private network.
-        #[arg(long)]
+        /// Owner (user name or id; Synnefo: --owner) and project of a private network.
+        #[arg(long, visible_alias = "owner")]
         user: Option<String>,
         #[arg(long)]
         project: Option<String>,
@@ -49,9 +50,9 @@ pub enum NetworkCommand {
         subnet: Option<String>,
         #[arg(long)]
         gateway: Option<String>,
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         no_gateway: bool,
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         dhcp: bool,
         /// Comma-separated START-END ranges.
         #[arg(long)]
@@ -67,6 +68,8 @@ pub enum NetworkCommand {
         #[command(flatten)]
         list: ListArgs,
     },
+    /// Show one network as the database records it (Synnefo's network-show).
+    NetworkShow { id: u64 },
     /// Show one network with its backends and address usage.
     NetworkInspect { id: u64 },
     /// Change a network (operators): name, drain, floating-IP pool, reservations, backends.
@@ -74,9 +77,9 @@ pub enum NetworkCommand {
         id: u64,
         #[arg(long)]
         name: Option<String>,
-        #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+        #[arg(long, value_parser = BoolishValueParser::new())]
         drained: Option<bool>,
-        #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+        #[arg(long, value_parser = BoolishValueParser::new())]
         floating_ip_pool: Option<bool>,
         /// Comma-separated IPv4 addresses.
         #[arg(long)]
@@ -130,7 +133,7 @@ pub enum NetworkCommand {
         /// Only this backend (id or cluster name).
         #[arg(long)]
         backend_id: Option<String>,
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         fix_all: bool,
         #[command(flatten)]
         list: ListArgs,
@@ -138,7 +141,7 @@ pub enum NetworkCommand {
     /// Compare the bridge and MAC-prefix pools and each subnet's used addresses with what
     /// networks, ports and floating IPs hold; report duplicates and rebuild with `--fix`.
     ReconcilePools {
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         fix: bool,
         #[command(flatten)]
         list: ListArgs,
@@ -291,6 +294,10 @@ pub async fn run(
             };
             let reply = client.get(path).await?;
             show_list(&reply["networks"], format, list, NETWORK_FIELDS)
+        }
+        NetworkCommand::NetworkShow { id } => {
+            let reply = client.get(&format!("/networks/{id}")).await?;
+            show_one(&reply["network"], format, NETWORK_FIELDS)
         }
         NetworkCommand::NetworkInspect { id } => {
             let reply = client.get(&format!("/networks/{id}")).await?;

@@ -2,7 +2,8 @@
 //! same names), over the admin API. Owns their arguments and the argument-to-request mapping
 //! only.
 
-use clap::Subcommand;
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Subcommand};
 use reqwest::Method;
 use serde_json::json;
 
@@ -74,7 +75,7 @@ pub enum VolumeCommand {
         #[arg(long, default_value = "")]
         description: String,
         /// Wait until Ganeti has the disk.
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         wait: bool,
     },
     /// List volumes.
@@ -108,19 +109,19 @@ pub enum VolumeCommand {
         id: String,
         #[arg(long)]
         server: String,
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         wait: bool,
     },
     /// Detach a volume from its server, keeping its data.
     VolumeDetach {
         id: String,
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         wait: bool,
     },
     /// Delete a volume (a detached one with data goes through a helper server).
     VolumeRemove {
         id: String,
-        #[arg(long)]
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
         wait: bool,
     },
 }
