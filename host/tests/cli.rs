@@ -831,7 +831,8 @@ fn progress_monitor_forwards_stdin_and_never_fails_the_deployment() {
 /// The seed's admin guide, typed as it types `snf-manage` (with `cyclades` in its place):
 /// Synnefo's option names (`--flavor-id`, `--image-id`, `--user-id`, `--backend-id`,
 /// `--owner`), booleans written `--opt=True`, `--wait=True`, `--filter-by` on Synnefo's field
-/// names, and the `-show` commands. Each output is checked for the values that matter.
+/// names, the `-show` commands and `port-create/inspect/remove`. Each output is checked for
+/// the values that matter.
 #[test]
 fn the_admin_guides_commands_work_as_typed() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -942,6 +943,41 @@ fn the_admin_guides_commands_work_as_typed() {
         inspected.to_string().contains("\"192.168.2.1\""),
         "the gateway: {inspected}"
     );
+
+    // Ports: `snf-manage port-create --network=<network_id> --server=<server_id>`, then
+    // `port-inspect` (the NIC in Ganeti once its job is done) and `port-remove`.
+    let port = json(&[
+        "port-create",
+        &format!("--network={network}"),
+        &format!("--server={server}"),
+    ]);
+    let port = port["id"].as_str().expect("port id").to_string();
+    let mut inspected = serde_json::Value::Null;
+    for _ in 0..100 {
+        inspected = json(&["port-inspect", &port]);
+        if inspected["port"]["status"] == "ACTIVE" && !inspected["ganeti"].is_null() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        inspected["ganeti"]["name"],
+        format!("snf-nic-{port}"),
+        "{inspected}"
+    );
+    assert_eq!(
+        inspected["ganeti"]["mac"], inspected["port"]["mac_address"],
+        "the database and Ganeti agree: {inspected}"
+    );
+    assert_eq!(json(&["port-show", &port])["network_id"], network.as_str());
+    ok(served.cli(&["port-remove", &port]));
+    for _ in 0..100 {
+        if !served.cli(&["port-show", &port]).status.success() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    clean_failure(&served.cli(&["port-show", &port]), "not found");
     ok(served.cli(&["network-remove", &network]));
 
     // A boolean written Synnefo's way must be one: `--wait=maybe` names the problem.

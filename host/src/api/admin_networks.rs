@@ -1,5 +1,5 @@
 //! Admin API for networks, pools, ports and floating IPs (`/admin/v1/networks`, `/pools`,
-//! `/ports`, `/floating-ips`), behind `network-*`, `pool-*`, `port-list`, `floating-ip-list`.
+//! `/ports`, `/floating-ips`), behind `network-*`, `pool-*`, `port-*`, `floating-ip-list`.
 //! Owns only the JSON shapes; the rules are the network services'.
 
 use axum::extract::{Path, Query, State};
@@ -28,7 +28,8 @@ pub fn routes() -> Router<AppState> {
             "/admin/v1/pools/{id}",
             get(pool_show).patch(pool_modify).delete(pool_remove),
         )
-        .route("/admin/v1/ports", get(ports))
+        .route("/admin/v1/ports", get(ports).post(port_create))
+        .route("/admin/v1/ports/{id}", get(port_show).delete(port_remove))
         .route("/admin/v1/floating-ips", get(fips))
 }
 
@@ -353,6 +354,76 @@ async fn ports(
         .map(|p| port_doc(&state, p))
         .collect();
     Ok(Json(json!({"ports": docs})))
+}
+
+/// `port-create --network --server [--ipv4-address]` (Synnefo's): a port of the server's
+/// owner on the network, attached to the server (a `server.connect` job).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PortCreateBody {
+    network: String,
+    server: String,
+    #[serde(default)]
+    ipv4_address: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+async fn port_create(
+    State(state): State<AppState>,
+    AdminCaller(_): AdminCaller,
+    JsonBody(b): JsonBody<PortCreateBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let caller = state.services.act_as_server_owner(&b.server)?;
+    let req = crate::service::ports::NewPort {
+        network_id: b.network,
+        name: b.name.unwrap_or_default(),
+        fixed_ip: b.ipv4_address,
+    };
+    let p = state
+        .services
+        .port_create_attached(&caller, &req, &b.server)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"port": port_doc(&state, &p)})),
+    ))
+}
+
+/// `port-show`/`port-inspect`: the record, and the NIC as its server's Ganeti instance has it
+/// (`nic.*` at the port's index; null when the server has none or Ganeti cannot be asked).
+async fn port_show(
+    State(state): State<AppState>,
+    AdminCaller(_): AdminCaller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let p = state.services.port_show(&id)?;
+    let mut ganeti = Value::Null;
+    if let Some(server) = p.device_id {
+        let s = state.services.server_show(&server.to_string())?;
+        let view = state.services.server_ganeti_view(&s).await;
+        let names = view["nic.names"].as_array().cloned().unwrap_or_default();
+        if let Some(i) = names.iter().position(|n| n == p.ganeti_name().as_str()) {
+            ganeti = json!({"name": names[i], "mac": view["nic.macs"][i], "ip": view["nic.ips"][i],
+                "network": view["nic.networks.names"][i]});
+        } else if view.get("error").is_some() {
+            ganeti = view;
+        }
+    }
+    Ok(Json(
+        json!({"port": port_doc(&state, &p), "ganeti": ganeti}),
+    ))
+}
+
+/// `port-remove`: as the owner would delete it (a `server.disconnect` job when attached).
+async fn port_remove(
+    State(state): State<AppState>,
+    AdminCaller(_): AdminCaller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let caller = state.services.act_as_port_owner(&id)?;
+    state.services.port_delete(&caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn fips(

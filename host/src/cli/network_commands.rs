@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::backend_commands::show_report;
 use super::client::AdminClient;
-use super::commands::{show_list, show_one};
+use super::commands::{encode_segment, show_list, show_one};
 use super::output::OutputFormat;
 use super::{CliError, ListArgs};
 
@@ -121,6 +121,25 @@ pub enum NetworkCommand {
         #[command(flatten)]
         list: ListArgs,
     },
+    /// Create a port of a server's owner on a network, attached to the server (Synnefo's
+    /// `port-create --network=<id> --server=<id>`).
+    PortCreate {
+        #[arg(long)]
+        network: String,
+        #[arg(long)]
+        server: String,
+        /// The port's IPv4 address [default: the next free one].
+        #[arg(long)]
+        ipv4_address: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Show one port as the database records it.
+    PortShow { id: String },
+    /// Show one port: the database and its NIC in Ganeti side by side.
+    PortInspect { id: String },
+    /// Remove a port (detaching it from its server first).
+    PortRemove { id: String },
     /// List every floating IP.
     FloatingIpList {
         #[command(flatten)]
@@ -374,6 +393,54 @@ pub async fn run(
         NetworkCommand::PortList { list } => {
             let reply = client.get("/ports").await?;
             show_list(&reply["ports"], format, list, PORT_FIELDS)
+        }
+        NetworkCommand::PortCreate {
+            network,
+            server,
+            ipv4_address,
+            name,
+        } => {
+            let body = json!({"network": network, "server": server,
+                "ipv4_address": ipv4_address, "name": name});
+            let reply = client.call(Method::POST, "/ports", Some(body)).await?;
+            show_one(&reply["port"], format, PORT_FIELDS)
+        }
+        NetworkCommand::PortShow { id } => {
+            let reply = client
+                .get(&format!("/ports/{}", encode_segment(id)))
+                .await?;
+            show_one(&reply["port"], format, PORT_FIELDS)
+        }
+        NetworkCommand::PortInspect { id } => {
+            let reply = client
+                .get(&format!("/ports/{}", encode_segment(id)))
+                .await?;
+            if format == OutputFormat::Json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&reply).unwrap_or_default()
+                );
+                return Ok(());
+            }
+            println!("== Database");
+            show_one(&reply["port"], format, &[])?;
+            println!("\n== Ganeti NIC");
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&reply["ganeti"]).unwrap_or_default()
+            );
+            Ok(())
+        }
+        NetworkCommand::PortRemove { id } => {
+            client
+                .call(
+                    Method::DELETE,
+                    &format!("/ports/{}", encode_segment(id)),
+                    None,
+                )
+                .await?;
+            println!("Port {id} removed.");
+            Ok(())
         }
         NetworkCommand::FloatingIpList { list } => {
             let reply = client.get("/floating-ips").await?;

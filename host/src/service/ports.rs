@@ -163,6 +163,17 @@ impl Services {
         Ok(self.store().ports_of_server(server_id)?)
     }
 
+    /// Any port, for operators.
+    pub fn port_show(&self, id: &str) -> Result<Port, ServiceError> {
+        let id = parse_id("port", id)?;
+        match self.store().port_get(id) {
+            Err(crate::store::StoreError::NotFound { .. }) => {
+                Err(ServiceError::ItemNotFound(format!("Port {id} not found.")))
+            }
+            other => Ok(other?),
+        }
+    }
+
     pub fn port_for(&self, caller: &Credentials, id: &str) -> Result<Port, ServiceError> {
         let id = parse_id("port", id)?;
         match self.store().port_get(id) {

@@ -102,6 +102,28 @@ impl Services {
         Ok(c)
     }
 
+    /// Credentials of server `id`'s owner, with the admin role (operators' port commands:
+    /// the operator may take any address).
+    pub fn act_as_server_owner(&self, id: &str) -> Result<Credentials, ServiceError> {
+        let s = self.server_show(id)?;
+        let mut c = self.act_as_owner(&s)?;
+        c.is_admin = true;
+        Ok(c)
+    }
+
+    /// Credentials of port `id`'s owner, with the admin role.
+    pub fn act_as_port_owner(&self, id: &str) -> Result<Credentials, ServiceError> {
+        let p = self.port_show(id)?;
+        let mut c = member_credentials(
+            p.user_id.clone(),
+            String::new(),
+            Some(p.project_id.clone()),
+            vec![p.project_id],
+        );
+        c.is_admin = true;
+        Ok(c)
+    }
+
     fn act_as_owner(&self, server: &Server) -> Result<Credentials, ServiceError> {
         Ok(member_credentials(
             server.user_id.clone(),
