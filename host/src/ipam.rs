@@ -161,6 +161,34 @@ pub fn first_free(
     None
 }
 
+/// Synnefo's IP pool map of an IPv4 subnet (`subnet-inspect`): one character per address of
+/// `net`, 64 to a line — `.` free, `X` in use, `R` reserved, `G` the gateway, ` ` outside
+/// the allocation pools (the network and broadcast addresses among them). Subnets larger than
+/// a /16 are summarised by `None` (the map would be megabytes).
+pub fn pool_map(
+    net: Ipv4Net,
+    pools: &[Range],
+    used: &BTreeSet<Ipv4Addr>,
+    reserved: &BTreeSet<Ipv4Addr>,
+    gateway: Option<Ipv4Addr>,
+) -> Option<Vec<String>> {
+    if net.prefix_len() < 16 {
+        return None;
+    }
+    let (first, last) = (u32::from(net.network()), u32::from(net.broadcast()));
+    let marks: Vec<char> = (first..=last)
+        .map(Ipv4Addr::from)
+        .map(|a| match a {
+            a if Some(a) == gateway => 'G',
+            a if used.contains(&a) => 'X',
+            a if reserved.contains(&a) => 'R',
+            a if in_pools(pools, a) => '.',
+            _ => ' ',
+        })
+        .collect();
+    Some(marks.chunks(64).map(|c| c.iter().collect()).collect())
+}
+
 /// Number of addresses in `pools`.
 pub fn pool_size(pools: &[Range]) -> u64 {
     pools
@@ -185,6 +213,22 @@ pub fn eui64(mac: &str, prefix: Ipv6Net) -> Option<Ipv6Addr> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_pool_map_marks_each_address() {
+        let net = parse_v4("10.0.0.0/29").expect("net");
+        let pools = vec![(
+            "10.0.0.2".parse().expect("a"),
+            "10.0.0.6".parse().expect("a"),
+        )];
+        let used = ["10.0.0.3".parse().expect("a")].into_iter().collect();
+        let reserved = ["10.0.0.5".parse().expect("a")].into_iter().collect();
+        let map = pool_map(net, &pools, &used, &reserved, "10.0.0.1".parse().ok());
+        assert_eq!(map, Some(vec![" G.X.R. ".to_string()]));
+        let big: Ipv4Net = "10.0.0.0/8".parse().expect("net");
+        assert_eq!(pool_map(big, &pools, &used, &reserved, None), None);
+    }
+
     use super::*;
 
     fn a(s: &str) -> Ipv4Addr {

@@ -831,8 +831,8 @@ fn progress_monitor_forwards_stdin_and_never_fails_the_deployment() {
 /// The seed's admin guide, typed as it types `snf-manage` (with `cyclades` in its place):
 /// Synnefo's option names (`--flavor-id`, `--image-id`, `--user-id`, `--backend-id`,
 /// `--owner`), booleans written `--opt=True`, `--wait=True`, `--filter-by` on Synnefo's field
-/// names, the `-show` commands and `port-create/inspect/remove`. Each output is checked for
-/// the values that matter.
+/// names, the `-show` commands, `port-create/inspect/remove` and `subnet-inspect`. Each
+/// output is checked for the values that matter.
 #[test]
 fn the_admin_guides_commands_work_as_typed() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -970,6 +970,18 @@ fn the_admin_guides_commands_work_as_typed() {
         "the database and Ganeti agree: {inspected}"
     );
     assert_eq!(json(&["port-show", &port])["network_id"], network.as_str());
+    // `snf-manage subnet-inspect <subnet_id>`: the port's address is in use on the map.
+    let subnet = id_of(&json(&["subnet-list"]), "network_id", &network);
+    let pool = json(&["subnet-inspect", &subnet])["pool"].clone();
+    assert_eq!(
+        (pool["size"].as_u64(), pool["used"].as_u64()),
+        (Some(253), Some(1)),
+        "{pool}"
+    );
+    let first_line = pool["map"][0].as_str().unwrap_or_default().to_string();
+    assert!(first_line.starts_with(" GX"), "{pool}");
+    let text = ok(served.cli(&["subnet-inspect", &subnet]));
+    assert!(text.contains("IP pool: 253 addresses, 1 in use"), "{text}");
     ok(served.cli(&["port-remove", &port]));
     for _ in 0..100 {
         if !served.cli(&["port-show", &port]).status.success() {

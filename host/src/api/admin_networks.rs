@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::extract::{AdminCaller, JsonBody};
-use super::network::{network_doc, parse_subnet};
+use super::network::{network_doc, parse_subnet, subnet_doc};
 use super::network_ports::{fip_doc, port_doc};
 use super::{ApiError, AppState};
 use crate::service::networks::{NetworkChanges, NewNetwork};
@@ -31,6 +31,8 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/v1/ports", get(ports).post(port_create))
         .route("/admin/v1/ports/{id}", get(port_show).delete(port_remove))
         .route("/admin/v1/floating-ips", get(fips))
+        .route("/admin/v1/subnets", get(subnets))
+        .route("/admin/v1/subnets/{id}", get(subnet_show))
 }
 
 fn admin_doc(state: &AppState, n: &Network) -> Value {
@@ -424,6 +426,37 @@ async fn port_remove(
     let caller = state.services.act_as_port_owner(&id)?;
     state.services.port_delete(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn subnets(
+    State(state): State<AppState>,
+    AdminCaller(_): AdminCaller,
+) -> Result<Json<Value>, ApiError> {
+    let docs: Vec<Value> = state
+        .services
+        .subnet_list()?
+        .iter()
+        .map(|(n, s)| subnet_doc(&state, n, s))
+        .collect();
+    Ok(Json(json!({"subnets": docs})))
+}
+
+/// `subnet-show`/`subnet-inspect`: the subnet, and for IPv4 its address pool (Synnefo's
+/// counts and pool map, `ipam::pool_map`).
+async fn subnet_show(
+    State(state): State<AppState>,
+    AdminCaller(_): AdminCaller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let (n, s) = state.services.subnet_show(&id)?;
+    let pool = crate::service::subnets::subnet_pool(&s).map(|p| {
+        json!({"size": p.size, "used": p.used, "reserved": p.reserved, "free": p.free,
+               "map": p.map,
+               "legend": ". free, X in use, R reserved, G gateway, blank outside the pools"})
+    });
+    Ok(Json(
+        json!({"subnet": subnet_doc(&state, &n, &s), "pool": pool}),
+    ))
 }
 
 async fn fips(

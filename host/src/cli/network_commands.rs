@@ -134,6 +134,16 @@ pub enum NetworkCommand {
         #[arg(long)]
         name: Option<String>,
     },
+    /// List every subnet.
+    SubnetList {
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// Show one subnet as the database records it.
+    SubnetShow { id: String },
+    /// Show one subnet with its address pool: counts and the IP pool map (Synnefo's
+    /// `subnet-inspect`: `.` free, `X` in use, `R` reserved, `G` gateway).
+    SubnetInspect { id: String },
     /// Show one port as the database records it.
     PortShow { id: String },
     /// Show one port: the database and its NIC in Ganeti side by side.
@@ -193,6 +203,19 @@ const POOL_FIELDS: &[&str] = &[
     "reserved",
     "available",
 ];
+const SUBNET_FIELDS: &[&str] = &[
+    "id",
+    "network_id",
+    "name",
+    "ip_version",
+    "cidr",
+    "gateway_ip",
+    "enable_dhcp",
+    "allocation_pools",
+    "user_id",
+    "deleted",
+];
+
 const PORT_FIELDS: &[&str] = &[
     "id",
     "name",
@@ -404,6 +427,48 @@ pub async fn run(
                 "ipv4_address": ipv4_address, "name": name});
             let reply = client.call(Method::POST, "/ports", Some(body)).await?;
             show_one(&reply["port"], format, PORT_FIELDS)
+        }
+        NetworkCommand::SubnetList { list } => {
+            let reply = client.get("/subnets").await?;
+            show_list(&reply["subnets"], format, list, SUBNET_FIELDS)
+        }
+        NetworkCommand::SubnetShow { id } => {
+            let reply = client
+                .get(&format!("/subnets/{}", encode_segment(id)))
+                .await?;
+            show_one(&reply["subnet"], format, SUBNET_FIELDS)
+        }
+        NetworkCommand::SubnetInspect { id } => {
+            let reply = client
+                .get(&format!("/subnets/{}", encode_segment(id)))
+                .await?;
+            if format == OutputFormat::Json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&reply).unwrap_or_default()
+                );
+                return Ok(());
+            }
+            show_one(&reply["subnet"], format, &[])?;
+            let pool = &reply["pool"];
+            if pool.is_null() {
+                println!("\nNo address pool (IPv6 addresses are EUI-64).");
+                return Ok(());
+            }
+            println!(
+                "\nIP pool: {} addresses, {} in use, {} reserved, {} free",
+                pool["size"], pool["used"], pool["reserved"], pool["free"]
+            );
+            match pool["map"].as_array() {
+                Some(lines) => {
+                    println!("{}", pool["legend"].as_str().unwrap_or(""));
+                    for line in lines {
+                        println!("{}", line.as_str().unwrap_or(""));
+                    }
+                }
+                None => println!("(no map: the subnet is larger than a /16)"),
+            }
+            Ok(())
         }
         NetworkCommand::PortShow { id } => {
             let reply = client

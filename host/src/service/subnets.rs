@@ -137,6 +137,33 @@ pub fn build_subnet(id: u64, req: &NewSubnet) -> Result<Subnet, ServiceError> {
     Ok(subnet)
 }
 
+/// An IPv4 subnet's address pool as `subnet-inspect` shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SubnetPool {
+    pub size: u64,
+    pub used: usize,
+    pub reserved: usize,
+    pub free: u64,
+    /// `ipam::pool_map` (`None` for subnets larger than a /16).
+    pub map: Option<Vec<String>>,
+}
+
+/// The pool of an IPv4 subnet (`None` for IPv6: addresses there are EUI-64, no pool).
+pub fn subnet_pool(s: &Subnet) -> Option<SubnetPool> {
+    let net = crate::ipam::parse_v4(&s.cidr)
+        .ok()
+        .filter(|_| s.ip_version == 4)?;
+    let size = crate::ipam::pool_size(&s.pools);
+    let gateway = s.gateway.as_deref().and_then(|g| g.parse().ok());
+    Some(SubnetPool {
+        size,
+        used: s.used.len(),
+        reserved: s.reserved.len(),
+        free: size.saturating_sub((s.used.len() + s.reserved.len()) as u64),
+        map: crate::ipam::pool_map(net, &s.pools, &s.used, &s.reserved, gateway),
+    })
+}
+
 impl Services {
     /// Subnets of the networks `caller` sees, with their network.
     pub fn subnets_for(
@@ -171,6 +198,29 @@ impl Services {
                     .map(move |s| (n.clone(), s))
             })
             .collect())
+    }
+
+    /// Every subnet with its network, for operators (`subnet-list`).
+    pub fn subnet_list(&self) -> Result<Vec<(Network, Subnet)>, ServiceError> {
+        Ok(self
+            .store()
+            .network_list(Deleted::Exclude)?
+            .into_iter()
+            .flat_map(|n| n.subnets.clone().into_iter().map(move |s| (n.clone(), s)))
+            .collect())
+    }
+
+    /// Any subnet with its network, for operators (`subnet-show`, `subnet-inspect`).
+    pub fn subnet_show(&self, id: &str) -> Result<(Network, Subnet), ServiceError> {
+        let id = parse_id("subnet", id)?;
+        self.store()
+            .network_list(Deleted::Include)?
+            .into_iter()
+            .find_map(|n| {
+                let s = n.subnets.iter().find(|s| s.id == id).cloned()?;
+                Some((n, s))
+            })
+            .ok_or_else(|| ServiceError::ItemNotFound(format!("Subnet {id} not found.")))
     }
 
     /// One subnet `caller` sees, with its network.
