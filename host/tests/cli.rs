@@ -865,6 +865,22 @@ fn the_admin_guides_commands_work_as_typed() {
     let deleted = json(&["flavor-list", "--deleted"]);
     assert_eq!(id_of(&deleted, "name", "C4R4096D40drbd"), four);
 
+    ok(served.cli(&["flavor-access-add", "--flavor", &two, "--project", "demo"]));
+    let access = json(&["flavor-access-list", "--flavor", "C2R4096D40drbd"]);
+    assert_eq!(access.as_array().map(Vec::len), Some(1), "{access}");
+    assert_eq!(access[0]["flavor"], "C2R4096D40drbd");
+    assert!(access[0]["project"].is_string(), "{access}");
+
+    // Pools: `pool-list`, then `pool-show` of one.
+    let pools = json(&["pool-list"]);
+    let pool = match &pools[0]["id"] {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let shown = json(&["pool-show", &pool]);
+    assert_eq!(shown["id"], pools[0]["id"], "{shown}");
+    assert!(shown["type"].is_string() && shown["size"].is_u64(), "{shown}");
+
     // Images: `snf-manage image-list --user-id=<owner>` and `image-show`.
     let images = json(&["image-list", &format!("--user-id={admin}")]);
     let image = id_of(&images, "name", "debian-12");
@@ -991,6 +1007,27 @@ fn the_admin_guides_commands_work_as_typed() {
     }
     clean_failure(&served.cli(&["port-show", &port]), "not found");
     ok(served.cli(&["network-remove", &network]));
+
+    // Floating IPs: create for a user, attach to and detach from the server, release.
+    let fip = json(&["floating-ip-create", "--user=demo"]);
+    let fip = fip["id"].as_str().expect("fip id").to_string();
+    ok(served.cli(&["floating-ip-attach", &fip, &format!("--server={server}")]));
+    let attached = |want: serde_json::Value| {
+        for _ in 0..100 {
+            // Attached (or not) and its NIC job done.
+            let idle = json(&["server-show", &server])["task_state"] == "";
+            if json(&["floating-ip-show", &fip])["instance_id"] == want && idle {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("floating IP {fip} never had instance_id {want}");
+    };
+    attached(serde_json::json!(server));
+    ok(served.cli(&["floating-ip-detach", &fip]));
+    attached(serde_json::Value::Null);
+    ok(served.cli(&["floating-ip-remove", &fip]));
+    clean_failure(&served.cli(&["floating-ip-show", &fip]), "does not exist");
 
     // A boolean written Synnefo's way must be one: `--wait=maybe` names the problem.
     let o = served.cli(&[

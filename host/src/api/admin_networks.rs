@@ -4,7 +4,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -30,7 +30,13 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/admin/v1/ports", get(ports).post(port_create))
         .route("/admin/v1/ports/{id}", get(port_show).delete(port_remove))
-        .route("/admin/v1/floating-ips", get(fips))
+        .route("/admin/v1/floating-ips", get(fips).post(fip_create))
+        .route(
+            "/admin/v1/floating-ips/{id}",
+            get(fip_show).delete(fip_remove),
+        )
+        .route("/admin/v1/floating-ips/{id}/attach", post(fip_attach))
+        .route("/admin/v1/floating-ips/{id}/detach", post(fip_detach))
         .route("/admin/v1/subnets", get(subnets))
         .route("/admin/v1/subnets/{id}", get(subnet_show))
 }
@@ -457,6 +463,101 @@ async fn subnet_show(
     Ok(Json(
         json!({"subnet": subnet_doc(&state, &n, &s), "pool": pool}),
     ))
+}
+
+/// `floating-ip-create --user [--project] [--network] [--address]`: a floating IP of the user's,
+/// allocated as the user's own would be (quota charged), any free address allowed.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FipCreateBody {
+    user: String,
+    #[serde(default)]
+    project: Option<String>,
+    #[serde(default)]
+    network: Option<String>,
+    #[serde(default)]
+    address: Option<String>,
+}
+
+async fn fip_create(
+    State(state): State<AppState>,
+    AdminCaller(_): AdminCaller,
+    JsonBody(b): JsonBody<FipCreateBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let mut caller = state.services.act_as(&b.user, b.project.as_deref())?;
+    caller.is_admin = true;
+    let req = crate::service::floating_ips::NewFloatingIp {
+        network_id: b.network,
+        address: b.address,
+        project: caller.project_id.clone(),
+        shared_to_project: false,
+    };
+    let f = state.services.floating_ip_create(&caller, &req)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"floating_ip": fip_doc(&f)})),
+    ))
+}
+
+async fn fip_show(
+    State(state): State<AppState>,
+    AdminCaller(_): AdminCaller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let f = state.services.floating_ip_show(&id)?;
+    Ok(Json(json!({"floating_ip": fip_doc(&f)})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FipAttachBody {
+    server: String,
+}
+
+/// `floating-ip-attach --server`: the server's owner's `addFloatingIp` (a NIC job).
+async fn fip_attach(
+    State(state): State<AppState>,
+    AdminCaller(_): AdminCaller,
+    Path(id): Path<String>,
+    JsonBody(b): JsonBody<FipAttachBody>,
+) -> Result<StatusCode, ApiError> {
+    let f = state.services.floating_ip_show(&id)?;
+    let caller = state.services.act_as_server_owner(&b.server)?;
+    state
+        .services
+        .server_add_floating_ip(&caller, &b.server, &f.address.to_string())
+        .await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `floating-ip-detach`: its server's owner's `removeFloatingIp` (a NIC job).
+async fn fip_detach(
+    State(state): State<AppState>,
+    AdminCaller(_): AdminCaller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let f = state.services.floating_ip_show(&id)?;
+    let server = f.server_id.ok_or_else(|| {
+        ApiError::bad_request(format!("Floating IP {id} is not attached to a server"))
+    })?;
+    let server = server.to_string();
+    let caller = state.services.act_as_server_owner(&server)?;
+    state
+        .services
+        .server_remove_floating_ip(&caller, &server, &f.address.to_string())
+        .await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `floating-ip-remove`: released as its owner would release it (refused while attached).
+async fn fip_remove(
+    State(state): State<AppState>,
+    AdminCaller(_): AdminCaller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let caller = state.services.act_as_floating_ip_owner(&id)?;
+    state.services.floating_ip_delete(&caller, &id)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn fips(

@@ -236,6 +236,30 @@ pub async fn run(
                 .await?;
             show_one(&reply["flavor"], format, FLAVOR_FIELDS)
         }
+        C::FlavorAccessList { flavor, list } => {
+            let reply = client.get("/flavors").await?;
+            let rows: Vec<Value> = reply["flavors"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|f| {
+                    flavor.as_ref().is_none_or(|want| {
+                        f["name"] == want.as_str() || f["id"].to_string().trim_matches('"') == want
+                    })
+                })
+                .flat_map(|f| {
+                    f["access"].as_array().cloned().unwrap_or_default().into_iter().map(
+                        move |project| json!({"flavor_id": f["id"], "flavor": f["name"], "project": project}),
+                    )
+                })
+                .collect();
+            show_list(
+                &Value::Array(rows),
+                format,
+                list,
+                &["flavor_id", "flavor", "project"],
+            )
+        }
         C::FlavorAccessAdd { flavor, project } | C::FlavorAccessRemove { flavor, project } => {
             let method = if matches!(command, C::FlavorAccessAdd { .. }) {
                 Method::POST

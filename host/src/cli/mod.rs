@@ -387,6 +387,14 @@ pub enum ComputeCommand {
         #[arg(long)]
         project: String,
     },
+    /// List which projects may use which non-public flavors (Synnefo's flavor-access-list).
+    FlavorAccessList {
+        /// Only this flavor (id or name).
+        #[arg(long)]
+        flavor: Option<String>,
+        #[command(flatten)]
+        list: ListArgs,
+    },
     /// Take a project's access to a flavor away.
     FlavorAccessRemove {
         #[arg(long)]

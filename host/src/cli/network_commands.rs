@@ -116,6 +116,8 @@ pub enum NetworkCommand {
     },
     /// Remove a pool (refused while values are in use).
     PoolRemove { id: u64 },
+    /// Show one pool: its kind, base, size, and what is taken and reserved.
+    PoolShow { id: u64 },
     /// List every port.
     PortList {
         #[command(flatten)]
@@ -155,6 +157,31 @@ pub enum NetworkCommand {
         #[command(flatten)]
         list: ListArgs,
     },
+    /// Allocate a floating IP to a user (charged to the project's quota).
+    FloatingIpCreate {
+        /// Owner (user name or id).
+        #[arg(long, visible_alias = "owner")]
+        user: String,
+        #[arg(long)]
+        project: Option<String>,
+        /// The public network [default: the first floating-IP pool with a free address].
+        #[arg(long)]
+        network: Option<String>,
+        #[arg(long)]
+        address: Option<String>,
+    },
+    /// Show one floating IP.
+    FloatingIpShow { id: String },
+    /// Attach a floating IP to a server (a new NIC holding the address).
+    FloatingIpAttach {
+        id: String,
+        #[arg(long)]
+        server: String,
+    },
+    /// Detach a floating IP from its server.
+    FloatingIpDetach { id: String },
+    /// Release a floating IP (it must be detached).
+    FloatingIpRemove { id: String },
     /// Compare networks with Ganeti on every online backend (or one) and report drift:
     /// missing, unregistered, parted (node groups not connected), unsynced state, external
     /// reservations, stale, orphans. `--fix-all` repairs them (orphans are removed).
@@ -406,6 +433,10 @@ pub async fn run(
                 .await?;
             show_one(&reply["pool"], format, POOL_FIELDS)
         }
+        NetworkCommand::PoolShow { id } => {
+            let reply = client.get(&format!("/pools/{id}")).await?;
+            show_one(&reply["pool"], format, &[])
+        }
         NetworkCommand::PoolRemove { id } => {
             client
                 .call(Method::DELETE, &format!("/pools/{id}"), None)
@@ -505,6 +536,45 @@ pub async fn run(
                 )
                 .await?;
             println!("Port {id} removed.");
+            Ok(())
+        }
+        NetworkCommand::FloatingIpCreate {
+            user,
+            project,
+            network,
+            address,
+        } => {
+            let body = json!({"user": user, "project": project, "network": network,
+                "address": address});
+            let reply = client
+                .call(Method::POST, "/floating-ips", Some(body))
+                .await?;
+            show_one(&reply["floating_ip"], format, FIP_FIELDS)
+        }
+        NetworkCommand::FloatingIpShow { id } => {
+            let reply = client
+                .get(&format!("/floating-ips/{}", encode_segment(id)))
+                .await?;
+            show_one(&reply["floating_ip"], format, FIP_FIELDS)
+        }
+        NetworkCommand::FloatingIpAttach { id, server } => {
+            let path = format!("/floating-ips/{}/attach", encode_segment(id));
+            client
+                .call(Method::POST, &path, Some(json!({"server": server})))
+                .await?;
+            println!("Floating IP {id} is being attached to server {server}.");
+            Ok(())
+        }
+        NetworkCommand::FloatingIpDetach { id } => {
+            let path = format!("/floating-ips/{}/detach", encode_segment(id));
+            client.call(Method::POST, &path, Some(json!({}))).await?;
+            println!("Floating IP {id} is being detached.");
+            Ok(())
+        }
+        NetworkCommand::FloatingIpRemove { id } => {
+            let path = format!("/floating-ips/{}", encode_segment(id));
+            client.call(Method::DELETE, &path, None).await?;
+            println!("Floating IP {id} released.");
             Ok(())
         }
         NetworkCommand::FloatingIpList { list } => {

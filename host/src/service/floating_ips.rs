@@ -48,6 +48,26 @@ impl Services {
         Ok(self.store().floating_ip_list()?)
     }
 
+    /// Any live floating IP, for operators.
+    pub fn floating_ip_show(&self, id: &str) -> Result<FloatingIp, ServiceError> {
+        let id = parse_id("floating IP", id)?;
+        match self.store().floating_ip_get(id) {
+            Ok(f) if !f.deleted => Ok(f),
+            Ok(_) | Err(crate::store::StoreError::NotFound { .. }) => Err(
+                ServiceError::ItemNotFound(format!("Floating IP with ID {id} does not exist.")),
+            ),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Credentials of floating IP `id`'s owner, with the admin role (operators' commands).
+    pub fn act_as_floating_ip_owner(&self, id: &str) -> Result<Credentials, ServiceError> {
+        let f = self.floating_ip_show(id)?;
+        let mut c = self.act_as(&f.user_id, Some(&f.project_id))?;
+        c.is_admin = true;
+        Ok(c)
+    }
+
     pub fn floating_ip_for(
         &self,
         caller: &Credentials,
