@@ -879,7 +879,10 @@ fn the_admin_guides_commands_work_as_typed() {
     };
     let shown = json(&["pool-show", &pool]);
     assert_eq!(shown["id"], pools[0]["id"], "{shown}");
-    assert!(shown["type"].is_string() && shown["size"].is_u64(), "{shown}");
+    assert!(
+        shown["type"].is_string() && shown["size"].is_u64(),
+        "{shown}"
+    );
 
     // Images: `snf-manage image-list --user-id=<owner>` and `image-show`.
     let images = json(&["image-list", &format!("--user-id={admin}")]);

@@ -352,6 +352,18 @@ pub(super) fn show_list(
     Ok(())
 }
 
+/// Prints the whole reply as pretty JSON when the output format is JSON (an `-inspect`
+/// command's several sections as one document); says whether it did.
+pub(super) fn printed_whole(reply: &Value, format: OutputFormat) -> bool {
+    if format == OutputFormat::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(reply).unwrap_or_default()
+        );
+    }
+    format == OutputFormat::Json
+}
+
 pub(super) fn show_one(
     item: &Value,
     format: OutputFormat,

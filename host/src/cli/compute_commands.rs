@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::{Map, Value, json};
 
 use super::client::AdminClient;
-use super::commands::{encode_segment, show_list, show_one};
+use super::commands::{encode_segment, printed_whole, show_list, show_one};
 use super::output::OutputFormat;
 use super::{CliError, ComputeCommand, ListArgs};
 
@@ -182,11 +182,7 @@ pub async fn run(
                 "specs": pairs("spec", specs.as_deref().unwrap_or("").split(','))?,
             });
             let reply = client.call(Method::POST, "/flavors", Some(body)).await?;
-            if format == OutputFormat::Json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&reply).unwrap_or_default()
-                );
+            if printed_whole(&reply, format) {
                 return Ok(());
             }
             for w in reply["warnings"].as_array().into_iter().flatten() {
@@ -415,11 +411,7 @@ pub async fn run(
             let reply = client
                 .get(&format!("/servers/{}", encode_segment(server)))
                 .await?;
-            if format == OutputFormat::Json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&reply).unwrap_or_default()
-                );
+            if printed_whole(&reply, format) {
                 return Ok(());
             }
             println!("== Database");
@@ -518,11 +510,7 @@ pub async fn run(
             let reply = client
                 .get(&format!("/jobs/{}", encode_segment(job)))
                 .await?;
-            if format == OutputFormat::Json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&reply).unwrap_or_default()
-                );
+            if printed_whole(&reply, format) {
                 return Ok(());
             }
             let mut fields = JOB_FIELDS.to_vec();

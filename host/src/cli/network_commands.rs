@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::backend_commands::show_report;
 use super::client::AdminClient;
-use super::commands::{encode_segment, show_list, show_one};
+use super::commands::{encode_segment, printed_whole, show_list, show_one};
 use super::output::OutputFormat;
 use super::{CliError, ListArgs};
 
@@ -473,11 +473,7 @@ pub async fn run(
             let reply = client
                 .get(&format!("/subnets/{}", encode_segment(id)))
                 .await?;
-            if format == OutputFormat::Json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&reply).unwrap_or_default()
-                );
+            if printed_whole(&reply, format) {
                 return Ok(());
             }
             show_one(&reply["subnet"], format, &[])?;
@@ -511,11 +507,7 @@ pub async fn run(
             let reply = client
                 .get(&format!("/ports/{}", encode_segment(id)))
                 .await?;
-            if format == OutputFormat::Json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&reply).unwrap_or_default()
-                );
+            if printed_whole(&reply, format) {
                 return Ok(());
             }
             println!("== Database");

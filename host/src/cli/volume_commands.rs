@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use super::client::AdminClient;
-use super::commands::{encode_segment, show_list, show_one};
+use super::commands::{encode_segment, printed_whole, show_list, show_one};
 use super::output::OutputFormat;
 use super::{CliError, ListArgs};
 
@@ -185,11 +185,7 @@ pub async fn run(
             let reply = client
                 .get(&format!("/volumes/{}", encode_segment(id)))
                 .await?;
-            if format == OutputFormat::Json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&reply).unwrap_or_default()
-                );
+            if printed_whole(&reply, format) {
                 return Ok(());
             }
             println!("== Database");
