@@ -484,8 +484,9 @@ async fn fip_create(
     AdminCaller(_): AdminCaller,
     JsonBody(b): JsonBody<FipCreateBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let mut caller = state.services.act_as(&b.user, b.project.as_deref())?;
-    caller.is_admin = true;
+    let caller = state
+        .services
+        .act_as_operator(&b.user, b.project.as_deref())?;
     let req = crate::service::floating_ips::NewFloatingIp {
         network_id: b.network,
         address: b.address,

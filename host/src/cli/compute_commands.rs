@@ -239,9 +239,11 @@ pub async fn run(
                 .into_iter()
                 .flatten()
                 .filter(|f| {
-                    flavor.as_ref().is_none_or(|want| {
-                        f["name"] == want.as_str() || f["id"].to_string().trim_matches('"') == want
-                    })
+                    // Ids are JSON strings (or numbers); names are strings.
+                    let id = f["id"].as_str().map_or_else(|| f["id"].to_string(), str::to_string);
+                    flavor
+                        .as_ref()
+                        .is_none_or(|want| f["name"] == want.as_str() || id == *want)
                 })
                 .flat_map(|f| {
                     f["access"].as_array().cloned().unwrap_or_default().into_iter().map(

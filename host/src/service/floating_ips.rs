@@ -60,14 +60,6 @@ impl Services {
         }
     }
 
-    /// Credentials of floating IP `id`'s owner, with the admin role (operators' commands).
-    pub fn act_as_floating_ip_owner(&self, id: &str) -> Result<Credentials, ServiceError> {
-        let f = self.floating_ip_show(id)?;
-        let mut c = self.act_as(&f.user_id, Some(&f.project_id))?;
-        c.is_admin = true;
-        Ok(c)
-    }
-
     pub fn floating_ip_for(
         &self,
         caller: &Credentials,

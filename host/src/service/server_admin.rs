@@ -111,6 +111,24 @@ impl Services {
         Ok(c)
     }
 
+    /// Credentials of `user` in `project` with the admin role: an operator's command made on
+    /// a user's behalf (the user's quota, any address).
+    pub fn act_as_operator(
+        &self,
+        user: &str,
+        project: Option<&str>,
+    ) -> Result<Credentials, ServiceError> {
+        let mut c = self.act_as(user, project)?;
+        c.is_admin = true;
+        Ok(c)
+    }
+
+    /// Credentials of floating IP `id`'s owner, with the admin role (operators' commands).
+    pub fn act_as_floating_ip_owner(&self, id: &str) -> Result<Credentials, ServiceError> {
+        let f = self.floating_ip_show(id)?;
+        self.act_as_operator(&f.user_id, Some(&f.project_id))
+    }
+
     /// Credentials of port `id`'s owner, with the admin role.
     pub fn act_as_port_owner(&self, id: &str) -> Result<Credentials, ServiceError> {
         let p = self.port_show(id)?;
