@@ -236,9 +236,12 @@ impl Default for DemoConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
-    /// `synnefo` (default): OpenStack fields plus Synnefo's (`SNF:*`, `suspended`, ...).
-    /// `openstack`: exactly the OpenStack shapes, for strict-schema clients such as tempest.
-    pub compat: Compat,
+    /// `endpoint` (default): the endpoint decides. Synnefo's endpoints (the Astakos v2.0
+    /// catalog's `/compute/v2.0`, `/network/v2.0`, `/volume/v2.0`) behave as Synnefo's, the
+    /// Keystone v3 catalog's (`/compute/v2.1`, `/networking`, `/volume/v3`, `/image/v2`) as
+    /// OpenStack's; `docs/compatibility.md` lists the differences. `synnefo` or `openstack`
+    /// forces one behaviour on every endpoint.
+    pub compat: CompatMode,
     /// How far back a `changes-since` may reach, in seconds (Synnefo's `POLL_LIMIT`, 3600);
     /// older values answer 400 "Too old changes-since value". 0 allows any.
     pub changes_since_poll_limit_secs: u64,
@@ -247,17 +250,36 @@ pub struct ApiConfig {
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
-            compat: Compat::default(),
+            compat: CompatMode::default(),
             changes_since_poll_limit_secs: 3600,
         }
     }
 }
 
-/// Which response shapes the compute API returns.
+/// `api.compat`: whether the endpoint decides the behaviour, or one behaviour is forced.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Compat {
+pub enum CompatMode {
     #[default]
+    Endpoint,
+    Synnefo,
+    Openstack,
+}
+
+impl CompatMode {
+    /// The behaviour forced on every endpoint, if any.
+    pub fn forced(self) -> Option<Compat> {
+        match self {
+            CompatMode::Endpoint => None,
+            CompatMode::Synnefo => Some(Compat::Synnefo),
+            CompatMode::Openstack => Some(Compat::Openstack),
+        }
+    }
+}
+
+/// The behaviour one request gets: Synnefo's shapes and rules, or OpenStack's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compat {
     Synnefo,
     Openstack,
 }

@@ -302,19 +302,13 @@ pub async fn start(options: ServerOptions) -> Result<RunningServer, ServerError>
         }
     });
 
-    let state = AppState {
-        services: services.clone(),
-        public_url: public_url.clone(),
-        region: config.server.region.clone(),
-        max_body_bytes: config.server.max_body_bytes,
-        compat: config.api.compat,
-        server_docs: Default::default(),
-        stats: std::sync::Arc::new(crate::api::StatsUrls::new(
-            &config.stats,
-            &stats_key,
-            &public_url,
-        )),
-    };
+    let state = AppState::new(
+        services.clone(),
+        public_url.clone(),
+        config.server.region.clone(),
+        config.server.max_body_bytes,
+        crate::api::StatsUrls::new(&config.stats, &stats_key, &public_url),
+    );
     let app = api::router(state);
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {

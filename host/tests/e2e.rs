@@ -156,8 +156,9 @@ fn openstack_server_lifecycle_against_serve_demo() {
         }
         panic!("server never reached {want}");
     };
+    // The CLI reads the Keystone v3 catalog, so it gets OpenStack's behaviour: Nova's SHUTOFF.
     ok(run(&["server", "stop", &id]));
-    status("STOPPED");
+    status("SHUTOFF");
     // A different disk size is refused, and the CLI shows Synnefo's reason.
     let refused = run(&["server", "resize", "--flavor", "C2R2048D20plain", &id]);
     assert!(
@@ -177,7 +178,7 @@ fn openstack_server_lifecycle_against_serve_demo() {
     let mut resized = json(&["server", "show", &id]);
     for _ in 0..100 {
         if resized["flavor"].to_string().contains("C2R2048D10plain")
-            && resized["status"] == "STOPPED"
+            && resized["status"] == "SHUTOFF"
         {
             break;
         }
@@ -207,8 +208,10 @@ fn openstack_server_lifecycle_against_serve_demo() {
         props.to_string().contains("prod") && props.to_string().contains("web"),
         "{props}"
     );
-    ok(run(&["server", "delete", &id]));
-    status("DELETED");
+    // `--wait` returns once the server answers 404, as Nova's deleted servers do.
+    ok(run(&["server", "delete", "--wait", &id]));
+    let gone = run(&["server", "show", &id]);
+    assert!(!gone.status.success(), "{}", stderr(&gone));
     let after = json(&["server", "list"]);
     assert_eq!(after, serde_json::json!([]), "{after}");
 }
@@ -419,7 +422,7 @@ fn openstack_volumes_against_serve_demo() {
     assert_eq!(row("networks")["Limit"], 5, "{usage}");
 
     ok(run(&["server", "add", "volume", "vol-host", "data"]));
-    wait_status(&vol, "in_use");
+    wait_status(&vol, "in-use");
     let shown = json(&["server", "show", "vol-host"]);
     assert!(
         shown["volumes_attached"]

@@ -150,20 +150,33 @@ impl TestContext {
         assert!(reply.status.is_success(), "sim faults: {}", reply.text);
     }
 
-    /// Polls a server as `token` until its status is `status` (panics after 30 s).
-    pub async fn wait_server(&self, token: &str, id: &str, status: &str) -> Value {
-        let mut last = Value::Null;
+    /// Polls `path` as `token` until `done` holds for the reply (panics after 30 s).
+    pub async fn wait_until(
+        &self,
+        token: &str,
+        path: &str,
+        done: impl Fn(&Reply) -> bool,
+    ) -> Reply {
+        let mut last = None;
         for _ in 0..300 {
-            let reply = self
-                .get(&format!("/compute/v2.0/servers/{id}"), Some(token))
-                .await;
-            last = reply.body["server"].clone();
-            if last["status"] == status {
-                return last;
+            let reply = self.get(path, Some(token)).await;
+            if done(&reply) {
+                return reply;
             }
+            last = Some(reply);
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        panic!("server {id} never reached {status}: {last}");
+        let last = last.map(|r| format!("{} {}", r.status, r.text));
+        panic!("{path} never reached the expected state: {last:?}");
+    }
+
+    /// Polls a server as `token` until its status is `status` (panics after 30 s).
+    pub async fn wait_server(&self, token: &str, id: &str, status: &str) -> Value {
+        let path = format!("/compute/v2.0/servers/{id}");
+        let reply = self
+            .wait_until(token, &path, |r| r.body["server"]["status"] == status)
+            .await;
+        reply.body["server"].clone()
     }
 
     /// The id of the demo image.

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 
 use crate::endpoints::{ASTAKOS, IDENTITY_V3, SERVICES};
 
-/// Keystone v3 catalog: every service, plus identity v3, each with one public endpoint.
+/// Keystone v3 catalog: every service, plus identity v3, each with one public endpoint, at
+/// its OpenStack-behaviour path.
 pub fn v3(public_url: &str, region: &str) -> Value {
     let entries: Vec<Value> = SERVICES
         .iter()
@@ -23,7 +24,7 @@ pub fn v3(public_url: &str, region: &str) -> Value {
                     "interface": "public",
                     "region": region,
                     "region_id": region,
-                    "url": format!("{public_url}{}", s.path),
+                    "url": format!("{public_url}{}", s.openstack_path),
                 }],
             })
         })

@@ -50,15 +50,16 @@ pub fn routes() -> Router<AppState> {
         .route("/compute/v2.0/extensions/{alias}", get(extension))
 }
 
+/// `base` is the compute URL of the request's endpoint family (`AppState::compute_url`).
 fn links(base: &str, kind: &str, id: &str) -> Value {
-    let href = format!("{base}/compute/v2.0/{kind}/{id}");
+    let href = format!("{base}/{kind}/{id}");
     json!([{"rel": "self", "href": href}, {"rel": "bookmark", "href": href}])
 }
 
 fn flavor_json(state: &AppState, caller: &Credentials, f: &Flavor, detail: bool) -> Value {
     let id = f.id.to_string();
     let mut doc =
-        json!({"id": id, "name": f.name(), "links": links(&state.public_url, "flavors", &id)});
+        json!({"id": id, "name": f.name(), "links": links(&state.compute_url(), "flavors", &id)});
     if detail {
         doc["ram"] = json!(f.ram_mb);
         doc["disk"] = json!(f.disk_gb);
@@ -162,12 +163,10 @@ async fn extra_specs(
 }
 
 fn image_json(state: &AppState, i: &Image, detail: bool) -> Value {
-    let base = &state.public_url;
-    let mut links = links(base, "images", &i.id);
+    let mut links = links(&state.compute_url(), "images", &i.id);
     if let Some(list) = links.as_array_mut() {
-        list.push(
-            json!({"rel": "alternate", "href": format!("{base}/image/v1.0/images/{}", i.id)}),
-        );
+        let href = format!("{}/image/v1.0/images/{}", state.public_url, i.id);
+        list.push(json!({"rel": "alternate", "href": href}));
     }
     let mut doc = json!({"id": i.id, "name": i.name, "links": links});
     if detail {

@@ -50,14 +50,15 @@ pub fn routes() -> Router<AppState> {
         .route("/compute/v2.0/servers/{id}/ips/{network}", get(ips_on))
 }
 
+/// `base` is the compute URL of the request's endpoint family (`AppState::compute_url`).
 fn links(base: &str, kind: &str, id: &str) -> Value {
-    let href = format!("{base}/compute/v2.0/{kind}/{id}");
+    let href = format!("{base}/{kind}/{id}");
     json!([{"rel": "self", "href": href}, {"rel": "bookmark", "href": href}])
 }
 
 fn summary(state: &AppState, s: &Server) -> Value {
     let id = s.id.to_string();
-    json!({"id": id, "name": s.name, "links": links(&state.public_url, "servers", &id)})
+    json!({"id": id, "name": s.name, "links": links(&state.compute_url(), "servers", &id)})
 }
 
 #[derive(Serialize)]
@@ -67,7 +68,7 @@ struct Link {
 }
 
 fn link_pair(base: &str, kind: &str, id: &str) -> Vec<Link> {
-    let href = format!("{base}/compute/v2.0/{kind}/{id}");
+    let href = format!("{base}/{kind}/{id}");
     vec![
         Link {
             rel: "self",
@@ -184,7 +185,7 @@ fn server_doc<'a>(state: &AppState, s: &'a Server) -> ServerDoc<'a> {
         state.services.volumes_of_server(s.id).unwrap_or_default()
     };
     volumes.sort_by_key(|v| v.id);
-    let base = &state.public_url;
+    let base = &state.compute_url();
     let status = match (status_of(s), state.compat) {
         // Nova calls a stopped server SHUTOFF; Synnefo calls it STOPPED.
         ("STOPPED", Compat::Openstack) => "SHUTOFF",
@@ -194,7 +195,7 @@ fn server_doc<'a>(state: &AppState, s: &'a Server) -> ServerDoc<'a> {
     let mut image_links = link_pair(base, "images", &s.image_id);
     image_links.push(Link {
         rel: "alternate",
-        href: format!("{base}/image/v1.0/images/{}", s.image_id),
+        href: format!("{}/image/v1.0/images/{}", state.public_url, s.image_id),
     });
     ServerDoc {
         links: link_pair(base, "servers", &id),
@@ -540,7 +541,7 @@ async fn create(
         Compat::Synnefo => server_json(&state, &created.server),
         Compat::Openstack => {
             let id = created.server.id.to_string();
-            json!({"id": id, "links": links(&state.public_url, "servers", &id),
+            json!({"id": id, "links": links(&state.compute_url(), "servers", &id),
                    "OS-DCF:diskConfig": "MANUAL", "security_groups": [{"name": "default"}]})
         }
     };

@@ -95,7 +95,7 @@ async fn add(
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     let mut response = StatusCode::CREATED.into_response();
-    let location = format!("{}/compute/v2.0/servers/{id}/tags/{tag}", state.public_url);
+    let location = format!("{}/servers/{id}/tags/{tag}", state.compute_url());
     if let Ok(v) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, v);
     }

@@ -148,7 +148,10 @@ where
                 "Access denied. No authentication token".into(),
             ))
         })?;
-        Ok(Caller(state.services.token_validate(&token)?))
+        let mut caller = state.services.token_validate(&token)?;
+        // OpenStack's endpoints answer 404 for deleted resources (`behaviour.rs`).
+        caller.read_deleted = state.compat == crate::config::Compat::Synnefo;
+        Ok(Caller(caller))
     }
 }
 

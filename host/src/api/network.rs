@@ -49,7 +49,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 fn links(state: &AppState, kind: &str, id: &str) -> Value {
-    let href = format!("{}/network/v2.0/{kind}/{id}", state.public_url);
+    let href = format!("{}/{kind}/{id}", state.network_url());
     json!([{"rel": "self", "href": href}, {"rel": "bookmark", "href": href}])
 }
 

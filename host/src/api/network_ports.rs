@@ -46,7 +46,7 @@ pub fn routes() -> Router<AppState> {
 
 pub(super) fn port_doc(state: &AppState, p: &Port) -> Value {
     let id = p.id.to_string();
-    let href = format!("{}/network/v2.0/ports/{id}", state.public_url);
+    let href = format!("{}/ports/{id}", state.network_url());
     let fixed_ips: Vec<Value> = state
         .services
         .port_addresses(p)

@@ -9,6 +9,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::behaviour::{self, Prefixes};
 
 pub fn routes() -> Router<AppState> {
     let mut router = Router::new();
@@ -22,10 +23,11 @@ pub fn routes() -> Router<AppState> {
         ("/network/v2.0", get(network_v2)),
         ("/image", get(image_versions)),
         ("/image/v1.0", get(image_v1)),
+        ("/image/v2", get(image_v2)),
         ("/volume", get(volume_versions)),
-        ("/volume/v2.0", get(volume_v2)),
+        // `/volume/v3` (OpenStack's) is routed here too: `volume_v2_or_v3` tells them apart.
+        ("/volume/v2.0", get(volume_v2_or_v3)),
         ("/volume/v2", get(volume_v2)),
-        ("/volume/v3", get(volume_v3)),
         ("/vmapi/v1.0", get(vmapi_v1)),
         ("/admin/v1", get(admin_v1)),
     ] {
@@ -73,30 +75,35 @@ async fn identity_v2(State(s): State<AppState>) -> Json<Value> {
     Json(json!({"version": identity_v2_doc(&s.public_url)}))
 }
 
-fn compute_doc(base: &str) -> Value {
+/// The compute version document of one endpoint family: Synnefo's `v2.0` or Nova's `v2.1`.
+fn compute_doc(base: &str, prefixes: &Prefixes) -> Value {
     // No microversions are advertised: `version`/`min_version` stay empty (clients contract §3).
     json!({
-        "id": "v2.0",
+        "id": prefixes.compute_version,
         "status": "CURRENT",
         "version": "",
         "min_version": "",
         "updated": "2011-01-21T11:33:21Z",
-        "links": link(format!("{base}/compute/v2.0/")),
+        "links": link(format!("{base}{}/", prefixes.compute)),
         "media-types": [{"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2"}],
     })
 }
 
+/// Both endpoint families, as Nova lists v2.0 beside v2.1.
 async fn compute_versions(State(s): State<AppState>) -> Json<Value> {
-    Json(json!({"versions": [compute_doc(&s.public_url)]}))
+    let mut v2 = compute_doc(&s.public_url, &behaviour::SYNNEFO);
+    v2["status"] = json!("SUPPORTED");
+    Json(json!({"versions": [v2, compute_doc(&s.public_url, &behaviour::OPENSTACK)]}))
 }
 
 async fn compute_v2(State(s): State<AppState>) -> Json<Value> {
-    Json(json!({"version": compute_doc(&s.public_url)}))
+    Json(json!({"version": compute_doc(&s.public_url, s.prefixes)}))
 }
 
+/// `GET /network` (Synnefo's) or `GET /networking` (Neutron's unversioned root).
 async fn network_versions(State(s): State<AppState>) -> Json<Value> {
     Json(json!({"versions": [{
-        "id": "v2.0", "status": "CURRENT", "links": link(format!("{}/network/v2.0/", s.public_url)),
+        "id": "v2.0", "status": "CURRENT", "links": link(format!("{}/", s.network_url())),
     }]}))
 }
 
@@ -110,7 +117,7 @@ async fn network_v2(State(s): State<AppState>) -> Json<Value> {
     .iter()
     .map(|(name, collection)| {
         json!({"name": name, "collection": collection,
-               "links": link(format!("{}/network/v2.0/{collection}", s.public_url))})
+               "links": link(format!("{}/{collection}", s.network_url()))})
     })
     .collect();
     Json(json!({"resources": resources}))
@@ -122,11 +129,19 @@ fn image_v1_doc(base: &str) -> Value {
 
 async fn image_versions(State(s): State<AppState>) -> Response {
     // Glance v2 is CURRENT so that today's `openstack` CLI uses it; Plankton v1.0 stays for kamaki.
-    let v2 = json!({"id": "v2.9", "status": "CURRENT", "links": link(format!("{}/image/v2/", s.public_url))});
+    let v2 = image_v2_doc(&s.public_url);
     let mut v1 = image_v1_doc(&s.public_url);
     v1["status"] = json!("SUPPORTED");
     let body = json!({"versions": [v2, v1]});
     (StatusCode::MULTIPLE_CHOICES, Json(body)).into_response()
+}
+
+async fn image_v2(State(s): State<AppState>) -> Json<Value> {
+    Json(json!({"version": image_v2_doc(&s.public_url)}))
+}
+
+fn image_v2_doc(base: &str) -> Value {
+    json!({"id": "v2.9", "status": "CURRENT", "links": link(format!("{base}/image/v2/"))})
 }
 
 async fn image_v1(State(s): State<AppState>) -> Json<Value> {
@@ -159,8 +174,11 @@ async fn volume_versions(State(s): State<AppState>) -> Response {
     (StatusCode::MULTIPLE_CHOICES, Json(body)).into_response()
 }
 
-async fn volume_v3(State(s): State<AppState>) -> Json<Value> {
-    Json(json!({"version": volume_v3_doc(&s.public_url)}))
+async fn volume_v2_or_v3(State(s): State<AppState>) -> Json<Value> {
+    if s.prefixes.volume == behaviour::OPENSTACK.volume {
+        return Json(json!({"version": volume_v3_doc(&s.public_url)}));
+    }
+    Json(json!({"version": volume_doc(&s.public_url)}))
 }
 
 async fn volume_v2(State(s): State<AppState>) -> Json<Value> {

@@ -20,8 +20,9 @@ use super::{ApiError, AppState};
 use crate::service::Volume;
 use crate::service::volumes::{NewVolume, VolumeTypeView};
 
-/// The path prefixes the block storage API answers under.
-const PREFIXES: [&str; 3] = ["/volume/v2.0", "/volume/v2", "/volume/v3"];
+/// The path prefixes the block storage API answers under (`/volume/v3`, OpenStack's, is
+/// routed onto `/volume/v2.0` by `behaviour.rs`).
+const PREFIXES: [&str; 2] = ["/volume/v2.0", "/volume/v2"];
 
 pub fn routes() -> Router<AppState> {
     let mut router = Router::new();
@@ -67,7 +68,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 fn volume_links(state: &AppState, id: &str) -> Value {
-    let href = format!("{}/volume/v2.0/volumes/{id}", state.public_url);
+    let href = format!("{}/volumes/{id}", state.volume_url());
     json!([{"rel": "self", "href": href}, {"rel": "bookmark", "href": href}])
 }
 
@@ -286,6 +287,7 @@ async fn create(
         server_id: opt_str(obj, "server_id")?,
         project: opt_str(obj, "project")?,
         shared_to_project: opt_bool(obj, "shared_to_project")?.unwrap_or(false),
+        default_type: state.compat == crate::config::Compat::Openstack,
     };
     let v = state.services.volume_create(&caller, &req).await?;
     Ok((

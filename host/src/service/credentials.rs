@@ -24,6 +24,10 @@ pub struct Credentials {
     pub issued_at: Timestamp,
     pub expires_at: Option<Timestamp>,
     pub audit_id: String,
+    /// Whether lookups by id find deleted resources (Nova's `read_deleted`): Synnefo shows a
+    /// deleted server as DELETED, OpenStack answers 404. Listings with `changes-since` show
+    /// deleted resources either way; listings without never do.
+    pub read_deleted: bool,
 }
 
 impl Credentials {
@@ -41,6 +45,18 @@ impl Credentials {
         Err(ServiceError::Forbidden(format!(
             "Not a member of project {project_id}"
         )))
+    }
+
+    /// 404 `not_found` for a deleted resource unless the caller reads deleted ones.
+    pub fn require_live(
+        &self,
+        deleted: bool,
+        not_found: impl FnOnce() -> ServiceError,
+    ) -> Result<(), ServiceError> {
+        if deleted && !self.read_deleted {
+            return Err(not_found());
+        }
+        Ok(())
     }
 
     /// Synnefo's visibility of owned resources (spec §1, A10): the owner sees it, and so do

@@ -681,5 +681,6 @@ fn credentials_of(user: &User, project: Option<&Project>, record: &TokenRecord) 
         issued_at: record.issued_at,
         expires_at: record.expires_at,
         audit_id: record.audit_id.clone(),
+        read_deleted: true,
     }
 }

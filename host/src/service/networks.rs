@@ -151,14 +151,17 @@ impl Services {
         Ok(all)
     }
 
-    /// One network `caller` sees, deleted ones included (404 otherwise).
+    /// One network `caller` sees, deleted ones included where the caller reads deleted
+    /// resources (404 otherwise).
     pub fn network_for(&self, caller: &Credentials, id: &str) -> Result<Network, ServiceError> {
         let id = parse_id("network", id)?;
+        let not_found = || ServiceError::ItemNotFound(format!("Network {id} not found."));
         match self.store().network_get(id) {
-            Ok(n) if network_visible(caller, &n) || caller.is_admin => Ok(n),
-            _ => Err(ServiceError::ItemNotFound(format!(
-                "Network {id} not found."
-            ))),
+            Ok(n) if network_visible(caller, &n) || caller.is_admin => {
+                caller.require_live(n.deleted, not_found)?;
+                Ok(n)
+            }
+            _ => Err(not_found()),
         }
     }
 

@@ -172,6 +172,7 @@ fn member_credentials(
         issued_at: Timestamp::now(),
         expires_at: None,
         audit_id: String::new(),
+        read_deleted: true,
     }
 }
 

@@ -199,14 +199,18 @@ impl Services {
         }
     }
 
-    /// A server as a user sees it: theirs (deleted ones show DELETED), else 404.
+    /// A server as a user sees it: theirs (deleted ones show DELETED where the caller reads
+    /// deleted resources), else 404.
     pub fn server_for(&self, caller: &Credentials, id: &str) -> Result<Server, ServiceError> {
         let not_found = || ServiceError::ItemNotFound(format!("Server {id} not found"));
         let Ok(n) = id.parse::<u64>() else {
             return Err(not_found());
         };
         match self.store().server_get(n) {
-            Ok(s) if visible(caller, &s) => Ok(s),
+            Ok(s) if visible(caller, &s) => {
+                caller.require_live(s.deleted, not_found)?;
+                Ok(s)
+            }
             Ok(_) | Err(StoreError::NotFound { .. }) => Err(not_found()),
             Err(e) => Err(e.into()),
         }

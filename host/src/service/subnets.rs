@@ -234,6 +234,7 @@ impl Services {
             .network_list(Deleted::Include)?
             .into_iter()
             .filter(|n| super::networks::network_visible(caller, n) || caller.is_admin)
+            .filter(|n| !n.deleted || caller.read_deleted)
             .find_map(|n| {
                 let s = n.subnets.iter().find(|s| s.id == id).cloned()?;
                 Some((n, s))

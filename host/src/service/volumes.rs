@@ -29,6 +29,9 @@ pub struct NewVolume {
     pub server_id: Option<String>,
     pub project: Option<String>,
     pub shared_to_project: bool,
+    /// Without a server and a `volume_type`, use the first detachable type (Cinder's default
+    /// volume type) instead of refusing, as Synnefo does.
+    pub default_type: bool,
 }
 
 /// A volume a create request asks for besides the root volume (`block_device_mapping_v2`).
@@ -184,12 +187,16 @@ impl Services {
         Ok(self.store().volume_list(deleted)?)
     }
 
-    /// One volume the caller sees (deleted ones too); 404 otherwise.
+    /// One volume the caller sees (deleted ones too, where the caller reads deleted
+    /// resources); 404 otherwise.
     pub fn volume_for(&self, caller: &Credentials, id: &str) -> Result<Volume, ServiceError> {
         let not_found = || ServiceError::ItemNotFound(format!("Volume {id} not found"));
         let n: u64 = id.parse().map_err(|_| not_found())?;
         match self.store().volume_get(n) {
-            Ok(v) if volume_visible(caller, &v) || caller.is_admin => Ok(v),
+            Ok(v) if volume_visible(caller, &v) || caller.is_admin => {
+                caller.require_live(v.deleted, not_found)?;
+                Ok(v)
+            }
             Ok(_) | Err(StoreError::NotFound { .. }) => Err(not_found()),
             Err(e) => Err(e.into()),
         }
@@ -289,6 +296,17 @@ impl Services {
                 self.assert_detachable(&vt.name, &vt.disk_template)?;
                 vt
             }
+            (None, None) if req.default_type => self
+                .volume_types_view()?
+                .into_iter()
+                .find(|t| t.detachable)
+                .map(|t| t.volume_type)
+                .ok_or_else(|| {
+                    ServiceError::BadRequest(
+                        "No volume type holds volumes without a server: name a 'volume_type'"
+                            .into(),
+                    )
+                })?,
             (None, None) => {
                 return Err(ServiceError::BadRequest(
                     "A volume without 'server_id' needs a 'volume_type'".into(),

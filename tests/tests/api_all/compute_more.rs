@@ -605,7 +605,7 @@ async fn sharing_is_403_unless_enabled() {
 #[tokio::test]
 async fn openstack_compat_returns_strict_shapes() {
     let ctx =
-        TestContext::with_config(|c| c.api.compat = cyclades::config::Compat::Openstack).await;
+        TestContext::with_config(|c| c.api.compat = cyclades::config::CompatMode::Openstack).await;
     let token = ctx.demo_token().await;
     let flavors = ctx.get("/compute/v2.0/flavors/detail", Some(&token)).await;
     assert!(

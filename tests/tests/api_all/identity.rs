@@ -39,10 +39,10 @@ async fn v3_password_login_returns_a_scoped_token_and_catalog() {
     );
     assert_eq!(t["roles"], json!([{"id": "member", "name": "member"}]));
     for (kind, path) in [
-        ("compute", "/compute/v2.0"),
-        ("network", "/network/v2.0"),
-        ("image", "/image/v1.0"),
-        ("volume", "/volume/v2.0"),
+        ("compute", "/compute/v2.1"),
+        ("network", "/networking"),
+        ("image", "/image/v2"),
+        ("volume", "/volume/v3"),
         ("identity", "/identity/v3"),
     ] {
         assert_eq!(

@@ -10,6 +10,7 @@ mod compute;
 mod compute_more;
 mod console;
 mod create_body;
+mod endpoint_behaviour;
 mod identity;
 mod image_registry;
 mod ipv6;

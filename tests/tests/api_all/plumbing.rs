@@ -44,6 +44,16 @@ async fn version_documents_answer_without_auth() {
         ("/volume/v2.0", 200, "/version/id", json!("v2.0")),
         ("/volume/v2", 200, "/version/id", json!("v2.0")),
         ("/volume/v3", 200, "/version/min_version", json!("3.0")),
+        ("/volume/v3/", 200, "/version/id", json!("v3.0")),
+        ("/compute/v2.1", 200, "/version/id", json!("v2.1")),
+        ("/networking", 200, "/versions/0/id", json!("v2.0")),
+        (
+            "/networking/v2.0",
+            200,
+            "/resources/0/links/0/href",
+            json!(format!("{base}/networking/v2.0/networks")),
+        ),
+        ("/image/v2", 200, "/version/id", json!("v2.9")),
         ("/vmapi/v1.0", 200, "/version/id", json!("v1.0")),
         ("/admin/v1", 200, "/version/id", json!("v1")),
     ];

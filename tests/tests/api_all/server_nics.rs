@@ -16,15 +16,7 @@ async fn wait_for(
     path: &str,
     done: impl Fn(&Value) -> bool,
 ) -> Value {
-    let mut last = Value::Null;
-    for _ in 0..300 {
-        last = ctx.get(path, Some(token)).await.body;
-        if done(&last) {
-            return last;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("{path} never reached the expected state: {last}");
+    ctx.wait_until(token, path, |r| done(&r.body)).await.body
 }
 
 /// Waits until the server holds no task lock.
