@@ -1,5 +1,6 @@
 //! End to end through the real binary: the real `openstack` CLI against `serve --demo` (tokens,
-//! keypairs, a server's whole lifecycle), and `kill -9` during a batch of creates.
+//! keypairs, a server's whole lifecycle), an openstacksdk cloud-layer program, and `kill -9`
+//! during a batch of creates.
 
 mod support;
 
@@ -593,4 +594,51 @@ fn kill_9_during_a_batch_of_creates_loses_and_duplicates_nothing() {
         (serde_json::json!(N), serde_json::json!(0)),
         "{vm}"
     );
+}
+
+/// An openstacksdk program written against a real OpenStack cloud
+/// (`openstacksdk/cloud_workflow.py`: a server with a floating IP and a volume, created,
+/// attached, detached and deleted with the cloud layer's waits) runs unchanged against
+/// `serve --demo`, through the Keystone v3 catalog (issue 18).
+#[test]
+fn openstacksdk_cloud_layer_workflow_against_serve_demo() {
+    let Some(openstack) = openstack_or_skip("openstacksdk_cloud_layer_workflow_against_serve_demo")
+    else {
+        return;
+    };
+    // openstacksdk comes with the `openstack` CLI: the interpreter beside it has it.
+    let python = openstack.with_file_name("python3");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let served = Served::start(dir.path(), &["--demo"]);
+    let mut cmd = Command::new(&python);
+    cmd.arg(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/openstacksdk/cloud_workflow.py"
+    ));
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("OS_")) {
+        cmd.env_remove(k);
+    }
+    cmd.envs(served.exports());
+    let output = cmd.output().expect("run python3");
+    let text = ok(output);
+    let seen: serde_json::Value = serde_json::from_str(text.trim()).expect("one JSON line");
+    assert_eq!(seen["server_status"], "ACTIVE", "{seen}");
+    assert_eq!(seen["networks"], serde_json::json!(["public", "sdk-net"]));
+    // auto_ip: a floating IP from the demo's public pool, shown as `floating`, whose
+    // document names a port of the server.
+    let floating = seen["floating"].as_array().expect("floating");
+    assert_eq!(floating.len(), 1, "{seen}");
+    assert!(
+        floating[0]
+            .as_str()
+            .is_some_and(|a| a.starts_with("198.51.100.")),
+        "{seen}"
+    );
+    assert_eq!(seen["fip_port_is_a_port_of_the_server"], true, "{seen}");
+    assert_eq!(seen["spare_status"], "DOWN", "{seen}");
+    assert_eq!(seen["volume_created"], "available", "{seen}");
+    assert_eq!(seen["attached_device"], "/dev/vdb", "{seen}");
+    assert_eq!(seen["volume_attached"], "in-use", "{seen}");
+    assert_eq!(seen["volume_detached"], "available", "{seen}");
+    assert!(seen["server_after_delete"].is_null(), "{seen}");
 }

@@ -496,7 +496,7 @@ async fn fip_create(
     let f = state.services.floating_ip_create(&caller, &req)?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"floating_ip": fip_doc(&f)})),
+        Json(json!({"floating_ip": fip_doc(&state, &f)})),
     ))
 }
 
@@ -506,7 +506,7 @@ async fn fip_show(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let f = state.services.floating_ip_show(&id)?;
-    Ok(Json(json!({"floating_ip": fip_doc(&f)})))
+    Ok(Json(json!({"floating_ip": fip_doc(&state, &f)})))
 }
 
 #[derive(Deserialize)]
@@ -569,7 +569,7 @@ async fn fips(
         .services
         .floating_ip_list()?
         .iter()
-        .map(fip_doc)
+        .map(|f| fip_doc(&state, f))
         .collect();
     Ok(Json(json!({"floating_ips": docs})))
 }

@@ -15,6 +15,7 @@ use super::body::{body_object, opt_bool, opt_str};
 use super::extract::{Caller, JsonBody};
 use super::network::{neutron_filter, reassign_args};
 use super::{ApiError, AppState};
+use crate::config::Compat;
 use crate::service::floating_ips::NewFloatingIp;
 use crate::service::ports::NewPort;
 use crate::service::{Credentials, FloatingIp, Port};
@@ -115,19 +116,43 @@ pub(super) fn nic_docs(
     (addresses, attachments)
 }
 
-pub(super) fn fip_doc(f: &FloatingIp) -> Value {
+/// A floating IP as Neutron shows it. Through Synnefo's endpoints `port_id` is the NIC's port
+/// holding the address and `status` is ACTIVE while it is attached; through OpenStack's,
+/// `port_id` and `fixed_ip_address` are the port the client associated it with
+/// (`FloatingIp::nat_port_id`) and `status` turns ACTIVE once the NIC is up.
+pub(super) fn fip_doc(state: &AppState, f: &FloatingIp) -> Value {
+    let (port_id, fixed, status) = match (state.compat, f.server_id) {
+        (Compat::Openstack, Some(server)) => {
+            let ports = state.services.ports_of_server(server).unwrap_or_default();
+            let find = |id: Option<u64>| ports.iter().find(|p| Some(p.id) == id);
+            let nic_up = find(f.port_id).is_some_and(|p| p.status == "ACTIVE");
+            let shown = f.nat_port_id.or(f.port_id);
+            let fixed = find(f.nat_port_id)
+                .and_then(|p| p.ipv4)
+                .map(|(_, a)| a.to_string());
+            (shown, fixed, if nic_up { "ACTIVE" } else { "DOWN" })
+        }
+        (_, _) => {
+            let status = if f.port_id.is_some() {
+                "ACTIVE"
+            } else {
+                "DOWN"
+            };
+            (f.port_id, None, status)
+        }
+    };
     json!({
         "id": f.id.to_string(),
         "floating_ip_address": f.address.to_string(),
-        "fixed_ip_address": Value::Null,
+        "fixed_ip_address": fixed,
         "instance_id": f.server_id.map(|s| s.to_string()),
-        "port_id": f.port_id.map(|p| p.to_string()),
+        "port_id": port_id.map(|p| p.to_string()),
         "floating_network_id": f.network_id.to_string(),
         "user_id": f.user_id,
         "tenant_id": f.project_id,
         "project_id": f.project_id,
         "shared_to_project": f.shared_to_project,
-        "status": if f.port_id.is_some() { "ACTIVE" } else { "DOWN" },
+        "status": status,
         "router_id": Value::Null,
         "deleted": f.deleted,
     })
@@ -272,15 +297,18 @@ async fn fips(
     let Some(list) = fip_listing(&state, &caller, &filters)? else {
         return Ok(StatusCode::NOT_MODIFIED.into_response());
     };
-    let docs: Vec<Value> = list.iter().map(fip_doc).collect();
+    let docs: Vec<Value> = list.iter().map(|f| fip_doc(&state, f)).collect();
     Ok(Json(json!({"floatingips": neutron_filter(docs, &filters)})).into_response())
 }
 
+/// `POST /floatingips`; with a `port_id` (openstacksdk's `create_floating_ip(server=...)`)
+/// the new floating IP is associated at once (`Services::floating_ip_create_associated`).
+/// Neutron answers 201, Synnefo 200.
 async fn fip_create(
     State(state): State<AppState>,
     Caller(caller): Caller,
     JsonBody(body): JsonBody<Value>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let obj = body_object(
         &body,
         "floatingip",
@@ -289,6 +317,8 @@ async fn fip_create(
             "floating_ip_address",
             "project",
             "shared_to_project",
+            "port_id",
+            "fixed_ip_address",
         ],
     )?;
     let req = NewFloatingIp {
@@ -297,8 +327,33 @@ async fn fip_create(
         project: opt_str(obj, "project")?,
         shared_to_project: opt_bool(obj, "shared_to_project")?.unwrap_or(false),
     };
-    let f = state.services.floating_ip_create(&caller, &req)?;
-    Ok(Json(json!({"floatingip": fip_doc(&f)})))
+    let fixed = opt_str(obj, "fixed_ip_address")?;
+    let f = match port_arg(obj)? {
+        Some(port) => {
+            state
+                .services
+                .floating_ip_create_associated(&caller, &req, &port, fixed.as_deref())
+                .await?
+        }
+        None => state.services.floating_ip_create(&caller, &req)?,
+    };
+    let status = match state.compat {
+        Compat::Openstack => StatusCode::CREATED,
+        Compat::Synnefo => StatusCode::OK,
+    };
+    Ok((status, Json(json!({"floatingip": fip_doc(&state, &f)}))).into_response())
+}
+
+/// `floatingip.port_id`: a port id, or `null`/absent for none.
+fn port_arg(obj: &serde_json::Map<String, Value>) -> Result<Option<String>, ApiError> {
+    match obj.get("port_id") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(p)) => Ok(Some(p.clone())),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(_) => Err(ApiError::bad_request(
+            "'floatingip.port_id' must be a port id or null",
+        )),
+    }
 }
 
 async fn fip_show(
@@ -307,7 +362,7 @@ async fn fip_show(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let f = state.services.floating_ip_for(&caller, &id)?;
-    Ok(Json(json!({"floatingip": fip_doc(&f)})))
+    Ok(Json(json!({"floatingip": fip_doc(&state, &f)})))
 }
 
 /// `PUT /floatingips/<id>` `{"floatingip": {"port_id": P | null}}`, what `openstack server
@@ -319,27 +374,19 @@ async fn fip_put(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let obj = body_object(&body, "floatingip", &["port_id"])?;
-    let port = match obj.get("port_id") {
-        None => {
-            return Err(ApiError::bad_request(
-                "Malformed request: 'floatingip.port_id' is required (a port id, or null)",
-            ));
-        }
-        Some(Value::Null) => None,
-        Some(Value::String(p)) => Some(p.clone()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "'floatingip.port_id' must be a port id or null",
-            ));
-        }
-    };
+    let obj = body_object(&body, "floatingip", &["port_id", "fixed_ip_address"])?;
+    if !obj.contains_key("port_id") {
+        return Err(ApiError::bad_request(
+            "Malformed request: 'floatingip.port_id' is required (a port id, or null)",
+        ));
+    }
+    let port = port_arg(obj)?;
+    let fixed = opt_str(obj, "fixed_ip_address")?;
     let f = state
         .services
-        .floating_ip_associate(&caller, &id, port.as_deref())
+        .floating_ip_associate(&caller, &id, port.as_deref(), fixed.as_deref())
         .await?;
-    Ok(Json(json!({"floatingip": fip_doc(&f)})))
+    Ok(Json(json!({"floatingip": fip_doc(&state, &f)})))
 }
 
 async fn fip_delete(
@@ -361,7 +408,7 @@ async fn fip_action(
     let f = state
         .services
         .floating_ip_reassign(&caller, &id, &project, shared)?;
-    Ok(Json(json!({"floatingip": fip_doc(&f)})))
+    Ok(Json(json!({"floatingip": fip_doc(&state, &f)})))
 }
 
 fn compute_fip_doc(f: &FloatingIp) -> Value {

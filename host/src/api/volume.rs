@@ -106,7 +106,8 @@ fn volume_doc(state: &AppState, v: &Volume) -> Value {
             "id": id,
             "attachment_id": id,
             "device_index": v.index,
-            "device": "",
+            "device": device_path(v.index),
+            "host_name": Value::Null,
         })],
         _ => Vec::new(),
     };
@@ -520,8 +521,27 @@ fn attachment_doc(server_id: u64, v: &Volume) -> Value {
         "id": v.id.to_string(),
         "volumeId": v.id.to_string(),
         "serverId": server_id.to_string(),
-        "device": "",
+        "device": device_path(v.index),
     })
+}
+
+/// The guest device of the disk at `index` among a server's disks (0 is the root), as the
+/// virtio disks of a KVM instance are named (`/dev/vda`, `/dev/vdb`, ..., `/dev/vdaa`): what
+/// Nova reports too, and what openstacksdk's `attach_volume` waits to see; `""` when detached.
+fn device_path(index: Option<u32>) -> String {
+    let Some(mut n) = index else {
+        return String::new();
+    };
+    let mut letters = Vec::new();
+    loop {
+        letters.push(char::from(b'a' + (n % 26) as u8));
+        if n < 26 {
+            break;
+        }
+        n = n / 26 - 1;
+    }
+    letters.reverse();
+    format!("/dev/vd{}", letters.into_iter().collect::<String>())
 }
 
 async fn attachments(
@@ -576,4 +596,26 @@ async fn detach(
 ) -> Result<StatusCode, ApiError> {
     state.services.volume_detach(&caller, &id, &volume).await?;
     Ok(StatusCode::ACCEPTED)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn device_paths_follow_the_kernel_naming() {
+        let names: Vec<String> = [None, Some(0), Some(1), Some(25), Some(26), Some(27)]
+            .into_iter()
+            .map(super::device_path)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "",
+                "/dev/vda",
+                "/dev/vdb",
+                "/dev/vdz",
+                "/dev/vdaa",
+                "/dev/vdab"
+            ]
+        );
+    }
 }

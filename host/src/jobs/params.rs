@@ -82,6 +82,10 @@ pub struct NicPlan {
     /// The new port's name (`POST /ports` with a `device_id`).
     #[serde(default)]
     pub name: String,
+    /// The server's port a Neutron client associated `floating_ip_id` with
+    /// (`FloatingIp::nat_port_id`).
+    #[serde(default)]
+    pub nat_port_id: Option<u64>,
 }
 
 /// Inputs of the server jobs.

@@ -69,6 +69,7 @@ pub fn allocate_ports(
                 let mut after = fip.clone();
                 after.port_id = Some(plan.port_id);
                 after.server_id = Some(server_id);
+                after.nat_port_id = plan.nat_port_id;
                 batch.update(&after);
                 (Some((fip.subnet_id, fip.address)), Some(fid))
             }
@@ -156,6 +157,7 @@ fn release_one(
                 let mut after = fip.clone();
                 after.port_id = None;
                 after.server_id = None;
+                after.nat_port_id = None;
                 batch.update(&after);
             }
         }

@@ -183,6 +183,7 @@ impl Services {
                 shared_to_project: req.shared_to_project,
                 port_id: None,
                 server_id: None,
+                nat_port_id: None,
                 created: now,
                 updated: now,
                 deleted: false,

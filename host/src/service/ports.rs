@@ -293,6 +293,7 @@ impl Services {
                 let mut after = fip.clone();
                 after.port_id = None;
                 after.server_id = None;
+                after.nat_port_id = None;
                 batch.update(&after);
             }
             None => {
@@ -398,6 +399,7 @@ impl Services {
                                 address: None,
                                 floating_ip_id: None,
                                 name: String::new(),
+                                nat_port_id: None,
                             }
                         }
                         RequestedNic::Network { uuid, fixed_ip } => {
@@ -489,6 +491,7 @@ impl Services {
             address,
             floating_ip_id: None,
             name: String::new(),
+            nat_port_id: None,
         };
         if n.public && rules == Rules::User && !caller.is_admin {
             if n.subnet_v4().is_none() {

@@ -94,6 +94,17 @@ impl Services {
         id: &str,
         address: &str,
     ) -> Result<u64, ServiceError> {
+        self.attach_floating_ip(caller, id, address, None).await
+    }
+
+    /// `addFloatingIp`, remembering the port a Neutron client associated the address with.
+    async fn attach_floating_ip(
+        &self,
+        caller: &Credentials,
+        id: &str,
+        address: &str,
+        nat_port_id: Option<u64>,
+    ) -> Result<u64, ServiceError> {
         let server = self.server_for_change(caller, id)?;
         let fip = self.floating_ip_by_address(caller, address)?;
         if fip.port_id.is_some() {
@@ -116,6 +127,7 @@ impl Services {
             address: None,
             floating_ip_id: Some(fip.id),
             name: String::new(),
+            nat_port_id,
         };
         self.connect_nic(caller, server, plan).await
     }
@@ -146,12 +158,14 @@ impl Services {
     /// NATs the floating IP to that port's fixed address; Synnefo has no NAT: a floating IP is
     /// an address on the public network. So associating with a port of server S gives S a NIC
     /// on the public network holding the floating IP (`addFloatingIp`), and `null` removes that
-    /// NIC (`removeFloatingIp`). The floating IP's `port_id` is then that NIC's port.
+    /// NIC (`removeFloatingIp`). The floating IP's `port_id` is then that NIC's port, and its
+    /// `nat_port_id` the port the client named (what OpenStack's endpoints show).
     pub async fn floating_ip_associate(
         &self,
         caller: &Credentials,
         id: &str,
         port: Option<&str>,
+        fixed_address: Option<&str>,
     ) -> Result<FloatingIp, ServiceError> {
         let f = self.floating_ip_for(caller, id)?;
         let address = f.address.to_string();
@@ -163,13 +177,7 @@ impl Services {
                 }
             }
             Some(p) => {
-                let port = self.port_for(caller, p)?;
-                let server = port.device_id.ok_or_else(|| {
-                    ServiceError::BadRequest(format!(
-                        "Port {} is not attached to a server",
-                        port.id
-                    ))
-                })?;
+                let (port, server) = self.nat_target(caller, p, fixed_address)?;
                 match f.server_id {
                     Some(s) if s == server => {}
                     Some(s) => {
@@ -178,13 +186,73 @@ impl Services {
                         )));
                     }
                     None => {
-                        self.server_add_floating_ip(caller, &server.to_string(), &address)
-                            .await?;
+                        self.attach_floating_ip(
+                            caller,
+                            &server.to_string(),
+                            &address,
+                            Some(port.id),
+                        )
+                        .await?;
                     }
                 }
             }
         }
         Ok(self.store().floating_ip_get(f.id)?)
+    }
+
+    /// `POST /floatingips` with a `port_id`: allocates and associates at once, all or nothing
+    /// (the port and its server are checked first; a refused association releases the IP).
+    pub async fn floating_ip_create_associated(
+        &self,
+        caller: &Credentials,
+        req: &super::floating_ips::NewFloatingIp,
+        port: &str,
+        fixed_address: Option<&str>,
+    ) -> Result<FloatingIp, ServiceError> {
+        let (_, server) = self.nat_target(caller, port, fixed_address)?;
+        self.server_for_change(caller, &server.to_string())?;
+        let f = self.floating_ip_create(caller, req)?;
+        let id = f.id.to_string();
+        match self
+            .floating_ip_associate(caller, &id, Some(port), fixed_address)
+            .await
+        {
+            Ok(f) => Ok(f),
+            Err(e) => {
+                if let Err(release) = self.floating_ip_delete(caller, &id) {
+                    tracing::warn!(floating_ip = f.id, error = %release,
+                        "could not release a floating IP whose association was refused");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The port a floating IP is to be associated with, and its server: a port the caller
+    /// sees, attached to a server, holding `fixed_address` if one is named.
+    fn nat_target(
+        &self,
+        caller: &Credentials,
+        port: &str,
+        fixed_address: Option<&str>,
+    ) -> Result<(Port, u64), ServiceError> {
+        let port = self.port_for(caller, port)?;
+        let server = port.device_id.ok_or_else(|| {
+            ServiceError::BadRequest(format!("Port {} is not attached to a server", port.id))
+        })?;
+        if let Some(a) = fixed_address {
+            let held = self
+                .port_addresses(&port)
+                .iter()
+                .any(|(_, ip)| ip.to_string() == a);
+            if !held {
+                return Err(ServiceError::BadRequest(format!(
+                    "Port {} does not have fixed ip {a}",
+                    port.id
+                )));
+            }
+        }
+        Ok((port, server))
     }
 
     /// `POST /ports` with a `device_id`: a new port attached to that server (status BUILD

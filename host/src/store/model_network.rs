@@ -176,8 +176,14 @@ pub struct FloatingIp {
     pub user_id: String,
     pub project_id: String,
     pub shared_to_project: bool,
+    /// The NIC's port holding this address, while attached.
     pub port_id: Option<u64>,
     pub server_id: Option<u64>,
+    /// The port a Neutron client associated this floating IP with (`port_id` in `POST`/`PUT
+    /// /floatingips`), while attached: Neutron NATs to that port, Synnefo gives its server a
+    /// NIC on the public network instead (`port_id`), and OpenStack's endpoints show this one.
+    #[serde(default)]
+    pub nat_port_id: Option<u64>,
     pub created: Timestamp,
     pub updated: Timestamp,
     /// Released (Synnefo keeps the row, deleted, so `changes-since` listings report it); its

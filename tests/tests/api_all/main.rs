@@ -18,6 +18,7 @@ mod many_backends;
 mod metrics;
 mod network_reassign;
 mod networks;
+mod neutron_floating_ips;
 mod plugins;
 mod plumbing;
 mod quota;

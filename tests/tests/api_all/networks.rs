@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::compute::{FLAVOR_SMALL, create, flavor_id};
 
-async fn public_network(ctx: &TestContext, token: &str) -> String {
+pub(crate) async fn public_network(ctx: &TestContext, token: &str) -> String {
     let r = ctx.get("/network/v2.0/networks", Some(token)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     r.body["networks"]

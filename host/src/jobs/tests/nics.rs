@@ -91,6 +91,7 @@ async fn submit_nic(
             address: None,
             floating_ip_id: None,
             name: String::new(),
+            nat_port_id: None,
         }),
         hotplug: true,
         profile: Some("ENABLED".into()),
@@ -335,6 +336,7 @@ impl kit::Scenario for CreateWithNic {
             address: None,
             floating_ip_id: None,
             name: String::new(),
+            nat_port_id: None,
         }])
         .expect("nics");
         let target = format!("server/{}", ids.server);
