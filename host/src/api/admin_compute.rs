@@ -384,7 +384,7 @@ async fn server_create(
         backend_id: b.backend_id,
         public_url: state.public_url.clone(),
         helper: b.helper,
-        by_operator: true,
+        password_as_given: true,
         ..Default::default()
     };
     let created = state.services.server_create(&caller, &req).await?;

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use super::body::malformed;
 use super::extract::{Caller, JsonBody};
 use super::{ApiError, AppState};
+use crate::config::Compat;
 use crate::service::servers::ServerAction;
 use crate::service::{ServiceError, Services};
 
@@ -42,6 +43,8 @@ fn action_attributes(name: &str) -> Option<&'static [&'static str]> {
         "reassign" => &["project", "shared_to_project"],
         "addFloatingIp" | "removeFloatingIp" => &["address"],
         "firewallProfile" => &["profile", "nic"],
+        "forceDelete" | "restore" => &[],
+        "os-getConsoleOutput" => &["length"],
         _ => return None,
     })
 }
@@ -85,8 +88,10 @@ pub(super) async fn action(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
     let (name, args) = parse_action(&body)?;
-    check_arguments(&name, &args)?;
     let services: &Services = &state.services;
+    // The server first, as Synnefo and Nova both do: a missing one is 404 whatever the action.
+    let server = services.server_for(&caller, &id)?;
+    check_arguments(&name, &args)?;
     let action = match name.as_str() {
         "start" | "os-start" => ServerAction::Start,
         "shutdown" | "os-stop" => ServerAction::Stop,
@@ -119,9 +124,23 @@ pub(super) async fn action(
             },
         },
         "unrescue" => ServerAction::Unrescue,
-        "delete" => {
+        // Nova's `forceDelete` deletes whatever the state (this cloud never soft-deletes).
+        "delete" | "forceDelete" if name == "delete" || state.compat == Compat::Openstack => {
             services.server_delete(&caller, &id).await?;
             return Ok(StatusCode::ACCEPTED.into_response());
+        }
+        // Nova without soft deletion: nothing is ever SOFT_DELETED, so nothing is restored.
+        "restore" if state.compat == Compat::Openstack => {
+            return Err(ApiError(ServiceError::Conflict(format!(
+                "Cannot 'restore' instance {} while it is not soft-deleted",
+                server.id
+            ))));
+        }
+        // Nova on a hypervisor that keeps no console log.
+        "os-getConsoleOutput" if state.compat == Compat::Openstack => {
+            return Err(ApiError(ServiceError::NotImplemented(
+                "Feature not supported: Ganeti keeps no console output".into(),
+            )));
         }
         "console" | "os-getVNCConsole" => {
             let requested = args.get("type").and_then(Value::as_str).unwrap_or("");
@@ -159,7 +178,6 @@ pub(super) async fn action(
         }
         "changePassword" | "rebuild" | "confirmResize" | "revertResize" | "os-getSPICEConsole"
         | "os-getRDPConsole" => {
-            services.server_for(&caller, &id)?;
             return Err(ApiError(ServiceError::NotImplemented(format!(
                 "Action {name} is not implemented"
             ))));
@@ -201,7 +219,6 @@ pub(super) async fn action(
             return Ok(StatusCode::ACCEPTED.into_response());
         }
         "suspend" => {
-            services.server_for(&caller, &id)?;
             return Err(ApiError(ServiceError::Forbidden(
                 "User is not allowed to suspend his server".into(),
             )));

@@ -1,15 +1,16 @@
-//! Compute `/compute/v2.0/servers`: list/detail (`changes-since`, `name`), create, get, rename,
-//! delete, actions, password, metadata, diagnostics, ips. Wire shapes follow Synnefo's
-//! `vm_to_dict` (spec §2.2), or exactly Nova's with `api.compat = "openstack"`.
+//! Compute `/compute/v2.0/servers`: create, get, rename, delete, password, metadata,
+//! diagnostics, ips, and the server documents (listings: `server_listing.rs`; actions:
+//! `compute_server_actions.rs`). Wire shapes follow Synnefo's `vm_to_dict` (spec §2.2)
+//! through Synnefo's endpoints, exactly Nova's through OpenStack's.
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::body::{MapRules, body_object, malformed, string_map};
@@ -23,8 +24,14 @@ use crate::service::servers::{NewServer, status_of, task_state_of};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/compute/v2.0/servers", get(list).post(create))
-        .route("/compute/v2.0/servers/detail", get(detail))
+        .route(
+            "/compute/v2.0/servers",
+            get(super::server_listing::list).post(create),
+        )
+        .route(
+            "/compute/v2.0/servers/detail",
+            get(super::server_listing::detail),
+        )
         .route(
             "/compute/v2.0/servers/{id}",
             get(show).put(rename).delete(remove),
@@ -56,7 +63,7 @@ fn links(base: &str, kind: &str, id: &str) -> Value {
     json!([{"rel": "self", "href": href}, {"rel": "bookmark", "href": href}])
 }
 
-fn summary(state: &AppState, s: &Server) -> Value {
+pub(super) fn summary(state: &AppState, s: &Server) -> Value {
     let id = s.id.to_string();
     json!({"id": id, "name": s.name, "links": links(&state.compute_url(), "servers", &id)})
 }
@@ -137,7 +144,7 @@ struct SnfFields<'a> {
 /// One server as the compute API shows it (spec §2.2), borrowed from the record: listing
 /// 10,000 of these allocates a handful of strings each, not a JSON tree.
 #[derive(Serialize)]
-struct ServerDoc<'a> {
+pub(super) struct ServerDoc<'a> {
     id: String,
     name: &'a str,
     links: Vec<Link>,
@@ -176,7 +183,7 @@ struct VolumeRef {
     id: String,
 }
 
-fn server_doc<'a>(state: &AppState, s: &'a Server) -> ServerDoc<'a> {
+pub(super) fn server_doc<'a>(state: &AppState, s: &'a Server) -> ServerDoc<'a> {
     let id = s.id.to_string();
     let (addresses, attachments) = super::network_ports::nic_docs(state, s);
     let mut volumes = if s.deleted {
@@ -282,94 +289,6 @@ pub(super) fn server_json(state: &AppState, s: &Server) -> Value {
 }
 
 /// `{"servers": [...]}` serialized straight from the records.
-fn detail_body(state: &AppState, servers: &[Server]) -> Response {
-    #[derive(Serialize)]
-    struct Body<'a> {
-        servers: Vec<ServerDoc<'a>>,
-    }
-    let body = Body {
-        servers: servers.iter().map(|s| server_doc(state, s)).collect(),
-    };
-    match serde_json::to_vec(&body) {
-        Ok(bytes) => (
-            [(axum::http::header::CONTENT_TYPE, "application/json")],
-            bytes,
-        )
-            .into_response(),
-        Err(e) => ApiError(ServiceError::internal(&e)).into_response(),
-    }
-}
-
-#[derive(Deserialize, Default)]
-struct ListQuery {
-    #[serde(rename = "changes-since")]
-    changes_since: Option<String>,
-    name: Option<String>,
-    status: Option<String>,
-}
-
-fn listing(
-    state: &AppState,
-    caller: &crate::service::Credentials,
-    q: &ListQuery,
-) -> Result<Option<Vec<Server>>, ApiError> {
-    let since = super::extract::changes_since(state, q.changes_since.as_deref())?;
-    let mut servers = state.services.server_list_for(caller, since)?;
-    if since.is_some() && servers.is_empty() {
-        return Ok(None);
-    }
-    if let Some(name) = &q.name {
-        servers.retain(|s| s.name.contains(name.as_str()));
-    }
-    if let Some(status) = &q.status {
-        let wanted = if status.eq_ignore_ascii_case("SHUTOFF") {
-            "STOPPED"
-        } else {
-            status.as_str()
-        };
-        servers.retain(|s| status_of(s).eq_ignore_ascii_case(wanted));
-    }
-    Ok(Some(servers))
-}
-
-async fn list(
-    State(state): State<AppState>,
-    Caller(caller): Caller,
-    Query(q): Query<ListQuery>,
-) -> Result<Response, ApiError> {
-    Ok(match listing(&state, &caller, &q)? {
-        None => StatusCode::NOT_MODIFIED.into_response(),
-        Some(list) => {
-            Json(json!({"servers": list.iter().map(|s| summary(&state, s)).collect::<Vec<_>>()}))
-                .into_response()
-        }
-    })
-}
-
-async fn detail(
-    State(state): State<AppState>,
-    Caller(caller): Caller,
-    Query(q): Query<ListQuery>,
-) -> Result<Response, ApiError> {
-    if q.changes_since.is_none() && q.name.is_none() && q.status.is_none() {
-        // The plain listing every client polls: from the cache of rendered documents.
-        let body = state
-            .server_docs
-            .detail_listing(&state.services, &caller, |s| {
-                serde_json::to_vec(&server_doc(&state, s)).map_err(|e| ServiceError::internal(&e))
-            })?;
-        return Ok((
-            [(axum::http::header::CONTENT_TYPE, "application/json")],
-            body,
-        )
-            .into_response());
-    }
-    Ok(match listing(&state, &caller, &q)? {
-        None => StatusCode::NOT_MODIFIED.into_response(),
-        Some(list) => detail_body(&state, &list),
-    })
-}
-
 /// Parses the create body (spec §2.3) into a `NewServer`, naming the first bad field.
 pub(super) fn parse_create(body: &Value, public_url: &str) -> Result<NewServer, ApiError> {
     let server = body
@@ -385,7 +304,11 @@ pub(super) fn parse_create(body: &Value, public_url: &str) -> Result<NewServer, 
         }
     };
     super::server_create_attributes::check(server)?;
-    let name = text("name")?;
+    let name = match server.get("name") {
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => return Err(malformed("'name' must be a string")),
+        None => return Err(malformed("missing 'name'")),
+    };
     let flavor_ref = text("flavorRef")?;
     let image_ref = match text("imageRef") {
         Ok(i) if !i.is_empty() => i,
@@ -479,7 +402,7 @@ pub(super) fn parse_create(body: &Value, public_url: &str) -> Result<NewServer, 
         public_url: public_url.to_string(),
         networks,
         helper: false,
-        by_operator: false,
+        password_as_given: false,
         root_size_gb,
         volumes,
     })
@@ -530,13 +453,37 @@ fn parse_networks(value: Option<&Value>) -> Result<Option<Vec<RequestedNic>>, Ap
     Ok(Some(out))
 }
 
+/// What Nova's create rules differ in from Synnefo's: no password strength rule, and metadata
+/// values of at most 255 characters (Synnefo allows 500).
+fn nova_create_rules(req: &mut NewServer) -> Result<(), ApiError> {
+    req.password_as_given = true;
+    if let Some((k, _)) = req.metadata.iter().find(|(_, v)| v.chars().count() > 255) {
+        return Err(ApiError::bad_request(format!(
+            "Invalid metadata: the value of '{k}' is longer than 255 characters"
+        )));
+    }
+    Ok(())
+}
+
 async fn create(
     State(state): State<AppState>,
     Caller(caller): Caller,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    let req = parse_create(&body, &state.public_url)?;
-    let created = state.services.server_create(&caller, &req).await?;
+    let mut req = parse_create(&body, &state.public_url)?;
+    if state.compat == Compat::Openstack {
+        nova_create_rules(&mut req)?;
+    }
+    let created = state
+        .services
+        .server_create(&caller, &req)
+        .await
+        .map_err(|e| match (state.compat, e) {
+            // Nova answers 400 for a create naming a flavor, image, keypair or network that
+            // does not exist; Synnefo 404.
+            (Compat::Openstack, ServiceError::ItemNotFound(m)) => ServiceError::BadRequest(m),
+            (_, e) => e,
+        })?;
     let mut doc = match state.compat {
         Compat::Synnefo => server_json(&state, &created.server),
         Compat::Openstack => {
@@ -721,14 +668,16 @@ async fn ips(
 ) -> Result<Json<Value>, ApiError> {
     let s = state.services.server_for(&caller, &id)?;
     let (addresses, attachments) = super::network_ports::nic_docs(&state, &s);
-    Ok(Json(
-        json!({"addresses": addresses, "attachments": attachments}),
-    ))
+    Ok(Json(match state.compat {
+        Compat::Synnefo => json!({"addresses": addresses, "attachments": attachments}),
+        // Nova: exactly `{"addresses": ...}`.
+        Compat::Openstack => json!({"addresses": addresses}),
+    }))
 }
 
 /// `GET /servers/<id>/ips/<network>`: the server's addresses on one network: Synnefo's
 /// `{"network": {<id>: [...]}}` (empty when it has no NIC there), or Nova's `{<id>: [...]}`
-/// under `api.compat = "openstack"` (404 when it has none).
+/// through OpenStack's endpoints (404 when it has none).
 async fn ips_on(
     State(state): State<AppState>,
     Caller(caller): Caller,

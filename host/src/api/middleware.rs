@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
@@ -21,6 +21,7 @@ const SERVICE_PREFIXES: &[&str] = &[
     "/account",
     "/compute",
     "/network",
+    "/networking",
     "/image",
     "/volume",
     "/vmapi",
@@ -206,7 +207,11 @@ fn known_method(m: &str) -> Option<&'static str> {
 }
 
 /// Fallback for paths no router knows: a fault, never an HTML page.
-pub async fn unknown_endpoint(method: Method, uri: Uri) -> ApiError {
+pub async fn unknown_endpoint(
+    method: Method,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+) -> ApiError {
+    // The path as the client sent it, before `behaviour.rs` routed an OpenStack prefix.
     let path = uri.path();
     let under_service = SERVICE_PREFIXES
         .iter()

@@ -45,6 +45,7 @@ mod network_ports;
 mod server_bdm;
 mod server_create_attributes;
 mod server_docs;
+mod server_listing;
 mod server_stats;
 
 pub use server_stats::StatsUrls;

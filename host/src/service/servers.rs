@@ -43,9 +43,10 @@ pub struct NewServer {
     pub networks: Option<Vec<super::ports::RequestedNic>>,
     /// An operator's helper server (`server-create --helper`).
     pub helper: bool,
-    /// Made by an operator through the admin API (`cyclades server-create`): the password is
-    /// taken as given, as `snf-manage server-create --password` does.
-    pub by_operator: bool,
+    /// The password is taken as given (if not empty), without Synnefo's strength rule: an
+    /// operator's (`cyclades server-create --password`, as `snf-manage` does), or a user's
+    /// through OpenStack's endpoints (Nova has no strength rule).
+    pub password_as_given: bool,
     /// The root volume's size from `block_device_mapping_v2` (must be the flavor's disk).
     pub root_size_gb: Option<u64>,
     /// Volumes besides the root one, from `block_device_mapping_v2`, in order.
@@ -304,10 +305,10 @@ impl Services {
                 "Malformed user_data request".into(),
             ));
         }
-        // The strength rule is the users' (spec §2.3); an operator's choice is taken as given
-        // (the admin guide's `--password='example_passw0rd'`), if not empty.
+        // The strength rule is Synnefo's users' (spec §2.3); an operator's choice is taken as
+        // given (the admin guide's `--password='example_passw0rd'`), if not empty.
         if let Some(p) = &req.admin_pass
-            && (p.is_empty() || (!req.by_operator && !strong_password(p)))
+            && (p.is_empty() || (!req.password_as_given && !strong_password(p)))
         {
             return Err(ServiceError::BadRequest(
                 "Invalid adminPass: use at least 10 characters with upper and lower case letters and digits"

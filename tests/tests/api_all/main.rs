@@ -19,6 +19,7 @@ mod metrics;
 mod network_reassign;
 mod networks;
 mod neutron_floating_ips;
+mod nova_rules;
 mod plugins;
 mod plumbing;
 mod quota;

@@ -1,0 +1,215 @@
+//! Nova's rules through OpenStack's endpoints, beside Synnefo's through its own (issue 18
+//! items 6, 9, 10, 11, 14): create-time errors, password and metadata rules, actions on
+//! missing servers, Nova-only actions, `/ips`, and listing filters and paging.
+
+use cyclades_tests::TestContext;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use super::compute::{FLAVOR_SMALL, flavor_id};
+
+const NOVA: &str = "/compute/v2.1";
+const SYNNEFO: &str = "/compute/v2.0";
+
+async fn create(
+    ctx: &TestContext,
+    token: &str,
+    prefix: &str,
+    server: Value,
+) -> cyclades_tests::Reply {
+    ctx.post(
+        token,
+        &format!("{prefix}/servers"),
+        json!({ "server": server }),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn create_rules_differ_per_endpoint() {
+    let ctx = TestContext::new().await;
+    let token = ctx.demo_token().await;
+    let image = ctx.demo_image(&token).await;
+    let flavor = flavor_id(&ctx, &token, FLAVOR_SMALL).await;
+    let base = json!({"name": "r", "imageRef": image, "flavorRef": flavor});
+    let with = |key: &str, value: Value| {
+        let mut s = base.clone();
+        s[key] = value;
+        s
+    };
+    // Unknown references: Nova 400, Synnefo 404.
+    for (key, value) in [
+        ("flavorRef", json!("999999")),
+        ("imageRef", json!("no-such-image")),
+        ("key_name", json!("no-such-key")),
+    ] {
+        create(&ctx, &token, NOVA, with(key, value.clone()))
+            .await
+            .fault(400, "badRequest");
+        create(&ctx, &token, SYNNEFO, with(key, value))
+            .await
+            .fault(404, "itemNotFound");
+    }
+    // A name must be a string, through both.
+    for prefix in [NOVA, SYNNEFO] {
+        let r = create(&ctx, &token, prefix, with("name", json!(5))).await;
+        assert!(
+            r.fault(400, "badRequest")
+                .contains("'name' must be a string")
+        );
+    }
+    // Synnefo's password strength rule is Synnefo's only.
+    create(&ctx, &token, SYNNEFO, with("adminPass", json!("weak")))
+        .await
+        .fault(400, "badRequest");
+    let r = create(&ctx, &token, NOVA, with("adminPass", json!("weak"))).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    assert_eq!(r.body["server"]["adminPass"], "weak");
+    // Nova's metadata values stop at 255 characters, Synnefo's at 500.
+    let long = json!({"k": "v".repeat(300)});
+    let r = create(&ctx, &token, NOVA, with("metadata", long.clone())).await;
+    assert!(r.fault(400, "badRequest").contains("255"), "{}", r.text);
+    let r = create(&ctx, &token, SYNNEFO, with("metadata", long)).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    ctx.shutdown().await;
+}
+
+#[tokio::test]
+async fn actions_find_the_server_first_and_nova_only_actions_answer_as_nova() {
+    let ctx = TestContext::new().await;
+    let token = ctx.demo_token().await;
+    for prefix in [NOVA, SYNNEFO] {
+        ctx.post(
+            &token,
+            &format!("{prefix}/servers/999999/action"),
+            json!({"bogus": {}}),
+        )
+        .await
+        .fault(404, "itemNotFound");
+    }
+    let image = ctx.demo_image(&token).await;
+    let flavor = flavor_id(&ctx, &token, FLAVOR_SMALL).await;
+    let r = create(
+        &ctx,
+        &token,
+        NOVA,
+        json!({"name": "a", "imageRef": image, "flavorRef": flavor}),
+    )
+    .await;
+    let id = r.body["server"]["id"].as_str().expect("id").to_string();
+    ctx.wait_server(&token, &id, "ACTIVE").await;
+    let action = |prefix: &'static str, body: Value| {
+        let path = format!("{prefix}/servers/{id}/action");
+        let ctx = &ctx;
+        let token = &token;
+        async move { ctx.post(token, &path, body).await }
+    };
+    action(NOVA, json!({"restore": null}))
+        .await
+        .fault(409, "conflict");
+    action(NOVA, json!({"os-getConsoleOutput": {"length": 10}}))
+        .await
+        .fault(501, "notImplemented");
+    for name in ["restore", "forceDelete", "os-getConsoleOutput"] {
+        action(SYNNEFO, json!({ name: {} }))
+            .await
+            .fault(400, "badRequest");
+    }
+    // `/ips`: exactly Nova's document through Nova's endpoint.
+    let ips = ctx
+        .get(&format!("{NOVA}/servers/{id}/ips"), Some(&token))
+        .await;
+    let keys: Vec<&String> = ips.body.as_object().expect("ips").keys().collect();
+    assert_eq!(keys, ["addresses"], "{}", ips.text);
+    let ips = ctx
+        .get(&format!("{SYNNEFO}/servers/{id}/ips"), Some(&token))
+        .await;
+    assert!(ips.body.get("attachments").is_some(), "{}", ips.text);
+    // `forceDelete` deletes.
+    let r = action(NOVA, json!({"forceDelete": null})).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    ctx.wait_server(&token, &id, "DELETED").await;
+    ctx.shutdown().await;
+}
+
+#[tokio::test]
+async fn server_listings_filter_and_page_as_nova() {
+    let ctx = TestContext::new().await;
+    let token = ctx.demo_token().await;
+    let image = ctx.demo_image(&token).await;
+    let small = flavor_id(&ctx, &token, FLAVOR_SMALL).await;
+    let mut ids = Vec::new();
+    for name in ["p1", "p2", "p3"] {
+        let r = create(
+            &ctx,
+            &token,
+            NOVA,
+            json!({"name": name, "imageRef": image, "flavorRef": small}),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+        ids.push(r.body["server"]["id"].as_str().expect("id").to_string());
+    }
+    let names = |r: &cyclades_tests::Reply| -> Vec<String> {
+        r.body["servers"]
+            .as_array()
+            .expect("servers")
+            .iter()
+            .map(|s| s["name"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    for collection in ["servers", "servers/detail"] {
+        let first = ctx
+            .get(&format!("{NOVA}/{collection}?limit=2"), Some(&token))
+            .await;
+        assert_eq!(names(&first), ["p1", "p2"], "{}", first.text);
+        let next = first.body["servers_links"][0]["href"]
+            .as_str()
+            .expect("a next link")
+            .to_string();
+        assert_eq!(
+            next,
+            format!("{}{NOVA}/{collection}?limit=2&marker={}", ctx.url, ids[1])
+        );
+        let rest = ctx
+            .get(next.trim_start_matches(&ctx.url), Some(&token))
+            .await;
+        assert_eq!(names(&rest), ["p3"], "{}", rest.text);
+        assert!(rest.body.get("servers_links").is_none(), "{}", rest.text);
+        ctx.get(&format!("{NOVA}/{collection}?limit=abc"), Some(&token))
+            .await
+            .fault(400, "badRequest");
+        ctx.get(&format!("{NOVA}/{collection}?marker=999999"), Some(&token))
+            .await
+            .fault(400, "badRequest");
+        let by_flavor = ctx
+            .get(&format!("{NOVA}/{collection}?flavor={small}"), Some(&token))
+            .await;
+        assert_eq!(names(&by_flavor).len(), 3, "{}", by_flavor.text);
+        let none = ctx
+            .get(&format!("{NOVA}/{collection}?flavor=999999"), Some(&token))
+            .await;
+        assert!(names(&none).is_empty(), "{}", none.text);
+        let by_image = ctx
+            .get(&format!("{NOVA}/{collection}?image={image}"), Some(&token))
+            .await;
+        assert_eq!(names(&by_image).len(), 3, "{}", by_image.text);
+    }
+    // `changes-since` in the future: Nova 200 with nothing, Synnefo 400.
+    let future = "2100-01-01T00:00:00Z";
+    let r = ctx
+        .get(
+            &format!("{NOVA}/servers?changes-since={future}"),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(names(&r).is_empty());
+    ctx.get(
+        &format!("{SYNNEFO}/servers?changes-since={future}"),
+        Some(&token),
+    )
+    .await
+    .fault(400, "badRequest");
+    ctx.shutdown().await;
+}
