@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::extract::{Caller, JsonBody};
+use super::paging::PageQuery;
 use super::{ApiError, AppState};
 use crate::config::Compat;
 use crate::service::images::ImageChanges;
@@ -66,6 +67,11 @@ fn flavor_json(state: &AppState, caller: &Credentials, f: &Flavor, detail: bool)
         doc["vcpus"] = json!(f.cpu);
         doc["os-flavor-access:is_public"] = json!(f.public);
         doc["OS-FLV-EXT-DATA:ephemeral"] = json!(0);
+        // Nova's: no swap disk (`""`), no bandwidth factor, and Synnefo's `allow_create`
+        // as whether new servers may use it.
+        doc["swap"] = json!("");
+        doc["rxtx_factor"] = json!(1.0);
+        doc["OS-FLV-DISABLED:disabled"] = json!(!f.allow_create);
         if state.compat == Compat::Synnefo {
             doc["SNF:disk_template"] = json!(f.disk_template);
             doc["SNF:volume_type"] = json!(f.volume_type_id);
@@ -84,6 +90,55 @@ struct FlavorQuery {
     is_public: Option<String>,
     #[serde(rename = "SNF:flavor-access")]
     flavor_access: Option<String>,
+    /// Nova's filters: at least this much disk (GB) and RAM (MB).
+    #[serde(rename = "minDisk")]
+    min_disk: Option<String>,
+    #[serde(rename = "minRam")]
+    min_ram: Option<String>,
+    /// Nova's ordering: `flavorid` (the default), `id`, `name`, `memory_mb`, `vcpus`,
+    /// `root_gb`; `asc` (the default) or `desc`.
+    sort_key: Option<String>,
+    sort_dir: Option<String>,
+    #[serde(flatten)]
+    page: PageQuery,
+}
+
+/// A non-negative integer query parameter, or a 400 naming it.
+fn min_filter(name: &str, value: Option<&str>) -> Result<Option<u64>, ApiError> {
+    value
+        .map(|v| {
+            v.parse::<u64>().map_err(|_| {
+                ApiError::bad_request(format!("Invalid {name} '{v}': use a non-negative integer"))
+            })
+        })
+        .transpose()
+}
+
+/// Orders flavors as Nova's `sort_key` and `sort_dir` ask.
+fn sort_flavors(list: &mut [Flavor], q: &FlavorQuery) -> Result<(), ApiError> {
+    let key = q.sort_key.as_deref().unwrap_or("flavorid");
+    match key {
+        "flavorid" | "id" => list.sort_by_key(|f| f.id),
+        "name" => list.sort_by_key(|f| f.name()),
+        "memory_mb" => list.sort_by_key(|f| (f.ram_mb, f.id)),
+        "vcpus" => list.sort_by_key(|f| (f.cpu, f.id)),
+        "root_gb" => list.sort_by_key(|f| (f.disk_gb, f.id)),
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid sort_key '{other}': use flavorid, id, name, memory_mb, vcpus or root_gb"
+            )));
+        }
+    }
+    match q.sort_dir.as_deref().unwrap_or("asc") {
+        "asc" => {}
+        "desc" => list.reverse(),
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid sort_dir '{other}': use asc or desc"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn flavor_listing(
@@ -106,7 +161,36 @@ fn flavor_listing(
             list.clear();
         }
     }
+    if let Some(disk) = min_filter("minDisk", q.min_disk.as_deref())? {
+        list.retain(|f| f.disk_gb >= disk);
+    }
+    if let Some(ram) = min_filter("minRam", q.min_ram.as_deref())? {
+        list.retain(|f| f.ram_mb >= ram);
+    }
+    sort_flavors(&mut list, q)?;
     Ok(list)
+}
+
+/// `GET /flavors[/detail]`: filtered, ordered, and paged with `flavors_links`.
+fn flavors_page(
+    state: &AppState,
+    caller: &Credentials,
+    q: &FlavorQuery,
+    detail: bool,
+) -> Result<Json<Value>, ApiError> {
+    let list = flavor_listing(state, caller, q)?;
+    let collection = if detail { "flavors/detail" } else { "flavors" };
+    let url = format!("{}/{collection}", state.compute_url());
+    let (page, next) = q.page.apply(list, |f| f.id.to_string(), &url)?;
+    let docs: Vec<Value> = page
+        .iter()
+        .map(|f| flavor_json(state, caller, f, detail))
+        .collect();
+    let mut body = json!({ "flavors": docs });
+    if let Some(links) = next {
+        body["flavors_links"] = links;
+    }
+    Ok(Json(body))
 }
 
 async fn flavors(
@@ -114,10 +198,7 @@ async fn flavors(
     Caller(caller): Caller,
     Query(q): Query<FlavorQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let list = flavor_listing(&state, &caller, &q)?;
-    Ok(Json(
-        json!({"flavors": list.iter().map(|f| flavor_json(&state, &caller, f, false)).collect::<Vec<_>>()}),
-    ))
+    flavors_page(&state, &caller, &q, false)
 }
 
 async fn flavors_detail(
@@ -125,10 +206,7 @@ async fn flavors_detail(
     Caller(caller): Caller,
     Query(q): Query<FlavorQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let list = flavor_listing(&state, &caller, &q)?;
-    Ok(Json(
-        json!({"flavors": list.iter().map(|f| flavor_json(&state, &caller, f, true)).collect::<Vec<_>>()}),
-    ))
+    flavors_page(&state, &caller, &q, true)
 }
 
 /// A flavor the caller can see; a non-numeric id is 404 so that clients fall back to a name

@@ -42,6 +42,7 @@ mod image;
 mod middleware;
 mod network;
 mod network_ports;
+mod paging;
 mod server_bdm;
 mod server_create_attributes;
 mod server_docs;

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::compute_servers::{ServerDoc, server_doc, summary};
 use super::extract::Caller;
+use super::paging::PageQuery;
 use super::{ApiError, AppState};
 use crate::config::Compat;
 use crate::service::servers::status_of;
@@ -49,8 +50,8 @@ pub(super) struct ListQuery {
     flavor: Option<String>,
     image: Option<String>,
     /// Nova's paging: at most `limit` servers after the one with id `marker`.
-    limit: Option<String>,
-    marker: Option<String>,
+    #[serde(flatten)]
+    page: PageQuery,
 }
 
 impl ListQuery {
@@ -62,56 +63,11 @@ impl ListQuery {
             &self.status,
             &self.flavor,
             &self.image,
-            &self.limit,
-            &self.marker,
         ]
         .iter()
         .all(|v| v.is_none())
+            && self.page.is_empty()
     }
-
-    /// `limit`: a non-negative integer; 0 (and none) is Nova's maximum page of 1000.
-    fn page_size(&self) -> Result<Option<usize>, ApiError> {
-        let Some(text) = &self.limit else {
-            return Ok(None);
-        };
-        match text.parse::<usize>() {
-            Ok(0) => Ok(Some(MAX_PAGE)),
-            Ok(n) => Ok(Some(n.min(MAX_PAGE))),
-            Err(_) => Err(ApiError::bad_request(format!(
-                "Invalid limit '{text}': use a non-negative integer"
-            ))),
-        }
-    }
-}
-
-/// Nova's `osapi_max_limit`.
-const MAX_PAGE: usize = 1000;
-
-/// One page of a listing, and the `servers_links` "next" link when the page is full.
-fn paged(
-    state: &AppState,
-    q: &ListQuery,
-    servers: Vec<Server>,
-    collection: &str,
-) -> Result<(Vec<Server>, Option<Value>), ApiError> {
-    let mut servers = servers;
-    if let Some(marker) = &q.marker {
-        let at = servers
-            .iter()
-            .position(|s| s.id.to_string() == *marker)
-            .ok_or_else(|| ApiError::bad_request(format!("marker [{marker}] not found")))?;
-        servers.drain(..=at);
-    }
-    let Some(size) = q.page_size()? else {
-        return Ok((servers, None));
-    };
-    servers.truncate(size);
-    let next = (servers.len() == size).then(|| {
-        let last = servers.last().map(|s| s.id).unwrap_or_default();
-        json!([{"rel": "next",
-                "href": format!("{}/{collection}?limit={size}&marker={last}", state.compute_url())}])
-    });
-    Ok((servers, next))
 }
 
 fn listing(
@@ -153,7 +109,8 @@ pub(super) async fn list(
     let Some(list) = listing(&state, &caller, &q)? else {
         return Ok(StatusCode::NOT_MODIFIED.into_response());
     };
-    let (page, next) = paged(&state, &q, list, "servers")?;
+    let url = format!("{}/servers", state.compute_url());
+    let (page, next) = q.page.apply(list, |s| s.id.to_string(), &url)?;
     let mut doc = json!({"servers": page.iter().map(|s| summary(&state, s)).collect::<Vec<_>>()});
     if let Some(links) = next {
         doc["servers_links"] = links;
@@ -182,6 +139,7 @@ pub(super) async fn detail(
     let Some(list) = listing(&state, &caller, &q)? else {
         return Ok(StatusCode::NOT_MODIFIED.into_response());
     };
-    let (page, next) = paged(&state, &q, list, "servers/detail")?;
+    let url = format!("{}/servers/detail", state.compute_url());
+    let (page, next) = q.page.apply(list, |s| s.id.to_string(), &url)?;
     Ok(detail_body(&state, &page, next))
 }

@@ -213,3 +213,62 @@ async fn server_listings_filter_and_page_as_nova() {
     .fault(400, "badRequest");
     ctx.shutdown().await;
 }
+
+#[tokio::test]
+async fn flavor_listings_filter_sort_and_page_as_nova() {
+    let ctx = TestContext::new().await;
+    let token = ctx.demo_token().await;
+    let get = |query: &str| {
+        let path = format!("{NOVA}/flavors/detail{query}");
+        let ctx = &ctx;
+        let token = &token;
+        async move { ctx.get(&path, Some(token)).await }
+    };
+    let all = get("").await;
+    let flavors = all.body["flavors"].as_array().expect("flavors");
+    assert_eq!(flavors.len(), 12, "{}", all.text);
+    let f = &flavors[0];
+    assert_eq!(
+        (
+            f["swap"].clone(),
+            f["rxtx_factor"].clone(),
+            f["OS-FLV-DISABLED:disabled"].clone()
+        ),
+        (json!(""), json!(1.0), json!(false))
+    );
+    let field = |r: &cyclades_tests::Reply, key: &str| -> Vec<Value> {
+        r.body["flavors"]
+            .as_array()
+            .expect("flavors")
+            .iter()
+            .map(|f| f[key].clone())
+            .collect()
+    };
+    // minDisk and minRam keep the flavors at least that big.
+    let big = get("?minDisk=20&minRam=4096").await;
+    assert_eq!(field(&big, "disk"), vec![json!(40); 4], "{}", big.text);
+    get("?minRam=lots").await.fault(400, "badRequest");
+    // Sorted by RAM, descending.
+    let by_ram = get("?sort_key=memory_mb&sort_dir=desc").await;
+    let ram: Vec<u64> = field(&by_ram, "ram")
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect();
+    assert!(ram.windows(2).all(|w| w[0] >= w[1]), "{ram:?}");
+    assert_eq!(ram[0], 4096);
+    get("?sort_key=colour").await.fault(400, "badRequest");
+    get("?sort_dir=sideways").await.fault(400, "badRequest");
+    // Pages of five, with flavors_links until the last.
+    let mut seen = Vec::new();
+    let mut next = Some(format!("{NOVA}/flavors?limit=5"));
+    while let Some(path) = next {
+        let page = ctx.get(&path, Some(&token)).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        seen.extend(field(&page, "id"));
+        next = page.body["flavors_links"][0]["href"]
+            .as_str()
+            .map(|h| h.trim_start_matches(&ctx.url).to_string());
+    }
+    assert_eq!(seen, field(&all, "id"));
+    ctx.shutdown().await;
+}
