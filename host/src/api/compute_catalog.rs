@@ -1,6 +1,8 @@
 //! Compute flavors (`/flavors`, `/flavors/detail`, `/flavors/<id>`, `os-extra_specs`), the
 //! compute view of images (`/images`, spec §2.7) and `/extensions`.
 
+use std::collections::BTreeMap;
+
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -43,6 +45,7 @@ pub fn routes() -> Router<AppState> {
                 .delete(image_meta_delete),
         )
         .route("/compute/v2.0/os-quota-sets/{project}", get(quota_set))
+        .route("/compute/v2.0/limits", get(limits))
         .route(
             "/compute/v2.0/os-quota-sets/{project}/detail",
             get(quota_set_detail),
@@ -439,12 +442,13 @@ async fn image_meta_delete(
 /// (`openstack quota show`).
 /// Nova's quota set of a project the caller belongs to; with `detail`, `{limit, in_use,
 /// reserved}` per item (`/detail`, what `openstack quota show --usage` reads).
-fn quota_set_doc(
+/// The compute quota set of `project` as Nova names it: (limit, in use, reserved) per item,
+/// from the quota holder where Synnefo counts the resource, else this cloud's fixed limits.
+fn quota_items(
     state: &AppState,
     caller: &crate::service::Credentials,
     project: &str,
-    detail: bool,
-) -> Result<Value, ApiError> {
+) -> Result<Vec<(&'static str, (i64, i64, i64))>, ApiError> {
     if !caller.is_member_of(project) && !caller.is_admin {
         return Err(ApiError(ServiceError::ItemNotFound(format!(
             "Project {project} not found"
@@ -461,10 +465,13 @@ fn quota_set_doc(
             })
     };
     let fixed = |n: usize| (n as i64, 0, 0);
-    let items = [
+    Ok(vec![
         ("instances", row("cyclades.vm", 1)),
         ("cores", row("cyclades.total_cpu", 1)),
         ("ram", row("cyclades.total_ram", 1024 * 1024)),
+        ("floating_ips", row("cyclades.floating_ip", 1)),
+        // Addresses come from subnets' pools, without a per-project limit.
+        ("fixed_ips", (-1, 0, 0)),
         ("key_pairs", fixed(crate::service::keypairs::MAX_KEYPAIRS)),
         (
             "metadata_items",
@@ -479,12 +486,23 @@ fn quota_set_doc(
             fixed(crate::service::servers::MAX_PERSONALITY_SIZE),
         ),
         ("injected_file_path_bytes", fixed(255)),
+        // The one security group, `default`, with no rules of its own.
+        ("security_groups", (1, 1, 0)),
+        ("security_group_rules", fixed(0)),
         ("server_groups", fixed(0)),
         ("server_group_members", fixed(0)),
-    ];
+    ])
+}
+
+fn quota_set_doc(
+    state: &AppState,
+    caller: &crate::service::Credentials,
+    project: &str,
+    detail: bool,
+) -> Result<Value, ApiError> {
     let mut set = serde_json::Map::new();
     set.insert("id".into(), json!(project));
-    for (key, (limit, in_use, reserved)) in items {
+    for (key, (limit, in_use, reserved)) in quota_items(state, caller, project)? {
         let value = if detail {
             json!({"limit": limit, "in_use": in_use, "reserved": reserved})
         } else {
@@ -493,6 +511,55 @@ fn quota_set_doc(
         set.insert(key.into(), value);
     }
     Ok(json!({"quota_set": set}))
+}
+
+/// `GET /limits`: Nova's absolute limits of the token's project (no rate limits).
+async fn limits(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<Json<Value>, ApiError> {
+    let project = caller.project_id.clone().ok_or_else(|| {
+        ApiError::bad_request("The token is not scoped to a project: limits are per project")
+    })?;
+    let items: BTreeMap<&str, (i64, i64, i64)> = quota_items(&state, &caller, &project)?
+        .into_iter()
+        .collect();
+    let item = |k: &str| items.get(k).copied().unwrap_or((0, 0, 0));
+    let mut absolute = serde_json::Map::new();
+    for (max, used, key) in [
+        ("maxTotalInstances", Some("totalInstancesUsed"), "instances"),
+        ("maxTotalCores", Some("totalCoresUsed"), "cores"),
+        ("maxTotalRAMSize", Some("totalRAMUsed"), "ram"),
+        (
+            "maxTotalFloatingIps",
+            Some("totalFloatingIpsUsed"),
+            "floating_ips",
+        ),
+        (
+            "maxSecurityGroups",
+            Some("totalSecurityGroupsUsed"),
+            "security_groups",
+        ),
+        ("maxSecurityGroupRules", None, "security_group_rules"),
+        (
+            "maxServerGroups",
+            Some("totalServerGroupsUsed"),
+            "server_groups",
+        ),
+        ("maxServerGroupMembers", None, "server_group_members"),
+        ("maxTotalKeypairs", None, "key_pairs"),
+        ("maxServerMeta", None, "metadata_items"),
+        ("maxImageMeta", None, "metadata_items"),
+        ("maxPersonality", None, "injected_files"),
+        ("maxPersonalitySize", None, "injected_file_content_bytes"),
+    ] {
+        let (limit, in_use, _) = item(key);
+        absolute.insert(max.into(), json!(limit));
+        if let Some(used) = used {
+            absolute.insert(used.into(), json!(in_use));
+        }
+    }
+    Ok(Json(json!({"limits": {"rate": [], "absolute": absolute}})))
 }
 
 async fn quota_set(

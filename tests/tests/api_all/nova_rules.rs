@@ -272,3 +272,72 @@ async fn flavor_listings_filter_sort_and_page_as_nova() {
     assert_eq!(seen, field(&all, "id"));
     ctx.shutdown().await;
 }
+
+/// `/limits` and the full compute quota set, counted from the quota holder: a floating IP
+/// and a server show up in both.
+#[tokio::test]
+async fn limits_and_quota_sets_count_what_the_project_holds() {
+    let ctx = TestContext::new().await;
+    let token = ctx.demo_token().await;
+    let project = ctx.login("demo", "demo", Some("demo")).await.body["token"]["project"]["id"]
+        .as_str()
+        .expect("project")
+        .to_string();
+    let r = ctx
+        .post(
+            &token,
+            "/networking/v2.0/floatingips",
+            json!({"floatingip": {"floating_network_id": super::networks::public_network(&ctx, &token).await}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let image = ctx.demo_image(&token).await;
+    let flavor = flavor_id(&ctx, &token, FLAVOR_SMALL).await;
+    let r = create(
+        &ctx,
+        &token,
+        NOVA,
+        json!({"name": "counted", "imageRef": image, "flavorRef": flavor}),
+    )
+    .await;
+    let id = r.body["server"]["id"].as_str().expect("id").to_string();
+    ctx.wait_server(&token, &id, "ACTIVE").await;
+    let limits = ctx.get(&format!("{NOVA}/limits"), Some(&token)).await;
+    assert_eq!(limits.status, StatusCode::OK, "{}", limits.text);
+    let absolute = &limits.body["limits"]["absolute"];
+    assert_eq!(limits.body["limits"]["rate"], json!([]));
+    assert_eq!(absolute["totalInstancesUsed"], 1, "{}", limits.text);
+    assert_eq!(absolute["totalCoresUsed"], 1);
+    assert_eq!(absolute["totalRAMUsed"], 1024);
+    assert_eq!(absolute["totalFloatingIpsUsed"], 1);
+    assert!(absolute["maxTotalInstances"].as_i64().unwrap_or(0) > 0);
+    assert_eq!(absolute["maxTotalKeypairs"], 10);
+    let set = ctx
+        .get(
+            &format!("{NOVA}/os-quota-sets/{project}/detail"),
+            Some(&token),
+        )
+        .await;
+    let q = &set.body["quota_set"];
+    for key in [
+        "instances",
+        "cores",
+        "ram",
+        "floating_ips",
+        "fixed_ips",
+        "metadata_items",
+        "key_pairs",
+        "security_groups",
+        "security_group_rules",
+        "server_groups",
+        "server_group_members",
+        "injected_files",
+        "injected_file_content_bytes",
+        "injected_file_path_bytes",
+    ] {
+        assert!(q[key]["limit"].is_i64(), "{key}: {}", set.text);
+    }
+    assert_eq!(q["floating_ips"]["in_use"], 1, "{}", set.text);
+    assert_eq!(q["instances"]["in_use"], 1, "{}", set.text);
+    ctx.shutdown().await;
+}
