@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::body::{body_object, opt_bool, opt_str};
 use super::extract::{Caller, JsonBody};
+use super::neutron_query::{field_subset, fields, neutron_filter};
 use super::{ApiError, AppState};
 use crate::clock::Timestamp;
 use crate::service::networks::{NewNetwork, network_status};
@@ -134,47 +135,7 @@ async fn list(
     }
     let docs: Vec<Value> = list.iter().map(|n| network_doc(&state, n)).collect();
     let docs = neutron_filter(docs, &filters);
-    Ok(Json(json!({"networks": docs})).into_response())
-}
-
-/// Neutron's list filters: every query parameter but paging, sorting, `fields` and
-/// `changes-since` names a field that must equal one of its values (`?device_id=5`,
-/// `?floating_ip_address=A`, `?name=a&name=b`). Filters on fields the documents lack or hold
-/// as lists/objects are ignored, as older Neutron does. Booleans match case-insensitively.
-pub(super) fn neutron_filter(docs: Vec<Value>, pairs: &[(String, String)]) -> Vec<Value> {
-    const NOT_FILTERS: [&str; 7] = [
-        "changes-since",
-        "fields",
-        "limit",
-        "marker",
-        "page_reverse",
-        "sort_key",
-        "sort_dir",
-    ];
-    let mut wanted: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    for (k, v) in pairs {
-        if !NOT_FILTERS.contains(&k.as_str()) {
-            wanted.entry(k.clone()).or_default().push(v.clone());
-        }
-    }
-    docs.into_iter()
-        .filter(|doc| {
-            wanted.iter().all(|(key, values)| {
-                let text = match doc.get(key) {
-                    Some(Value::String(s)) => s.clone(),
-                    Some(Value::Number(n)) => n.to_string(),
-                    Some(Value::Bool(b)) => b.to_string(),
-                    Some(Value::Null) => String::new(),
-                    _ => return true,
-                };
-                values.iter().any(|v| {
-                    *v == text
-                        || (matches!(doc.get(key), Some(Value::Bool(_)))
-                            && v.eq_ignore_ascii_case(&text))
-                })
-            })
-        })
-        .collect()
+    Ok(Json(json!({"networks": fields(docs, &filters)})).into_response())
 }
 
 /// `{"reassign": {"project": P, "shared_to_project"?: bool}}` of networks and floating IPs.
@@ -228,9 +189,12 @@ async fn show(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<String>,
+    Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Json<Value>, ApiError> {
     let n = state.services.network_for(&caller, &id)?;
-    Ok(Json(json!({"network": network_doc(&state, &n)})))
+    Ok(Json(
+        json!({"network": field_subset(network_doc(&state, &n), &query)}),
+    ))
 }
 
 async fn rename(
@@ -292,7 +256,7 @@ async fn subnets(
     }
     let docs: Vec<Value> = list.iter().map(|(n, s)| subnet_doc(&state, n, s)).collect();
     let docs = neutron_filter(docs, &filters);
-    Ok(Json(json!({"subnets": docs})).into_response())
+    Ok(Json(json!({"subnets": fields(docs, &filters)})).into_response())
 }
 
 async fn subnet_create(
@@ -411,9 +375,12 @@ async fn subnet_show(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<String>,
+    Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Json<Value>, ApiError> {
     let (n, s) = state.services.subnet_for(&caller, &id)?;
-    Ok(Json(json!({"subnet": subnet_doc(&state, &n, &s)})))
+    Ok(Json(
+        json!({"subnet": field_subset(subnet_doc(&state, &n, &s), &query)}),
+    ))
 }
 
 async fn subnet_rename(

@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 
 use super::body::{body_object, opt_bool, opt_str};
 use super::extract::{Caller, JsonBody};
-use super::network::{neutron_filter, reassign_args};
+use super::network::reassign_args;
+use super::neutron_query::{field_subset, fields, neutron_filter};
 use super::{ApiError, AppState};
 use crate::config::Compat;
 use crate::service::floating_ips::NewFloatingIp;
@@ -169,7 +170,9 @@ async fn ports(
         .iter()
         .map(|p| port_doc(&state, p))
         .collect();
-    Ok(Json(json!({"ports": neutron_filter(docs, &filters)})))
+    Ok(Json(
+        json!({"ports": fields(neutron_filter(docs, &filters), &filters)}),
+    ))
 }
 
 async fn port_create(
@@ -233,9 +236,12 @@ async fn port_show(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<String>,
+    Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Json<Value>, ApiError> {
     let p = state.services.port_for(&caller, &id)?;
-    Ok(Json(json!({"port": port_doc(&state, &p)})))
+    Ok(Json(
+        json!({"port": field_subset(port_doc(&state, &p), &query)}),
+    ))
 }
 
 async fn port_update(
@@ -298,7 +304,8 @@ async fn fips(
         return Ok(StatusCode::NOT_MODIFIED.into_response());
     };
     let docs: Vec<Value> = list.iter().map(|f| fip_doc(&state, f)).collect();
-    Ok(Json(json!({"floatingips": neutron_filter(docs, &filters)})).into_response())
+    let docs = fields(neutron_filter(docs, &filters), &filters);
+    Ok(Json(json!({ "floatingips": docs })).into_response())
 }
 
 /// `POST /floatingips`; with a `port_id` (openstacksdk's `create_floating_ip(server=...)`)
@@ -360,9 +367,12 @@ async fn fip_show(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<String>,
+    Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Json<Value>, ApiError> {
     let f = state.services.floating_ip_for(&caller, &id)?;
-    Ok(Json(json!({"floatingip": fip_doc(&state, &f)})))
+    Ok(Json(
+        json!({"floatingip": field_subset(fip_doc(&state, &f), &query)}),
+    ))
 }
 
 /// `PUT /floatingips/<id>` `{"floatingip": {"port_id": P | null}}`, what `openstack server

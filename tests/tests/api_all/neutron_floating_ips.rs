@@ -67,6 +67,32 @@ async fn floating_ips_associate_through_ports_as_neutron_clients_expect() {
         .expect("fixed IPv4")
         .to_string();
 
+    // Neutron's `fixed_ips=ip_address=` filter and `fields=` projection find it again.
+    let found = ctx
+        .get(
+            &format!(
+                "/networking/v2.0/ports?fixed_ips=ip_address={fixed}&fields=id&fields=device_id"
+            ),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(
+        found.body["ports"],
+        json!([{"id": port_id, "device_id": server}]),
+        "{}",
+        found.text
+    );
+    let named = ctx
+        .get(
+            &format!("/networking/v2.0/networks/{private}?fields=name,admin_state_up"),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(
+        named.body,
+        json!({"network": {"name": "priv", "admin_state_up": true}})
+    );
+
     // Refusals leave no floating IP behind: a port without a server, an address the port
     // does not hold, an unknown port.
     let before = floating_ip_count(&ctx, &token).await;
