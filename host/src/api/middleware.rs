@@ -208,11 +208,19 @@ fn known_method(m: &str) -> Option<&'static str> {
 
 /// Fallback for paths no router knows: a fault, never an HTML page.
 pub async fn unknown_endpoint(
+    axum::extract::State(state): axum::extract::State<super::AppState>,
     method: Method,
     axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
 ) -> ApiError {
     // The path as the client sent it, before `behaviour.rs` routed an OpenStack prefix.
     let path = uri.path();
+    if state.compat == crate::config::Compat::Openstack {
+        // Nova and Neutron: 404 for what they do not have (`/routers` without the router
+        // extension, for one).
+        return ApiError(ServiceError::ItemNotFound(format!(
+            "The resource could not be found: {method} {path}"
+        )));
+    }
     let under_service = SERVICE_PREFIXES
         .iter()
         .any(|p| path == *p || path.starts_with(&format!("{p}/")));

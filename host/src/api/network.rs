@@ -400,11 +400,16 @@ async fn subnet_rename(
     Ok(Json(json!({"subnet": subnet_doc(&state, &n, &s)})))
 }
 
+/// Synnefo deletes subnets only with their network (400); Neutron deletes unused ones.
 async fn subnet_delete(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    if state.compat == crate::config::Compat::Openstack {
+        state.services.subnet_delete(&caller, &id)?;
+        return Ok(StatusCode::NO_CONTENT);
+    }
     state.services.subnet_for(&caller, &id)?;
     Err(ApiError::bad_request(
         "Deletion of a subnet is not supported",

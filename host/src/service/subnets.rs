@@ -314,4 +314,44 @@ impl Services {
             .ok_or_else(|| ServiceError::ItemNotFound(format!("Subnet {} not found.", s.id)))?;
         Ok((n, s))
     }
+
+    /// Neutron's subnet deletion (OpenStack's endpoints; Synnefo's subnets die with their
+    /// network): the owner's, on a network no Ganeti backend has yet (Ganeti holds the
+    /// network's addresses), with no port on it (Neutron's 409 `SubnetInUse`). The removal is
+    /// a compare-and-swap of the network record, so a port allocated meanwhile refuses it.
+    pub fn subnet_delete(&self, caller: &Credentials, id: &str) -> Result<(), ServiceError> {
+        let (n, s) = self.subnet_for(caller, id)?;
+        if n.deleted {
+            return Err(ServiceError::ItemNotFound(format!(
+                "Subnet {id} not found."
+            )));
+        }
+        if n.public || (n.user_id.as_deref() != Some(caller.user_id.as_str()) && !caller.is_admin) {
+            return Err(ServiceError::Forbidden("Forbidden operation".into()));
+        }
+        let in_use = || {
+            ServiceError::Conflict(format!(
+                "Unable to complete operation on subnet {}: one or more ports have an IP allocation from this subnet.",
+                s.id
+            ))
+        };
+        if !s.used.is_empty() || n.on_any_backend() {
+            return Err(in_use());
+        }
+        if self
+            .store()
+            .port_list()?
+            .iter()
+            .any(|p| p.network_id == n.id)
+        {
+            return Err(in_use());
+        }
+        let mut after = n.clone();
+        after.subnets.retain(|x| x.id != s.id);
+        after.updated = Timestamp::now();
+        let mut batch = Batch::new();
+        batch.update(&after);
+        self.store().commit(&batch)?;
+        Ok(())
+    }
 }

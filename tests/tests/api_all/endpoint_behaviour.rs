@@ -339,3 +339,49 @@ async fn deleted_resources_answer_404_through_openstack_endpoints() {
     );
     ctx.shutdown().await;
 }
+
+/// Neutron deletes unused subnets (409 while a port uses the network); Synnefo's subnets go
+/// only with their network. Neutron without the router extension answers 404 for routers.
+#[tokio::test]
+async fn subnets_delete_and_routers_are_absent_as_in_neutron() {
+    let ctx = TestContext::new().await;
+    let token = ctx.demo_token().await;
+    let (net, subnet) = super::networks::private_network(&ctx, &token, "10.31.0.0/24").await;
+    ctx.delete(&token, &format!("/network/v2.0/subnets/{subnet}"))
+        .await
+        .fault(400, "badRequest");
+    let port = ctx
+        .post(
+            &token,
+            "/networking/v2.0/ports",
+            json!({"port": {"network_id": net}}),
+        )
+        .await;
+    assert_eq!(port.status, StatusCode::CREATED, "{}", port.text);
+    let path = format!("/networking/v2.0/subnets/{subnet}");
+    ctx.delete(&token, &path).await.fault(409, "conflict");
+    let port = port.body["port"]["id"].as_str().expect("port").to_string();
+    let r = ctx
+        .delete(&token, &format!("/networking/v2.0/ports/{port}"))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let r = ctx.delete(&token, &path).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    ctx.get(&path, Some(&token))
+        .await
+        .fault(404, "itemNotFound");
+    let n = ctx
+        .get(&format!("/networking/v2.0/networks/{net}"), Some(&token))
+        .await;
+    assert_eq!(n.body["network"]["subnets"], json!([]), "{}", n.text);
+
+    ctx.get("/networking/v2.0/routers", Some(&token))
+        .await
+        .fault(404, "itemNotFound");
+    ctx.get("/network/v2.0/routers", Some(&token))
+        .await
+        .fault(400, "badRequest");
+    let ext = ctx.get("/networking/v2.0/extensions", Some(&token)).await;
+    assert!(!ext.text.contains("router"), "{}", ext.text);
+    ctx.shutdown().await;
+}
