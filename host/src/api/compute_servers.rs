@@ -20,7 +20,8 @@ use crate::config::Compat;
 use crate::service::Server;
 use crate::service::ServiceError;
 use crate::service::ports::RequestedNic;
-use crate::service::servers::{NewServer, status_of, task_state_of};
+use crate::service::server_records::ServerUpdate;
+use crate::service::servers::{AccessIps, NewServer, status_of, task_state_of};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -164,9 +165,9 @@ pub(super) struct ServerDoc<'a> {
     security_groups: [NamedGroup; 1],
     config_drive: &'static str,
     #[serde(rename = "accessIPv4")]
-    access_ipv4: &'static str,
+    access_ipv4: String,
     #[serde(rename = "accessIPv6")]
-    access_ipv6: &'static str,
+    access_ipv6: String,
     #[serde(rename = "OS-DCF:diskConfig")]
     disk_config: &'static str,
     #[serde(rename = "os-extended-volumes:volumes_attached")]
@@ -233,8 +234,8 @@ pub(super) fn server_doc<'a>(state: &AppState, s: &'a Server) -> ServerDoc<'a> {
         key_name: s.key_names.first(),
         security_groups: [NamedGroup { name: "default" }],
         config_drive: "",
-        access_ipv4: "",
-        access_ipv6: "",
+        access_ipv4: s.access_ipv4.map(|a| a.to_string()).unwrap_or_default(),
+        access_ipv6: s.access_ipv6.map(|a| a.to_string()).unwrap_or_default(),
         disk_config: "MANUAL",
         volumes_attached: volumes
             .iter()
@@ -386,8 +387,13 @@ pub(super) fn parse_create(body: &Value, public_url: &str) -> Result<NewServer, 
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(malformed("'shared_to_project' must be a boolean")),
     };
+    let access_ips = AccessIps {
+        v4: access_ip(server, "accessIPv4")?.flatten(),
+        v6: access_ip(server, "accessIPv6")?.flatten(),
+    };
     Ok(NewServer {
         name,
+        access_ips,
         image_ref,
         flavor_ref,
         tags,
@@ -508,17 +514,48 @@ async fn show(
     Ok(Json(json!({"server": server_json(&state, &s)})))
 }
 
+/// Nova's `accessIPv4`/`accessIPv6` in a body: absent is `None` (unchanged), `""` or `null`
+/// is `Some(None)` (none), an address `Some(Some(a))`; anything else a 400 naming it.
+fn access_ip<T: std::str::FromStr>(
+    obj: &Map<String, Value>,
+    key: &str,
+) -> Result<Option<Option<T>>, ApiError> {
+    match obj.get(key) {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(Value::String(s)) if s.is_empty() => Ok(Some(None)),
+        Some(Value::String(s)) => s
+            .parse()
+            .map(|a| Some(Some(a)))
+            .map_err(|_| ApiError::bad_request(format!("Invalid {key} '{s}'"))),
+        Some(_) => Err(malformed(&format!("'{key}' must be a string"))),
+    }
+}
+
+/// `PUT /servers/<id>`: the name and Nova's access addresses.
 async fn rename(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    let name = body_object(&body, "server", &["name"])?
-        .get("name")
-        .and_then(Value::as_str)
-        .ok_or_else(|| malformed("'server.name' must be a string"))?;
-    let s = state.services.server_rename(&caller, &id, name)?;
+    let obj = body_object(&body, "server", &["name", "accessIPv4", "accessIPv6"])?;
+    let name = match obj.get("name") {
+        None => None,
+        Some(Value::String(n)) => Some(n.clone()),
+        Some(_) => return Err(malformed("'server.name' must be a string")),
+    };
+    let update = ServerUpdate {
+        name,
+        access_ipv4: access_ip(obj, "accessIPv4")?,
+        access_ipv6: access_ip(obj, "accessIPv6")?,
+    };
+    if update.name.is_none() && update.access_ipv4.is_none() && update.access_ipv6.is_none() {
+        return Err(malformed(
+            "'server' must name what to change: name, accessIPv4 or accessIPv6",
+        ));
+    }
+    let s = state.services.server_update(&caller, &id, &update)?;
     Ok(match state.compat {
         Compat::Synnefo => StatusCode::NO_CONTENT.into_response(),
         Compat::Openstack => Json(json!({"server": server_json(&state, &s)})).into_response(),

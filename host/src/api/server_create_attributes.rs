@@ -27,6 +27,8 @@ pub(super) fn check(server: &serde_json::Map<String, Value>) -> Result<(), ApiEr
         "block_device_mapping_v2",
         "min_count",
         "max_count",
+        "accessIPv4",
+        "accessIPv6",
     ];
     for (key, value) in server {
         if USED.contains(&key.as_str()) || value.is_null() {

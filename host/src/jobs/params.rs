@@ -44,6 +44,11 @@ pub struct ServerCreateParams {
     /// Shared with the members of its project from the start.
     #[serde(default)]
     pub shared_to_project: bool,
+    /// Nova's `accessIPv4`/`accessIPv6` (see `Server::access_ipv4`).
+    #[serde(default)]
+    pub access_ipv4: Option<std::net::Ipv4Addr>,
+    #[serde(default)]
+    pub access_ipv6: Option<std::net::Ipv6Addr>,
 }
 
 /// A volume created with its server, after the root volume.

@@ -332,6 +332,8 @@ fn create_records(cx: &StepCx) -> StepFuture<'_> {
             shared_to_project: p.shared_to_project,
             helper: p.helper,
             destroy_job: None,
+            access_ipv4: p.access_ipv4,
+            access_ipv6: p.access_ipv6,
             created: now,
             updated: now,
             deleted: false,

@@ -195,6 +195,8 @@ impl World {
             extra_volumes: vec![],
             tags: vec![],
             shared_to_project: false,
+            access_ipv4: None,
+            access_ipv6: None,
         })
         .expect("params")
     }

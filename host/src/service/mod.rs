@@ -31,6 +31,7 @@ pub mod server_console;
 mod server_input;
 pub mod server_ports;
 pub mod server_reassign;
+pub mod server_records;
 pub mod server_rescue;
 pub mod server_tags;
 mod server_task;

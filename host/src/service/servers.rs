@@ -1,6 +1,7 @@
 //! Servers (spec §2.3–§2.5, §9.2): validation of create and actions, the task lock, submission
-//! of `server.*` jobs and waiting for their checkpoint, metadata and visibility (a user sees the
-//! servers of their projects; everything else is 404).
+//! of `server.*` jobs and waiting for their checkpoint, and visibility (a user sees the servers
+//! of their projects; everything else is 404). Record-only changes (name, access addresses,
+//! metadata) are `server_records.rs`'s.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +22,13 @@ pub const MAX_METADATA: usize = 10;
 const SERVER_LOCK_ATTEMPTS: usize = 5;
 pub const MAX_PERSONALITY: usize = 5;
 pub const MAX_PERSONALITY_SIZE: usize = 10240;
+
+/// Nova's `accessIPv4`/`accessIPv6` of a server.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct AccessIps {
+    pub v4: Option<std::net::Ipv4Addr>,
+    pub v6: Option<std::net::Ipv6Addr>,
+}
 
 /// A validated create request (the API layer has checked JSON types).
 #[derive(Clone, Debug, Default)]
@@ -47,6 +55,8 @@ pub struct NewServer {
     /// operator's (`cyclades server-create --password`, as `snf-manage` does), or a user's
     /// through OpenStack's endpoints (Nova has no strength rule).
     pub password_as_given: bool,
+    /// Nova's `accessIPv4`/`accessIPv6`, validated by the API.
+    pub access_ips: AccessIps,
     /// The root volume's size from `block_device_mapping_v2` (must be the flavor's disk).
     pub root_size_gb: Option<u64>,
     /// Volumes besides the root one, from `block_device_mapping_v2`, in order.
@@ -107,27 +117,6 @@ impl ServerAction {
             .find(|k| k.name == name)
             .unwrap_or(&SERVER_ACTIONS[0])
     }
-}
-
-fn check_metadata(metadata: &BTreeMap<String, String>) -> Result<(), ServiceError> {
-    if metadata.len() > MAX_METADATA {
-        return Err(ServiceError::BadRequest(format!(
-            "Virtual Machines cannot have more than {MAX_METADATA} metadata items"
-        )));
-    }
-    for (k, v) in metadata {
-        if k.is_empty() || k.len() > 50 {
-            return Err(ServiceError::BadRequest(format!(
-                "Metadata key '{k}' must be 1 to 50 characters"
-            )));
-        }
-        if v.len() > 500 {
-            return Err(ServiceError::BadRequest(format!(
-                "Metadata value of '{k}' is longer than 500 characters"
-            )));
-        }
-    }
-    Ok(())
 }
 
 fn fault_error(fault: JobFault) -> ServiceError {
@@ -260,7 +249,7 @@ impl Services {
                 "Server name must be 1 to 255 characters".into(),
             ));
         }
-        check_metadata(&req.metadata)?;
+        super::server_records::check_metadata(&req.metadata)?;
         let tags = super::server_tags::checked_tags(&req.tags)?;
         if req.shared_to_project && !self.config().compute.shared_resources {
             return Err(ServiceError::Forbidden(
@@ -406,6 +395,8 @@ impl Services {
             extra_volumes,
             tags,
             shared_to_project: req.shared_to_project,
+            access_ipv4: req.access_ips.v4,
+            access_ipv6: req.access_ips.v6,
         };
         let handle = self
             .jobs()
@@ -667,81 +658,6 @@ impl Services {
     /// Waits for a job to finish (`--wait` in the CLI).
     pub async fn job_wait(&self, id: u64) -> Result<crate::store::JobState, ServiceError> {
         Ok(self.jobs().wait_finished(id).await?)
-    }
-
-    /// Applies a change to a live, unsuspended server of the caller.
-    pub(super) fn server_mutate(
-        &self,
-        caller: &Credentials,
-        id: &str,
-        mut change: impl FnMut(&mut Server) -> Result<(), ServiceError>,
-    ) -> Result<Server, ServiceError> {
-        let server = self.server_for_change(caller, id)?;
-        loop {
-            let before = self.store().server_get(server.id)?;
-            let mut after = before.clone();
-            change(&mut after)?;
-            let mut batch = Batch::new();
-            batch.update_server(&before, &after);
-            match self.store().commit(&batch) {
-                Ok(()) => return Ok(self.store().server_get(server.id)?),
-                // A job or another request wrote meanwhile: apply the change to fresh data.
-                Err(StoreError::GenerationMismatch { .. }) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-
-    pub fn server_rename(
-        &self,
-        caller: &Credentials,
-        id: &str,
-        name: &str,
-    ) -> Result<Server, ServiceError> {
-        if name.trim().is_empty() || name.len() > 255 {
-            return Err(ServiceError::BadRequest(
-                "Server name must be 1 to 255 characters".into(),
-            ));
-        }
-        self.server_mutate(caller, id, |s| {
-            s.name = name.to_string();
-            Ok(())
-        })
-    }
-
-    /// Merges (`replace = false`) or replaces server metadata.
-    pub fn server_metadata_set(
-        &self,
-        caller: &Credentials,
-        id: &str,
-        items: &BTreeMap<String, String>,
-        replace: bool,
-    ) -> Result<Server, ServiceError> {
-        self.server_mutate(caller, id, |s| {
-            let mut next = if replace {
-                BTreeMap::new()
-            } else {
-                s.metadata.clone()
-            };
-            next.extend(items.clone());
-            check_metadata(&next)?;
-            s.metadata = next;
-            Ok(())
-        })
-    }
-
-    pub fn server_metadata_delete(
-        &self,
-        caller: &Credentials,
-        id: &str,
-        key: &str,
-    ) -> Result<Server, ServiceError> {
-        self.server_mutate(caller, id, |s| {
-            if s.metadata.remove(key).is_none() {
-                return Err(ServiceError::ItemNotFound("Metadata key not found.".into()));
-            }
-            Ok(())
-        })
     }
 
     /// Operator changes: suspension, name, flavor (records only; no Ganeti call).

@@ -167,6 +167,12 @@ pub struct Server {
     /// action may start.
     #[serde(default)]
     pub destroy_job: Option<u64>,
+    /// Nova's `accessIPv4`/`accessIPv6`: addresses the user says reach the server, kept as
+    /// given (validated) and shown; nothing routes by them.
+    #[serde(default)]
+    pub access_ipv4: Option<std::net::Ipv4Addr>,
+    #[serde(default)]
+    pub access_ipv6: Option<std::net::Ipv6Addr>,
     pub created: Timestamp,
     pub updated: Timestamp,
     pub deleted: bool,

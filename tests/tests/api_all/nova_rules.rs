@@ -341,3 +341,62 @@ async fn limits_and_quota_sets_count_what_the_project_holds() {
     assert_eq!(q["instances"]["in_use"], 1, "{}", set.text);
     ctx.shutdown().await;
 }
+
+/// `accessIPv4`/`accessIPv6`: stored at create, validated, changed on their own by `PUT`,
+/// which answers (through Nova's endpoint) the document `GET` shows.
+#[tokio::test]
+async fn access_ips_are_kept_validated_and_updatable() {
+    let ctx = TestContext::new().await;
+    let token = ctx.demo_token().await;
+    let image = ctx.demo_image(&token).await;
+    let flavor = flavor_id(&ctx, &token, FLAVOR_SMALL).await;
+    let base = json!({"name": "reach", "imageRef": image, "flavorRef": flavor});
+    let mut bad = base.clone();
+    bad["accessIPv4"] = json!("not-an-address");
+    let r = create(&ctx, &token, NOVA, bad).await;
+    assert!(
+        r.fault(400, "badRequest").contains("accessIPv4"),
+        "{}",
+        r.text
+    );
+    let mut good = base.clone();
+    good["accessIPv4"] = json!("203.0.113.7");
+    good["accessIPv6"] = json!("2001:db8::7");
+    let r = create(&ctx, &token, NOVA, good).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let id = r.body["server"]["id"].as_str().expect("id").to_string();
+    let path = format!("{NOVA}/servers/{id}");
+    let shown = ctx.get(&path, Some(&token)).await;
+    assert_eq!(shown.body["server"]["accessIPv4"], "203.0.113.7");
+    assert_eq!(shown.body["server"]["accessIPv6"], "2001:db8::7");
+    ctx.wait_server(&token, &id, "ACTIVE").await;
+    // Only accessIPv4 changes; PUT answers what GET shows.
+    let put = ctx
+        .put(
+            &token,
+            &path,
+            json!({"server": {"accessIPv4": "203.0.113.8"}}),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.text);
+    let shown = ctx.get(&path, Some(&token)).await;
+    assert_eq!(put.body, shown.body);
+    assert_eq!(shown.body["server"]["accessIPv4"], "203.0.113.8");
+    assert_eq!(shown.body["server"]["accessIPv6"], "2001:db8::7");
+    assert_eq!(shown.body["server"]["name"], "reach");
+    ctx.put(
+        &token,
+        &path,
+        json!({"server": {"accessIPv6": "203.0.113.9"}}),
+    )
+    .await
+    .fault(400, "badRequest");
+    ctx.put(&token, &path, json!({"server": {}}))
+        .await
+        .fault(400, "badRequest");
+    let cleared = ctx
+        .put(&token, &path, json!({"server": {"accessIPv6": ""}}))
+        .await;
+    assert_eq!(cleared.body["server"]["accessIPv6"], "", "{}", cleared.text);
+    ctx.shutdown().await;
+}
