@@ -20,6 +20,7 @@ use crate::config::Compat;
 use crate::service::Server;
 use crate::service::ServiceError;
 use crate::service::ports::RequestedNic;
+use crate::service::server_batch::Count;
 use crate::service::server_records::ServerUpdate;
 use crate::service::servers::{AccessIps, NewServer, status_of, task_state_of};
 
@@ -321,16 +322,6 @@ pub(super) fn parse_create(body: &Value, public_url: &str) -> Result<NewServer, 
             .map(str::to_string)
             .ok_or_else(|| malformed("missing 'imageRef'"))?,
     };
-    for key in ["min_count", "max_count"] {
-        if let Some(v) = server.get(key)
-            && v.as_u64() != Some(1)
-            && v.as_str() != Some("1")
-        {
-            return Err(ApiError::bad_request(format!(
-                "Only one server per request: '{key}' must be 1"
-            )));
-        }
-    }
     let (root_size_gb, volumes) = match server.get("block_device_mapping_v2") {
         None | Some(Value::Null) => (None, Vec::new()),
         Some(bdm) => super::server_bdm::parse(bdm, &image_ref)?,
@@ -459,6 +450,21 @@ fn parse_networks(value: Option<&Value>) -> Result<Option<Vec<RequestedNic>>, Ap
     Ok(Some(out))
 }
 
+/// `min_count`/`max_count`: a positive integer, or one as a string (what some clients send).
+fn count_arg(server: &Value, key: &str) -> Result<Option<u32>, ApiError> {
+    let bad = || malformed(&format!("'{key}' must be a positive integer"));
+    match server.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(bad),
+        Some(Value::String(s)) => s.parse().map(Some).map_err(|_| bad()),
+        Some(_) => Err(bad()),
+    }
+}
+
 /// What Nova's create rules differ in from Synnefo's: no password strength rule, and metadata
 /// values of at most 255 characters (Synnefo allows 500).
 fn nova_create_rules(req: &mut NewServer) -> Result<(), ApiError> {
@@ -480,9 +486,14 @@ async fn create(
     if state.compat == Compat::Openstack {
         nova_create_rules(&mut req)?;
     }
-    let created = state
+    let server = &body["server"];
+    let count = Count::new(
+        count_arg(server, "min_count")?,
+        count_arg(server, "max_count")?,
+    )?;
+    let mut all = state
         .services
-        .server_create(&caller, &req)
+        .server_create_many(&caller, &req, count)
         .await
         .map_err(|e| match (state.compat, e) {
             // Nova answers 400 for a create naming a flavor, image, keypair or network that
@@ -490,6 +501,14 @@ async fn create(
             (Compat::Openstack, ServiceError::ItemNotFound(m)) => ServiceError::BadRequest(m),
             (_, e) => e,
         })?;
+    if server["return_reservation_id"] == true {
+        // One id for the whole request (Nova's `r-...`): its first server's.
+        let first = all.first().map(|c| c.server.id).unwrap_or_default();
+        let doc = json!({"reservation_id": format!("r-{first:08}")});
+        return Ok((StatusCode::ACCEPTED, Json(doc)).into_response());
+    }
+    // Nova answers the first server of a multiple create.
+    let created = all.swap_remove(0);
     let mut doc = match state.compat {
         Compat::Synnefo => server_json(&state, &created.server),
         Compat::Openstack => {

@@ -44,7 +44,7 @@ pub(super) fn check(server: &serde_json::Map<String, Value>) -> Result<(), ApiEr
             // snf-image always grows the root file system: AUTO is what happens.
             "OS-DCF:diskConfig" => value == "AUTO",
             "config_drive" => value == false || value == "",
-            "return_reservation_id" => value == false,
+            "return_reservation_id" => value.is_boolean(),
             _ => false,
         };
         if !fine {

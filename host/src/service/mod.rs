@@ -27,6 +27,7 @@ pub mod reconcile_pools;
 pub mod reconcile_resources;
 pub mod replicas;
 pub mod server_admin;
+pub mod server_batch;
 pub mod server_console;
 mod server_input;
 pub mod server_ports;

@@ -149,7 +149,7 @@ async fn create_validation_names_the_problem() {
             "itemNotFound",
             "Keypair",
         ),
-        (with("min_count", json!(2)), 400, "badRequest", "min_count"),
+        (with("min_count", json!(0)), 400, "badRequest", "min_count"),
     ];
     for (body, status, fault, needle) in cases {
         let r = create(&ctx, &token, body.clone()).await;

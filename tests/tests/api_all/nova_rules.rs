@@ -400,3 +400,64 @@ async fn access_ips_are_kept_validated_and_updatable() {
     assert_eq!(cleared.body["server"]["accessIPv6"], "", "{}", cleared.text);
     ctx.shutdown().await;
 }
+
+/// Nova's multiple create: as many as the quota has room for between `min_count` and
+/// `max_count`, each its own server, all or nothing; `return_reservation_id`.
+#[tokio::test]
+async fn multiple_create_fills_the_quota_all_or_nothing() {
+    let ctx = TestContext::with_config(|c| {
+        c.quota.default_limits.insert("cyclades.vm".into(), 4);
+    })
+    .await;
+    let token = ctx.demo_token().await;
+    let image = ctx.demo_image(&token).await;
+    let flavor = flavor_id(&ctx, &token, FLAVOR_SMALL).await;
+    let body = |min: u32, max: u32, reservation: bool| {
+        json!({"name": "m", "imageRef": image, "flavorRef": flavor,
+               "min_count": min, "max_count": max, "return_reservation_id": reservation})
+    };
+    let listed = |r: &cyclades_tests::Reply| -> Vec<String> {
+        let mut names: Vec<String> = r.body["servers"]
+            .as_array()
+            .expect("servers")
+            .iter()
+            .map(|s| s["name"].as_str().unwrap_or_default().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    // Bad counts.
+    for (min, max) in [(0, 1), (3, 2), (1, 51)] {
+        create(&ctx, &token, NOVA, body(min, max, false))
+            .await
+            .fault(400, "badRequest");
+    }
+    // Room for four: max_count 3 makes three, named m-1..m-3; the reply is the first.
+    let r = create(&ctx, &token, NOVA, body(2, 3, false)).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    assert!(r.body["server"]["id"].is_string(), "{}", r.text);
+    let all = ctx.get(&format!("{NOVA}/servers"), Some(&token)).await;
+    assert_eq!(listed(&all), ["m-1", "m-2", "m-3"]);
+    // One left: min_count 2 creates nothing (413), min 1 of max 5 creates the one.
+    create(&ctx, &token, NOVA, body(2, 5, false))
+        .await
+        .fault(413, "overLimit");
+    assert_eq!(
+        listed(&ctx.get(&format!("{NOVA}/servers"), Some(&token)).await).len(),
+        3
+    );
+    let r = create(&ctx, &token, NOVA, body(1, 5, true)).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    assert!(
+        r.body["reservation_id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("r-")),
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        listed(&ctx.get(&format!("{NOVA}/servers"), Some(&token)).await).len(),
+        4
+    );
+    ctx.shutdown().await;
+}
