@@ -642,3 +642,70 @@ fn openstacksdk_cloud_layer_workflow_against_serve_demo() {
     assert_eq!(seen["volume_detached"], "available", "{seen}");
     assert!(seen["server_after_delete"].is_null(), "{seen}");
 }
+
+/// Every compute and volume response of a full workflow through the Keystone v3 catalog
+/// passes tempest's published response schema (`tempest/validate_responses.py`; tempest is
+/// installed beside the `openstack` CLI by `.ci/run`).
+#[test]
+fn tempest_schemas_hold_for_a_full_workflow_against_serve_demo() {
+    let Some(openstack) =
+        openstack_or_skip("tempest_schemas_hold_for_a_full_workflow_against_serve_demo")
+    else {
+        return;
+    };
+    let python = openstack.with_file_name("python3");
+    let has_tempest = Command::new(&python)
+        .args(["-c", "import tempest.lib.api_schema"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_tempest {
+        assert!(
+            std::env::var_os("CYCLADES_REQUIRE_E2E").is_none(),
+            "CYCLADES_REQUIRE_E2E is set but tempest is not installed beside the openstack CLI"
+        );
+        eprintln!(
+            "SKIPPED: no tempest beside {} (pip install tempest)",
+            python.display()
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let served = Served::start(dir.path(), &["--demo"]);
+    let output = Command::new(&python)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/tempest/validate_responses.py"
+        ))
+        .args([
+            &format!("{}/identity/v3", served.url),
+            "demo",
+            "demo",
+            "demo",
+        ])
+        .output()
+        .expect("run python3");
+    let text = ok(output);
+    let seen: serde_json::Value = serde_json::from_str(text.trim()).expect("one JSON line");
+    assert!(seen["checked"].as_u64().is_some_and(|n| n >= 40), "{seen}");
+    for schema in [
+        "servers.create_server_with_admin_pass",
+        "servers.get_server",
+        "servers.list_servers_detail",
+        "servers.update_server",
+        "servers.list_addresses_by_network",
+        "servers.attach_volume",
+        "flavors.list_flavors_details",
+        "limits.get_limit",
+        "quotas.get_quota_set_details",
+        "volumes.create_volume",
+        "volumes.show_volume (in-use)",
+        "volumes.list_volumes_detail",
+    ] {
+        assert!(
+            seen["schemas"]
+                .as_array()
+                .is_some_and(|all| all.iter().any(|s| s == schema)),
+            "{schema} not checked: {seen}"
+        );
+    }
+}

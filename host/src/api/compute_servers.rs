@@ -533,6 +533,29 @@ async fn show(
     Ok(Json(json!({"server": server_json(&state, &s)})))
 }
 
+/// Nova's addresses outside the server document (`/ips`, and `PUT`'s view): `addr` and
+/// `version` only, without the `OS-EXT-IPS` type and MAC. `addresses` maps networks to lists.
+fn plain_addresses(addresses: &mut Value) {
+    let entries = addresses
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|nets| nets.values_mut())
+        .filter_map(Value::as_array_mut)
+        .flatten()
+        .filter_map(Value::as_object_mut);
+    for entry in entries {
+        entry.retain(|k, _| k == "addr" || k == "version");
+    }
+}
+
+/// What Nova's `PUT /servers/<id>` leaves out of the document `GET` shows.
+const NOT_IN_UPDATE_VIEW: [&str; 4] = [
+    "key_name",
+    "config_drive",
+    "security_groups",
+    "os-extended-volumes:volumes_attached",
+];
+
 /// Nova's `accessIPv4`/`accessIPv6` in a body: absent is `None` (unchanged), `""` or `null`
 /// is `Some(None)` (none), an address `Some(Some(a))`; anything else a 400 naming it.
 fn access_ip<T: std::str::FromStr>(
@@ -577,7 +600,20 @@ async fn rename(
     let s = state.services.server_update(&caller, &id, &update)?;
     Ok(match state.compat {
         Compat::Synnefo => StatusCode::NO_CONTENT.into_response(),
-        Compat::Openstack => Json(json!({"server": server_json(&state, &s)})).into_response(),
+        Compat::Openstack => {
+            // Nova's update view: the server document without what only `GET` shows (the
+            // keypair, config drive, security groups and attached volumes; tempest's
+            // `update_server` schema refuses them) ...
+            let mut doc = server_json(&state, &s);
+            if let Some(map) = doc.as_object_mut() {
+                for key in NOT_IN_UPDATE_VIEW {
+                    map.remove(key);
+                }
+            }
+            // ... and addresses without their extended attributes.
+            plain_addresses(&mut doc["addresses"]);
+            Json(json!({ "server": doc })).into_response()
+        }
     })
 }
 
@@ -726,8 +762,12 @@ async fn ips(
     let (addresses, attachments) = super::network_ports::nic_docs(&state, &s);
     Ok(Json(match state.compat {
         Compat::Synnefo => json!({"addresses": addresses, "attachments": attachments}),
-        // Nova: exactly `{"addresses": ...}`.
-        Compat::Openstack => json!({"addresses": addresses}),
+        // Nova: exactly `{"addresses": ...}`, plain.
+        Compat::Openstack => {
+            let mut addresses = json!(addresses);
+            plain_addresses(&mut addresses);
+            json!({ "addresses": addresses })
+        }
     }))
 }
 
@@ -749,6 +789,10 @@ async fn ips_on(
         Compat::Openstack if addresses.is_empty() => Err(ApiError(ServiceError::ItemNotFound(
             "Instance is not a member of specified network".into(),
         ))),
-        Compat::Openstack => Ok(Json(json!(addresses))),
+        Compat::Openstack => {
+            let mut addresses = json!(addresses);
+            plain_addresses(&mut addresses);
+            Ok(Json(addresses))
+        }
     }
 }

@@ -95,8 +95,15 @@ pub(super) fn nic_docs(
             // A floating IP is the port's IPv4; its IPv6 stays fixed (Synnefo).
             let kind = if a.is_ipv4() { kind } else { "fixed" };
             let version = if a.is_ipv4() { 4 } else { 6 };
-            list.push(json!({"version": version, "addr": a.to_string(),
-                "OS-EXT-IPS:type": kind, "OS-EXT-IPS-MAC:mac_addr": p.mac}));
+            let mut entry = json!({"version": version, "addr": a.to_string(),
+                "OS-EXT-IPS:type": kind, "OS-EXT-IPS-MAC:mac_addr": p.mac});
+            // Until Ganeti gives the NIC its MAC: Synnefo shows null, Nova leaves it out.
+            if p.mac.is_none() && state.compat == crate::config::Compat::Openstack {
+                entry
+                    .as_object_mut()
+                    .map(|e| e.remove("OS-EXT-IPS-MAC:mac_addr"));
+            }
+            list.push(entry);
         }
         let ipv6 = ips
             .iter()

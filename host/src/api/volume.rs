@@ -75,7 +75,11 @@ fn volume_links(state: &AppState, id: &str) -> Value {
 /// The list view (`GET /volumes`): id, names and links.
 fn volume_brief(state: &AppState, v: &Volume) -> Value {
     let id = v.id.to_string();
-    json!({"id": id, "name": v.name, "display_name": v.name, "links": volume_links(state, &id)})
+    let mut doc = json!({"id": id, "name": v.name, "links": volume_links(state, &id)});
+    if state.compat == crate::config::Compat::Synnefo {
+        doc["display_name"] = json!(v.name);
+    }
+    doc
 }
 
 /// `source` = `image:<id>` (or `snapshot:`/`volume:`) split into Cinder's fields.
@@ -96,8 +100,54 @@ fn status_of(state: &AppState, v: &Volume) -> String {
     }
 }
 
-/// The detail view (spec §5 volume object, plus Cinder's names).
-fn volume_doc(state: &AppState, v: &Volume) -> Value {
+/// Which of Cinder's volume views a document is: `GET`'s, or a create's or update's (which
+/// leave out the tenant attribute).
+#[derive(Clone, Copy, PartialEq)]
+enum View {
+    Show,
+    Write,
+}
+
+/// What Cinder's volume documents do not have: Synnefo's fields and Cinder v1's names.
+const NOT_CINDER: [&str; 7] = [
+    "display_name",
+    "display_description",
+    "image_id",
+    "deleted",
+    "delete_on_termination",
+    "tenant_id",
+    "shared_to_project",
+];
+
+/// The detail view: Synnefo's (spec §5 volume object, plus Cinder's names) through
+/// Synnefo's endpoints, exactly Cinder v3's through OpenStack's.
+fn volume_doc(state: &AppState, v: &Volume, view: View) -> Value {
+    let mut doc = synnefo_volume_doc(state, v);
+    if state.compat == crate::config::Compat::Openstack
+        && let Some(map) = doc.as_object_mut()
+    {
+        for key in NOT_CINDER {
+            map.remove(key);
+        }
+        if view == View::Write {
+            map.remove("os-vol-tenant-attr:tenant_id");
+        }
+        for a in map
+            .get_mut("attachments")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(a) = a.as_object_mut() {
+                a.remove("device_index");
+                a.insert("attached_at".into(), Value::Null);
+            }
+        }
+    }
+    doc
+}
+
+fn synnefo_volume_doc(state: &AppState, v: &Volume) -> Value {
     let id = v.id.to_string();
     let attachments: Vec<Value> = match v.server_id {
         Some(server) if !v.deleted => vec![json!({
@@ -214,7 +264,10 @@ async fn detail(
     let Some(list) = listed(&state, &caller, &q)? else {
         return Ok(StatusCode::NOT_MODIFIED.into_response());
     };
-    let docs: Vec<Value> = list.iter().map(|v| volume_doc(&state, v)).collect();
+    let docs: Vec<Value> = list
+        .iter()
+        .map(|v| volume_doc(&state, v, View::Show))
+        .collect();
     Ok(Json(json!({"volumes": docs})).into_response())
 }
 
@@ -293,7 +346,7 @@ async fn create(
     let v = state.services.volume_create(&caller, &req).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"volume": volume_doc(&state, &v)})),
+        Json(json!({"volume": volume_doc(&state, &v, View::Write)})),
     )
         .into_response())
 }
@@ -304,7 +357,7 @@ async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let v = state.services.volume_for(&caller, &id)?;
-    Ok(Json(json!({"volume": volume_doc(&state, &v)})))
+    Ok(Json(json!({"volume": volume_doc(&state, &v, View::Show)})))
 }
 
 async fn update(
@@ -331,7 +384,7 @@ async fn update(
         either(obj, "display_description", "description")?,
         opt_bool(obj, "delete_on_termination")?,
     )?;
-    Ok(Json(json!({"volume": volume_doc(&state, &v)})))
+    Ok(Json(json!({"volume": volume_doc(&state, &v, View::Write)})))
 }
 
 async fn remove(
@@ -571,8 +624,13 @@ async fn attach(
     })?;
     let v = state.services.volume_attach(&caller, &id, &volume).await?;
     let server_id = v.server_id.unwrap_or_default();
+    // Nova answers 200 (the attachment goes on in the background either way).
+    let status = match state.compat {
+        crate::config::Compat::Openstack => StatusCode::OK,
+        crate::config::Compat::Synnefo => StatusCode::ACCEPTED,
+    };
     Ok((
-        StatusCode::ACCEPTED,
+        status,
         Json(json!({"volumeAttachment": attachment_doc(server_id, &v)})),
     )
         .into_response())
