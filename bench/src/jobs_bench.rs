@@ -120,6 +120,8 @@ pub(crate) async fn submit_with(w: &World, engine: &JobEngine) -> u64 {
         extra_volumes: vec![],
         tags: vec![],
         shared_to_project: false,
+        access_ipv4: None,
+        access_ipv6: None,
     };
     engine
         .submit(

@@ -346,6 +346,8 @@ async fn server_jobs_against_real_ganeti() {
         extra_volumes: vec![],
         tags: vec![],
         shared_to_project: false,
+        access_ipv4: None,
+        access_ipv6: None,
     };
     engine
         .submit(

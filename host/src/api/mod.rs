@@ -42,6 +42,7 @@ mod image;
 mod middleware;
 mod network;
 mod network_ports;
+mod neutron_bulk;
 mod neutron_query;
 mod paging;
 mod server_bdm;

@@ -147,13 +147,28 @@ pub(super) fn reassign_args(body: &Value) -> Result<(String, Option<bool>), ApiE
     Ok((project, opt_bool(obj, "shared_to_project")?))
 }
 
+/// `POST /networks`, one or in bulk.
 async fn create(
     State(state): State<AppState>,
     Caller(caller): Caller,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    let obj = body_object(
+    super::neutron_bulk::create(
+        &state,
+        &caller,
         &body,
+        super::neutron_bulk::Resource::Network,
+    )
+    .await
+}
+
+pub(super) async fn create_one(
+    state: &AppState,
+    caller: &crate::service::Credentials,
+    body: &Value,
+) -> Result<Value, ApiError> {
+    let obj = body_object(
+        body,
         "network",
         &["name", "type", "project", "shared_to_project"],
     )?;
@@ -177,12 +192,8 @@ async fn create(
         shared_to_project: opt_bool(obj, "shared_to_project")?.unwrap_or(false),
         ..Default::default()
     };
-    let n = state.services.network_create(&caller, &req, false).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"network": network_doc(&state, &n)})),
-    )
-        .into_response())
+    let n = state.services.network_create(caller, &req, false).await?;
+    Ok(network_doc(state, &n))
 }
 
 async fn show(
@@ -259,13 +270,28 @@ async fn subnets(
     Ok(Json(json!({"subnets": fields(docs, &filters)})).into_response())
 }
 
+/// `POST /subnets`, one or in bulk.
 async fn subnet_create(
     State(state): State<AppState>,
     Caller(caller): Caller,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    let req = parse_subnet(body_object(
+    super::neutron_bulk::create(
+        &state,
+        &caller,
         &body,
+        super::neutron_bulk::Resource::Subnet,
+    )
+    .await
+}
+
+pub(super) fn subnet_create_one(
+    state: &AppState,
+    caller: &crate::service::Credentials,
+    body: &Value,
+) -> Result<Value, ApiError> {
+    let req = parse_subnet(body_object(
+        body,
         "subnet",
         &[
             "network_id",
@@ -280,12 +306,8 @@ async fn subnet_create(
             "allocation_pools",
         ],
     )?)?;
-    let (n, s) = state.services.subnet_create(&caller, &req)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"subnet": subnet_doc(&state, &n, &s)})),
-    )
-        .into_response())
+    let (n, s) = state.services.subnet_create(caller, &req)?;
+    Ok(subnet_doc(state, &n, &s))
 }
 
 /// A subnet request (`POST /subnets`, the admin `subnet-create`).

@@ -182,13 +182,22 @@ async fn ports(
     ))
 }
 
+/// `POST /ports`, one or in bulk.
 async fn port_create(
     State(state): State<AppState>,
     Caller(caller): Caller,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
+    super::neutron_bulk::create(&state, &caller, &body, super::neutron_bulk::Resource::Port).await
+}
+
+pub(super) async fn port_create_one(
+    state: &AppState,
+    caller: &Credentials,
+    body: &Value,
+) -> Result<Value, ApiError> {
     let obj = body_object(
-        &body,
+        body,
         "port",
         &["network_id", "device_id", "fixed_ips", "name"],
     )?;
@@ -227,16 +236,12 @@ async fn port_create(
         Some(server) => {
             state
                 .services
-                .port_create_attached(&caller, &req, &server)
+                .port_create_attached(caller, &req, &server)
                 .await?
         }
-        None => state.services.port_create(&caller, &req)?,
+        None => state.services.port_create(caller, &req)?,
     };
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"port": port_doc(&state, &p)})),
-    )
-        .into_response())
+    Ok(port_doc(state, &p))
 }
 
 async fn port_show(

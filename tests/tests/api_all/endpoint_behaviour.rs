@@ -385,3 +385,90 @@ async fn subnets_delete_and_routers_are_absent_as_in_neutron() {
     assert!(!ext.text.contains("router"), "{}", ext.text);
     ctx.shutdown().await;
 }
+
+/// Neutron's bulk create: `{"networks": [...]}`, `{"subnets": [...]}`, `{"ports": [...]}`,
+/// all or nothing.
+#[tokio::test]
+async fn bulk_creates_are_all_or_nothing() {
+    let ctx = TestContext::new().await;
+    let token = ctx.demo_token().await;
+    let ids = |r: &cyclades_tests::Reply, key: &str| -> Vec<String> {
+        r.body[key]
+            .as_array()
+            .unwrap_or_else(|| panic!("{key}: {}", r.text))
+            .iter()
+            .map(|d| d["id"].as_str().expect("id").to_string())
+            .collect()
+    };
+    let nets = ctx
+        .post(
+            &token,
+            "/networking/v2.0/networks",
+            json!({"networks": [{"name": "b1"}, {"name": "b2"}]}),
+        )
+        .await;
+    assert_eq!(nets.status, StatusCode::CREATED, "{}", nets.text);
+    let nets = ids(&nets, "networks");
+    assert_eq!(nets.len(), 2);
+    // The second subnet is refused: the first one is undone.
+    let r = ctx
+        .post(
+            &token,
+            "/networking/v2.0/subnets",
+            json!({"subnets": [{"network_id": nets[0], "cidr": "10.51.0.0/24", "ip_version": 4},
+                               {"network_id": nets[1], "cidr": "not-a-cidr", "ip_version": 4}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    let first = ctx
+        .get(
+            &format!("/networking/v2.0/networks/{}", nets[0]),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(
+        first.body["network"]["subnets"],
+        json!([]),
+        "{}",
+        first.text
+    );
+    let subnets = ctx
+        .post(
+            &token,
+            "/networking/v2.0/subnets",
+            json!({"subnets": [{"network_id": nets[0], "cidr": "10.51.0.0/24", "ip_version": 4},
+                               {"network_id": nets[1], "cidr": "10.52.0.0/24", "ip_version": 4}]}),
+        )
+        .await;
+    assert_eq!(subnets.status, StatusCode::CREATED, "{}", subnets.text);
+    assert_eq!(ids(&subnets, "subnets").len(), 2);
+    // Ports: an unknown network refuses the batch and leaves no port behind.
+    let count = async || {
+        ctx.get("/networking/v2.0/ports", Some(&token)).await.body["ports"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    let before = count().await;
+    ctx.post(
+        &token,
+        "/networking/v2.0/ports",
+        json!({"ports": [{"network_id": nets[0]}, {"network_id": "999999"}]}),
+    )
+    .await
+    .fault(404, "itemNotFound");
+    assert_eq!(count().await, before);
+    let ports = ctx
+        .post(
+            &token,
+            "/networking/v2.0/ports",
+            json!({"ports": [{"network_id": nets[0]}, {"network_id": nets[1], "name": "p2"}]}),
+        )
+        .await;
+    assert_eq!(ports.status, StatusCode::CREATED, "{}", ports.text);
+    assert_eq!(ids(&ports, "ports").len(), 2);
+    assert_eq!(count().await, before + 2);
+    ctx.post(&token, "/networking/v2.0/ports", json!({"ports": []}))
+        .await
+        .fault(400, "badRequest");
+    ctx.shutdown().await;
+}
