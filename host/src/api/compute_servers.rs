@@ -153,7 +153,8 @@ pub(super) struct ServerDoc<'a> {
     user_id: &'a str,
     tenant_id: &'a str,
     status: &'static str,
-    progress: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    progress: Option<u8>,
     #[serde(rename = "hostId")]
     host_id: &'static str,
     created: String,
@@ -213,11 +214,12 @@ pub(super) fn server_doc<'a>(state: &AppState, s: &'a Server) -> ServerDoc<'a> {
         user_id: &s.user_id,
         tenant_id: &s.project_id,
         status,
-        // snf-image's copy percentage while building (spec §2.2).
-        progress: if status == "ACTIVE" {
-            100
-        } else {
-            s.build_percentage
+        // snf-image's copy percentage while building (spec §2.2); Nova shows progress only
+        // in the states where something progresses.
+        progress: match (status, state.compat) {
+            ("ACTIVE", _) => Some(100),
+            ("BUILD", _) | (_, Compat::Synnefo) => Some(s.build_percentage),
+            (_, Compat::Openstack) => None,
         },
         host_id: "",
         created: s.created.iso(),

@@ -139,6 +139,9 @@ async fn one_server_renders_per_endpoint_family() {
     assert_eq!(synnefo.body["server"]["status"], "STOPPED");
     assert!(synnefo.body["server"].get("SNF:fqdn").is_some());
     assert_eq!(openstack.body["server"]["status"], "SHUTOFF");
+    // Nova shows `progress` only where something progresses (ACTIVE, BUILD, ...).
+    assert!(openstack.body["server"].get("progress").is_none());
+    assert!(synnefo.body["server"]["progress"].is_u64());
     assert!(
         openstack.body["server"]
             .as_object()
