@@ -14,9 +14,8 @@ use crate::config::Compat;
 #[derive(Debug)]
 pub struct Prefixes {
     pub compute: &'static str,
-    /// The versioned network API; its unversioned root is `network_root`.
+    /// The versioned network API.
     pub network: &'static str,
-    pub network_root: &'static str,
     pub volume: &'static str,
     /// The compute API version id of `GET <compute>` (Nova's `v2.1`, Synnefo's `v2.0`).
     pub compute_version: &'static str,
@@ -28,7 +27,6 @@ pub struct Prefixes {
 pub const SYNNEFO: Prefixes = Prefixes {
     compute: "/compute/v2.0",
     network: "/network/v2.0",
-    network_root: "/network",
     volume: "/volume/v2.0",
     compute_version: "v2.0",
     native: Compat::Synnefo,
@@ -39,7 +37,6 @@ pub const SYNNEFO: Prefixes = Prefixes {
 pub const OPENSTACK: Prefixes = Prefixes {
     compute: "/compute/v2.1",
     network: "/networking/v2.0",
-    network_root: "/networking",
     volume: "/volume/v3",
     compute_version: "v2.1",
     native: Compat::Openstack,

@@ -165,6 +165,11 @@ impl Services {
         }
     }
 
+    /// Whether any port is on network `id` (a network or subnet with ports is not deleted).
+    pub(super) fn network_has_ports(&self, id: u64) -> Result<bool, ServiceError> {
+        Ok(self.store().port_list()?.iter().any(|p| p.network_id == id))
+    }
+
     /// One network by id (operators).
     pub fn network_show(&self, id: u64) -> Result<Network, ServiceError> {
         Ok(self.store().network_get(id)?)
@@ -441,12 +446,7 @@ impl Services {
                 "Only the owner may delete a network".into(),
             ));
         }
-        if self
-            .store()
-            .port_list()?
-            .iter()
-            .any(|p| p.network_id == n.id)
-        {
+        if self.network_has_ports(n.id)? {
             return Err(ServiceError::Conflict(
                 "There are ports still configured on network".into(),
             ));

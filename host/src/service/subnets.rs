@@ -335,15 +335,7 @@ impl Services {
                 s.id
             ))
         };
-        if !s.used.is_empty() || n.on_any_backend() {
-            return Err(in_use());
-        }
-        if self
-            .store()
-            .port_list()?
-            .iter()
-            .any(|p| p.network_id == n.id)
-        {
+        if !s.used.is_empty() || n.on_any_backend() || self.network_has_ports(n.id)? {
             return Err(in_use());
         }
         let mut after = n.clone();

@@ -6,7 +6,7 @@ use cyclades_tests::TestContext;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::compute::{FLAVOR_SMALL, flavor_id};
+use super::compute::{FLAVOR_SMALL, active_servers, flavor_id};
 
 const NOVA: &str = "/compute/v2.1";
 const SYNNEFO: &str = "/compute/v2.0";
@@ -87,17 +87,7 @@ async fn actions_find_the_server_first_and_nova_only_actions_answer_as_nova() {
         .await
         .fault(404, "itemNotFound");
     }
-    let image = ctx.demo_image(&token).await;
-    let flavor = flavor_id(&ctx, &token, FLAVOR_SMALL).await;
-    let r = create(
-        &ctx,
-        &token,
-        NOVA,
-        json!({"name": "a", "imageRef": image, "flavorRef": flavor}),
-    )
-    .await;
-    let id = r.body["server"]["id"].as_str().expect("id").to_string();
-    ctx.wait_server(&token, &id, "ACTIVE").await;
+    let id = active_servers(&ctx, &token, &["a"]).await.remove(0);
     let action = |prefix: &'static str, body: Value| {
         let path = format!("{prefix}/servers/{id}/action");
         let ctx = &ctx;
@@ -291,17 +281,7 @@ async fn limits_and_quota_sets_count_what_the_project_holds() {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    let image = ctx.demo_image(&token).await;
-    let flavor = flavor_id(&ctx, &token, FLAVOR_SMALL).await;
-    let r = create(
-        &ctx,
-        &token,
-        NOVA,
-        json!({"name": "counted", "imageRef": image, "flavorRef": flavor}),
-    )
-    .await;
-    let id = r.body["server"]["id"].as_str().expect("id").to_string();
-    ctx.wait_server(&token, &id, "ACTIVE").await;
+    active_servers(&ctx, &token, &["counted"]).await;
     let limits = ctx.get(&format!("{NOVA}/limits"), Some(&token)).await;
     assert_eq!(limits.status, StatusCode::OK, "{}", limits.text);
     let absolute = &limits.body["limits"]["absolute"];
